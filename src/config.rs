@@ -1,0 +1,430 @@
+//! Configuration from environment variables (and an optional `.env` file, loaded by `main`).
+//!
+//! Every variable is documented with its default in `.env.example`. A bad value stops the process at
+//! start with one line naming the variable: operators should never have to guess which setting is wrong.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+
+/// A configuration value that could not be used; `Display` is the one-line message printed at start.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            variable,
+            message: message.into(),
+        }
+    }
+}
+
+/// Where the data lives. The scheme of `DATABASE_URL` picks the backend at run time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A SQLite database file (created with its directory on first start).
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL (`postgres://` or `postgresql://`).
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub const DEFAULT: &'static str = "sqlite://data/hotline.db";
+
+    /// `sqlite://PATH`, `sqlite:PATH` or a bare path → SQLite; `postgres://…` → PostgreSQL.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(Self::Postgres(raw.to_owned()));
+        }
+        let path = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+            .unwrap_or(raw);
+        if path.is_empty() {
+            return Err("the SQLite URL names no file".into());
+        }
+        if path.contains("://") {
+            return Err("unsupported scheme: use sqlite://PATH or postgres://…".into());
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// Which origins browsers may call the API from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// No cross-origin access (the default: same-origin front ends and server-side callers only).
+    None,
+    /// Any origin (`*`); credentials are never allowed with it.
+    Any,
+    List(Vec<String>),
+}
+
+impl CorsOrigins {
+    fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Ok(Self::None);
+        }
+        if raw == "*" {
+            return Ok(Self::Any);
+        }
+        let mut origins = Vec::new();
+        for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            let valid = (origin.starts_with("http://") || origin.starts_with("https://"))
+                && !origin.ends_with('/')
+                && !origin.contains(char::is_whitespace);
+            if !valid {
+                return Err(format!(
+                    "'{origin}' is not an origin like https://app.example.gov.cn"
+                ));
+            }
+            origins.push(origin.to_owned());
+        }
+        Ok(Self::List(origins))
+    }
+}
+
+/// Signing algorithm of access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    Hs256,
+    Es256,
+    EdDsa,
+}
+
+impl JwtAlgorithm {
+    fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "HS256" => Ok(Self::Hs256),
+            "ES256" => Ok(Self::Es256),
+            "EdDSA" => Ok(Self::EdDsa),
+            other => Err(format!("'{other}' is not one of HS256, ES256, EdDSA")),
+        }
+    }
+}
+
+/// Settings for the tokens the API issues. The keys themselves are secrets: `Debug` leaves them out.
+#[derive(Clone)]
+pub struct JwtSettings {
+    pub algorithm: JwtAlgorithm,
+    /// Key id written into the header of every token this server signs.
+    pub key_id: String,
+    /// HS256: the shared secret. ES256/EdDSA: the PEM of the private key.
+    pub signing_key: Option<Vec<u8>>,
+    /// Further keys accepted when verifying (`kid=secret-or-pem-file`), for rotation.
+    pub extra_verification_keys: Vec<(String, Vec<u8>)>,
+    pub issuer: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+}
+
+impl std::fmt::Debug for JwtSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtSettings")
+            .field("algorithm", &self.algorithm)
+            .field("key_id", &self.key_id)
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "extra_verification_keys",
+                &self
+                    .extra_verification_keys
+                    .iter()
+                    .map(|(kid, _)| kid)
+                    .collect::<Vec<_>>(),
+            )
+            .field("issuer", &self.issuer)
+            .field("access_ttl", &self.access_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: DatabaseUrl,
+    pub bind: SocketAddr,
+    pub workers: usize,
+    pub db_pool_size: u32,
+    pub cors_origins: CorsOrigins,
+    pub body_limit: usize,
+    pub timezone: Tz,
+    pub shutdown_timeout: Duration,
+    pub jwt: JwtSettings,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can supply their own environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let database_url = DatabaseUrl::parse(
+            &get("DATABASE_URL").unwrap_or_else(|| DatabaseUrl::DEFAULT.to_owned()),
+        )
+        .map_err(|m| ConfigError::new("DATABASE_URL", m))?;
+
+        let bind = parse_var(&get, "HOTLINE_BIND", "127.0.0.1:8080", |raw| {
+            raw.parse::<SocketAddr>()
+                .map_err(|_| format!("'{raw}' is not an address like 127.0.0.1:8080"))
+        })?;
+        let default_workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let workers = parse_var(
+            &get,
+            "HOTLINE_WORKERS",
+            &default_workers.to_string(),
+            |raw| bounded_int(raw, 1, 256),
+        )?;
+        let db_pool_size = parse_var(&get, "HOTLINE_DB_POOL_SIZE", "10", |raw| {
+            bounded_int(raw, 1, 1000)
+        })?;
+        let cors_origins = parse_var(&get, "HOTLINE_CORS_ORIGINS", "", CorsOrigins::parse)?;
+        let body_limit = parse_var(&get, "HOTLINE_BODY_LIMIT", "262144", |raw| {
+            bounded_int(raw, 1024, 64 * 1024 * 1024)
+        })?;
+        let timezone = parse_var(&get, "HOTLINE_TIMEZONE", "Asia/Shanghai", |raw| {
+            raw.parse::<Tz>()
+                .map_err(|_| format!("'{raw}' is not an IANA time zone"))
+        })?;
+        let shutdown_timeout = parse_var(&get, "HOTLINE_SHUTDOWN_TIMEOUT_SECS", "30", |raw| {
+            bounded_int(raw, 0, 3600)
+        })
+        .map(Duration::from_secs)?;
+
+        let jwt = JwtSettings {
+            algorithm: parse_var(&get, "HOTLINE_JWT_ALGORITHM", "HS256", JwtAlgorithm::parse)?,
+            key_id: parse_var(&get, "HOTLINE_JWT_KEY_ID", "k1", |raw| {
+                if raw.len() <= 64
+                    && raw
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                {
+                    Ok(raw.to_owned())
+                } else {
+                    Err("use at most 64 letters, digits, '-', '_' or '.'".into())
+                }
+            })?,
+            signing_key: get("HOTLINE_JWT_SIGNING_KEY")
+                .map(|raw| {
+                    key_material(&raw).map_err(|m| ConfigError::new("HOTLINE_JWT_SIGNING_KEY", m))
+                })
+                .transpose()?,
+            extra_verification_keys: parse_var(&get, "HOTLINE_JWT_VERIFICATION_KEYS", "", |raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|entry| !entry.is_empty())
+                    .map(|entry| {
+                        let (kid, key) = entry
+                            .split_once('=')
+                            .ok_or_else(|| "entries are kid=key, separated by commas".to_owned())?;
+                        Ok((kid.trim().to_owned(), key_material(key.trim())?))
+                    })
+                    .collect()
+            })?,
+            issuer: get("HOTLINE_JWT_ISSUER").unwrap_or_else(|| "hotline".to_owned()),
+            access_ttl: parse_var(&get, "HOTLINE_ACCESS_TOKEN_TTL_SECS", "900", |raw| {
+                bounded_int(raw, 30, 24 * 3600)
+            })
+            .map(Duration::from_secs)?,
+            refresh_ttl: parse_var(&get, "HOTLINE_REFRESH_TOKEN_TTL_SECS", "2592000", |raw| {
+                bounded_int(raw, 60, 365 * 24 * 3600)
+            })
+            .map(Duration::from_secs)?,
+        };
+        if jwt.algorithm == JwtAlgorithm::Hs256
+            && jwt.signing_key.as_ref().is_some_and(|key| key.len() < 32)
+        {
+            return Err(ConfigError::new(
+                "HOTLINE_JWT_SIGNING_KEY",
+                "an HS256 secret must be at least 32 bytes",
+            ));
+        }
+        if jwt.algorithm != JwtAlgorithm::Hs256 && jwt.signing_key.is_none() {
+            return Err(ConfigError::new(
+                "HOTLINE_JWT_SIGNING_KEY",
+                "ES256 and EdDSA need a private key (a PEM file path or @file)",
+            ));
+        }
+
+        Ok(Self {
+            database_url,
+            bind,
+            workers,
+            db_pool_size,
+            cors_origins,
+            body_limit,
+            timezone,
+            shutdown_timeout,
+            jwt,
+        })
+    }
+}
+
+fn parse_var<T>(
+    get: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    let raw = get(name).unwrap_or_else(|| default.to_owned());
+    parse(raw.trim()).map_err(|message| ConfigError::new(name, message))
+}
+
+fn bounded_int<T>(raw: &str, min: u64, max: u64) -> Result<T, String>
+where
+    T: TryFrom<u64>,
+{
+    raw.parse::<u64>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| format!("'{raw}' is not a whole number from {min} to {max}"))
+}
+
+/// A key is given inline, or as `@/path/to/file` (PEM files, secrets mounted by the orchestrator).
+fn key_material(raw: &str) -> Result<Vec<u8>, String> {
+    match raw.strip_prefix('@') {
+        Some(path) => std::fs::read(path).map_err(|e| format!("cannot read key file {path}: {e}")),
+        None => Ok(raw.as_bytes().to_vec()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_need_no_environment() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(
+            s.database_url,
+            DatabaseUrl::Sqlite("data/hotline.db".into())
+        );
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.timezone, chrono_tz::Asia::Shanghai);
+        assert_eq!(s.cors_origins, CorsOrigins::None);
+        assert_eq!(s.jwt.algorithm, JwtAlgorithm::Hs256);
+        assert_eq!(s.jwt.access_ttl, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn database_url_picks_the_backend_by_scheme() {
+        assert_eq!(
+            DatabaseUrl::parse("postgres://u@h/db").unwrap(),
+            DatabaseUrl::Postgres("postgres://u@h/db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:x.db").unwrap(),
+            DatabaseUrl::Sqlite("x.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/h.db").unwrap(),
+            DatabaseUrl::Sqlite("/var/lib/h.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("/tmp/h.db").unwrap(),
+            DatabaseUrl::Sqlite("/tmp/h.db".into())
+        );
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases = [
+            ("HOTLINE_BIND", "not-an-address"),
+            ("HOTLINE_TIMEZONE", "Mars/Olympus"),
+            ("HOTLINE_BODY_LIMIT", "-5"),
+            ("HOTLINE_WORKERS", "0"),
+            ("HOTLINE_CORS_ORIGINS", "example.com"),
+            ("HOTLINE_JWT_ALGORITHM", "none"),
+            ("HOTLINE_JWT_SIGNING_KEY", "short"),
+            ("DATABASE_URL", "mysql://db"),
+        ];
+        for (var, value) in cases {
+            let err = settings(&[(var, value)]).unwrap_err();
+            assert_eq!(err.variable, var);
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("configuration error: {var}: "))
+            );
+            assert!(!err.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn cors_list_is_parsed() {
+        let s = settings(&[(
+            "HOTLINE_CORS_ORIGINS",
+            "https://a.gov.cn, http://localhost:3000",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.cors_origins,
+            CorsOrigins::List(vec![
+                "https://a.gov.cn".into(),
+                "http://localhost:3000".into()
+            ])
+        );
+        assert_eq!(
+            settings(&[("HOTLINE_CORS_ORIGINS", "*")])
+                .unwrap()
+                .cors_origins,
+            CorsOrigins::Any
+        );
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let s = settings(&[(
+            "HOTLINE_JWT_SIGNING_KEY",
+            "0123456789abcdef0123456789abcdef-secret",
+        )])
+        .unwrap();
+        assert!(!format!("{s:?}").contains("secret"));
+    }
+
+    #[test]
+    fn asymmetric_algorithms_need_a_key() {
+        assert_eq!(
+            settings(&[("HOTLINE_JWT_ALGORITHM", "ES256")])
+                .unwrap_err()
+                .variable,
+            "HOTLINE_JWT_SIGNING_KEY"
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! The storage layer: one connection type over both backends, the pool, migrations, and the one way
+//! the rest of the program reaches the database ([`Db::run`] / [`Db::write`]), which keeps blocking
+//! Diesel calls off the async executor.
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::Connection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::DatabaseUrl;
+use crate::error::ApiError;
+
+/// A connection to whichever backend `DATABASE_URL` chose.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type DbPool = Pool<DbConnectionManager>;
+pub type PooledDb = PooledConnection<DbConnectionManager>;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// SQLite is configured per connection: WAL so readers never wait for the writer, `NORMAL` sync
+/// (durable against a crash of the process, which is what WAL promises), foreign keys enforced,
+/// and a busy timeout so that concurrent writers queue instead of failing.
+/// The busy timeout comes first so that the other statements wait rather than fail while another
+/// connection holds a lock. WAL mode is a property of the file, set once in [`Db::connect`].
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; \
+     PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = ON;";
+
+/// Establishes connections for r2d2. Diesel's generic manager tries every backend in turn and
+/// reports only "invalid connection url"; this one opens the backend the URL names and passes its
+/// real error on.
+#[derive(Debug, Clone)]
+pub struct DbConnectionManager {
+    url: DatabaseUrl,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbSetupError {
+    #[error("cannot open the database: {0}")]
+    Connection(#[from] diesel::ConnectionError),
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("cannot create the directory for the SQLite database {path}: {source}")]
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot reach the database: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("migrations failed: {0}")]
+    Migration(String),
+}
+
+impl ManageConnection for DbConnectionManager {
+    type Connection = DbConnection;
+    type Error = DbSetupError;
+
+    fn connect(&self) -> Result<DbConnection, DbSetupError> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => Ok(DbConnection::Postgres(PgConnection::establish(url)?)),
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                conn.batch_execute(SQLITE_PRAGMAS)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbSetupError> {
+        Ok(conn.ping()?)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// The handle the HTTP layer and the commands hold. Cloning is cheap (the pool is shared).
+#[derive(Clone)]
+pub struct Db {
+    pool: DbPool,
+    backend: &'static str,
+}
+
+impl Db {
+    /// Opens the pool. SQLite files (and their directory) are created on first use.
+    pub fn connect(url: &DatabaseUrl, pool_size: u32) -> Result<Self, DbSetupError> {
+        let is_sqlite = matches!(url, DatabaseUrl::Sqlite(_));
+        let manager = DbConnectionManager { url: url.clone() };
+        if let DatabaseUrl::Sqlite(path) = url {
+            create_parent_dir(path)?;
+            // Switch the file to WAL through one connection before the pool opens many at once.
+            manager
+                .connect()?
+                .batch_execute("PRAGMA journal_mode = WAL;")?;
+        }
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            // A local SQLite file needs no liveness probe on every checkout; a PostgreSQL
+            // connection may have been cut by a server restart.
+            .test_on_check_out(!is_sqlite)
+            .connection_timeout(Duration::from_secs(5))
+            .build(manager)?;
+        Ok(Self {
+            pool,
+            backend: url.backend_name(),
+        })
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// Applies every pending embedded migration of this backend.
+    pub fn migrate(&self) -> Result<usize, DbSetupError> {
+        let mut conn = self.pool.get()?;
+        run_migrations(&mut conn)
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get().map_err(ApiError::database_unavailable)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?
+    }
+
+    /// Runs `f` inside one write transaction (IMMEDIATE on SQLite) on the blocking thread pool.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |conn| write_transaction(conn, f)).await
+    }
+
+    /// Borrows a connection for blocking callers (commands, not request handlers).
+    pub fn get(&self) -> Result<PooledDb, DbSetupError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// The readiness probe: a round trip to the database within `timeout`.
+    pub fn ping(&self, timeout: Duration) -> Result<(), DbSetupError> {
+        let mut conn = self.pool.get_timeout(timeout)?;
+        Ok(conn.ping()?)
+    }
+}
+
+/// Applies pending migrations on an open connection, choosing the folder of its backend.
+pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, DbSetupError> {
+    let source = match conn {
+        DbConnection::Postgres(_) => POSTGRES_MIGRATIONS,
+        DbConnection::Sqlite(_) => SQLITE_MIGRATIONS,
+    };
+    conn.run_pending_migrations(source)
+        .map(|applied| applied.len())
+        .map_err(|e| DbSetupError::Migration(e.to_string()))
+}
+
+/// One transaction that writes. SQLite starts it `IMMEDIATE`: the write lock is taken up front, so
+/// two writers queue on the busy timeout instead of one failing when it upgrades a read lock.
+/// Both arms use the inner connection's own transaction manager, which the multi-connection
+/// delegates to, so nested `transaction` calls inside `f` become savepoints as usual.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConnection::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Postgres(inner) => AnsiTransactionManager::begin_transaction(inner)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
+            Err(error)
+        }
+    }
+}
+
+fn create_parent_dir(path: &Path) -> Result<(), DbSetupError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|source| DbSetupError::Directory {
+                path: dir.display().to_string(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,373 @@
+//! The one error type of the API, rendered as an RFC 9457 problem document
+//! (`application/problem+json`) with a stable machine-readable `code`.
+//!
+//! Details written here reach clients, so they describe the request, never the server: a 500 says
+//! only that something failed and gives the request id; the cause goes to the log under that id.
+
+use std::borrow::Cow;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::telemetry;
+
+/// A problem with one field of the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FieldError {
+    /// Path of the field in the request, e.g. `complainant.phone` or `items[2].name`.
+    pub field: String,
+    /// Machine-readable reason, e.g. `required`, `invalid_type`, `length`, `range`, `format`.
+    pub code: String,
+    /// A human-readable explanation.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The body of every error response (RFC 9457).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:hotline:problem:validation_failed",
+    "title": "Unprocessable Content",
+    "status": 422,
+    "detail": "the request body has invalid fields",
+    "code": "validation_failed",
+    "request_id": "0b9c7c1e-4f0e-4a43-9b6e-2f7f1f0a8a11",
+    "errors": [{"field": "title", "code": "length", "message": "must be 1 to 200 characters"}]
+}))]
+pub struct Problem {
+    /// A URI naming the kind of problem: `urn:hotline:problem:` followed by `code`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// The HTTP status phrase.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request.
+    pub detail: String,
+    /// Stable machine-readable code; clients branch on this, never on `detail`.
+    pub code: String,
+    /// The `X-Request-Id` of the request, for support and log correlation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Per-field problems, for validation failures.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed (syntax, bad parameter, bad header).
+    #[error("{detail}")]
+    BadRequest {
+        code: &'static str,
+        detail: Cow<'static, str>,
+    },
+    /// 422: well-formed, but fields are invalid.
+    #[error("{detail}")]
+    Validation {
+        detail: Cow<'static, str>,
+        errors: Vec<FieldError>,
+    },
+    #[error("{detail}")]
+    Unauthorized {
+        code: &'static str,
+        detail: Cow<'static, str>,
+    },
+    #[error("{detail}")]
+    Forbidden {
+        code: &'static str,
+        detail: Cow<'static, str>,
+    },
+    #[error("{detail}")]
+    NotFound {
+        code: &'static str,
+        detail: Cow<'static, str>,
+    },
+    /// 405, with the methods the resource does allow.
+    #[error("method not allowed")]
+    MethodNotAllowed { allowed: Vec<&'static str> },
+    /// 409: the resource is not in a state that allows this (illegal transition, duplicate).
+    #[error("{detail}")]
+    Conflict {
+        code: &'static str,
+        detail: Cow<'static, str>,
+    },
+    #[error("{detail}")]
+    PreconditionFailed {
+        code: &'static str,
+        detail: Cow<'static, str>,
+    },
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{detail}")]
+    UnsupportedMediaType { detail: Cow<'static, str> },
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("{detail}")]
+    ServiceUnavailable {
+        code: &'static str,
+        detail: Cow<'static, str>,
+    },
+    /// Any other status, for errors raised outside our handlers (see [`ApiError::from_status`]).
+    #[error("{detail}")]
+    Other {
+        status: StatusCode,
+        code: &'static str,
+        detail: Cow<'static, str>,
+    },
+    /// 500: the message is for the log only.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::BadRequest {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn not_found(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::NotFound {
+            code: "not_found",
+            detail: detail.into(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::Conflict {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        Self::Validation {
+            detail: "the request has invalid fields".into(),
+            errors,
+        }
+    }
+
+    pub fn internal(cause: impl Into<String>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    /// The pool could not hand out a connection: the database is down or saturated.
+    pub fn database_unavailable(cause: impl std::fmt::Display) -> Self {
+        log::error!("database unavailable: {cause}");
+        Self::ServiceUnavailable {
+            code: "database_unavailable",
+            detail: "the database is not reachable; try again shortly".into(),
+        }
+    }
+
+    /// An error answer made by something other than our handlers, given as a status and maybe a
+    /// message; server-side messages are logged, not returned.
+    pub fn from_status(status: StatusCode, message: Option<String>) -> Self {
+        if status.is_server_error() {
+            return Self::internal(message.unwrap_or_else(|| status.to_string()));
+        }
+        let detail: Cow<'static, str> = match message {
+            Some(m) if !m.is_empty() => m.into(),
+            _ => status.canonical_reason().unwrap_or("request failed").into(),
+        };
+        match status {
+            StatusCode::NOT_FOUND => Self::NotFound {
+                code: "not_found",
+                detail,
+            },
+            StatusCode::UNAUTHORIZED => Self::Unauthorized {
+                code: "unauthorized",
+                detail,
+            },
+            StatusCode::FORBIDDEN => Self::Forbidden {
+                code: "forbidden",
+                detail,
+            },
+            StatusCode::PAYLOAD_TOO_LARGE => Self::Other {
+                status,
+                code: "payload_too_large",
+                detail,
+            },
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType { detail },
+            _ => Self::Other {
+                status,
+                code: "bad_request",
+                detail,
+            },
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. }
+            | Self::Unauthorized { code, .. }
+            | Self::Forbidden { code, .. }
+            | Self::NotFound { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::PreconditionFailed { code, .. }
+            | Self::ServiceUnavailable { code, .. }
+            | Self::Other { code, .. } => code,
+            Self::Validation { .. } => "validation_failed",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
+            Self::TooManyRequests { .. } => "rate_limited",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::Internal(_) => {
+                "the server failed to handle this request; quote the request id to support".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    fn field_errors(&self) -> &[FieldError] {
+        match self {
+            Self::Validation { errors, .. } => errors,
+            _ => &[],
+        }
+    }
+
+    /// The problem document for this error, as sent to the client.
+    pub fn problem(&self) -> Problem {
+        let status = self.status_code();
+        let code = self.code();
+        Problem {
+            problem_type: format!("urn:hotline:problem:{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: self.detail(),
+            code: code.to_owned(),
+            request_id: telemetry::current_request_id(),
+            errors: self.field_errors().to_vec(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::ServiceUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Other { status, .. } => *status,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(cause) = self {
+            log::error!(
+                "request {} failed: {cause}",
+                telemetry::current_request_id().as_deref().unwrap_or("-")
+            );
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        match self {
+            Self::MethodNotAllowed { allowed } => {
+                response.insert_header((header::ALLOW, allowed.join(", ")));
+            }
+            Self::TooManyRequests { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            Self::Unauthorized { .. } => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            _ => {}
+        }
+        response.body(serde_json::to_vec(&self.problem()).unwrap_or_default())
+    }
+}
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            Error::NotFound => Self::not_found("no such resource"),
+            // Constraint details name tables and columns: keep them in the log, not the response.
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                log::info!("unique violation: {}", info.message());
+                Self::conflict(
+                    "already_exists",
+                    "a resource with the same unique value already exists",
+                )
+            }
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => Self::conflict(
+                "concurrent_update",
+                "another request changed this resource at the same time; retry",
+            ),
+            other => Self::internal(format!("database error: {other}")),
+        }
+    }
+}
+
+impl From<crate::db::DbSetupError> for ApiError {
+    fn from(error: crate::db::DbSetupError) -> Self {
+        Self::database_unavailable(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_do_not_leak_their_cause() {
+        let problem = ApiError::internal("disk I/O error at /var/lib/secret.db").problem();
+        assert_eq!(problem.status, 500);
+        assert_eq!(problem.code, "internal_error");
+        assert!(!problem.detail.contains("secret"));
+    }
+
+    #[test]
+    fn validation_problems_carry_field_errors() {
+        let problem =
+            ApiError::validation(vec![FieldError::new("title", "required", "missing")]).problem();
+        assert_eq!(problem.status, 422);
+        assert_eq!(
+            problem.problem_type,
+            "urn:hotline:problem:validation_failed"
+        );
+        assert_eq!(problem.errors.len(), 1);
+    }
+
+    #[test]
+    fn diesel_not_found_becomes_404() {
+        let err: ApiError = diesel::result::Error::NotFound.into();
+        assert_eq!(err.status_code(), StatusCode::NOT_FOUND);
+    }
+}

@@ -1,0 +1,14 @@
+//! hotline: the back end of a government public-service hotline (12345 centre).
+//!
+//! Layers: [`routes`] (thin HTTP handlers) → [`domain`] (business rules, no I/O) and [`db`] (all
+//! database access); [`error`] maps every failure to one problem document.
+
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

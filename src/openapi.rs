@@ -1,0 +1,172 @@
+//! The OpenAPI document. Paths are collected by utoipa-actix-web from the very services the app
+//! registers ([`crate::routes::configure`]), so no endpoint can be served without being described.
+//! The error answers every endpoint shares are added here in one place, from what the operation
+//! takes (a body, parameters, a bearer token), so they cannot be forgotten or drift apart.
+
+use actix_web::App;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::{Content, OpenApi as OpenApiDoc, Ref, RefOr, Response};
+use utoipa::{OpenApi, ToSchema};
+use utoipa_actix_web::AppExt;
+
+use crate::error::{FieldError, PROBLEM_JSON, Problem};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hotline",
+        description = "Headless JSON REST API of a government public-service hotline (12345 centre): \
+            case intake, dispatch to departments with working-day deadlines, supervision, review, \
+            follow-up, surveys, statistics.\n\n\
+            Conventions: JSON with snake_case fields; times in RFC 3339 UTC; every error is an \
+            `application/problem+json` document with a stable `code`; every response carries \
+            `X-Request-Id`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+        contact(name = "hotline developers", email = "hotline@example.org"),
+    ),
+    components(schemas(Problem, FieldError)),
+    tags(
+        (name = "operations", description = "Health and readiness probes for load balancers and orchestrators"),
+    ),
+)]
+struct ApiDoc;
+
+/// The hand-written part of the document (info, tags, shared schemas); paths are added by the app.
+pub fn base() -> OpenApiDoc {
+    ApiDoc::openapi()
+}
+
+/// The complete document, exactly as `/openapi.json` serves it.
+pub fn document() -> OpenApiDoc {
+    let (_, doc) = App::new()
+        .into_utoipa_app()
+        .openapi(base())
+        .configure(crate::routes::configure)
+        .split_for_parts();
+    finish(doc)
+}
+
+/// The document as committed in `openapi/openapi.json` (pretty, with a final newline).
+pub fn document_json() -> String {
+    let mut json = document()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises");
+    json.push('\n');
+    json
+}
+
+/// Adds the shared problem responses to every operation collected from the app.
+pub fn finish(mut doc: OpenApiDoc) -> OpenApiDoc {
+    let components = doc.components.get_or_insert_with(Default::default);
+    for (name, description) in SHARED_RESPONSES {
+        components.responses.insert(
+            (*name).to_owned(),
+            RefOr::T(
+                Response::builder()
+                    .description(*description)
+                    .content(
+                        PROBLEM_JSON,
+                        Content::new(Some(Ref::from_schema_name(Problem::name()))),
+                    )
+                    .build(),
+            ),
+        );
+    }
+    for item in doc.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            add_shared_responses(operation);
+        }
+    }
+    doc
+}
+
+const SHARED_RESPONSES: &[(&str, &str)] = &[
+    (
+        "BadRequest",
+        "Malformed request: unparseable JSON, bad path or query parameter",
+    ),
+    (
+        "Unauthorized",
+        "Missing, malformed, expired or revoked bearer token",
+    ),
+    ("Forbidden", "The signed-in role may not do this"),
+    (
+        "PayloadTooLarge",
+        "The request body exceeds the configured limit",
+    ),
+    ("UnsupportedMediaType", "The request body is not JSON"),
+    (
+        "UnprocessableContent",
+        "Well-formed JSON with missing, unknown or invalid fields",
+    ),
+    (
+        "InternalError",
+        "Unexpected failure; the cause is logged under the request id",
+    ),
+];
+
+fn add_shared_responses(operation: &mut Operation) {
+    let has_params = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+    let has_body = operation.request_body.is_some();
+    let secured = operation
+        .security
+        .as_ref()
+        .is_some_and(|reqs| reqs.iter().any(|r| r != &Default::default()));
+    let mut wanted = vec![("500", "InternalError")];
+    if has_params || has_body {
+        wanted.push(("400", "BadRequest"));
+    }
+    if has_body {
+        wanted.extend([
+            ("413", "PayloadTooLarge"),
+            ("415", "UnsupportedMediaType"),
+            ("422", "UnprocessableContent"),
+        ]);
+    }
+    if secured {
+        wanted.extend([("401", "Unauthorized"), ("403", "Forbidden")]);
+    }
+    for (status, name) in wanted {
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_documents_server_errors_and_describes_every_response() {
+        let doc = document();
+        assert!(!doc.paths.paths.is_empty());
+        for (path, item) in &doc.paths.paths {
+            for op in [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+                .into_iter()
+                .flatten()
+            {
+                assert!(op.responses.responses.contains_key("500"), "{path}");
+                for (status, response) in &op.responses.responses {
+                    if let RefOr::T(response) = response {
+                        assert!(
+                            !response.description.is_empty(),
+                            "{path} {status} has no description"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

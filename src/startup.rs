@@ -1,0 +1,250 @@
+//! Builds the application from configuration. The binary and the black-box tests both start the
+//! server through [`Application::build`], so tests exercise exactly what production runs.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{
+    ResourceDef, Server, ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse,
+};
+use actix_web::http::{Method, header};
+use actix_web::middleware::{Condition, from_fn};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
+
+use crate::config::{CorsOrigins, Settings};
+use crate::db::{Db, DbSetupError};
+use crate::error::ApiError;
+use crate::extract::{BodyLimit, path_config, query_config};
+use crate::{openapi, routes, telemetry};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] DbSetupError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("start-up task failed: {0}")]
+    Task(String),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Opens the database, applies migrations, binds the listener and prepares the server.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let db = open_database(&settings).await?;
+        let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
+            address: settings.bind.to_string(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                address: settings.bind.to_string(),
+                source,
+            })?
+            .port();
+
+        let workers = settings.workers;
+        let shutdown_timeout = settings.shutdown_timeout.as_secs();
+        let state = web::Data::new(AppState {
+            db,
+            settings: Arc::new(settings),
+        });
+        let server = HttpServer::new(move || build_app(state.clone()))
+            .workers(workers)
+            .shutdown_timeout(shutdown_timeout)
+            // Signals are handled by the binary (see `main`), so that SIGINT too is graceful.
+            .disable_signals()
+            .listen(listener)
+            .map_err(|source| StartupError::Bind {
+                address: "listener".into(),
+                source,
+            })?
+            .run();
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server: `stop(true)` finishes in-flight requests and takes no new ones.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Opens the pool and applies pending migrations off the async executor.
+pub async fn open_database(settings: &Settings) -> Result<Db, StartupError> {
+    let url = settings.database_url.clone();
+    let pool_size = settings.db_pool_size;
+    tokio::task::spawn_blocking(move || {
+        let db = Db::connect(&url, pool_size)?;
+        let applied = db.migrate()?;
+        if applied > 0 {
+            log::info!("applied {applied} database migration(s)");
+        }
+        Ok::<_, StartupError>(db)
+    })
+    .await
+    .map_err(|e| StartupError::Task(e.to_string()))?
+}
+
+/// The whole application: API routes (collected into the OpenAPI document as they are
+/// registered), the documentation UI, the fallback for unknown routes, and the middleware.
+pub fn build_app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let settings = state.settings.clone();
+    let (app, doc) = App::new()
+        .into_utoipa_app()
+        .openapi(openapi::base())
+        .configure(routes::configure)
+        .split_for_parts();
+    let doc = openapi::finish(doc);
+    let route_table = RouteTable::from_document(&doc);
+
+    app.app_data(state)
+        .app_data(BodyLimit(settings.body_limit))
+        .app_data(query_config())
+        .app_data(path_config())
+        .app_data(web::Data::new(route_table))
+        .service(web::resource("/docs").route(web::get().to(|| async {
+            HttpResponse::Found()
+                .insert_header((header::LOCATION, "/docs/"))
+                .finish()
+        })))
+        .service(
+            SwaggerUi::new("/docs/{_:.*}")
+                .url("/openapi.json", doc)
+                // The default validator is an outside web service; the UI must work offline.
+                .config(
+                    SwaggerConfig::default()
+                        .validator_url("none")
+                        .try_it_out_enabled(true),
+                ),
+        )
+        .default_service(web::to(unknown_route))
+        .wrap(Condition::new(
+            settings.cors_origins != CorsOrigins::None,
+            cors(&settings.cors_origins),
+        ))
+        .wrap(from_fn(telemetry::request_context))
+}
+
+fn cors(origins: &CorsOrigins) -> Cors {
+    let base = Cors::default()
+        .allowed_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            header::HeaderName::from_static("idempotency-key"),
+            telemetry::REQUEST_ID_HEADER,
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            telemetry::REQUEST_ID_HEADER,
+        ])
+        .max_age(3600);
+    match origins {
+        CorsOrigins::None => base,
+        CorsOrigins::Any => base.allow_any_origin().send_wildcard(),
+        CorsOrigins::List(list) => list
+            .iter()
+            .fold(base, |cors, origin| cors.allowed_origin(origin)),
+    }
+}
+
+/// Every documented path template with its methods, to tell 405 (the path exists, the method does
+/// not) from 404. Built from the OpenAPI document, which is built from the registered services.
+pub struct RouteTable {
+    routes: Vec<(ResourceDef, Vec<&'static str>)>,
+}
+
+impl RouteTable {
+    fn from_document(doc: &utoipa::openapi::OpenApi) -> Self {
+        let mut routes: Vec<_> = doc
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(name, present)| present.then_some(name))
+                .collect();
+                (ResourceDef::new(path.as_str()), methods)
+            })
+            .collect();
+        routes.push((ResourceDef::new("/openapi.json"), vec!["GET"]));
+        routes.push((ResourceDef::new("/docs"), vec!["GET"]));
+        Self { routes }
+    }
+
+    fn allowed_methods(&self, path: &str) -> Option<&[&'static str]> {
+        self.routes
+            .iter()
+            .find(|(def, _)| def.is_match(path))
+            .map(|(_, m)| m.as_slice())
+    }
+}
+
+async fn unknown_route(
+    req: HttpRequest,
+    routes: web::Data<RouteTable>,
+) -> Result<HttpResponse, ApiError> {
+    Err(match routes.allowed_methods(req.path()) {
+        Some(allowed) => ApiError::MethodNotAllowed {
+            allowed: allowed.to_vec(),
+        },
+        None => ApiError::NotFound {
+            code: "route_not_found",
+            detail: "no such endpoint".into(),
+        },
+    })
+}
