@@ -1,0 +1,12 @@
+//! Black-box API tests: each test starts the real application on a random port with a fresh
+//! database of its own, and talks to it over HTTP.
+//!
+//! Backend: SQLite by default. Set `HOTLINE_TEST_DATABASE_URL=postgres://…` (a server where the
+//! user may create databases) to run the same tests against PostgreSQL; each test then creates its
+//! own database and drops it afterwards. If that server cannot be reached the tests fail.
+
+mod cli;
+mod errors;
+mod health;
+mod helpers;
+mod openapi;
