@@ -5,7 +5,12 @@ use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
 #[tokio::test]
 async fn unknown_routes_are_404_problems() {
     let app = spawn_app().await;
-    for path in ["/nope", "/api/v1/no-such-resource", "/api/v2/cases", "/%FF%FE"] {
+    for path in [
+        "/nope",
+        "/api/v1/no-such-resource",
+        "/api/v2/cases",
+        "/%FF%FE",
+    ] {
         assert_problem(app.get(path).await, 404, "route_not_found").await;
     }
 }
@@ -13,7 +18,11 @@ async fn unknown_routes_are_404_problems() {
 #[tokio::test]
 async fn wrong_methods_are_405_problems_with_allow() {
     let app = spawn_app().await;
-    for (method, path) in [("POST", "/healthz"), ("DELETE", "/readyz"), ("PUT", "/openapi.json")] {
+    for (method, path) in [
+        ("POST", "/healthz"),
+        ("DELETE", "/readyz"),
+        ("PUT", "/openapi.json"),
+    ] {
         let response = app
             .client
             .request(method.parse().unwrap(), app.url(path))
@@ -43,7 +52,10 @@ async fn cors_allows_configured_origins_only() {
         .await
         .unwrap();
     assert!(preflight.status().is_success());
-    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://app.example.gov.cn");
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example.gov.cn"
+    );
 
     let simple = app
         .client
@@ -52,7 +64,10 @@ async fn cors_allows_configured_origins_only() {
         .send()
         .await
         .unwrap();
-    assert_eq!(simple.headers()["access-control-allow-origin"], "https://app.example.gov.cn");
+    assert_eq!(
+        simple.headers()["access-control-allow-origin"],
+        "https://app.example.gov.cn"
+    );
     assert!(
         simple.headers()["access-control-expose-headers"]
             .to_str()
@@ -68,7 +83,11 @@ async fn cors_allows_configured_origins_only() {
         .send()
         .await
         .unwrap();
-    assert!(!foreign.headers().contains_key("access-control-allow-origin"));
+    assert!(
+        !foreign
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
 
     let foreign_preflight = app
         .client
@@ -78,7 +97,11 @@ async fn cors_allows_configured_origins_only() {
         .send()
         .await
         .unwrap();
-    assert!(!foreign_preflight.headers().contains_key("access-control-allow-origin"));
+    assert!(
+        !foreign_preflight
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
     assert_problem(foreign_preflight, 400, "bad_request").await;
 }
 
@@ -93,5 +116,9 @@ async fn without_cors_configuration_no_origin_is_granted() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert!(!response.headers().contains_key("access-control-allow-origin"));
+    assert!(
+        !response
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
 }

@@ -22,7 +22,11 @@ async fn readyz_reports_the_backend_in_use() {
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], "ready");
-    let expected = if app.db.is_postgres() { "postgres" } else { "sqlite" };
+    let expected = if app.db.is_postgres() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
     assert_eq!(body["database"], expected);
 }
 
@@ -46,7 +50,10 @@ async fn readyz_is_503_when_postgres_stops_accepting_connections() {
     .execute(&mut conn)
     .unwrap();
     let body = assert_problem(app.get("/readyz").await, 503, "database_unavailable").await;
-    assert!(!body["detail"].as_str().unwrap().contains(name.as_str()), "no internals in the detail");
+    assert!(
+        !body["detail"].as_str().unwrap().contains(name.as_str()),
+        "no internals in the detail"
+    );
 }
 
 #[tokio::test]
@@ -66,7 +73,10 @@ async fn startup_fails_with_a_clear_error_when_the_database_cannot_be_opened() {
         _ => None,
     })
     .unwrap();
-    let error = Application::build(settings).await.err().expect("start-up must fail");
+    let error = Application::build(settings)
+        .await
+        .err()
+        .expect("start-up must fail");
     assert!(error.to_string().contains("database"), "{error}");
 }
 

@@ -45,7 +45,9 @@ impl TestDatabase {
         match self {
             Self::Sqlite { dir } => format!("sqlite://{}", dir.join("hotline.db").display()),
             Self::Postgres { server_url, name } => {
-                let (base, _) = server_url.rsplit_once('/').expect("a URL with a database name");
+                let (base, _) = server_url
+                    .rsplit_once('/')
+                    .expect("a URL with a database name");
                 format!("{base}/{name}")
             }
         }
@@ -67,8 +69,10 @@ impl Drop for TestDatabase {
                 // Off the async runtime: dropping happens inside a test's executor.
                 let _ = std::thread::spawn(move || {
                     if let Ok(mut conn) = PgConnection::establish(&server_url) {
-                        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                            .execute(&mut conn);
+                        let _ = diesel::sql_query(format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .execute(&mut conn);
                     }
                 })
                 .join();
@@ -89,7 +93,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("request sent")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
     }
 }
 
@@ -110,22 +118,36 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     for (key, value) in extra {
         vars.insert((*key).into(), (*value).into());
     }
-    let settings = Settings::from_lookup(|name| vars.get(name).cloned()).expect("valid test settings");
-    let app = Application::build(settings).await.expect("the application starts");
+    let settings =
+        Settings::from_lookup(|name| vars.get(name).cloned()).expect("valid test settings");
+    let app = Application::build(settings)
+        .await
+        .expect("the application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    TestApp { address, client, db }
+    TestApp {
+        address,
+        client,
+        db,
+    }
 }
 
 /// Asserts that `response` is a problem document with `status` and `code`, and returns it.
-pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+pub async fn assert_problem(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> serde_json::Value {
     assert_eq!(response.status().as_u16(), status, "status");
     assert_eq!(
-        response.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
         Some("application/problem+json"),
         "content type"
     );

@@ -24,7 +24,8 @@ async fn served_document_is_the_committed_one() {
     assert_eq!(served["openapi"], "3.1.0");
     assert!(served["paths"]["/readyz"]["get"]["responses"]["503"].is_object());
     assert_eq!(
-        served["components"]["responses"]["InternalError"]["content"]["application/problem+json"]["schema"]["$ref"],
+        served["components"]["responses"]["InternalError"]["content"]["application/problem+json"]["schema"]
+            ["$ref"],
         "#/components/schemas/Problem"
     );
 }
@@ -40,13 +41,28 @@ async fn docs_ui_is_served_from_the_binary() {
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("swagger-ui"));
-    assert!(!html.contains("https://"), "the page must not load anything from the internet");
+    assert!(
+        !html.contains("https://"),
+        "the page must not load anything from the internet"
+    );
 
-    for asset in ["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css", "/docs/swagger-initializer.js"] {
+    for asset in [
+        "/docs/swagger-ui-bundle.js",
+        "/docs/swagger-ui.css",
+        "/docs/swagger-initializer.js",
+    ] {
         let response = app.get(asset).await;
         assert_eq!(response.status(), 200, "{asset}");
     }
-    let initializer = app.get("/docs/swagger-initializer.js").await.text().await.unwrap();
+    let initializer = app
+        .get("/docs/swagger-initializer.js")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(initializer.contains("/openapi.json"));
-    assert!(initializer.contains("\"validatorUrl\": \"none\""), "{initializer}");
+    assert!(
+        initializer.contains("\"validatorUrl\": \"none\""),
+        "{initializer}"
+    );
 }
