@@ -130,6 +130,8 @@ pub struct JwtSettings {
     pub key_id: String,
     /// HS256: the shared secret. ES256/EdDSA: the PEM of the private key.
     pub signing_key: Option<Vec<u8>>,
+    /// ES256/EdDSA: the PEM of the public key matching `signing_key` (what integrators verify with).
+    pub public_key: Option<Vec<u8>>,
     /// Further keys accepted when verifying (`kid=secret-or-pem-file`), for rotation.
     pub extra_verification_keys: Vec<(String, Vec<u8>)>,
     pub issuer: String,
@@ -164,6 +166,9 @@ impl std::fmt::Debug for JwtSettings {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database_url: DatabaseUrl,
+    /// Failed sign-ins for one username before it is locked, and for how long.
+    pub login_max_failures: i32,
+    pub login_lock: Duration,
     pub bind: SocketAddr,
     pub workers: usize,
     pub db_pool_size: u32,
@@ -203,6 +208,13 @@ impl Settings {
         let db_pool_size = parse_var(&get, "HOTLINE_DB_POOL_SIZE", "10", |raw| {
             bounded_int(raw, 1, 1000)
         })?;
+        let login_max_failures = parse_var(&get, "HOTLINE_LOGIN_MAX_FAILURES", "5", |raw| {
+            bounded_int(raw, 1, 1000)
+        })?;
+        let login_lock = parse_var(&get, "HOTLINE_LOGIN_LOCK_SECS", "900", |raw| {
+            bounded_int(raw, 1, 86400)
+        })
+        .map(Duration::from_secs)?;
         let cors_origins = parse_var(&get, "HOTLINE_CORS_ORIGINS", "", CorsOrigins::parse)?;
         let body_limit = parse_var(&get, "HOTLINE_BODY_LIMIT", "262144", |raw| {
             bounded_int(raw, 1024, 64 * 1024 * 1024)
@@ -232,6 +244,11 @@ impl Settings {
             signing_key: get("HOTLINE_JWT_SIGNING_KEY")
                 .map(|raw| {
                     key_material(&raw).map_err(|m| ConfigError::new("HOTLINE_JWT_SIGNING_KEY", m))
+                })
+                .transpose()?,
+            public_key: get("HOTLINE_JWT_PUBLIC_KEY")
+                .map(|raw| {
+                    key_material(&raw).map_err(|m| ConfigError::new("HOTLINE_JWT_PUBLIC_KEY", m))
                 })
                 .transpose()?,
             extra_verification_keys: parse_var(&get, "HOTLINE_JWT_VERIFICATION_KEYS", "", |raw| {
@@ -267,12 +284,20 @@ impl Settings {
         if jwt.algorithm != JwtAlgorithm::Hs256 && jwt.signing_key.is_none() {
             return Err(ConfigError::new(
                 "HOTLINE_JWT_SIGNING_KEY",
-                "ES256 and EdDSA need a private key (a PEM file path or @file)",
+                "ES256 and EdDSA need a private key in PEM (give it as @/path/to/key.pem)",
+            ));
+        }
+        if jwt.algorithm != JwtAlgorithm::Hs256 && jwt.public_key.is_none() {
+            return Err(ConfigError::new(
+                "HOTLINE_JWT_PUBLIC_KEY",
+                "ES256 and EdDSA need the public key in PEM (give it as @/path/to/key.pub.pem)",
             ));
         }
 
         Ok(Self {
             database_url,
+            login_max_failures,
+            login_lock,
             bind,
             workers,
             db_pool_size,

@@ -30,40 +30,102 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req.app_data::<BodyLimit>().map_or(256 * 1024, |l| l.0);
-        let content_type_ok = is_json_content_type(req);
-        let declared_length = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let mut payload = payload.take();
+        let body = read_body(req, payload, is_json_content_type(req));
         Box::pin(async move {
-            if !content_type_ok {
-                return Err(ApiError::UnsupportedMediaType {
-                    detail: "the request body must be JSON (Content-Type: application/json)".into(),
-                });
-            }
-            if declared_length.is_some_and(|len| len > limit as u64) {
-                return Err(ApiError::PayloadTooLarge { limit });
-            }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| {
-                    ApiError::bad_request("unreadable_body", "the request body could not be read")
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(ApiError::PayloadTooLarge { limit });
-                }
-                body.extend_from_slice(&chunk);
-            }
-            let value = parse_json::<T>(&body)?;
-            value
-                .validate()
-                .map_err(|errors| ApiError::validation(flatten_validation_errors(&errors)))?;
-            Ok(ApiJson(value))
+            let value = parse_json::<T>(&body.await?)?;
+            validate(value).map(ApiJson)
         })
     }
+}
+
+/// A body sent either as JSON or as an HTML form (`application/x-www-form-urlencoded`), as OAuth 2
+/// token endpoints are called.
+#[derive(Debug)]
+pub struct JsonOrForm<T>(pub T);
+
+impl<T> FromRequest for JsonOrForm<T>
+where
+    T: DeserializeOwned + Validate + 'static,
+{
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let form =
+            content_type_essence(req).as_deref() == Some("application/x-www-form-urlencoded");
+        let body = read_body(req, payload, form || is_json_content_type(req));
+        Box::pin(async move {
+            let body = body.await?;
+            let value = if form {
+                serde_urlencoded::from_bytes::<T>(&body).map_err(|e| {
+                    ApiError::validation(vec![FieldError::new(
+                        "",
+                        "invalid",
+                        format!("invalid form body: {e}"),
+                    )])
+                })?
+            } else {
+                parse_json::<T>(&body)?
+            };
+            validate(value).map(JsonOrForm)
+        })
+    }
+}
+
+fn validate<T: Validate>(value: T) -> Result<T, ApiError> {
+    value
+        .validate()
+        .map_err(|errors| ApiError::validation(flatten_validation_errors(&errors)))?;
+    Ok(value)
+}
+
+/// Reads the whole body within the configured limit (413 beyond it), after checking the content
+/// type (415 when `content_type_ok` is false).
+fn read_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    content_type_ok: bool,
+) -> impl Future<Output = Result<web::Bytes, ApiError>> + 'static {
+    let limit = req.app_data::<BodyLimit>().map_or(256 * 1024, |l| l.0);
+    let declared_length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut payload = payload.take();
+    async move {
+        if !content_type_ok {
+            return Err(ApiError::UnsupportedMediaType {
+                detail: "the request body must be JSON (Content-Type: application/json)".into(),
+            });
+        }
+        if declared_length.is_some_and(|len| len > limit as u64) {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| {
+                ApiError::bad_request("unreadable_body", "the request body could not be read")
+            })?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    }
+}
+
+fn content_type_essence(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(
+        value
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase(),
+    )
 }
 
 fn is_json_content_type(req: &HttpRequest) -> bool {

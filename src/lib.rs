@@ -3,12 +3,16 @@
 //! Layers: [`routes`] (thin HTTP handlers) → [`domain`] (business rules, no I/O) and [`db`] (all
 //! database access); [`error`] maps every failure to one problem document.
 
+pub mod auth;
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod pagination;
 pub mod routes;
+pub mod service;
 pub mod startup;
 pub mod telemetry;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use hotline::config::Settings;
 use hotline::startup::{Application, open_database};
-use hotline::{openapi, telemetry};
+use hotline::{commands, openapi, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +26,23 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document.
     Openapi,
+    /// Manage administrator accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Load a demo organisation (departments, categories, one user per role) to try the API.
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an administrator. The password comes from HOTLINE_ADMIN_PASSWORD or a prompt,
+    /// never from the command line (which other users of the machine can read).
+    Create {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -58,6 +75,22 @@ fn main() -> ExitCode {
                 })
                 .map_err(|e| e.to_string()),
             Command::Openapi => unreachable!("handled before configuration is read"),
+            Command::Admin {
+                command: AdminCommand::Create { username },
+            } => {
+                let password = admin_password()?;
+                let db = open_database(&settings).await.map_err(|e| e.to_string())?;
+                let message =
+                    blocking(move || commands::create_admin(&db, &username, &password)).await?;
+                println!("{message}");
+                Ok(())
+            }
+            Command::Demo => {
+                let db = open_database(&settings).await.map_err(|e| e.to_string())?;
+                let message = blocking(move || commands::load_demo(&db)).await?;
+                println!("{message}");
+                Ok(())
+            }
         }
     });
     match outcome {
@@ -67,6 +100,30 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+fn admin_password() -> Result<String, String> {
+    if let Ok(password) = std::env::var("HOTLINE_ADMIN_PASSWORD") {
+        return Ok(password);
+    }
+    let first =
+        rpassword::prompt_password("password for the new administrator: ").map_err(|e| {
+            format!("cannot read a password ({e}); set HOTLINE_ADMIN_PASSWORD for scripted use")
+        })?;
+    let second =
+        rpassword::prompt_password("the same password again: ").map_err(|e| e.to_string())?;
+    if first != second {
+        return Err("the passwords differ".into());
+    }
+    Ok(first)
 }
 
 async fn serve(settings: Settings) -> Result<(), String> {

@@ -5,6 +5,7 @@
 
 use actix_web::App;
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi as OpenApiDoc, Ref, RefOr, Response};
 use utoipa::{OpenApi, ToSchema};
 use utoipa_actix_web::AppExt;
@@ -26,6 +27,11 @@ use crate::error::{FieldError, PROBLEM_JSON, Problem};
     ),
     components(schemas(Problem, FieldError)),
     tags(
+        (name = "auth", description = "Sign-in, tokens (OAuth 2 field names) and citizen registration"),
+        (name = "users", description = "Accounts of staff, citizens and administrators"),
+        (name = "departments", description = "The departments that handle cases (承办单位), a tree"),
+        (name = "categories", description = "The classification of matters, a tree with codes"),
+        (name = "integration clients", description = "Machine clients that create cases for citizens"),
         (name = "operations", description = "Health and readiness probes for load balancers and orchestrators"),
     ),
 )]
@@ -58,6 +64,18 @@ pub fn document_json() -> String {
 /// Adds the shared problem responses to every operation collected from the app.
 pub fn finish(mut doc: OpenApiDoc) -> OpenApiDoc {
     let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some(
+                    "An access token from POST /api/v1/auth/login (users) or /api/v1/auth/token (clients)",
+                ))
+                .build(),
+        ),
+    );
     for (name, description) in SHARED_RESPONSES {
         components.responses.insert(
             (*name).to_owned(),
@@ -134,6 +152,18 @@ fn add_shared_responses(operation: &mut Operation) {
     }
     if secured {
         wanted.extend([("401", "Unauthorized"), ("403", "Forbidden")]);
+    }
+    // Error answers declared on an endpoint with only a description get the problem document.
+    for (status, response) in operation.responses.responses.iter_mut() {
+        if let RefOr::T(response) = response
+            && !status.starts_with(['1', '2', '3'])
+            && response.content.is_empty()
+        {
+            response.content.insert(
+                PROBLEM_JSON.to_owned(),
+                RefOr::T(Content::new(Some(Ref::from_schema_name(Problem::name())))),
+            );
+        }
     }
     for (status, name) in wanted {
         operation

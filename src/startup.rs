@@ -15,8 +15,10 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
+use crate::auth::tokens::TokenKeys;
 use crate::config::{CorsOrigins, Settings};
 use crate::db::{Db, DbSetupError};
+use crate::domain::account::LockoutPolicy;
 use crate::error::ApiError;
 use crate::extract::{BodyLimit, path_config, query_config};
 use crate::{openapi, routes, telemetry};
@@ -25,6 +27,14 @@ use crate::{openapi, routes, telemetry};
 pub struct AppState {
     pub db: Db,
     pub settings: Arc<Settings>,
+    pub tokens: TokenKeys,
+    pub lockout: LockoutPolicy,
+}
+
+impl AppState {
+    pub fn refresh_ttl(&self) -> chrono::Duration {
+        chrono::Duration::seconds(self.settings.jwt.refresh_ttl.as_secs() as i64)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +48,8 @@ pub enum StartupError {
     },
     #[error("start-up task failed: {0}")]
     Task(String),
+    #[error("configuration error: {0}")]
+    Keys(#[from] crate::auth::tokens::KeyError),
 }
 
 pub struct Application {
@@ -48,6 +60,12 @@ pub struct Application {
 impl Application {
     /// Opens the database, applies migrations, binds the listener and prepares the server.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let tokens = TokenKeys::from_settings(&settings.jwt)?;
+        let lockout = LockoutPolicy {
+            max_failures: settings.login_max_failures,
+            window: chrono::Duration::minutes(15),
+            lock_for: chrono::Duration::seconds(settings.login_lock.as_secs() as i64),
+        };
         let db = open_database(&settings).await?;
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind.to_string(),
@@ -66,6 +84,8 @@ impl Application {
         let state = web::Data::new(AppState {
             db,
             settings: Arc::new(settings),
+            tokens,
+            lockout,
         });
         let server = HttpServer::new(move || build_app(state.clone()))
             .workers(workers)

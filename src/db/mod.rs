@@ -15,6 +15,11 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use crate::config::DatabaseUrl;
 use crate::error::ApiError;
 
+pub mod accounts;
+pub mod models;
+pub mod organisation;
+pub mod schema;
+
 /// A connection to whichever backend `DATABASE_URL` chose.
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
@@ -212,4 +217,34 @@ fn create_parent_dir(path: &Path) -> Result<(), DbSetupError> {
         }
         _ => Ok(()),
     }
+}
+
+/// The current time as stored: UTC, truncated to microseconds (PostgreSQL's precision), so that a
+/// value read back equals the value written on both backends.
+pub fn now() -> chrono::NaiveDateTime {
+    let now = chrono::Utc::now().naive_utc();
+    chrono::DurationRound::duration_trunc(now, chrono::TimeDelta::microseconds(1)).unwrap_or(now)
+}
+
+/// One page of a keyset-paginated list: rows with an id greater than `after`, at most `limit`.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    pub after: Option<i64>,
+    pub limit: i64,
+}
+
+impl PageRequest {
+    /// One row more than asked for, to learn whether another page follows.
+    pub fn fetch_limit(self) -> i64 {
+        self.limit + 1
+    }
+}
+
+/// A LIKE pattern matching `needle` anywhere, with the wildcards in it taken literally.
+pub fn like_pattern(needle: &str) -> String {
+    let escaped = needle
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
 }

@@ -1,2 +1,6 @@
-//! Business rules as plain Rust: no HTTP, no SQL. Later issues fill this with the case lifecycle,
-//! the working-day calendar, deadlines, masking and statistics.
+//! Business rules as plain Rust: no HTTP, no SQL.
+
+pub mod account;
+pub mod organisation;
+pub mod phone;
+pub mod role;

@@ -2,11 +2,58 @@
 //! Every handler is registered with `.service(...)` here, which is also how the OpenAPI document
 //! learns about it.
 
-use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
+use crate::error::ApiError;
+
+pub mod auth;
 pub mod health;
+pub mod organisation;
+pub mod users;
 
 /// Registers every endpoint; shared by the server and by the OpenAPI document generator.
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(health::healthz).service(health::readyz);
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(
+            scope::scope("/api/v1")
+                .service(auth::login)
+                .service(auth::refresh)
+                .service(auth::logout)
+                .service(auth::token)
+                .service(auth::me)
+                .service(auth::register_citizen)
+                .service(users::list_users)
+                .service(users::create_user)
+                .service(users::get_user)
+                .service(users::update_user)
+                // `/tree` before `/{id}`: routes match in registration order.
+                .service(organisation::department_tree)
+                .service(organisation::list_departments)
+                .service(organisation::create_department)
+                .service(organisation::get_department)
+                .service(organisation::update_department)
+                .service(organisation::category_tree)
+                .service(organisation::list_categories)
+                .service(organisation::create_category)
+                .service(organisation::get_category)
+                .service(organisation::update_category)
+                .service(organisation::list_clients)
+                .service(organisation::create_client)
+                .service(organisation::update_client),
+        );
+}
+
+/// A free-text search parameter: trimmed, empty means none, at most 100 characters.
+pub fn search_text(q: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(q) = q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()) else {
+        return Ok(None);
+    };
+    if q.chars().count() > 100 {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "q must be at most 100 characters",
+        ));
+    }
+    Ok(Some(q))
 }

@@ -1,0 +1,5 @@
+DROP TABLE integration_clients;
+DROP TABLE login_throttle;
+DROP TABLE refresh_tokens;
+DROP TABLE users;
+DROP TABLE categories;

@@ -1,0 +1,309 @@
+//! Users, refresh tokens, the sign-in throttle and integration clients.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::models::*;
+use super::schema::{integration_clients, login_throttle, refresh_tokens, users};
+use super::{DbConnection, MultiBackend, PageRequest, like_pattern};
+use crate::domain::role::Role;
+use crate::error::ApiError;
+
+/// What the token check needs to know about a principal, read on every authenticated request.
+#[derive(Debug, Clone, Copy)]
+pub struct Standing {
+    pub active: bool,
+    pub role: Role,
+    pub department_id: Option<i64>,
+    /// Tokens issued (`iat`, Unix seconds) before this are no longer honoured.
+    pub sessions_valid_from: Option<i64>,
+}
+
+pub fn user_standing(conn: &mut DbConnection, id: i64) -> Result<Option<Standing>, ApiError> {
+    let row: Option<(bool, String, Option<i64>, NaiveDateTime)> = users::table
+        .find(id)
+        .select((
+            users::active,
+            users::role,
+            users::department_id,
+            users::password_changed_at,
+        ))
+        .first(conn)
+        .optional()?;
+    row.map(|(active, role, department_id, changed)| {
+        Ok(Standing {
+            active,
+            role: parse_role(&role)?,
+            department_id,
+            sessions_valid_from: Some(changed.and_utc().timestamp()),
+        })
+    })
+    .transpose()
+}
+
+pub fn client_standing(conn: &mut DbConnection, id: i64) -> Result<Option<Standing>, ApiError> {
+    let active: Option<bool> = integration_clients::table
+        .find(id)
+        .select(integration_clients::active)
+        .first(conn)
+        .optional()?;
+    Ok(active.map(|active| Standing {
+        active,
+        role: Role::Integration,
+        department_id: None,
+        sessions_valid_from: None,
+    }))
+}
+
+pub fn parse_role(value: &str) -> Result<Role, ApiError> {
+    Role::parse(value).ok_or_else(|| ApiError::internal(format!("unknown role stored: {value}")))
+}
+
+pub fn find_user(conn: &mut DbConnection, id: i64) -> Result<Option<User>, ApiError> {
+    Ok(users::table
+        .find(id)
+        .select(users::all_columns)
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_user_by_username(
+    conn: &mut DbConnection,
+    username: &str,
+) -> Result<Option<User>, ApiError> {
+    Ok(users::table
+        .filter(users::username.eq(username))
+        .select(users::all_columns)
+        .first(conn)
+        .optional()?)
+}
+
+pub fn insert_user(conn: &mut DbConnection, user: NewUser) -> Result<User, ApiError> {
+    Ok(diesel::insert_into(users::table)
+        .values(user)
+        .returning(users::all_columns)
+        .get_result(conn)?)
+}
+
+pub fn update_user(
+    conn: &mut DbConnection,
+    id: i64,
+    changes: UserChanges,
+) -> Result<User, ApiError> {
+    Ok(diesel::update(users::table.find(id))
+        .set(changes)
+        .returning(users::all_columns)
+        .get_result(conn)?)
+}
+
+#[derive(Debug, Default)]
+pub struct UserFilter {
+    pub role: Option<Role>,
+    pub department_id: Option<i64>,
+    pub active: Option<bool>,
+    /// Substring of the username or display name.
+    pub q: Option<String>,
+}
+
+pub fn list_users(
+    conn: &mut DbConnection,
+    filter: &UserFilter,
+    page: PageRequest,
+) -> Result<Vec<User>, ApiError> {
+    let mut query = users::table
+        .select(users::all_columns)
+        .into_boxed::<MultiBackend>();
+    if let Some(role) = filter.role {
+        query = query.filter(users::role.eq(role.as_str()));
+    }
+    if let Some(department_id) = filter.department_id {
+        query = query.filter(users::department_id.eq(department_id));
+    }
+    if let Some(active) = filter.active {
+        query = query.filter(users::active.eq(active));
+    }
+    if let Some(q) = &filter.q {
+        let pattern = like_pattern(q);
+        query = query.filter(
+            users::username
+                .like(pattern.clone())
+                .escape('\\')
+                .or(users::display_name.like(pattern).escape('\\')),
+        );
+    }
+    if let Some(after) = page.after {
+        query = query.filter(users::id.gt(after));
+    }
+    Ok(query
+        .order(users::id.asc())
+        .limit(page.fetch_limit())
+        .load(conn)?)
+}
+
+pub fn insert_refresh_token(
+    conn: &mut DbConnection,
+    token: NewRefreshToken,
+) -> Result<(), ApiError> {
+    diesel::insert_into(refresh_tokens::table)
+        .values(token)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_refresh_token(
+    conn: &mut DbConnection,
+    token_hash: &str,
+) -> Result<Option<RefreshToken>, ApiError> {
+    Ok(refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .select(refresh_tokens::all_columns)
+        .first(conn)
+        .optional()?)
+}
+
+/// Marks a token as used, only if it was still live; false means someone used it already.
+pub fn rotate_refresh_token(
+    conn: &mut DbConnection,
+    id: i64,
+    now: NaiveDateTime,
+) -> Result<bool, ApiError> {
+    let changed = diesel::update(
+        refresh_tokens::table
+            .find(id)
+            .filter(refresh_tokens::rotated_at.is_null())
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::rotated_at.eq(now))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+pub fn revoke_family(
+    conn: &mut DbConnection,
+    family: &str,
+    now: NaiveDateTime,
+) -> Result<usize, ApiError> {
+    Ok(diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::family.eq(family))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(now))
+    .execute(conn)?)
+}
+
+pub fn revoke_user_tokens(
+    conn: &mut DbConnection,
+    user_id: i64,
+    now: NaiveDateTime,
+) -> Result<usize, ApiError> {
+    Ok(diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::user_id.eq(user_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(now))
+    .execute(conn)?)
+}
+
+pub fn throttle_state(
+    conn: &mut DbConnection,
+    username: &str,
+) -> Result<Option<LoginThrottle>, ApiError> {
+    Ok(login_throttle::table
+        .find(username)
+        .select(login_throttle::all_columns)
+        .first(conn)
+        .optional()?)
+}
+
+pub fn save_throttle(conn: &mut DbConnection, row: &LoginThrottle) -> Result<(), ApiError> {
+    // Upsert is spelt per backend: the multi-backend connection does not carry ON CONFLICT.
+    macro_rules! upsert {
+        ($conn:expr) => {
+            diesel::insert_into(login_throttle::table)
+                .values(row.clone())
+                .on_conflict(login_throttle::username)
+                .do_update()
+                .set((
+                    login_throttle::failures.eq(row.failures),
+                    login_throttle::window_started_at.eq(row.window_started_at),
+                    login_throttle::locked_until.eq(row.locked_until),
+                ))
+                .execute($conn)
+        };
+    }
+    match conn {
+        DbConnection::Postgres(pg) => upsert!(pg)?,
+        DbConnection::Sqlite(sqlite) => upsert!(sqlite)?,
+    };
+    Ok(())
+}
+
+pub fn clear_throttle(conn: &mut DbConnection, username: &str) -> Result<(), ApiError> {
+    diesel::delete(login_throttle::table.find(username)).execute(conn)?;
+    Ok(())
+}
+
+pub fn insert_client(
+    conn: &mut DbConnection,
+    client: NewIntegrationClient,
+) -> Result<IntegrationClient, ApiError> {
+    Ok(diesel::insert_into(integration_clients::table)
+        .values(client)
+        .returning(integration_clients::all_columns)
+        .get_result(conn)?)
+}
+
+pub fn find_client(
+    conn: &mut DbConnection,
+    id: i64,
+) -> Result<Option<IntegrationClient>, ApiError> {
+    Ok(integration_clients::table
+        .find(id)
+        .select(integration_clients::all_columns)
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_client_by_client_id(
+    conn: &mut DbConnection,
+    client_id: &str,
+) -> Result<Option<IntegrationClient>, ApiError> {
+    Ok(integration_clients::table
+        .filter(integration_clients::client_id.eq(client_id))
+        .select(integration_clients::all_columns)
+        .first(conn)
+        .optional()?)
+}
+
+pub fn update_client(
+    conn: &mut DbConnection,
+    id: i64,
+    changes: IntegrationClientChanges,
+) -> Result<IntegrationClient, ApiError> {
+    Ok(diesel::update(integration_clients::table.find(id))
+        .set(changes)
+        .returning(integration_clients::all_columns)
+        .get_result(conn)?)
+}
+
+pub fn list_clients(
+    conn: &mut DbConnection,
+    active: Option<bool>,
+    page: PageRequest,
+) -> Result<Vec<IntegrationClient>, ApiError> {
+    let mut query = integration_clients::table
+        .select(integration_clients::all_columns)
+        .into_boxed::<MultiBackend>();
+    if let Some(active) = active {
+        query = query.filter(integration_clients::active.eq(active));
+    }
+    if let Some(after) = page.after {
+        query = query.filter(integration_clients::id.gt(after));
+    }
+    Ok(query
+        .order(integration_clients::id.asc())
+        .limit(page.fetch_limit())
+        .load(conn)?)
+}

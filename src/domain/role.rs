@@ -1,0 +1,120 @@
+//! The fixed roles (SPEC 1) and what each may do. Everything is denied unless a rule allows it.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A member of the public: their own cases only.
+    Citizen,
+    /// Call-taker (接线员).
+    Operator,
+    /// Dispatch desk (派单员): an operator's rights plus dispatch and review.
+    Dispatcher,
+    /// Supervision desk (督办员): a dispatcher's rights plus supervision and decisions.
+    Supervisor,
+    /// Case handler in a department (承办人): their department's assignments only.
+    DepartmentStaff,
+    /// Head of a department's hotline desk.
+    DepartmentAdmin,
+    /// Reads statistics; never personal data.
+    Analyst,
+    /// System administrator.
+    Admin,
+    /// A machine client acting for citizens.
+    Integration,
+}
+
+impl Role {
+    pub const ALL: [Role; 9] = [
+        Role::Citizen,
+        Role::Operator,
+        Role::Dispatcher,
+        Role::Supervisor,
+        Role::DepartmentStaff,
+        Role::DepartmentAdmin,
+        Role::Analyst,
+        Role::Admin,
+        Role::Integration,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Citizen => "citizen",
+            Role::Operator => "operator",
+            Role::Dispatcher => "dispatcher",
+            Role::Supervisor => "supervisor",
+            Role::DepartmentStaff => "department_staff",
+            Role::DepartmentAdmin => "department_admin",
+            Role::Analyst => "analyst",
+            Role::Admin => "admin",
+            Role::Integration => "integration",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.as_str() == value)
+    }
+
+    /// Roles that belong to exactly one department.
+    pub fn is_department_role(self) -> bool {
+        matches!(self, Role::DepartmentStaff | Role::DepartmentAdmin)
+    }
+
+    /// The hotline centre's own desks: operator, dispatcher, supervisor.
+    pub fn is_centre_desk(self) -> bool {
+        matches!(self, Role::Operator | Role::Dispatcher | Role::Supervisor)
+    }
+
+    /// Roles a user account can have (integration clients are not user accounts).
+    pub fn is_user_role(self) -> bool {
+        self != Role::Integration
+    }
+
+    /// Whether this role has at least the rights of `desk` on the centre's ladder
+    /// operator < dispatcher < supervisor.
+    pub fn at_least(self, desk: Role) -> bool {
+        fn rank(role: Role) -> Option<u8> {
+            match role {
+                Role::Operator => Some(1),
+                Role::Dispatcher => Some(2),
+                Role::Supervisor => Some(3),
+                _ => None,
+            }
+        }
+        matches!((rank(self), rank(desk)), (Some(have), Some(need)) if have >= need)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+            assert_eq!(serde_json::to_value(role).unwrap(), role.as_str());
+        }
+        assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn the_centre_ladder() {
+        assert!(Role::Supervisor.at_least(Role::Operator));
+        assert!(Role::Dispatcher.at_least(Role::Dispatcher));
+        assert!(!Role::Operator.at_least(Role::Dispatcher));
+        assert!(
+            !Role::Admin.at_least(Role::Operator),
+            "admins manage the system, not cases"
+        );
+        assert!(!Role::DepartmentAdmin.at_least(Role::Operator));
+    }
+}

@@ -1,0 +1,146 @@
+//! User accounts.
+
+use actix_web::{HttpResponse, get, patch, post, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::auth::Principal;
+use crate::db::accounts::UserFilter;
+use crate::domain::role::Role;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::pagination::{Page, PageParams};
+use crate::routes::search_text;
+use crate::service::users::{self as users_service, CreateUser, UpdateUser, UserView};
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserListQuery {
+    pub role: Option<Role>,
+    pub department_id: Option<i64>,
+    pub active: Option<bool>,
+    /// Part of the username or display name.
+    #[param(max_length = 100)]
+    pub q: Option<String>,
+    /// Rows per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// List users. Roles: admin (all users), department_admin (their department's users).
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    params(UserListQuery),
+    responses((status = 200, description = "One page of users", body = Page<UserView>)),
+)]
+#[get("/users")]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<UserListQuery>,
+) -> Result<web::Json<Page<UserView>>, ApiError> {
+    principal.require(&[Role::Admin, Role::DepartmentAdmin])?;
+    let query = query.into_inner();
+    let page = PageParams {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    }
+    .parse()?;
+    let filter = UserFilter {
+        role: query.role,
+        department_id: query.department_id,
+        active: query.active,
+        q: search_text(query.q)?,
+    };
+    let rows = state
+        .db
+        .run(move |conn| users_service::list_users(conn, &principal, filter, page))
+        .await?;
+    let page = Page::from_rows(rows, page, |u| u.id, UserView::from_row);
+    Ok(web::Json(Page {
+        items: page.items.into_iter().collect::<Result<_, _>>()?,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Create a user. Roles: admin.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = CreateUser,
+    responses(
+        (status = 201, description = "Created", body = UserView),
+        (status = 409, description = "The username is taken"),
+    ),
+)]
+#[post("/users")]
+pub async fn create_user(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: ApiJson<CreateUser>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[Role::Admin])?;
+    let ApiJson(input) = body;
+    let user = state
+        .db
+        .run(move |conn| users_service::create_user(conn, input))
+        .await?;
+    Ok(HttpResponse::Created().json(UserView::from_row(user)?))
+}
+
+/// One user. Roles: admin (any), department_admin (their department's users), everyone (themselves).
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 404, description = "No such user, or not one the caller may see"),
+    ),
+)]
+#[get("/users/{id}")]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<i64>,
+) -> Result<web::Json<UserView>, ApiError> {
+    let id = id.into_inner();
+    let user = state
+        .db
+        .run(move |conn| users_service::get_user(conn, &principal, id))
+        .await?;
+    Ok(web::Json(UserView::from_row(user)?))
+}
+
+/// Change a user. Roles: admin (everything), everyone (their own name, phone and password).
+///
+/// A new password or `active: false` ends the user's sessions at once.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "User id")),
+    request_body = UpdateUser,
+    responses(
+        (status = 200, description = "The changed user", body = UserView),
+        (status = 404, description = "No such user, or not one the caller may see"),
+        (status = 409, description = "An administrator tried to disable or demote themselves"),
+    ),
+)]
+#[patch("/users/{id}")]
+pub async fn update_user(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<i64>,
+    body: ApiJson<UpdateUser>,
+) -> Result<web::Json<UserView>, ApiError> {
+    let (id, ApiJson(input)) = (id.into_inner(), body);
+    let user = state
+        .db
+        .run(move |conn| users_service::update_user(conn, &principal, id, input))
+        .await?;
+    Ok(web::Json(UserView::from_row(user)?))
+}

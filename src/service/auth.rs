@@ -1,0 +1,318 @@
+//! Sign-in, refresh-token rotation, sign-out, client credentials and citizen registration.
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+
+use crate::auth::principal::subject;
+use crate::auth::tokens::TokenKeys;
+use crate::auth::{PrincipalKind, password, secrets};
+use crate::db::models::{LoginThrottle, NewRefreshToken, NewUser, User};
+use crate::db::{DbConnection, accounts, now, write_transaction};
+use crate::domain::account::{LockoutPolicy, NewPassword, ThrottleState, parse_name};
+use crate::domain::phone::PhoneNumber;
+use crate::domain::role::Role;
+use crate::error::{ApiError, FieldErrors};
+
+/// Tokens handed out at sign-in and refresh.
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: Option<String>,
+    pub refresh_expires_in: Option<i64>,
+    pub role: Role,
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::Unauthorized {
+        code: "invalid_credentials",
+        detail: "the username or password is wrong".into(),
+    }
+}
+
+/// The key a sign-in name is stored and throttled under: a phone number in any common spelling
+/// becomes its normalised form (citizens sign in with their phone), anything else is lower-cased.
+pub fn login_key(raw: &str) -> String {
+    match PhoneNumber::parse(raw) {
+        Ok(phone) => phone.as_str().to_owned(),
+        Err(_) => raw.trim().to_lowercase(),
+    }
+}
+
+fn throttle_state(row: &LoginThrottle) -> ThrottleState {
+    ThrottleState {
+        failures: row.failures,
+        window_started_at: row.window_started_at.and_utc(),
+        locked_until: row.locked_until.map(|t| t.and_utc()),
+    }
+}
+
+fn naive(t: DateTime<Utc>) -> NaiveDateTime {
+    t.naive_utc()
+}
+
+/// Signs a user in. The answer is the same for an unknown account, a wrong password and a
+/// disabled account; a locked name gets 429 whether or not the account exists.
+pub fn login(
+    conn: &mut DbConnection,
+    keys: &TokenKeys,
+    policy: &LockoutPolicy,
+    refresh_ttl: Duration,
+    username: &str,
+    password_attempt: &str,
+) -> Result<IssuedTokens, ApiError> {
+    let key = login_key(username);
+    if key.len() > 128 || password_attempt.len() > 1024 {
+        return Err(invalid_credentials());
+    }
+    let started = Utc::now();
+    let throttle = accounts::throttle_state(conn, &key)?;
+    if let Some(retry_after) =
+        policy.locked_for(throttle.as_ref().map(throttle_state).as_ref(), started)
+    {
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: retry_after as u64,
+        });
+    }
+    let user = accounts::find_user_by_username(conn, &key)?;
+    // Hash outside any transaction: Argon2 takes tens of milliseconds and must not hold a lock.
+    let verified = match &user {
+        Some(user) => password::verify(password_attempt, &user.password_hash) && user.active,
+        None => {
+            password::spend_equal_time(password_attempt);
+            false
+        }
+    };
+    match user.filter(|_| verified) {
+        Some(user) => write_transaction(conn, |conn| {
+            accounts::clear_throttle(conn, &key)?;
+            let role = accounts::parse_role(&user.role)?;
+            let family = uuid::Uuid::new_v4().to_string();
+            let refresh = issue_refresh(conn, user.id, family, refresh_ttl)?;
+            Ok(IssuedTokens {
+                access_token: keys.issue(
+                    subject(PrincipalKind::User { id: user.id }),
+                    role,
+                    user.department_id,
+                ),
+                expires_in: keys.access_ttl_secs(),
+                refresh_token: Some(refresh),
+                refresh_expires_in: Some(refresh_ttl.num_seconds()),
+                role,
+            })
+        }),
+        None => {
+            write_transaction(conn, |conn| {
+                let now = Utc::now();
+                let current = accounts::throttle_state(conn, &key)?;
+                let next = policy.after_failure(current.as_ref().map(throttle_state).as_ref(), now);
+                accounts::save_throttle(
+                    conn,
+                    &LoginThrottle {
+                        username: key.clone(),
+                        failures: next.failures,
+                        window_started_at: naive(next.window_started_at),
+                        locked_until: next.locked_until.map(naive),
+                    },
+                )
+            })?;
+            Err(invalid_credentials())
+        }
+    }
+}
+
+fn issue_refresh(
+    conn: &mut DbConnection,
+    user_id: i64,
+    family: String,
+    ttl: Duration,
+) -> Result<String, ApiError> {
+    let token = secrets::random_token();
+    let issued_at = now();
+    accounts::insert_refresh_token(
+        conn,
+        NewRefreshToken {
+            user_id,
+            family,
+            token_hash: secrets::digest(&token),
+            issued_at,
+            expires_at: issued_at + ttl,
+        },
+    )?;
+    Ok(token)
+}
+
+fn invalid_refresh(code: &'static str, detail: &'static str) -> ApiError {
+    ApiError::Unauthorized {
+        code,
+        detail: detail.into(),
+    }
+}
+
+/// Exchanges a live refresh token for new tokens. A token presented a second time means it was
+/// stolen or replayed: its whole family is revoked and the caller must sign in again.
+pub fn refresh(
+    conn: &mut DbConnection,
+    keys: &TokenKeys,
+    refresh_ttl: Duration,
+    presented: &str,
+) -> Result<IssuedTokens, ApiError> {
+    let hash = secrets::digest(presented);
+    // The outcome (tokens, or the reason for refusal) is decided inside the transaction, but a
+    // family revocation must commit even though the caller gets an error.
+    let outcome = write_transaction(
+        conn,
+        |conn| -> Result<Result<IssuedTokens, ApiError>, ApiError> {
+            let Some(token) = accounts::find_refresh_token(conn, &hash)? else {
+                return Ok(Err(invalid_refresh(
+                    "invalid_refresh_token",
+                    "the refresh token is not valid",
+                )));
+            };
+            let now = now();
+            if token.revoked_at.is_some() {
+                return Ok(Err(invalid_refresh(
+                    "refresh_token_revoked",
+                    "the refresh token was revoked; sign in again",
+                )));
+            }
+            if token.rotated_at.is_some() || !accounts::rotate_refresh_token(conn, token.id, now)? {
+                accounts::revoke_family(conn, &token.family, now)?;
+                log::warn!(
+                    "refresh token reuse detected for user {}: session family revoked",
+                    token.user_id
+                );
+                return Ok(Err(invalid_refresh(
+                    "refresh_token_reused",
+                    "the refresh token was already used; every session of this sign-in is ended",
+                )));
+            }
+            if token.expires_at <= now {
+                return Ok(Err(invalid_refresh(
+                    "refresh_token_expired",
+                    "the refresh token has expired; sign in again",
+                )));
+            }
+            let user = accounts::find_user(conn, token.user_id)?.filter(|u| u.active);
+            let Some(user) = user else {
+                accounts::revoke_family(conn, &token.family, now)?;
+                return Ok(Err(invalid_refresh(
+                    "refresh_token_revoked",
+                    "the account is disabled",
+                )));
+            };
+            let role = accounts::parse_role(&user.role)?;
+            let refresh = issue_refresh(conn, user.id, token.family.clone(), refresh_ttl)?;
+            Ok(Ok(IssuedTokens {
+                access_token: keys.issue(
+                    subject(PrincipalKind::User { id: user.id }),
+                    role,
+                    user.department_id,
+                ),
+                expires_in: keys.access_ttl_secs(),
+                refresh_token: Some(refresh),
+                refresh_expires_in: Some(refresh_ttl.num_seconds()),
+                role,
+            }))
+        },
+    )?;
+    outcome
+}
+
+/// Ends the sign-in the refresh token belongs to. Unknown tokens are accepted silently, so the
+/// answer reveals nothing.
+pub fn logout(conn: &mut DbConnection, presented: &str) -> Result<(), ApiError> {
+    let hash = secrets::digest(presented);
+    write_transaction(conn, |conn| {
+        if let Some(token) = accounts::find_refresh_token(conn, &hash)? {
+            accounts::revoke_family(conn, &token.family, now())?;
+        }
+        Ok(())
+    })
+}
+
+/// OAuth 2 client-credentials grant for integration clients.
+pub fn client_token(
+    conn: &mut DbConnection,
+    keys: &TokenKeys,
+    client_id: &str,
+    client_secret: &str,
+) -> Result<IssuedTokens, ApiError> {
+    let invalid_client = || ApiError::Unauthorized {
+        code: "invalid_client",
+        detail: "the client id or secret is wrong".into(),
+    };
+    if client_id.len() > 64 || client_secret.len() > 256 {
+        return Err(invalid_client());
+    }
+    let client = accounts::find_client_by_client_id(conn, client_id)?.ok_or_else(invalid_client)?;
+    if !client.active || client.secret_hash != secrets::digest(client_secret) {
+        return Err(invalid_client());
+    }
+    Ok(IssuedTokens {
+        access_token: keys.issue(
+            subject(PrincipalKind::Client { id: client.id }),
+            Role::Integration,
+            None,
+        ),
+        expires_in: keys.access_ttl_secs(),
+        refresh_token: None,
+        refresh_expires_in: None,
+        role: Role::Integration,
+    })
+}
+
+/// Citizen self-registration: the normalised phone number is the sign-in name.
+pub fn register_citizen(
+    conn: &mut DbConnection,
+    phone: &str,
+    password_raw: &str,
+    display_name: Option<&str>,
+) -> Result<User, ApiError> {
+    let mut errors = FieldErrors::default();
+    let phone = errors.check("phone", PhoneNumber::parse(phone));
+    let name = display_name.and_then(|n| errors.check("display_name", parse_name(n, 50)));
+    let username = phone
+        .as_ref()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let new_password = errors.check("password", NewPassword::parse(password_raw, &username));
+    errors.finish()?;
+    let (Some(phone), Some(new_password)) = (phone, new_password) else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    let hash = password::hash(new_password.expose());
+    write_transaction(conn, |conn| {
+        if accounts::find_user_by_username(conn, phone.as_str())?.is_some() {
+            return Err(ApiError::conflict(
+                "already_registered",
+                "this phone number is already registered; sign in",
+            ));
+        }
+        let now = now();
+        accounts::insert_user(
+            conn,
+            NewUser {
+                username: phone.as_str().to_owned(),
+                display_name: name.unwrap_or_else(|| phone.masked()),
+                role: Role::Citizen.as_str().to_owned(),
+                department_id: None,
+                phone: Some(phone.as_str().to_owned()),
+                password_hash: hash,
+                active: true,
+                password_changed_at: now,
+                created_at: now,
+                updated_at: now,
+            },
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_in_any_spelling_share_one_login_key() {
+        assert_eq!(login_key("+86 138-1234-5678"), "13812345678");
+        assert_eq!(login_key(" Admin "), "admin");
+    }
+}

@@ -1,0 +1,7 @@
+//! Use cases: each function runs on a blocking thread with one connection, combines the domain
+//! rules with the storage layer, and takes its own transaction where it writes. Handlers call
+//! these and only translate HTTP.
+
+pub mod auth;
+pub mod organisation;
+pub mod users;

@@ -1,0 +1,502 @@
+//! Departments, categories and integration clients: administered by admins, read by everyone
+//! signed in (they are the directory front ends build their forms from).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::users::nullable;
+use crate::auth::secrets;
+use crate::db::models::*;
+use crate::db::{DbConnection, accounts, now, organisation, write_transaction};
+use crate::domain::account::{parse_code, parse_name};
+use crate::domain::organisation::{DepartmentKind, TreeNode, would_create_cycle};
+use crate::domain::phone::PhoneNumber;
+use crate::error::{ApiError, FieldErrors};
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DepartmentView {
+    pub id: i64,
+    #[schema(example = "CGJ")]
+    pub code: String,
+    #[schema(example = "市城市管理局")]
+    pub name: String,
+    pub parent_id: Option<i64>,
+    pub kind: DepartmentKind,
+    pub contact_person: Option<String>,
+    pub contact_phone: Option<String>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl DepartmentView {
+    pub fn from_row(row: Department) -> Self {
+        Self {
+            kind: DepartmentKind::parse(&row.kind).unwrap_or(DepartmentKind::Other),
+            id: row.id,
+            code: row.code,
+            name: row.name,
+            parent_id: row.parent_id,
+            contact_person: row.contact_person,
+            contact_phone: row.contact_phone,
+            active: row.active,
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        }
+    }
+}
+
+/// A department with its sub-departments.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DepartmentNode {
+    #[serde(flatten)]
+    pub department: DepartmentView,
+    #[schema(no_recursion)]
+    pub children: Vec<DepartmentNode>,
+}
+
+impl From<TreeNode<DepartmentView>> for DepartmentNode {
+    fn from(node: TreeNode<DepartmentView>) -> Self {
+        Self {
+            department: node.item,
+            children: node.children.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// A category with its sub-categories.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryNode {
+    #[serde(flatten)]
+    pub category: CategoryView,
+    #[schema(no_recursion)]
+    pub children: Vec<CategoryNode>,
+}
+
+impl From<TreeNode<CategoryView>> for CategoryNode {
+    fn from(node: TreeNode<CategoryView>) -> Self {
+        Self {
+            category: node.item,
+            children: node.children.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDepartment {
+    /// Unique, human-readable: 1–32 of `A-Z a-z 0-9 . _ -`.
+    #[schema(example = "CGJ", min_length = 1, max_length = 32)]
+    pub code: String,
+    #[schema(example = "市城市管理局", min_length = 1, max_length = 100)]
+    pub name: String,
+    pub parent_id: Option<i64>,
+    pub kind: DepartmentKind,
+    #[schema(max_length = 50)]
+    pub contact_person: Option<String>,
+    #[schema(example = "010-12345678")]
+    pub contact_phone: Option<String>,
+}
+
+/// Changes to a department; `null` clears an optional field. Departments are deactivated
+/// (`active: false`), never deleted.
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDepartment {
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
+    pub parent_id: Option<Option<i64>>,
+    pub kind: Option<DepartmentKind>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub contact_person: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub contact_phone: Option<Option<String>>,
+    pub active: Option<bool>,
+}
+
+fn check_parent_department(
+    conn: &mut DbConnection,
+    errors: &mut FieldErrors,
+    parent: Option<i64>,
+) -> Result<(), ApiError> {
+    if let Some(parent) = parent
+        && organisation::find_department(conn, parent)?.is_none()
+    {
+        errors.add("parent_id", "not_found", "no department with this id");
+    }
+    Ok(())
+}
+
+pub fn create_department(
+    conn: &mut DbConnection,
+    input: CreateDepartment,
+) -> Result<Department, ApiError> {
+    write_transaction(conn, |conn| {
+        let mut errors = FieldErrors::default();
+        let code = errors.check("code", parse_code(&input.code));
+        let name = errors.check("name", parse_name(&input.name, 100));
+        let contact_person = input
+            .contact_person
+            .as_deref()
+            .and_then(|p| errors.check("contact_person", parse_name(p, 50)));
+        let contact_phone = input
+            .contact_phone
+            .as_deref()
+            .and_then(|p| errors.check("contact_phone", PhoneNumber::parse(p)));
+        check_parent_department(conn, &mut errors, input.parent_id)?;
+        errors.finish()?;
+        let (Some(code), Some(name)) = (code, name) else {
+            return Err(ApiError::internal("validated fields missing"));
+        };
+        let now = now();
+        organisation::insert_department(
+            conn,
+            NewDepartment {
+                code,
+                name,
+                parent_id: input.parent_id,
+                kind: input.kind.as_str().to_owned(),
+                contact_person,
+                contact_phone: contact_phone.map(|p| p.to_string()),
+                active: true,
+                created_at: now,
+                updated_at: now,
+            },
+        )
+        .map_err(duplicate_code)
+    })
+}
+
+fn duplicate_code(error: ApiError) -> ApiError {
+    match error {
+        ApiError::Conflict {
+            code: "already_exists",
+            ..
+        } => ApiError::conflict("code_taken", "another record already uses this code"),
+        other => other,
+    }
+}
+
+pub fn update_department(
+    conn: &mut DbConnection,
+    id: i64,
+    input: UpdateDepartment,
+) -> Result<Department, ApiError> {
+    write_transaction(conn, |conn| {
+        organisation::find_department(conn, id)?
+            .ok_or_else(|| ApiError::not_found("no such department"))?;
+        let mut errors = FieldErrors::default();
+        let mut changes = DepartmentChanges {
+            name: input
+                .name
+                .as_deref()
+                .and_then(|n| errors.check("name", parse_name(n, 100))),
+            kind: input.kind.map(|k| k.as_str().to_owned()),
+            active: input.active,
+            updated_at: Some(now()),
+            ..Default::default()
+        };
+        if let Some(person) = &input.contact_person {
+            changes.contact_person = Some(
+                person
+                    .as_deref()
+                    .and_then(|p| errors.check("contact_person", parse_name(p, 50))),
+            );
+        }
+        if let Some(phone) = &input.contact_phone {
+            changes.contact_phone = Some(
+                phone
+                    .as_deref()
+                    .and_then(|p| errors.check("contact_phone", PhoneNumber::parse(p)))
+                    .map(|p| p.to_string()),
+            );
+        }
+        if let Some(parent) = input.parent_id {
+            check_parent_department(conn, &mut errors, parent)?;
+            if let Some(parent) = parent
+                && would_create_cycle(&organisation::department_parents(conn)?, id, parent)
+            {
+                errors.add(
+                    "parent_id",
+                    "cycle",
+                    "a department cannot sit under itself or its own sub-department",
+                );
+            }
+            changes.parent_id = Some(parent);
+        }
+        errors.finish()?;
+        organisation::update_department(conn, id, changes)
+    })
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CategoryView {
+    pub id: i64,
+    #[schema(example = "010203")]
+    pub code: String,
+    #[schema(example = "占道经营")]
+    pub name: String,
+    pub parent_id: Option<i64>,
+    /// The department suggested when dispatching cases of this category.
+    pub default_department_id: Option<i64>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl CategoryView {
+    pub fn from_row(row: Category) -> Self {
+        Self {
+            id: row.id,
+            code: row.code,
+            name: row.name,
+            parent_id: row.parent_id,
+            default_department_id: row.default_department_id,
+            active: row.active,
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCategory {
+    #[schema(example = "010203", min_length = 1, max_length = 32)]
+    pub code: String,
+    #[schema(example = "占道经营", min_length = 1, max_length = 100)]
+    pub name: String,
+    pub parent_id: Option<i64>,
+    pub default_department_id: Option<i64>,
+}
+
+/// Changes to a category. Inactive categories stay valid on old cases.
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCategory {
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
+    pub parent_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
+    pub default_department_id: Option<Option<i64>>,
+    pub active: Option<bool>,
+}
+
+fn check_category_links(
+    conn: &mut DbConnection,
+    errors: &mut FieldErrors,
+    parent: Option<i64>,
+    department: Option<i64>,
+) -> Result<(), ApiError> {
+    if let Some(parent) = parent
+        && organisation::find_category(conn, parent)?.is_none()
+    {
+        errors.add("parent_id", "not_found", "no category with this id");
+    }
+    if let Some(department) = department
+        && !organisation::find_department(conn, department)?.is_some_and(|d| d.active)
+    {
+        errors.add(
+            "default_department_id",
+            "not_found",
+            "no active department with this id",
+        );
+    }
+    Ok(())
+}
+
+pub fn create_category(
+    conn: &mut DbConnection,
+    input: CreateCategory,
+) -> Result<Category, ApiError> {
+    write_transaction(conn, |conn| {
+        let mut errors = FieldErrors::default();
+        let code = errors.check("code", parse_code(&input.code));
+        let name = errors.check("name", parse_name(&input.name, 100));
+        check_category_links(
+            conn,
+            &mut errors,
+            input.parent_id,
+            input.default_department_id,
+        )?;
+        errors.finish()?;
+        let (Some(code), Some(name)) = (code, name) else {
+            return Err(ApiError::internal("validated fields missing"));
+        };
+        let now = now();
+        organisation::insert_category(
+            conn,
+            NewCategory {
+                code,
+                name,
+                parent_id: input.parent_id,
+                default_department_id: input.default_department_id,
+                active: true,
+                created_at: now,
+                updated_at: now,
+            },
+        )
+        .map_err(duplicate_code)
+    })
+}
+
+pub fn update_category(
+    conn: &mut DbConnection,
+    id: i64,
+    input: UpdateCategory,
+) -> Result<Category, ApiError> {
+    write_transaction(conn, |conn| {
+        organisation::find_category(conn, id)?
+            .ok_or_else(|| ApiError::not_found("no such category"))?;
+        let mut errors = FieldErrors::default();
+        let name = input
+            .name
+            .as_deref()
+            .and_then(|n| errors.check("name", parse_name(n, 100)));
+        check_category_links(
+            conn,
+            &mut errors,
+            input.parent_id.flatten(),
+            input.default_department_id.flatten(),
+        )?;
+        if let Some(Some(parent)) = input.parent_id
+            && would_create_cycle(&organisation::category_parents(conn)?, id, parent)
+        {
+            errors.add(
+                "parent_id",
+                "cycle",
+                "a category cannot sit under itself or its own sub-category",
+            );
+        }
+        errors.finish()?;
+        organisation::update_category(
+            conn,
+            id,
+            CategoryChanges {
+                name,
+                parent_id: input.parent_id,
+                default_department_id: input.default_department_id,
+                active: input.active,
+                updated_at: Some(now()),
+            },
+        )
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrationClientView {
+    pub id: i64,
+    /// The id the client presents at `POST /auth/token`.
+    #[schema(example = "cli_3f9a1c0b7d2e4f56")]
+    pub client_id: String,
+    pub name: String,
+    pub active: bool,
+    pub created_by: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl IntegrationClientView {
+    pub fn from_row(row: IntegrationClient) -> Self {
+        Self {
+            id: row.id,
+            client_id: row.client_id,
+            name: row.name,
+            active: row.active,
+            created_by: row.created_by,
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        }
+    }
+}
+
+/// The answer to creating a client: the only time the secret is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedIntegrationClient {
+    #[serde(flatten)]
+    pub client: IntegrationClientView,
+    /// Store it now: only its digest is kept, it cannot be shown again.
+    pub client_secret: String,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIntegrationClient {
+    #[schema(example = "微信小程序后端", min_length = 1, max_length = 100)]
+    pub name: String,
+}
+
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateIntegrationClient {
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: Option<String>,
+    /// A disabled client's tokens stop working at once.
+    pub active: Option<bool>,
+}
+
+pub fn create_client(
+    conn: &mut DbConnection,
+    created_by: i64,
+    input: CreateIntegrationClient,
+) -> Result<CreatedIntegrationClient, ApiError> {
+    let mut errors = FieldErrors::default();
+    let name = errors.check("name", parse_name(&input.name, 100));
+    errors.finish()?;
+    let secret = secrets::random_token();
+    let client_id = format!("cli_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let now = now();
+    let row = write_transaction(conn, |conn| {
+        accounts::insert_client(
+            conn,
+            NewIntegrationClient {
+                client_id,
+                name: name.unwrap_or_default(),
+                secret_hash: secrets::digest(&secret),
+                active: true,
+                created_by,
+                created_at: now,
+                updated_at: now,
+            },
+        )
+    })?;
+    Ok(CreatedIntegrationClient {
+        client: IntegrationClientView::from_row(row),
+        client_secret: secret,
+    })
+}
+
+pub fn update_client(
+    conn: &mut DbConnection,
+    id: i64,
+    input: UpdateIntegrationClient,
+) -> Result<IntegrationClient, ApiError> {
+    let mut errors = FieldErrors::default();
+    let name = input
+        .name
+        .as_deref()
+        .and_then(|n| errors.check("name", parse_name(n, 100)));
+    errors.finish()?;
+    write_transaction(conn, |conn| {
+        accounts::find_client(conn, id)?
+            .ok_or_else(|| ApiError::not_found("no such integration client"))?;
+        accounts::update_client(
+            conn,
+            id,
+            IntegrationClientChanges {
+                name,
+                active: input.active,
+                updated_at: Some(now()),
+            },
+        )
+    })
+}
