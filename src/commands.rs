@@ -116,8 +116,16 @@ const DEMO_CATEGORIES: &[(&str, &str, Option<&str>, Option<&str>)] = &[
     ("07", "政策咨询", None, None),
 ];
 
-/// Demo accounts: (username, display name, role, department code, phone).
-const DEMO_USERS: &[(&str, &str, Role, Option<&str>, Option<&str>)] = &[
+/// A demo account: (username, display name, role, department code, phone).
+type DemoUser = (
+    &'static str,
+    &'static str,
+    Role,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+const DEMO_USERS: &[DemoUser] = &[
     ("admin", "系统管理员", Role::Admin, None, None),
     ("operator", "接线员 王芳", Role::Operator, None, None),
     ("dispatcher", "派单员 李强", Role::Dispatcher, None, None),

@@ -46,8 +46,7 @@ impl PhoneNumber {
                 4
             };
             let (area, local) = national.split_at(area_len);
-            if (7..=8).contains(&local.len()) && !local.starts_with('0')
-            {
+            if (7..=8).contains(&local.len()) && !local.starts_with('0') {
                 return Ok(Self(format!("{area}-{local}")));
             }
         }

@@ -158,7 +158,7 @@ pub fn refresh(
     let hash = secrets::digest(presented);
     // The outcome (tokens, or the reason for refusal) is decided inside the transaction, but a
     // family revocation must commit even though the caller gets an error.
-    let outcome = write_transaction(
+    write_transaction(
         conn,
         |conn| -> Result<Result<IssuedTokens, ApiError>, ApiError> {
             let Some(token) = accounts::find_refresh_token(conn, &hash)? else {
@@ -213,8 +213,7 @@ pub fn refresh(
                 role,
             }))
         },
-    )?;
-    outcome
+    )?
 }
 
 /// Ends the sign-in the refresh token belongs to. Unknown tokens are accepted silently, so the

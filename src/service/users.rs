@@ -274,11 +274,13 @@ pub fn update_user(
     }
 
     let mut errors = FieldErrors::default();
-    let mut changes = UserChanges::default();
-    changes.display_name = input
-        .display_name
-        .as_deref()
-        .and_then(|n| errors.check("display_name", parse_name(n, 50)));
+    let mut changes = UserChanges {
+        display_name: input
+            .display_name
+            .as_deref()
+            .and_then(|n| errors.check("display_name", parse_name(n, 50))),
+        ..Default::default()
+    };
     if let Some(phone) = &input.phone {
         changes.phone = Some(match phone {
             Some(raw) => errors

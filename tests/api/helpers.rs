@@ -4,8 +4,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use diesel::{Connection, RunQueryDsl, pg::PgConnection};
-use hotline::config::Settings;
+use hotline::config::{DatabaseUrl, Settings};
+use hotline::db::Db;
 use hotline::startup::Application;
+use serde_json::{Value, json};
 
 /// Where the tests' databases live, from `HOTLINE_TEST_DATABASE_URL`.
 pub fn test_backend_url() -> Option<String> {
@@ -81,6 +83,10 @@ impl Drop for TestDatabase {
     }
 }
 
+/// The HS256 secret test servers sign with, so tests can forge tokens of their own.
+pub const TEST_SIGNING_KEY: &str = "test-signing-key-0123456789abcdef-0123";
+pub use hotline::commands::DEMO_PASSWORD;
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
@@ -99,6 +105,107 @@ impl TestApp {
             .await
             .expect("request sent")
     }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut request = self
+            .client
+            .request(method.parse().expect("a method"), self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request
+    }
+
+    pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
+        self.request("GET", path, Some(token))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post_as(
+        &self,
+        token: Option<&str>,
+        path: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.request("POST", path, token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn patch_as(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
+        self.request("PATCH", path, Some(token))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Loads the demo organisation (`hotline demo`) straight into this test's database.
+    pub async fn load_demo(&self) {
+        let url = DatabaseUrl::parse(&self.db.url()).unwrap();
+        tokio::task::spawn_blocking(move || {
+            let db = Db::connect(&url, 1).expect("open the test database");
+            hotline::commands::load_demo(&db).expect("demo loads");
+        })
+        .await
+        .unwrap();
+    }
+
+    /// Signs in and returns the whole token answer.
+    pub async fn sign_in(&self, username: &str, password: &str) -> Value {
+        let response = self
+            .post_as(
+                None,
+                "/api/v1/auth/login",
+                &json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "sign-in of {username}");
+        response.json().await.unwrap()
+    }
+
+    /// Signs a demo user in and returns the access token.
+    pub async fn token(&self, username: &str) -> String {
+        self.sign_in(username, DEMO_PASSWORD).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The id of the demo department with `code`.
+    pub async fn department_id(&self, token: &str, code: &str) -> i64 {
+        let path = format!("/api/v1/departments?q={code}&limit=200");
+        let page: Value = self.get_as(token, &path).await.json().await.unwrap();
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["code"] == code)
+            .and_then(|d| d["id"].as_i64())
+            .unwrap_or_else(|| panic!("department {code}"))
+    }
+
+    /// The id of the demo user `username`, looked up by an administrator.
+    pub async fn user_id(&self, admin_token: &str, username: &str) -> i64 {
+        let path = format!("/api/v1/users?q={username}&limit=200");
+        let page: Value = self.get_as(admin_token, &path).await.json().await.unwrap();
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["username"] == username)
+            .and_then(|u| u["id"].as_i64())
+            .unwrap_or_else(|| panic!("user {username}"))
+    }
 }
 
 /// Starts the application with a fresh database.
@@ -114,6 +221,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         ("HOTLINE_BIND".into(), "127.0.0.1:0".into()),
         ("HOTLINE_WORKERS".into(), "1".into()),
         ("HOTLINE_DB_POOL_SIZE".into(), "4".into()),
+        ("HOTLINE_JWT_SIGNING_KEY".into(), TEST_SIGNING_KEY.into()),
     ]);
     for (key, value) in extra {
         vars.insert((*key).into(), (*value).into());

@@ -5,8 +5,12 @@
 //! user may create databases) to run the same tests against PostgreSQL; each test then creates its
 //! own database and drops it afterwards. If that server cannot be reached the tests fail.
 
+mod auth;
 mod cli;
 mod errors;
 mod health;
 mod helpers;
+mod matrix;
 mod openapi;
+mod organisation;
+mod tokens;

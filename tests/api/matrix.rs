@@ -1,0 +1,299 @@
+//! The whole role × endpoint matrix: allowed roles get 2xx, other roles 403 (or 404 for rows they
+//! may not see, such as another department's users), and no token 401.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_problem, spawn_app};
+
+const ROLES: [&str; 9] = [
+    "admin",
+    "operator",
+    "dispatcher",
+    "supervisor",
+    "department_staff",
+    "department_admin",
+    "analyst",
+    "citizen",
+    "integration",
+];
+
+/// Who gets in, and what everyone else gets.
+enum Access {
+    Only(&'static [&'static str], u16),
+    Everyone,
+}
+
+async fn tokens(app: &TestApp) -> Vec<(&'static str, String)> {
+    let admin = app.token("admin").await;
+    let client: Value = app
+        .post_as(
+            Some(&admin),
+            "/api/v1/integration-clients",
+            &json!({"name": "矩阵测试"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let client_token: Value = app
+        .post_as(
+            None,
+            "/api/v1/auth/token",
+            &json!({"grant_type": "client_credentials", "client_id": client["client_id"], "client_secret": client["client_secret"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut out = vec![("admin", admin)];
+    for (role, username) in [
+        ("operator", "operator"),
+        ("dispatcher", "dispatcher"),
+        ("supervisor", "supervisor"),
+        ("department_staff", "cgj.staff"),
+        ("department_admin", "cgj.admin"),
+        ("analyst", "analyst"),
+        ("citizen", "13800138000"),
+    ] {
+        out.push((role, app.token(username).await));
+    }
+    out.push((
+        "integration",
+        client_token["access_token"].as_str().unwrap().to_owned(),
+    ));
+    assert_eq!(out.len(), ROLES.len());
+    out
+}
+
+#[tokio::test]
+async fn every_role_on_every_endpoint() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let tokens = tokens(&app).await;
+    let admin = &tokens[0].1;
+    let cgj = app.department_id(admin, "CGJ").await;
+    let category: Value = app
+        .get_as(admin, "/api/v1/categories?limit=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let category = category["items"][0]["id"].as_i64().unwrap();
+    let own_staff = app.user_id(admin, "cgj.staff").await;
+    let other_department_staff = app.user_id(admin, "dc.staff").await;
+    let client_id = {
+        let page: Value = app
+            .get_as(admin, "/api/v1/integration-clients")
+            .await
+            .json()
+            .await
+            .unwrap();
+        page["items"][0]["id"].as_i64().unwrap()
+    };
+
+    const ADMIN: &[&str] = &["admin"];
+    const USER_ADMINS: &[&str] = &["admin", "department_admin"];
+    const SEES_OWN_STAFF: &[&str] = &["admin", "department_admin", "department_staff"];
+    let new_user = json!({"username": "matrix.user", "display_name": "矩阵", "role": "operator", "password": "matrix-password-1"});
+    let endpoints: Vec<(&str, String, Option<Value>, Access)> = vec![
+        ("GET", "/api/v1/auth/me".into(), None, Access::Everyone),
+        (
+            "GET",
+            "/api/v1/users".into(),
+            None,
+            Access::Only(USER_ADMINS, 403),
+        ),
+        (
+            "POST",
+            "/api/v1/users".into(),
+            Some(new_user),
+            Access::Only(ADMIN, 403),
+        ),
+        (
+            "GET",
+            format!("/api/v1/users/{own_staff}"),
+            None,
+            Access::Only(SEES_OWN_STAFF, 404),
+        ),
+        (
+            "GET",
+            format!("/api/v1/users/{other_department_staff}"),
+            None,
+            Access::Only(ADMIN, 404),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/users/{other_department_staff}"),
+            Some(json!({"display_name": "东城区承办人 孙丽"})),
+            Access::Only(ADMIN, 404),
+        ),
+        ("GET", "/api/v1/departments".into(), None, Access::Everyone),
+        (
+            "GET",
+            "/api/v1/departments/tree".into(),
+            None,
+            Access::Everyone,
+        ),
+        (
+            "GET",
+            format!("/api/v1/departments/{cgj}"),
+            None,
+            Access::Everyone,
+        ),
+        (
+            "POST",
+            "/api/v1/departments".into(),
+            Some(json!({"code": "MATRIX", "name": "矩阵局", "kind": "bureau"})),
+            Access::Only(ADMIN, 403),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/departments/{cgj}"),
+            Some(json!({"name": "市城市管理局"})),
+            Access::Only(ADMIN, 403),
+        ),
+        ("GET", "/api/v1/categories".into(), None, Access::Everyone),
+        (
+            "GET",
+            "/api/v1/categories/tree".into(),
+            None,
+            Access::Everyone,
+        ),
+        (
+            "GET",
+            format!("/api/v1/categories/{category}"),
+            None,
+            Access::Everyone,
+        ),
+        (
+            "POST",
+            "/api/v1/categories".into(),
+            Some(json!({"code": "99", "name": "矩阵类"})),
+            Access::Only(ADMIN, 403),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/categories/{category}"),
+            Some(json!({"active": true})),
+            Access::Only(ADMIN, 403),
+        ),
+        (
+            "GET",
+            "/api/v1/integration-clients".into(),
+            None,
+            Access::Only(ADMIN, 403),
+        ),
+        (
+            "POST",
+            "/api/v1/integration-clients".into(),
+            Some(json!({"name": "另一个"})),
+            Access::Only(ADMIN, 403),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/integration-clients/{client_id}"),
+            Some(json!({"name": "矩阵测试"})),
+            Access::Only(ADMIN, 403),
+        ),
+    ];
+
+    for (method, path, body, access) in &endpoints {
+        // No token at all.
+        let mut anonymous = app.request(method, path, None);
+        if let Some(body) = body {
+            anonymous = anonymous.json(body);
+        }
+        assert_problem(anonymous.send().await.unwrap(), 401, "missing_token").await;
+
+        for (role, token) in &tokens {
+            let mut request = app.request(method, path, Some(token));
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            match access {
+                Access::Everyone => assert!(
+                    response.status().is_success(),
+                    "{role} {method} {path}: {status}"
+                ),
+                Access::Only(allowed, _) if allowed.contains(role) => {
+                    assert!(
+                        response.status().is_success(),
+                        "{role} {method} {path}: {status}"
+                    )
+                }
+                Access::Only(_, denied) => {
+                    assert_eq!(status, *denied, "{role} {method} {path}");
+                    let code = if *denied == 403 {
+                        "forbidden_role"
+                    } else {
+                        "not_found"
+                    };
+                    assert_problem(response, *denied, code).await;
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn users_see_themselves_and_department_admins_only_their_department() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let admin = app.token("admin").await;
+    let cgj_admin = app.token("cgj.admin").await;
+    let listed: Value = app
+        .get_as(&cgj_admin, "/api/v1/users?limit=200")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["cgj.staff", "cgj.admin"]);
+    // Asking for another department's users yields nothing rather than their rows.
+    let dc = app.department_id(&admin, "DC").await;
+    let other: Value = app
+        .get_as(&cgj_admin, &format!("/api/v1/users?department_id={dc}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(other["items"], json!([]));
+
+    let operator = app.token("operator").await;
+    let me: Value = app
+        .get_as(&operator, "/api/v1/auth/me")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = me["user"]["id"].as_i64().unwrap();
+    assert_eq!(
+        app.get_as(&operator, &format!("/api/v1/users/{id}"))
+            .await
+            .status(),
+        200
+    );
+    let renamed = app
+        .patch_as(
+            &operator,
+            &format!("/api/v1/users/{id}"),
+            &json!({"display_name": "接线员 王芳芳"}),
+        )
+        .await;
+    assert_eq!(renamed.status(), 200);
+    let promote = app
+        .patch_as(
+            &operator,
+            &format!("/api/v1/users/{id}"),
+            &json!({"role": "admin"}),
+        )
+        .await;
+    assert_problem(promote, 403, "forbidden_field").await;
+}
