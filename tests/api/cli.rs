@@ -180,3 +180,202 @@ fn serve_starts_and_stops_gracefully_on_sigterm_and_sigint() {
         assert!(log.contains("hotline stopped"), "{log}");
     }
 }
+
+/// Sends `request` in two parts with a pause between them, and returns the raw answer.
+fn slow_request(
+    port: u16,
+    head: &str,
+    body: &str,
+    pause: Duration,
+    during_pause: impl FnOnce(),
+) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let (first, second) = body.split_at(body.len() / 2);
+    write!(
+        stream,
+        "{head}Content-Length: {}\r\nConnection: close\r\n\r\n{first}",
+        body.len()
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    during_pause();
+    std::thread::sleep(pause);
+    stream.write_all(second.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+#[test]
+fn in_flight_requests_finish_after_sigterm() {
+    let db = TestDatabase::create();
+    let (server, _) = start_server(&db);
+    let pid = server.child.id().to_string();
+    let head =
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n";
+    let body = r#"{"username": "nobody-at-all", "password": "not-a-real-password"}"#;
+    let answer = slow_request(server.port, head, body, Duration::from_millis(500), || {
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    });
+    assert!(
+        answer.starts_with("HTTP/1.1 401"),
+        "the request begun before SIGTERM is answered: {answer}"
+    );
+    // And no new connection is accepted afterwards.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(raw_http::get_status(&format!("http://127.0.0.1:{}/healthz", server.port)).is_err());
+    let log = stop_and_collect(server);
+    assert!(log.contains("hotline stopped"), "{log}");
+}
+
+fn stop_and_collect(mut server: Server) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the server did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stderr = server.child.stderr.take().unwrap();
+    BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every secret and every piece of personal data the session handles, and none of it in the log.
+#[test]
+fn no_password_token_hash_or_phone_reaches_the_log() {
+    let db = TestDatabase::create();
+    let demo = hotline()
+        .arg("demo")
+        .env("DATABASE_URL", db.url())
+        .output()
+        .unwrap();
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    let port = free_port();
+    let mut child = hotline()
+        .arg("serve")
+        .env("DATABASE_URL", db.url())
+        .env("HOTLINE_BIND", format!("127.0.0.1:{port}"))
+        .env("HOTLINE_WORKERS", "1")
+        .env("RUST_LOG", "debug")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while raw_http::get_status(&format!("{base}/readyz")).ok() != Some(200) {
+        assert!(Instant::now() < deadline, "not ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let secrets = runtime.block_on(async {
+        let client = ::reqwest::Client::new();
+        let post = |path: &str, token: Option<&str>, body: serde_json::Value| {
+            let mut request = client.post(format!("{base}{path}")).json(&body);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request.send()
+        };
+        let mut secrets = vec![hotline::commands::DEMO_PASSWORD.to_owned(), "wrong-password-xyz".into()];
+        let failed = post("/api/v1/auth/login", None, serde_json::json!({"username": "admin", "password": "wrong-password-xyz"}));
+        assert_eq!(failed.await.unwrap().status(), 401);
+        let tokens: serde_json::Value = post(
+            "/api/v1/auth/login",
+            None,
+            serde_json::json!({"username": "admin", "password": hotline::commands::DEMO_PASSWORD}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let access = tokens["access_token"].as_str().unwrap().to_owned();
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let renewed: serde_json::Value =
+            post("/api/v1/auth/refresh", None, serde_json::json!({"refresh_token": refresh})).await.unwrap().json().await.unwrap();
+        // Reuse, which is logged as a warning: still without the token.
+        let reuse = post("/api/v1/auth/refresh", None, serde_json::json!({"refresh_token": refresh})).await.unwrap();
+        assert_eq!(reuse.status(), 401);
+        let client_created: serde_json::Value =
+            post("/api/v1/integration-clients", Some(&access), serde_json::json!({"name": "日志测试"}))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        let registered = post(
+            "/api/v1/citizens/register",
+            None,
+            serde_json::json!({"phone": "13511112222", "password": "citizen-passphrase", "display_name": "钱女士"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(registered.status(), 201);
+        let bad_token = client.get(format!("{base}/api/v1/auth/me")).bearer_auth("forged.token.value").send().await.unwrap();
+        assert_eq!(bad_token.status(), 401);
+        // A token in a query string never reaches the log either: only route patterns are logged.
+        let _ = client.get(format!("{base}/api/v1/departments?q=13511112222&token={access}")).send().await.unwrap();
+        secrets.extend([
+            access,
+            refresh,
+            renewed["access_token"].as_str().unwrap().to_owned(),
+            renewed["refresh_token"].as_str().unwrap().to_owned(),
+            client_created["client_secret"].as_str().unwrap().to_owned(),
+            "citizen-passphrase".into(),
+            "13511112222".into(),
+            "forged.token.value".into(),
+            "$argon2".into(),
+        ]);
+        secrets
+    });
+
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _ = child.wait();
+    let stderr = child.stderr.take().unwrap();
+    let log: Vec<String> = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    assert!(
+        log.iter().any(|line| line.contains("hotline::access")),
+        "the access log was captured"
+    );
+    assert!(
+        log.iter().any(|line| line.contains("refresh token reuse")),
+        "the reuse warning was captured"
+    );
+    for secret in &secrets {
+        for line in &log {
+            assert!(
+                !line.contains(secret.as_str()),
+                "secret {secret:?} leaked into: {line}"
+            );
+        }
+    }
+}
