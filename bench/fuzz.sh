@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # API fuzzing: starts the server on a fresh embedded database and runs schemathesis against its
 # own /openapi.json with every check. Fails on any 5xx and on any answer the document does not
-# describe. Extra arguments go to `st run` (CI passes a bounded --max-examples).
+# describe. Not checked: that every schema-valid body is accepted — the document states the shape
+# of a request, while the server also checks its meaning (a parent that exists, a department that
+# fits the role), which no schema can express. Extra arguments go to `st run` (CI passes a bounded --max-examples).
 #   bash bench/fuzz.sh [--max-examples N] [--auth-token TOKEN]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,8 @@ st_bin="$(command -v st || echo "$(python3 -m site --user-base)/bin/st")"
 
 cargo build --quiet --bin hotline
 work="$(mktemp -d)"
+# The demo organisation gives the fuzzer real rows to reach and an administrator to sign in as.
+DATABASE_URL="sqlite://$work/fuzz.db" RUST_LOG=warn "$CARGO_TARGET_DIR/debug/hotline" demo >/dev/null
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 DATABASE_URL="sqlite://$work/fuzz.db" HOTLINE_BIND="127.0.0.1:$port" RUST_LOG=warn \
     "$CARGO_TARGET_DIR/debug/hotline" serve >"$work/server.log" 2>&1 &
@@ -26,16 +30,16 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
-headers=()
-if [ -x bench/fuzz-auth.sh ]; then
-    # Later issues: sign in so that protected endpoints are fuzzed past the 401.
-    token="$(bash bench/fuzz-auth.sh "http://127.0.0.1:$port" "$work")"
-    headers=(-H "Authorization: Bearer $token")
-fi
+# Sign in as the demo administrator so that protected endpoints are fuzzed past the 401. The
+# administrator's own account is kept out of reach (a fuzzed password change would end the session).
+token="$(curl -fsS "http://127.0.0.1:$port/api/v1/auth/login" -H 'content-type: application/json' \
+    -d '{"username":"admin","password":"hotline-demo-2026"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
+headers=(-H "Authorization: Bearer $token")
 
 status=0
 "$st_bin" run "http://127.0.0.1:$port/openapi.json" \
     --checks all \
+    --exclude-checks positive_data_acceptance \
     --workers 2 \
     --generation-deterministic \
     --request-timeout 10 \

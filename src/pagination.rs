@@ -19,7 +19,7 @@ pub struct PageParams {
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
-    #[param(max_length = 64)]
+    #[param(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
@@ -32,7 +32,13 @@ impl PageParams {
                 "limit must be from 1 to 200",
             ));
         }
-        let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
+        // An empty `cursor=` is the first page, as front ends often send it.
+        let after = self
+            .cursor
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(decode_cursor)
+            .transpose()?;
         Ok(PageRequest { after, limit })
     }
 }

@@ -241,6 +241,10 @@ impl RouteTable {
                 (ResourceDef::new(path.as_str()), methods)
             })
             .collect();
+        // Static paths first, so `/departments/tree` is not taken for `/departments/{id}`.
+        routes.sort_by_key(|(def, _)| {
+            def.is_prefix() || def.pattern().is_some_and(|p| p.contains('{'))
+        });
         routes.push((ResourceDef::new("/openapi.json"), vec!["GET"]));
         routes.push((ResourceDef::new("/docs"), vec!["GET"]));
         Self { routes }
@@ -259,10 +263,12 @@ async fn unknown_route(
     routes: web::Data<RouteTable>,
 ) -> Result<HttpResponse, ApiError> {
     Err(match routes.allowed_methods(req.path()) {
-        Some(allowed) => ApiError::MethodNotAllowed {
+        // A template that allows this very method and still did not route means a path segment
+        // failed its pattern (`/departments/abc` for a numeric id): there is no such resource.
+        Some(allowed) if !allowed.contains(&req.method().as_str()) => ApiError::MethodNotAllowed {
             allowed: allowed.to_vec(),
         },
-        None => ApiError::NotFound {
+        _ => ApiError::NotFound {
             code: "route_not_found",
             detail: "no such endpoint".into(),
         },

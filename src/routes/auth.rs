@@ -36,7 +36,7 @@ pub struct RefreshRequest {
 #[derive(Deserialize, Validate, ToSchema)]
 pub struct ClientTokenRequest {
     /// Must be `client_credentials`.
-    #[schema(example = "client_credentials")]
+    #[schema(example = "client_credentials", pattern = "^client_credentials$")]
     pub grant_type: String,
     pub client_id: String,
     #[schema(format = Password)]

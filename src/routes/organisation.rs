@@ -28,8 +28,11 @@ pub struct DepartmentListQuery {
     /// Part of the name or code.
     #[param(max_length = 100)]
     pub q: Option<String>,
+    /// Rows per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
@@ -128,7 +131,7 @@ pub async fn create_department(
         (status = 404, description = "No such department"),
     ),
 )]
-#[get("/departments/{id}")]
+#[get("/departments/{id:\\d+}")]
 pub async fn get_department(
     state: web::Data<AppState>,
     principal: Principal,
@@ -157,7 +160,7 @@ pub async fn get_department(
         (status = 404, description = "No such department"),
     ),
 )]
-#[patch("/departments/{id}")]
+#[patch("/departments/{id:\\d+}")]
 pub async fn update_department(
     state: web::Data<AppState>,
     principal: Principal,
@@ -182,8 +185,11 @@ pub struct CategoryListQuery {
     /// Part of the name or code.
     #[param(max_length = 100)]
     pub q: Option<String>,
+    /// Rows per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
@@ -282,7 +288,7 @@ pub async fn create_category(
         (status = 404, description = "No such category"),
     ),
 )]
-#[get("/categories/{id}")]
+#[get("/categories/{id:\\d+}")]
 pub async fn get_category(
     state: web::Data<AppState>,
     principal: Principal,
@@ -310,7 +316,7 @@ pub async fn get_category(
         (status = 404, description = "No such category"),
     ),
 )]
-#[patch("/categories/{id}")]
+#[patch("/categories/{id:\\d+}")]
 pub async fn update_category(
     state: web::Data<AppState>,
     principal: Principal,
@@ -330,8 +336,11 @@ pub async fn update_category(
 #[into_params(parameter_in = Query)]
 pub struct ClientListQuery {
     pub active: Option<bool>,
+    /// Rows per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
@@ -406,7 +415,7 @@ pub async fn create_client(
         (status = 404, description = "No such client"),
     ),
 )]
-#[patch("/integration-clients/{id}")]
+#[patch("/integration-clients/{id:\\d+}")]
 pub async fn update_client(
     state: web::Data<AppState>,
     principal: Principal,

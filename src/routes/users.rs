@@ -27,6 +27,7 @@ pub struct UserListQuery {
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
@@ -102,7 +103,7 @@ pub async fn create_user(
         (status = 404, description = "No such user, or not one the caller may see"),
     ),
 )]
-#[get("/users/{id}")]
+#[get("/users/{id:\\d+}")]
 pub async fn get_user(
     state: web::Data<AppState>,
     principal: Principal,
@@ -130,7 +131,7 @@ pub async fn get_user(
         (status = 409, description = "An administrator tried to disable or demote themselves"),
     ),
 )]
-#[patch("/users/{id}")]
+#[patch("/users/{id:\\d+}")]
 pub async fn update_user(
     state: web::Data<AppState>,
     principal: Principal,

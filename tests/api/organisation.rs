@@ -392,7 +392,6 @@ async fn lists_are_cursor_paginated_and_filtered() {
         ("/api/v1/departments?limit=ten", "invalid_query"),
         ("/api/v1/departments?kind=ministry", "invalid_query"),
         ("/api/v1/users?active=maybe", "invalid_query"),
-        ("/api/v1/departments/abc", "invalid_path_parameter"),
         (
             "/api/v1/departments/99999999999999999999999",
             "invalid_path_parameter",
@@ -400,6 +399,29 @@ async fn lists_are_cursor_paginated_and_filtered() {
     ] {
         assert_problem(app.get_as(&admin, path).await, 400, code).await;
     }
+    // Ids are digits: anything else names no resource; `/tree` is not an id.
+    assert_problem(
+        app.get_as(&admin, "/api/v1/departments/abc").await,
+        404,
+        "route_not_found",
+    )
+    .await;
+    let patch_tree = app
+        .patch_as(&admin, "/api/v1/departments/tree", &json!({}))
+        .await;
+    assert_eq!(patch_tree.headers()["allow"], "GET");
+    assert_problem(patch_tree, 405, "method_not_allowed").await;
+    let first_page: Value = app
+        .get_as(&admin, "/api/v1/departments?cursor=")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        first_page["items"].as_array().unwrap().len(),
+        15,
+        "an empty cursor is the first page"
+    );
     let long_q = format!("/api/v1/departments?q={}", "长".repeat(101));
     assert_problem(app.get_as(&admin, &long_q).await, 400, "invalid_query").await;
 }
