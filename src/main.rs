@@ -46,6 +46,7 @@ enum AdminCommand {
 }
 
 fn main() -> ExitCode {
+    return_large_allocations_to_the_system();
     let cli = Cli::parse();
     if let Err(error) = dotenvy::dotenv()
         && !error.not_found()
@@ -155,5 +156,16 @@ async fn wait_for_shutdown_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+    }
+}
+
+/// glibc serves large blocks from per-thread arenas once it has freed one (its mmap threshold
+/// adapts upwards), and keeps them: the 19 MiB of every Argon2 hash would stay resident on every
+/// thread that ever hashed. A fixed threshold makes such blocks go back to the system when freed.
+fn return_large_allocations_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only adjusts allocator tuning; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
     }
 }

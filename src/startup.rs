@@ -80,6 +80,7 @@ impl Application {
             .port();
 
         let workers = settings.workers;
+        let blocking_threads = (settings.db_pool_size as usize).max(2);
         let shutdown_timeout = settings.shutdown_timeout.as_secs();
         let state = web::Data::new(AppState {
             db,
@@ -89,6 +90,9 @@ impl Application {
         });
         let server = HttpServer::new(move || build_app(state.clone()))
             .workers(workers)
+            // Database work runs on blocking threads and needs a pooled connection: threads beyond
+            // the pool's size would only queue for one, contending on its lock.
+            .worker_max_blocking_threads(blocking_threads)
             .shutdown_timeout(shutdown_timeout)
             // Signals are handled by the binary (see `main`), so that SIGINT too is graceful.
             .disable_signals()

@@ -8,7 +8,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
-use crate::db::accounts;
+use crate::db::accounts::{self, Account};
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -25,6 +25,8 @@ pub struct Principal {
     pub kind: PrincipalKind,
     pub role: Role,
     pub department_id: Option<i64>,
+    /// The caller's row as read for this request (`None` only where a principal is made by hand).
+    pub account: Option<Account>,
 }
 
 impl Principal {
@@ -144,6 +146,7 @@ impl FromRequest for Principal {
                 kind,
                 role: standing.role,
                 department_id: standing.department_id,
+                account: Some(standing.account),
             })
         })
     }
@@ -188,6 +191,7 @@ mod tests {
             kind: PrincipalKind::User { id: 1 },
             role: Role::DepartmentStaff,
             department_id: Some(4),
+            account: None,
         };
         assert_eq!(staff.department_scope(), Some(4));
         let dispatcher = Principal {

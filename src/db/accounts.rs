@@ -9,49 +9,46 @@ use super::{DbConnection, MultiBackend, PageRequest, like_pattern};
 use crate::domain::role::Role;
 use crate::error::ApiError;
 
+/// The account behind a token, as stored now.
+#[derive(Debug, Clone)]
+pub enum Account {
+    User(User),
+    Client(IntegrationClient),
+}
+
 /// What the token check needs to know about a principal, read on every authenticated request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Standing {
     pub active: bool,
     pub role: Role,
     pub department_id: Option<i64>,
     /// Tokens issued (`iat`, Unix seconds) before this are no longer honoured.
     pub sessions_valid_from: Option<i64>,
+    /// The whole row, so that handlers about the caller need not read it again.
+    pub account: Account,
 }
 
 pub fn user_standing(conn: &mut DbConnection, id: i64) -> Result<Option<Standing>, ApiError> {
-    let row: Option<(bool, String, Option<i64>, NaiveDateTime)> = users::table
-        .find(id)
-        .select((
-            users::active,
-            users::role,
-            users::department_id,
-            users::password_changed_at,
-        ))
-        .first(conn)
-        .optional()?;
-    row.map(|(active, role, department_id, changed)| {
-        Ok(Standing {
-            active,
-            role: parse_role(&role)?,
-            department_id,
-            sessions_valid_from: Some(changed.and_utc().timestamp()),
+    find_user(conn, id)?
+        .map(|user| {
+            Ok(Standing {
+                active: user.active,
+                role: parse_role(&user.role)?,
+                department_id: user.department_id,
+                sessions_valid_from: Some(user.password_changed_at.and_utc().timestamp()),
+                account: Account::User(user),
+            })
         })
-    })
-    .transpose()
+        .transpose()
 }
 
 pub fn client_standing(conn: &mut DbConnection, id: i64) -> Result<Option<Standing>, ApiError> {
-    let active: Option<bool> = integration_clients::table
-        .find(id)
-        .select(integration_clients::active)
-        .first(conn)
-        .optional()?;
-    Ok(active.map(|active| Standing {
-        active,
+    Ok(find_client(conn, id)?.map(|client| Standing {
+        active: client.active,
         role: Role::Integration,
         department_id: None,
         sessions_valid_from: None,
+        account: Account::Client(client),
     }))
 }
 

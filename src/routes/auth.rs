@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::auth::{Principal, PrincipalKind};
-use crate::db::accounts;
+use crate::auth::Principal;
+use crate::db::accounts::Account;
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, JsonOrForm};
@@ -238,43 +238,27 @@ pub struct Me {
     responses((status = 200, description = "The caller", body = Me)),
 )]
 #[get("/auth/me")]
-pub async fn me(
-    state: web::Data<AppState>,
-    principal: Principal,
-) -> Result<web::Json<Me>, ApiError> {
-    let kind = principal.kind;
-    let me = state
-        .db
-        .run(move |conn| {
-            let gone = || ApiError::Unauthorized {
-                code: "token_revoked",
-                detail: "the account no longer exists".into(),
-            };
-            Ok(match kind {
-                PrincipalKind::User { id } => {
-                    let user = accounts::find_user(conn, id)?.ok_or_else(gone)?;
-                    Me {
-                        kind: "user",
-                        role: principal.role,
-                        department_id: principal.department_id,
-                        user: Some(UserView::from_row(user)?),
-                        client: None,
-                    }
-                }
-                PrincipalKind::Client { id } => {
-                    let client = accounts::find_client(conn, id)?.ok_or_else(gone)?;
-                    Me {
-                        kind: "integration_client",
-                        role: principal.role,
-                        department_id: None,
-                        user: None,
-                        client: Some(IntegrationClientView::from_row(client)),
-                    }
-                }
-            })
-        })
-        .await?;
-    Ok(web::Json(me))
+pub async fn me(principal: Principal) -> Result<web::Json<Me>, ApiError> {
+    // The extractor has just read the caller's row; no second query.
+    let account = principal
+        .account
+        .ok_or_else(|| ApiError::internal("principal without account"))?;
+    Ok(web::Json(match account {
+        Account::User(user) => Me {
+            kind: "user",
+            role: principal.role,
+            department_id: principal.department_id,
+            user: Some(UserView::from_row(user)?),
+            client: None,
+        },
+        Account::Client(client) => Me {
+            kind: "integration_client",
+            role: principal.role,
+            department_id: None,
+            user: None,
+            client: Some(IntegrationClientView::from_row(client)),
+        },
+    }))
 }
 
 /// Citizen self-registration with phone number and password. Public.

@@ -371,6 +371,7 @@ mod tests {
             kind: PrincipalKind::User { id: 1 },
             role: Role::DepartmentAdmin,
             department_id: Some(7),
+            account: None,
         };
         assert!(may_view(&dept_admin, &user(2, Some(7))));
         assert!(!may_view(&dept_admin, &user(3, Some(8))));
@@ -378,6 +379,7 @@ mod tests {
             kind: PrincipalKind::User { id: 4 },
             role: Role::Operator,
             department_id: None,
+            account: None,
         };
         assert!(may_view(&operator, &user(4, None)));
         assert!(!may_view(&operator, &user(5, None)));
