@@ -21,6 +21,7 @@ use crate::db::{Db, DbSetupError};
 use crate::domain::account::LockoutPolicy;
 use crate::error::ApiError;
 use crate::extract::{BodyLimit, path_config, query_config};
+use crate::service::reference::{ReferenceData, poll_for_changes};
 use crate::{openapi, routes, telemetry};
 
 /// What every handler can reach.
@@ -29,6 +30,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub tokens: TokenKeys,
     pub lockout: LockoutPolicy,
+    /// The working-day calendar and deadline policy, cached.
+    pub reference: Arc<ReferenceData>,
 }
 
 impl AppState {
@@ -67,6 +70,14 @@ impl Application {
             lock_for: chrono::Duration::seconds(settings.login_lock.as_secs() as i64),
         };
         let db = open_database(&settings).await?;
+        let reference = {
+            let (db, tz) = (db.clone(), settings.timezone);
+            let loaded = db.run(move |conn| ReferenceData::load(conn, tz)).await;
+            Arc::new(loaded.map_err(|e| {
+                StartupError::Task(format!("cannot load the calendar and policy: {e}"))
+            })?)
+        };
+        tokio::spawn(poll_for_changes(db.clone(), reference.clone()));
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind.to_string(),
             source,
@@ -87,6 +98,7 @@ impl Application {
             settings: Arc::new(settings),
             tokens,
             lockout,
+            reference,
         });
         let server = HttpServer::new(move || build_app(state.clone()))
             .workers(workers)

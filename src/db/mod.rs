@@ -18,6 +18,7 @@ use crate::error::ApiError;
 pub mod accounts;
 pub mod models;
 pub mod organisation;
+pub mod reference;
 pub mod schema;
 
 /// A connection to whichever backend `DATABASE_URL` chose.

@@ -80,6 +80,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    calendar_years (year) {
+        year -> Integer,
+        rules -> Text,
+        revision -> BigInt,
+        updated_by -> Nullable<BigInt>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sla_policies (version) {
+        version -> Integer,
+        rules -> Text,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(categories -> departments (default_department_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -92,4 +111,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     login_throttle,
     integration_clients,
+    calendar_years,
+    sla_policies,
 );

@@ -1,6 +1,8 @@
 //! Business rules as plain Rust: no HTTP, no SQL.
 
 pub mod account;
+pub mod calendar;
 pub mod organisation;
 pub mod phone;
 pub mod role;
+pub mod sla;

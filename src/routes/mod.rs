@@ -7,6 +7,7 @@ use utoipa_actix_web::{scope, service_config::ServiceConfig};
 use crate::error::ApiError;
 
 pub mod auth;
+pub mod calendar;
 pub mod health;
 pub mod organisation;
 pub mod users;
@@ -40,7 +41,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(organisation::update_category)
                 .service(organisation::list_clients)
                 .service(organisation::create_client)
-                .service(organisation::update_client),
+                .service(organisation::update_client)
+                .service(calendar::working_days)
+                .service(calendar::hours)
+                .service(calendar::working_time)
+                .service(calendar::get_year)
+                .service(calendar::put_year)
+                .service(calendar::get_policy)
+                .service(calendar::put_policy),
         );
 }
 

@@ -4,4 +4,5 @@
 
 pub mod auth;
 pub mod organisation;
+pub mod reference;
 pub mod users;

@@ -1,0 +1,2 @@
+DROP TABLE sla_policies;
+DROP TABLE calendar_years;
