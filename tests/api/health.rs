@@ -65,7 +65,9 @@ async fn startup_fails_with_a_clear_error_when_the_database_cannot_be_opened() {
             std::fs::create_dir_all(dir.join("hotline.db")).unwrap();
             db.url()
         }
-        TestDatabase::Postgres { .. } => format!("{}_missing", db.url()),
+        TestDatabase::Postgres { .. } | TestDatabase::Shared { .. } => {
+            format!("{}_missing", db.url())
+        }
     };
     let settings = Settings::from_lookup(|name| match name {
         "DATABASE_URL" => Some(url.clone()),

@@ -18,8 +18,17 @@ pub fn test_backend_url() -> Option<String> {
 
 /// A database that exists for one test and is removed when it is dropped.
 pub enum TestDatabase {
-    Sqlite { dir: PathBuf },
-    Postgres { server_url: String, name: String },
+    Sqlite {
+        dir: PathBuf,
+    },
+    Postgres {
+        server_url: String,
+        name: String,
+    },
+    /// Another test's database, used without owning it.
+    Shared {
+        url: String,
+    },
 }
 
 impl TestDatabase {
@@ -52,11 +61,16 @@ impl TestDatabase {
                     .expect("a URL with a database name");
                 format!("{base}/{name}")
             }
+            Self::Shared { url } => url.clone(),
         }
     }
 
     pub fn is_postgres(&self) -> bool {
-        matches!(self, Self::Postgres { .. })
+        match self {
+            Self::Postgres { .. } => true,
+            Self::Shared { url } => url.starts_with("postgres"),
+            Self::Sqlite { .. } => false,
+        }
     }
 }
 
@@ -79,6 +93,7 @@ impl Drop for TestDatabase {
                 })
                 .join();
             }
+            Self::Shared { .. } => {}
         }
     }
 }
@@ -215,7 +230,23 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the application with a fresh database and extra environment settings.
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
-    let db = TestDatabase::create();
+    spawn_on(TestDatabase::create(), extra).await
+}
+
+/// A second server on the database of `other` (it does not own the database: nothing is dropped
+/// when it goes).
+pub async fn spawn_server_on(other: &TestDatabase) -> TestApp {
+    let shared = match other {
+        TestDatabase::Sqlite { dir } => TestDatabase::Shared {
+            url: format!("sqlite://{}", dir.join("hotline.db").display()),
+        },
+        TestDatabase::Postgres { .. } => TestDatabase::Shared { url: other.url() },
+        TestDatabase::Shared { url } => TestDatabase::Shared { url: url.clone() },
+    };
+    spawn_on(shared, &[]).await
+}
+
+async fn spawn_on(db: TestDatabase, extra: &[(&str, &str)]) -> TestApp {
     let mut vars: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".into(), db.url()),
         ("HOTLINE_BIND".into(), "127.0.0.1:0".into()),

@@ -6,6 +6,7 @@
 //! own database and drops it afterwards. If that server cannot be reached the tests fail.
 
 mod auth;
+mod calendar;
 mod cli;
 mod errors;
 mod health;
