@@ -28,13 +28,13 @@ fn admin_id(principal: &Principal) -> Result<i64, ApiError> {
 #[utoipa::path(
     tag = "calendar",
     security(("bearer" = [])),
-    params(("year" = i32, Path, description = "The year, e.g. 2026")),
+    params(("year" = i32, Path, description = "The year, e.g. 2026", minimum = 1900, maximum = 2200)),
     responses(
         (status = 200, description = "The year's calendar", body = CalendarYearView),
         (status = 404, description = "No calendar is loaded for that year (deadlines there count weekends only)"),
     ),
 )]
-#[get("/calendar/{year:\\d{4}}")]
+#[get("/calendar/{year:\\d+}")]
 pub async fn get_year(
     state: web::Data<AppState>,
     principal: Principal,
@@ -53,11 +53,14 @@ pub async fn get_year(
 #[utoipa::path(
     tag = "calendar",
     security(("bearer" = [])),
-    params(("year" = i32, Path, description = "The year, 1900 to 2200")),
+    params(("year" = i32, Path, description = "The year, 1900 to 2200", minimum = 1900, maximum = 2200)),
     request_body = YearRules,
-    responses((status = 200, description = "The stored calendar", body = CalendarYearView)),
+    responses(
+        (status = 200, description = "The stored calendar", body = CalendarYearView),
+        (status = 404, description = "The year is not a number"),
+    ),
 )]
-#[put("/calendar/{year:\\d{4}}")]
+#[put("/calendar/{year:\\d+}")]
 pub async fn put_year(
     state: web::Data<AppState>,
     principal: Principal,

@@ -24,7 +24,7 @@ pub const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 pub struct PolicyVersion {
     /// Deadlines record this number.
     pub version: i32,
-    #[serde(flatten)]
+    /// The periods and rules of this version (what `PUT /sla-policies` takes).
     pub policy: SlaPolicy,
     pub created_by: Option<i64>,
     pub created_at: DateTime<Utc>,
@@ -34,7 +34,7 @@ pub struct PolicyVersion {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CalendarYearView {
     pub year: i32,
-    #[serde(flatten)]
+    /// The holidays and make-up days (what `PUT /calendar/{year}` takes).
     pub rules: YearRules,
     pub updated_by: Option<i64>,
     pub updated_at: DateTime<Utc>,
@@ -70,6 +70,17 @@ fn parse_policy(row: SlaPolicyRow) -> Result<PolicyVersion, ApiError> {
 
 fn to_json<T: Serialize>(value: &T) -> Result<String, ApiError> {
     serde_json::to_string(value).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+fn check_year(year: i32) -> Result<(), ApiError> {
+    if (1900..=2200).contains(&year) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_path_parameter",
+            "the year must be from 1900 to 2200",
+        ))
+    }
 }
 
 /// Seeds the shipped calendars (2025, 2026) and the SPEC 4.3 policy where nothing is stored yet.
@@ -154,6 +165,7 @@ impl ReferenceData {
         conn: &mut DbConnection,
         year: i32,
     ) -> Result<CalendarYearView, ApiError> {
+        check_year(year)?;
         let row = reference::find_year(conn, year)?.ok_or_else(|| ApiError::NotFound {
             code: "calendar_not_loaded",
             detail: format!(
@@ -177,12 +189,7 @@ impl ReferenceData {
         rules: YearRules,
         by: i64,
     ) -> Result<CalendarYearView, ApiError> {
-        if !(1900..=2200).contains(&year) {
-            return Err(ApiError::bad_request(
-                "invalid_path_parameter",
-                "the year must be from 1900 to 2200",
-            ));
-        }
+        check_year(year)?;
         let mut errors = FieldErrors::default();
         for error in rules.validate(year) {
             errors.add(&error.field, "invalid", error.message);
