@@ -32,6 +32,7 @@ use crate::error::{FieldError, PROBLEM_JSON, Problem};
         (name = "departments", description = "The departments that handle cases (承办单位), a tree"),
         (name = "categories", description = "The classification of matters, a tree with codes"),
         (name = "integration clients", description = "Machine clients that create cases for citizens"),
+        (name = "cases", description = "Citizens' requests: intake, intake decisions, timeline"),
         (name = "calendar", description = "The working-day calendar and deadline previews"),
         (name = "sla policies", description = "Sign and reply periods per kind and urgency, versioned"),
         (name = "operations", description = "Health and readiness probes for load balancers and orchestrators"),

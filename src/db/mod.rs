@@ -16,6 +16,7 @@ use crate::config::DatabaseUrl;
 use crate::error::ApiError;
 
 pub mod accounts;
+pub mod cases;
 pub mod models;
 pub mod organisation;
 pub mod reference;

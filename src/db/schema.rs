@@ -99,6 +99,93 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    cases (id) {
+        id -> BigInt,
+        case_no -> Text,
+        channel -> Text,
+        kind -> Text,
+        urgency -> Text,
+        category_id -> Nullable<BigInt>,
+        title -> Text,
+        description -> Text,
+        address -> Nullable<Text>,
+        district_id -> Nullable<BigInt>,
+        latitude -> Nullable<Double>,
+        longitude -> Nullable<Double>,
+        occurred_at -> Nullable<Timestamp>,
+        status -> Text,
+        closure -> Nullable<Text>,
+        resolution -> Nullable<Text>,
+        citizen_id -> Nullable<BigInt>,
+        registered_by -> Nullable<BigInt>,
+        source_client -> Nullable<BigInt>,
+        external_ref -> Nullable<Text>,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        accepted_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    complainants (case_id) {
+        case_id -> BigInt,
+        name -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        contact_address -> Nullable<Text>,
+        contact_allowed -> Bool,
+        confidential -> Bool,
+        anonymous -> Bool,
+    }
+}
+
+diesel::table! {
+    case_events (id) {
+        id -> BigInt,
+        case_id -> BigInt,
+        occurred_at -> Timestamp,
+        actor_user_id -> Nullable<BigInt>,
+        actor_client_id -> Nullable<BigInt>,
+        actor_role -> Text,
+        action -> Text,
+        status_before -> Nullable<Text>,
+        status_after -> Nullable<Text>,
+        details -> Text,
+    }
+}
+
+diesel::table! {
+    case_counters (day) {
+        day -> Text,
+        last_value -> BigInt,
+    }
+}
+
+diesel::table! {
+    personal_data_reads (id) {
+        id -> BigInt,
+        case_id -> BigInt,
+        user_id -> BigInt,
+        role -> Text,
+        read_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (principal, idempotency_key) {
+        principal -> Text,
+        idempotency_key -> Text,
+        request_hash -> Text,
+        status -> Integer,
+        response -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(complainants -> cases (case_id));
+diesel::joinable!(case_events -> cases (case_id));
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(categories -> departments (default_department_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -113,4 +200,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     integration_clients,
     calendar_years,
     sla_policies,
+    cases,
+    complainants,
+    case_events,
+    case_counters,
+    personal_data_reads,
+    idempotency_keys,
 );

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod calendar;
+pub mod case;
 pub mod organisation;
 pub mod phone;
 pub mod role;

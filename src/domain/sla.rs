@@ -28,6 +28,21 @@ impl CaseKind {
         CaseKind::Report,
         CaseKind::Praise,
     ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseKind::Consultation => "consultation",
+            CaseKind::Complaint => "complaint",
+            CaseKind::Suggestion => "suggestion",
+            CaseKind::Help => "help",
+            CaseKind::Report => "report",
+            CaseKind::Praise => "praise",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == value)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -40,6 +55,18 @@ pub enum Urgency {
 
 impl Urgency {
     pub const ALL: [Urgency; 3] = [Urgency::Normal, Urgency::Urgent, Urgency::Complex];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::Normal => "normal",
+            Urgency::Urgent => "urgent",
+            Urgency::Complex => "complex",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|u| u.as_str() == value)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

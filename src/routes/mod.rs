@@ -8,6 +8,7 @@ use crate::error::ApiError;
 
 pub mod auth;
 pub mod calendar;
+pub mod cases;
 pub mod health;
 pub mod organisation;
 pub mod users;
@@ -48,7 +49,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(calendar::get_year)
                 .service(calendar::put_year)
                 .service(calendar::get_policy)
-                .service(calendar::put_policy),
+                .service(calendar::put_policy)
+                .service(cases::register)
+                .service(cases::get_case)
+                .service(cases::get_case_by_number)
+                .service(cases::timeline)
+                .service(cases::accept)
+                .service(cases::reject)
+                .service(cases::answer)
+                .service(cases::personal_data_reads),
         );
 }
 

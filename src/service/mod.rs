@@ -3,6 +3,7 @@
 //! these and only translate HTTP.
 
 pub mod auth;
+pub mod cases;
 pub mod organisation;
 pub mod reference;
 pub mod users;

@@ -40,9 +40,10 @@ fn bad_configuration_stops_with_one_line_naming_the_variable() {
 fn openapi_command_prints_the_committed_document() {
     let output = hotline().arg("openapi").output().unwrap();
     assert!(output.status.success());
-    assert_eq!(
-        String::from_utf8(output.stdout).unwrap(),
-        include_str!("../../openapi/openapi.json")
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        printed == include_str!("../../openapi/openapi.json"),
+        "`hotline openapi` differs from openapi/openapi.json: regenerate it"
     );
 }
 

@@ -7,6 +7,7 @@
 
 mod auth;
 mod calendar;
+mod cases;
 mod cli;
 mod errors;
 mod health;

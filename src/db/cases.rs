@@ -1,0 +1,321 @@
+//! Cases, their complainants, their timeline, case numbers, personal-data reads and idempotency.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::{
+    case_counters, case_events, cases, complainants, idempotency_keys, personal_data_reads,
+};
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Queryable, Identifiable)]
+#[diesel(table_name = cases)]
+pub struct CaseRow {
+    pub id: i64,
+    pub case_no: String,
+    pub channel: String,
+    pub kind: String,
+    pub urgency: String,
+    pub category_id: Option<i64>,
+    pub title: String,
+    pub description: String,
+    pub address: Option<String>,
+    pub district_id: Option<i64>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub occurred_at: Option<NaiveDateTime>,
+    pub status: String,
+    pub closure: Option<String>,
+    pub resolution: Option<String>,
+    pub citizen_id: Option<i64>,
+    pub registered_by: Option<i64>,
+    pub source_client: Option<i64>,
+    pub external_ref: Option<String>,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub accepted_at: Option<NaiveDateTime>,
+    pub closed_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = cases)]
+pub struct NewCase {
+    pub case_no: String,
+    pub channel: String,
+    pub kind: String,
+    pub urgency: String,
+    pub category_id: Option<i64>,
+    pub title: String,
+    pub description: String,
+    pub address: Option<String>,
+    pub district_id: Option<i64>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub occurred_at: Option<NaiveDateTime>,
+    pub status: String,
+    pub citizen_id: Option<i64>,
+    pub registered_by: Option<i64>,
+    pub source_client: Option<i64>,
+    pub external_ref: Option<String>,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A status change; `version` is bumped by [`change_status`].
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = cases)]
+pub struct CaseChanges {
+    pub status: Option<String>,
+    pub closure: Option<String>,
+    pub resolution: Option<String>,
+    pub accepted_at: Option<NaiveDateTime>,
+    pub closed_at: Option<NaiveDateTime>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+#[derive(Clone, Queryable, Insertable)]
+#[diesel(table_name = complainants)]
+pub struct ComplainantRow {
+    pub case_id: i64,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub contact_address: Option<String>,
+    pub contact_allowed: bool,
+    pub confidential: bool,
+    pub anonymous: bool,
+}
+
+/// Personal data: never printed, whatever logs a row.
+impl std::fmt::Debug for ComplainantRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComplainantRow")
+            .field("case_id", &self.case_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Queryable)]
+#[diesel(table_name = case_events)]
+pub struct CaseEventRow {
+    pub id: i64,
+    pub case_id: i64,
+    pub occurred_at: NaiveDateTime,
+    pub actor_user_id: Option<i64>,
+    pub actor_client_id: Option<i64>,
+    pub actor_role: String,
+    pub action: String,
+    pub status_before: Option<String>,
+    pub status_after: Option<String>,
+    pub details: String,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = case_events)]
+pub struct NewCaseEvent {
+    pub case_id: i64,
+    pub occurred_at: NaiveDateTime,
+    pub actor_user_id: Option<i64>,
+    pub actor_client_id: Option<i64>,
+    pub actor_role: String,
+    pub action: String,
+    pub status_before: Option<String>,
+    pub status_after: Option<String>,
+    pub details: String,
+}
+
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = idempotency_keys)]
+pub struct IdempotencyRow {
+    pub principal: String,
+    pub idempotency_key: String,
+    pub request_hash: String,
+    pub status: i32,
+    pub response: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// The next number of the day `day` (`YYYYMMDD`). The counter row is locked by the upsert until
+/// the transaction ends, so concurrent registrations — in several processes on PostgreSQL — get
+/// distinct numbers.
+pub fn next_sequence(conn: &mut DbConnection, day: &str) -> Result<i64, ApiError> {
+    macro_rules! bump {
+        ($conn:expr) => {
+            diesel::insert_into(case_counters::table)
+                .values((
+                    case_counters::day.eq(day),
+                    case_counters::last_value.eq(1i64),
+                ))
+                .on_conflict(case_counters::day)
+                .do_update()
+                .set(case_counters::last_value.eq(case_counters::last_value + 1i64))
+                .returning(case_counters::last_value)
+                .get_result::<i64>($conn)
+        };
+    }
+    Ok(match conn {
+        DbConnection::Postgres(pg) => bump!(pg)?,
+        DbConnection::Sqlite(sqlite) => bump!(sqlite)?,
+    })
+}
+
+pub fn insert_case(conn: &mut DbConnection, row: NewCase) -> Result<CaseRow, ApiError> {
+    Ok(diesel::insert_into(cases::table)
+        .values(row)
+        .returning(cases::all_columns)
+        .get_result(conn)?)
+}
+
+pub fn insert_complainant(conn: &mut DbConnection, row: ComplainantRow) -> Result<(), ApiError> {
+    diesel::insert_into(complainants::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn insert_event(conn: &mut DbConnection, row: NewCaseEvent) -> Result<(), ApiError> {
+    diesel::insert_into(case_events::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_case(conn: &mut DbConnection, id: i64) -> Result<Option<CaseRow>, ApiError> {
+    Ok(cases::table
+        .find(id)
+        .select(cases::all_columns)
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_by_number(conn: &mut DbConnection, case_no: &str) -> Result<Option<CaseRow>, ApiError> {
+    Ok(cases::table
+        .filter(cases::case_no.eq(case_no))
+        .select(cases::all_columns)
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_by_external_ref(
+    conn: &mut DbConnection,
+    client: i64,
+    external_ref: &str,
+) -> Result<Option<CaseRow>, ApiError> {
+    Ok(cases::table
+        .filter(cases::source_client.eq(client))
+        .filter(cases::external_ref.eq(external_ref))
+        .select(cases::all_columns)
+        .first(conn)
+        .optional()?)
+}
+
+pub fn complainant(
+    conn: &mut DbConnection,
+    case_id: i64,
+) -> Result<Option<ComplainantRow>, ApiError> {
+    Ok(complainants::table
+        .find(case_id)
+        .select(complainants::all_columns)
+        .first(conn)
+        .optional()?)
+}
+
+pub fn events(conn: &mut DbConnection, case_id: i64) -> Result<Vec<CaseEventRow>, ApiError> {
+    Ok(case_events::table
+        .filter(case_events::case_id.eq(case_id))
+        .order(case_events::id.asc())
+        .select(case_events::all_columns)
+        .load(conn)?)
+}
+
+/// Applies `changes` only if the case is still at `expected_version`; false when another change
+/// came first (the caller answers 409 and nothing is written).
+pub fn change_status(
+    conn: &mut DbConnection,
+    id: i64,
+    expected_version: i32,
+    changes: CaseChanges,
+) -> Result<Option<CaseRow>, ApiError> {
+    Ok(diesel::update(
+        cases::table
+            .find(id)
+            .filter(cases::version.eq(expected_version)),
+    )
+    .set((changes, cases::version.eq(expected_version + 1)))
+    .returning(cases::all_columns)
+    .get_result(conn)
+    .optional()?)
+}
+
+pub fn record_read(
+    conn: &mut DbConnection,
+    case_id: i64,
+    user_id: i64,
+    role: &str,
+    at: NaiveDateTime,
+) -> Result<(), ApiError> {
+    diesel::insert_into(personal_data_reads::table)
+        .values((
+            personal_data_reads::case_id.eq(case_id),
+            personal_data_reads::user_id.eq(user_id),
+            personal_data_reads::role.eq(role),
+            personal_data_reads::read_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_idempotent(
+    conn: &mut DbConnection,
+    principal: &str,
+    key: &str,
+) -> Result<Option<IdempotencyRow>, ApiError> {
+    Ok(idempotency_keys::table
+        .find((principal, key))
+        .select(idempotency_keys::all_columns)
+        .first(conn)
+        .optional()?)
+}
+
+pub fn save_idempotent(conn: &mut DbConnection, row: IdempotencyRow) -> Result<(), ApiError> {
+    diesel::insert_into(idempotency_keys::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Queryable)]
+#[diesel(table_name = personal_data_reads)]
+pub struct PersonalDataRead {
+    pub id: i64,
+    pub case_id: i64,
+    pub user_id: i64,
+    pub role: String,
+    pub read_at: NaiveDateTime,
+}
+
+pub fn list_reads(
+    conn: &mut DbConnection,
+    case_id: Option<i64>,
+    user_id: Option<i64>,
+    page: super::PageRequest,
+) -> Result<Vec<PersonalDataRead>, ApiError> {
+    let mut query = personal_data_reads::table
+        .select(personal_data_reads::all_columns)
+        .into_boxed::<super::MultiBackend>();
+    if let Some(case_id) = case_id {
+        query = query.filter(personal_data_reads::case_id.eq(case_id));
+    }
+    if let Some(user_id) = user_id {
+        query = query.filter(personal_data_reads::user_id.eq(user_id));
+    }
+    if let Some(after) = page.after {
+        query = query.filter(personal_data_reads::id.gt(after));
+    }
+    Ok(query
+        .order(personal_data_reads::id.asc())
+        .limit(page.fetch_limit())
+        .load(conn)?)
+}

@@ -1,0 +1,414 @@
+//! Cases: intake, reading, the intake decisions and the timeline.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::auth::Principal;
+use crate::domain::case::is_case_number;
+use crate::domain::role::Role;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::service::cases::{
+    self as case_service, CENTRE_DESKS, CaseView, IntakeDecision, RegisterCase, TimelineEvent,
+};
+use crate::startup::AppState;
+
+/// Who reads cases: the centre, citizens (their own) and clients (theirs); departments read the
+/// cases dispatched to them. Analysts work on statistics, never on cases with personal data.
+const CASE_READERS: &[Role] = &[
+    Role::Operator,
+    Role::Dispatcher,
+    Role::Supervisor,
+    Role::Admin,
+    Role::Citizen,
+    Role::Integration,
+    Role::DepartmentStaff,
+    Role::DepartmentAdmin,
+];
+
+fn with_etag(mut response: actix_web::HttpResponseBuilder, case: &CaseView) -> HttpResponse {
+    response
+        .insert_header((header::ETAG, format!("\"{}\"", case.version)))
+        .json(case)
+}
+
+/// `If-Match: "3"` → 3. Anything else can never match the case's version.
+fn if_match(req: &HttpRequest) -> Option<i32> {
+    let value = req.headers().get(header::IF_MATCH)?.to_str().ok()?;
+    Some(
+        value
+            .trim()
+            .trim_start_matches("W/")
+            .trim_matches('"')
+            .parse()
+            .unwrap_or(-1),
+    )
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let value = value.to_str().unwrap_or_default().trim();
+    if value.is_empty() || value.len() > 100 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 100 visible ASCII characters",
+        ));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+/// Register a case. Roles: operator, dispatcher, supervisor (any channel), citizen (for
+/// themselves), integration (for a citizen, with `external_ref`).
+///
+/// Send `Idempotency-Key` to make retries safe: a repeated request returns the first answer and
+/// creates nothing. An integration client sending an `external_ref` it sent before gets that case
+/// back (200).
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (1–100 visible ASCII characters)")),
+    request_body = RegisterCase,
+    responses(
+        (status = 201, description = "Registered", body = CaseView, headers(("ETag" = String, description = "The case's version"))),
+        (status = 200, description = "This client's case with the same external_ref", body = CaseView),
+        (status = 409, description = "The Idempotency-Key was used for a different request"),
+    ),
+)]
+#[post("/cases")]
+pub async fn register(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    body: ApiJson<RegisterCase>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[
+        Role::Operator,
+        Role::Dispatcher,
+        Role::Supervisor,
+        Role::Citizen,
+        Role::Integration,
+    ])?;
+    let key = idempotency_key(&req)?;
+    let (ApiJson(input), tz) = (body, state.settings.timezone);
+    let registered = state
+        .db
+        .run(move |conn| case_service::register(conn, &principal, input, key, tz))
+        .await?;
+    let builder = if registered.created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    let mut builder = builder;
+    builder.insert_header((
+        header::LOCATION,
+        format!("/api/v1/cases/{}", registered.case.id),
+    ));
+    Ok(with_etag(builder, &registered.case))
+}
+
+/// One case. Roles: centre desks and admin (all; each read of personal data is recorded),
+/// citizen (own), integration (its own), department roles (cases dispatched to them).
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Case id")),
+    responses(
+        (status = 200, description = "The case", body = CaseView, headers(("ETag" = String, description = "The case's version"))),
+        (status = 404, description = "No such case, or not one the caller may see"),
+    ),
+)]
+#[get("/cases/{id:\\d+}")]
+pub async fn get_case(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(CASE_READERS)?;
+    let id = id.into_inner();
+    let case = state
+        .db
+        .run(move |conn| {
+            let row = case_service::visible_case(conn, &principal, id)?;
+            case_service::view(conn, &principal, row, true)
+        })
+        .await?;
+    Ok(with_etag(HttpResponse::Ok(), &case))
+}
+
+/// A case by its public number. Roles: as for `GET /cases/{id}`.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(("case_no" = String, Path, description = "Case number, e.g. 20261121-000042", pattern = "^[0-9]{8}-[0-9]{6,9}$")),
+    responses(
+        (status = 200, description = "The case", body = CaseView),
+        (status = 404, description = "No such case, or not one the caller may see"),
+    ),
+)]
+#[get("/cases/by-number/{case_no}")]
+pub async fn get_case_by_number(
+    state: web::Data<AppState>,
+    principal: Principal,
+    case_no: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(CASE_READERS)?;
+    let case_no = case_no.into_inner();
+    if !is_case_number(&case_no) {
+        return Err(ApiError::not_found("no such case"));
+    }
+    let case = state
+        .db
+        .run(move |conn| {
+            let row = case_service::visible_case_by_number(conn, &principal, &case_no)?;
+            case_service::view(conn, &principal, row, true)
+        })
+        .await?;
+    Ok(with_etag(HttpResponse::Ok(), &case))
+}
+
+/// Every change of the case, oldest first. Roles: as for `GET /cases/{id}`.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Case id")),
+    responses(
+        (status = 200, description = "The timeline", body = Vec<TimelineEvent>),
+        (status = 404, description = "No such case, or not one the caller may see"),
+    ),
+)]
+#[get("/cases/{id:\\d+}/timeline")]
+pub async fn timeline(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<i64>,
+) -> Result<web::Json<Vec<TimelineEvent>>, ApiError> {
+    principal.require(CASE_READERS)?;
+    let id = id.into_inner();
+    Ok(web::Json(
+        state
+            .db
+            .run(move |conn| case_service::timeline(conn, &principal, id))
+            .await?,
+    ))
+}
+
+async fn decide(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: i64,
+    decision: IntakeDecision,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(CENTRE_DESKS)?;
+    let expected = if_match(&req);
+    let case = state
+        .db
+        .run(move |conn| case_service::decide(conn, &principal, id, decision, expected))
+        .await?;
+    Ok(with_etag(HttpResponse::Ok(), &case))
+}
+
+/// Accept a registered case for dispatch. Roles: operator, dispatcher, supervisor.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Case id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 when the case changed since"),
+    ),
+    responses(
+        (status = 200, description = "Accepted: now pending dispatch", body = CaseView),
+        (status = 404, description = "No such case"),
+        (status = 409, description = "Not a newly registered case, or changed concurrently"),
+        (status = 412, description = "The case changed since the ETag given in If-Match"),
+    ),
+)]
+#[post("/cases/{id:\\d+}/accept")]
+pub async fn accept(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    decide(
+        state,
+        principal,
+        req,
+        id.into_inner(),
+        IntakeDecision::Accept,
+    )
+    .await
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectCase {
+    /// Why the centre does not take the case (不予受理).
+    #[schema(example = "属于司法程序范围", min_length = 1, max_length = 2000)]
+    pub reason: String,
+    /// Where the matter belongs: what the citizen is told to do instead.
+    #[schema(example = "请向区人民法院提起诉讼", min_length = 1, max_length = 2000)]
+    pub redirect_to: String,
+}
+
+/// Reject a registered case, telling the citizen where to go instead. Roles: operator,
+/// dispatcher, supervisor.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Case id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 when the case changed since"),
+    ),
+    request_body = RejectCase,
+    responses(
+        (status = 200, description = "Rejected (closed)", body = CaseView),
+        (status = 404, description = "No such case"),
+        (status = 409, description = "Not a newly registered case, or changed concurrently"),
+        (status = 412, description = "The case changed since the ETag given in If-Match"),
+    ),
+)]
+#[post("/cases/{id:\\d+}/reject")]
+pub async fn reject(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: ApiJson<RejectCase>,
+) -> Result<HttpResponse, ApiError> {
+    let ApiJson(input) = body;
+    let reason = case_service::decision_text("reason", &input.reason, 2000)?;
+    let redirect_to = case_service::decision_text("redirect_to", &input.redirect_to, 2000)?;
+    decide(
+        state,
+        principal,
+        req,
+        id.into_inner(),
+        IntakeDecision::Reject {
+            reason,
+            redirect_to,
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerCase {
+    /// The answer given to the citizen during the call.
+    #[schema(
+        example = "办理居住证需携带身份证和租房合同到街道办事处。",
+        min_length = 1,
+        max_length = 5000
+    )]
+    pub answer: String,
+}
+
+/// Answer a consultation directly and close it. Roles: operator, dispatcher, supervisor.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Case id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 when the case changed since"),
+    ),
+    request_body = AnswerCase,
+    responses(
+        (status = 200, description = "Answered and closed", body = CaseView),
+        (status = 404, description = "No such case"),
+        (status = 409, description = "Not a newly registered consultation, or changed concurrently"),
+        (status = 412, description = "The case changed since the ETag given in If-Match"),
+    ),
+)]
+#[post("/cases/{id:\\d+}/answer")]
+pub async fn answer(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: ApiJson<AnswerCase>,
+) -> Result<HttpResponse, ApiError> {
+    let ApiJson(input) = body;
+    let answer = case_service::decision_text("answer", &input.answer, 5000)?;
+    decide(
+        state,
+        principal,
+        req,
+        id.into_inner(),
+        IntakeDecision::Answer { answer },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReadsQuery {
+    pub case_id: Option<i64>,
+    pub user_id: Option<i64>,
+    /// Rows per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
+    pub cursor: Option<String>,
+}
+
+/// One full read of a complainant's personal data by centre staff.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct PersonalDataReadView {
+    pub id: i64,
+    pub case_id: i64,
+    pub user_id: i64,
+    pub role: Role,
+    pub read_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Who read which case's personal data, and when. Roles: admin.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(ReadsQuery),
+    responses((status = 200, description = "One page of reads", body = crate::pagination::Page<PersonalDataReadView>)),
+)]
+#[get("/personal-data-reads")]
+pub async fn personal_data_reads(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<ReadsQuery>,
+) -> Result<web::Json<crate::pagination::Page<PersonalDataReadView>>, ApiError> {
+    principal.require(&[Role::Admin])?;
+    let query = query.into_inner();
+    let page = crate::pagination::PageParams {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    }
+    .parse()?;
+    let rows = state
+        .db
+        .run(move |conn| crate::db::cases::list_reads(conn, query.case_id, query.user_id, page))
+        .await?;
+    let page = crate::pagination::Page::from_rows(
+        rows,
+        page,
+        |r| r.id,
+        |r| {
+            Ok(PersonalDataReadView {
+                id: r.id,
+                case_id: r.case_id,
+                user_id: r.user_id,
+                role: crate::db::accounts::parse_role(&r.role)?,
+                read_at: r.read_at.and_utc(),
+            })
+        },
+    );
+    Ok(web::Json(crate::pagination::Page {
+        items: page.items.into_iter().collect::<Result<_, ApiError>>()?,
+        next_cursor: page.next_cursor,
+    }))
+}
