@@ -319,3 +319,110 @@ pub fn list_reads(
         .limit(page.fetch_limit())
         .load(conn)?)
 }
+
+/// Filters of the case list; `None` means any.
+#[derive(Debug, Default, Clone)]
+pub struct CaseFilter {
+    pub statuses: Vec<String>,
+    pub kind: Option<String>,
+    pub urgency: Option<String>,
+    pub channel: Option<String>,
+    pub category_id: Option<i64>,
+    pub district_id: Option<i64>,
+    pub registered_from: Option<NaiveDateTime>,
+    pub registered_before: Option<NaiveDateTime>,
+    /// Substring of the title or description (Chinese has no word breaks: substring matching).
+    pub q: Option<String>,
+    /// Row scope: only this citizen's cases.
+    pub citizen_id: Option<i64>,
+    /// Row scope: only this client's cases.
+    pub source_client: Option<i64>,
+}
+
+/// Newest first, keyset-paginated on the id.
+pub fn list_cases(
+    conn: &mut DbConnection,
+    filter: &CaseFilter,
+    page: super::PageRequest,
+) -> Result<Vec<CaseRow>, ApiError> {
+    let mut query = cases::table
+        .select(cases::all_columns)
+        .into_boxed::<super::MultiBackend>();
+    if !filter.statuses.is_empty() {
+        query = query.filter(cases::status.eq_any(filter.statuses.clone()));
+    }
+    if let Some(kind) = &filter.kind {
+        query = query.filter(cases::kind.eq(kind.clone()));
+    }
+    if let Some(urgency) = &filter.urgency {
+        query = query.filter(cases::urgency.eq(urgency.clone()));
+    }
+    if let Some(channel) = &filter.channel {
+        query = query.filter(cases::channel.eq(channel.clone()));
+    }
+    if let Some(category) = filter.category_id {
+        query = query.filter(cases::category_id.eq(category));
+    }
+    if let Some(district) = filter.district_id {
+        query = query.filter(cases::district_id.eq(district));
+    }
+    if let Some(from) = filter.registered_from {
+        query = query.filter(cases::created_at.ge(from));
+    }
+    if let Some(before) = filter.registered_before {
+        query = query.filter(cases::created_at.lt(before));
+    }
+    if let Some(q) = &filter.q {
+        let pattern = super::like_pattern(q);
+        query = query.filter(
+            cases::title
+                .like(pattern.clone())
+                .escape('\\')
+                .or(cases::description.like(pattern).escape('\\')),
+        );
+    }
+    if let Some(citizen) = filter.citizen_id {
+        query = query.filter(cases::citizen_id.eq(citizen));
+    }
+    if let Some(client) = filter.source_client {
+        query = query.filter(cases::source_client.eq(client));
+    }
+    if let Some(before_id) = page.after {
+        query = query.filter(cases::id.lt(before_id));
+    }
+    Ok(query
+        .order(cases::id.desc())
+        .limit(page.fetch_limit())
+        .load(conn)?)
+}
+
+/// Classification changes while a case is not yet dispatched.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = cases)]
+pub struct Classification {
+    pub kind: Option<String>,
+    pub urgency: Option<String>,
+    pub category_id: Option<Option<i64>>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub address: Option<Option<String>>,
+    pub district_id: Option<Option<i64>>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+pub fn reclassify(
+    conn: &mut DbConnection,
+    id: i64,
+    expected_version: i32,
+    changes: Classification,
+) -> Result<Option<CaseRow>, ApiError> {
+    Ok(diesel::update(
+        cases::table
+            .find(id)
+            .filter(cases::version.eq(expected_version)),
+    )
+    .set((changes, cases::version.eq(expected_version + 1)))
+    .returning(cases::all_columns)
+    .get_result(conn)
+    .optional()?)
+}

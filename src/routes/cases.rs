@@ -1,7 +1,7 @@
 //! Cases: intake, reading, the intake decisions and the timeline.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use validator::Validate;
@@ -411,4 +411,136 @@ pub async fn personal_data_reads(
         items: page.items.into_iter().collect::<Result<_, ApiError>>()?,
         next_cursor: page.next_cursor,
     }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CaseListQuery {
+    /// One status, or several separated by commas.
+    #[param(example = "registered,pending_dispatch")]
+    pub status: Option<String>,
+    pub kind: Option<crate::domain::sla::CaseKind>,
+    pub urgency: Option<crate::domain::sla::Urgency>,
+    pub channel: Option<crate::domain::case::Channel>,
+    pub category_id: Option<i64>,
+    pub district_id: Option<i64>,
+    /// Registered at or after this instant.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub registered_from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Registered before this instant.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub registered_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Words from the title or description (substring match; works for Chinese).
+    #[param(max_length = 100)]
+    pub q: Option<String>,
+    /// Rows per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
+    pub cursor: Option<String>,
+}
+
+/// Cases, newest first. Roles: centre desks and admin (all), citizen (own), integration (its
+/// own), department roles (cases dispatched to them).
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(CaseListQuery),
+    responses((status = 200, description = "One page of cases", body = crate::pagination::Page<case_service::CaseSummary>)),
+)]
+#[get("/cases")]
+pub async fn list_cases(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<CaseListQuery>,
+) -> Result<web::Json<crate::pagination::Page<case_service::CaseSummary>>, ApiError> {
+    principal.require(CASE_READERS)?;
+    let query = query.into_inner();
+    let page = crate::pagination::PageParams {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    }
+    .parse()?;
+    let statuses = match query
+        .status
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|s| {
+                crate::domain::case::CaseStatus::parse(s.trim())
+                    .map(|s| s.as_str().to_owned())
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "invalid_query",
+                            format!("unknown status '{}'", s.trim()),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let filter = crate::db::cases::CaseFilter {
+        statuses,
+        kind: query.kind.map(|k| k.as_str().to_owned()),
+        urgency: query.urgency.map(|u| u.as_str().to_owned()),
+        channel: query.channel.map(|c| c.as_str().to_owned()),
+        category_id: query.category_id,
+        district_id: query.district_id,
+        registered_from: query.registered_from.map(|t| t.naive_utc()),
+        registered_before: query.registered_before.map(|t| t.naive_utc()),
+        q: crate::routes::search_text(query.q)?,
+        ..Default::default()
+    };
+    let rows = state
+        .db
+        .run(move |conn| case_service::list(conn, &principal, filter, page))
+        .await?;
+    let page = crate::pagination::Page::from_rows(
+        rows,
+        page,
+        |c| c.id,
+        case_service::CaseSummary::from_row,
+    );
+    Ok(web::Json(crate::pagination::Page {
+        items: page.items.into_iter().collect::<Result<_, ApiError>>()?,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Change a case's classification and wording until it is dispatched. Roles: operator,
+/// dispatcher, supervisor.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Case id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 when the case changed since"),
+    ),
+    request_body = case_service::UpdateCase,
+    responses(
+        (status = 200, description = "The changed case", body = CaseView),
+        (status = 404, description = "No such case"),
+        (status = 409, description = "Already dispatched, or changed concurrently"),
+        (status = 412, description = "The case changed since the ETag given in If-Match"),
+    ),
+)]
+#[patch("/cases/{id:\\d+}")]
+pub async fn update_case(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: ApiJson<case_service::UpdateCase>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(CENTRE_DESKS)?;
+    let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
+    let case = state
+        .db
+        .run(move |conn| case_service::reclassify(conn, &principal, id, input, expected))
+        .await?;
+    Ok(with_etag(HttpResponse::Ok(), &case))
 }

@@ -695,3 +695,192 @@ pub fn timeline(
         })
         .collect()
 }
+
+/// A case in a list: no description and nothing of the complainant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseSummary {
+    pub id: i64,
+    pub case_no: String,
+    pub channel: Channel,
+    pub kind: CaseKind,
+    pub urgency: Urgency,
+    pub category_id: Option<i64>,
+    pub district_id: Option<i64>,
+    pub title: String,
+    pub status: CaseStatus,
+    pub citizen_status: CitizenStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl CaseSummary {
+    pub fn from_row(row: CaseRow) -> Result<Self, ApiError> {
+        let status = stored(CaseStatus::parse(&row.status), "status")?;
+        Ok(Self {
+            id: row.id,
+            case_no: row.case_no,
+            channel: stored(Channel::parse(&row.channel), "channel")?,
+            kind: stored(CaseKind::parse(&row.kind), "kind")?,
+            urgency: stored(Urgency::parse(&row.urgency), "urgency")?,
+            category_id: row.category_id,
+            district_id: row.district_id,
+            title: row.title,
+            status,
+            citizen_status: status.for_citizen(),
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        })
+    }
+}
+
+/// Lists the cases `principal` may see that match `filter`.
+pub fn list(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    mut filter: case_db::CaseFilter,
+    page: crate::db::PageRequest,
+) -> Result<Vec<CaseRow>, ApiError> {
+    match principal.role {
+        Role::Operator | Role::Dispatcher | Role::Supervisor | Role::Admin => {}
+        Role::Citizen => {
+            filter.citizen_id = Some(
+                principal
+                    .user_id()
+                    .ok_or_else(|| ApiError::internal("citizen without id"))?,
+            )
+        }
+        Role::Integration => {
+            filter.source_client = Some(
+                principal
+                    .client_id()
+                    .ok_or_else(|| ApiError::internal("client without id"))?,
+            )
+        }
+        // Departments list the cases dispatched to them; dispatch comes with the assignments.
+        Role::DepartmentStaff | Role::DepartmentAdmin => return Ok(Vec::new()),
+        Role::Analyst => {
+            return Err(ApiError::Forbidden {
+                code: "forbidden_role",
+                detail: "analysts read statistics".into(),
+            });
+        }
+    }
+    case_db::list_cases(conn, &filter, page)
+}
+
+/// Classification and wording, changeable until the case is dispatched. `null` clears an
+/// optional field.
+#[derive(Deserialize, Serialize, Validate, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCase {
+    pub kind: Option<CaseKind>,
+    pub urgency: Option<Urgency>,
+    #[serde(default, deserialize_with = "crate::service::users::nullable")]
+    #[schema(value_type = Option<i64>)]
+    pub category_id: Option<Option<i64>>,
+    #[schema(min_length = 1, max_length = 200)]
+    pub title: Option<String>,
+    #[schema(min_length = 1, max_length = 10000)]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "crate::service::users::nullable")]
+    #[schema(value_type = Option<String>, max_length = 500)]
+    pub address: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::service::users::nullable")]
+    #[schema(value_type = Option<i64>)]
+    pub district_id: Option<Option<i64>>,
+}
+
+pub fn reclassify(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: i64,
+    input: UpdateCase,
+    if_match: Option<i32>,
+) -> Result<CaseView, ApiError> {
+    let row = write_transaction(conn, |conn| {
+        let case = visible_case(conn, principal, id)?;
+        if if_match.is_some_and(|v| v != case.version) {
+            return Err(ApiError::PreconditionFailed {
+                code: "version_mismatch",
+                detail: "the case changed since you read it; fetch it again".into(),
+            });
+        }
+        let status = stored(CaseStatus::parse(&case.status), "status")?;
+        if !matches!(status, CaseStatus::Registered | CaseStatus::PendingDispatch) {
+            return Err(ApiError::conflict(
+                "classification_locked",
+                "the classification can change only until the case is dispatched",
+            ));
+        }
+        let mut errors = FieldErrors::default();
+        let title = input
+            .title
+            .as_deref()
+            .and_then(|t| text(&mut errors, "title", t, 200));
+        let description = input
+            .description
+            .as_deref()
+            .and_then(|d| text(&mut errors, "description", d, 10_000));
+        let address = input.address.as_ref().map(|a| {
+            a.as_deref()
+                .and_then(|a| text(&mut errors, "address", a, 500))
+        });
+        if let Some(Some(category)) = input.category_id
+            && organisation::find_category(conn, category)?.is_none()
+        {
+            errors.add("category_id", "not_found", "no category with this id");
+        }
+        if let Some(Some(district)) = input.district_id
+            && organisation::find_department(conn, district)?
+                .is_none_or(|d| d.kind != DepartmentKind::District.as_str())
+        {
+            errors.add("district_id", "not_found", "no district with this id");
+        }
+        errors.finish()?;
+        let changed: Vec<&str> = [
+            ("kind", input.kind.is_some()),
+            ("urgency", input.urgency.is_some()),
+            ("category_id", input.category_id.is_some()),
+            ("title", title.is_some()),
+            ("description", description.is_some()),
+            ("address", address.is_some()),
+            ("district_id", input.district_id.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, present)| present.then_some(field))
+        .collect();
+        let details = serde_json::json!({
+            "changed": changed,
+            "kind": input.kind.map(|k| k.as_str()),
+            "urgency": input.urgency.map(|u| u.as_str()),
+            "category_id": input.category_id,
+        });
+        let updated = case_db::reclassify(
+            conn,
+            id,
+            case.version,
+            case_db::Classification {
+                kind: input.kind.map(|k| k.as_str().to_owned()),
+                urgency: input.urgency.map(|u| u.as_str().to_owned()),
+                category_id: input.category_id,
+                title,
+                description,
+                address,
+                district_id: input.district_id,
+                updated_at: Some(now()),
+            },
+        )?
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "concurrent_update",
+                "another request changed this case at the same time; fetch it again",
+            )
+        })?;
+        case_db::insert_event(
+            conn,
+            event(principal, id, "reclassified", Some(status), status, details),
+        )?;
+        Ok(updated)
+    })?;
+    view(conn, principal, row, false)
+}

@@ -538,3 +538,244 @@ async fn concurrent_registrations_get_distinct_numbers() {
     numbers.dedup();
     assert_eq!(numbers.len(), 200);
 }
+
+#[tokio::test]
+async fn lists_are_scoped_filtered_searched_and_paginated() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let operator = app.token("operator").await;
+    let citizen = app.token("13800138000").await;
+    let mut ids = Vec::new();
+    for (title, kind) in [
+        ("路灯不亮", "complaint"),
+        ("公交改线咨询", "consultation"),
+        ("噪声扰民", "complaint"),
+    ] {
+        let mut body = complaint();
+        body["title"] = json!(title);
+        body["kind"] = json!(kind);
+        ids.push(
+            register(&app, &operator, &body).await["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    let mut own = complaint();
+    own.as_object_mut().unwrap().remove("complainant");
+    own.as_object_mut().unwrap().remove("channel");
+    own["title"] = json!("我家楼下的路灯坏了");
+    let own_id = register(&app, &citizen, &own).await["id"].as_i64().unwrap();
+    let accept = app
+        .request(
+            "POST",
+            &format!("/api/v1/cases/{}/accept", ids[0]),
+            Some(&operator),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accept.status(), 200);
+
+    let titles = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all: Value = app
+        .get_as(&operator, "/api/v1/cases")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        titles(&all),
+        ["我家楼下的路灯坏了", "噪声扰民", "公交改线咨询", "路灯不亮"],
+        "newest first"
+    );
+    assert!(
+        all["items"][0].get("complainant").is_none()
+            && all["items"][0].get("description").is_none()
+    );
+
+    let search: Value = app
+        .get_as(&operator, "/api/v1/cases?q=路灯")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        titles(&search),
+        ["我家楼下的路灯坏了", "路灯不亮"],
+        "Chinese substring search"
+    );
+    let by_kind: Value = app
+        .get_as(&operator, "/api/v1/cases?kind=consultation")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(titles(&by_kind), ["公交改线咨询"]);
+    let by_status: Value = app
+        .get_as(&operator, "/api/v1/cases?status=pending_dispatch")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(titles(&by_status), ["路灯不亮"]);
+    let several: Value = app
+        .get_as(
+            &operator,
+            "/api/v1/cases?status=registered,pending_dispatch&channel=app",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(titles(&several), ["我家楼下的路灯坏了"]);
+    let future: Value = app
+        .get_as(
+            &operator,
+            "/api/v1/cases?registered_from=2099-01-01T00:00:00Z",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(future["items"], json!([]));
+
+    let first: Value = app
+        .get_as(&operator, "/api/v1/cases?limit=3")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second: Value = app
+        .get_as(&operator, &format!("/api/v1/cases?limit=3&cursor={cursor}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(titles(&second), ["路灯不亮"]);
+    assert!(second["next_cursor"].is_null());
+
+    // Citizens see their own; departments nothing yet; analysts not at all.
+    let mine: Value = app
+        .get_as(&citizen, "/api/v1/cases")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    assert_eq!(mine["items"][0]["id"], own_id);
+    let staff = app.token("cgj.staff").await;
+    let departmental: Value = app
+        .get_as(&staff, "/api/v1/cases")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(departmental["items"], json!([]));
+    let analyst = app.token("analyst").await;
+    assert_problem(
+        app.get_as(&analyst, "/api/v1/cases").await,
+        403,
+        "forbidden_role",
+    )
+    .await;
+    assert_problem(
+        app.get_as(&operator, "/api/v1/cases?status=lost").await,
+        400,
+        "invalid_query",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn classification_changes_until_dispatch() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let operator = app.token("operator").await;
+    let admin = app.token("admin").await;
+    let district = app.department_id(&admin, "DC").await;
+    let street = app.department_id(&admin, "DC-DHM").await;
+    let case = register(&app, &operator, &complaint()).await;
+    let id = case["id"].as_i64().unwrap();
+    let path = format!("/api/v1/cases/{id}");
+
+    let changed = app
+        .request("PATCH", &path, Some(&operator))
+        .header("if-match", "\"1\"")
+        .json(&json!({"urgency": "urgent", "district_id": district, "address": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_eq!(changed.headers()["etag"], "\"2\"");
+    let changed: Value = changed.json().await.unwrap();
+    assert_eq!(
+        (changed["urgency"].as_str(), changed["district_id"].as_i64()),
+        (Some("urgent"), Some(district))
+    );
+    assert!(changed["address"].is_null());
+    assert_eq!(changed["title"], case["title"], "fields left out stay");
+
+    let stale = app
+        .request("PATCH", &path, Some(&operator))
+        .header("if-match", "\"1\"")
+        .json(&json!({"kind": "help"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(stale, 412, "version_mismatch").await;
+    let not_a_district = app
+        .patch_as(&operator, &path, &json!({"district_id": street}))
+        .await;
+    assert_problem(not_a_district, 422, "validation_failed").await;
+    let citizen = app.token("13800138000").await;
+    assert_problem(
+        app.patch_as(&citizen, &path, &json!({"kind": "help"}))
+            .await,
+        403,
+        "forbidden_role",
+    )
+    .await;
+
+    let timeline: Value = app
+        .get_as(&operator, &format!("{path}/timeline"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(timeline[1]["action"], "reclassified");
+    assert_eq!(
+        timeline[1]["details"]["changed"],
+        json!(["urgency", "address", "district_id"])
+    );
+
+    // A closed case keeps its classification.
+    let mut question = complaint();
+    question["kind"] = json!("consultation");
+    let closed = register(&app, &operator, &question).await["id"]
+        .as_i64()
+        .unwrap();
+    let answered = app
+        .post_as(
+            Some(&operator),
+            &format!("/api/v1/cases/{closed}/answer"),
+            &json!({"answer": "已答复"}),
+        )
+        .await;
+    assert_eq!(answered.status(), 200);
+    let late = app
+        .patch_as(
+            &operator,
+            &format!("/api/v1/cases/{closed}"),
+            &json!({"kind": "help"}),
+        )
+        .await;
+    assert_problem(late, 409, "classification_locked").await;
+}

@@ -203,6 +203,8 @@ fn slow_request(
     )
     .unwrap();
     stream.flush().unwrap();
+    // Let the server read the head and start on the body: from then on the request is in flight.
+    std::thread::sleep(Duration::from_millis(300));
     during_pause();
     std::thread::sleep(pause);
     stream.write_all(second.as_bytes()).unwrap();
