@@ -182,6 +182,28 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, DbSetupError> {
         .map_err(|e| DbSetupError::Migration(e.to_string()))
 }
 
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+thread_local! {
+    static IN_WRITE_TRANSACTION: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks this thread as inside a write transaction for as long as it lives.
+struct WriteScope;
+
+impl WriteScope {
+    fn enter() -> Self {
+        IN_WRITE_TRANSACTION.with(|flag| flag.set(true));
+        WriteScope
+    }
+}
+
+impl Drop for WriteScope {
+    fn drop(&mut self) {
+        IN_WRITE_TRANSACTION.with(|flag| flag.set(false));
+    }
+}
+
 /// One transaction that writes. SQLite starts it `IMMEDIATE`: the write lock is taken up front, so
 /// two writers queue on the busy timeout instead of one failing when it upgrades a read lock.
 /// Both arms use the inner connection's own transaction manager, which the multi-connection
@@ -191,12 +213,25 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    match conn {
-        DbConnection::Sqlite(inner) => {
-            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
-        }
-        DbConnection::Postgres(inner) => AnsiTransactionManager::begin_transaction(inner)?,
+    // SQLite has one writer at a time. Writers of this process queue on a mutex rather than on
+    // SQLite's busy handler, which sleeps in steps of milliseconds and caps write throughput;
+    // other processes are still held off by the busy timeout.
+    if IN_WRITE_TRANSACTION.with(std::cell::Cell::get) {
+        // Already inside one on this thread: a savepoint, not a second lock (it would deadlock).
+        return conn.transaction(f);
     }
+    let _writer = match conn {
+        DbConnection::Sqlite(inner) => {
+            let guard = SQLITE_WRITER.lock().unwrap_or_else(|e| e.into_inner());
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+            Some(guard)
+        }
+        DbConnection::Postgres(inner) => {
+            AnsiTransactionManager::begin_transaction(inner)?;
+            None
+        }
+    };
+    let _scope = WriteScope::enter();
     match f(conn) {
         Ok(value) => {
             <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
@@ -249,4 +284,36 @@ pub fn like_pattern(needle: &str) -> String {
         .replace('%', "\\%")
         .replace('_', "\\_");
     format!("%{escaped}%")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::RunQueryDsl;
+
+    #[test]
+    fn nested_write_transactions_become_savepoints_instead_of_deadlocking() {
+        let dir =
+            std::env::temp_dir().join(format!("hotline-unit-{}", uuid::Uuid::new_v4().simple()));
+        let db = Db::connect(&DatabaseUrl::Sqlite(dir.join("t.db")), 1).unwrap();
+        let mut conn = db.get().unwrap();
+        let outer: Result<(), ApiError> = write_transaction(&mut conn, |conn| {
+            conn.batch_execute("CREATE TABLE t (x INTEGER)")?;
+            let inner: Result<(), ApiError> = write_transaction(conn, |conn| {
+                conn.batch_execute("INSERT INTO t VALUES (1)")?;
+                Err(ApiError::conflict("test", "roll the savepoint back"))
+            });
+            assert!(inner.is_err());
+            conn.batch_execute("INSERT INTO t VALUES (2)")?;
+            Ok(())
+        });
+        outer.unwrap();
+        let rows: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT COUNT(*) FROM t)",
+        ))
+        .get_result(&mut *conn)
+        .unwrap();
+        assert_eq!(rows, 1, "only the outer insert survives");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
