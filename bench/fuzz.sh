@@ -3,16 +3,19 @@
 # own /openapi.json with every check. Fails on any 5xx and on any answer the document does not
 # describe. Not checked: that every schema-valid body is accepted — the document states the shape
 # of a request, while the server also checks its meaning (a parent that exists, a department that
-# fits the role), which no schema can express. Extra arguments go to `st run` (CI passes a bounded --max-examples).
-#   bash bench/fuzz.sh [--max-examples N] [--auth-token TOKEN]
+# fits the role), which no schema can express. Extra arguments go to `st run` (CI passes a
+# bounded --max-examples).
+#   bash bench/fuzz.sh [--max-examples N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/hotline-target}"
 
-if ! command -v st >/dev/null || ! st --version 2>/dev/null | grep -q ' 4\.'; then
+# The interpreter's own script directory: a fresh pip install is found there even where a
+# version manager's shims have not been refreshed.
+st_bin="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/st"
+if ! [ -x "$st_bin" ] || ! "$st_bin" --version 2>/dev/null | grep -q ' 4\.'; then
     python3 -m pip install -q --disable-pip-version-check 'schemathesis>=4.3,<5'
 fi
-st_bin="$(command -v st || echo "$(python3 -m site --user-base)/bin/st")"
 
 cargo build --quiet --bin hotline
 work="$(mktemp -d)"
