@@ -88,6 +88,22 @@ impl<T> Page<T> {
     }
 }
 
+impl<T> Page<T> {
+    /// [`Page::from_rows`] for views that can fail (a stored value that no longer parses).
+    pub fn try_from_rows<R, E>(
+        rows: Vec<R>,
+        page: PageRequest,
+        id: impl Fn(&R) -> i64,
+        view: impl Fn(R) -> Result<T, E>,
+    ) -> Result<Self, E> {
+        let page = Page::from_rows(rows, page, id, view);
+        Ok(Page {
+            items: page.items.into_iter().collect::<Result<_, E>>()?,
+            next_cursor: page.next_cursor,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -393,12 +393,12 @@ pub async fn personal_data_reads(
         .db
         .run(move |conn| crate::db::cases::list_reads(conn, query.case_id, query.user_id, page))
         .await?;
-    let page = crate::pagination::Page::from_rows(
+    Ok(web::Json(crate::pagination::Page::try_from_rows(
         rows,
         page,
         |r| r.id,
         |r| {
-            Ok(PersonalDataReadView {
+            Ok::<_, ApiError>(PersonalDataReadView {
                 id: r.id,
                 case_id: r.case_id,
                 user_id: r.user_id,
@@ -406,11 +406,7 @@ pub async fn personal_data_reads(
                 read_at: r.read_at.and_utc(),
             })
         },
-    );
-    Ok(web::Json(crate::pagination::Page {
-        items: page.items.into_iter().collect::<Result<_, ApiError>>()?,
-        next_cursor: page.next_cursor,
-    }))
+    )?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -499,16 +495,12 @@ pub async fn list_cases(
         .db
         .run(move |conn| case_service::list(conn, &principal, filter, page))
         .await?;
-    let page = crate::pagination::Page::from_rows(
+    Ok(web::Json(crate::pagination::Page::try_from_rows(
         rows,
         page,
         |c| c.id,
         case_service::CaseSummary::from_row,
-    );
-    Ok(web::Json(crate::pagination::Page {
-        items: page.items.into_iter().collect::<Result<_, ApiError>>()?,
-        next_cursor: page.next_cursor,
-    }))
+    )?))
 }
 
 /// Change a case's classification and wording until it is dispatched. Roles: operator,

@@ -61,11 +61,12 @@ pub async fn list_users(
         .db
         .run(move |conn| users_service::list_users(conn, &principal, filter, page))
         .await?;
-    let page = Page::from_rows(rows, page, |u| u.id, UserView::from_row);
-    Ok(web::Json(Page {
-        items: page.items.into_iter().collect::<Result<_, _>>()?,
-        next_cursor: page.next_cursor,
-    }))
+    Ok(web::Json(Page::try_from_rows(
+        rows,
+        page,
+        |u| u.id,
+        UserView::from_row,
+    )?))
 }
 
 /// Create a user. Roles: admin.

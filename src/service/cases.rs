@@ -551,6 +551,23 @@ pub fn visible_case(
         .ok_or_else(not_found)
 }
 
+/// Like [`visible_case`], and 412 when the client's `If-Match` version is no longer current.
+fn visible_case_at(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: i64,
+    if_match: Option<i32>,
+) -> Result<CaseRow, ApiError> {
+    let case = visible_case(conn, principal, id)?;
+    if if_match.is_some_and(|v| v != case.version) {
+        return Err(ApiError::PreconditionFailed {
+            code: "version_mismatch",
+            detail: "the case changed since you read it; fetch it again".into(),
+        });
+    }
+    Ok(case)
+}
+
 pub fn visible_case_by_number(
     conn: &mut DbConnection,
     principal: &Principal,
@@ -577,14 +594,8 @@ pub fn decide(
     decision: IntakeDecision,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
-    let row = write_transaction(conn, |conn| {
-        let case = visible_case(conn, principal, id)?;
-        if if_match.is_some_and(|v| v != case.version) {
-            return Err(ApiError::PreconditionFailed {
-                code: "version_mismatch",
-                detail: "the case changed since you read it; fetch it again".into(),
-            });
-        }
+    let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
+        let case = visible_case_at(conn, principal, id, if_match)?;
         let status = stored(CaseStatus::parse(&case.status), "status")?;
         let kind = stored(CaseKind::parse(&case.kind), "kind")?;
         let (action, name) = match &decision {
@@ -797,14 +808,8 @@ pub fn reclassify(
     input: UpdateCase,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
-    let row = write_transaction(conn, |conn| {
-        let case = visible_case(conn, principal, id)?;
-        if if_match.is_some_and(|v| v != case.version) {
-            return Err(ApiError::PreconditionFailed {
-                code: "version_mismatch",
-                detail: "the case changed since you read it; fetch it again".into(),
-            });
-        }
+    let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
+        let case = visible_case_at(conn, principal, id, if_match)?;
         let status = stored(CaseStatus::parse(&case.status), "status")?;
         if !matches!(status, CaseStatus::Registered | CaseStatus::PendingDispatch) {
             return Err(ApiError::conflict(
