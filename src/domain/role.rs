@@ -61,30 +61,6 @@ impl Role {
     pub fn is_department_role(self) -> bool {
         matches!(self, Role::DepartmentStaff | Role::DepartmentAdmin)
     }
-
-    /// The hotline centre's own desks: operator, dispatcher, supervisor.
-    pub fn is_centre_desk(self) -> bool {
-        matches!(self, Role::Operator | Role::Dispatcher | Role::Supervisor)
-    }
-
-    /// Roles a user account can have (integration clients are not user accounts).
-    pub fn is_user_role(self) -> bool {
-        self != Role::Integration
-    }
-
-    /// Whether this role has at least the rights of `desk` on the centre's ladder
-    /// operator < dispatcher < supervisor.
-    pub fn at_least(self, desk: Role) -> bool {
-        fn rank(role: Role) -> Option<u8> {
-            match role {
-                Role::Operator => Some(1),
-                Role::Dispatcher => Some(2),
-                Role::Supervisor => Some(3),
-                _ => None,
-            }
-        }
-        matches!((rank(self), rank(desk)), (Some(have), Some(need)) if have >= need)
-    }
 }
 
 impl std::fmt::Display for Role {
@@ -104,17 +80,5 @@ mod tests {
             assert_eq!(serde_json::to_value(role).unwrap(), role.as_str());
         }
         assert_eq!(Role::parse("root"), None);
-    }
-
-    #[test]
-    fn the_centre_ladder() {
-        assert!(Role::Supervisor.at_least(Role::Operator));
-        assert!(Role::Dispatcher.at_least(Role::Dispatcher));
-        assert!(!Role::Operator.at_least(Role::Dispatcher));
-        assert!(
-            !Role::Admin.at_least(Role::Operator),
-            "admins manage the system, not cases"
-        );
-        assert!(!Role::DepartmentAdmin.at_least(Role::Operator));
     }
 }

@@ -182,10 +182,6 @@ impl WorkingCalendar {
         self.tz
     }
 
-    pub fn covers(&self, year: i32) -> bool {
-        self.years.contains_key(&year)
-    }
-
     /// Whether `day` is worked, and whether a loaded calendar said so.
     pub fn is_working_day(&self, day: NaiveDate) -> (bool, bool) {
         match self.years.get(&day.year()) {
