@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::{
-    case_counters, case_events, cases, complainants, idempotency_keys, personal_data_reads,
+    assignments, case_counters, case_events, cases, complainants, idempotency_keys, personal_data_reads,
 };
 use crate::error::ApiError;
 
@@ -37,6 +37,15 @@ pub struct CaseRow {
     pub updated_at: NaiveDateTime,
     pub accepted_at: Option<NaiveDateTime>,
     pub closed_at: Option<NaiveDateTime>,
+    /// 0 until the first dispatch; each dispatch (and redo) opens the next round.
+    pub current_round: i32,
+    pub lead_department_id: Option<i64>,
+    /// The reply time the citizen was told at dispatch.
+    pub reply_due_at: Option<NaiveDateTime>,
+    pub merged_into: Option<i64>,
+    pub redo_count: i32,
+    pub dispatched_at: Option<NaiveDateTime>,
+    pub reviewed_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Insertable)]
@@ -329,6 +338,11 @@ pub struct CaseFilter {
     pub channel: Option<String>,
     pub category_id: Option<i64>,
     pub district_id: Option<i64>,
+    /// Cases with an assignment (of any round) for this department; also the row scope of
+    /// department roles.
+    pub department_id: Option<i64>,
+    /// Past the reply time the citizen was told, and still with the departments.
+    pub overdue: bool,
     pub registered_from: Option<NaiveDateTime>,
     pub registered_before: Option<NaiveDateTime>,
     /// Substring of the title or description (Chinese has no word breaks: substring matching).
@@ -365,6 +379,18 @@ pub fn list_cases(
     }
     if let Some(district) = filter.district_id {
         query = query.filter(cases::district_id.eq(district));
+    }
+    if let Some(department) = filter.department_id {
+        query = query.filter(diesel::dsl::exists(
+            assignments::table
+                .filter(assignments::case_id.eq(cases::id))
+                .filter(assignments::department_id.eq(department)),
+        ));
+    }
+    if filter.overdue {
+        query = query
+            .filter(cases::status.eq_any(["dispatched", "in_progress"]))
+            .filter(cases::reply_due_at.lt(super::now()));
     }
     if let Some(from) = filter.registered_from {
         query = query.filter(cases::created_at.ge(from));

@@ -126,6 +126,67 @@ diesel::table! {
         updated_at -> Timestamp,
         accepted_at -> Nullable<Timestamp>,
         closed_at -> Nullable<Timestamp>,
+        current_round -> Integer,
+        lead_department_id -> Nullable<BigInt>,
+        reply_due_at -> Nullable<Timestamp>,
+        merged_into -> Nullable<BigInt>,
+        redo_count -> Integer,
+        dispatched_at -> Nullable<Timestamp>,
+        reviewed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    assignments (id) {
+        id -> BigInt,
+        case_id -> BigInt,
+        department_id -> BigInt,
+        round -> Integer,
+        role -> Text,
+        mode -> Text,
+        assigned -> Bool,
+        instructions -> Nullable<Text>,
+        state -> Text,
+        dispatched_by -> Nullable<BigInt>,
+        dispatched_at -> Timestamp,
+        sign_due_at -> Timestamp,
+        reply_due_at -> Timestamp,
+        handler_id -> Nullable<BigInt>,
+        signed_by -> Nullable<BigInt>,
+        signed_at -> Nullable<Timestamp>,
+        returned_by -> Nullable<BigInt>,
+        returned_at -> Nullable<Timestamp>,
+        return_reason -> Nullable<Text>,
+        ruling -> Nullable<Text>,
+        ruling_note -> Nullable<Text>,
+        ruled_at -> Nullable<Timestamp>,
+        reply -> Nullable<Text>,
+        replied_by -> Nullable<BigInt>,
+        replied_at -> Nullable<Timestamp>,
+        review_decision -> Nullable<Text>,
+        review_note -> Nullable<Text>,
+        reviewed_at -> Nullable<Timestamp>,
+        version -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deadlines (id) {
+        id -> BigInt,
+        kind -> Text,
+        case_id -> BigInt,
+        assignment_id -> Nullable<BigInt>,
+        department_id -> Nullable<BigInt>,
+        starts_at -> Timestamp,
+        due_at -> Timestamp,
+        policy_version -> Nullable<Integer>,
+        period -> Text,
+        beyond_calendar -> Bool,
+        state -> Text,
+        met_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
 
@@ -185,6 +246,8 @@ diesel::table! {
 }
 
 diesel::joinable!(complainants -> cases (case_id));
+diesel::joinable!(assignments -> cases (case_id));
+diesel::joinable!(deadlines -> assignments (assignment_id));
 diesel::joinable!(case_events -> cases (case_id));
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(categories -> departments (default_department_id));
@@ -206,4 +269,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_counters,
     personal_data_reads,
     idempotency_keys,
+    assignments,
+    deadlines,
 );

@@ -420,6 +420,10 @@ pub struct CaseListQuery {
     pub channel: Option<crate::domain::case::Channel>,
     pub category_id: Option<i64>,
     pub district_id: Option<i64>,
+    /// Cases dispatched to this department (in any round).
+    pub department_id: Option<i64>,
+    /// `true`: only cases past the reply time the citizen was told and not yet replied to.
+    pub overdue: Option<bool>,
     /// Registered at or after this instant.
     #[param(value_type = Option<String>, format = DateTime)]
     pub registered_from: Option<chrono::DateTime<chrono::Utc>>,
@@ -486,6 +490,8 @@ pub async fn list_cases(
         channel: query.channel.map(|c| c.as_str().to_owned()),
         category_id: query.category_id,
         district_id: query.district_id,
+        department_id: query.department_id,
+        overdue: query.overdue.unwrap_or(false),
         registered_from: query.registered_from.map(|t| t.naive_utc()),
         registered_before: query.registered_before.map(|t| t.naive_utc()),
         q: crate::routes::search_text(query.q)?,

@@ -1,0 +1,10 @@
+DROP TABLE deadlines;
+DROP TABLE assignments;
+DROP INDEX cases_lead_department;
+ALTER TABLE cases DROP COLUMN reviewed_at;
+ALTER TABLE cases DROP COLUMN dispatched_at;
+ALTER TABLE cases DROP COLUMN redo_count;
+ALTER TABLE cases DROP COLUMN merged_into;
+ALTER TABLE cases DROP COLUMN reply_due_at;
+ALTER TABLE cases DROP COLUMN lead_department_id;
+ALTER TABLE cases DROP COLUMN current_round;
