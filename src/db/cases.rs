@@ -5,7 +5,8 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::{
-    assignments, case_counters, case_events, cases, complainants, idempotency_keys, personal_data_reads,
+    assignments, case_counters, case_events, cases, complainants, idempotency_keys,
+    personal_data_reads,
 };
 use crate::error::ApiError;
 
@@ -78,11 +79,18 @@ pub struct NewCase {
 #[diesel(table_name = cases)]
 pub struct CaseChanges {
     pub status: Option<String>,
-    pub closure: Option<String>,
-    pub resolution: Option<String>,
+    pub closure: Option<Option<String>>,
+    pub resolution: Option<Option<String>>,
     pub accepted_at: Option<NaiveDateTime>,
-    pub closed_at: Option<NaiveDateTime>,
+    pub closed_at: Option<Option<NaiveDateTime>>,
     pub updated_at: Option<NaiveDateTime>,
+    pub current_round: Option<i32>,
+    pub lead_department_id: Option<Option<i64>>,
+    pub reply_due_at: Option<Option<NaiveDateTime>>,
+    pub merged_into: Option<Option<i64>>,
+    pub redo_count: Option<i32>,
+    pub dispatched_at: Option<NaiveDateTime>,
+    pub reviewed_at: Option<NaiveDateTime>,
 }
 
 #[derive(Clone, Queryable, Insertable)]
@@ -218,6 +226,52 @@ pub fn find_by_external_ref(
         .select(cases::all_columns)
         .first(conn)
         .optional()?)
+}
+
+/// Earlier open cases that may be the same matter as `case` (SPEC 3, 并单): the same citizen
+/// (account or phone), or the same category at the same place (district, address, or within about
+/// 500 m), registered since `since`. Newest first, at most `limit`.
+pub fn similar_cases(
+    conn: &mut DbConnection,
+    case: &CaseRow,
+    phone: Option<&str>,
+    since: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<CaseRow>, ApiError> {
+    // About 500 m in degrees of latitude; longitude is treated alike (close enough at this scale).
+    const NEAR: f64 = 0.0045;
+    let same_person = cases::citizen_id
+        .eq(case.citizen_id.unwrap_or(-1))
+        .or(cases::id.eq_any(
+            complainants::table
+                .filter(complainants::phone.eq(phone.unwrap_or("")))
+                .filter(complainants::phone.is_not_null())
+                .select(complainants::case_id),
+        ));
+    let same_place = cases::district_id
+        .eq(case.district_id.unwrap_or(-1))
+        .or(cases::address.eq(case.address.clone().unwrap_or_default()))
+        .or(cases::latitude
+            .between(
+                case.latitude.unwrap_or(1000.0) - NEAR,
+                case.latitude.unwrap_or(1000.0) + NEAR,
+            )
+            .and(cases::longitude.between(
+                case.longitude.unwrap_or(1000.0) - NEAR,
+                case.longitude.unwrap_or(1000.0) + NEAR,
+            )));
+    let same_matter = cases::category_id
+        .eq(case.category_id.unwrap_or(-1))
+        .and(same_place);
+    Ok(cases::table
+        .filter(cases::id.lt(case.id))
+        .filter(cases::created_at.ge(since))
+        .filter(cases::status.ne_all(["closed", "rejected"]))
+        .filter(same_person.or(same_matter))
+        .order(cases::id.desc())
+        .limit(limit)
+        .select(cases::all_columns)
+        .load(conn)?)
 }
 
 pub fn complainant(

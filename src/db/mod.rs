@@ -16,6 +16,7 @@ use crate::config::DatabaseUrl;
 use crate::error::ApiError;
 
 pub mod accounts;
+pub mod assignments;
 pub mod cases;
 pub mod models;
 pub mod organisation;
@@ -261,6 +262,11 @@ fn create_parent_dir(path: &Path) -> Result<(), DbSetupError> {
 pub fn now() -> chrono::NaiveDateTime {
     let now = chrono::Utc::now().naive_utc();
     chrono::DurationRound::duration_trunc(now, chrono::TimeDelta::microseconds(1)).unwrap_or(now)
+}
+
+/// `t` at the stored precision (microseconds), so that what is returned equals what is stored.
+pub fn truncate(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    chrono::DurationRound::duration_trunc(t, chrono::TimeDelta::microseconds(1)).unwrap_or(t)
 }
 
 /// One page of a keyset-paginated list: rows with an id greater than `after`, at most `limit`.

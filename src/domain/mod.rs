@@ -3,6 +3,7 @@
 pub mod account;
 pub mod calendar;
 pub mod case;
+pub mod dispatch;
 pub mod organisation;
 pub mod phone;
 pub mod role;

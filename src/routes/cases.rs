@@ -29,14 +29,17 @@ const CASE_READERS: &[Role] = &[
     Role::DepartmentAdmin,
 ];
 
-fn with_etag(mut response: actix_web::HttpResponseBuilder, case: &CaseView) -> HttpResponse {
+pub(crate) fn with_etag(
+    mut response: actix_web::HttpResponseBuilder,
+    case: &CaseView,
+) -> HttpResponse {
     response
         .insert_header((header::ETAG, format!("\"{}\"", case.version)))
         .json(case)
 }
 
 /// `If-Match: "3"` → 3. Anything else can never match the case's version.
-fn if_match(req: &HttpRequest) -> Option<i32> {
+pub(crate) fn if_match(req: &HttpRequest) -> Option<i32> {
     let value = req.headers().get(header::IF_MATCH)?.to_str().ok()?;
     Some(
         value

@@ -10,8 +10,10 @@ pub mod auth;
 pub mod calendar;
 pub mod cases;
 pub mod health;
+pub mod lifecycle;
 pub mod organisation;
 pub mod users;
+pub mod work;
 
 /// Registers every endpoint; shared by the server and by the OpenAPI document generator.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -59,7 +61,25 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(cases::accept)
                 .service(cases::reject)
                 .service(cases::answer)
-                .service(cases::personal_data_reads),
+                .service(cases::personal_data_reads)
+                .service(lifecycle::dispatch)
+                .service(lifecycle::review)
+                .service(lifecycle::redo)
+                .service(lifecycle::merge)
+                .service(lifecycle::similar)
+                .service(lifecycle::close)
+                .service(lifecycle::reopen)
+                .service(lifecycle::add_note)
+                .service(work::list_assignments)
+                .service(work::get_assignment)
+                .service(work::sign)
+                .service(work::return_assignment)
+                .service(work::return_ruling)
+                .service(work::handover)
+                .service(work::progress)
+                .service(work::reply)
+                .service(work::list_deadlines)
+                .service(work::get_deadline),
         );
 }
 
@@ -75,4 +95,22 @@ pub fn search_text(q: Option<String>) -> Result<Option<String>, ApiError> {
         ));
     }
     Ok(Some(q))
+}
+
+/// A comma-separated list of enum values in a query (`state=a,b`); empty means any.
+pub fn enum_list(
+    name: &str,
+    value: Option<&str>,
+    parse: impl Fn(&str) -> Option<&'static str>,
+) -> Result<Vec<String>, ApiError> {
+    let Some(list) = value.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(|item| {
+            parse(item.trim()).map(str::to_owned).ok_or_else(|| {
+                ApiError::bad_request("invalid_query", format!("unknown {name} '{}'", item.trim()))
+            })
+        })
+        .collect()
 }

@@ -125,6 +125,18 @@ pub struct CaseView {
     pub updated_at: DateTime<Utc>,
     pub accepted_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// The dispatch round (0 before the first dispatch).
+    pub current_round: i32,
+    /// The department leading the current round.
+    pub lead_department_id: Option<i64>,
+    /// The reply time the citizen was told at dispatch.
+    pub reply_due_at: Option<DateTime<Utc>>,
+    /// For a merged case: the case it was merged into.
+    pub merged_into: Option<i64>,
+    /// How many times the case was redone (重办).
+    pub redo_count: i32,
+    pub dispatched_at: Option<DateTime<Utc>>,
+    pub reviewed_at: Option<DateTime<Utc>>,
 }
 
 /// The outcome of a registration: a new case, or one already made for the same request.
@@ -137,7 +149,7 @@ fn actor_ids(principal: &Principal) -> (Option<i64>, Option<i64>) {
     (principal.user_id(), principal.client_id())
 }
 
-fn event(
+pub(crate) fn event(
     principal: &Principal,
     case_id: i64,
     action: &str,
@@ -159,11 +171,16 @@ fn event(
     }
 }
 
-fn stored<T>(value: Option<T>, what: &str) -> Result<T, ApiError> {
+pub(crate) fn stored<T>(value: Option<T>, what: &str) -> Result<T, ApiError> {
     value.ok_or_else(|| ApiError::internal(format!("unreadable stored {what}")))
 }
 
-fn text(errors: &mut FieldErrors, field: &str, value: &str, max: usize) -> Option<String> {
+pub(crate) fn text(
+    errors: &mut FieldErrors,
+    field: &str,
+    value: &str,
+    max: usize,
+) -> Option<String> {
     let value = value.trim();
     if value.is_empty() {
         errors.add(field, "required", "must not be empty");
@@ -447,7 +464,7 @@ pub fn may_see(principal: &Principal, case: &CaseRow) -> bool {
         Role::Integration => {
             principal.client_id().is_some() && case.source_client == principal.client_id()
         }
-        // Departments see the cases dispatched to them; dispatch comes with the assignments.
+        // Departments see the cases dispatched to them: a lookup, in `checked_visibility`.
         Role::DepartmentStaff | Role::DepartmentAdmin => false,
         Role::Analyst => false,
     }
@@ -533,10 +550,17 @@ pub fn view(
         updated_at: row.updated_at.and_utc(),
         accepted_at: row.accepted_at.map(|t| t.and_utc()),
         closed_at: row.closed_at.map(|t| t.and_utc()),
+        current_round: row.current_round,
+        lead_department_id: row.lead_department_id,
+        reply_due_at: row.reply_due_at.map(|t| t.and_utc()),
+        merged_into: row.merged_into,
+        redo_count: row.redo_count,
+        dispatched_at: row.dispatched_at.map(|t| t.and_utc()),
+        reviewed_at: row.reviewed_at.map(|t| t.and_utc()),
     })
 }
 
-fn not_found() -> ApiError {
+pub(crate) fn not_found() -> ApiError {
     ApiError::not_found("no such case")
 }
 
@@ -546,13 +570,27 @@ pub fn visible_case(
     principal: &Principal,
     id: i64,
 ) -> Result<CaseRow, ApiError> {
-    case_db::find_case(conn, id)?
-        .filter(|c| may_see(principal, c))
-        .ok_or_else(not_found)
+    let case = case_db::find_case(conn, id)?.ok_or_else(not_found)?;
+    checked_visibility(conn, principal, case)
+}
+
+/// The case if `principal` may see it; departments see the cases ever dispatched to them.
+fn checked_visibility(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    case: CaseRow,
+) -> Result<CaseRow, ApiError> {
+    let visible = match (principal.role, principal.department_scope()) {
+        (Role::DepartmentStaff | Role::DepartmentAdmin, Some(department)) => {
+            crate::db::assignments::department_has_case(conn, department, case.id)?
+        }
+        _ => may_see(principal, &case),
+    };
+    if visible { Ok(case) } else { Err(not_found()) }
 }
 
 /// Like [`visible_case`], and 412 when the client's `If-Match` version is no longer current.
-fn visible_case_at(
+pub(crate) fn visible_case_at(
     conn: &mut DbConnection,
     principal: &Principal,
     id: i64,
@@ -573,9 +611,8 @@ pub fn visible_case_by_number(
     principal: &Principal,
     case_no: &str,
 ) -> Result<CaseRow, ApiError> {
-    case_db::find_by_number(conn, case_no)?
-        .filter(|c| may_see(principal, c))
-        .ok_or_else(not_found)
+    let case = case_db::find_by_number(conn, case_no)?.ok_or_else(not_found)?;
+    checked_visibility(conn, principal, case)
 }
 
 /// What the intake desk decides, with its text.
@@ -619,17 +656,17 @@ pub fn decide(
                 redirect_to,
             } => (
                 CaseChanges {
-                    resolution: Some(format!("{reason}\n{redirect_to}")),
-                    closed_at: Some(at),
+                    resolution: Some(Some(format!("{reason}\n{redirect_to}"))),
+                    closed_at: Some(Some(at)),
                     ..Default::default()
                 },
                 serde_json::json!({"reason": reason, "redirect_to": redirect_to}),
             ),
             IntakeDecision::Answer { answer } => (
                 CaseChanges {
-                    closure: Some(Closure::AnsweredDirectly.as_str().to_owned()),
-                    resolution: Some(answer.clone()),
-                    closed_at: Some(at),
+                    closure: Some(Some(Closure::AnsweredDirectly.as_str().to_owned())),
+                    resolution: Some(Some(answer.clone())),
+                    closed_at: Some(Some(at)),
                     ..Default::default()
                 },
                 serde_json::json!({"answer": answer}),
@@ -767,8 +804,16 @@ pub fn list(
                     .ok_or_else(|| ApiError::internal("client without id"))?,
             )
         }
-        // Departments list the cases dispatched to them; dispatch comes with the assignments.
-        Role::DepartmentStaff | Role::DepartmentAdmin => return Ok(Vec::new()),
+        // Departments list the cases dispatched to them (in any round).
+        Role::DepartmentStaff | Role::DepartmentAdmin => {
+            let own = principal
+                .department_scope()
+                .ok_or_else(|| ApiError::internal("department user without department"))?;
+            if filter.department_id.is_some_and(|d| d != own) {
+                return Ok(Vec::new());
+            }
+            filter.department_id = Some(own);
+        }
         Role::Analyst => {
             return Err(ApiError::Forbidden {
                 code: "forbidden_role",

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod cases;
+pub mod dispatch;
 pub mod organisation;
 pub mod reference;
 pub mod users;

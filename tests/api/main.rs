@@ -9,6 +9,7 @@ mod auth;
 mod calendar;
 mod cases;
 mod cli;
+mod dispatch;
 mod errors;
 mod health;
 mod helpers;

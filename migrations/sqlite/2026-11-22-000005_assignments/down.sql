@@ -1,5 +1,6 @@
 DROP TABLE deadlines;
 DROP TABLE assignments;
+DROP INDEX complainants_phone;
 DROP INDEX cases_lead_department;
 ALTER TABLE cases DROP COLUMN reviewed_at;
 ALTER TABLE cases DROP COLUMN dispatched_at;

@@ -8,6 +8,8 @@ ALTER TABLE cases ADD COLUMN redo_count INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE cases ADD COLUMN dispatched_at TIMESTAMP;
 ALTER TABLE cases ADD COLUMN reviewed_at TIMESTAMP;
 CREATE INDEX cases_lead_department ON cases (lead_department_id, status, id);
+-- Finding the same citizen's earlier cases (并单 suggestions).
+CREATE INDEX complainants_phone ON complainants (phone);
 
 -- One department's share of one case in one dispatch round.
 CREATE TABLE assignments (

@@ -1,0 +1,459 @@
+//! Assignments (派单) and deadlines (时限): rows, lookups, version-checked updates and lists.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{assignments, cases, deadlines};
+use super::{DbConnection, MultiBackend, PageRequest};
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Queryable, Identifiable)]
+#[diesel(table_name = assignments)]
+pub struct AssignmentRow {
+    pub id: i64,
+    pub case_id: i64,
+    pub department_id: i64,
+    pub round: i32,
+    pub role: String,
+    pub mode: String,
+    pub assigned: bool,
+    pub instructions: Option<String>,
+    pub state: String,
+    pub dispatched_by: Option<i64>,
+    pub dispatched_at: NaiveDateTime,
+    pub sign_due_at: NaiveDateTime,
+    pub reply_due_at: NaiveDateTime,
+    pub handler_id: Option<i64>,
+    pub signed_by: Option<i64>,
+    pub signed_at: Option<NaiveDateTime>,
+    pub returned_by: Option<i64>,
+    pub returned_at: Option<NaiveDateTime>,
+    pub return_reason: Option<String>,
+    pub ruling: Option<String>,
+    pub ruling_note: Option<String>,
+    pub ruled_at: Option<NaiveDateTime>,
+    /// JSON of the department's reply.
+    pub reply: Option<String>,
+    pub replied_by: Option<i64>,
+    pub replied_at: Option<NaiveDateTime>,
+    pub review_decision: Option<String>,
+    pub review_note: Option<String>,
+    pub reviewed_at: Option<NaiveDateTime>,
+    pub version: i32,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = assignments)]
+pub struct NewAssignment {
+    pub case_id: i64,
+    pub department_id: i64,
+    pub round: i32,
+    pub role: String,
+    pub mode: String,
+    pub assigned: bool,
+    pub instructions: Option<String>,
+    pub state: String,
+    pub dispatched_by: Option<i64>,
+    pub dispatched_at: NaiveDateTime,
+    pub sign_due_at: NaiveDateTime,
+    pub reply_due_at: NaiveDateTime,
+    pub version: i32,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A change to an assignment; `version` is bumped by [`update_assignment`].
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = assignments)]
+pub struct AssignmentChanges {
+    pub state: Option<String>,
+    pub handler_id: Option<Option<i64>>,
+    pub signed_by: Option<i64>,
+    pub signed_at: Option<NaiveDateTime>,
+    pub returned_by: Option<i64>,
+    pub returned_at: Option<NaiveDateTime>,
+    pub return_reason: Option<String>,
+    pub ruling: Option<String>,
+    pub ruling_note: Option<String>,
+    pub ruled_at: Option<NaiveDateTime>,
+    pub reply: Option<String>,
+    pub replied_by: Option<i64>,
+    pub replied_at: Option<NaiveDateTime>,
+    pub review_decision: Option<String>,
+    pub review_note: Option<String>,
+    pub reviewed_at: Option<NaiveDateTime>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Identifiable)]
+#[diesel(table_name = deadlines)]
+pub struct DeadlineRow {
+    pub id: i64,
+    pub kind: String,
+    pub case_id: i64,
+    pub assignment_id: Option<i64>,
+    pub department_id: Option<i64>,
+    pub starts_at: NaiveDateTime,
+    pub due_at: NaiveDateTime,
+    pub policy_version: Option<i32>,
+    pub period: String,
+    pub beyond_calendar: bool,
+    pub state: String,
+    pub met_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = deadlines)]
+pub struct NewDeadline {
+    pub kind: String,
+    pub case_id: i64,
+    pub assignment_id: Option<i64>,
+    pub department_id: Option<i64>,
+    pub starts_at: NaiveDateTime,
+    pub due_at: NaiveDateTime,
+    pub policy_version: Option<i32>,
+    pub period: String,
+    pub beyond_calendar: bool,
+    pub state: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Serialises actions on one case across server processes: PostgreSQL locks the case row until
+/// the transaction ends. SQLite needs nothing, its write transaction already excludes all others.
+pub fn lock_case(conn: &mut DbConnection, case_id: i64) -> Result<(), ApiError> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT id FROM cases WHERE id = $1 FOR UPDATE")
+            .bind::<diesel::sql_types::BigInt, _>(case_id)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+pub fn insert_assignment(
+    conn: &mut DbConnection,
+    row: NewAssignment,
+) -> Result<AssignmentRow, ApiError> {
+    Ok(diesel::insert_into(assignments::table)
+        .values(row)
+        .returning(assignments::all_columns)
+        .get_result(conn)?)
+}
+
+pub fn find_assignment(
+    conn: &mut DbConnection,
+    id: i64,
+) -> Result<Option<AssignmentRow>, ApiError> {
+    Ok(assignments::table
+        .find(id)
+        .select(assignments::all_columns)
+        .first(conn)
+        .optional()?)
+}
+
+/// The assignments of one case, oldest round first.
+pub fn case_assignments(
+    conn: &mut DbConnection,
+    case_id: i64,
+) -> Result<Vec<AssignmentRow>, ApiError> {
+    Ok(assignments::table
+        .filter(assignments::case_id.eq(case_id))
+        .order((assignments::round.asc(), assignments::id.asc()))
+        .select(assignments::all_columns)
+        .load(conn)?)
+}
+
+/// Whether the department was ever given a share of the case: what lets its users see it.
+pub fn department_has_case(
+    conn: &mut DbConnection,
+    department_id: i64,
+    case_id: i64,
+) -> Result<bool, ApiError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        assignments::table
+            .filter(assignments::case_id.eq(case_id))
+            .filter(assignments::department_id.eq(department_id)),
+    ))
+    .get_result(conn)?)
+}
+
+/// Applies `changes` only if the assignment is still at `expected_version`.
+pub fn update_assignment(
+    conn: &mut DbConnection,
+    id: i64,
+    expected_version: i32,
+    changes: AssignmentChanges,
+) -> Result<Option<AssignmentRow>, ApiError> {
+    Ok(diesel::update(
+        assignments::table
+            .find(id)
+            .filter(assignments::version.eq(expected_version)),
+    )
+    .set((changes, assignments::version.eq(expected_version + 1)))
+    .returning(assignments::all_columns)
+    .get_result(conn)
+    .optional()?)
+}
+
+/// Ends every still-open assignment of a case (redo, merge, close) and returns how many.
+pub fn cancel_open_assignments(
+    conn: &mut DbConnection,
+    case_id: i64,
+    at: NaiveDateTime,
+) -> Result<usize, ApiError> {
+    Ok(diesel::update(
+        assignments::table
+            .filter(assignments::case_id.eq(case_id))
+            .filter(assignments::state.eq_any([
+                "pending_sign",
+                "in_progress",
+                "returned",
+                "replied",
+            ])),
+    )
+    .set((
+        assignments::state.eq("cancelled"),
+        assignments::updated_at.eq(at),
+        assignments::version.eq(assignments::version + 1),
+    ))
+    .execute(conn)?)
+}
+
+/// Marks the round's replied assignments completed when the centre approves them.
+pub fn complete_round(
+    conn: &mut DbConnection,
+    case_id: i64,
+    round: i32,
+    at: NaiveDateTime,
+) -> Result<usize, ApiError> {
+    Ok(diesel::update(
+        assignments::table
+            .filter(assignments::case_id.eq(case_id))
+            .filter(assignments::round.eq(round))
+            .filter(assignments::state.eq("replied")),
+    )
+    .set((
+        assignments::state.eq("completed"),
+        assignments::review_decision.eq("approved"),
+        assignments::reviewed_at.eq(at),
+        assignments::updated_at.eq(at),
+        assignments::version.eq(assignments::version + 1),
+    ))
+    .execute(conn)?)
+}
+
+/// Filters of the assignment list; `None` means any.
+#[derive(Debug, Default, Clone)]
+pub struct AssignmentFilter {
+    pub states: Vec<String>,
+    pub department_id: Option<i64>,
+    pub case_id: Option<i64>,
+    pub handler_id: Option<i64>,
+    /// Open and past its sign or reply time.
+    pub overdue: bool,
+    pub dispatched_from: Option<NaiveDateTime>,
+    pub dispatched_before: Option<NaiveDateTime>,
+    pub kind: Option<String>,
+    pub urgency: Option<String>,
+    pub category_id: Option<i64>,
+    pub district_id: Option<i64>,
+}
+
+/// Newest first, keyset-paginated on the id.
+pub fn list_assignments(
+    conn: &mut DbConnection,
+    filter: &AssignmentFilter,
+    page: PageRequest,
+    now: NaiveDateTime,
+) -> Result<Vec<AssignmentRow>, ApiError> {
+    let mut query = assignments::table
+        .inner_join(cases::table)
+        .select(assignments::all_columns)
+        .into_boxed::<MultiBackend>();
+    if !filter.states.is_empty() {
+        query = query.filter(assignments::state.eq_any(filter.states.clone()));
+    }
+    if let Some(department) = filter.department_id {
+        query = query.filter(assignments::department_id.eq(department));
+    }
+    if let Some(case_id) = filter.case_id {
+        query = query.filter(assignments::case_id.eq(case_id));
+    }
+    if let Some(handler) = filter.handler_id {
+        query = query.filter(assignments::handler_id.eq(handler));
+    }
+    if filter.overdue {
+        query = query.filter(
+            assignments::state
+                .eq("pending_sign")
+                .and(assignments::sign_due_at.lt(now))
+                .or(assignments::state
+                    .eq_any(["pending_sign", "in_progress", "returned"])
+                    .and(assignments::reply_due_at.lt(now))),
+        );
+    }
+    if let Some(from) = filter.dispatched_from {
+        query = query.filter(assignments::dispatched_at.ge(from));
+    }
+    if let Some(before) = filter.dispatched_before {
+        query = query.filter(assignments::dispatched_at.lt(before));
+    }
+    if let Some(kind) = &filter.kind {
+        query = query.filter(cases::kind.eq(kind.clone()));
+    }
+    if let Some(urgency) = &filter.urgency {
+        query = query.filter(cases::urgency.eq(urgency.clone()));
+    }
+    if let Some(category) = filter.category_id {
+        query = query.filter(cases::category_id.eq(category));
+    }
+    if let Some(district) = filter.district_id {
+        query = query.filter(cases::district_id.eq(district));
+    }
+    if let Some(before_id) = page.after {
+        query = query.filter(assignments::id.lt(before_id));
+    }
+    Ok(query
+        .order(assignments::id.desc())
+        .limit(page.fetch_limit())
+        .load(conn)?)
+}
+
+pub fn insert_deadline(conn: &mut DbConnection, row: NewDeadline) -> Result<DeadlineRow, ApiError> {
+    Ok(diesel::insert_into(deadlines::table)
+        .values(row)
+        .returning(deadlines::all_columns)
+        .get_result(conn)?)
+}
+
+pub fn find_deadline(conn: &mut DbConnection, id: i64) -> Result<Option<DeadlineRow>, ApiError> {
+    Ok(deadlines::table
+        .find(id)
+        .select(deadlines::all_columns)
+        .first(conn)
+        .optional()?)
+}
+
+/// The running clock of `kind` on an assignment, if any.
+pub fn running_deadline(
+    conn: &mut DbConnection,
+    assignment_id: i64,
+    kind: &str,
+) -> Result<Option<DeadlineRow>, ApiError> {
+    Ok(deadlines::table
+        .filter(deadlines::assignment_id.eq(assignment_id))
+        .filter(deadlines::kind.eq(kind))
+        .filter(deadlines::state.eq("running"))
+        .select(deadlines::all_columns)
+        .first(conn)
+        .optional()?)
+}
+
+/// Stops a clock: `met` or `missed` at `at`, or `cancelled`.
+pub fn finish_deadline(
+    conn: &mut DbConnection,
+    id: i64,
+    state: &str,
+    at: NaiveDateTime,
+) -> Result<(), ApiError> {
+    diesel::update(
+        deadlines::table
+            .find(id)
+            .filter(deadlines::state.eq("running")),
+    )
+    .set((
+        deadlines::state.eq(state),
+        deadlines::met_at.eq((state != "cancelled").then_some(at)),
+        deadlines::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Cancels the running clocks of an assignment, or of a whole case when `assignment_id` is None.
+pub fn cancel_deadlines(
+    conn: &mut DbConnection,
+    case_id: i64,
+    assignment_id: Option<i64>,
+    at: NaiveDateTime,
+) -> Result<usize, ApiError> {
+    let mut query = diesel::update(deadlines::table)
+        .filter(deadlines::case_id.eq(case_id))
+        .filter(deadlines::state.eq("running"))
+        .into_boxed();
+    if let Some(assignment) = assignment_id {
+        query = query.filter(deadlines::assignment_id.eq(assignment));
+    }
+    Ok(query
+        .set((
+            deadlines::state.eq("cancelled"),
+            deadlines::updated_at.eq(at),
+        ))
+        .execute(conn)?)
+}
+
+/// Filters of the deadline list; `None` means any.
+#[derive(Debug, Default, Clone)]
+pub struct DeadlineFilter {
+    pub states: Vec<String>,
+    pub kind: Option<String>,
+    pub case_id: Option<i64>,
+    pub assignment_id: Option<i64>,
+    pub department_id: Option<i64>,
+    pub due_before: Option<NaiveDateTime>,
+    /// Running and past due.
+    pub overdue: bool,
+}
+
+/// Soonest due first would not page stably; like every list, newest first by id.
+pub fn list_deadlines(
+    conn: &mut DbConnection,
+    filter: &DeadlineFilter,
+    page: PageRequest,
+    now: NaiveDateTime,
+) -> Result<Vec<DeadlineRow>, ApiError> {
+    let mut query = deadlines::table
+        .select(deadlines::all_columns)
+        .into_boxed::<MultiBackend>();
+    if !filter.states.is_empty() {
+        query = query.filter(deadlines::state.eq_any(filter.states.clone()));
+    }
+    if let Some(kind) = &filter.kind {
+        query = query.filter(deadlines::kind.eq(kind.clone()));
+    }
+    if let Some(case_id) = filter.case_id {
+        query = query.filter(deadlines::case_id.eq(case_id));
+    }
+    if let Some(assignment) = filter.assignment_id {
+        query = query.filter(deadlines::assignment_id.eq(assignment));
+    }
+    if let Some(department) = filter.department_id {
+        query = query.filter(deadlines::department_id.eq(department));
+    }
+    if let Some(before) = filter.due_before {
+        query = query.filter(deadlines::due_at.lt(before));
+    }
+    if filter.overdue {
+        query = query
+            .filter(deadlines::state.eq("running"))
+            .filter(deadlines::due_at.lt(now));
+    }
+    if let Some(before_id) = page.after {
+        query = query.filter(deadlines::id.lt(before_id));
+    }
+    Ok(query
+        .order(deadlines::id.desc())
+        .limit(page.fetch_limit())
+        .load(conn)?)
+}
+
+/// A case's clocks, oldest first.
+pub fn case_deadlines(conn: &mut DbConnection, case_id: i64) -> Result<Vec<DeadlineRow>, ApiError> {
+    Ok(deadlines::table
+        .filter(deadlines::case_id.eq(case_id))
+        .order(deadlines::id.asc())
+        .select(deadlines::all_columns)
+        .load(conn)?)
+}

@@ -1,0 +1,506 @@
+//! Dispatch and the departments' work (SPEC 2.4, 2.5, 3): assignment states, which moves are legal,
+//! how a round of assignments decides the case's status, and the clocks' derived flags.
+//! Pure rules; `service::dispatch` applies them in transactions.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::calendar::WorkingCalendar;
+use super::case::{CaseStatus, IllegalTransition};
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(value: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == value)
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Where one department's share of a case stands.
+    AssignmentState {
+        /// Dispatched; the department has not signed for it yet (待签收).
+        PendingSign => "pending_sign",
+        /// Signed for and being handled (办理中).
+        InProgress => "in_progress",
+        /// Returned by the department (退单), waiting for the centre's ruling.
+        Returned => "returned",
+        /// The department replied (已答复), waiting for the centre's review.
+        Replied => "replied",
+        /// The centre approved the round's replies.
+        Completed => "completed",
+        /// The centre accepted the department's return: the dispatch was wrong.
+        Withdrawn => "withdrawn",
+        /// Ended without a reply: the case was redone, merged or closed.
+        Cancelled => "cancelled",
+    }
+);
+
+string_enum!(
+    /// A department's part in a joint dispatch.
+    AssignmentRole {
+        Lead => "lead",
+        Assisting => "assisting",
+    }
+);
+
+string_enum!(
+    /// 直接转办 (one department) or 联合转办 (several, one of them lead).
+    DispatchMode {
+        Direct => "direct",
+        Joint => "joint",
+    }
+);
+
+string_enum!(
+    /// What a clock measures.
+    DeadlineKind {
+        Sign => "sign",
+        Reply => "reply",
+        FollowUp => "follow_up",
+        SupervisionResponse => "supervision_response",
+    }
+);
+
+string_enum!(
+    DeadlineState {
+        Running => "running",
+        Met => "met",
+        Missed => "missed",
+        Cancelled => "cancelled",
+    }
+);
+
+string_enum!(
+    /// The centre's ruling on a return (派单异议审核).
+    ReturnRuling {
+        /// The dispatch was wrong: the assignment is withdrawn.
+        Accepted => "accepted",
+        /// The department must handle it: the assignment goes back, its clocks keep running.
+        Refused => "refused",
+    }
+);
+
+impl AssignmentState {
+    /// Still part of its round: counts when deciding the case's status.
+    pub fn is_active(self) -> bool {
+        !matches!(self, Self::Withdrawn | Self::Cancelled)
+    }
+
+    /// The department still has work to do on it.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::PendingSign | Self::InProgress | Self::Returned)
+    }
+}
+
+/// A move on an assignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssignmentAction {
+    Sign,
+    Return,
+    Rule(ReturnRuling),
+    Handover,
+    Progress,
+    Reply,
+    /// The centre's review sends this reply back to the department.
+    SendBack,
+}
+
+const fn illegal(code: &'static str, detail: &'static str) -> IllegalTransition {
+    IllegalTransition { code, detail }
+}
+
+/// The assignment's state after `action`, or why it may not happen. `signed` says whether the
+/// department had signed before (a refused return goes back to where it was).
+pub fn assignment_transition(
+    state: AssignmentState,
+    signed: bool,
+    action: AssignmentAction,
+) -> Result<AssignmentState, IllegalTransition> {
+    use AssignmentState::*;
+    match (action, state) {
+        (AssignmentAction::Sign, PendingSign) => Ok(InProgress),
+        (AssignmentAction::Sign, _) => Err(illegal(
+            "assignment_not_pending_sign",
+            "only an assignment waiting to be signed for can be signed",
+        )),
+        (AssignmentAction::Return, PendingSign | InProgress) => Ok(Returned),
+        (AssignmentAction::Return, _) => Err(illegal(
+            "assignment_not_returnable",
+            "an assignment can be returned only before it is replied to",
+        )),
+        (AssignmentAction::Rule(ReturnRuling::Accepted), Returned) => Ok(Withdrawn),
+        (AssignmentAction::Rule(ReturnRuling::Refused), Returned) if signed => Ok(InProgress),
+        (AssignmentAction::Rule(ReturnRuling::Refused), Returned) => Ok(PendingSign),
+        (AssignmentAction::Rule(_), _) => Err(illegal(
+            "assignment_not_returned",
+            "only a returned assignment can be ruled on",
+        )),
+        (AssignmentAction::Handover, PendingSign | InProgress) => Ok(state),
+        (AssignmentAction::Handover, _) => Err(illegal(
+            "assignment_not_open",
+            "only an assignment being worked on can be handed over",
+        )),
+        (AssignmentAction::Progress, InProgress) => Ok(InProgress),
+        (AssignmentAction::Progress, _) => Err(illegal(
+            "assignment_not_in_progress",
+            "progress is reported on a signed assignment that is not yet replied to",
+        )),
+        (AssignmentAction::Reply, InProgress) => Ok(Replied),
+        (AssignmentAction::Reply, PendingSign) => Err(illegal(
+            "assignment_not_signed",
+            "sign for the assignment before replying",
+        )),
+        (AssignmentAction::Reply, _) => Err(illegal(
+            "assignment_not_in_progress",
+            "only a signed assignment that is not yet replied to can be replied to",
+        )),
+        (AssignmentAction::SendBack, Replied) => Ok(InProgress),
+        (AssignmentAction::SendBack, _) => Err(illegal(
+            "assignment_not_replied",
+            "only a replied assignment can be sent back",
+        )),
+    }
+}
+
+/// The case's status implied by the states of its current round's assignments, while the case is
+/// with the departments: all withdrawn → back to dispatch; every active one replied → review;
+/// every active one signed → in progress; otherwise dispatched.
+pub fn case_status_for_round(states: &[AssignmentState]) -> CaseStatus {
+    let active: Vec<AssignmentState> = states.iter().copied().filter(|s| s.is_active()).collect();
+    if active.is_empty() {
+        CaseStatus::PendingDispatch
+    } else if active
+        .iter()
+        .all(|s| matches!(s, AssignmentState::Replied | AssignmentState::Completed))
+    {
+        CaseStatus::PendingReview
+    } else if active
+        .iter()
+        .all(|s| matches!(s, AssignmentState::InProgress | AssignmentState::Replied))
+    {
+        CaseStatus::InProgress
+    } else {
+        CaseStatus::Dispatched
+    }
+}
+
+/// Moves on the case as a whole after acceptance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseAction {
+    Dispatch,
+    Review,
+    Redo,
+    Merge,
+    Close,
+    Reopen,
+    Note,
+}
+
+/// Whether `action` may happen to a case in `status`.
+pub fn case_action_allowed(
+    status: CaseStatus,
+    action: CaseAction,
+) -> Result<(), IllegalTransition> {
+    use CaseStatus::*;
+    let allowed = match action {
+        CaseAction::Dispatch => status == PendingDispatch,
+        CaseAction::Review => status == PendingReview,
+        CaseAction::Redo => matches!(status, PendingReview | AwaitingFollowUp),
+        CaseAction::Merge => matches!(status, Registered | PendingDispatch),
+        CaseAction::Close => matches!(
+            status,
+            PendingDispatch | Dispatched | InProgress | PendingReview | AwaitingFollowUp
+        ),
+        CaseAction::Reopen => status == Closed,
+        CaseAction::Note => !matches!(status, Closed | Rejected),
+    };
+    if allowed {
+        return Ok(());
+    }
+    Err(match action {
+        CaseAction::Dispatch => illegal(
+            "case_not_pending_dispatch",
+            "only an accepted case waiting for dispatch can be dispatched",
+        ),
+        CaseAction::Review => illegal(
+            "case_not_pending_review",
+            "the case is not waiting for review of the departments' replies",
+        ),
+        CaseAction::Redo => illegal(
+            "case_not_redoable",
+            "a case is redone after its replies are in (pending review or awaiting follow-up)",
+        ),
+        CaseAction::Merge => illegal(
+            "case_not_mergeable",
+            "only a case not yet dispatched can be merged into another",
+        ),
+        CaseAction::Close => illegal("case_not_open", "only an open, accepted case can be closed"),
+        CaseAction::Reopen => illegal("case_not_closed", "only a closed case can be reopened"),
+        CaseAction::Note => illegal(
+            "case_closed",
+            "a closed case is read-only; ask a supervisor to reopen it",
+        ),
+    })
+}
+
+/// How long after closing a supervisor may still reopen a case.
+pub const REOPEN_WINDOW_DAYS: i64 = 30;
+
+pub fn may_reopen(closed_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), IllegalTransition> {
+    if now - closed_at <= Duration::days(REOPEN_WINDOW_DAYS) {
+        Ok(())
+    } else {
+        Err(illegal(
+            "reopen_window_passed",
+            "a closed case can be reopened within 30 days of closing",
+        ))
+    }
+}
+
+/// One department in a dispatch request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DispatchTarget {
+    pub department_id: i64,
+    pub role: AssignmentRole,
+}
+
+/// At most this many departments share one case in one round.
+pub const MAX_DEPARTMENTS_PER_DISPATCH: usize = 10;
+
+/// Checks a dispatch's targets: one to ten distinct departments, exactly one lead. Returns the
+/// mode the targets imply, or a message for the `departments` field.
+pub fn dispatch_mode(targets: &[DispatchTarget]) -> Result<DispatchMode, &'static str> {
+    if targets.is_empty() {
+        return Err("name at least one department");
+    }
+    if targets.len() > MAX_DEPARTMENTS_PER_DISPATCH {
+        return Err("at most 10 departments share one dispatch");
+    }
+    let mut ids: Vec<i64> = targets.iter().map(|t| t.department_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() != targets.len() {
+        return Err("each department appears once");
+    }
+    let leads = targets
+        .iter()
+        .filter(|t| t.role == AssignmentRole::Lead)
+        .count();
+    match (targets.len(), leads) {
+        (1, _) => Ok(DispatchMode::Direct),
+        (_, 1) => Ok(DispatchMode::Joint),
+        _ => Err("a joint dispatch has exactly one lead department"),
+    }
+}
+
+/// Whether a running clock is close to or past its end *now* (SPEC 4.4): due soon when less than
+/// 20 % of its period, or less than 4 working hours, is left.
+pub fn clock_flags(
+    calendar: &WorkingCalendar,
+    starts_at: DateTime<Utc>,
+    due_at: DateTime<Utc>,
+    running: bool,
+    now: DateTime<Utc>,
+) -> (bool, bool) {
+    if !running {
+        return (false, false);
+    }
+    if now > due_at {
+        return (false, true);
+    }
+    let (left, _) = calendar.working_time_between(now, due_at);
+    let (period, _) = calendar.working_time_between(starts_at, due_at);
+    let due_soon = left < Duration::hours(4) || left.num_seconds() * 5 < period.num_seconds();
+    (due_soon, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AssignmentAction::*;
+    use AssignmentState::*;
+
+    #[test]
+    fn assignment_moves() {
+        assert_eq!(
+            assignment_transition(PendingSign, false, Sign),
+            Ok(InProgress)
+        );
+        assert_eq!(
+            assignment_transition(InProgress, true, Sign)
+                .unwrap_err()
+                .code,
+            "assignment_not_pending_sign"
+        );
+        assert_eq!(
+            assignment_transition(PendingSign, false, Return),
+            Ok(Returned)
+        );
+        assert_eq!(
+            assignment_transition(InProgress, true, Return),
+            Ok(Returned)
+        );
+        assert!(assignment_transition(Replied, true, Return).is_err());
+        assert_eq!(
+            assignment_transition(Returned, false, Rule(ReturnRuling::Accepted)),
+            Ok(Withdrawn)
+        );
+        assert_eq!(
+            assignment_transition(Returned, true, Rule(ReturnRuling::Refused)),
+            Ok(InProgress),
+            "a refused return goes back to where it was"
+        );
+        assert_eq!(
+            assignment_transition(Returned, false, Rule(ReturnRuling::Refused)),
+            Ok(PendingSign)
+        );
+        assert_eq!(
+            assignment_transition(PendingSign, false, Reply)
+                .unwrap_err()
+                .code,
+            "assignment_not_signed"
+        );
+        assert_eq!(assignment_transition(InProgress, true, Reply), Ok(Replied));
+        assert_eq!(
+            assignment_transition(Replied, true, SendBack),
+            Ok(InProgress)
+        );
+        assert!(assignment_transition(Replied, true, Progress).is_err());
+        assert!(assignment_transition(Completed, true, Handover).is_err());
+        for state in AssignmentState::ALL {
+            for action in [Sign, Return, Handover, Progress, Reply, SendBack] {
+                if matches!(state, Withdrawn | Cancelled | Completed) {
+                    assert!(
+                        assignment_transition(*state, true, action).is_err(),
+                        "{state:?} is final"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_round_decides_the_case_status() {
+        assert_eq!(
+            case_status_for_round(&[PendingSign, InProgress]),
+            CaseStatus::Dispatched
+        );
+        assert_eq!(
+            case_status_for_round(&[InProgress, Replied]),
+            CaseStatus::InProgress
+        );
+        assert_eq!(
+            case_status_for_round(&[Replied, Replied]),
+            CaseStatus::PendingReview
+        );
+        assert_eq!(
+            case_status_for_round(&[Replied, Withdrawn]),
+            CaseStatus::PendingReview,
+            "a withdrawn assignment no longer counts"
+        );
+        assert_eq!(
+            case_status_for_round(&[Withdrawn, Withdrawn]),
+            CaseStatus::PendingDispatch
+        );
+        assert_eq!(
+            case_status_for_round(&[Returned, InProgress]),
+            CaseStatus::Dispatched,
+            "a returned assignment waits for the ruling"
+        );
+    }
+
+    #[test]
+    fn case_moves() {
+        use CaseStatus as S;
+        assert!(case_action_allowed(S::PendingDispatch, CaseAction::Dispatch).is_ok());
+        assert_eq!(
+            case_action_allowed(S::Dispatched, CaseAction::Dispatch)
+                .unwrap_err()
+                .code,
+            "case_not_pending_dispatch"
+        );
+        assert!(case_action_allowed(S::AwaitingFollowUp, CaseAction::Redo).is_ok());
+        assert!(case_action_allowed(S::InProgress, CaseAction::Redo).is_err());
+        assert!(case_action_allowed(S::Registered, CaseAction::Merge).is_ok());
+        assert!(case_action_allowed(S::Dispatched, CaseAction::Merge).is_err());
+        assert!(case_action_allowed(S::Registered, CaseAction::Close).is_err());
+        assert!(case_action_allowed(S::Closed, CaseAction::Reopen).is_ok());
+        assert!(case_action_allowed(S::Rejected, CaseAction::Note).is_err());
+        let closed = "2026-11-01T00:00:00Z".parse().unwrap();
+        assert!(may_reopen(closed, "2026-12-01T00:00:00Z".parse().unwrap()).is_ok());
+        assert!(may_reopen(closed, "2026-12-01T00:00:01Z".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn dispatch_targets() {
+        let lead = |id| DispatchTarget {
+            department_id: id,
+            role: AssignmentRole::Lead,
+        };
+        let assisting = |id| DispatchTarget {
+            department_id: id,
+            role: AssignmentRole::Assisting,
+        };
+        assert_eq!(dispatch_mode(&[lead(1)]), Ok(DispatchMode::Direct));
+        assert_eq!(
+            dispatch_mode(&[assisting(1)]),
+            Ok(DispatchMode::Direct),
+            "a single department leads whatever it was called"
+        );
+        assert_eq!(
+            dispatch_mode(&[lead(1), assisting(2)]),
+            Ok(DispatchMode::Joint)
+        );
+        assert!(dispatch_mode(&[]).is_err());
+        assert!(dispatch_mode(&[lead(1), lead(2)]).is_err());
+        assert!(dispatch_mode(&[assisting(1), assisting(2)]).is_err());
+        assert!(dispatch_mode(&[lead(1), assisting(1)]).is_err());
+        let many: Vec<_> = (0..11).map(assisting).collect();
+        assert!(dispatch_mode(&many).is_err());
+    }
+
+    #[test]
+    fn clock_flags_follow_spec_4_4() {
+        let calendar = WorkingCalendar::new(
+            chrono_tz::Asia::Shanghai,
+            &crate::domain::calendar::default_years(),
+        );
+        // Monday 2026-11-16 09:00 local (01:00 UTC) + 5 working days → Monday 23 Nov 23:59:59.
+        let start: DateTime<Utc> = "2026-11-16T01:00:00Z".parse().unwrap();
+        let due = calendar.add_working_days(start, 5).at;
+        assert_eq!(
+            clock_flags(&calendar, start, due, true, start),
+            (false, false)
+        );
+        // Monday 23 Nov 08:00 local: 16 working hours of 136 left (< 20 %).
+        let late: DateTime<Utc> = "2026-11-23T00:00:00Z".parse().unwrap();
+        assert_eq!(
+            clock_flags(&calendar, start, due, true, late),
+            (true, false)
+        );
+        let after = due + Duration::seconds(1);
+        assert_eq!(
+            clock_flags(&calendar, start, due, true, after),
+            (false, true)
+        );
+        assert_eq!(
+            clock_flags(&calendar, start, due, false, after),
+            (false, false)
+        );
+    }
+}

@@ -1,0 +1,289 @@
+//! Cases after acceptance: dispatch, review, redo, merge (and its suggestions), close, reopen and
+//! notes. Each answers the changed case with its new `ETag`.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+
+use crate::auth::Principal;
+use crate::domain::role::Role;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::routes::cases::{if_match, with_etag};
+use crate::service::cases::{CENTRE_DESKS, CaseView, TimelineEvent};
+use crate::service::dispatch::{
+    self as dispatch_service, CloseCase, DISPATCH_DESKS, DispatchCase, MERGE_DESKS, MergeCase,
+    NewNote, Reason, ReviewCase, SimilarCase,
+};
+use crate::startup::AppState;
+
+/// Dispatch an accepted case to one department (直接转办) or several with one lead (联合转办).
+/// Creates the assignments of a new round and their sign and reply deadlines from the SLA
+/// policy and the working-day calendar; with `assigned` (交办) the reply deadline is the
+/// centre's own. Roles: dispatcher, supervisor.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Case id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 when the case changed since"),
+    ),
+    request_body = DispatchCase,
+    responses(
+        (status = 200, description = "Dispatched", body = CaseView, headers(("ETag" = String, description = "The case's version"))),
+        (status = 404, description = "No such case"),
+        (status = 409, description = "Not waiting for dispatch (`case_not_pending_dispatch`), or changed concurrently"),
+        (status = 412, description = "The case changed since the ETag given in If-Match"),
+    ),
+)]
+#[post("/cases/{id:\\d+}/dispatch")]
+pub async fn dispatch(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: ApiJson<DispatchCase>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(DISPATCH_DESKS)?;
+    let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
+    let reference = state.reference.clone();
+    let case = state
+        .db
+        .run(move |conn| {
+            dispatch_service::dispatch(conn, &reference, &principal, id, input, expected)
+        })
+        .await?;
+    Ok(with_etag(HttpResponse::Ok(), &case))
+}
+
+/// Review the departments' replies: approve (→ `awaiting_follow_up`, with the follow-up call's
+/// deadline) or send one assignment back with a note (回退). Roles: dispatcher, supervisor.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Case id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 when the case changed since"),
+    ),
+    request_body = ReviewCase,
+    responses(
+        (status = 200, description = "Reviewed", body = CaseView, headers(("ETag" = String, description = "The case's version"))),
+        (status = 404, description = "No such case"),
+        (status = 409, description = "Not waiting for review (`case_not_pending_review`), or changed concurrently"),
+        (status = 412, description = "The case changed since the ETag given in If-Match"),
+    ),
+)]
+#[post("/cases/{id:\\d+}/review")]
+pub async fn review(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: ApiJson<ReviewCase>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(DISPATCH_DESKS)?;
+    let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
+    let reference = state.reference.clone();
+    let case = state
+        .db
+        .run(move |conn| {
+            dispatch_service::review(conn, &reference, &principal, id, input, expected)
+        })
+        .await?;
+    Ok(with_etag(HttpResponse::Ok(), &case))
+}
+
+/// Redo (重办): set the round's work aside; the case waits for a new dispatch round. From
+/// `pending_review` or `awaiting_follow_up` (after a dissatisfied follow-up). Role: supervisor.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Case id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 when the case changed since"),
+    ),
+    request_body = Reason,
+    responses(
+        (status = 200, description = "Waiting for a new dispatch round", body = CaseView, headers(("ETag" = String, description = "The case's version"))),
+        (status = 404, description = "No such case"),
+        (status = 409, description = "Not redoable now (`case_not_redoable`), or changed concurrently"),
+        (status = 412, description = "The case changed since the ETag given in If-Match"),
+    ),
+)]
+#[post("/cases/{id:\\d+}/redo")]
+pub async fn redo(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: ApiJson<Reason>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[Role::Supervisor])?;
+    let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
+    let case = state
+        .db
+        .run(move |conn| dispatch_service::redo(conn, &principal, id, input, expected))
+        .await?;
+    Ok(with_etag(HttpResponse::Ok(), &case))
+}
+
+/// Merge (并单) a not-yet-dispatched case into an earlier open case about the same matter: it
+/// closes as `merged` and points there. Roles: operator, dispatcher, supervisor.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "The case merged away"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 when the case changed since"),
+    ),
+    request_body = MergeCase,
+    responses(
+        (status = 200, description = "Merged (closed)", body = CaseView, headers(("ETag" = String, description = "The case's version"))),
+        (status = 404, description = "No such case"),
+        (status = 409, description = "Already dispatched (`case_not_mergeable`), target not earlier or closed, or changed concurrently"),
+        (status = 412, description = "The case changed since the ETag given in If-Match"),
+    ),
+)]
+#[post("/cases/{id:\\d+}/merge")]
+pub async fn merge(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: ApiJson<MergeCase>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(MERGE_DESKS)?;
+    let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
+    let case = state
+        .db
+        .run(move |conn| dispatch_service::merge(conn, &principal, id, input, expected))
+        .await?;
+    Ok(with_etag(HttpResponse::Ok(), &case))
+}
+
+/// Earlier open cases that may be the same matter: the same citizen (account or phone), or the
+/// same category at the same place (district, address, or within about 500 m), registered in the
+/// 30 days before. Roles: operator, dispatcher, supervisor.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Case id")),
+    responses(
+        (status = 200, description = "Merge candidates, newest first (at most 20)", body = Vec<SimilarCase>),
+        (status = 404, description = "No such case"),
+    ),
+)]
+#[get("/cases/{id:\\d+}/similar")]
+pub async fn similar(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<i64>,
+) -> Result<web::Json<Vec<SimilarCase>>, ApiError> {
+    principal.require(CENTRE_DESKS)?;
+    let id = id.into_inner();
+    let similar = state
+        .db
+        .run(move |conn| dispatch_service::similar(conn, &principal, id))
+        .await?;
+    Ok(web::Json(similar))
+}
+
+/// Close an open case with a reason (e.g. the demand exceeds policy): its open assignments and
+/// running deadlines end. Role: supervisor.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Case id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 when the case changed since"),
+    ),
+    request_body = CloseCase,
+    responses(
+        (status = 200, description = "Closed", body = CaseView, headers(("ETag" = String, description = "The case's version"))),
+        (status = 404, description = "No such case"),
+        (status = 409, description = "Not open (`case_not_open`), or changed concurrently"),
+        (status = 412, description = "The case changed since the ETag given in If-Match"),
+    ),
+)]
+#[post("/cases/{id:\\d+}/close")]
+pub async fn close(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: ApiJson<CloseCase>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[Role::Supervisor])?;
+    let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
+    let case = state
+        .db
+        .run(move |conn| dispatch_service::close(conn, &principal, id, input, expected))
+        .await?;
+    Ok(with_etag(HttpResponse::Ok(), &case))
+}
+
+/// Reopen a case closed in the last 30 days, with a reason: it waits for a new dispatch round.
+/// Role: supervisor.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Case id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 when the case changed since"),
+    ),
+    request_body = Reason,
+    responses(
+        (status = 200, description = "Reopened: pending dispatch", body = CaseView, headers(("ETag" = String, description = "The case's version"))),
+        (status = 404, description = "No such case"),
+        (status = 409, description = "Not closed (`case_not_closed`), closed too long ago (`reopen_window_passed`), or changed concurrently"),
+        (status = 412, description = "The case changed since the ETag given in If-Match"),
+    ),
+)]
+#[post("/cases/{id:\\d+}/reopen")]
+pub async fn reopen(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: ApiJson<Reason>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[Role::Supervisor])?;
+    let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
+    let case = state
+        .db
+        .run(move |conn| dispatch_service::reopen(conn, &principal, id, input, expected))
+        .await?;
+    Ok(with_etag(HttpResponse::Ok(), &case))
+}
+
+/// Add information to an open case (补充材料); it joins the timeline. Roles: citizen (own
+/// cases), operator, dispatcher, supervisor.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Case id")),
+    request_body = NewNote,
+    responses(
+        (status = 201, description = "The note's timeline event", body = TimelineEvent),
+        (status = 404, description = "No such case, or not one the caller may see"),
+        (status = 409, description = "The case is closed (`case_closed`)"),
+    ),
+)]
+#[post("/cases/{id:\\d+}/notes")]
+pub async fn add_note(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<i64>,
+    body: ApiJson<NewNote>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[
+        Role::Citizen,
+        Role::Operator,
+        Role::Dispatcher,
+        Role::Supervisor,
+    ])?;
+    let (id, ApiJson(input)) = (id.into_inner(), body);
+    let event = state
+        .db
+        .run(move |conn| dispatch_service::add_note(conn, &principal, id, input))
+        .await?;
+    Ok(HttpResponse::Created().json(event))
+}

@@ -1,0 +1,507 @@
+//! The departments' work: assignments and the moves on them, and the deadlines that time them.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use crate::auth::Principal;
+use crate::db::assignments::{AssignmentFilter, DeadlineFilter};
+use crate::domain::dispatch::{AssignmentState, DeadlineKind, DeadlineState, ReturnRuling};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::pagination::{Page, PageParams};
+use crate::routes::cases::if_match;
+use crate::routes::enum_list;
+use crate::service::cases::decision_text;
+use crate::service::dispatch::{
+    self as dispatch_service, AssignmentMove, AssignmentView, DeadlineView, Reply, WORK_READERS,
+};
+use crate::startup::AppState;
+
+fn assignment_response(view: &AssignmentView) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::ETAG, format!("\"{}\"", view.version)))
+        .json(view)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AssignmentListQuery {
+    /// One state, or several separated by commas.
+    #[param(example = "pending_sign,in_progress")]
+    pub state: Option<String>,
+    /// Ignored for department users, who see only their own department's.
+    pub department_id: Option<i64>,
+    pub case_id: Option<i64>,
+    /// The department user it was handed to.
+    pub handler_id: Option<i64>,
+    /// `true`: only open assignments past their sign or reply time.
+    pub overdue: Option<bool>,
+    pub kind: Option<crate::domain::sla::CaseKind>,
+    pub urgency: Option<crate::domain::sla::Urgency>,
+    pub category_id: Option<i64>,
+    pub district_id: Option<i64>,
+    /// Dispatched at or after this instant.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub dispatched_from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Dispatched before this instant.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub dispatched_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Rows per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
+    pub cursor: Option<String>,
+}
+
+/// Assignments, newest first. Roles: centre desks and admin (all), department roles (their own
+/// department's).
+#[utoipa::path(
+    tag = "assignments",
+    security(("bearer" = [])),
+    params(AssignmentListQuery),
+    responses((status = 200, description = "One page of assignments", body = Page<AssignmentView>)),
+)]
+#[get("/assignments")]
+pub async fn list_assignments(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<AssignmentListQuery>,
+) -> Result<web::Json<Page<AssignmentView>>, ApiError> {
+    principal.require(WORK_READERS)?;
+    let query = query.into_inner();
+    let page = PageParams {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    }
+    .parse()?;
+    let filter = AssignmentFilter {
+        states: enum_list("state", query.state.as_deref(), |s| {
+            AssignmentState::parse(s).map(AssignmentState::as_str)
+        })?,
+        department_id: query.department_id,
+        case_id: query.case_id,
+        handler_id: query.handler_id,
+        overdue: query.overdue.unwrap_or(false),
+        dispatched_from: query.dispatched_from.map(|t| t.naive_utc()),
+        dispatched_before: query.dispatched_before.map(|t| t.naive_utc()),
+        kind: query.kind.map(|k| k.as_str().to_owned()),
+        urgency: query.urgency.map(|u| u.as_str().to_owned()),
+        category_id: query.category_id,
+        district_id: query.district_id,
+    };
+    let rows = state
+        .db
+        .run(move |conn| dispatch_service::list_assignments(conn, &principal, filter, page))
+        .await?;
+    Ok(web::Json(Page::try_from_rows(
+        rows,
+        page,
+        |a| a.id,
+        dispatch_service::assignment_row_view,
+    )?))
+}
+
+/// One assignment, with its `ETag`. Roles: centre desks and admin, department roles (their own
+/// department's; others' are 404).
+#[utoipa::path(
+    tag = "assignments",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Assignment id")),
+    responses(
+        (status = 200, description = "The assignment", body = AssignmentView, headers(("ETag" = String, description = "The assignment's version"))),
+        (status = 404, description = "No such assignment, or another department's"),
+    ),
+)]
+#[get("/assignments/{id:\\d+}")]
+pub async fn get_assignment(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(WORK_READERS)?;
+    let id = id.into_inner();
+    let view = state
+        .db
+        .run(move |conn| dispatch_service::get_assignment(conn, &principal, id))
+        .await?;
+    Ok(assignment_response(&view))
+}
+
+async fn act(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: i64,
+    mv: AssignmentMove,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(WORK_READERS)?;
+    let expected = if_match(&req);
+    let view = state
+        .db
+        .run(move |conn| dispatch_service::act_on_assignment(conn, &principal, id, mv, expected))
+        .await?;
+    Ok(assignment_response(&view))
+}
+
+/// Sign for an assignment (签收): its sign deadline is met (or missed, if late) and the reply
+/// clock keeps running. Roles: department staff and admin of its department.
+#[utoipa::path(
+    tag = "assignments",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Assignment id"),
+        ("If-Match" = Option<String>, Header, description = "The assignment's ETag last read; 412 when it changed since"),
+    ),
+    responses(
+        (status = 200, description = "Signed", body = AssignmentView),
+        (status = 404, description = "No such assignment, or another department's"),
+        (status = 409, description = "Not waiting to be signed (`assignment_not_pending_sign`), from an earlier round, or changed concurrently"),
+        (status = 412, description = "The assignment changed since the ETag given in If-Match"),
+    ),
+)]
+#[post("/assignments/{id:\\d+}/sign")]
+pub async fn sign(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    act(state, principal, req, id.into_inner(), AssignmentMove::Sign).await
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnAssignment {
+    /// Why the department is not responsible (退单理由).
+    #[schema(
+        example = "该路段属于区管道路，不在本局职责范围内。",
+        min_length = 1,
+        max_length = 2000
+    )]
+    pub reason: String,
+}
+
+/// Return an assignment the department is not responsible for (退单), before replying; the
+/// centre rules on it. Roles: department staff and admin of its department.
+#[utoipa::path(
+    tag = "assignments",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Assignment id"),
+        ("If-Match" = Option<String>, Header, description = "The assignment's ETag last read; 412 when it changed since"),
+    ),
+    request_body = ReturnAssignment,
+    responses(
+        (status = 200, description = "Returned: waiting for the centre's ruling", body = AssignmentView),
+        (status = 404, description = "No such assignment, or another department's"),
+        (status = 409, description = "Already replied or closed (`assignment_not_returnable`), or changed concurrently"),
+        (status = 412, description = "The assignment changed since the ETag given in If-Match"),
+    ),
+)]
+#[post("/assignments/{id:\\d+}/return")]
+pub async fn return_assignment(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: ApiJson<ReturnAssignment>,
+) -> Result<HttpResponse, ApiError> {
+    let reason = decision_text("reason", &body.0.reason, 2000)?;
+    act(
+        state,
+        principal,
+        req,
+        id.into_inner(),
+        AssignmentMove::Return { reason },
+    )
+    .await
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleOnReturn {
+    /// `accepted`: the dispatch was wrong, the assignment is withdrawn (the case goes back to
+    /// dispatch when none of the round remains); `refused`: it goes back to the department and
+    /// its clocks keep running.
+    pub ruling: ReturnRuling,
+    #[schema(
+        example = "经核实，该事项属于贵单位职责，请继续办理。",
+        max_length = 2000
+    )]
+    pub note: Option<String>,
+}
+
+/// Rule on a returned assignment (派单异议审核). Roles: dispatcher, supervisor.
+#[utoipa::path(
+    tag = "assignments",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Assignment id"),
+        ("If-Match" = Option<String>, Header, description = "The assignment's ETag last read; 412 when it changed since"),
+    ),
+    request_body = RuleOnReturn,
+    responses(
+        (status = 200, description = "Ruled", body = AssignmentView),
+        (status = 404, description = "No such assignment"),
+        (status = 409, description = "Not returned (`assignment_not_returned`), or changed concurrently"),
+        (status = 412, description = "The assignment changed since the ETag given in If-Match"),
+    ),
+)]
+#[post("/assignments/{id:\\d+}/return-ruling")]
+pub async fn return_ruling(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: ApiJson<RuleOnReturn>,
+) -> Result<HttpResponse, ApiError> {
+    let ApiJson(input) = body;
+    let note = input
+        .note
+        .as_deref()
+        .map(|n| decision_text("note", n, 2000))
+        .transpose()?;
+    act(
+        state,
+        principal,
+        req,
+        id.into_inner(),
+        AssignmentMove::Rule {
+            ruling: input.ruling,
+            note,
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Handover {
+    /// An active staff member (or admin) of the assignment's department.
+    pub user_id: i64,
+}
+
+/// Hand an assignment to a member of the department; staff then work only on what they were
+/// handed. Role: department admin of its department.
+#[utoipa::path(
+    tag = "assignments",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Assignment id"),
+        ("If-Match" = Option<String>, Header, description = "The assignment's ETag last read; 412 when it changed since"),
+    ),
+    request_body = Handover,
+    responses(
+        (status = 200, description = "Handed over", body = AssignmentView),
+        (status = 404, description = "No such assignment, or another department's"),
+        (status = 409, description = "Not open (`assignment_not_open`), or changed concurrently"),
+        (status = 412, description = "The assignment changed since the ETag given in If-Match"),
+    ),
+)]
+#[post("/assignments/{id:\\d+}/handover")]
+pub async fn handover(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: ApiJson<Handover>,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = body.0.user_id;
+    act(
+        state,
+        principal,
+        req,
+        id.into_inner(),
+        AssignmentMove::Handover { user_id },
+    )
+    .await
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Progress {
+    /// What has been done so far (办理进展).
+    #[schema(
+        example = "已联系街道执法队，计划本周五集中整治。",
+        min_length = 1,
+        max_length = 5000
+    )]
+    pub note: String,
+}
+
+/// Report progress on a signed assignment; the note joins the case's timeline. Roles: department
+/// staff and admin of its department.
+#[utoipa::path(
+    tag = "assignments",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Assignment id"),
+        ("If-Match" = Option<String>, Header, description = "The assignment's ETag last read; 412 when it changed since"),
+    ),
+    request_body = Progress,
+    responses(
+        (status = 200, description = "Recorded", body = AssignmentView),
+        (status = 404, description = "No such assignment, or another department's"),
+        (status = 409, description = "Not signed or already replied (`assignment_not_in_progress`)"),
+        (status = 412, description = "The assignment changed since the ETag given in If-Match"),
+    ),
+)]
+#[post("/assignments/{id:\\d+}/progress")]
+pub async fn progress(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: ApiJson<Progress>,
+) -> Result<HttpResponse, ApiError> {
+    let note = decision_text("note", &body.0.note, 5000)?;
+    act(
+        state,
+        principal,
+        req,
+        id.into_inner(),
+        AssignmentMove::Progress { note },
+    )
+    .await
+}
+
+/// Reply (答复): what was investigated, what was done, the result. Meets (or misses) the reply
+/// deadline; when the whole round has replied the case waits for review. Roles: department
+/// staff and admin of its department.
+#[utoipa::path(
+    tag = "assignments",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Assignment id"),
+        ("If-Match" = Option<String>, Header, description = "The assignment's ETag last read; 412 when it changed since"),
+    ),
+    request_body = Reply,
+    responses(
+        (status = 200, description = "Replied", body = AssignmentView),
+        (status = 404, description = "No such assignment, or another department's"),
+        (status = 409, description = "Not signed (`assignment_not_signed`), not in progress, or changed concurrently"),
+        (status = 412, description = "The assignment changed since the ETag given in If-Match"),
+    ),
+)]
+#[post("/assignments/{id:\\d+}/reply")]
+pub async fn reply(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: ApiJson<Reply>,
+) -> Result<HttpResponse, ApiError> {
+    let ApiJson(input) = body;
+    let reply = Reply {
+        investigation: decision_text("investigation", &input.investigation, 5000)?,
+        actions: decision_text("actions", &input.actions, 5000)?,
+        result: decision_text("result", &input.result, 2000)?,
+        contacted_citizen: input.contacted_citizen,
+    };
+    act(
+        state,
+        principal,
+        req,
+        id.into_inner(),
+        AssignmentMove::Reply(reply),
+    )
+    .await
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeadlineListQuery {
+    /// One state, or several separated by commas.
+    #[param(example = "running")]
+    pub state: Option<String>,
+    pub kind: Option<DeadlineKind>,
+    pub case_id: Option<i64>,
+    pub assignment_id: Option<i64>,
+    /// Ignored for department users, who see only their own department's.
+    pub department_id: Option<i64>,
+    /// Due before this instant.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub due_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// `true`: only running clocks past due.
+    pub overdue: Option<bool>,
+    /// Rows per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
+    pub cursor: Option<String>,
+}
+
+/// Deadlines (sign, reply, follow-up…), newest first, with whether each is due soon or overdue
+/// now. Roles: centre desks and admin (all), department roles (their own department's).
+#[utoipa::path(
+    tag = "deadlines",
+    security(("bearer" = [])),
+    params(DeadlineListQuery),
+    responses((status = 200, description = "One page of deadlines", body = Page<DeadlineView>)),
+)]
+#[get("/deadlines")]
+pub async fn list_deadlines(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<DeadlineListQuery>,
+) -> Result<web::Json<Page<DeadlineView>>, ApiError> {
+    principal.require(WORK_READERS)?;
+    let query = query.into_inner();
+    let page = PageParams {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    }
+    .parse()?;
+    let filter = DeadlineFilter {
+        states: enum_list("state", query.state.as_deref(), |s| {
+            DeadlineState::parse(s).map(DeadlineState::as_str)
+        })?,
+        kind: query.kind.map(|k| k.as_str().to_owned()),
+        case_id: query.case_id,
+        assignment_id: query.assignment_id,
+        department_id: query.department_id,
+        due_before: query.due_before.map(|t| t.naive_utc()),
+        overdue: query.overdue.unwrap_or(false),
+    };
+    let reference = state.reference.clone();
+    let views = state
+        .db
+        .run(move |conn| {
+            let rows = dispatch_service::list_deadlines(conn, &principal, filter, page)?;
+            dispatch_service::deadline_views(rows, &reference)
+        })
+        .await?;
+    // The views keep the rows' order and count, so the page is cut from them directly.
+    Ok(web::Json(Page::from_rows(views, page, |d| d.id, |d| d)))
+}
+
+/// One deadline. Roles: centre desks and admin, department roles (their own department's).
+#[utoipa::path(
+    tag = "deadlines",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Deadline id")),
+    responses(
+        (status = 200, description = "The deadline", body = DeadlineView),
+        (status = 404, description = "No such deadline, or another department's"),
+    ),
+)]
+#[get("/deadlines/{id:\\d+}")]
+pub async fn get_deadline(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<i64>,
+) -> Result<web::Json<DeadlineView>, ApiError> {
+    principal.require(WORK_READERS)?;
+    let id = id.into_inner();
+    let reference = state.reference.clone();
+    let view = state
+        .db
+        .run(move |conn| dispatch_service::get_deadline(conn, &reference, &principal, id))
+        .await?;
+    Ok(web::Json(view))
+}
