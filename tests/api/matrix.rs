@@ -297,3 +297,218 @@ async fn users_see_themselves_and_department_admins_only_their_department() {
         .await;
     assert_problem(promote, 403, "forbidden_field").await;
 }
+
+/// The case work endpoints: each role's status on a case dispatched jointly to CGJ (lead, whose
+/// users are the department roles here) and DC. Columns follow `ROLES`.
+#[tokio::test]
+async fn every_role_on_the_case_work_endpoints() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let tokens = tokens(&app).await;
+    let admin = &tokens[0].1;
+    let (operator, dispatcher) = (&tokens[1].1, &tokens[2].1);
+    let cgj = app.department_id(admin, "CGJ").await;
+    let dc = app.department_id(admin, "DC").await;
+    let case: Value = app
+        .post_as(
+            Some(operator),
+            "/api/v1/cases",
+            &json!({"channel": "phone", "kind": "complaint", "title": "噪音扰民", "description": "夜间施工噪音。", "complainant": {"anonymous": true}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = case["id"].as_i64().unwrap();
+    let accept = app
+        .post_as(
+            Some(operator),
+            &format!("/api/v1/cases/{id}/accept"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(accept.status(), 200);
+    let dispatch = app
+        .post_as(
+            Some(dispatcher),
+            &format!("/api/v1/cases/{id}/dispatch"),
+            &json!({"departments": [{"department_id": cgj, "role": "lead"}, {"department_id": dc}]}),
+        )
+        .await;
+    assert_eq!(dispatch.status(), 200);
+    let page: Value = app
+        .get_as(dispatcher, &format!("/api/v1/assignments?case_id={id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let of = |department: i64| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["department_id"] == department)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (cgj_a, dc_a) = (of(cgj), of(dc));
+    let clocks: Value = app
+        .get_as(
+            dispatcher,
+            &format!("/api/v1/deadlines?assignment_id={dc_a}"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let dc_clock = clocks["items"][0]["id"].as_i64().unwrap();
+
+    //                         admin op   disp sup  staff dadm anal cit  integ
+    let reads: Vec<(String, [u16; 9])> = vec![
+        (
+            "/api/v1/cases".into(),
+            [200, 200, 200, 200, 200, 200, 403, 200, 200],
+        ),
+        (
+            format!("/api/v1/cases/{id}"),
+            [200, 200, 200, 200, 200, 200, 403, 404, 404],
+        ),
+        (
+            format!("/api/v1/cases/{id}/timeline"),
+            [200, 200, 200, 200, 200, 200, 403, 404, 404],
+        ),
+        (
+            format!("/api/v1/cases/{id}/similar"),
+            [403, 200, 200, 200, 403, 403, 403, 403, 403],
+        ),
+        (
+            "/api/v1/assignments".into(),
+            [200, 200, 200, 200, 200, 200, 403, 403, 403],
+        ),
+        (
+            format!("/api/v1/assignments/{cgj_a}"),
+            [200, 200, 200, 200, 200, 200, 403, 403, 403],
+        ),
+        (
+            format!("/api/v1/assignments/{dc_a}"),
+            [200, 200, 200, 200, 404, 404, 403, 403, 403],
+        ),
+        (
+            "/api/v1/deadlines".into(),
+            [200, 200, 200, 200, 200, 200, 403, 403, 403],
+        ),
+        (
+            format!("/api/v1/deadlines/{dc_clock}"),
+            [200, 200, 200, 200, 404, 404, 403, 403, 403],
+        ),
+        (
+            "/api/v1/personal-data-reads".into(),
+            [200, 403, 403, 403, 403, 403, 403, 403, 403],
+        ),
+    ];
+    for (path, expected) in &reads {
+        assert_problem(
+            app.request("GET", path, None).send().await.unwrap(),
+            401,
+            "missing_token",
+        )
+        .await;
+        for ((role, token), status) in tokens.iter().zip(expected) {
+            let response = app.get_as(token, path).await;
+            assert_eq!(response.status().as_u16(), *status, "{role} GET {path}");
+        }
+    }
+
+    // Moves: every role outside the allowed ones is refused before anything happens.
+    let reason = json!({"reason": "矩阵测试"});
+    let moves: Vec<(String, Value, &[&str])> = vec![
+        (
+            format!("/api/v1/cases/{id}/accept"),
+            json!({}),
+            &["operator", "dispatcher", "supervisor"],
+        ),
+        (
+            format!("/api/v1/cases/{id}/dispatch"),
+            json!({"departments": [{"department_id": cgj}]}),
+            &["dispatcher", "supervisor"],
+        ),
+        (
+            format!("/api/v1/cases/{id}/review"),
+            json!({"decision": "approve"}),
+            &["dispatcher", "supervisor"],
+        ),
+        (
+            format!("/api/v1/cases/{id}/redo"),
+            reason.clone(),
+            &["supervisor"],
+        ),
+        (
+            format!("/api/v1/cases/{id}/merge"),
+            json!({"into_case_id": 1}),
+            &["operator", "dispatcher", "supervisor"],
+        ),
+        (
+            format!("/api/v1/cases/{id}/close"),
+            reason.clone(),
+            &["supervisor"],
+        ),
+        (
+            format!("/api/v1/cases/{id}/reopen"),
+            reason.clone(),
+            &["supervisor"],
+        ),
+        (
+            format!("/api/v1/cases/{id}/notes"),
+            json!({"text": "补充"}),
+            &["citizen", "operator", "dispatcher", "supervisor"],
+        ),
+        (
+            format!("/api/v1/assignments/{cgj_a}/sign"),
+            json!({}),
+            &["department_staff", "department_admin"],
+        ),
+        (
+            format!("/api/v1/assignments/{cgj_a}/return"),
+            reason.clone(),
+            &["department_staff", "department_admin"],
+        ),
+        (
+            format!("/api/v1/assignments/{cgj_a}/return-ruling"),
+            json!({"ruling": "refused"}),
+            &["dispatcher", "supervisor"],
+        ),
+        (
+            format!("/api/v1/assignments/{cgj_a}/handover"),
+            json!({"user_id": 1}),
+            &["department_admin"],
+        ),
+        (
+            format!("/api/v1/assignments/{cgj_a}/progress"),
+            json!({"note": "进展"}),
+            &["department_staff", "department_admin"],
+        ),
+        (
+            format!("/api/v1/assignments/{cgj_a}/reply"),
+            json!({"investigation": "a", "actions": "b", "result": "c", "contacted_citizen": false}),
+            &["department_staff", "department_admin"],
+        ),
+    ];
+    for (path, body, allowed) in &moves {
+        assert_problem(
+            app.request("POST", path, None)
+                .json(body)
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "missing_token",
+        )
+        .await;
+        for (role, token) in tokens.iter().filter(|(role, _)| !allowed.contains(role)) {
+            let response = app.post_as(Some(token), path, body).await;
+            assert_eq!(response.status().as_u16(), 403, "{role} POST {path}");
+            assert_problem(response, 403, "forbidden_role").await;
+        }
+    }
+}
