@@ -236,3 +236,376 @@ fn load_demo_on(conn: &mut DbConnection) -> Result<String, ApiError> {
         client.client_secret,
     ))
 }
+
+/// Where a demo case is taken to, through the same services the API uses.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum DemoStage {
+    Registered,
+    PendingDispatch,
+    Rejected,
+    Answered,
+    Dispatched,
+    Returned,
+    InProgress,
+    PendingReview,
+    AwaitingFollowUp,
+    ClosedBySupervisor,
+    Merged,
+}
+
+/// Demo cases: (stage, kind, channel, category code, title, description, address, complainant
+/// name and phone, contact allowed, confidential).
+#[allow(clippy::type_complexity)]
+const DEMO_CASES: &[(
+    DemoStage,
+    crate::domain::sla::CaseKind,
+    crate::domain::case::Channel,
+    &str,
+    &str,
+    &str,
+    &str,
+    (&str, &str, bool, bool),
+)] = {
+    use crate::domain::case::Channel::*;
+    use crate::domain::sla::CaseKind::*;
+    use DemoStage::*;
+    &[
+        (
+            Registered,
+            Complaint,
+            Phone,
+            "0103",
+            "夜间施工噪音扰民",
+            "小区旁工地每天晚上十一点后仍在施工，噪音很大，影响休息。",
+            "东城区景山街道某小区3号楼",
+            ("王女士", "13911112222", true, false),
+        ),
+        (
+            PendingDispatch,
+            Help,
+            Wechat,
+            "0302",
+            "路口红绿灯故障",
+            "十字路口东西向红绿灯不亮已两天，车辆通行混乱，存在安全隐患。",
+            "东城区东华门大街与南池子大街路口",
+            ("刘先生", "13722223333", true, false),
+        ),
+        (
+            Rejected,
+            Complaint,
+            Phone,
+            "07",
+            "邻里借款纠纷",
+            "邻居借钱两年不还，希望政府帮忙追讨。",
+            "西城区某小区",
+            ("赵先生", "13633334444", true, false),
+        ),
+        (
+            Answered,
+            Consultation,
+            Phone,
+            "0502",
+            "社保卡补办咨询",
+            "社保卡丢失，想了解如何补办、需要带哪些材料。",
+            "",
+            ("孙女士", "13544445555", true, false),
+        ),
+        (
+            Dispatched,
+            Complaint,
+            App,
+            "010101",
+            "小区门口占道经营",
+            "每天傍晚有流动摊贩在小区北门占道经营，影响居民通行。",
+            "东城区东华门街道某小区北门",
+            ("张先生", "13812345678", false, false),
+        ),
+        (
+            Returned,
+            Complaint,
+            Web,
+            "0201",
+            "物业不作为",
+            "小区电梯经常故障，物业维修不及时。",
+            "东城区景山街道某小区",
+            ("周女士", "13955556666", true, false),
+        ),
+        (
+            InProgress,
+            Complaint,
+            Phone,
+            "010102",
+            "道路两侧乱堆建筑垃圾",
+            "沿街商户装修后把建筑垃圾堆在人行道上，已经一周没有清运。",
+            "东城区东华门街道某路段",
+            ("吴先生", "13466667777", true, false),
+        ),
+        (
+            PendingReview,
+            Suggestion,
+            Email,
+            "0101",
+            "建议增设垃圾分类投放点",
+            "小区只有一个垃圾分类投放点，距离较远，建议增设。",
+            "东城区景山街道某小区",
+            ("郑女士", "13377778888", true, false),
+        ),
+        (
+            AwaitingFollowUp,
+            Report,
+            Phone,
+            "0102",
+            "举报违法搭建",
+            "一楼住户在公共绿地上违法搭建彩钢板房。",
+            "东城区东华门街道某小区5号楼",
+            ("匿名", "13288889999", false, true),
+        ),
+        (
+            ClosedBySupervisor,
+            Complaint,
+            Letter,
+            "010101",
+            "要求取缔全部早市",
+            "希望取缔周边所有早市摊位。",
+            "东城区某早市",
+            ("钱先生", "13199990000", true, false),
+        ),
+        (
+            Merged,
+            Complaint,
+            Phone,
+            "010101",
+            "小区北门又有人摆摊",
+            "小区北门傍晚又有流动摊贩摆摊，和上次反映的是同一个问题。",
+            "东城区东华门街道某小区北门",
+            ("张先生", "13812345678", false, false),
+        ),
+    ]
+};
+
+/// Loads demo cases in every stage of the lifecycle (after [`load_demo`]), so that every list and
+/// every view has something to show. Refuses when cases exist already.
+pub fn load_demo_cases(db: &Db, tz: chrono_tz::Tz) -> Result<String, String> {
+    let mut conn = db.get().map_err(|e| e.to_string())?;
+    load_demo_cases_on(&mut conn, tz).map_err(describe)
+}
+
+fn demo_principal(
+    conn: &mut DbConnection,
+    username: &str,
+) -> Result<crate::auth::Principal, ApiError> {
+    let user = accounts::find_user_by_username(conn, username)?
+        .ok_or_else(|| ApiError::internal(format!("demo user {username} missing")))?;
+    let role = Role::parse(&user.role).ok_or_else(|| ApiError::internal("demo role"))?;
+    Ok(crate::auth::Principal {
+        kind: crate::auth::principal::PrincipalKind::User { id: user.id },
+        role,
+        department_id: user.department_id,
+        account: Some(accounts::Account::User(user)),
+    })
+}
+
+fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<String, ApiError> {
+    use crate::service::cases::{self as cases, ComplainantInput, IntakeDecision, RegisterCase};
+    use crate::service::dispatch::{
+        self as dispatch, AssignmentMove, DispatchCase, DispatchTargetInput,
+    };
+
+    let listed = crate::db::cases::list_cases(
+        conn,
+        &Default::default(),
+        crate::db::PageRequest {
+            after: None,
+            limit: 1,
+        },
+    )?;
+    if !listed.is_empty() {
+        return Err(ApiError::conflict(
+            "demo_cases_loaded",
+            "cases exist already; demo cases are added only to an empty database",
+        ));
+    }
+    let reference = crate::service::reference::ReferenceData::load(conn, tz)?;
+    let operator = demo_principal(conn, "operator")?;
+    let dispatcher = demo_principal(conn, "dispatcher")?;
+    let supervisor = demo_principal(conn, "supervisor")?;
+    let cgj_staff = demo_principal(conn, "cgj.staff")?;
+    let dc_staff = demo_principal(conn, "dc.staff")?;
+    let departments = org_db::all_departments(conn)?;
+    let department = |code: &str| departments.iter().find(|d| d.code == code).map(|d| d.id);
+    let categories = org_db::all_categories(conn)?;
+    let (cgj, dc) = (department("CGJ"), department("DC"));
+
+    let mut first_of_matter = None;
+    for (stage, kind, channel, category, title, description, address, complainant) in DEMO_CASES {
+        let (name, phone, contact_allowed, confidential) = *complainant;
+        let case = cases::register(
+            conn,
+            &operator,
+            RegisterCase {
+                channel: Some(*channel),
+                kind: *kind,
+                urgency: None,
+                category_id: categories
+                    .iter()
+                    .find(|c| c.code == *category)
+                    .map(|c| c.id),
+                title: (*title).into(),
+                description: (*description).into(),
+                address: (!address.is_empty()).then(|| (*address).into()),
+                district_id: dc,
+                latitude: None,
+                longitude: None,
+                occurred_at: None,
+                complainant: Some(ComplainantInput {
+                    name: Some(name.into()),
+                    phone: Some(phone.into()),
+                    contact_address: None,
+                    contact_allowed: Some(contact_allowed),
+                    confidential: Some(confidential),
+                    anonymous: Some(false),
+                }),
+                external_ref: None,
+            },
+            None,
+            tz,
+        )?
+        .case;
+        let id = case.id;
+        let decision = match stage {
+            DemoStage::Registered => continue,
+            DemoStage::Rejected => IntakeDecision::Reject {
+                reason: "属于民事纠纷，不在热线受理范围".into(),
+                redirect_to: "请通过人民调解委员会或向人民法院起诉解决".into(),
+            },
+            DemoStage::Answered => IntakeDecision::Answer {
+                answer: "携带本人身份证到任一社保经办网点即可补办，也可在手机App上申请。".into(),
+            },
+            _ => IntakeDecision::Accept,
+        };
+        cases::decide(conn, &operator, id, decision, None)?;
+        match stage {
+            DemoStage::Merged => {
+                if let Some(into_case_id) = first_of_matter {
+                    dispatch::merge(
+                        conn,
+                        &operator,
+                        id,
+                        dispatch::MergeCase {
+                            into_case_id,
+                            reason: Some("同一市民重复反映同一事项".into()),
+                        },
+                        None,
+                    )?;
+                }
+                continue;
+            }
+            s if *s < DemoStage::Dispatched => continue,
+            _ => {}
+        }
+        if *stage == DemoStage::Dispatched {
+            first_of_matter = Some(id);
+        }
+        let joint = *stage == DemoStage::InProgress;
+        let mut targets = vec![DispatchTargetInput {
+            department_id: cgj.unwrap_or_default(),
+            role: Some(crate::domain::dispatch::AssignmentRole::Lead),
+        }];
+        if joint {
+            targets.push(DispatchTargetInput {
+                department_id: dc.unwrap_or_default(),
+                role: None,
+            });
+        }
+        dispatch::dispatch(
+            conn,
+            &reference,
+            &dispatcher,
+            id,
+            DispatchCase {
+                departments: targets,
+                instructions: Some("请按时限核实处理并答复市民。".into()),
+                assigned: None,
+                reply_due_at: None,
+            },
+            None,
+        )?;
+        if *stage == DemoStage::Dispatched {
+            continue;
+        }
+        if *stage == DemoStage::ClosedBySupervisor {
+            dispatch::close(
+                conn,
+                &supervisor,
+                id,
+                dispatch::CloseCase {
+                    reason: "诉求超出政策规定范围，已向市民解释。".into(),
+                    closure: None,
+                },
+                None,
+            )?;
+            continue;
+        }
+        let assignments = crate::db::assignments::case_assignments(conn, id)?;
+        let lead = assignments[0].id;
+        if *stage == DemoStage::Returned {
+            dispatch::act_on_assignment(
+                conn,
+                &cgj_staff,
+                lead,
+                AssignmentMove::Return {
+                    reason: "电梯维保属于住建部门职责，不属于本局。".into(),
+                },
+                None,
+            )?;
+            continue;
+        }
+        dispatch::act_on_assignment(conn, &cgj_staff, lead, AssignmentMove::Sign, None)?;
+        if let Some(assisting) = assignments.get(1) {
+            dispatch::act_on_assignment(conn, &dc_staff, assisting.id, AssignmentMove::Sign, None)?;
+        }
+        dispatch::act_on_assignment(
+            conn,
+            &cgj_staff,
+            lead,
+            AssignmentMove::Progress {
+                note: "已到现场核实，正在协调清运。".into(),
+            },
+            None,
+        )?;
+        if *stage == DemoStage::InProgress {
+            continue;
+        }
+        dispatch::act_on_assignment(
+            conn,
+            &cgj_staff,
+            lead,
+            AssignmentMove::Reply(dispatch::Reply {
+                investigation: "经现场核查，反映情况属实。".into(),
+                actions: "已责令当事人整改，并安排执法队员每日巡查。".into(),
+                result: "已解决".into(),
+                contacted_citizen: true,
+            }),
+            None,
+        )?;
+        if *stage == DemoStage::PendingReview {
+            continue;
+        }
+        dispatch::review(
+            conn,
+            &reference,
+            &dispatcher,
+            id,
+            dispatch::ReviewCase {
+                decision: dispatch::ReviewDecision::Approve,
+                assignment_id: None,
+                note: None,
+            },
+            None,
+        )?;
+    }
+    Ok(format!(
+        "demo cases loaded: {} cases, one or more in every stage of the lifecycle",
+        DEMO_CASES.len()
+    ))
+}

@@ -31,7 +31,8 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Load a demo organisation (departments, categories, one user per role) to try the API.
+    /// Load a demo organisation (departments, categories, one user per role) and demo cases in every
+    /// stage of the lifecycle, to try the API.
     Demo,
 }
 
@@ -88,7 +89,13 @@ fn main() -> ExitCode {
             }
             Command::Demo => {
                 let db = open_database(&settings).await.map_err(|e| e.to_string())?;
-                let message = blocking(move || commands::load_demo(&db)).await?;
+                let tz = settings.timezone;
+                let message = blocking(move || {
+                    let organisation = commands::load_demo(&db)?;
+                    let cases = commands::load_demo_cases(&db, tz)?;
+                    Ok(format!("{organisation}\n{cases}"))
+                })
+                .await?;
                 println!("{message}");
                 Ok(())
             }

@@ -1298,3 +1298,53 @@ async fn concurrent_dispatches_of_one_case_let_exactly_one_win() {
         "{statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn the_demo_has_cases_in_every_stage() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    app.load_demo_cases().await;
+    let dispatcher = app.token("dispatcher").await;
+    let page = json_of(
+        app.get_as(&dispatcher, "/api/v1/cases?limit=200").await,
+        200,
+        "list",
+    )
+    .await;
+    let mut statuses: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    statuses.sort_unstable();
+    statuses.dedup();
+    assert_eq!(
+        statuses,
+        [
+            "awaiting_follow_up",
+            "closed",
+            "dispatched",
+            "in_progress",
+            "pending_dispatch",
+            "pending_review",
+            "registered",
+            "rejected"
+        ]
+    );
+    let returned = json_of(
+        app.get_as(&dispatcher, "/api/v1/assignments?state=returned")
+            .await,
+        200,
+        "returned assignments",
+    )
+    .await;
+    assert_eq!(returned["items"].as_array().unwrap().len(), 1);
+    let dc_staff = app.token("dc.staff").await;
+    let dc_cases = json_of(app.get_as(&dc_staff, "/api/v1/cases").await, 200, "dc").await;
+    assert_eq!(
+        dc_cases["items"].as_array().unwrap().len(),
+        1,
+        "only the joint case"
+    );
+}

@@ -175,6 +175,18 @@ impl TestApp {
         .unwrap();
     }
 
+    /// Adds the demo cases (the rest of `hotline demo`) after [`TestApp::load_demo`].
+    pub async fn load_demo_cases(&self) {
+        let url = DatabaseUrl::parse(&self.db.url()).unwrap();
+        tokio::task::spawn_blocking(move || {
+            let db = Db::connect(&url, 1).expect("open the test database");
+            hotline::commands::load_demo_cases(&db, chrono_tz::Asia::Shanghai)
+                .expect("demo cases load");
+        })
+        .await
+        .unwrap();
+    }
+
     /// Signs in and returns the whole token answer.
     pub async fn sign_in(&self, username: &str, password: &str) -> Value {
         let response = self
