@@ -3,6 +3,7 @@
 //! Diesel calls off the async executor.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::Connection;
@@ -22,6 +23,9 @@ pub mod models;
 pub mod organisation;
 pub mod reference;
 pub mod schema;
+mod writer;
+
+use writer::{SqliteWriter, WriterContext};
 
 /// A connection to whichever backend `DATABASE_URL` chose.
 #[derive(diesel::MultiConnection)]
@@ -98,6 +102,8 @@ impl ManageConnection for DbConnectionManager {
 #[derive(Clone)]
 pub struct Db {
     pool: DbPool,
+    /// SQLite only: the one connection all write transactions share (group commit).
+    writer: Option<Arc<SqliteWriter>>,
     backend: &'static str,
 }
 
@@ -106,13 +112,16 @@ impl Db {
     pub fn connect(url: &DatabaseUrl, pool_size: u32) -> Result<Self, DbSetupError> {
         let is_sqlite = matches!(url, DatabaseUrl::Sqlite(_));
         let manager = DbConnectionManager { url: url.clone() };
-        if let DatabaseUrl::Sqlite(path) = url {
+        let writer = if let DatabaseUrl::Sqlite(path) = url {
             create_parent_dir(path)?;
             // Switch the file to WAL through one connection before the pool opens many at once.
             manager
                 .connect()?
                 .batch_execute("PRAGMA journal_mode = WAL;")?;
-        }
+            Some(Arc::new(SqliteWriter::open(manager.clone())?))
+        } else {
+            None
+        };
         let pool = Pool::builder()
             .max_size(pool_size)
             // A local SQLite file needs no liveness probe on every checkout; a PostgreSQL
@@ -122,6 +131,7 @@ impl Db {
             .build(manager)?;
         Ok(Self {
             pool,
+            writer,
             backend: url.backend_name(),
         })
     }
@@ -142,13 +152,21 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
-        actix_web::web::block(move || {
-            let mut conn = pool.get().map_err(ApiError::database_unavailable)?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?
+        let db = self.clone();
+        actix_web::web::block(move || db.with_connection(f))
+            .await
+            .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?
+    }
+
+    /// Runs `f` with a pooled connection on this thread, which it blocks. [`write_transaction`]s
+    /// inside `f` go through this database's shared SQLite writer.
+    pub fn with_connection<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+    {
+        let mut conn = self.pool.get().map_err(ApiError::database_unavailable)?;
+        let _writer = WriterContext::enter(self.writer.clone());
+        f(&mut conn)
     }
 
     /// Runs `f` inside one write transaction (IMMEDIATE on SQLite) on the blocking thread pool.
@@ -183,6 +201,8 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, DbSetupError> {
         .map_err(|e| DbSetupError::Migration(e.to_string()))
 }
 
+/// Serialises the write transactions of this process that are not made through a [`Db`]'s shared
+/// writer (commands that hold a connection of their own).
 static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 thread_local! {
@@ -205,21 +225,32 @@ impl Drop for WriteScope {
     }
 }
 
-/// One transaction that writes. SQLite starts it `IMMEDIATE`: the write lock is taken up front, so
-/// two writers queue on the busy timeout instead of one failing when it upgrades a read lock.
-/// Both arms use the inner connection's own transaction manager, which the multi-connection
+/// One transaction that writes; `f` gets the connection to write with.
+///
+/// - Inside another write transaction on this thread: a savepoint of it (a second transaction
+///   would deadlock on the single writer).
+/// - SQLite, called within [`Db::run`] / [`Db::with_connection`]: a savepoint on the database's
+///   shared writer connection, committed in a group with the writes queued with it (see
+///   [`writer`]); `f` gets that connection, not `conn`. It returns after the commit.
+/// - Otherwise on `conn` itself, committed before this returns. SQLite starts it `IMMEDIATE`: the
+///   write lock is taken up front, so two writers queue instead of one failing when it upgrades a
+///   read lock; writers of this process queue on a mutex rather than on SQLite's busy handler,
+///   which sleeps in steps of milliseconds.
+///
+/// All arms use the inner connection's own transaction manager, which the multi-connection
 /// delegates to, so nested `transaction` calls inside `f` become savepoints as usual.
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    // SQLite has one writer at a time. Writers of this process queue on a mutex rather than on
-    // SQLite's busy handler, which sleeps in steps of milliseconds and caps write throughput;
-    // other processes are still held off by the busy timeout.
     if IN_WRITE_TRANSACTION.with(std::cell::Cell::get) {
-        // Already inside one on this thread: a savepoint, not a second lock (it would deadlock).
         return conn.transaction(f);
+    }
+    if let DbConnection::Sqlite(_) = conn
+        && let Some(writer) = writer::current()
+    {
+        return writer.transaction(f);
     }
     let _writer = match conn {
         DbConnection::Sqlite(inner) => {
@@ -297,29 +328,123 @@ mod tests {
     use super::*;
     use diesel::RunQueryDsl;
 
-    #[test]
-    fn nested_write_transactions_become_savepoints_instead_of_deadlocking() {
+    fn temp_db() -> (Db, std::path::PathBuf) {
         let dir =
             std::env::temp_dir().join(format!("hotline-unit-{}", uuid::Uuid::new_v4().simple()));
-        let db = Db::connect(&DatabaseUrl::Sqlite(dir.join("t.db")), 1).unwrap();
-        let mut conn = db.get().unwrap();
-        let outer: Result<(), ApiError> = write_transaction(&mut conn, |conn| {
-            conn.batch_execute("CREATE TABLE t (x INTEGER)")?;
+        let db = Db::connect(&DatabaseUrl::Sqlite(dir.join("t.db")), 4).unwrap();
+        (db, dir)
+    }
+
+    fn count(conn: &mut DbConnection, sql: &str) -> i64 {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(sql))
+            .get_result(conn)
+            .unwrap()
+    }
+
+    /// An outer write whose inner write fails: only the inner one is undone.
+    fn nested_writes(conn: &mut DbConnection) -> Result<(), ApiError> {
+        write_transaction(conn, |conn| {
+            conn.batch_execute("INSERT INTO t VALUES (1)")?;
             let inner: Result<(), ApiError> = write_transaction(conn, |conn| {
-                conn.batch_execute("INSERT INTO t VALUES (1)")?;
+                conn.batch_execute("INSERT INTO t VALUES (2)")?;
                 Err(ApiError::conflict("test", "roll the savepoint back"))
             });
             assert!(inner.is_err());
-            conn.batch_execute("INSERT INTO t VALUES (2)")?;
+            conn.batch_execute("INSERT INTO t VALUES (3)")?;
             Ok(())
-        });
-        outer.unwrap();
-        let rows: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-            "(SELECT COUNT(*) FROM t)",
-        ))
-        .get_result(&mut *conn)
+        })
+    }
+
+    #[test]
+    fn nested_write_transactions_become_savepoints_instead_of_deadlocking() {
+        let (db, dir) = temp_db();
+        let mut conn = db.get().unwrap();
+        conn.batch_execute("CREATE TABLE t (x INTEGER)").unwrap();
+        // On a connection of its own (as commands write)…
+        nested_writes(&mut conn).unwrap();
+        // …and through the shared writer (as requests write).
+        db.with_connection(nested_writes).unwrap();
+        assert_eq!(count(&mut conn, "(SELECT COUNT(*) FROM t WHERE x = 2)"), 0);
+        assert_eq!(count(&mut conn, "(SELECT COUNT(*) FROM t)"), 4);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn concurrent_writes_share_commits_and_a_failing_one_undoes_only_itself() {
+        let (db, dir) = temp_db();
+        db.get()
+            .unwrap()
+            .batch_execute("CREATE TABLE t (x INTEGER)")
+            .unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|n| {
+                let db = db.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        let x = n * 1000 + i;
+                        let result = db.with_connection(|conn| {
+                            write_transaction(conn, |conn| {
+                                conn.batch_execute(&format!("INSERT INTO t VALUES ({x})"))?;
+                                if x % 7 == 0 {
+                                    return Err(ApiError::conflict("test", "this one fails"));
+                                }
+                                Ok(())
+                            })
+                        });
+                        assert_eq!(result.is_ok(), x % 7 != 0);
+                        // Answered means committed: another connection sees it at once.
+                        let seen = db.with_connection(|conn| {
+                            Ok(count(
+                                conn,
+                                &format!("(SELECT COUNT(*) FROM t WHERE x = {x})"),
+                            ))
+                        });
+                        assert_eq!(seen.unwrap(), i64::from(x % 7 != 0));
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let mut conn = db.get().unwrap();
+        let expected = (0..8)
+            .flat_map(|n| (0..50).map(move |i| n * 1000 + i))
+            .filter(|x| x % 7 != 0)
+            .count();
+        assert_eq!(
+            count(&mut conn, "(SELECT COUNT(*) FROM t)"),
+            expected as i64
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_panicking_write_leaves_the_shared_writer_usable() {
+        let (db, dir) = temp_db();
+        db.get()
+            .unwrap()
+            .batch_execute("CREATE TABLE t (x INTEGER)")
+            .unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            db.with_connection(|conn| {
+                write_transaction(conn, |conn| -> Result<(), ApiError> {
+                    conn.batch_execute("INSERT INTO t VALUES (1)")?;
+                    panic!("a bug in a write");
+                })
+            })
+        }));
+        assert!(panicked.is_err());
+        db.with_connection(|conn| {
+            write_transaction(conn, |conn| {
+                conn.batch_execute("INSERT INTO t VALUES (2)")
+                    .map_err(ApiError::from)
+            })
+        })
         .unwrap();
-        assert_eq!(rows, 1, "only the outer insert survives");
+        let mut conn = db.get().unwrap();
+        assert_eq!(count(&mut conn, "(SELECT COUNT(*) FROM t)"), 1);
+        assert_eq!(count(&mut conn, "(SELECT MAX(x) FROM t)"), 2);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -1,0 +1,268 @@
+//! Group commit for SQLite. A database file has one writer at a time, so every write transaction
+//! of this process runs on one shared connection, one after another, each inside its own
+//! savepoint of a transaction that stays open while more writers are queued behind it. The last
+//! writer of such a run commits it for all of them: one `COMMIT` (one append to the WAL) serves
+//! many requests. Every writer waits for the `COMMIT` of its batch before it returns, so a write
+//! that was answered is durable as before (WAL with `synchronous = NORMAL` survives a crash of the
+//! process); a write that fails rolls back only its own savepoint.
+//!
+//! The writes run on the caller's own thread (a blocking-pool thread), holding the shared
+//! connection's lock: no hand-off to another thread, and closures may borrow from the caller.
+
+use std::cell::RefCell;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+
+use diesel::Connection;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::r2d2::{ManageConnection, R2D2Connection};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use super::{DbConnection, DbConnectionManager, DbSetupError, WriteScope};
+
+/// A batch never grows beyond this many writes, so that the first writer of a busy stream still
+/// gets its commit soon.
+const MAX_BATCH: usize = 64;
+
+/// The shared writing connection of one SQLite database.
+pub struct SqliteWriter {
+    /// Writers that asked for the connection and have not got it yet: while there are any, the
+    /// transaction stays open for them.
+    queued: AtomicUsize,
+    state: Mutex<WriterState>,
+}
+
+struct WriterState {
+    conn: DbConnection,
+    /// Opens a fresh connection when the shared one is left in an unknown state.
+    manager: DbConnectionManager,
+    /// The transaction open on `conn`, if any.
+    open: Option<OpenBatch>,
+}
+
+struct OpenBatch {
+    batch: Arc<Batch>,
+    writes: usize,
+    /// A write panicked and its savepoint could not be undone: the batch must roll back.
+    doomed: bool,
+}
+
+/// How one batch ended, for the writers waiting on it.
+struct Batch {
+    outcome: Mutex<Option<Result<(), String>>>,
+    settled: Condvar,
+}
+
+impl Batch {
+    fn settle(&self, outcome: Result<(), String>) {
+        *self.outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
+        self.settled.notify_all();
+    }
+
+    fn wait(&self) -> Result<(), String> {
+        let mut outcome = self.outcome.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(outcome) = outcome.as_ref() {
+                return outcome.clone();
+            }
+            outcome = self
+                .settled
+                .wait(outcome)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+impl SqliteWriter {
+    /// Opens the shared connection. The file must already be in WAL mode.
+    pub fn open(manager: DbConnectionManager) -> Result<Self, DbSetupError> {
+        Ok(Self {
+            queued: AtomicUsize::new(0),
+            state: Mutex::new(WriterState {
+                conn: manager.connect()?,
+                manager,
+                open: None,
+            }),
+        })
+    }
+
+    /// Runs `f` as one write transaction: a savepoint in the shared transaction, committed with
+    /// its batch before this returns. An error from `f` rolls back only what `f` wrote; an error
+    /// of the commit is every member's error.
+    pub fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E>,
+        E: From<DieselError>,
+    {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        let batch = state.join()?;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let _scope = WriteScope::enter();
+            state.conn.transaction(f)
+        }));
+        if result.is_err() {
+            state.undo_panicked_write();
+        }
+        // Nobody queued behind this write: commit the batch now. Otherwise the next writer runs
+        // in the same transaction and the last one commits.
+        let full = state.open.as_ref().is_some_and(|o| o.writes >= MAX_BATCH);
+        if full || self.queued.load(Ordering::SeqCst) == 0 {
+            let outcome = state.commit();
+            drop(state);
+            batch.settle(outcome);
+        } else {
+            drop(state);
+        }
+        let committed = batch.wait();
+        match result {
+            Err(panic) => resume_unwind(panic),
+            Ok(Err(error)) => Err(error),
+            Ok(Ok(value)) => committed.map(|()| value).map_err(|message| {
+                E::from(DieselError::DatabaseError(
+                    DatabaseErrorKind::Unknown,
+                    Box::new(format!("the write transaction failed to commit: {message}")),
+                ))
+            }),
+        }
+    }
+}
+
+impl WriterState {
+    /// Joins the open transaction, or begins one (`IMMEDIATE`: the write lock is taken up front;
+    /// writers of other processes are held off by the busy timeout).
+    fn join(&mut self) -> Result<Arc<Batch>, DieselError> {
+        if self.open.is_none() {
+            let DbConnection::Sqlite(inner) = &mut self.conn else {
+                unreachable!("the SQLite writer holds an SQLite connection")
+            };
+            if let Err(error) =
+                AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
+            {
+                self.recover();
+                return Err(error);
+            }
+            self.open = Some(OpenBatch {
+                batch: Arc::new(Batch {
+                    outcome: Mutex::new(None),
+                    settled: Condvar::new(),
+                }),
+                writes: 0,
+                doomed: false,
+            });
+        }
+        let open = self.open.as_mut().expect("a transaction is open");
+        open.writes += 1;
+        Ok(open.batch.clone())
+    }
+
+    /// After a panic inside a write: rolls back its savepoints, leaving the batch's transaction.
+    fn undo_panicked_write(&mut self) {
+        loop {
+            let depth = match &mut self.conn {
+                DbConnection::Sqlite(inner) => {
+                    AnsiTransactionManager::transaction_manager_status_mut(inner)
+                        .transaction_depth()
+                }
+                DbConnection::Postgres(_) => {
+                    unreachable!("the SQLite writer holds an SQLite connection")
+                }
+            };
+            match depth {
+                Ok(Some(depth)) if depth.get() > 1 => {
+                    if <DbConnection as Connection>::TransactionManager::rollback_transaction(
+                        &mut self.conn,
+                    )
+                    .is_err()
+                    {
+                        break;
+                    }
+                }
+                Ok(Some(_)) => return,
+                _ => break,
+            }
+        }
+        if let Some(open) = self.open.as_mut() {
+            open.doomed = true;
+        }
+    }
+
+    /// Ends the open transaction: `COMMIT`, or `ROLLBACK` when a write in it broke it.
+    fn commit(&mut self) -> Result<(), String> {
+        let Some(open) = self.open.take() else {
+            return Ok(());
+        };
+        let outcome = if open.doomed {
+            Err("another write of the same transaction failed".to_owned())
+        } else {
+            <DbConnection as Connection>::TransactionManager::commit_transaction(&mut self.conn)
+                .map_err(|e| e.to_string())
+        };
+        if outcome.is_err() {
+            self.recover();
+        }
+        outcome
+    }
+
+    /// Leaves no transaction open; reopens the connection when that cannot be ensured.
+    fn recover(&mut self) {
+        let depth = match &mut self.conn {
+            DbConnection::Sqlite(inner) => {
+                AnsiTransactionManager::transaction_manager_status_mut(inner).transaction_depth()
+            }
+            DbConnection::Postgres(_) => {
+                unreachable!("the SQLite writer holds an SQLite connection")
+            }
+        };
+        let clean = match depth {
+            Ok(None) => true,
+            Ok(Some(_)) => {
+                <DbConnection as Connection>::TransactionManager::rollback_transaction(
+                    &mut self.conn,
+                )
+                .is_ok()
+                    && !self.conn.is_broken()
+            }
+            Err(_) => false,
+        };
+        if !clean {
+            match self.manager.connect() {
+                Ok(conn) => self.conn = conn,
+                Err(error) => log::error!("cannot reopen the SQLite writer connection: {error}"),
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The writer of the database whose pooled connection this thread is using (see
+    /// [`super::Db::with_connection`]).
+    static CURRENT: RefCell<Option<Arc<SqliteWriter>>> = const { RefCell::new(None) };
+}
+
+/// The writer in effect on this thread, if its database is SQLite.
+pub fn current() -> Option<Arc<SqliteWriter>> {
+    CURRENT.with(|current| current.borrow().clone())
+}
+
+/// Makes `writer` the one in effect on this thread until the guard is dropped.
+pub struct WriterContext {
+    previous: Option<Arc<SqliteWriter>>,
+}
+
+impl WriterContext {
+    pub fn enter(writer: Option<Arc<SqliteWriter>>) -> Self {
+        Self {
+            previous: CURRENT.with(|current| current.replace(writer)),
+        }
+    }
+}
+
+impl Drop for WriterContext {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT.with(|current| current.replace(previous));
+    }
+}
