@@ -6,4 +6,4 @@ pub mod principal;
 pub mod secrets;
 pub mod tokens;
 
-pub use principal::{Principal, PrincipalKind};
+pub use principal::{Credentials, Principal, PrincipalKind};

@@ -99,55 +99,88 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
     Ok(token.trim().to_owned())
 }
 
+/// A verified bearer token, not yet checked against the account: the cheap half of
+/// [`Principal`]. Hot handlers take this and call [`Credentials::resolve`] inside their own
+/// blocking task, so that the account is still re-read on every request but without a second
+/// hand-off to the blocking pool.
+#[derive(Debug, Clone, Copy)]
+pub struct Credentials {
+    kind: PrincipalKind,
+    issued_at: i64,
+}
+
+impl Credentials {
+    /// Re-reads the account and turns the token into the principal as the database says now.
+    pub fn resolve(self, conn: &mut crate::db::DbConnection) -> Result<Principal, ApiError> {
+        let current = match self.kind {
+            PrincipalKind::User { id } => accounts::user_standing(conn, id),
+            PrincipalKind::Client { id } => accounts::client_standing(conn, id),
+        }?;
+        let revoked = || {
+            unauthorized(
+                "token_revoked",
+                "the account is disabled or its sessions were ended",
+            )
+        };
+        let standing = current.ok_or_else(revoked)?;
+        // A password change or an administrator's reset ends the sessions issued before it.
+        if !standing.active
+            || standing
+                .sessions_valid_from
+                .is_some_and(|from| self.issued_at < from)
+        {
+            return Err(revoked());
+        }
+        Ok(Principal {
+            kind: self.kind,
+            role: standing.role,
+            department_id: standing.department_id,
+            account: Some(standing.account),
+        })
+    }
+}
+
+impl FromRequest for Credentials {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(verify_bearer(req))
+    }
+}
+
+fn verify_bearer(req: &HttpRequest) -> Result<Credentials, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal("application state missing"))?;
+    let claims = state
+        .tokens
+        .verify(&bearer_token(req)?)
+        .map_err(|e| ApiError::Unauthorized {
+            code: e.code(),
+            detail: e.to_string().into(),
+        })?;
+    let kind = parse_subject(&claims.sub).ok_or(unauthorized(
+        "invalid_token",
+        "the token's subject is malformed",
+    ))?;
+    Ok(Credentials {
+        kind,
+        issued_at: claims.iat,
+    })
+}
+
 impl FromRequest for Principal {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer_token(req);
+        let credentials = verify_bearer(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let claims = state
-                .tokens
-                .verify(&token?)
-                .map_err(|e| ApiError::Unauthorized {
-                    code: e.code(),
-                    detail: e.to_string().into(),
-                })?;
-            let kind = parse_subject(&claims.sub).ok_or(unauthorized(
-                "invalid_token",
-                "the token's subject is malformed",
-            ))?;
-            let issued_at = claims.iat;
-            let current = state
-                .db
-                .run(move |conn| match kind {
-                    PrincipalKind::User { id } => accounts::user_standing(conn, id),
-                    PrincipalKind::Client { id } => accounts::client_standing(conn, id),
-                })
-                .await?;
-            let revoked = || {
-                unauthorized(
-                    "token_revoked",
-                    "the account is disabled or its sessions were ended",
-                )
-            };
-            let standing = current.ok_or_else(revoked)?;
-            // A password change or an administrator's reset ends the sessions issued before it.
-            if !standing.active
-                || standing
-                    .sessions_valid_from
-                    .is_some_and(|from| issued_at < from)
-            {
-                return Err(revoked());
-            }
-            Ok(Principal {
-                kind,
-                role: standing.role,
-                department_id: standing.department_id,
-                account: Some(standing.account),
-            })
+            let credentials = credentials?;
+            state.db.run(move |conn| credentials.resolve(conn)).await
         })
     }
 }

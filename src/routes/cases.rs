@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::auth::Principal;
+use crate::auth::{Credentials, Principal};
 use crate::domain::case::is_case_number;
 use crate::domain::role::Role;
 use crate::error::ApiError;
@@ -85,22 +85,26 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 #[post("/cases")]
 pub async fn register(
     state: web::Data<AppState>,
-    principal: Principal,
+    credentials: Credentials,
     req: HttpRequest,
     body: ApiJson<RegisterCase>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[
-        Role::Operator,
-        Role::Dispatcher,
-        Role::Supervisor,
-        Role::Citizen,
-        Role::Integration,
-    ])?;
     let key = idempotency_key(&req)?;
     let (ApiJson(input), tz) = (body, state.settings.timezone);
+    // The hottest write: the caller is resolved in the same blocking task as the registration.
     let registered = state
         .db
-        .run(move |conn| case_service::register(conn, &principal, input, key, tz))
+        .run(move |conn| {
+            let principal = credentials.resolve(conn)?;
+            principal.require(&[
+                Role::Operator,
+                Role::Dispatcher,
+                Role::Supervisor,
+                Role::Citizen,
+                Role::Integration,
+            ])?;
+            case_service::register(conn, &principal, input, key, tz)
+        })
         .await?;
     let builder = if registered.created {
         HttpResponse::Created()
@@ -129,14 +133,16 @@ pub async fn register(
 #[get("/cases/{id:\\d+}")]
 pub async fn get_case(
     state: web::Data<AppState>,
-    principal: Principal,
+    credentials: Credentials,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(CASE_READERS)?;
     let id = id.into_inner();
+    // The hottest read: the caller is resolved in the same blocking task as the case.
     let case = state
         .db
         .run(move |conn| {
+            let principal = credentials.resolve(conn)?;
+            principal.require(CASE_READERS)?;
             let row = case_service::visible_case(conn, &principal, id)?;
             case_service::view(conn, &principal, row, true)
         })
