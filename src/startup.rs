@@ -32,6 +32,8 @@ pub struct AppState {
     pub lockout: LockoutPolicy,
     /// The working-day calendar and deadline policy, cached.
     pub reference: Arc<ReferenceData>,
+    /// Where full reads of personal data are recorded, in batches.
+    pub read_log: crate::db::read_log::ReadLog,
 }
 
 impl AppState {
@@ -93,12 +95,15 @@ impl Application {
         let workers = settings.workers;
         let blocking_threads = (settings.db_pool_size as usize).max(2);
         let shutdown_timeout = settings.shutdown_timeout.as_secs();
+        let read_log = crate::db::read_log::ReadLog::start(db.clone())
+            .map_err(|e| StartupError::Task(format!("cannot start the read log: {e}")))?;
         let state = web::Data::new(AppState {
             db,
             settings: Arc::new(settings),
             tokens,
             lockout,
             reference,
+            read_log,
         });
         let server = HttpServer::new(move || build_app(state.clone()))
             .workers(workers)

@@ -257,6 +257,7 @@ pub struct AssignmentFilter {
     pub dispatched_before: Option<NaiveDateTime>,
     pub kind: Option<String>,
     pub urgency: Option<String>,
+    pub channel: Option<String>,
     pub category_id: Option<i64>,
     pub district_id: Option<i64>,
 }
@@ -305,6 +306,9 @@ pub fn list_assignments(
     }
     if let Some(urgency) = &filter.urgency {
         query = query.filter(cases::urgency.eq(urgency.clone()));
+    }
+    if let Some(channel) = &filter.channel {
+        query = query.filter(cases::channel.eq(channel.clone()));
     }
     if let Some(category) = filter.category_id {
         query = query.filter(cases::category_id.eq(category));

@@ -312,21 +312,34 @@ pub fn change_status(
     .optional()?)
 }
 
-pub fn record_read(
+/// Records full reads of personal data, many in one statement.
+pub fn record_reads(
     conn: &mut DbConnection,
-    case_id: i64,
-    user_id: i64,
-    role: &str,
-    at: NaiveDateTime,
+    reads: &[super::read_log::FullRead],
 ) -> Result<(), ApiError> {
-    diesel::insert_into(personal_data_reads::table)
-        .values((
-            personal_data_reads::case_id.eq(case_id),
-            personal_data_reads::user_id.eq(user_id),
-            personal_data_reads::role.eq(role),
-            personal_data_reads::read_at.eq(at),
-        ))
-        .execute(conn)?;
+    // SQLite allows 32,766 bound parameters per statement: 4 per row, well under in chunks of 1,000.
+    for chunk in reads.chunks(1000) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|r| {
+                (
+                    personal_data_reads::case_id.eq(r.case_id),
+                    personal_data_reads::user_id.eq(r.user_id),
+                    personal_data_reads::role.eq(r.role),
+                    personal_data_reads::read_at.eq(r.at),
+                )
+            })
+            .collect();
+        // Multi-row inserts are backend-specific in Diesel: not on the multi-connection enum.
+        match conn {
+            DbConnection::Postgres(pg) => diesel::insert_into(personal_data_reads::table)
+                .values(rows)
+                .execute(pg)?,
+            DbConnection::Sqlite(sqlite) => diesel::insert_into(personal_data_reads::table)
+                .values(rows)
+                .execute(sqlite)?,
+        };
+    }
     Ok(())
 }
 

@@ -21,6 +21,7 @@ pub mod assignments;
 pub mod cases;
 pub mod models;
 pub mod organisation;
+pub mod read_log;
 pub mod reference;
 pub mod schema;
 mod writer;

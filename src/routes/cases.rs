@@ -51,6 +51,17 @@ pub(crate) fn if_match(req: &HttpRequest) -> Option<i32> {
     )
 }
 
+/// Answers only once a full read of personal data is on record (SPEC 5.3).
+async fn record_full_read(
+    state: &AppState,
+    read: Option<crate::db::read_log::FullRead>,
+) -> Result<(), ApiError> {
+    match read {
+        Some(read) => state.read_log.record(read).await,
+        None => Ok(()),
+    }
+}
+
 fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get("idempotency-key") else {
         return Ok(None);
@@ -138,15 +149,17 @@ pub async fn get_case(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     // The hottest read: the caller is resolved in the same blocking task as the case.
-    let case = state
+    let (read, case) = state
         .db
         .run(move |conn| {
             let principal = credentials.resolve(conn)?;
             principal.require(CASE_READERS)?;
             let row = case_service::visible_case(conn, &principal, id)?;
-            case_service::view(conn, &principal, row, true)
+            let case = case_service::view(conn, &principal, row)?;
+            Ok((case_service::full_read(&principal, &case), case))
         })
         .await?;
+    record_full_read(&state, read).await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
 }
 
@@ -171,13 +184,15 @@ pub async fn get_case_by_number(
     if !is_case_number(&case_no) {
         return Err(ApiError::not_found("no such case"));
     }
-    let case = state
+    let (read, case) = state
         .db
         .run(move |conn| {
             let row = case_service::visible_case_by_number(conn, &principal, &case_no)?;
-            case_service::view(conn, &principal, row, true)
+            let case = case_service::view(conn, &principal, row)?;
+            Ok((case_service::full_read(&principal, &case), case))
         })
         .await?;
+    record_full_read(&state, read).await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
 }
 

@@ -41,6 +41,7 @@ pub struct AssignmentListQuery {
     pub overdue: Option<bool>,
     pub kind: Option<crate::domain::sla::CaseKind>,
     pub urgency: Option<crate::domain::sla::Urgency>,
+    pub channel: Option<crate::domain::case::Channel>,
     pub category_id: Option<i64>,
     pub district_id: Option<i64>,
     /// Dispatched at or after this instant.
@@ -90,6 +91,7 @@ pub async fn list_assignments(
         dispatched_before: query.dispatched_before.map(|t| t.naive_utc()),
         kind: query.kind.map(|k| k.as_str().to_owned()),
         urgency: query.urgency.map(|u| u.as_str().to_owned()),
+        channel: query.channel.map(|c| c.as_str().to_owned()),
         category_id: query.category_id,
         district_id: query.district_id,
     };

@@ -222,7 +222,7 @@ pub fn register(
         && let Some(existing) = case_db::find_by_external_ref(conn, client, external_ref.trim())?
     {
         return Ok(Registered {
-            case: view(conn, principal, existing, false)?,
+            case: view(conn, principal, existing)?,
             created: false,
         });
     }
@@ -414,7 +414,7 @@ pub fn register(
     });
     match outcome {
         Ok(row) => Ok(Registered {
-            case: view(conn, principal, row, false)?,
+            case: view(conn, principal, row)?,
             created: true,
         }),
         // A concurrent retry with the same key won the race: answer as it did.
@@ -451,8 +451,25 @@ fn replay(
         .map_err(|_| ApiError::internal("unreadable idempotency record"))?;
     let row = stored(case_db::find_case(conn, id)?, "case")?;
     Ok(Registered {
-        case: view(conn, principal, row, false)?,
+        case: view(conn, principal, row)?,
         created: true,
+    })
+}
+
+/// The record owed when `view` showed the complainant's personal data in full to centre staff
+/// (SPEC 5.3); citizens reading their own case owe none.
+pub fn full_read(principal: &Principal, view: &CaseView) -> Option<crate::db::read_log::FullRead> {
+    let complainant = view.complainant.as_ref()?;
+    let has_data = complainant.name.is_some()
+        || complainant.phone.is_some()
+        || complainant.contact_address.is_some();
+    (complainant.disclosure == "full" && has_data && principal.role != Role::Citizen)
+        .then_some(())?;
+    Some(crate::db::read_log::FullRead {
+        case_id: view.id,
+        user_id: principal.user_id()?,
+        role: principal.role.as_str(),
+        at: now(),
     })
 }
 
@@ -470,13 +487,12 @@ pub fn may_see(principal: &Principal, case: &CaseRow) -> bool {
     }
 }
 
-/// Renders a case for `principal`, disclosing the complainant per SPEC 5.3. `record_read` logs a
-/// full disclosure to centre staff (registration's own answer is not such a read).
+/// Renders a case for `principal`, disclosing the complainant per SPEC 5.3. Reading only: a
+/// full disclosure to centre staff must then be recorded, see [`full_read`].
 pub fn view(
     conn: &mut DbConnection,
     principal: &Principal,
     row: CaseRow,
-    record_read: bool,
 ) -> Result<CaseView, ApiError> {
     let complainant = case_db::complainant(conn, row.id)?;
     let is_own = principal.role == Role::Citizen && row.citizen_id == principal.user_id();
@@ -498,28 +514,15 @@ pub fn view(
                     confidential: c.confidential,
                     anonymous: c.anonymous,
                 }),
-                Disclosure::Full => {
-                    let has_data =
-                        c.name.is_some() || c.phone.is_some() || c.contact_address.is_some();
-                    if record_read
-                        && has_data
-                        && principal.role != Role::Citizen
-                        && let Some(user) = principal.user_id()
-                    {
-                        write_transaction(conn, |conn| {
-                            case_db::record_read(conn, row.id, user, principal.role.as_str(), now())
-                        })?;
-                    }
-                    Some(ComplainantView {
-                        disclosure: "full",
-                        name: c.name,
-                        phone: c.phone,
-                        contact_address: c.contact_address,
-                        contact_allowed: c.contact_allowed,
-                        confidential: c.confidential,
-                        anonymous: c.anonymous,
-                    })
-                }
+                Disclosure::Full => Some(ComplainantView {
+                    disclosure: "full",
+                    name: c.name,
+                    phone: c.phone,
+                    contact_address: c.contact_address,
+                    contact_allowed: c.contact_allowed,
+                    confidential: c.confidential,
+                    anonymous: c.anonymous,
+                }),
             }
         }
     };
@@ -690,7 +693,7 @@ pub fn decide(
         )?;
         Ok(updated)
     })?;
-    view(conn, principal, row, false)
+    view(conn, principal, row)
 }
 
 /// Texts of the intake decisions, checked.
@@ -932,5 +935,5 @@ pub fn reclassify(
         )?;
         Ok(updated)
     })?;
-    view(conn, principal, row, false)
+    view(conn, principal, row)
 }

@@ -505,7 +505,7 @@ pub fn dispatch(
             details,
         )
     })?;
-    view(conn, principal, row, false)
+    view(conn, principal, row)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -964,7 +964,7 @@ pub fn review(
             }
         }
     })?;
-    view(conn, principal, row, false)
+    view(conn, principal, row)
 }
 
 /// A reason given for a case-level decision.
@@ -1005,7 +1005,7 @@ pub fn redo(
             serde_json::json!({"reason": reason, "previous_round": case.current_round}),
         )
     })?;
-    view(conn, principal, row, false)
+    view(conn, principal, row)
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
@@ -1080,7 +1080,7 @@ pub fn merge(
             serde_json::json!({"into_case_id": target.id, "into_case_no": target.case_no, "reason": reason}),
         )
     })?;
-    view(conn, principal, row, false)
+    view(conn, principal, row)
 }
 
 /// Why a case was suggested as the same matter.
@@ -1187,7 +1187,7 @@ pub fn close(
             serde_json::json!({"reason": reason, "closure": closure.as_str()}),
         )
     })?;
-    view(conn, principal, row, false)
+    view(conn, principal, row)
 }
 
 /// Reopens a case closed within the last 30 days: it waits for a new dispatch round.
@@ -1225,7 +1225,7 @@ pub fn reopen(
             }),
         )
     })?;
-    view(conn, principal, row, false)
+    view(conn, principal, row)
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]

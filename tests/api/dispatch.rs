@@ -975,6 +975,32 @@ async fn department_admins_hand_assignments_to_their_staff() {
     )
     .await;
     assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    for (filter, expected) in [
+        ("channel=phone&kind=complaint&urgency=normal", 1),
+        ("channel=web", 0),
+        ("overdue=true", 0),
+        ("state=replied", 0),
+    ] {
+        let page = json_of(
+            app.get_as(&d.cgj_admin, &format!("/api/v1/assignments?{filter}"))
+                .await,
+            200,
+            filter,
+        )
+        .await;
+        assert_eq!(
+            page["items"].as_array().unwrap().len(),
+            expected,
+            "{filter}"
+        );
+    }
+    assert_problem(
+        app.get_as(&d.cgj_admin, "/api/v1/assignments?state=lost")
+            .await,
+        400,
+        "invalid_query",
+    )
+    .await;
     let signed = json_of(
         post(
             &app,
