@@ -5,7 +5,8 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::{
-    assignments, case_counters, case_events, cases, complainants, idempotency_keys, personal_data_reads,
+    assignments, case_counters, case_events, cases, complainants, idempotency_keys,
+    personal_data_reads,
 };
 use crate::error::ApiError;
 
@@ -353,6 +354,15 @@ pub struct CaseFilter {
     pub source_client: Option<i64>,
 }
 
+/// Queries this long or longer are answered from the trigram index.
+pub const MIN_INDEXED_QUERY: usize = 3;
+
+/// `needle` as one FTS5 phrase: in double quotes, with double quotes doubled. Every character is
+/// then taken literally (no operators, no column filters, no prefix stars).
+pub fn fts_phrase(needle: &str) -> String {
+    format!("\"{}\"", needle.replace('"', "\"\""))
+}
+
 /// Newest first, keyset-paginated on the id.
 pub fn list_cases(
     conn: &mut DbConnection,
@@ -399,13 +409,27 @@ pub fn list_cases(
         query = query.filter(cases::created_at.lt(before));
     }
     if let Some(q) = &filter.q {
-        let pattern = super::like_pattern(q);
-        query = query.filter(
-            cases::title
-                .like(pattern.clone())
-                .escape('\\')
-                .or(cases::description.like(pattern).escape('\\')),
-        );
+        if matches!(conn, DbConnection::Sqlite(_)) && q.chars().count() >= MIN_INDEXED_QUERY {
+            // The trigram index (migration 000006): a quoted phrase matches exactly the rows
+            // holding it as a substring of the title or the description.
+            query = query.filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "cases.id IN (SELECT rowid FROM cases_fts WHERE cases_fts MATCH ",
+                )
+                .bind::<diesel::sql_types::Text, _>(fts_phrase(q))
+                .sql(")"),
+            );
+        } else {
+            // PostgreSQL answers LIKE from its trigram GIN indexes (three characters or more);
+            // shorter queries are too short for any trigram index and are scanned.
+            let pattern = super::like_pattern(q);
+            query = query.filter(
+                cases::title
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(cases::description.like(pattern).escape('\\')),
+            );
+        }
     }
     if let Some(citizen) = filter.citizen_id {
         query = query.filter(cases::citizen_id.eq(citizen));
