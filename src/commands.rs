@@ -32,7 +32,7 @@ pub fn create_admin(db: &Db, username: &str, password: &str) -> Result<String, S
 }
 
 /// Renders an error of the services for a terminal, with the field problems spelt out.
-fn describe(error: ApiError) -> String {
+pub(crate) fn describe(error: ApiError) -> String {
     let problem = error.problem();
     let mut text = problem.detail;
     for field in problem.errors {
@@ -167,7 +167,7 @@ pub fn load_demo(db: &Db) -> Result<String, String> {
     load_demo_on(&mut conn).map_err(describe)
 }
 
-fn load_demo_on(conn: &mut DbConnection) -> Result<String, ApiError> {
+pub(crate) fn load_demo_on(conn: &mut DbConnection) -> Result<String, ApiError> {
     if accounts::find_user_by_username(conn, "admin")?.is_some() {
         return Err(ApiError::conflict(
             "demo_loaded",

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod openapi;
 pub mod pagination;
 pub mod routes;
+pub mod seed;
 pub mod service;
 pub mod startup;
 pub mod telemetry;

@@ -34,6 +34,16 @@ enum Command {
     /// Load a demo organisation (departments, categories, one user per role) and demo cases in every
     /// stage of the lifecycle, to try the API.
     Demo,
+    /// Generate realistic cases in bulk (for trying the API and for benchmarks); loads the demo
+    /// organisation first when it is missing. Meant for empty or test databases.
+    Seed {
+        /// How many cases to generate.
+        #[arg(long)]
+        cases: u64,
+        /// Seed of the random generator (the same seed gives the same cases on an empty database).
+        #[arg(long, default_value_t = 12345)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -85,6 +95,34 @@ fn main() -> ExitCode {
                 let message =
                     blocking(move || commands::create_admin(&db, &username, &password)).await?;
                 println!("{message}");
+                Ok(())
+            }
+            Command::Seed { cases, seed } => {
+                let db = open_database(&settings).await.map_err(|e| e.to_string())?;
+                let tz = settings.timezone;
+                let report = blocking(move || {
+                    hotline::seed::seed(
+                        &db,
+                        tz,
+                        &hotline::seed::SeedOptions {
+                            cases,
+                            seed,
+                            progress: true,
+                        },
+                    )
+                })
+                .await?;
+                println!(
+                    "seeded {} cases in {:.1} s ({:.0} cases/s){}",
+                    report.cases,
+                    report.elapsed.as_secs_f64(),
+                    report.rate(),
+                    if report.demo_loaded {
+                        "; the demo organisation was loaded first"
+                    } else {
+                        ""
+                    }
+                );
                 Ok(())
             }
             Command::Demo => {

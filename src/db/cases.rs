@@ -420,11 +420,89 @@ pub struct CaseFilter {
     pub source_client: Option<i64>,
 }
 
+/// Queries this long or longer are answered from the trigram index.
+pub const MIN_INDEXED_QUERY: usize = 3;
+
+/// `needle` as one FTS5 phrase: in double quotes, with double quotes doubled. Every character is
+/// then taken literally (no operators, no column filters, no prefix stars).
+pub fn fts_phrase(needle: &str) -> String {
+    format!("\"{}\"", needle.replace('"', "\"\""))
+}
+
 /// Newest first, keyset-paginated on the id.
 pub fn list_cases(
     conn: &mut DbConnection,
     filter: &CaseFilter,
     page: super::PageRequest,
+) -> Result<Vec<CaseRow>, ApiError> {
+    match &filter.q {
+        Some(q)
+            if matches!(conn, DbConnection::Sqlite(_))
+                && q.chars().count() >= MIN_INDEXED_QUERY =>
+        {
+            list_by_trigram_index(conn, filter, q, page)
+        }
+        _ => select_cases(conn, filter, None, page.after, page.fetch_limit()),
+    }
+}
+
+#[derive(QueryableByName)]
+struct MatchedId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+}
+
+/// SQLite: walks the trigram index newest first, a slice of matching ids at a time, and applies
+/// the other filters to each slice until the page is full. A common phrase fills the page from
+/// its newest matches without reading the rest (an `IN (…MATCH…)` would collect every match
+/// first); a rare one has few matches to read anyway.
+fn list_by_trigram_index(
+    conn: &mut DbConnection,
+    filter: &CaseFilter,
+    q: &str,
+    page: super::PageRequest,
+) -> Result<Vec<CaseRow>, ApiError> {
+    let phrase = fts_phrase(q);
+    let wanted = page.fetch_limit();
+    let mut rows: Vec<CaseRow> = Vec::new();
+    let mut below = page.after;
+    let mut slice = 4 * wanted.max(64);
+    loop {
+        let ids: Vec<i64> = diesel::sql_query(
+            "SELECT rowid AS id FROM cases_fts WHERE cases_fts MATCH ? AND rowid < ? \
+             ORDER BY rowid DESC LIMIT ?",
+        )
+        .bind::<diesel::sql_types::Text, _>(&phrase)
+        .bind::<diesel::sql_types::BigInt, _>(below.unwrap_or(i64::MAX))
+        .bind::<diesel::sql_types::BigInt, _>(slice)
+        .load::<MatchedId>(conn)?
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+        let Some(&lowest) = ids.last() else {
+            break;
+        };
+        let exhausted = (ids.len() as i64) < slice;
+        let missing = wanted - rows.len() as i64;
+        rows.extend(select_cases(conn, filter, Some(ids), below, missing)?);
+        if rows.len() as i64 >= wanted || exhausted {
+            break;
+        }
+        below = Some(lowest);
+        slice = (slice * 4).min(8192);
+    }
+    rows.truncate(wanted as usize);
+    Ok(rows)
+}
+
+/// The cases matching `filter` (and, when given, among `ids`), with an id below `below`, newest
+/// first, at most `fetch`.
+fn select_cases(
+    conn: &mut DbConnection,
+    filter: &CaseFilter,
+    ids: Option<Vec<i64>>,
+    below: Option<i64>,
+    fetch: i64,
 ) -> Result<Vec<CaseRow>, ApiError> {
     let mut query = cases::table
         .select(cases::all_columns)
@@ -465,7 +543,12 @@ pub fn list_cases(
     if let Some(before) = filter.registered_before {
         query = query.filter(cases::created_at.lt(before));
     }
-    if let Some(q) = &filter.q {
+    if let Some(ids) = ids {
+        // Candidates from the trigram index: they hold the phrase already.
+        query = query.filter(cases::id.eq_any(ids));
+    } else if let Some(q) = &filter.q {
+        // PostgreSQL answers LIKE from its trigram GIN indexes (three characters or more);
+        // shorter queries are too short for any trigram index and are scanned.
         let pattern = super::like_pattern(q);
         query = query.filter(
             cases::title
@@ -480,13 +563,10 @@ pub fn list_cases(
     if let Some(client) = filter.source_client {
         query = query.filter(cases::source_client.eq(client));
     }
-    if let Some(before_id) = page.after {
+    if let Some(before_id) = below {
         query = query.filter(cases::id.lt(before_id));
     }
-    Ok(query
-        .order(cases::id.desc())
-        .limit(page.fetch_limit())
-        .load(conn)?)
+    Ok(query.order(cases::id.desc()).limit(fetch).load(conn)?)
 }
 
 /// Classification changes while a case is not yet dispatched.

@@ -16,4 +16,5 @@ mod helpers;
 mod matrix;
 mod openapi;
 mod organisation;
+mod search;
 mod tokens;

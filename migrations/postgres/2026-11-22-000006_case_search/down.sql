@@ -1,0 +1,2 @@
+DROP INDEX cases_description_trgm;
+DROP INDEX cases_title_trgm;
