@@ -60,7 +60,7 @@ pub fn find_user(conn: &mut DbConnection, id: i64) -> Result<Option<User>, ApiEr
     Ok(users::table
         .find(id)
         .select(users::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -71,7 +71,7 @@ pub fn find_user_by_username(
     Ok(users::table
         .filter(users::username.eq(username))
         .select(users::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -154,7 +154,7 @@ pub fn find_refresh_token(
     Ok(refresh_tokens::table
         .filter(refresh_tokens::token_hash.eq(token_hash))
         .select(refresh_tokens::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -210,7 +210,7 @@ pub fn throttle_state(
     Ok(login_throttle::table
         .find(username)
         .select(login_throttle::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -259,7 +259,7 @@ pub fn find_client(
     Ok(integration_clients::table
         .find(id)
         .select(integration_clients::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -270,7 +270,7 @@ pub fn find_client_by_client_id(
     Ok(integration_clients::table
         .filter(integration_clients::client_id.eq(client_id))
         .select(integration_clients::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -149,7 +149,7 @@ pub fn find_assignment(
     Ok(assignments::table
         .find(id)
         .select(assignments::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -336,7 +336,7 @@ pub fn find_deadline(conn: &mut DbConnection, id: i64) -> Result<Option<Deadline
     Ok(deadlines::table
         .find(id)
         .select(deadlines::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -351,7 +351,7 @@ pub fn running_deadline(
         .filter(deadlines::kind.eq(kind))
         .filter(deadlines::state.eq("running"))
         .select(deadlines::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -203,7 +203,7 @@ pub fn find_case(conn: &mut DbConnection, id: i64) -> Result<Option<CaseRow>, Ap
     Ok(cases::table
         .find(id)
         .select(cases::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -211,7 +211,7 @@ pub fn find_by_number(conn: &mut DbConnection, case_no: &str) -> Result<Option<C
     Ok(cases::table
         .filter(cases::case_no.eq(case_no))
         .select(cases::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -224,7 +224,7 @@ pub fn find_by_external_ref(
         .filter(cases::source_client.eq(client))
         .filter(cases::external_ref.eq(external_ref))
         .select(cases::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -281,7 +281,7 @@ pub fn complainant(
     Ok(complainants::table
         .find(case_id)
         .select(complainants::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -351,7 +351,7 @@ pub fn find_idempotent(
     Ok(idempotency_keys::table
         .find((principal, key))
         .select(idempotency_keys::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -23,7 +23,7 @@ pub fn find_department(conn: &mut DbConnection, id: i64) -> Result<Option<Depart
     Ok(departments::table
         .find(id)
         .select(departments::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -106,7 +106,7 @@ pub fn find_category(conn: &mut DbConnection, id: i64) -> Result<Option<Category
     Ok(categories::table
         .find(id)
         .select(categories::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

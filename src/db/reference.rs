@@ -37,14 +37,14 @@ pub fn find_year(conn: &mut DbConnection, year: i32) -> Result<Option<CalendarYe
     Ok(calendar_years::table
         .find(year)
         .select(calendar_years::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
 fn next_revision(conn: &mut DbConnection) -> Result<i64, ApiError> {
     let max: Option<i64> = calendar_years::table
         .select(diesel::dsl::max(calendar_years::revision))
-        .first(conn)?;
+        .get_result(conn)?;
     Ok(max.unwrap_or(0) + 1)
 }
 
@@ -96,7 +96,7 @@ pub fn current_policy(conn: &mut DbConnection) -> Result<Option<SlaPolicyRow>, A
     Ok(sla_policies::table
         .select(sla_policies::all_columns)
         .order(sla_policies::version.desc())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -139,9 +139,9 @@ pub fn add_policy(
 pub fn revisions(conn: &mut DbConnection) -> Result<(i64, i32), ApiError> {
     let calendar: Option<i64> = calendar_years::table
         .select(diesel::dsl::max(calendar_years::revision))
-        .first(conn)?;
+        .get_result(conn)?;
     let policy: Option<i32> = sla_policies::table
         .select(diesel::dsl::max(sla_policies::version))
-        .first(conn)?;
+        .get_result(conn)?;
     Ok((calendar.unwrap_or(0), policy.unwrap_or(0)))
 }
