@@ -50,8 +50,7 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 /// databases answer lists and searches from the operating system's cache without copying.
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; \
      PRAGMA synchronous = NORMAL; \
-     PRAGMA foreign_keys = ON; \
-     PRAGMA mmap_size = 1073741824;";
+     PRAGMA foreign_keys = ON;";
 
 // Single-row lookups use `get_result`, never `first`: `first` binds `LIMIT ?`, and SQLite (3.47 and
 // later) re-plans any statement whose LIMIT is a bound value each time it is rebound, which turned

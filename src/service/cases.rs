@@ -373,18 +373,16 @@ pub fn register(
                 updated_at: created_at,
             },
         )?;
-        case_db::insert_complainant(
-            conn,
-            ComplainantRow {
-                case_id: row.id,
-                name,
-                phone,
-                contact_address,
-                contact_allowed,
-                confidential,
-                anonymous,
-            },
-        )?;
+        let complainant = ComplainantRow {
+            case_id: row.id,
+            name,
+            phone,
+            contact_address,
+            contact_allowed,
+            confidential,
+            anonymous,
+        };
+        case_db::insert_complainant(conn, complainant.clone())?;
         case_db::insert_event(
             conn,
             event(
@@ -410,11 +408,12 @@ pub fn register(
                 },
             )?;
         }
-        Ok(row)
+        Ok((row, complainant))
     });
     match outcome {
-        Ok(row) => Ok(Registered {
-            case: view(conn, principal, row)?,
+        // Answered from what was just written: no second read.
+        Ok((row, complainant)) => Ok(Registered {
+            case: render(principal, row, Some(complainant))?,
             created: true,
         }),
         // A concurrent retry with the same key won the race: answer as it did.
@@ -495,6 +494,15 @@ pub fn view(
     row: CaseRow,
 ) -> Result<CaseView, ApiError> {
     let complainant = case_db::complainant(conn, row.id)?;
+    render(principal, row, complainant)
+}
+
+/// [`view`] with the complainant already at hand.
+fn render(
+    principal: &Principal,
+    row: CaseRow,
+    complainant: Option<ComplainantRow>,
+) -> Result<CaseView, ApiError> {
     let is_own = principal.role == Role::Citizen && row.citizen_id == principal.user_id();
     let complainant = match complainant {
         None => None,
