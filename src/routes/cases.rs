@@ -476,10 +476,9 @@ pub struct CaseListQuery {
 #[get("/cases")]
 pub async fn list_cases(
     state: web::Data<AppState>,
-    principal: Principal,
+    credentials: Credentials,
     query: web::Query<CaseListQuery>,
 ) -> Result<web::Json<crate::pagination::Page<case_service::CaseSummary>>, ApiError> {
-    principal.require(CASE_READERS)?;
     let query = query.into_inner();
     let page = crate::pagination::PageParams {
         limit: query.limit,
@@ -523,7 +522,12 @@ pub async fn list_cases(
     };
     let rows = state
         .db
-        .run(move |conn| case_service::list(conn, &principal, filter, page))
+        .run(move |conn| {
+            // Resolved in the same blocking task as the list: one hand-off per request.
+            let principal = credentials.resolve(conn)?;
+            principal.require(CASE_READERS)?;
+            case_service::list(conn, &principal, filter, page)
+        })
         .await?;
     Ok(web::Json(crate::pagination::Page::try_from_rows(
         rows,
