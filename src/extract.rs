@@ -155,6 +155,19 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "the request body is not valid UTF-8",
         ));
     }
+    // Every request body of this API is an object. serde would also fill a struct from an array
+    // (`[null, null]`), which no client means: refuse anything but an object up front.
+    let starts_as_object = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
+    if !starts_as_object && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
+        return Err(ApiError::validation(vec![FieldError::new(
+            String::new(),
+            "invalid_type",
+            "the request body must be a JSON object",
+        )]));
+    }
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -323,6 +336,19 @@ mod tests {
 
     #[test]
     fn nested_validation_errors_are_flattened() {
+        for not_an_object in [
+            &b"[\"a\", {\"count\": 1}]"[..],
+            b" 42",
+            b"null",
+            b"\"text\"",
+        ] {
+            let err = parse_json::<Sample>(not_an_object).unwrap_err();
+            assert_eq!(err.code(), "validation_failed");
+        }
+        assert_eq!(
+            parse_json::<Sample>(b"[").unwrap_err().code(),
+            "malformed_json"
+        );
         let sample: Sample = parse_json(br#"{"name":"toolong","inner":{"count":0}}"#).unwrap();
         let errors = flatten_validation_errors(&sample.validate().unwrap_err());
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();

@@ -122,3 +122,22 @@ async fn without_cors_configuration_no_origin_is_granted() {
             .contains_key("access-control-allow-origin")
     );
 }
+
+/// serde fills a struct from an array too; the API takes objects only (found by schemathesis).
+#[tokio::test]
+async fn a_body_that_is_not_an_object_is_refused() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let admin = app.token("admin").await;
+    let cgj = app.department_id(&admin, "CGJ").await;
+    for body in ["[null, null]", "[\"市城市管理局\"]", "7", "null"] {
+        let response = app
+            .request("PATCH", &format!("/api/v1/departments/{cgj}"), Some(&admin))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 422, "validation_failed").await;
+    }
+}
