@@ -158,6 +158,11 @@ impl ApiError {
         }
     }
 
+    /// A 422 about one field.
+    pub fn field(field: &str, code: &str, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError::new(field, code, message)])
+    }
+
     pub fn validation(errors: Vec<FieldError>) -> Self {
         Self::Validation {
             detail: "the request has invalid fields".into(),

@@ -228,6 +228,38 @@ pub fn find_by_external_ref(
         .optional()?)
 }
 
+/// About 500 m in degrees of latitude; longitude is treated alike (close enough at this scale).
+const NEAR: f64 = 0.0045;
+
+/// The place test of [`similar_cases`], for telling why a candidate was found.
+pub fn same_place(a: &CaseRow, b: &CaseRow) -> bool {
+    fn same<T: PartialEq>(x: &Option<T>, y: &Option<T>) -> bool {
+        x.is_some() && x == y
+    }
+    let near = match (a.latitude, a.longitude, b.latitude, b.longitude) {
+        (Some(lat1), Some(lon1), Some(lat2), Some(lon2)) => {
+            (lat1 - lat2).abs() <= NEAR && (lon1 - lon2).abs() <= NEAR
+        }
+        _ => false,
+    };
+    same(&a.district_id, &b.district_id) || same(&a.address, &b.address) || near
+}
+
+/// The complainants' phones of `case_ids` (those that have one).
+pub fn complainant_phones(
+    conn: &mut DbConnection,
+    case_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, String>, ApiError> {
+    let rows: Vec<(i64, Option<String>)> = complainants::table
+        .filter(complainants::case_id.eq_any(case_ids))
+        .select((complainants::case_id, complainants::phone))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, phone)| Some((id, phone?)))
+        .collect())
+}
+
 /// Earlier open cases that may be the same matter as `case` (SPEC 3, 并单): the same citizen
 /// (account or phone), or the same category at the same place (district, address, or within about
 /// 500 m), registered since `since`. Newest first, at most `limit`.
@@ -238,8 +270,6 @@ pub fn similar_cases(
     since: NaiveDateTime,
     limit: i64,
 ) -> Result<Vec<CaseRow>, ApiError> {
-    // About 500 m in degrees of latitude; longitude is treated alike (close enough at this scale).
-    const NEAR: f64 = 0.0045;
     let same_person = cases::citizen_id
         .eq(case.citizen_id.unwrap_or(-1))
         .or(cases::id.eq_any(

@@ -103,7 +103,7 @@ pub async fn list_assignments(
         rows,
         page,
         |a| a.id,
-        dispatch_service::assignment_row_view,
+        dispatch_service::assignment_view,
     )?))
 }
 

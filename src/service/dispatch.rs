@@ -27,7 +27,8 @@ use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Period, PeriodUnit, Urgency};
 use crate::error::{ApiError, FieldErrors};
 use crate::service::cases::{
-    CENTRE_DESKS, CaseSummary, CaseView, event, stored, text, view, visible_case, visible_case_at,
+    CENTRE_DESKS, CaseSummary, CaseView, decision_text, event, stored, text, view, visible_case,
+    visible_case_at,
 };
 use crate::service::reference::ReferenceData;
 
@@ -49,15 +50,8 @@ fn stale() -> ApiError {
     }
 }
 
-fn checked_text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    let mut errors = FieldErrors::default();
-    let value = text(&mut errors, field, value, max);
-    errors.finish()?;
-    value.ok_or_else(|| ApiError::internal("validated text missing"))
-}
-
 fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
-    value.map(|v| checked_text(field, v, max)).transpose()
+    value.map(|v| decision_text(field, v, max)).transpose()
 }
 
 /// Locks the case for this transaction, then loads it if the principal may see it.
@@ -165,7 +159,7 @@ pub struct AssignmentView {
     pub updated_at: DateTime<Utc>,
 }
 
-fn assignment_view(row: AssignmentRow) -> Result<AssignmentView, ApiError> {
+pub fn assignment_view(row: AssignmentRow) -> Result<AssignmentView, ApiError> {
     let state = stored(AssignmentState::parse(&row.state), "assignment state")?;
     let at = now();
     let overdue = (state == AssignmentState::PendingSign && row.sign_due_at < at)
@@ -559,14 +553,6 @@ pub fn list_assignments(
     assignment_db::list_assignments(conn, &filter, page, now())
 }
 
-pub fn to_views(rows: Vec<AssignmentRow>) -> Result<Vec<AssignmentView>, ApiError> {
-    rows.into_iter().map(assignment_view).collect()
-}
-
-pub fn assignment_row_view(row: AssignmentRow) -> Result<AssignmentView, ApiError> {
-    assignment_view(row)
-}
-
 /// What a department or the centre does to an assignment.
 pub enum AssignmentMove {
     Sign,
@@ -716,13 +702,11 @@ pub fn act_on_assignment(
                             || u.role == Role::DepartmentAdmin.as_str())
                 });
                 if target.is_none() {
-                    let mut errors = FieldErrors::default();
-                    errors.add(
+                    return Err(ApiError::field(
                         "user_id",
                         "not_found",
                         "no active user of this department with this id",
-                    );
-                    errors.finish()?;
+                    ));
                 }
                 details["handler_id"] = (*user_id).into();
                 AssignmentChanges {
@@ -902,16 +886,11 @@ pub fn review(
                 let assignment = assignment_db::find_assignment(conn, assignment_id)?
                     .filter(|a| a.case_id == case.id && a.round == case.current_round)
                     .ok_or_else(|| {
-                        let mut errors = FieldErrors::default();
-                        errors.add(
+                        ApiError::field(
                             "assignment_id",
                             "not_found",
                             "no assignment of this case's current round with this id",
-                        );
-                        errors
-                            .finish()
-                            .err()
-                            .unwrap_or_else(|| ApiError::internal("unreachable"))
+                        )
                     })?;
                 let state = stored(
                     AssignmentState::parse(&assignment.state),
@@ -983,7 +962,7 @@ pub fn redo(
     input: Reason,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
-    let reason = checked_text("reason", &input.reason, 2000)?;
+    let reason = decision_text("reason", &input.reason, 2000)?;
     let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
         let (case, status) = lock_visible_case(conn, principal, id, if_match)?;
         case_action_allowed(status, CaseAction::Redo).map_err(conflict)?;
@@ -1033,14 +1012,8 @@ pub fn merge(
         assignment_db::lock_case(conn, second)?;
         let (case, status) = lock_visible_case(conn, principal, id, if_match)?;
         case_action_allowed(status, CaseAction::Merge).map_err(conflict)?;
-        let target = visible_case(conn, principal, input.into_case_id).map_err(|_| {
-            let mut errors = FieldErrors::default();
-            errors.add("into_case_id", "not_found", "no case with this id");
-            errors
-                .finish()
-                .err()
-                .unwrap_or_else(|| ApiError::internal("unreachable"))
-        })?;
+        let target = visible_case(conn, principal, input.into_case_id)
+            .map_err(|_| ApiError::field("into_case_id", "not_found", "no case with this id"))?;
         let target_status = stored(CaseStatus::parse(&target.status), "status")?;
         if target.id >= case.id {
             return Err(ApiError::conflict(
@@ -1113,16 +1086,21 @@ pub fn similar(
     let phone = complainant.as_ref().and_then(|c| c.phone.clone());
     let since = case.created_at - Duration::days(SIMILAR_WINDOW_DAYS);
     let rows = case_db::similar_cases(conn, &case, phone.as_deref(), since, 20)?;
+    // One query for the candidates' phones, not one per candidate.
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let phones = case_db::complainant_phones(conn, &ids)?;
     let mut similar = Vec::with_capacity(rows.len());
     for row in rows {
         let mut reasons = Vec::new();
         let same_citizen = case.citizen_id.is_some() && row.citizen_id == case.citizen_id;
-        let same_phone =
-            phone.is_some() && case_db::complainant(conn, row.id)?.and_then(|c| c.phone) == phone;
+        let same_phone = phone.is_some() && phones.get(&row.id) == phone.as_ref();
         if same_citizen || same_phone {
             reasons.push(SimilarityReason::SameComplainant);
         }
-        if case.category_id.is_some() && row.category_id == case.category_id {
+        if case.category_id.is_some()
+            && row.category_id == case.category_id
+            && case_db::same_place(&case, &row)
+        {
             reasons.push(SimilarityReason::SameCategoryAndPlace);
         }
         similar.push(SimilarCase {
@@ -1155,7 +1133,7 @@ pub fn close(
     input: CloseCase,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
-    let reason = checked_text("reason", &input.reason, 2000)?;
+    let reason = decision_text("reason", &input.reason, 2000)?;
     let closure = input.closure.unwrap_or(Closure::ClosedBySupervisor);
     if !matches!(closure, Closure::ClosedBySupervisor | Closure::Resolved) {
         let mut errors = FieldErrors::default();
@@ -1198,7 +1176,7 @@ pub fn reopen(
     input: Reason,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
-    let reason = checked_text("reason", &input.reason, 2000)?;
+    let reason = decision_text("reason", &input.reason, 2000)?;
     let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
         let (case, status) = lock_visible_case(conn, principal, id, if_match)?;
         case_action_allowed(status, CaseAction::Reopen).map_err(conflict)?;
@@ -1247,7 +1225,7 @@ pub fn add_note(
     id: i64,
     input: NewNote,
 ) -> Result<crate::service::cases::TimelineEvent, ApiError> {
-    let note = checked_text("text", &input.text, 5000)?;
+    let note = decision_text("text", &input.text, 5000)?;
     write_transaction(conn, |conn| -> Result<(), ApiError> {
         let (case, status) = lock_visible_case(conn, principal, id, None)?;
         case_action_allowed(status, CaseAction::Note).map_err(conflict)?;

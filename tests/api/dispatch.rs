@@ -1060,6 +1060,57 @@ async fn duplicates_are_suggested_and_merged_into_the_earlier_case() {
             .to_string()
             .contains("13812345678")
     );
+    // The same category at the same address, from someone else: the other reason, alone.
+    let categories = json_of(
+        app.get_as(&d.operator, "/api/v1/categories?limit=1").await,
+        200,
+        "categories",
+    )
+    .await;
+    let category = categories["items"][0]["id"].as_i64().unwrap();
+    let place = |name: &str, phone: &str| {
+        json!({
+            "channel": "phone", "kind": "complaint", "category_id": category,
+            "title": "井盖缺失", "description": "路口井盖缺失，夜间很危险。",
+            "address": "东城区某路口",
+            "complainant": {"name": name, "phone": phone}
+        })
+    };
+    let earlier = json_of(
+        app.post_as(
+            Some(&d.operator),
+            "/api/v1/cases",
+            &place("王五", "13700001111"),
+        )
+        .await,
+        201,
+        "earlier at the place",
+    )
+    .await;
+    let later = json_of(
+        app.post_as(
+            Some(&d.operator),
+            "/api/v1/cases",
+            &place("赵六", "13700002222"),
+        )
+        .await,
+        201,
+        "later at the place",
+    )
+    .await;
+    let by_place = json_of(
+        app.get_as(
+            &d.operator,
+            &format!("/api/v1/cases/{}/similar", later["id"]),
+        )
+        .await,
+        200,
+        "similar by place",
+    )
+    .await;
+    assert_eq!(by_place.as_array().unwrap().len(), 1, "{by_place}");
+    assert_eq!(by_place[0]["case"]["id"], earlier["id"]);
+    assert_eq!(by_place[0]["reasons"], json!(["same_category_and_place"]));
     assert_problem(
         app.get_as(&d.cgj_staff, &format!("/api/v1/cases/{second}/similar"))
             .await,
