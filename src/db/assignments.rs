@@ -44,7 +44,7 @@ pub struct AssignmentRow {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = assignments)]
+#[diesel(table_name = assignments, treat_none_as_default_value = false)]
 pub struct NewAssignment {
     pub case_id: i64,
     pub department_id: i64,
@@ -105,7 +105,7 @@ pub struct DeadlineRow {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = deadlines)]
+#[diesel(table_name = deadlines, treat_none_as_default_value = false)]
 pub struct NewDeadline {
     pub kind: String,
     pub case_id: i64,
@@ -273,8 +273,11 @@ pub fn list_assignments(
         .inner_join(cases::table)
         .select(assignments::all_columns)
         .into_boxed::<MultiBackend>();
-    if !filter.states.is_empty() {
-        query = query.filter(assignments::state.eq_any(filter.states.clone()));
+    // One value is the common case: `=` keeps the statement cacheable (`IN` lists are not).
+    match filter.states.as_slice() {
+        [] => {}
+        [one] => query = query.filter(assignments::state.eq(one.clone())),
+        many => query = query.filter(assignments::state.eq_any(many.to_vec())),
     }
     if let Some(department) = filter.department_id {
         query = query.filter(assignments::department_id.eq(department));
@@ -421,8 +424,11 @@ pub fn list_deadlines(
     let mut query = deadlines::table
         .select(deadlines::all_columns)
         .into_boxed::<MultiBackend>();
-    if !filter.states.is_empty() {
-        query = query.filter(deadlines::state.eq_any(filter.states.clone()));
+    // One value is the common case: `=` keeps the statement cacheable (`IN` lists are not).
+    match filter.states.as_slice() {
+        [] => {}
+        [one] => query = query.filter(deadlines::state.eq(one.clone())),
+        many => query = query.filter(deadlines::state.eq_any(many.to_vec())),
     }
     if let Some(kind) = &filter.kind {
         query = query.filter(deadlines::kind.eq(kind.clone()));

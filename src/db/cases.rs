@@ -50,7 +50,7 @@ pub struct CaseRow {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = cases)]
+#[diesel(table_name = cases, treat_none_as_default_value = false)]
 pub struct NewCase {
     pub case_no: String,
     pub channel: String,
@@ -94,7 +94,7 @@ pub struct CaseChanges {
 }
 
 #[derive(Clone, Queryable, Insertable)]
-#[diesel(table_name = complainants)]
+#[diesel(table_name = complainants, treat_none_as_default_value = false)]
 pub struct ComplainantRow {
     pub case_id: i64,
     pub name: Option<String>,
@@ -130,7 +130,7 @@ pub struct CaseEventRow {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = case_events)]
+#[diesel(table_name = case_events, treat_none_as_default_value = false)]
 pub struct NewCaseEvent {
     pub case_id: i64,
     pub occurred_at: NaiveDateTime,
@@ -144,7 +144,7 @@ pub struct NewCaseEvent {
 }
 
 #[derive(Debug, Clone, Queryable, Insertable)]
-#[diesel(table_name = idempotency_keys)]
+#[diesel(table_name = idempotency_keys, treat_none_as_default_value = false)]
 pub struct IdempotencyRow {
     pub principal: String,
     pub idempotency_key: String,
@@ -537,8 +537,11 @@ fn select_cases(
     let mut query = cases::table
         .select(cases::all_columns)
         .into_boxed::<super::MultiBackend>();
-    if !filter.statuses.is_empty() {
-        query = query.filter(cases::status.eq_any(filter.statuses.clone()));
+    // One value is the common case: `=` keeps the statement cacheable (`IN` lists are not).
+    match filter.statuses.as_slice() {
+        [] => {}
+        [one] => query = query.filter(cases::status.eq(one.clone())),
+        many => query = query.filter(cases::status.eq_any(many.to_vec())),
     }
     if let Some(kind) = &filter.kind {
         query = query.filter(cases::kind.eq(kind.clone()));

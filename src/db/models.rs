@@ -21,7 +21,7 @@ pub struct Department {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = departments)]
+#[diesel(table_name = departments, treat_none_as_default_value = false)]
 pub struct NewDepartment {
     pub code: String,
     pub name: String,
@@ -60,7 +60,7 @@ pub struct Category {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = categories)]
+#[diesel(table_name = categories, treat_none_as_default_value = false)]
 pub struct NewCategory {
     pub code: String,
     pub name: String,
@@ -108,7 +108,7 @@ impl std::fmt::Debug for User {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = users)]
+#[diesel(table_name = users, treat_none_as_default_value = false)]
 pub struct NewUser {
     pub username: String,
     pub display_name: String,
@@ -149,7 +149,7 @@ pub struct RefreshToken {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = refresh_tokens)]
+#[diesel(table_name = refresh_tokens, treat_none_as_default_value = false)]
 pub struct NewRefreshToken {
     pub user_id: i64,
     pub family: String,
@@ -159,7 +159,7 @@ pub struct NewRefreshToken {
 }
 
 #[derive(Debug, Clone, Queryable, Insertable)]
-#[diesel(table_name = login_throttle)]
+#[diesel(table_name = login_throttle, treat_none_as_default_value = false)]
 pub struct LoginThrottle {
     pub username: String,
     pub failures: i32,
@@ -181,7 +181,7 @@ pub struct IntegrationClient {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = integration_clients)]
+#[diesel(table_name = integration_clients, treat_none_as_default_value = false)]
 pub struct NewIntegrationClient {
     pub client_id: String,
     pub name: String,

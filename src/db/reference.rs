@@ -8,7 +8,7 @@ use super::schema::{calendar_years, sla_policies};
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Insertable)]
-#[diesel(table_name = calendar_years)]
+#[diesel(table_name = calendar_years, treat_none_as_default_value = false)]
 pub struct CalendarYear {
     pub year: i32,
     pub rules: String,
@@ -18,7 +18,7 @@ pub struct CalendarYear {
 }
 
 #[derive(Debug, Clone, Queryable, Insertable)]
-#[diesel(table_name = sla_policies)]
+#[diesel(table_name = sla_policies, treat_none_as_default_value = false)]
 pub struct SlaPolicyRow {
     pub version: i32,
     pub rules: String,
