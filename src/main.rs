@@ -102,7 +102,7 @@ fn main() -> ExitCode {
                 let tz = settings.timezone;
                 let report = blocking(move || {
                     hotline::seed::seed(
-                        &db,
+                        db,
                         tz,
                         &hotline::seed::SeedOptions {
                             cases,

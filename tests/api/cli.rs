@@ -439,6 +439,22 @@ async fn seeded_cases_are_listable_searchable_and_registration_continues_after_t
     tokio::task::spawn_blocking(move || seed(&seed_db, 2000))
         .await
         .unwrap();
+    if let TestDatabase::Sqlite { dir } = &db {
+        // The seed had the file to itself and wrote through a rollback journal: it must leave
+        // the file in WAL mode again.
+        use diesel::{Connection, RunQueryDsl, sqlite::SqliteConnection};
+        #[derive(diesel::QueryableByName)]
+        struct Mode {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            journal_mode: String,
+        }
+        let path = dir.join("hotline.db");
+        let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        let mode: Mode = diesel::sql_query("PRAGMA journal_mode")
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(mode.journal_mode, "wal");
+    }
     let app = crate::helpers::spawn_server_on(&db).await;
     let dispatcher = app.token("dispatcher").await;
 
@@ -518,8 +534,47 @@ async fn seeded_cases_are_listable_searchable_and_registration_continues_after_t
         .unwrap();
     let response = app.post_as(Some(&operator), "/api/v1/cases", &body).await;
     assert_eq!(response.status(), 201);
+    let last: Value = response.json().await.unwrap();
     let all = all_pages(&app, &dispatcher, &[]).await;
     assert_eq!(all.len(), 2302);
+
+    // The keyword index holds the second seed's cases (indexed in bulk) and, before and after
+    // them, the cases registered one by one (its insert trigger is in place again).
+    let found: Vec<i64> = all_pages(&app, &dispatcher, &[("q", phrase.to_owned())])
+        .await
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    let (first_id, last_id) = (
+        created["id"].as_i64().unwrap(),
+        last["id"].as_i64().unwrap(),
+    );
+    let seeded_again = |id: &i64| (first_id + 1..last_id).contains(id);
+    let mut expected_again = Vec::new();
+    for summary in all_pages(&app, &dispatcher, &[("q", "施工".to_owned())]).await {
+        let id = summary["id"].as_i64().unwrap();
+        if !seeded_again(&id) {
+            continue;
+        }
+        let case: Value = app
+            .get_as(&dispatcher, &format!("/api/v1/cases/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if format!("{}\n{}", case["title"], case["description"]).contains(phrase) {
+            expected_again.push(id);
+        }
+    }
+    assert!(!expected_again.is_empty());
+    let mut expected_all = vec![last_id];
+    expected_all.extend(expected_again);
+    expected_all.push(first_id);
+    expected_all.extend(expected);
+    assert_eq!(
+        found, expected_all,
+        "newest first: every case holding the phrase, no other"
+    );
     let numbers: std::collections::HashSet<&str> =
         all.iter().map(|c| c["case_no"].as_str().unwrap()).collect();
     assert_eq!(numbers.len(), 2302);
