@@ -22,7 +22,7 @@ work="$(mktemp -d)"
 # The demo organisation gives the fuzzer real rows to reach and an administrator to sign in as.
 DATABASE_URL="sqlite://$work/fuzz.db" RUST_LOG=warn "$CARGO_TARGET_DIR/debug/hotline" demo >/dev/null
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-DATABASE_URL="sqlite://$work/fuzz.db" HOTLINE_BIND="127.0.0.1:$port" RUST_LOG=warn \
+DATABASE_URL="sqlite://$work/fuzz.db" HOTLINE_BIND="127.0.0.1:$port" RUST_LOG=warn HOTLINE_PUBLIC_RATE_LIMIT=0 \
     "$CARGO_TARGET_DIR/debug/hotline" serve >"$work/server.log" 2>&1 &
 server=$!
 cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"; }

@@ -21,7 +21,7 @@ base="http://127.0.0.1:$port"
 
 # Cold start is measured on an empty database; the demo organisation is loaded afterwards.
 start_ns=$(date +%s%N)
-DATABASE_URL="sqlite://$work/bench.db" HOTLINE_BIND="127.0.0.1:$port" RUST_LOG=warn \
+DATABASE_URL="sqlite://$work/bench.db" HOTLINE_BIND="127.0.0.1:$port" RUST_LOG=warn HOTLINE_PUBLIC_RATE_LIMIT=0 \
     "$bin" serve >"$work/server.log" 2>&1 &
 server=$!
 cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"; }

@@ -3,7 +3,7 @@
 //! Every variable is documented with its default in `.env.example`. A bad value stops the process at
 //! start with one line naming the variable: operators should never have to guess which setting is wrong.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -169,6 +169,10 @@ pub struct Settings {
     /// Failed sign-ins for one username before it is locked, and for how long.
     pub login_max_failures: i32,
     pub login_lock: Duration,
+    /// Requests per minute one client address may make to the public endpoints; 0: no limit.
+    pub public_rate_limit: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpAddr>,
     pub bind: SocketAddr,
     pub workers: usize,
     pub db_pool_size: u32,
@@ -221,6 +225,21 @@ impl Settings {
             bounded_int(raw, 1, 86400)
         })
         .map(Duration::from_secs)?;
+        let public_rate_limit = parse_var(&get, "HOTLINE_PUBLIC_RATE_LIMIT", "60", |raw| {
+            bounded_int(raw, 0, 1_000_000)
+        })?;
+        let trusted_proxies = parse_var(&get, "HOTLINE_TRUSTED_PROXIES", "", |raw| {
+            raw.split(',')
+                .map(str::trim)
+                .filter(|entry| !entry.is_empty())
+                .map(|entry| {
+                    entry
+                        .parse::<IpAddr>()
+                        .map(|a| a.to_canonical())
+                        .map_err(|_| format!("'{entry}' is not an IP address"))
+                })
+                .collect()
+        })?;
         let cors_origins = parse_var(&get, "HOTLINE_CORS_ORIGINS", "", CorsOrigins::parse)?;
         let body_limit = parse_var(&get, "HOTLINE_BODY_LIMIT", "262144", |raw| {
             bounded_int(raw, 1024, 64 * 1024 * 1024)
@@ -304,6 +323,8 @@ impl Settings {
             database_url,
             login_max_failures,
             login_lock,
+            public_rate_limit,
+            trusted_proxies,
             bind,
             workers,
             db_pool_size,

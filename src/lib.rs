@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod pagination;
+pub mod rate_limit;
 pub mod routes;
 pub mod seed;
 pub mod service;

@@ -21,6 +21,7 @@ use crate::db::{Db, DbSetupError};
 use crate::domain::account::LockoutPolicy;
 use crate::error::ApiError;
 use crate::extract::{BodyLimit, path_config, query_config};
+use crate::rate_limit::PublicRateLimit;
 use crate::service::reference::{ReferenceData, poll_for_changes};
 use crate::{openapi, routes, telemetry};
 
@@ -34,6 +35,8 @@ pub struct AppState {
     pub reference: Arc<ReferenceData>,
     /// Where full reads of personal data are recorded, in batches.
     pub read_log: crate::db::read_log::ReadLog,
+    /// The per-address budget of the public endpoints.
+    pub public_limit: Arc<PublicRateLimit>,
 }
 
 impl AppState {
@@ -97,6 +100,11 @@ impl Application {
         let shutdown_timeout = settings.shutdown_timeout.as_secs();
         let read_log = crate::db::read_log::ReadLog::start(db.clone())
             .map_err(|e| StartupError::Task(format!("cannot start the read log: {e}")))?;
+        let public_limit = Arc::new(PublicRateLimit::new(
+            settings.public_rate_limit,
+            settings.trusted_proxies.clone(),
+        ));
+        tokio::spawn(forget_idle_clients(public_limit.clone()));
         let state = web::Data::new(AppState {
             db,
             settings: Arc::new(settings),
@@ -104,6 +112,7 @@ impl Application {
             lockout,
             reference,
             read_log,
+            public_limit,
         });
         let server = HttpServer::new(move || build_app(state.clone()))
             .workers(workers)
@@ -133,6 +142,15 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// Keeps the rate limiter's table to the recently active addresses.
+async fn forget_idle_clients(limit: Arc<PublicRateLimit>) {
+    let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        every_minute.tick().await;
+        limit.forget_idle_clients();
     }
 }
 

@@ -11,6 +11,7 @@ use crate::db::accounts::Account;
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, JsonOrForm};
+use crate::rate_limit::WithinPublicLimit;
 use crate::service::auth::{self as auth_service, IssuedTokens};
 use crate::service::organisation::IntegrationClientView;
 use crate::service::users::UserView;
@@ -98,18 +99,20 @@ fn token_response(tokens: IssuedTokens) -> HttpResponse {
 /// Sign in with username (citizens: phone number) and password.
 ///
 /// The answer does not reveal whether the account exists. Repeated failures for one username
-/// lock it for a while (429 with `Retry-After`). Public.
+/// lock it for a while (429 with `Retry-After`). Public, and rate-limited per client address
+/// (`HOTLINE_PUBLIC_RATE_LIMIT` requests a minute).
 #[utoipa::path(
     tag = "auth",
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 401, description = "Wrong username or password, or the account is disabled"),
-        (status = 429, description = "Too many failed sign-ins for this username; retry after `Retry-After` seconds"),
+        (status = 429, description = "Too many failed sign-ins for this username, or too many requests from this address; retry after `Retry-After` seconds"),
     ),
 )]
 #[post("/auth/login")]
 pub async fn login(
+    _limit: WithinPublicLimit,
     state: web::Data<AppState>,
     body: ApiJson<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -178,7 +181,8 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// OAuth 2 client-credentials grant for integration clients (JSON or form body). Public.
+/// OAuth 2 client-credentials grant for integration clients (JSON or form body). Public, and
+/// rate-limited per client address.
 #[utoipa::path(
     tag = "auth",
     request_body(content(
@@ -188,10 +192,12 @@ pub async fn logout(
     responses(
         (status = 200, description = "An access token for the client", body = TokenResponse),
         (status = 401, description = "Unknown client, wrong secret or disabled client"),
+        (status = 429, description = "Too many requests from this address; retry after `Retry-After` seconds"),
     ),
 )]
 #[post("/auth/token")]
 pub async fn token(
+    _limit: WithinPublicLimit,
     state: web::Data<AppState>,
     body: JsonOrForm<ClientTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -261,17 +267,20 @@ pub async fn me(principal: Principal) -> Result<web::Json<Me>, ApiError> {
     }))
 }
 
-/// Citizen self-registration with phone number and password. Public.
+/// Citizen self-registration with phone number and password. Public, and rate-limited per client
+/// address.
 #[utoipa::path(
     tag = "auth",
     request_body = RegisterCitizenRequest,
     responses(
         (status = 201, description = "Registered; sign in with the phone number", body = UserView),
         (status = 409, description = "The phone number is already registered"),
+        (status = 429, description = "Too many requests from this address; retry after `Retry-After` seconds"),
     ),
 )]
 #[post("/citizens/register")]
 pub async fn register_citizen(
+    _limit: WithinPublicLimit,
     state: web::Data<AppState>,
     body: ApiJson<RegisterCitizenRequest>,
 ) -> Result<HttpResponse, ApiError> {

@@ -427,3 +427,78 @@ async fn citizens_register_with_their_phone_and_sign_in_with_any_spelling_of_it(
         .collect();
     assert_eq!(fields, ["phone", "password"]);
 }
+
+/// One client address gets a budget of requests per minute across the public endpoints (sign-in,
+/// client tokens, registration); past it: 429 with `Retry-After`, whatever the request says.
+#[tokio::test]
+async fn public_endpoints_are_rate_limited_per_client_address() {
+    let app = spawn_app_with(&[("HOTLINE_PUBLIC_RATE_LIMIT", "3")]).await;
+    app.load_demo().await;
+    let operator = app.token("operator").await;
+    let failed_login = |n: usize| json!({"username": format!("nobody-{n}"), "password": "x"});
+    for n in 1..3 {
+        let response = app
+            .post_as(None, "/api/v1/auth/login", &failed_login(n))
+            .await;
+        assert_problem(response, 401, "invalid_credentials").await;
+    }
+    let refused = [
+        ("/api/v1/auth/login", failed_login(3)),
+        (
+            "/api/v1/citizens/register",
+            json!({"phone": "13912345678", "password": "a-long-password"}),
+        ),
+        (
+            "/api/v1/auth/token",
+            json!({"grant_type": "client_credentials", "client_id": "c", "client_secret": "s"}),
+        ),
+        // Bad input does not get past the limit either.
+        ("/api/v1/auth/login", json!({"username": 1})),
+    ];
+    for (path, body) in refused {
+        let response = app.post_as(None, path, &body).await;
+        let retry_after: u64 = response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=20).contains(&retry_after), "{path}: {retry_after}");
+        assert_problem(response, 429, "rate_limited").await;
+    }
+    // A forged X-Forwarded-For does not buy a fresh budget: no proxy is trusted here.
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", "198.51.100.1")
+        .json(&failed_login(4))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    // Signed-in work is not limited.
+    for _ in 0..10 {
+        assert_eq!(app.get_as(&operator, "/api/v1/auth/me").await.status(), 200);
+    }
+}
+
+/// Behind a trusted reverse proxy, each client named by `X-Forwarded-For` has its own budget.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
+    let app = spawn_app_with(&[
+        ("HOTLINE_PUBLIC_RATE_LIMIT", "2"),
+        ("HOTLINE_TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    let login_from = |client: &'static str| {
+        app.client
+            .post(app.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", format!("1.2.3.4, {client}"))
+            .json(&json!({"username": "nobody", "password": "x"}))
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(login_from("198.51.100.1").await.unwrap().status(), 401);
+    }
+    assert_eq!(login_from("198.51.100.1").await.unwrap().status(), 429);
+    assert_eq!(login_from("198.51.100.2").await.unwrap().status(), 401);
+}

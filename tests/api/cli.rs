@@ -25,6 +25,8 @@ fn bad_configuration_stops_with_one_line_naming_the_variable() {
         ("HOTLINE_TIMEZONE", "Nowhere/Never"),
         ("DATABASE_URL", "mysql://localhost/db"),
         ("HOTLINE_BODY_LIMIT", "lots"),
+        ("HOTLINE_TRUSTED_PROXIES", "10.0.0.1, proxy.local"),
+        ("HOTLINE_PUBLIC_RATE_LIMIT", "-1"),
     ] {
         let output = hotline()
             .arg("serve")
