@@ -61,29 +61,21 @@ const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; \
 // never caches UPDATEs, upserts, `IN` lists or `sql_query`; those are kept off the hot paths.)
 
 /// Process-wide SQLite settings, applied once before the first connection opens (SQLite accepts
-/// them only before it initialises itself):
-/// - multi-thread mode instead of serialized: every connection is used by one thread at a time
-///   (Diesel needs `&mut` for any use), so SQLite's per-connection mutex, taken on every API call
-///   and every column read, only cost time (12 % of the CPU of a 50-row case list in a profile);
-/// - no memory statistics: they take one global mutex on every allocation SQLite makes.
+/// them only before it initialises itself): no memory statistics, which take one global mutex on
+/// every allocation SQLite makes. (Multi-thread mode, which drops the per-connection mutex too,
+/// was tried and left out: a CI test run died once of SIGSEGV while it was on, cause not found,
+/// and its safety rests on every library above SQLite never sharing a connection between threads.)
 fn configure_sqlite_library() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        use libsqlite3_sys::{
-            SQLITE_CONFIG_MEMSTATUS, SQLITE_CONFIG_MULTITHREAD, SQLITE_OK, sqlite3_config,
-        };
+        use libsqlite3_sys::{SQLITE_CONFIG_MEMSTATUS, SQLITE_OK, sqlite3_config};
         // SAFETY: sqlite3_config is documented as callable before sqlite3_initialize (implicitly
         // run by the first open), which the `Once` and the call site (before opening) ensure;
         // if SQLite is initialised already it answers SQLITE_MISUSE and changes nothing.
-        let (threading, memstatus) = unsafe {
-            (
-                sqlite3_config(SQLITE_CONFIG_MULTITHREAD),
-                sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int),
-            )
-        };
-        if threading != SQLITE_OK || memstatus != SQLITE_OK {
+        let memstatus = unsafe { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int) };
+        if memstatus != SQLITE_OK {
             log::warn!(
-                "SQLite was initialised before it could be configured: serialized mode kept"
+                "SQLite was initialised before it could be configured: memory statistics kept"
             );
         }
     });
@@ -464,7 +456,33 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        // More commits, and the `Db` dropped while the checkpointer is still busy with them:
+        // every connection is closed once the drop returns, the checkpointer's too, so the file
+        // can leave WAL mode at once, which needs it to be alone.
+        db.with_connection(|conn| {
+            write_transaction(conn, |conn| {
+                conn.batch_execute("INSERT INTO t SELECT x FROM t;")?;
+                Ok(())
+            })
+        })
+        .unwrap();
         drop(db);
+        let mut alone = DbConnectionManager {
+            url: DatabaseUrl::Sqlite(file),
+        }
+        .connect()
+        .unwrap();
+        alone.batch_execute("PRAGMA busy_timeout = 0;").unwrap();
+        #[derive(diesel::QueryableByName)]
+        struct Mode {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            journal_mode: String,
+        }
+        let mode: Mode = diesel::sql_query("PRAGMA journal_mode = DELETE")
+            .get_result(&mut alone)
+            .unwrap();
+        assert_eq!(mode.journal_mode, "delete");
+        drop(alone);
         let _ = std::fs::remove_dir_all(dir);
     }
 

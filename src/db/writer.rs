@@ -12,9 +12,10 @@
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
@@ -38,7 +39,8 @@ pub struct SqliteWriter {
     queued: AtomicUsize,
     state: Mutex<WriterState>,
     /// Tells the checkpointer that there are new commits; dropping it stops the thread.
-    checkpoint: SyncSender<()>,
+    checkpoint: Option<SyncSender<()>>,
+    checkpointer: Option<JoinHandle<()>>,
 }
 
 struct WriterState {
@@ -86,9 +88,11 @@ impl SqliteWriter {
     /// Opens the shared connection. The file must already be in WAL mode.
     pub fn open(manager: DbConnectionManager) -> Result<Self, DbSetupError> {
         let conn = writing_connection(&manager)?;
+        let (checkpoint, checkpointer) = checkpointer(manager.connect()?)?;
         Ok(Self {
             queued: AtomicUsize::new(0),
-            checkpoint: checkpointer(manager.connect()?)?,
+            checkpoint: Some(checkpoint),
+            checkpointer: Some(checkpointer),
             state: Mutex::new(WriterState {
                 conn,
                 manager,
@@ -122,9 +126,9 @@ impl SqliteWriter {
         if full || self.queued.load(Ordering::SeqCst) == 0 {
             let outcome = state.commit();
             drop(state);
-            if outcome.is_ok() {
+            if let (Ok(()), Some(checkpoint)) = (&outcome, &self.checkpoint) {
                 // A full channel means a wake-up is pending already: it covers this commit too.
-                let _ = self.checkpoint.try_send(());
+                let _ = checkpoint.try_send(());
             }
             batch.settle(outcome);
         } else {
@@ -156,20 +160,37 @@ fn writing_connection(manager: &DbConnectionManager) -> Result<DbConnection, DbS
 /// automatic checkpoint would run inside the `COMMIT` of whichever writer crossed the threshold,
 /// while every other writer waits for the connection: a tenth of the time of a registration went
 /// there, fsync included. A `PASSIVE` checkpoint on a connection of its own works alongside the
-/// writer and the readers instead. The thread ends when the writer is dropped.
-fn checkpointer(mut conn: DbConnection) -> Result<SyncSender<()>, DbSetupError> {
+/// writer and the readers instead. The thread ends, after a last checkpoint, when the writer is
+/// dropped, and the drop waits for it: nothing keeps the database open after its `Db` is gone.
+fn checkpointer(mut conn: DbConnection) -> Result<(SyncSender<()>, JoinHandle<()>), DbSetupError> {
     let (wake, woken) = sync_channel::<()>(1);
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
             while woken.recv().is_ok() {
-                std::thread::sleep(CHECKPOINT_PAUSE);
+                // Let commits gather (wake-ups meanwhile are covered by this checkpoint); the
+                // writer's drop ends the pause early.
+                let until = Instant::now() + CHECKPOINT_PAUSE;
+                while let Some(left) = until.checked_duration_since(Instant::now()) {
+                    if let Err(RecvTimeoutError::Disconnected) = woken.recv_timeout(left) {
+                        break;
+                    }
+                }
                 if let Err(error) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
                     log::warn!("SQLite checkpoint failed (the next one retries): {error}");
                 }
             }
         })?;
-    Ok(wake)
+    Ok((wake, thread))
+}
+
+impl Drop for SqliteWriter {
+    fn drop(&mut self) {
+        self.checkpoint = None;
+        if let Some(thread) = self.checkpointer.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl WriterState {
