@@ -19,6 +19,7 @@ use crate::error::ApiError;
 pub mod accounts;
 pub mod assignments;
 pub mod cases;
+pub mod extensions;
 pub mod models;
 pub mod organisation;
 pub mod read_log;

@@ -245,6 +245,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    extensions (id) {
+        id -> BigInt,
+        deadline_id -> BigInt,
+        assignment_id -> BigInt,
+        case_id -> BigInt,
+        department_id -> BigInt,
+        requested_by -> BigInt,
+        requested_at -> Timestamp,
+        reason -> Text,
+        working_days -> Integer,
+        due_before -> Timestamp,
+        state -> Text,
+        decided_by -> Nullable<BigInt>,
+        decided_at -> Nullable<Timestamp>,
+        decision_note -> Nullable<Text>,
+        new_due_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(complainants -> cases (case_id));
 diesel::joinable!(assignments -> cases (case_id));
 diesel::joinable!(deadlines -> assignments (assignment_id));
@@ -271,4 +291,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     assignments,
     deadlines,
+    extensions,
 );

@@ -4,6 +4,7 @@ pub mod account;
 pub mod calendar;
 pub mod case;
 pub mod dispatch;
+pub mod extension;
 pub mod organisation;
 pub mod phone;
 pub mod role;

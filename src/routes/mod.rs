@@ -9,6 +9,7 @@ use crate::error::ApiError;
 pub mod auth;
 pub mod calendar;
 pub mod cases;
+pub mod extensions;
 pub mod health;
 pub mod lifecycle;
 pub mod organisation;
@@ -79,7 +80,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(work::progress)
                 .service(work::reply)
                 .service(work::list_deadlines)
-                .service(work::get_deadline),
+                .service(work::get_deadline)
+                .service(extensions::request_extension)
+                .service(extensions::list_extensions)
+                .service(extensions::get_extension)
+                .service(extensions::decide_extension),
         );
 }
 

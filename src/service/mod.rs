@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod cases;
 pub mod dispatch;
+pub mod extensions;
 pub mod organisation;
 pub mod reference;
 pub mod users;

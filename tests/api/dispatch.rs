@@ -6,18 +6,18 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_problem, spawn_app};
 
-struct Desk {
-    operator: String,
-    dispatcher: String,
-    supervisor: String,
-    cgj_staff: String,
-    cgj_admin: String,
-    dc_staff: String,
-    cgj: i64,
-    dc: i64,
+pub(crate) struct Desk {
+    pub operator: String,
+    pub dispatcher: String,
+    pub supervisor: String,
+    pub cgj_staff: String,
+    pub cgj_admin: String,
+    pub dc_staff: String,
+    pub cgj: i64,
+    pub dc: i64,
 }
 
-async fn desk(app: &TestApp) -> Desk {
+pub(crate) async fn desk(app: &TestApp) -> Desk {
     app.load_demo().await;
     let operator = app.token("operator").await;
     Desk {
@@ -32,7 +32,7 @@ async fn desk(app: &TestApp) -> Desk {
     }
 }
 
-fn complaint(contact_allowed: bool, confidential: bool) -> Value {
+pub(crate) fn complaint(contact_allowed: bool, confidential: bool) -> Value {
     json!({
         "channel": "phone",
         "kind": "complaint",
@@ -48,7 +48,7 @@ fn complaint(contact_allowed: bool, confidential: bool) -> Value {
     })
 }
 
-async fn json_of(response: reqwest::Response, status: u16, what: &str) -> Value {
+pub(crate) async fn json_of(response: reqwest::Response, status: u16, what: &str) -> Value {
     let actual = response.status().as_u16();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     assert_eq!(actual, status, "{what}: {body}");
@@ -56,7 +56,7 @@ async fn json_of(response: reqwest::Response, status: u16, what: &str) -> Value 
 }
 
 /// Registers and accepts a complaint; returns its id.
-async fn accepted_case(app: &TestApp, desk: &Desk, body: &Value) -> i64 {
+pub(crate) async fn accepted_case(app: &TestApp, desk: &Desk, body: &Value) -> i64 {
     let case = json_of(
         app.post_as(Some(&desk.operator), "/api/v1/cases", body)
             .await,
@@ -79,11 +79,11 @@ async fn accepted_case(app: &TestApp, desk: &Desk, body: &Value) -> i64 {
     id
 }
 
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
+pub(crate) async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
     app.post_as(Some(token), path, &body).await
 }
 
-async fn assignments_of(app: &TestApp, token: &str, case: i64) -> Vec<Value> {
+pub(crate) async fn assignments_of(app: &TestApp, token: &str, case: i64) -> Vec<Value> {
     let page = json_of(
         app.get_as(token, &format!("/api/v1/assignments?case_id={case}"))
             .await,
@@ -94,7 +94,7 @@ async fn assignments_of(app: &TestApp, token: &str, case: i64) -> Vec<Value> {
     page["items"].as_array().unwrap().clone()
 }
 
-fn assignment_for(list: &[Value], department: i64) -> i64 {
+pub(crate) fn assignment_for(list: &[Value], department: i64) -> i64 {
     list.iter()
         .find(|a| a["department_id"] == department)
         .and_then(|a| a["id"].as_i64())
@@ -113,7 +113,7 @@ async fn case_status(app: &TestApp, token: &str, id: i64) -> String {
         .to_owned()
 }
 
-fn reply_body() -> Value {
+pub(crate) fn reply_body() -> Value {
     json!({
         "investigation": "经现场核查，反映情况属实。",
         "actions": "已联合街道执法队清理占道摊点，并安排每日巡查。",

@@ -11,6 +11,7 @@ mod cases;
 mod cli;
 mod dispatch;
 mod errors;
+mod extensions;
 mod health;
 mod helpers;
 mod matrix;

@@ -406,6 +406,10 @@ async fn every_role_on_the_case_work_endpoints() {
             "/api/v1/personal-data-reads".into(),
             [200, 403, 403, 403, 403, 403, 403, 403, 403],
         ),
+        (
+            "/api/v1/extensions".into(),
+            [200, 200, 200, 200, 200, 200, 403, 403, 403],
+        ),
     ];
     for (path, expected) in &reads {
         assert_problem(
@@ -492,6 +496,16 @@ async fn every_role_on_the_case_work_endpoints() {
             format!("/api/v1/assignments/{cgj_a}/reply"),
             json!({"investigation": "a", "actions": "b", "result": "c", "contacted_citizen": false}),
             &["department_staff", "department_admin"],
+        ),
+        (
+            format!("/api/v1/deadlines/{dc_clock}/extensions"),
+            json!({"reason": "需协调", "working_days": 1}),
+            &["department_admin"],
+        ),
+        (
+            "/api/v1/extensions/1/decision".into(),
+            json!({"decision": "approve"}),
+            &["supervisor"],
         ),
     ];
     for (path, body, allowed) in &moves {

@@ -1,0 +1,180 @@
+//! Extension requests (延期): rows, counts, the decision as a state-checked update, and lists.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{assignments, deadlines, extensions};
+use super::{DbConnection, MultiBackend, PageRequest};
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Queryable)]
+#[diesel(table_name = extensions)]
+pub struct ExtensionRow {
+    pub id: i64,
+    pub deadline_id: i64,
+    pub assignment_id: i64,
+    pub case_id: i64,
+    pub department_id: i64,
+    pub requested_by: i64,
+    pub requested_at: NaiveDateTime,
+    pub reason: String,
+    pub working_days: i32,
+    pub due_before: NaiveDateTime,
+    pub state: String,
+    pub decided_by: Option<i64>,
+    pub decided_at: Option<NaiveDateTime>,
+    pub decision_note: Option<String>,
+    pub new_due_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = extensions, treat_none_as_default_value = false)]
+pub struct NewExtension {
+    pub deadline_id: i64,
+    pub assignment_id: i64,
+    pub case_id: i64,
+    pub department_id: i64,
+    pub requested_by: i64,
+    pub requested_at: NaiveDateTime,
+    pub reason: String,
+    pub working_days: i32,
+    pub due_before: NaiveDateTime,
+    pub state: String,
+}
+
+/// A supervisor's decision on a pending request.
+#[derive(Debug)]
+pub struct Decision {
+    pub state: String,
+    pub decided_by: i64,
+    pub decided_at: NaiveDateTime,
+    pub note: Option<String>,
+    pub new_due_at: Option<NaiveDateTime>,
+}
+
+pub fn insert_extension(
+    conn: &mut DbConnection,
+    row: NewExtension,
+) -> Result<ExtensionRow, ApiError> {
+    Ok(diesel::insert_into(extensions::table)
+        .values(row)
+        .returning(extensions::all_columns)
+        .get_result(conn)?)
+}
+
+pub fn find_extension(conn: &mut DbConnection, id: i64) -> Result<Option<ExtensionRow>, ApiError> {
+    Ok(extensions::table
+        .find(id)
+        .select(extensions::all_columns)
+        .get_result(conn)
+        .optional()?)
+}
+
+/// How many requests of an assignment are in `state`.
+pub fn count_for_assignment(
+    conn: &mut DbConnection,
+    assignment_id: i64,
+    state: &str,
+) -> Result<i64, ApiError> {
+    Ok(extensions::table
+        .filter(extensions::assignment_id.eq(assignment_id))
+        .filter(extensions::state.eq(state))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Records the decision if the request is still pending; `None` when another decision came first.
+pub fn decide(
+    conn: &mut DbConnection,
+    id: i64,
+    decision: Decision,
+) -> Result<Option<ExtensionRow>, ApiError> {
+    Ok(diesel::update(
+        extensions::table
+            .find(id)
+            .filter(extensions::state.eq("pending")),
+    )
+    .set((
+        extensions::state.eq(decision.state),
+        extensions::decided_by.eq(decision.decided_by),
+        extensions::decided_at.eq(decision.decided_at),
+        extensions::decision_note.eq(decision.note),
+        extensions::new_due_at.eq(decision.new_due_at),
+    ))
+    .returning(extensions::all_columns)
+    .get_result(conn)
+    .optional()?)
+}
+
+/// Moves a running reply deadline and its assignment's copy of it; `false` when the deadline is
+/// no longer running.
+pub fn move_reply_deadline(
+    conn: &mut DbConnection,
+    deadline_id: i64,
+    assignment_id: i64,
+    due_at: NaiveDateTime,
+    beyond_calendar: bool,
+    at: NaiveDateTime,
+) -> Result<bool, ApiError> {
+    let moved = diesel::update(
+        deadlines::table
+            .find(deadline_id)
+            .filter(deadlines::state.eq("running")),
+    )
+    .set((
+        deadlines::due_at.eq(due_at),
+        deadlines::beyond_calendar.eq(beyond_calendar),
+        deadlines::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    if moved == 0 {
+        return Ok(false);
+    }
+    diesel::update(assignments::table.find(assignment_id))
+        .set((
+            assignments::reply_due_at.eq(due_at),
+            assignments::version.eq(assignments::version + 1),
+            assignments::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}
+
+/// Filters of the extension list; `None` means any.
+#[derive(Debug, Default, Clone)]
+pub struct ExtensionFilter {
+    pub state: Option<String>,
+    pub department_id: Option<i64>,
+    pub case_id: Option<i64>,
+    pub assignment_id: Option<i64>,
+}
+
+/// Newest first, like every list.
+pub fn list_extensions(
+    conn: &mut DbConnection,
+    filter: &ExtensionFilter,
+    page: PageRequest,
+) -> Result<Vec<ExtensionRow>, ApiError> {
+    let mut query = extensions::table
+        .select(extensions::all_columns)
+        .into_boxed::<MultiBackend>();
+    if let Some(state) = &filter.state {
+        query = query.filter(extensions::state.eq(state.clone()));
+    }
+    if let Some(department) = filter.department_id {
+        query = query.filter(extensions::department_id.eq(department));
+    }
+    if let Some(case_id) = filter.case_id {
+        query = query.filter(extensions::case_id.eq(case_id));
+    }
+    if let Some(assignment) = filter.assignment_id {
+        query = query.filter(extensions::assignment_id.eq(assignment));
+    }
+    if let Some(before_id) = page.after {
+        query = query.filter(extensions::id.lt(before_id));
+    }
+    Ok(query
+        .order(extensions::id.desc())
+        .limit(page.fetch_limit())
+        .load(conn)?)
+}

@@ -1,0 +1,193 @@
+//! Extensions of reply deadlines (延期): requested by department admins, decided by supervisors.
+
+use actix_web::{HttpResponse, get, post, web};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use crate::auth::Principal;
+use crate::db::extensions::ExtensionFilter;
+use crate::domain::extension::{ExtensionDecision, ExtensionState};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::pagination::{Page, PageParams};
+use crate::service::extensions::{self as extension_service, ExtensionView};
+use crate::startup::AppState;
+
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionRequest {
+    /// Why the department needs more time (延期理由).
+    #[schema(
+        example = "需协调区住建局联合现场勘查，原时限内无法完成。",
+        min_length = 1,
+        max_length = 2000
+    )]
+    pub reason: String,
+    /// Working days asked for, counted from the current reply deadline.
+    #[schema(minimum = 1, maximum = 30, example = 5)]
+    pub working_days: u32,
+}
+
+/// Ask for more time on a running reply deadline (延期申请). At most one request per assignment
+/// waits at a time; the policy caps how many an assignment is granted (default 2) and how far
+/// the deadline may go (default 30 working days after dispatch). Role: department admin of the
+/// deadline's department.
+#[utoipa::path(
+    tag = "deadlines",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Deadline id (a reply deadline)")),
+    request_body = ExtensionRequest,
+    responses(
+        (status = 201, description = "Requested; a supervisor decides", body = ExtensionView),
+        (status = 404, description = "No such deadline, or another department's"),
+        (status = 409, description = "Not a reply deadline (`not_extendable`), stopped (`deadline_not_running`), a request already waiting (`extension_pending`), or no extension left (`extension_limit_reached`)"),
+        (status = 422, description = "Invalid reason or days, or a deadline beyond the policy's limit (`working_days`: `beyond_limit`)"),
+    ),
+)]
+#[post("/deadlines/{id:\\d+}/extensions")]
+pub async fn request_extension(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<i64>,
+    body: ApiJson<ExtensionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (deadline_id, ApiJson(body)) = (id.into_inner(), body);
+    let reference = state.reference.clone();
+    let view = state
+        .db
+        .run(move |conn| {
+            extension_service::request(
+                conn,
+                &reference,
+                &principal,
+                deadline_id,
+                &body.reason,
+                body.working_days,
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExtensionListQuery {
+    pub state: Option<ExtensionState>,
+    /// Ignored for department users, who see only their own department's.
+    pub department_id: Option<i64>,
+    pub case_id: Option<i64>,
+    pub assignment_id: Option<i64>,
+    /// Rows per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
+    pub cursor: Option<String>,
+}
+
+/// Extension requests, newest first; `state=pending` is the supervisors' queue. Roles: centre
+/// desks and admin (all), department roles (their own department's).
+#[utoipa::path(
+    tag = "deadlines",
+    security(("bearer" = [])),
+    params(ExtensionListQuery),
+    responses((status = 200, description = "One page of extension requests", body = Page<ExtensionView>)),
+)]
+#[get("/extensions")]
+pub async fn list_extensions(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<ExtensionListQuery>,
+) -> Result<web::Json<Page<ExtensionView>>, ApiError> {
+    let query = query.into_inner();
+    let page = PageParams {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    }
+    .parse()?;
+    let filter = ExtensionFilter {
+        state: query.state.map(|s| s.as_str().to_owned()),
+        department_id: query.department_id,
+        case_id: query.case_id,
+        assignment_id: query.assignment_id,
+    };
+    let views = state
+        .db
+        .run(move |conn| extension_service::list(conn, &principal, filter, page))
+        .await?;
+    Ok(web::Json(Page::from_rows(views, page, |e| e.id, |e| e)))
+}
+
+/// One extension request. Roles: centre desks and admin, department roles (their own
+/// department's).
+#[utoipa::path(
+    tag = "deadlines",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Extension request id")),
+    responses(
+        (status = 200, description = "The request", body = ExtensionView),
+        (status = 404, description = "No such request, or another department's"),
+    ),
+)]
+#[get("/extensions/{id:\\d+}")]
+pub async fn get_extension(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<i64>,
+) -> Result<web::Json<ExtensionView>, ApiError> {
+    let id = id.into_inner();
+    let view = state
+        .db
+        .run(move |conn| extension_service::get(conn, &principal, id))
+        .await?;
+    Ok(web::Json(view))
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionDecisionRequest {
+    pub decision: ExtensionDecision,
+    /// Told to the department with the decision.
+    #[schema(max_length = 2000)]
+    pub note: Option<String>,
+}
+
+/// Approve or reject a waiting request. Approval moves the reply deadline (and the assignment's
+/// reply time; for the lead department, also the time the citizen was told). Role: supervisor.
+#[utoipa::path(
+    tag = "deadlines",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Extension request id")),
+    request_body = ExtensionDecisionRequest,
+    responses(
+        (status = 200, description = "Decided", body = ExtensionView),
+        (status = 404, description = "No such request"),
+        (status = 409, description = "Decided already (`extension_decided`), the deadline stopped meanwhile (`deadline_not_running`), or no extension left (`extension_limit_reached`)"),
+        (status = 422, description = "Invalid note, or the deadline would pass the policy's limit"),
+    ),
+)]
+#[post("/extensions/{id:\\d+}/decision")]
+pub async fn decide_extension(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<i64>,
+    body: ApiJson<ExtensionDecisionRequest>,
+) -> Result<web::Json<ExtensionView>, ApiError> {
+    let (id, ApiJson(body)) = (id.into_inner(), body);
+    let reference = state.reference.clone();
+    let view = state
+        .db
+        .run(move |conn| {
+            extension_service::decide(
+                conn,
+                &reference,
+                &principal,
+                id,
+                body.decision,
+                body.note.as_deref(),
+            )
+        })
+        .await?;
+    Ok(web::Json(view))
+}

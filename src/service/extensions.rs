@@ -1,0 +1,407 @@
+//! Extensions of reply deadlines: a department admin asks, a supervisor decides (SPEC 2.5, 4.3).
+//! Each step is one transaction with its timeline event.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::Principal;
+use crate::db::assignments as assignment_db;
+use crate::db::cases::{self as case_db, CaseChanges};
+use crate::db::extensions::{
+    self as extension_db, Decision, ExtensionFilter, ExtensionRow, NewExtension,
+};
+use crate::db::{DbConnection, PageRequest, now, write_transaction};
+use crate::domain::case::CaseStatus;
+use crate::domain::dispatch::{AssignmentRole, DeadlineKind, DeadlineState};
+use crate::domain::extension::{
+    ExtensionDecision, ExtensionLimits, ExtensionRefusal, ExtensionState,
+    MAX_REQUESTED_WORKING_DAYS, extended_due,
+};
+use crate::domain::role::Role;
+use crate::error::ApiError;
+use crate::service::cases::{decision_text, event, stored};
+use crate::service::reference::ReferenceData;
+
+/// Who asks for more time: the head of the department's hotline desk.
+pub const REQUESTERS: &[Role] = &[Role::DepartmentAdmin];
+/// Who decides.
+pub const DECIDERS: &[Role] = &[Role::Supervisor];
+/// Who reads requests: the centre and admins all, department roles their department's.
+pub const READERS: &[Role] = &[
+    Role::Operator,
+    Role::Dispatcher,
+    Role::Supervisor,
+    Role::Admin,
+    Role::DepartmentStaff,
+    Role::DepartmentAdmin,
+];
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExtensionView {
+    pub id: i64,
+    /// The reply deadline it extends.
+    pub deadline_id: i64,
+    pub assignment_id: i64,
+    pub case_id: i64,
+    pub department_id: i64,
+    pub requested_by: i64,
+    pub requested_at: DateTime<Utc>,
+    pub reason: String,
+    /// Working days asked for, counted from the deadline as it stood.
+    #[schema(example = 5)]
+    pub working_days: i32,
+    /// The reply deadline when the request was made.
+    pub due_before: DateTime<Utc>,
+    pub state: ExtensionState,
+    pub decided_by: Option<i64>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decision_note: Option<String>,
+    /// The reply deadline the approval gave.
+    pub new_due_at: Option<DateTime<Utc>>,
+}
+
+fn view(row: ExtensionRow) -> Result<ExtensionView, ApiError> {
+    Ok(ExtensionView {
+        id: row.id,
+        deadline_id: row.deadline_id,
+        assignment_id: row.assignment_id,
+        case_id: row.case_id,
+        department_id: row.department_id,
+        requested_by: row.requested_by,
+        requested_at: row.requested_at.and_utc(),
+        reason: row.reason,
+        working_days: row.working_days,
+        due_before: row.due_before.and_utc(),
+        state: stored(ExtensionState::parse(&row.state), "extension state")?,
+        decided_by: row.decided_by,
+        decided_at: row.decided_at.map(|t| t.and_utc()),
+        decision_note: row.decision_note,
+        new_due_at: row.new_due_at.map(|t| t.and_utc()),
+    })
+}
+
+/// The limits of the policy in force, and the new deadline granting would give, or why not.
+fn grantable(
+    conn: &mut DbConnection,
+    reference: &ReferenceData,
+    assignment_id: i64,
+    current_due: DateTime<Utc>,
+    working_days: u32,
+) -> Result<crate::domain::calendar::Due, ApiError> {
+    let assignment = stored(
+        assignment_db::find_assignment(conn, assignment_id)?,
+        "assignment",
+    )?;
+    let policy = reference.policy();
+    let limits = ExtensionLimits {
+        max_per_assignment: policy.policy.max_extensions_per_assignment,
+        max_reply_working_days: policy.policy.max_reply_working_days_with_extensions,
+    };
+    let granted =
+        extension_db::count_for_assignment(conn, assignment_id, ExtensionState::Approved.as_str())?;
+    extended_due(
+        &reference.calendar(),
+        limits,
+        assignment.dispatched_at.and_utc(),
+        current_due,
+        u32::try_from(granted).unwrap_or(u32::MAX),
+        working_days,
+    )
+    .map_err(|refusal| match refusal {
+        ExtensionRefusal::LimitReached { max, .. } => ApiError::conflict(
+            "extension_limit_reached",
+            format!("this assignment has had the {max} extensions the policy allows"),
+        ),
+        ExtensionRefusal::BeyondLatest { latest } => ApiError::field(
+            "working_days",
+            "beyond_limit",
+            format!(
+                "the reply deadline may not go past {} ({} working days after dispatch)",
+                latest.to_rfc3339(),
+                limits.max_reply_working_days
+            ),
+        ),
+    })
+}
+
+/// A department admin asks for `working_days` more on a running reply deadline of their
+/// department.
+pub fn request(
+    conn: &mut DbConnection,
+    reference: &ReferenceData,
+    principal: &Principal,
+    deadline_id: i64,
+    reason: &str,
+    working_days: u32,
+) -> Result<ExtensionView, ApiError> {
+    principal.require(REQUESTERS)?;
+    let reason = decision_text("reason", reason, 2000)?;
+    if !(1..=MAX_REQUESTED_WORKING_DAYS).contains(&working_days) {
+        return Err(ApiError::field(
+            "working_days",
+            "out_of_range",
+            format!("between 1 and {MAX_REQUESTED_WORKING_DAYS}"),
+        ));
+    }
+    let user = principal
+        .user_id()
+        .ok_or_else(|| ApiError::internal("a department admin without a user id"))?;
+    let row = write_transaction(conn, |conn| -> Result<ExtensionRow, ApiError> {
+        let deadline = assignment_db::find_deadline(conn, deadline_id)?
+            .filter(|d| {
+                d.department_id.is_some() && d.department_id == principal.department_scope()
+            })
+            .ok_or_else(|| ApiError::not_found("no such deadline"))?;
+        assignment_db::lock_case(conn, deadline.case_id)?;
+        let (Some(assignment_id), Some(department_id)) =
+            (deadline.assignment_id, deadline.department_id)
+        else {
+            return Err(ApiError::not_found("no such deadline"));
+        };
+        if DeadlineKind::parse(&deadline.kind) != Some(DeadlineKind::Reply) {
+            return Err(ApiError::conflict(
+                "not_extendable",
+                "only reply deadlines are extended",
+            ));
+        }
+        if DeadlineState::parse(&deadline.state) != Some(DeadlineState::Running) {
+            return Err(ApiError::conflict(
+                "deadline_not_running",
+                "this deadline has stopped: it was met, missed or cancelled",
+            ));
+        }
+        if extension_db::count_for_assignment(
+            conn,
+            assignment_id,
+            ExtensionState::Pending.as_str(),
+        )? > 0
+        {
+            return Err(pending_already());
+        }
+        // Refused at once when it could never be granted.
+        grantable(
+            conn,
+            reference,
+            assignment_id,
+            deadline.due_at.and_utc(),
+            working_days,
+        )?;
+        let at = now();
+        let row = extension_db::insert_extension(
+            conn,
+            NewExtension {
+                deadline_id,
+                assignment_id,
+                case_id: deadline.case_id,
+                department_id,
+                requested_by: user,
+                requested_at: at,
+                reason: reason.clone(),
+                working_days: working_days as i32,
+                due_before: deadline.due_at,
+                state: ExtensionState::Pending.as_str().to_owned(),
+            },
+        )
+        // Two requests at once: the unique index on pending requests lets one in.
+        .map_err(|e| match e {
+            ApiError::Conflict { .. } => pending_already(),
+            other => other,
+        })?;
+        case_event(
+            conn,
+            principal,
+            deadline.case_id,
+            "extension_requested",
+            serde_json::json!({
+                "extension_id": row.id,
+                "deadline_id": deadline_id,
+                "assignment_id": assignment_id,
+                "department_id": department_id,
+                "working_days": working_days,
+                "reason": reason,
+            }),
+        )?;
+        Ok(row)
+    })?;
+    view(row)
+}
+
+fn pending_already() -> ApiError {
+    ApiError::conflict(
+        "extension_pending",
+        "a request for this assignment is waiting for a decision",
+    )
+}
+
+/// Appends an event to the case's timeline; the case's status does not change.
+fn case_event(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    case_id: i64,
+    action: &str,
+    details: serde_json::Value,
+) -> Result<(), ApiError> {
+    let case = stored(case_db::find_case(conn, case_id)?, "case")?;
+    let status = stored(CaseStatus::parse(&case.status), "status")?;
+    case_db::insert_event(
+        conn,
+        event(principal, case_id, action, Some(status), status, details),
+    )
+}
+
+/// A supervisor approves (the reply deadline moves, and with it the time the citizen was told
+/// when the lead department asked) or rejects a pending request.
+pub fn decide(
+    conn: &mut DbConnection,
+    reference: &ReferenceData,
+    principal: &Principal,
+    id: i64,
+    decision: ExtensionDecision,
+    note: Option<&str>,
+) -> Result<ExtensionView, ApiError> {
+    principal.require(DECIDERS)?;
+    let note = note.map(|n| decision_text("note", n, 2000)).transpose()?;
+    let user = principal
+        .user_id()
+        .ok_or_else(|| ApiError::internal("a supervisor without a user id"))?;
+    let row = write_transaction(conn, |conn| -> Result<ExtensionRow, ApiError> {
+        let request = extension_db::find_extension(conn, id)?
+            .ok_or_else(|| ApiError::not_found("no such extension request"))?;
+        assignment_db::lock_case(conn, request.case_id)?;
+        if ExtensionState::parse(&request.state) != Some(ExtensionState::Pending) {
+            return Err(already_decided());
+        }
+        let at = now();
+        let mut new_due = None;
+        if decision == ExtensionDecision::Approve {
+            let deadline = stored(
+                assignment_db::find_deadline(conn, request.deadline_id)?,
+                "deadline",
+            )?;
+            if DeadlineState::parse(&deadline.state) != Some(DeadlineState::Running) {
+                return Err(ApiError::conflict(
+                    "deadline_not_running",
+                    "the deadline stopped after the request was made; reject the request",
+                ));
+            }
+            let due = grantable(
+                conn,
+                reference,
+                request.assignment_id,
+                deadline.due_at.and_utc(),
+                request.working_days as u32,
+            )?;
+            let due_at = due.at.naive_utc();
+            extension_db::move_reply_deadline(
+                conn,
+                deadline.id,
+                request.assignment_id,
+                due_at,
+                !due.calendar_complete,
+                at,
+            )?;
+            let assignment = stored(
+                assignment_db::find_assignment(conn, request.assignment_id)?,
+                "assignment",
+            )?;
+            let case = stored(case_db::find_case(conn, request.case_id)?, "case")?;
+            if AssignmentRole::parse(&assignment.role) == Some(AssignmentRole::Lead)
+                && assignment.round == case.current_round
+            {
+                case_db::change_status(
+                    conn,
+                    case.id,
+                    case.version,
+                    CaseChanges {
+                        reply_due_at: Some(Some(due_at)),
+                        updated_at: Some(at),
+                        ..Default::default()
+                    },
+                )?
+                .ok_or_else(|| {
+                    ApiError::conflict("concurrent_update", "the case changed meanwhile; retry")
+                })?;
+            }
+            new_due = Some(due_at);
+        }
+        let row = extension_db::decide(
+            conn,
+            id,
+            Decision {
+                state: decision.outcome().as_str().to_owned(),
+                decided_by: user,
+                decided_at: at,
+                note: note.clone(),
+                new_due_at: new_due,
+            },
+        )?
+        .ok_or_else(already_decided)?;
+        case_event(
+            conn,
+            principal,
+            request.case_id,
+            match decision {
+                ExtensionDecision::Approve => "extension_approved",
+                ExtensionDecision::Reject => "extension_rejected",
+            },
+            serde_json::json!({
+                "extension_id": id,
+                "deadline_id": request.deadline_id,
+                "assignment_id": request.assignment_id,
+                "note": note,
+                "new_due_at": new_due.map(|t| t.and_utc()),
+            }),
+        )?;
+        Ok(row)
+    })?;
+    view(row)
+}
+
+fn already_decided() -> ApiError {
+    ApiError::conflict("extension_decided", "this request has been decided already")
+}
+
+/// Who may see a request: the centre and admins all, departments their own.
+fn may_see(principal: &Principal, row: &ExtensionRow) -> bool {
+    if principal.role.is_department_role() {
+        principal.department_scope() == Some(row.department_id)
+    } else {
+        true
+    }
+}
+
+pub fn get(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: i64,
+) -> Result<ExtensionView, ApiError> {
+    principal.require(READERS)?;
+    let row = extension_db::find_extension(conn, id)?
+        .filter(|row| may_see(principal, row))
+        .ok_or_else(|| ApiError::not_found("no such extension request"))?;
+    view(row)
+}
+
+/// Lists the requests `principal` may see, newest first; department users only their own.
+pub fn list(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    mut filter: ExtensionFilter,
+    page: PageRequest,
+) -> Result<Vec<ExtensionView>, ApiError> {
+    principal.require(READERS)?;
+    if principal.role.is_department_role() {
+        let own = principal
+            .department_scope()
+            .ok_or_else(|| ApiError::internal("department user without department"))?;
+        if filter.department_id.is_some_and(|d| d != own) {
+            return Ok(Vec::new());
+        }
+        filter.department_id = Some(own);
+    }
+    extension_db::list_extensions(conn, &filter, page)?
+        .into_iter()
+        .map(view)
+        .collect()
+}
