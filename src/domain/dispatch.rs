@@ -329,6 +329,18 @@ pub fn clock_flags(
     (due_soon, false)
 }
 
+/// The instant from which a clock counts as due soon (see [`clock_flags`]): when the working
+/// time left falls to 4 hours or to a fifth of its period, whichever comes first.
+pub fn due_soon_from(
+    calendar: &WorkingCalendar,
+    starts_at: DateTime<Utc>,
+    due_at: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let (period, _) = calendar.working_time_between(starts_at, due_at);
+    let threshold = Duration::hours(4).max(period / 5);
+    calendar.working_time_before(due_at, threshold)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,5 +514,33 @@ mod tests {
             clock_flags(&calendar, start, due, false, after),
             (false, false)
         );
+    }
+
+    #[test]
+    fn due_soon_from_is_where_the_flag_turns() {
+        let calendar = WorkingCalendar::new(
+            chrono_tz::Asia::Shanghai,
+            &crate::domain::calendar::default_years(),
+        );
+        // A period of 135 working hours less a second (Monday 16 from 09:00, Tuesday to Friday,
+        // Monday 23 to 23:59:59): a fifth of it, 27 hours, reaches back over Monday 23 into
+        // Friday 20 November, just before 21:00 local; the weekend between counts nothing.
+        let start: DateTime<Utc> = "2026-11-16T01:00:00Z".parse().unwrap();
+        let due = calendar.add_working_days(start, 5).at;
+        let from = due_soon_from(&calendar, start, due);
+        let local = from.with_timezone(&chrono_tz::Asia::Shanghai);
+        assert_eq!(local.format("%F %H:%M").to_string(), "2026-11-20 20:59");
+        let minute = Duration::minutes(1);
+        assert_eq!(
+            clock_flags(&calendar, start, due, true, from - minute).0,
+            false
+        );
+        assert_eq!(
+            clock_flags(&calendar, start, due, true, from + minute).0,
+            true
+        );
+        // A short clock (2 hours) is due soon from its start: 4 hours is more than all of it.
+        let urgent = start + Duration::hours(2);
+        assert!(due_soon_from(&calendar, start, urgent) <= start);
     }
 }

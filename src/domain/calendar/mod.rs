@@ -289,6 +289,30 @@ impl WorkingCalendar {
         }
         (total, complete)
     }
+
+    /// The instant `amount` of working time before `end`: the inverse of
+    /// [`Self::working_time_between`]. Stops at a year's worth of days (an amount no deadline
+    /// comes near).
+    pub fn working_time_before(&self, end: DateTime<Utc>, amount: Duration) -> DateTime<Utc> {
+        let mut left = amount;
+        let mut until = end;
+        let mut day = self.local_date(end);
+        for _ in 0..366 {
+            let begin = self.start_of(day);
+            if self.is_working_day(day).0 && until > begin {
+                let here = until - begin;
+                if here >= left {
+                    return until - left;
+                }
+                left -= here;
+            }
+            until = begin.min(until);
+            day = day
+                .pred_opt()
+                .expect("dates stay far from the beginning of time");
+        }
+        until
+    }
 }
 
 #[cfg(test)]

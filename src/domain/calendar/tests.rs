@@ -198,3 +198,28 @@ fn validation_catches_bad_years() {
         assert!(rules.validate(year).is_empty(), "{year}");
     }
 }
+
+#[test]
+fn working_time_before_walks_back_over_weekends_and_holidays() {
+    let cal = calendar();
+    // Monday 00:30 back one working hour: Friday 23:30 (the weekend counts nothing).
+    assert_eq!(
+        cal.working_time_before(local(2026, 11, 23, 0, 30), Duration::hours(1)),
+        local(2026, 11, 20, 23, 30)
+    );
+    // Thursday 8 October 2026, 06:00, back 10 hours: over the National Day holiday (1–7
+    // October) into Wednesday 30 September, 20:00.
+    assert_eq!(
+        cal.working_time_before(local(2026, 10, 8, 6, 0), Duration::hours(10)),
+        local(2026, 9, 30, 20, 0)
+    );
+    // It inverts working_time_between.
+    let end = local(2026, 2, 24, 15, 0);
+    for hours in [1, 9, 15, 40, 100, 300] {
+        let from = cal.working_time_before(end, Duration::hours(hours));
+        assert_eq!(
+            cal.working_time_between(from, end).0,
+            Duration::hours(hours)
+        );
+    }
+}
