@@ -8,6 +8,8 @@ use crate::error::ApiError;
 use crate::service::organisation::{
     self as org_service, CreateCategory, CreateDepartment, CreateIntegrationClient,
 };
+use crate::service::reference::ReferenceData;
+use crate::service::supervision::{self, SweepReport};
 use crate::service::users::{self as users_service, CreateUser};
 
 /// Creates an administrator account.
@@ -608,4 +610,13 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
         "demo cases loaded: {} cases, one or more in every stage of the lifecycle",
         DEMO_CASES.len()
     ))
+}
+
+/// `hotline sweep`: the deadline sweep once, for cron (the server also runs it by itself).
+pub fn sweep(db: &Db, tz: chrono_tz::Tz) -> Result<SweepReport, String> {
+    db.with_connection(|conn| {
+        let reference = ReferenceData::load(conn, tz)?;
+        supervision::sweep(conn, &reference.calendar(), crate::db::now())
+    })
+    .map_err(describe)
 }

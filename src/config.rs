@@ -173,6 +173,8 @@ pub struct Settings {
     pub public_rate_limit: u32,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpAddr>,
+    /// How often the server runs the deadline sweep; `None`: never (cron runs `hotline sweep`).
+    pub sweep_interval: Option<Duration>,
     pub bind: SocketAddr,
     pub workers: usize,
     pub db_pool_size: u32,
@@ -240,6 +242,10 @@ impl Settings {
                 })
                 .collect()
         })?;
+        let sweep_interval = parse_var(&get, "HOTLINE_SWEEP_INTERVAL_SECS", "60", |raw| {
+            bounded_int(raw, 0, 86400)
+        })
+        .map(|secs: u64| (secs > 0).then(|| Duration::from_secs(secs)))?;
         let cors_origins = parse_var(&get, "HOTLINE_CORS_ORIGINS", "", CorsOrigins::parse)?;
         let body_limit = parse_var(&get, "HOTLINE_BODY_LIMIT", "262144", |raw| {
             bounded_int(raw, 1024, 64 * 1024 * 1024)
@@ -325,6 +331,7 @@ impl Settings {
             login_lock,
             public_rate_limit,
             trusted_proxies,
+            sweep_interval,
             bind,
             workers,
             db_pool_size,

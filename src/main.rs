@@ -44,6 +44,9 @@ enum Command {
         #[arg(long, default_value_t = 12345)]
         seed: u64,
     },
+    /// Run the deadline sweep once (for cron; the server runs it by itself as well): mark clocks
+    /// due soon and missed, urge the departments of missed ones. Prints what it did as JSON.
+    Sweep,
 }
 
 #[derive(Subcommand)]
@@ -122,6 +125,16 @@ fn main() -> ExitCode {
                     } else {
                         ""
                     }
+                );
+                Ok(())
+            }
+            Command::Sweep => {
+                let db = open_database(&settings).await.map_err(|e| e.to_string())?;
+                let tz = settings.timezone;
+                let report = blocking(move || commands::sweep(&db, tz)).await?;
+                println!(
+                    "{}",
+                    serde_json::to_string(&report).map_err(|e| e.to_string())?
                 );
                 Ok(())
             }

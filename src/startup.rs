@@ -23,6 +23,7 @@ use crate::error::ApiError;
 use crate::extract::{BodyLimit, path_config, query_config};
 use crate::rate_limit::PublicRateLimit;
 use crate::service::reference::{ReferenceData, poll_for_changes};
+use crate::service::supervision::sweep_periodically;
 use crate::{openapi, routes, telemetry};
 
 /// What every handler can reach.
@@ -83,6 +84,9 @@ impl Application {
             })?)
         };
         tokio::spawn(poll_for_changes(db.clone(), reference.clone()));
+        if let Some(every) = settings.sweep_interval {
+            tokio::spawn(sweep_periodically(db.clone(), reference.clone(), every));
+        }
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind.to_string(),
             source,

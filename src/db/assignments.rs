@@ -102,6 +102,9 @@ pub struct DeadlineRow {
     pub met_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub due_soon_at: Option<NaiveDateTime>,
+    pub due_soon_marked_at: Option<NaiveDateTime>,
+    pub missed_marked_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Insertable)]

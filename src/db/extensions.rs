@@ -124,6 +124,9 @@ pub fn move_reply_deadline(
     .set((
         deadlines::due_at.eq(due_at),
         deadlines::beyond_calendar.eq(beyond_calendar),
+        // A new period: the sweep works out anew when it is due soon, and may say so again.
+        deadlines::due_soon_at.eq(None::<NaiveDateTime>),
+        deadlines::due_soon_marked_at.eq(None::<NaiveDateTime>),
         deadlines::updated_at.eq(at),
     ))
     .execute(conn)?;

@@ -25,6 +25,7 @@ pub mod organisation;
 pub mod read_log;
 pub mod reference;
 pub mod schema;
+pub mod supervision;
 mod writer;
 
 use writer::{SqliteWriter, WriterContext};

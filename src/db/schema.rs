@@ -187,6 +187,9 @@ diesel::table! {
         met_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        due_soon_at -> Nullable<Timestamp>,
+        due_soon_marked_at -> Nullable<Timestamp>,
+        missed_marked_at -> Nullable<Timestamp>,
     }
 }
 
@@ -265,6 +268,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    supervisions (id) {
+        id -> BigInt,
+        kind -> Text,
+        method -> Text,
+        case_id -> BigInt,
+        assignment_id -> BigInt,
+        department_id -> BigInt,
+        deadline_id -> Nullable<BigInt>,
+        note -> Text,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        response_deadline_id -> Nullable<BigInt>,
+        explanation -> Nullable<Text>,
+        explained_by -> Nullable<BigInt>,
+        explained_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(complainants -> cases (case_id));
 diesel::joinable!(assignments -> cases (case_id));
 diesel::joinable!(deadlines -> assignments (assignment_id));
@@ -292,4 +314,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     assignments,
     deadlines,
     extensions,
+    supervisions,
 );

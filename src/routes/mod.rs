@@ -13,6 +13,7 @@ pub mod extensions;
 pub mod health;
 pub mod lifecycle;
 pub mod organisation;
+pub mod supervision;
 pub mod users;
 pub mod work;
 
@@ -84,7 +85,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(extensions::request_extension)
                 .service(extensions::list_extensions)
                 .service(extensions::get_extension)
-                .service(extensions::decide_extension),
+                .service(extensions::decide_extension)
+                .service(supervision::create_supervision)
+                .service(supervision::list_supervisions)
+                .service(supervision::get_supervision)
+                .service(supervision::explain),
         );
 }
 

@@ -226,6 +226,11 @@ pub struct DeadlineView {
     pub due_soon: bool,
     /// Running and past due (now).
     pub overdue: bool,
+    /// When the deadline sweep marked it due soon.
+    pub due_soon_marked_at: Option<DateTime<Utc>>,
+    /// When the deadline sweep marked it missed (and urged the department). The clock keeps
+    /// running until the work is done, which then makes it `missed`.
+    pub missed_marked_at: Option<DateTime<Utc>>,
 }
 
 fn deadline_view(row: DeadlineRow, calendar: &WorkingCalendar) -> Result<DeadlineView, ApiError> {
@@ -253,6 +258,8 @@ fn deadline_view(row: DeadlineRow, calendar: &WorkingCalendar) -> Result<Deadlin
         met_at: row.met_at.map(|t| t.and_utc()),
         due_soon,
         overdue,
+        due_soon_marked_at: row.due_soon_marked_at.map(|t| t.and_utc()),
+        missed_marked_at: row.missed_marked_at.map(|t| t.and_utc()),
     })
 }
 
@@ -292,7 +299,7 @@ fn period_text(period: &Period) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn new_deadline(
+pub(crate) fn new_deadline(
     kind: DeadlineKind,
     case_id: i64,
     assignment_id: Option<i64>,

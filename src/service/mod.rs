@@ -8,4 +8,5 @@ pub mod dispatch;
 pub mod extensions;
 pub mod organisation;
 pub mod reference;
+pub mod supervision;
 pub mod users;

@@ -18,4 +18,5 @@ mod matrix;
 mod openapi;
 mod organisation;
 mod search;
+mod supervision;
 mod tokens;

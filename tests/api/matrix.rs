@@ -410,6 +410,10 @@ async fn every_role_on_the_case_work_endpoints() {
             "/api/v1/extensions".into(),
             [200, 200, 200, 200, 200, 200, 403, 403, 403],
         ),
+        (
+            "/api/v1/supervisions".into(),
+            [200, 200, 200, 200, 200, 200, 403, 403, 403],
+        ),
     ];
     for (path, expected) in &reads {
         assert_problem(
@@ -506,6 +510,16 @@ async fn every_role_on_the_case_work_endpoints() {
             "/api/v1/extensions/1/decision".into(),
             json!({"decision": "approve"}),
             &["supervisor"],
+        ),
+        (
+            "/api/v1/supervisions".into(),
+            json!({"assignment_id": cgj_a, "kind": "urge", "method": "phone", "note": "催办"}),
+            &["supervisor"],
+        ),
+        (
+            "/api/v1/supervisions/1/explanation".into(),
+            json!({"explanation": "说明"}),
+            &["department_admin"],
         ),
     ];
     for (path, body, allowed) in &moves {

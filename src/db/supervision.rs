@@ -1,0 +1,296 @@
+//! Supervision records (督办) and the deadline sweep's queries. Every marking is an UPDATE that
+//! only touches rows not yet marked and returns the ones it did mark, so sweeps running at once
+//! (several servers on PostgreSQL) each act on a row at most once between them.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::assignments::DeadlineRow;
+use super::cases::NewCaseEvent;
+use super::schema::{case_events, cases, deadlines, supervisions};
+use super::{DbConnection, MultiBackend, PageRequest};
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Queryable)]
+#[diesel(table_name = supervisions)]
+pub struct SupervisionRow {
+    pub id: i64,
+    pub kind: String,
+    pub method: String,
+    pub case_id: i64,
+    pub assignment_id: i64,
+    pub department_id: i64,
+    pub deadline_id: Option<i64>,
+    pub note: String,
+    pub created_by: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub response_deadline_id: Option<i64>,
+    pub explanation: Option<String>,
+    pub explained_by: Option<i64>,
+    pub explained_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = supervisions, treat_none_as_default_value = false)]
+pub struct NewSupervision {
+    pub kind: String,
+    pub method: String,
+    pub case_id: i64,
+    pub assignment_id: i64,
+    pub department_id: i64,
+    pub deadline_id: Option<i64>,
+    pub note: String,
+    pub created_by: Option<i64>,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn insert_supervision(
+    conn: &mut DbConnection,
+    row: NewSupervision,
+) -> Result<SupervisionRow, ApiError> {
+    Ok(diesel::insert_into(supervisions::table)
+        .values(row)
+        .returning(supervisions::all_columns)
+        .get_result(conn)?)
+}
+
+pub fn find_supervision(
+    conn: &mut DbConnection,
+    id: i64,
+) -> Result<Option<SupervisionRow>, ApiError> {
+    Ok(supervisions::table
+        .find(id)
+        .select(supervisions::all_columns)
+        .get_result(conn)
+        .optional()?)
+}
+
+/// Links a written supervision to the clock of the explanation it asks for.
+pub fn set_response_deadline(
+    conn: &mut DbConnection,
+    id: i64,
+    deadline_id: i64,
+) -> Result<SupervisionRow, ApiError> {
+    Ok(diesel::update(supervisions::table.find(id))
+        .set(supervisions::response_deadline_id.eq(deadline_id))
+        .returning(supervisions::all_columns)
+        .get_result(conn)?)
+}
+
+/// Records the department's explanation unless one is there already; `None` then.
+pub fn explain(
+    conn: &mut DbConnection,
+    id: i64,
+    text: &str,
+    by: i64,
+    at: NaiveDateTime,
+) -> Result<Option<SupervisionRow>, ApiError> {
+    Ok(diesel::update(
+        supervisions::table
+            .find(id)
+            .filter(supervisions::explanation.is_null()),
+    )
+    .set((
+        supervisions::explanation.eq(text),
+        supervisions::explained_by.eq(by),
+        supervisions::explained_at.eq(at),
+    ))
+    .returning(supervisions::all_columns)
+    .get_result(conn)
+    .optional()?)
+}
+
+/// Filters of the supervision list; `None` means any.
+#[derive(Debug, Default, Clone)]
+pub struct SupervisionFilter {
+    pub kind: Option<String>,
+    pub method: Option<String>,
+    pub department_id: Option<i64>,
+    pub case_id: Option<i64>,
+    pub assignment_id: Option<i64>,
+    /// Written supervision still without the department's explanation.
+    pub awaiting_explanation: bool,
+}
+
+/// Newest first, like every list.
+pub fn list_supervisions(
+    conn: &mut DbConnection,
+    filter: &SupervisionFilter,
+    page: PageRequest,
+) -> Result<Vec<SupervisionRow>, ApiError> {
+    let mut query = supervisions::table
+        .select(supervisions::all_columns)
+        .into_boxed::<MultiBackend>();
+    if let Some(kind) = &filter.kind {
+        query = query.filter(supervisions::kind.eq(kind.clone()));
+    }
+    if let Some(method) = &filter.method {
+        query = query.filter(supervisions::method.eq(method.clone()));
+    }
+    if let Some(department) = filter.department_id {
+        query = query.filter(supervisions::department_id.eq(department));
+    }
+    if let Some(case_id) = filter.case_id {
+        query = query.filter(supervisions::case_id.eq(case_id));
+    }
+    if let Some(assignment) = filter.assignment_id {
+        query = query.filter(supervisions::assignment_id.eq(assignment));
+    }
+    if filter.awaiting_explanation {
+        query = query
+            .filter(supervisions::method.eq("written"))
+            .filter(supervisions::explanation.is_null());
+    }
+    if let Some(before_id) = page.after {
+        query = query.filter(supervisions::id.lt(before_id));
+    }
+    Ok(query
+        .order(supervisions::id.desc())
+        .limit(page.fetch_limit())
+        .load(conn)?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sweep
+
+/// Running clocks past due that no sweep has marked yet, earliest first.
+pub fn past_due_unmarked(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<DeadlineRow>, ApiError> {
+    Ok(deadlines::table
+        .filter(deadlines::state.eq("running"))
+        .filter(deadlines::missed_marked_at.is_null())
+        .filter(deadlines::due_at.lt(now))
+        .order(deadlines::due_at.asc())
+        .limit(limit)
+        .select(deadlines::all_columns)
+        .load(conn)?)
+}
+
+/// Marks the clocks missed that are still running and unmarked; returns those it marked.
+pub fn mark_missed(
+    conn: &mut DbConnection,
+    ids: &[i64],
+    at: NaiveDateTime,
+) -> Result<Vec<i64>, ApiError> {
+    Ok(diesel::update(
+        deadlines::table
+            .filter(deadlines::id.eq_any(ids))
+            .filter(deadlines::state.eq("running"))
+            .filter(deadlines::missed_marked_at.is_null()),
+    )
+    .set(deadlines::missed_marked_at.eq(at))
+    .returning(deadlines::id)
+    .get_results(conn)?)
+}
+
+/// Running clocks whose due-soon instant is not worked out yet.
+pub fn unplanned(conn: &mut DbConnection, limit: i64) -> Result<Vec<DeadlineRow>, ApiError> {
+    Ok(deadlines::table
+        .filter(deadlines::state.eq("running"))
+        .filter(deadlines::due_soon_marked_at.is_null())
+        .filter(deadlines::due_soon_at.is_null())
+        .limit(limit)
+        .select(deadlines::all_columns)
+        .load(conn)?)
+}
+
+/// Stores when a clock becomes due soon (the same answer whichever sweep works it out).
+pub fn plan_due_soon(
+    conn: &mut DbConnection,
+    id: i64,
+    due_soon_at: NaiveDateTime,
+) -> Result<(), ApiError> {
+    diesel::update(
+        deadlines::table
+            .find(id)
+            .filter(deadlines::due_soon_at.is_null()),
+    )
+    .set(deadlines::due_soon_at.eq(due_soon_at))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Running clocks due soon by now, not yet past due, not yet marked.
+pub fn due_soon_unmarked(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<DeadlineRow>, ApiError> {
+    Ok(deadlines::table
+        .filter(deadlines::state.eq("running"))
+        .filter(deadlines::due_soon_marked_at.is_null())
+        .filter(deadlines::due_soon_at.le(now))
+        .filter(deadlines::due_at.ge(now))
+        .order(deadlines::due_soon_at.asc())
+        .limit(limit)
+        .select(deadlines::all_columns)
+        .load(conn)?)
+}
+
+/// Marks the clocks due soon that are not marked yet; returns those it marked.
+pub fn mark_due_soon(
+    conn: &mut DbConnection,
+    ids: &[i64],
+    at: NaiveDateTime,
+) -> Result<Vec<i64>, ApiError> {
+    Ok(diesel::update(
+        deadlines::table
+            .filter(deadlines::id.eq_any(ids))
+            .filter(deadlines::state.eq("running"))
+            .filter(deadlines::due_soon_marked_at.is_null()),
+    )
+    .set(deadlines::due_soon_marked_at.eq(at))
+    .returning(deadlines::id)
+    .get_results(conn)?)
+}
+
+/// The status of each case, for the timeline events of a batch (one query).
+pub fn case_statuses(
+    conn: &mut DbConnection,
+    case_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, String>, ApiError> {
+    Ok(cases::table
+        .filter(cases::id.eq_any(case_ids))
+        .select((cases::id, cases::status))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Many system urges in few statements.
+pub fn insert_supervisions(
+    conn: &mut DbConnection,
+    rows: &[NewSupervision],
+) -> Result<(), ApiError> {
+    // 9 parameters a row: well under SQLite's limit of 32,766 in chunks of 1,000.
+    for chunk in rows.chunks(1000) {
+        // Multi-row inserts are backend-specific in Diesel: not on the multi-connection enum.
+        match conn {
+            DbConnection::Postgres(pg) => diesel::insert_into(supervisions::table)
+                .values(chunk)
+                .execute(pg)?,
+            DbConnection::Sqlite(sqlite) => diesel::insert_into(supervisions::table)
+                .values(chunk)
+                .execute(sqlite)?,
+        };
+    }
+    Ok(())
+}
+
+/// Many timeline events in few statements.
+pub fn insert_events(conn: &mut DbConnection, rows: &[NewCaseEvent]) -> Result<(), ApiError> {
+    for chunk in rows.chunks(1000) {
+        match conn {
+            DbConnection::Postgres(pg) => diesel::insert_into(case_events::table)
+                .values(chunk)
+                .execute(pg)?,
+            DbConnection::Sqlite(sqlite) => diesel::insert_into(case_events::table)
+                .values(chunk)
+                .execute(sqlite)?,
+        };
+    }
+    Ok(())
+}

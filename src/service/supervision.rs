@@ -1,0 +1,521 @@
+//! Supervision (督办, SPEC 2.6) and the deadline sweep (SPEC 4.4). The centre urges or
+//! supervises a department on an open assignment, by phone, in writing or on site; written
+//! supervision asks for the department's explanation within its own deadline. The sweep marks
+//! the clocks that became due soon or were missed, and urges the department of every missed
+//! clock once, by itself.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::Principal;
+use crate::db::assignments::{self as assignment_db, DeadlineRow};
+use crate::db::cases::NewCaseEvent;
+use crate::db::supervision::{
+    self as supervision_db, NewSupervision, SupervisionFilter, SupervisionRow,
+};
+use crate::db::{DbConnection, PageRequest, now, write_transaction};
+use crate::domain::calendar::WorkingCalendar;
+use crate::domain::dispatch::{AssignmentState, DeadlineKind, DeadlineState, due_soon_from};
+use crate::domain::role::Role;
+use crate::error::ApiError;
+use crate::service::cases::{decision_text, event, stored};
+use crate::service::dispatch::{new_deadline, visible_assignment};
+use crate::service::reference::ReferenceData;
+
+/// Who urges and supervises departments.
+pub const SUPERVISORS: &[Role] = &[Role::Supervisor];
+/// Who answers a written supervision: the head of the department's hotline desk.
+pub const EXPLAINERS: &[Role] = &[Role::DepartmentAdmin];
+/// Who reads supervision records: the centre and admins all, department roles their own.
+pub const READERS: &[Role] = &[
+    Role::Operator,
+    Role::Dispatcher,
+    Role::Supervisor,
+    Role::Admin,
+    Role::DepartmentStaff,
+    Role::DepartmentAdmin,
+];
+
+/// 催办 (urge) or 督办 (supervise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SupervisionKind {
+    Urge,
+    Supervise,
+}
+
+/// How the centre pressed the department; `system` is the sweep's own urge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SupervisionMethod {
+    System,
+    Phone,
+    Written,
+    OnSite,
+}
+
+impl SupervisionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Urge => "urge",
+            Self::Supervise => "supervise",
+        }
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        [Self::Urge, Self::Supervise]
+            .into_iter()
+            .find(|k| k.as_str() == value)
+    }
+}
+
+impl SupervisionMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::Phone => "phone",
+            Self::Written => "written",
+            Self::OnSite => "on_site",
+        }
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        [Self::System, Self::Phone, Self::Written, Self::OnSite]
+            .into_iter()
+            .find(|m| m.as_str() == value)
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupervisionView {
+    pub id: i64,
+    pub kind: SupervisionKind,
+    pub method: SupervisionMethod,
+    pub case_id: i64,
+    pub assignment_id: i64,
+    pub department_id: i64,
+    /// The missed clock a system urge is about.
+    pub deadline_id: Option<i64>,
+    pub note: String,
+    /// Absent for the sweep's own urges.
+    pub created_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    /// Written supervision: the clock of the department's explanation.
+    pub response_deadline_id: Option<i64>,
+    pub explanation: Option<String>,
+    pub explained_by: Option<i64>,
+    pub explained_at: Option<DateTime<Utc>>,
+}
+
+fn view(row: SupervisionRow) -> Result<SupervisionView, ApiError> {
+    Ok(SupervisionView {
+        id: row.id,
+        kind: stored(SupervisionKind::parse(&row.kind), "supervision kind")?,
+        method: stored(SupervisionMethod::parse(&row.method), "supervision method")?,
+        case_id: row.case_id,
+        assignment_id: row.assignment_id,
+        department_id: row.department_id,
+        deadline_id: row.deadline_id,
+        note: row.note,
+        created_by: row.created_by,
+        created_at: row.created_at.and_utc(),
+        response_deadline_id: row.response_deadline_id,
+        explanation: row.explanation,
+        explained_by: row.explained_by,
+        explained_at: row.explained_at.map(|t| t.and_utc()),
+    })
+}
+
+/// What the centre records when it presses a department.
+pub struct NewPressure<'a> {
+    pub assignment_id: i64,
+    pub kind: SupervisionKind,
+    pub method: SupervisionMethod,
+    pub note: &'a str,
+}
+
+/// A supervisor urges or supervises the department of an open assignment. In writing, the
+/// department owes an explanation within the policy's working days, timed by its own clock.
+pub fn create(
+    conn: &mut DbConnection,
+    reference: &ReferenceData,
+    principal: &Principal,
+    pressure: NewPressure<'_>,
+) -> Result<SupervisionView, ApiError> {
+    principal.require(SUPERVISORS)?;
+    if pressure.method == SupervisionMethod::System {
+        return Err(ApiError::field(
+            "method",
+            "invalid",
+            "`system` is the sweep's own; use phone, written or on_site",
+        ));
+    }
+    let note = decision_text("note", pressure.note, 2000)?;
+    let row = write_transaction(conn, |conn| -> Result<SupervisionRow, ApiError> {
+        let assignment = visible_assignment(conn, principal, pressure.assignment_id)
+            .map_err(|_| ApiError::field("assignment_id", "not_found", "no such assignment"))?;
+        assignment_db::lock_case(conn, assignment.case_id)?;
+        let state = stored(
+            AssignmentState::parse(&assignment.state),
+            "assignment state",
+        )?;
+        if !state.is_open() {
+            return Err(ApiError::conflict(
+                "assignment_not_open",
+                "the department has no work left on this assignment",
+            ));
+        }
+        let at = now();
+        let mut row = supervision_db::insert_supervision(
+            conn,
+            NewSupervision {
+                kind: pressure.kind.as_str().to_owned(),
+                method: pressure.method.as_str().to_owned(),
+                case_id: assignment.case_id,
+                assignment_id: assignment.id,
+                department_id: assignment.department_id,
+                deadline_id: None,
+                note: note.clone(),
+                created_by: principal.user_id(),
+                created_at: at,
+            },
+        )?;
+        let mut details = serde_json::json!({
+            "supervision_id": row.id,
+            "assignment_id": assignment.id,
+            "department_id": assignment.department_id,
+            "kind": pressure.kind.as_str(),
+            "method": pressure.method.as_str(),
+            "note": note,
+        });
+        if pressure.method == SupervisionMethod::Written {
+            let policy = reference.policy();
+            let due = reference.calendar().add_working_days(
+                at.and_utc(),
+                policy.policy.supervision_response_working_days,
+            );
+            let clock = assignment_db::insert_deadline(
+                conn,
+                new_deadline(
+                    DeadlineKind::SupervisionResponse,
+                    assignment.case_id,
+                    Some(assignment.id),
+                    Some(assignment.department_id),
+                    at,
+                    due.at,
+                    Some(policy.version),
+                    format!(
+                        "{} working_days",
+                        policy.policy.supervision_response_working_days
+                    ),
+                    !due.calendar_complete,
+                ),
+            )?;
+            row = supervision_db::set_response_deadline(conn, row.id, clock.id)?;
+            details["response_deadline_id"] = clock.id.into();
+            details["explanation_due_at"] = serde_json::json!(due.at);
+        }
+        let action = match pressure.kind {
+            SupervisionKind::Urge => "urged",
+            SupervisionKind::Supervise => "supervised",
+        };
+        case_event(conn, principal, assignment.case_id, action, details)?;
+        Ok(row)
+    })?;
+    view(row)
+}
+
+/// The department admin answers a written supervision of their department, once; the clock of
+/// the explanation is met or missed by it.
+pub fn explain(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: i64,
+    text: &str,
+) -> Result<SupervisionView, ApiError> {
+    principal.require(EXPLAINERS)?;
+    let text = decision_text("explanation", text, 5000)?;
+    let user = principal
+        .user_id()
+        .ok_or_else(|| ApiError::internal("a department admin without a user id"))?;
+    let row = write_transaction(conn, |conn| -> Result<SupervisionRow, ApiError> {
+        let record = visible(conn, principal, id)?;
+        assignment_db::lock_case(conn, record.case_id)?;
+        if record.method != SupervisionMethod::Written.as_str() {
+            return Err(ApiError::conflict(
+                "no_explanation_required",
+                "only written supervision asks for an explanation",
+            ));
+        }
+        let at = now();
+        let row = supervision_db::explain(conn, id, &text, user, at)?.ok_or_else(|| {
+            ApiError::conflict("already_explained", "the explanation was given already")
+        })?;
+        if let Some(clock) = record
+            .response_deadline_id
+            .map(|d| assignment_db::find_deadline(conn, d))
+            .transpose()?
+            .flatten()
+        {
+            let state = if at <= clock.due_at {
+                DeadlineState::Met
+            } else {
+                DeadlineState::Missed
+            };
+            assignment_db::finish_deadline(conn, clock.id, state.as_str(), at)?;
+        }
+        case_event(
+            conn,
+            principal,
+            record.case_id,
+            "supervision_explained",
+            serde_json::json!({
+                "supervision_id": id,
+                "assignment_id": record.assignment_id,
+                "department_id": record.department_id,
+                "explanation": text,
+            }),
+        )?;
+        Ok(row)
+    })?;
+    view(row)
+}
+
+/// Appends an event to the case's timeline; the case's status does not change.
+fn case_event(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    case_id: i64,
+    action: &str,
+    details: serde_json::Value,
+) -> Result<(), ApiError> {
+    let statuses = supervision_db::case_statuses(conn, &[case_id])?;
+    let status = statuses
+        .get(&case_id)
+        .and_then(|s| crate::domain::case::CaseStatus::parse(s));
+    let status = stored(status, "status")?;
+    crate::db::cases::insert_event(
+        conn,
+        event(principal, case_id, action, Some(status), status, details),
+    )
+}
+
+/// Who may see a record: the centre and admins all, departments their own.
+fn may_see(principal: &Principal, row: &SupervisionRow) -> bool {
+    if principal.role.is_department_role() {
+        principal.department_scope() == Some(row.department_id)
+    } else {
+        READERS.contains(&principal.role)
+    }
+}
+
+fn visible(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: i64,
+) -> Result<SupervisionRow, ApiError> {
+    supervision_db::find_supervision(conn, id)?
+        .filter(|row| may_see(principal, row))
+        .ok_or_else(|| ApiError::not_found("no such supervision record"))
+}
+
+pub fn get(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: i64,
+) -> Result<SupervisionView, ApiError> {
+    principal.require(READERS)?;
+    view(visible(conn, principal, id)?)
+}
+
+/// Lists the records `principal` may see, newest first; department users only their own.
+pub fn list(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    mut filter: SupervisionFilter,
+    page: PageRequest,
+) -> Result<Vec<SupervisionView>, ApiError> {
+    principal.require(READERS)?;
+    if principal.role.is_department_role() {
+        let own = principal
+            .department_scope()
+            .ok_or_else(|| ApiError::internal("department user without department"))?;
+        if filter.department_id.is_some_and(|d| d != own) {
+            return Ok(Vec::new());
+        }
+        filter.department_id = Some(own);
+    }
+    supervision_db::list_supervisions(conn, &filter, page)?
+        .into_iter()
+        .map(view)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sweep
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    /// Clocks whose due-soon instant was worked out.
+    pub planned: u64,
+    /// Clocks marked due soon.
+    pub due_soon: u64,
+    /// Clocks marked missed.
+    pub missed: u64,
+    /// System urges created (one per missed clock of an assignment).
+    pub urged: u64,
+}
+
+/// Rows handled per transaction: short write transactions, so requests are not held up.
+const SWEEP_BATCH: i64 = 1000;
+
+/// Marks due-soon and missed clocks and urges the departments of missed ones. Safe to run from
+/// several processes at once: each clock is marked, and urged, by one of them only.
+pub fn sweep(
+    conn: &mut DbConnection,
+    calendar: &WorkingCalendar,
+    at: NaiveDateTime,
+) -> Result<SweepReport, ApiError> {
+    let mut report = SweepReport::default();
+    loop {
+        let rows = supervision_db::unplanned(conn, SWEEP_BATCH)?;
+        if rows.is_empty() {
+            break;
+        }
+        write_transaction(conn, |conn| -> Result<(), ApiError> {
+            for row in &rows {
+                let from = due_soon_from(calendar, row.starts_at.and_utc(), row.due_at.and_utc());
+                supervision_db::plan_due_soon(conn, row.id, from.naive_utc())?;
+            }
+            Ok(())
+        })?;
+        report.planned += rows.len() as u64;
+    }
+    loop {
+        let rows = supervision_db::due_soon_unmarked(conn, at, SWEEP_BATCH)?;
+        if rows.is_empty() {
+            break;
+        }
+        report.due_soon += write_transaction(conn, |conn| {
+            let marked: HashSet<i64> = supervision_db::mark_due_soon(conn, &ids(&rows), at)?
+                .into_iter()
+                .collect();
+            let events = system_events(conn, &rows, &marked, "deadline_due_soon", at)?;
+            supervision_db::insert_events(conn, &events)?;
+            Ok::<_, ApiError>(marked.len() as u64)
+        })?;
+    }
+    loop {
+        let rows = supervision_db::past_due_unmarked(conn, at, SWEEP_BATCH)?;
+        if rows.is_empty() {
+            break;
+        }
+        let (missed, urged) = write_transaction(conn, |conn| {
+            let marked: HashSet<i64> = supervision_db::mark_missed(conn, &ids(&rows), at)?
+                .into_iter()
+                .collect();
+            let urges: Vec<NewSupervision> = rows
+                .iter()
+                .filter(|row| marked.contains(&row.id))
+                .filter_map(|row| system_urge(row, at))
+                .collect();
+            supervision_db::insert_supervisions(conn, &urges)?;
+            let events = system_events(conn, &rows, &marked, "deadline_missed", at)?;
+            supervision_db::insert_events(conn, &events)?;
+            Ok::<_, ApiError>((marked.len() as u64, urges.len() as u64))
+        })?;
+        report.missed += missed;
+        report.urged += urged;
+    }
+    Ok(report)
+}
+
+fn ids(rows: &[DeadlineRow]) -> Vec<i64> {
+    rows.iter().map(|row| row.id).collect()
+}
+
+/// The sweep's urge for a missed clock of an assignment (a case's own clocks, such as the
+/// follow-up call's, have no department to urge).
+fn system_urge(row: &DeadlineRow, at: NaiveDateTime) -> Option<NewSupervision> {
+    Some(NewSupervision {
+        kind: SupervisionKind::Urge.as_str().to_owned(),
+        method: SupervisionMethod::System.as_str().to_owned(),
+        case_id: row.case_id,
+        assignment_id: row.assignment_id?,
+        department_id: row.department_id?,
+        deadline_id: Some(row.id),
+        note: format!(
+            "{} deadline passed at {} without the work done",
+            row.kind,
+            row.due_at.and_utc().to_rfc3339()
+        ),
+        created_by: None,
+        created_at: at,
+    })
+}
+
+/// One system event per marked clock, on its case's timeline.
+fn system_events(
+    conn: &mut DbConnection,
+    rows: &[DeadlineRow],
+    marked: &HashSet<i64>,
+    action: &str,
+    at: NaiveDateTime,
+) -> Result<Vec<NewCaseEvent>, ApiError> {
+    let marked_rows: Vec<&DeadlineRow> = rows.iter().filter(|r| marked.contains(&r.id)).collect();
+    let case_ids: Vec<i64> = marked_rows.iter().map(|r| r.case_id).collect();
+    let statuses: HashMap<i64, String> = supervision_db::case_statuses(conn, &case_ids)?;
+    Ok(marked_rows
+        .into_iter()
+        .map(|row| {
+            let status = statuses.get(&row.case_id).cloned();
+            NewCaseEvent {
+                case_id: row.case_id,
+                occurred_at: at,
+                actor_user_id: None,
+                actor_client_id: None,
+                actor_role: "system".to_owned(),
+                action: action.to_owned(),
+                status_before: status.clone(),
+                status_after: status,
+                details: serde_json::json!({
+                    "deadline_id": row.id,
+                    "kind": row.kind,
+                    "assignment_id": row.assignment_id,
+                    "department_id": row.department_id,
+                    "due_at": row.due_at.and_utc(),
+                })
+                .to_string(),
+            }
+        })
+        .collect())
+}
+
+/// Runs the sweep every `every` for as long as the server runs. Every server may run it: the
+/// markings make sure each clock is acted on once.
+pub async fn sweep_periodically(
+    db: crate::db::Db,
+    reference: std::sync::Arc<ReferenceData>,
+    every: std::time::Duration,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let calendar = reference.calendar();
+        match db.run(move |conn| sweep(conn, &calendar, now())).await {
+            Ok(report) if report.due_soon + report.missed > 0 => log::info!(
+                "deadline sweep: {} due soon, {} missed, {} urged",
+                report.due_soon,
+                report.missed,
+                report.urged
+            ),
+            Ok(_) => {}
+            Err(error) => log::warn!("deadline sweep failed (the next one retries): {error}"),
+        }
+    }
+}
