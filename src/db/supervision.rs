@@ -153,6 +153,12 @@ pub fn list_supervisions(
 // ---------------------------------------------------------------------------------------------
 // The sweep
 
+/// `state = 'running'` as a literal, not a bound value: only then can SQLite use the partial
+/// indexes of running clocks (a plan may not depend on a bound value).
+fn running() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql::<diesel::sql_types::Bool>("deadlines.state = 'running'")
+}
+
 /// Running clocks past due that no sweep has marked yet, earliest first.
 pub fn past_due_unmarked(
     conn: &mut DbConnection,
@@ -160,7 +166,7 @@ pub fn past_due_unmarked(
     limit: i64,
 ) -> Result<Vec<DeadlineRow>, ApiError> {
     Ok(deadlines::table
-        .filter(deadlines::state.eq("running"))
+        .filter(running())
         .filter(deadlines::missed_marked_at.is_null())
         .filter(deadlines::due_at.lt(now))
         .order(deadlines::due_at.asc())
@@ -178,7 +184,7 @@ pub fn mark_missed(
     Ok(diesel::update(
         deadlines::table
             .filter(deadlines::id.eq_any(ids))
-            .filter(deadlines::state.eq("running"))
+            .filter(running())
             .filter(deadlines::missed_marked_at.is_null()),
     )
     .set(deadlines::missed_marked_at.eq(at))
@@ -186,11 +192,12 @@ pub fn mark_missed(
     .get_results(conn)?)
 }
 
-/// Running clocks whose due-soon instant is not worked out yet.
+/// Running clocks, not missed, whose due-soon instant is not worked out yet.
 pub fn unplanned(conn: &mut DbConnection, limit: i64) -> Result<Vec<DeadlineRow>, ApiError> {
     Ok(deadlines::table
-        .filter(deadlines::state.eq("running"))
+        .filter(running())
         .filter(deadlines::due_soon_marked_at.is_null())
+        .filter(deadlines::missed_marked_at.is_null())
         .filter(deadlines::due_soon_at.is_null())
         .limit(limit)
         .select(deadlines::all_columns)
@@ -213,15 +220,16 @@ pub fn plan_due_soon(
     Ok(())
 }
 
-/// Running clocks due soon by now, not yet past due, not yet marked.
+/// Running clocks due soon by now, not past due nor marked missed, not yet marked.
 pub fn due_soon_unmarked(
     conn: &mut DbConnection,
     now: NaiveDateTime,
     limit: i64,
 ) -> Result<Vec<DeadlineRow>, ApiError> {
     Ok(deadlines::table
-        .filter(deadlines::state.eq("running"))
+        .filter(running())
         .filter(deadlines::due_soon_marked_at.is_null())
+        .filter(deadlines::missed_marked_at.is_null())
         .filter(deadlines::due_soon_at.le(now))
         .filter(deadlines::due_at.ge(now))
         .order(deadlines::due_soon_at.asc())
@@ -239,7 +247,7 @@ pub fn mark_due_soon(
     Ok(diesel::update(
         deadlines::table
             .filter(deadlines::id.eq_any(ids))
-            .filter(deadlines::state.eq("running"))
+            .filter(running())
             .filter(deadlines::due_soon_marked_at.is_null()),
     )
     .set(deadlines::due_soon_marked_at.eq(at))

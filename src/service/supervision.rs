@@ -381,6 +381,29 @@ pub fn sweep(
     at: NaiveDateTime,
 ) -> Result<SweepReport, ApiError> {
     let mut report = SweepReport::default();
+    // Missed first: a clock past due needs no due-soon warning any more.
+    loop {
+        let rows = supervision_db::past_due_unmarked(conn, at, SWEEP_BATCH)?;
+        if rows.is_empty() {
+            break;
+        }
+        let (missed, urged) = write_transaction(conn, |conn| {
+            let marked: HashSet<i64> = supervision_db::mark_missed(conn, &ids(&rows), at)?
+                .into_iter()
+                .collect();
+            let urges: Vec<NewSupervision> = rows
+                .iter()
+                .filter(|row| marked.contains(&row.id))
+                .filter_map(|row| system_urge(row, at))
+                .collect();
+            supervision_db::insert_supervisions(conn, &urges)?;
+            let events = system_events(conn, &rows, &marked, "deadline_missed", at)?;
+            supervision_db::insert_events(conn, &events)?;
+            Ok::<_, ApiError>((marked.len() as u64, urges.len() as u64))
+        })?;
+        report.missed += missed;
+        report.urged += urged;
+    }
     loop {
         let rows = supervision_db::unplanned(conn, SWEEP_BATCH)?;
         if rows.is_empty() {
@@ -408,28 +431,6 @@ pub fn sweep(
             supervision_db::insert_events(conn, &events)?;
             Ok::<_, ApiError>(marked.len() as u64)
         })?;
-    }
-    loop {
-        let rows = supervision_db::past_due_unmarked(conn, at, SWEEP_BATCH)?;
-        if rows.is_empty() {
-            break;
-        }
-        let (missed, urged) = write_transaction(conn, |conn| {
-            let marked: HashSet<i64> = supervision_db::mark_missed(conn, &ids(&rows), at)?
-                .into_iter()
-                .collect();
-            let urges: Vec<NewSupervision> = rows
-                .iter()
-                .filter(|row| marked.contains(&row.id))
-                .filter_map(|row| system_urge(row, at))
-                .collect();
-            supervision_db::insert_supervisions(conn, &urges)?;
-            let events = system_events(conn, &rows, &marked, "deadline_missed", at)?;
-            supervision_db::insert_events(conn, &events)?;
-            Ok::<_, ApiError>((marked.len() as u64, urges.len() as u64))
-        })?;
-        report.missed += missed;
-        report.urged += urged;
     }
     Ok(report)
 }
