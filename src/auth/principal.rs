@@ -65,6 +65,22 @@ impl Principal {
         }
     }
 
+    /// Narrows a list's department filter to the rows the caller may see: department users get
+    /// their own department whatever they asked for (`None` when they asked for another one:
+    /// there is nothing to list), everyone else what they asked for.
+    pub fn department_filter(
+        &self,
+        requested: Option<i64>,
+    ) -> Result<Option<Option<i64>>, ApiError> {
+        if !self.role.is_department_role() {
+            return Ok(Some(requested));
+        }
+        let own = self
+            .department_id
+            .ok_or_else(|| ApiError::internal("department user without department"))?;
+        Ok(requested.is_none_or(|d| d == own).then_some(Some(own)))
+    }
+
     pub fn is_self(&self, user_id: i64) -> bool {
         self.user_id() == Some(user_id)
     }
@@ -233,6 +249,16 @@ mod tests {
             ..staff.clone()
         };
         assert_eq!(dispatcher.department_scope(), None);
+        // Lists: a department user's filter is always their own department; asking for another
+        // finds nothing. Others filter as they ask.
+        assert_eq!(staff.department_filter(None).unwrap(), Some(Some(4)));
+        assert_eq!(staff.department_filter(Some(4)).unwrap(), Some(Some(4)));
+        assert_eq!(staff.department_filter(Some(5)).unwrap(), None);
+        assert_eq!(
+            dispatcher.department_filter(Some(5)).unwrap(),
+            Some(Some(5))
+        );
+        assert_eq!(dispatcher.department_filter(None).unwrap(), Some(None));
         assert!(dispatcher.require(&[Role::Admin]).is_err());
         assert!(dispatcher.require(&[Role::Dispatcher]).is_ok());
     }

@@ -347,29 +347,18 @@ pub fn record_reads(
     conn: &mut DbConnection,
     reads: &[super::read_log::FullRead],
 ) -> Result<(), ApiError> {
-    // SQLite allows 32,766 bound parameters per statement: 4 per row, well under in chunks of 1,000.
-    for chunk in reads.chunks(1000) {
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|r| {
-                (
-                    personal_data_reads::case_id.eq(r.case_id),
-                    personal_data_reads::user_id.eq(r.user_id),
-                    personal_data_reads::role.eq(r.role),
-                    personal_data_reads::read_at.eq(r.at),
-                )
-            })
-            .collect();
-        // Multi-row inserts are backend-specific in Diesel: not on the multi-connection enum.
-        match conn {
-            DbConnection::Postgres(pg) => diesel::insert_into(personal_data_reads::table)
-                .values(rows)
-                .execute(pg)?,
-            DbConnection::Sqlite(sqlite) => diesel::insert_into(personal_data_reads::table)
-                .values(rows)
-                .execute(sqlite)?,
-        };
-    }
+    let rows: Vec<_> = reads
+        .iter()
+        .map(|r| {
+            (
+                personal_data_reads::case_id.eq(r.case_id),
+                personal_data_reads::user_id.eq(r.user_id),
+                personal_data_reads::role.eq(r.role),
+                personal_data_reads::read_at.eq(r.at),
+            )
+        })
+        .collect();
+    super::insert_many!(conn, personal_data_reads::table, rows);
     Ok(())
 }
 

@@ -62,6 +62,25 @@ const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; \
 // insert has one SQL text whatever is missing and Diesel caches its prepared statement. (Diesel
 // never caches UPDATEs, upserts, `IN` lists or `sql_query`; those are kept off the hot paths.)
 
+/// Inserts `rows` (a slice of `Insertable`s) into `table`, up to 1,000 rows per statement (well
+/// under SQLite's 32,766 bound parameters for any of our tables). Multi-row inserts are
+/// backend-specific in Diesel, not on the multi-connection enum: hence one arm per backend.
+macro_rules! insert_many {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        for chunk in $rows.chunks(1000) {
+            match $conn {
+                $crate::db::DbConnection::Postgres(pg) => {
+                    diesel::insert_into($table).values(chunk).execute(pg)?
+                }
+                $crate::db::DbConnection::Sqlite(sqlite) => {
+                    diesel::insert_into($table).values(chunk).execute(sqlite)?
+                }
+            };
+        }
+    }};
+}
+pub(crate) use insert_many;
+
 /// Process-wide SQLite settings, applied once before the first connection opens (SQLite accepts
 /// them only before it initialises itself): no memory statistics, which take one global mutex on
 /// every allocation SQLite makes. (Multi-thread mode, which drops the per-connection mutex too,

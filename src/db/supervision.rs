@@ -273,32 +273,12 @@ pub fn insert_supervisions(
     conn: &mut DbConnection,
     rows: &[NewSupervision],
 ) -> Result<(), ApiError> {
-    // 9 parameters a row: well under SQLite's limit of 32,766 in chunks of 1,000.
-    for chunk in rows.chunks(1000) {
-        // Multi-row inserts are backend-specific in Diesel: not on the multi-connection enum.
-        match conn {
-            DbConnection::Postgres(pg) => diesel::insert_into(supervisions::table)
-                .values(chunk)
-                .execute(pg)?,
-            DbConnection::Sqlite(sqlite) => diesel::insert_into(supervisions::table)
-                .values(chunk)
-                .execute(sqlite)?,
-        };
-    }
+    super::insert_many!(conn, supervisions::table, rows);
     Ok(())
 }
 
 /// Many timeline events in few statements.
 pub fn insert_events(conn: &mut DbConnection, rows: &[NewCaseEvent]) -> Result<(), ApiError> {
-    for chunk in rows.chunks(1000) {
-        match conn {
-            DbConnection::Postgres(pg) => diesel::insert_into(case_events::table)
-                .values(chunk)
-                .execute(pg)?,
-            DbConnection::Sqlite(sqlite) => diesel::insert_into(case_events::table)
-                .values(chunk)
-                .execute(sqlite)?,
-        };
-    }
+    super::insert_many!(conn, case_events::table, rows);
     Ok(())
 }

@@ -817,13 +817,10 @@ pub fn list(
         }
         // Departments list the cases dispatched to them (in any round).
         Role::DepartmentStaff | Role::DepartmentAdmin => {
-            let own = principal
-                .department_scope()
-                .ok_or_else(|| ApiError::internal("department user without department"))?;
-            if filter.department_id.is_some_and(|d| d != own) {
+            let Some(department_id) = principal.department_filter(filter.department_id)? else {
                 return Ok(Vec::new());
-            }
-            filter.department_id = Some(own);
+            };
+            filter.department_id = department_id;
         }
         Role::Analyst => {
             return Err(ApiError::Forbidden {

@@ -548,15 +548,10 @@ pub fn list_assignments(
     mut filter: AssignmentFilter,
     page: PageRequest,
 ) -> Result<Vec<AssignmentRow>, ApiError> {
-    if principal.role.is_department_role() {
-        let own = principal
-            .department_scope()
-            .ok_or_else(|| ApiError::internal("department user without department"))?;
-        if filter.department_id.is_some_and(|d| d != own) {
-            return Ok(Vec::new());
-        }
-        filter.department_id = Some(own);
-    }
+    let Some(department_id) = principal.department_filter(filter.department_id)? else {
+        return Ok(Vec::new());
+    };
+    filter.department_id = department_id;
     assignment_db::list_assignments(conn, &filter, page, now())
 }
 
@@ -1283,15 +1278,10 @@ pub fn list_deadlines(
     mut filter: DeadlineFilter,
     page: PageRequest,
 ) -> Result<Vec<DeadlineRow>, ApiError> {
-    if principal.role.is_department_role() {
-        let own = principal
-            .department_scope()
-            .ok_or_else(|| ApiError::internal("department user without department"))?;
-        if filter.department_id.is_some_and(|d| d != own) {
-            return Ok(Vec::new());
-        }
-        filter.department_id = Some(own);
-    }
+    let Some(department_id) = principal.department_filter(filter.department_id)? else {
+        return Ok(Vec::new());
+    };
+    filter.department_id = department_id;
     assignment_db::list_deadlines(conn, &filter, page, now())
 }
 

@@ -391,15 +391,10 @@ pub fn list(
     page: PageRequest,
 ) -> Result<Vec<ExtensionView>, ApiError> {
     principal.require(READERS)?;
-    if principal.role.is_department_role() {
-        let own = principal
-            .department_scope()
-            .ok_or_else(|| ApiError::internal("department user without department"))?;
-        if filter.department_id.is_some_and(|d| d != own) {
-            return Ok(Vec::new());
-        }
-        filter.department_id = Some(own);
-    }
+    let Some(department_id) = principal.department_filter(filter.department_id)? else {
+        return Ok(Vec::new());
+    };
+    filter.department_id = department_id;
     extension_db::list_extensions(conn, &filter, page)?
         .into_iter()
         .map(view)

@@ -79,6 +79,42 @@ pub(crate) async fn accepted_case(app: &TestApp, desk: &Desk, body: &Value) -> i
     id
 }
 
+/// A complaint dispatched to `department` alone: the case, its assignment and its clocks by kind.
+pub(crate) async fn dispatched_to(
+    app: &TestApp,
+    d: &Desk,
+    department: i64,
+) -> (i64, i64, Value, Value) {
+    let case = accepted_case(app, d, &complaint(true, false)).await;
+    json_of(
+        post(
+            app,
+            &d.dispatcher,
+            &format!("/api/v1/cases/{case}/dispatch"),
+            json!({"departments": [{"department_id": department}]}),
+        )
+        .await,
+        200,
+        "dispatch",
+    )
+    .await;
+    let assignment = assignment_for(&assignments_of(app, &d.dispatcher, case).await, department);
+    let clock = |kind: &'static str| async move {
+        let page = json_of(
+            app.get_as(
+                &d.dispatcher,
+                &format!("/api/v1/deadlines?assignment_id={assignment}&kind={kind}"),
+            )
+            .await,
+            200,
+            "deadlines",
+        )
+        .await;
+        page["items"][0].clone()
+    };
+    (case, assignment, clock("sign").await, clock("reply").await)
+}
+
 pub(crate) async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
     app.post_as(Some(token), path, &body).await
 }

@@ -4,42 +4,8 @@
 
 use serde_json::{Value, json};
 
-use crate::dispatch::{
-    Desk, accepted_case, assignment_for, assignments_of, complaint, desk, json_of, post, reply_body,
-};
+use crate::dispatch::{desk, dispatched_to, json_of, post, reply_body};
 use crate::helpers::{TestApp, assert_problem, spawn_app};
-
-/// Dispatches a registered and accepted complaint to `department` alone; returns the case id,
-/// the assignment id and its reply deadline.
-async fn dispatched_to(app: &TestApp, d: &Desk, department: i64) -> (i64, i64, Value) {
-    let case = accepted_case(app, d, &complaint(true, false)).await;
-    json_of(
-        post(
-            app,
-            &d.dispatcher,
-            &format!("/api/v1/cases/{case}/dispatch"),
-            json!({"departments": [{"department_id": department}]}),
-        )
-        .await,
-        200,
-        "dispatch",
-    )
-    .await;
-    let assignment = assignment_for(&assignments_of(app, &d.dispatcher, case).await, department);
-    let page = json_of(
-        app.get_as(
-            &d.dispatcher,
-            &format!("/api/v1/deadlines?case_id={case}&kind=reply&state=running"),
-        )
-        .await,
-        200,
-        "deadlines",
-    )
-    .await;
-    let deadline = page["items"][0].clone();
-    assert_eq!(deadline["assignment_id"], assignment);
-    (case, assignment, deadline)
-}
 
 /// What the calendar says `days` working days after `from` is.
 async fn working_days_after(app: &TestApp, token: &str, from: &str, days: u32) -> String {
@@ -67,7 +33,7 @@ fn extensions_path(deadline: &Value) -> String {
 async fn department_admins_ask_for_more_time_and_supervisors_decide() {
     let app = spawn_app().await;
     let d = desk(&app).await;
-    let (case, assignment, deadline) = dispatched_to(&app, &d, d.cgj).await;
+    let (case, assignment, _, deadline) = dispatched_to(&app, &d, d.cgj).await;
     let due = deadline["due_at"].as_str().unwrap().to_owned();
 
     let request = json_of(
@@ -300,7 +266,7 @@ async fn department_admins_ask_for_more_time_and_supervisors_decide() {
 async fn extension_requests_are_checked() {
     let app = spawn_app().await;
     let d = desk(&app).await;
-    let (_, assignment, deadline) = dispatched_to(&app, &d, d.cgj).await;
+    let (_, assignment, _, deadline) = dispatched_to(&app, &d, d.cgj).await;
     let path = extensions_path(&deadline);
     let good = json!({"reason": "需协调", "working_days": 2});
 
@@ -384,7 +350,7 @@ async fn extension_requests_are_checked() {
         "not_found",
     )
     .await;
-    let (_, _, dc_deadline) = dispatched_to(&app, &d, d.dc).await;
+    let (_, _, _, dc_deadline) = dispatched_to(&app, &d, d.dc).await;
     assert_problem(
         post(
             &app,
@@ -528,7 +494,7 @@ async fn extension_requests_are_checked() {
 async fn concurrent_requests_let_exactly_one_wait() {
     let app = spawn_app().await;
     let d = desk(&app).await;
-    let (_, _, deadline) = dispatched_to(&app, &d, d.cgj).await;
+    let (_, _, _, deadline) = dispatched_to(&app, &d, d.cgj).await;
     let path = extensions_path(&deadline);
     let attempts = (0..10).map(|n| {
         let body = json!({"reason": format!("申请{n}"), "working_days": 1});

@@ -7,42 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::dispatch::{
-    Desk, accepted_case, assignment_for, assignments_of, complaint, desk, json_of, post, reply_body,
-};
+use crate::dispatch::{desk, dispatched_to, json_of, post, reply_body};
 use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
-
-/// A complaint dispatched to `department` alone: the case, its assignment and its clocks by kind.
-async fn dispatched_to(app: &TestApp, d: &Desk, department: i64) -> (i64, i64, Value, Value) {
-    let case = accepted_case(app, d, &complaint(true, false)).await;
-    json_of(
-        post(
-            app,
-            &d.dispatcher,
-            &format!("/api/v1/cases/{case}/dispatch"),
-            json!({"departments": [{"department_id": department}]}),
-        )
-        .await,
-        200,
-        "dispatch",
-    )
-    .await;
-    let assignment = assignment_for(&assignments_of(app, &d.dispatcher, case).await, department);
-    let clock = |kind: &'static str| async move {
-        let page = json_of(
-            app.get_as(
-                &d.dispatcher,
-                &format!("/api/v1/deadlines?assignment_id={assignment}&kind={kind}"),
-            )
-            .await,
-            200,
-            "deadlines",
-        )
-        .await;
-        page["items"][0].clone()
-    };
-    (case, assignment, clock("sign").await, clock("reply").await)
-}
 
 /// `hotline sweep` against the test database (off the async executor); what it reports.
 async fn sweep(app: &TestApp) -> Value {
