@@ -115,6 +115,24 @@ pub(crate) async fn dispatched_to(
     (case, assignment, clock("sign").await, clock("reply").await)
 }
 
+/// The department signs for an assignment and replies to it.
+pub(crate) async fn sign_and_reply(app: &TestApp, token: &str, assignment: i64) {
+    for (step, body) in [("sign", json!({})), ("reply", reply_body())] {
+        json_of(
+            post(
+                app,
+                token,
+                &format!("/api/v1/assignments/{assignment}/{step}"),
+                body,
+            )
+            .await,
+            200,
+            step,
+        )
+        .await;
+    }
+}
+
 pub(crate) async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
     app.post_as(Some(token), path, &body).await
 }

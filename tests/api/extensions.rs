@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::dispatch::{desk, dispatched_to, json_of, post, reply_body};
+use crate::dispatch::{desk, dispatched_to, json_of, post, sign_and_reply};
 use crate::helpers::{TestApp, assert_problem, spawn_app};
 
 /// What the calendar says `days` working days after `from` is.
@@ -433,30 +433,7 @@ async fn extension_requests_are_checked() {
 
     // Once the department has replied, the clock has stopped: nothing left to extend, and a
     // waiting request can no longer be approved.
-    json_of(
-        post(
-            &app,
-            &d.cgj_staff,
-            &format!("/api/v1/assignments/{assignment}/sign"),
-            json!({}),
-        )
-        .await,
-        200,
-        "sign",
-    )
-    .await;
-    json_of(
-        post(
-            &app,
-            &d.cgj_staff,
-            &format!("/api/v1/assignments/{assignment}/reply"),
-            reply_body(),
-        )
-        .await,
-        200,
-        "reply",
-    )
-    .await;
+    sign_and_reply(&app, &d.cgj_staff, assignment).await;
     assert_problem(
         post(
             &app,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::dispatch::{desk, dispatched_to, json_of, post, reply_body};
+use crate::dispatch::{desk, dispatched_to, json_of, post, sign_and_reply};
 use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
 
 /// `hotline sweep` against the test database (off the async executor); what it reports.
@@ -439,30 +439,7 @@ async fn supervisors_press_departments_and_departments_explain_in_writing() {
     .await;
 
     // Nothing left to press once the department has replied.
-    json_of(
-        post(
-            &app,
-            &d.cgj_staff,
-            &format!("/api/v1/assignments/{assignment}/sign"),
-            json!({}),
-        )
-        .await,
-        200,
-        "sign",
-    )
-    .await;
-    json_of(
-        post(
-            &app,
-            &d.cgj_staff,
-            &format!("/api/v1/assignments/{assignment}/reply"),
-            reply_body(),
-        )
-        .await,
-        200,
-        "reply",
-    )
-    .await;
+    sign_and_reply(&app, &d.cgj_staff, assignment).await;
     assert_problem(
         post(
             &app,
