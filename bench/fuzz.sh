@@ -33,21 +33,25 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
-# Sign in as the demo administrator so that protected endpoints are fuzzed past the 401. The
-# administrator's own account is kept out of reach (a fuzzed password change would end the session).
-token="$(curl -fsS "http://127.0.0.1:$port/api/v1/auth/login" -H 'content-type: application/json' \
-    -d '{"username":"admin","password":"hotline-demo-2026"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
-headers=(-H "Authorization: Bearer $token")
-
+# Signed in, so that protected endpoints are fuzzed past the 401: as the demo administrator, then
+# as the supervisor and a department admin, whose endpoints (dispatch, review, extensions,
+# supervision, signing, replies) refuse the administrator. Each account is kept out of reach of a
+# fuzzed password change by the current-password check, which random data does not pass.
 status=0
-"$st_bin" run "http://127.0.0.1:$port/openapi.json" \
-    --checks all \
-    --exclude-checks positive_data_acceptance \
-    --workers 2 \
-    --generation-deterministic \
-    --request-timeout 10 \
-    --suppress-health-check all \
-    "${headers[@]}" "$@" || status=$?
+for account in admin supervisor cgj.admin; do
+    token="$(curl -fsS "http://127.0.0.1:$port/api/v1/auth/login" -H 'content-type: application/json' \
+        -d "{\"username\":\"$account\",\"password\":\"hotline-demo-2026\"}" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
+    echo "== fuzzing signed in as $account"
+    "$st_bin" run "http://127.0.0.1:$port/openapi.json" \
+        --checks all \
+        --exclude-checks positive_data_acceptance \
+        --workers 2 \
+        --generation-deterministic \
+        --request-timeout 10 \
+        --suppress-health-check all \
+        -H "Authorization: Bearer $token" "$@" || status=$?
+done
 
 if grep -q "panicked" "$work/server.log"; then
     echo "the server panicked during fuzzing:" >&2

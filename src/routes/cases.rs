@@ -41,6 +41,10 @@ pub(crate) fn with_etag(
 /// `If-Match: "3"` → 3. Anything else can never match the case's version.
 pub(crate) fn if_match(req: &HttpRequest) -> Option<i32> {
     let value = req.headers().get(header::IF_MATCH)?.to_str().ok()?;
+    // An empty field lists no entity tag: as if it were not sent.
+    if value.trim().is_empty() {
+        return None;
+    }
     Some(
         value
             .trim()

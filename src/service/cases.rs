@@ -608,13 +608,19 @@ pub(crate) fn visible_case_at(
     if_match: Option<i32>,
 ) -> Result<CaseRow, ApiError> {
     let case = visible_case(conn, principal, id)?;
+    check_version(&case, if_match)?;
+    Ok(case)
+}
+
+/// `If-Match` against the case's version: 412 when it changed since the client read it.
+pub(crate) fn check_version(case: &CaseRow, if_match: Option<i32>) -> Result<(), ApiError> {
     if if_match.is_some_and(|v| v != case.version) {
         return Err(ApiError::PreconditionFailed {
             code: "version_mismatch",
             detail: "the case changed since you read it; fetch it again".into(),
         });
     }
-    Ok(case)
+    Ok(())
 }
 
 pub fn visible_case_by_number(
@@ -862,14 +868,9 @@ pub fn reclassify(
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
     let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
-        let case = visible_case_at(conn, principal, id, if_match)?;
-        let status = stored(CaseStatus::parse(&case.status), "status")?;
-        if !matches!(status, CaseStatus::Registered | CaseStatus::PendingDispatch) {
-            return Err(ApiError::conflict(
-                "classification_locked",
-                "the classification can change only until the case is dispatched",
-            ));
-        }
+        // Not found, then bad input, then a stale If-Match, then the wrong moment (RFC 9110
+        // 13.2.1: failures found before processing take precedence over preconditions).
+        let case = visible_case(conn, principal, id)?;
         let mut errors = FieldErrors::default();
         let title = input
             .title
@@ -895,6 +896,14 @@ pub fn reclassify(
             errors.add("district_id", "not_found", "no district with this id");
         }
         errors.finish()?;
+        check_version(&case, if_match)?;
+        let status = stored(CaseStatus::parse(&case.status), "status")?;
+        if !matches!(status, CaseStatus::Registered | CaseStatus::PendingDispatch) {
+            return Err(ApiError::conflict(
+                "classification_locked",
+                "the classification can change only until the case is dispatched",
+            ));
+        }
         let changed: Vec<&str> = [
             ("kind", input.kind.is_some()),
             ("urgency", input.urgency.is_some()),

@@ -731,6 +731,25 @@ async fn classification_changes_until_dispatch() {
         .await
         .unwrap();
     assert_problem(stale, 412, "version_mismatch").await;
+    // Bad input is told before a stale If-Match (RFC 9110, 13.2.1); an empty If-Match names no
+    // version and is as if it were not sent.
+    let stale_and_bad = app
+        .request("PATCH", &path, Some(&operator))
+        .header("if-match", "\"1\"")
+        .json(&json!({"title": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(stale_and_bad, 422, "validation_failed").await;
+    let empty = app
+        .request("PATCH", &path, Some(&operator))
+        .header("if-match", "")
+        .json(&json!({"kind": "complaint"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), 200);
+    assert_eq!(empty.headers()["etag"], "\"3\"");
     let not_a_district = app
         .patch_as(&operator, &path, &json!({"district_id": street}))
         .await;
