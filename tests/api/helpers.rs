@@ -36,6 +36,8 @@ impl TestDatabase {
         let unique = uuid::Uuid::new_v4().simple().to_string();
         match test_backend_url() {
             Some(server_url) => {
+                // Before the test process's first PostgreSQL connection (see the function).
+                hotline::db::prepare_postgres_client();
                 let name = format!("hotline_test_{unique}");
                 let mut conn = PgConnection::establish(&server_url).unwrap_or_else(|e| {
                     panic!("HOTLINE_TEST_DATABASE_URL is set but PostgreSQL is not reachable: {e}")
