@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::error::ApiError;
@@ -74,7 +74,7 @@ impl PublicRateLimit {
         };
         let client = client_address(peer.ip(), forwarded_for, &self.trusted_proxies);
         limiter.check_key(&budget_key(client)).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let wait = not_until.wait_time_from(limiter.clock().now());
             ApiError::TooManyRequests {
                 retry_after_secs: whole_seconds_up(wait),
             }

@@ -65,6 +65,19 @@ impl Principal {
         }
     }
 
+    /// Whether the caller may see a row of the departments' work that belongs to `department`:
+    /// the centre desks and admins every row, department users their own department's, no one
+    /// else any (assignments, deadlines, extension requests, supervision records).
+    pub fn sees_department_row(&self, department: Option<i64>) -> bool {
+        match self.role {
+            Role::Operator | Role::Dispatcher | Role::Supervisor | Role::Admin => true,
+            Role::DepartmentStaff | Role::DepartmentAdmin => {
+                department.is_some() && self.department_scope() == department
+            }
+            Role::Analyst | Role::Citizen | Role::Integration => false,
+        }
+    }
+
     /// Narrows a list's department filter to the rows the caller may see: department users get
     /// their own department whatever they asked for (`None` when they asked for another one:
     /// there is nothing to list), everyone else what they asked for.
@@ -259,6 +272,16 @@ mod tests {
             Some(Some(5))
         );
         assert_eq!(dispatcher.department_filter(None).unwrap(), Some(None));
+        // Rows of the departments' work.
+        assert!(staff.sees_department_row(Some(4)));
+        assert!(!staff.sees_department_row(Some(5)));
+        assert!(!staff.sees_department_row(None));
+        assert!(dispatcher.sees_department_row(Some(5)));
+        let analyst = Principal {
+            role: Role::Analyst,
+            ..dispatcher.clone()
+        };
+        assert!(!analyst.sees_department_row(Some(5)));
         assert!(dispatcher.require(&[Role::Admin]).is_err());
         assert!(dispatcher.require(&[Role::Dispatcher]).is_ok());
     }

@@ -171,6 +171,23 @@ pub(crate) fn event(
     }
 }
 
+/// Appends an event to a case's timeline for a change that leaves the case's status as it is
+/// (extensions, supervision).
+pub(crate) fn event_keeping_status(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    case_id: i64,
+    action: &str,
+    details: serde_json::Value,
+) -> Result<(), ApiError> {
+    let case = stored(case_db::find_case(conn, case_id)?, "case")?;
+    let status = stored(CaseStatus::parse(&case.status), "status")?;
+    case_db::insert_event(
+        conn,
+        event(principal, case_id, action, Some(status), status, details),
+    )
+}
+
 pub(crate) fn stored<T>(value: Option<T>, what: &str) -> Result<T, ApiError> {
     value.ok_or_else(|| ApiError::internal(format!("unreadable stored {what}")))
 }

@@ -512,24 +512,13 @@ pub fn dispatch(
 // ---------------------------------------------------------------------------------------------
 // Assignments
 
-/// Who may see an assignment: the centre and admins all, departments their own.
-fn may_see_assignment(principal: &Principal, row: &AssignmentRow) -> bool {
-    match principal.role {
-        Role::Operator | Role::Dispatcher | Role::Supervisor | Role::Admin => true,
-        Role::DepartmentStaff | Role::DepartmentAdmin => {
-            principal.department_scope() == Some(row.department_id)
-        }
-        _ => false,
-    }
-}
-
 pub fn visible_assignment(
     conn: &mut DbConnection,
     principal: &Principal,
     id: i64,
 ) -> Result<AssignmentRow, ApiError> {
     assignment_db::find_assignment(conn, id)?
-        .filter(|a| may_see_assignment(principal, a))
+        .filter(|a| principal.sees_department_row(Some(a.department_id)))
         .ok_or_else(|| ApiError::not_found("no such assignment"))
 }
 
@@ -1250,16 +1239,6 @@ pub fn add_note(
 // ---------------------------------------------------------------------------------------------
 // Deadlines
 
-fn may_see_deadline(principal: &Principal, row: &DeadlineRow) -> bool {
-    match principal.role {
-        Role::Operator | Role::Dispatcher | Role::Supervisor | Role::Admin => true,
-        Role::DepartmentStaff | Role::DepartmentAdmin => {
-            row.department_id.is_some() && principal.department_scope() == row.department_id
-        }
-        _ => false,
-    }
-}
-
 pub fn get_deadline(
     conn: &mut DbConnection,
     reference: &ReferenceData,
@@ -1267,7 +1246,7 @@ pub fn get_deadline(
     id: i64,
 ) -> Result<DeadlineView, ApiError> {
     let row = assignment_db::find_deadline(conn, id)?
-        .filter(|d| may_see_deadline(principal, d))
+        .filter(|d| principal.sees_department_row(d.department_id))
         .ok_or_else(|| ApiError::not_found("no such deadline"))?;
     deadline_view(row, &reference.calendar())
 }

@@ -12,7 +12,6 @@ use crate::db::extensions::{
     self as extension_db, Decision, ExtensionFilter, ExtensionRow, NewExtension,
 };
 use crate::db::{DbConnection, PageRequest, now, write_transaction};
-use crate::domain::case::CaseStatus;
 use crate::domain::dispatch::{AssignmentRole, DeadlineKind, DeadlineState};
 use crate::domain::extension::{
     ExtensionDecision, ExtensionLimits, ExtensionRefusal, ExtensionState,
@@ -20,7 +19,7 @@ use crate::domain::extension::{
 };
 use crate::domain::role::Role;
 use crate::error::ApiError;
-use crate::service::cases::{decision_text, event, stored};
+use crate::service::cases::{decision_text, event_keeping_status, stored};
 use crate::service::reference::ReferenceData;
 
 /// Who asks for more time: the head of the department's hotline desk.
@@ -208,7 +207,7 @@ pub fn request(
             ApiError::Conflict { .. } => pending_already(),
             other => other,
         })?;
-        case_event(
+        event_keeping_status(
             conn,
             principal,
             deadline.case_id,
@@ -231,22 +230,6 @@ fn pending_already() -> ApiError {
     ApiError::conflict(
         "extension_pending",
         "a request for this assignment is waiting for a decision",
-    )
-}
-
-/// Appends an event to the case's timeline; the case's status does not change.
-fn case_event(
-    conn: &mut DbConnection,
-    principal: &Principal,
-    case_id: i64,
-    action: &str,
-    details: serde_json::Value,
-) -> Result<(), ApiError> {
-    let case = stored(case_db::find_case(conn, case_id)?, "case")?;
-    let status = stored(CaseStatus::parse(&case.status), "status")?;
-    case_db::insert_event(
-        conn,
-        event(principal, case_id, action, Some(status), status, details),
     )
 }
 
@@ -337,7 +320,7 @@ pub fn decide(
             },
         )?
         .ok_or_else(already_decided)?;
-        case_event(
+        event_keeping_status(
             conn,
             principal,
             request.case_id,
@@ -362,15 +345,6 @@ fn already_decided() -> ApiError {
     ApiError::conflict("extension_decided", "this request has been decided already")
 }
 
-/// Who may see a request: the centre and admins all, departments their own.
-fn may_see(principal: &Principal, row: &ExtensionRow) -> bool {
-    if principal.role.is_department_role() {
-        principal.department_scope() == Some(row.department_id)
-    } else {
-        true
-    }
-}
-
 pub fn get(
     conn: &mut DbConnection,
     principal: &Principal,
@@ -378,7 +352,7 @@ pub fn get(
 ) -> Result<ExtensionView, ApiError> {
     principal.require(READERS)?;
     let row = extension_db::find_extension(conn, id)?
-        .filter(|row| may_see(principal, row))
+        .filter(|row| principal.sees_department_row(Some(row.department_id)))
         .ok_or_else(|| ApiError::not_found("no such extension request"))?;
     view(row)
 }

@@ -21,7 +21,7 @@ use crate::domain::calendar::WorkingCalendar;
 use crate::domain::dispatch::{AssignmentState, DeadlineKind, DeadlineState, due_soon_from};
 use crate::domain::role::Role;
 use crate::error::ApiError;
-use crate::service::cases::{decision_text, event, stored};
+use crate::service::cases::{decision_text, event_keeping_status, stored};
 use crate::service::dispatch::{new_deadline, visible_assignment};
 use crate::service::reference::ReferenceData;
 
@@ -222,7 +222,7 @@ pub fn create(
             SupervisionKind::Urge => "urged",
             SupervisionKind::Supervise => "supervised",
         };
-        case_event(conn, principal, assignment.case_id, action, details)?;
+        event_keeping_status(conn, principal, assignment.case_id, action, details)?;
         Ok(row)
     })?;
     view(row)
@@ -267,7 +267,7 @@ pub fn explain(
             };
             assignment_db::finish_deadline(conn, clock.id, state.as_str(), at)?;
         }
-        case_event(
+        event_keeping_status(
             conn,
             principal,
             record.case_id,
@@ -284,41 +284,13 @@ pub fn explain(
     view(row)
 }
 
-/// Appends an event to the case's timeline; the case's status does not change.
-fn case_event(
-    conn: &mut DbConnection,
-    principal: &Principal,
-    case_id: i64,
-    action: &str,
-    details: serde_json::Value,
-) -> Result<(), ApiError> {
-    let statuses = supervision_db::case_statuses(conn, &[case_id])?;
-    let status = statuses
-        .get(&case_id)
-        .and_then(|s| crate::domain::case::CaseStatus::parse(s));
-    let status = stored(status, "status")?;
-    crate::db::cases::insert_event(
-        conn,
-        event(principal, case_id, action, Some(status), status, details),
-    )
-}
-
-/// Who may see a record: the centre and admins all, departments their own.
-fn may_see(principal: &Principal, row: &SupervisionRow) -> bool {
-    if principal.role.is_department_role() {
-        principal.department_scope() == Some(row.department_id)
-    } else {
-        READERS.contains(&principal.role)
-    }
-}
-
 fn visible(
     conn: &mut DbConnection,
     principal: &Principal,
     id: i64,
 ) -> Result<SupervisionRow, ApiError> {
     supervision_db::find_supervision(conn, id)?
-        .filter(|row| may_see(principal, row))
+        .filter(|row| principal.sees_department_row(Some(row.department_id)))
         .ok_or_else(|| ApiError::not_found("no such supervision record"))
 }
 
