@@ -1,6 +1,7 @@
 //! The administrative commands of the binary: create an administrator, load the demo organisation.
 //! They run on a blocking thread with their own connection, through the same services as the API.
 
+use crate::auth::password;
 use crate::db::{Db, DbConnection, accounts, organisation as org_db};
 use crate::domain::organisation::DepartmentKind;
 use crate::domain::role::Role;
@@ -25,6 +26,7 @@ pub fn create_admin(db: &Db, username: &str, password: &str) -> Result<String, S
             phone: None,
             password: password.to_owned(),
         },
+        password::hash(password),
     )
     .map_err(describe)?;
     Ok(format!(
@@ -205,6 +207,7 @@ pub(crate) fn load_demo_on(conn: &mut DbConnection) -> Result<String, ApiError> 
         category_ids.insert(*code, row.id);
     }
     let mut admin_id = 0;
+    let demo_hash = password::hash(DEMO_PASSWORD);
     for (username, display_name, role, department, phone) in DEMO_USERS {
         let user = users_service::create_user(
             conn,
@@ -216,6 +219,7 @@ pub(crate) fn load_demo_on(conn: &mut DbConnection) -> Result<String, ApiError> 
                 phone: phone.map(Into::into),
                 password: DEMO_PASSWORD.into(),
             },
+            demo_hash.clone(),
         )?;
         if *role == Role::Admin {
             admin_id = user.id;
@@ -470,6 +474,7 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
                 external_ref: None,
             },
             None,
+            chrono::Duration::zero(),
             tz,
         )?
         .case;

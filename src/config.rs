@@ -182,6 +182,11 @@ pub struct Settings {
     pub body_limit: usize,
     pub timezone: Tz,
     pub shutdown_timeout: Duration,
+    /// `Strict-Transport-Security` max-age for an HTTPS deployment; `None`: the header is not sent
+    /// (a plain-HTTP server behind no TLS must not promise HTTPS).
+    pub hsts_max_age: Option<u64>,
+    /// How long a stored `Idempotency-Key` answers a retry before it is forgotten.
+    pub idempotency_ttl: Duration,
     pub jwt: JwtSettings,
 }
 
@@ -256,6 +261,14 @@ impl Settings {
         })?;
         let shutdown_timeout = parse_var(&get, "HOTLINE_SHUTDOWN_TIMEOUT_SECS", "30", |raw| {
             bounded_int(raw, 0, 3600)
+        })
+        .map(Duration::from_secs)?;
+        let hsts_max_age = parse_var(&get, "HOTLINE_HSTS_MAX_AGE", "0", |raw| {
+            bounded_int(raw, 0, 2 * 31_536_000)
+        })
+        .map(|secs: u64| (secs > 0).then_some(secs))?;
+        let idempotency_ttl = parse_var(&get, "HOTLINE_IDEMPOTENCY_TTL_SECS", "86400", |raw| {
+            bounded_int(raw, 60, 30 * 86400)
         })
         .map(Duration::from_secs)?;
 
@@ -339,6 +352,8 @@ impl Settings {
             body_limit,
             timezone,
             shutdown_timeout,
+            hsts_max_age,
+            idempotency_ttl,
             jwt,
         })
     }

@@ -8,7 +8,6 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::StreamExt;
-use serde::de::DeserializeOwned;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 use crate::error::{ApiError, FieldError};
@@ -24,7 +23,7 @@ pub struct ApiJson<T>(pub T);
 
 impl<T> FromRequest for ApiJson<T>
 where
-    T: DeserializeOwned + Validate + 'static,
+    T: for<'de> eserde::EDeserialize<'de> + Validate + 'static,
 {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
@@ -45,7 +44,7 @@ pub struct JsonOrForm<T>(pub T);
 
 impl<T> FromRequest for JsonOrForm<T>
 where
-    T: DeserializeOwned + Validate + 'static,
+    T: for<'de> eserde::EDeserialize<'de> + Validate + 'static,
 {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
@@ -57,6 +56,7 @@ where
         Box::pin(async move {
             let body = body.await?;
             let value = if form {
+                refuse_nul_in_form(&body)?;
                 serde_urlencoded::from_bytes::<T>(&body).map_err(|e| {
                     ApiError::validation(vec![FieldError::new(
                         "",
@@ -69,6 +69,21 @@ where
             };
             validate(value).map(JsonOrForm)
         })
+    }
+}
+
+/// A form field holding a NUL (`%00`) is refused by name, as in JSON bodies.
+fn refuse_nul_in_form(body: &[u8]) -> Result<(), ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    let errors: Vec<FieldError> = pairs
+        .iter()
+        .filter(|(key, value)| key.contains('\0') || value.contains('\0'))
+        .map(|(key, _)| nul_error(&key.replace('\0', "")))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(errors))
     }
 }
 
@@ -146,9 +161,14 @@ fn is_json_content_type(req: &HttpRequest) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Syntax errors are the client's malformed request (400); well-formed JSON of the wrong shape is
-/// an invalid field (422), reported with the path of the offending field.
-pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+/// Syntax errors are the client's malformed request (400), and so is anything but whitespace after
+/// the JSON value. Well-formed JSON of the wrong shape is an invalid field (422): every missing,
+/// mistyped or unknown field is reported at once, each by its path. Text with a NUL character is
+/// refused (422) before anything reads it: PostgreSQL cannot store it, and no client means it.
+pub fn parse_json<T>(body: &[u8]) -> Result<T, ApiError>
+where
+    T: for<'de> eserde::EDeserialize<'de>,
+{
     if std::str::from_utf8(body).is_err() {
         return Err(ApiError::bad_request(
             "invalid_utf8",
@@ -168,43 +188,143 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "the request body must be a JSON object",
         )]));
     }
-    let deserializer = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let field = if path == "." { String::new() } else { path };
-                ApiError::validation(vec![FieldError::new(
-                    field,
-                    data_error_code(&inner),
-                    strip_position(&inner.to_string()),
-                )])
-            }
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                ApiError::bad_request(
-                    "malformed_json",
-                    format!("the request body is not valid JSON: {inner}"),
-                )
-            }
-            serde_json::error::Category::Io => {
-                ApiError::bad_request("unreadable_body", "the request body could not be read")
-            }
+    // A NUL can only arrive escaped (a raw one is a syntax error): look closer only then.
+    if contains(body, b"u0000")
+        && let Ok(value) = serde_json::from_slice::<serde_json::Value>(body)
+    {
+        let mut errors = Vec::new();
+        nul_fields(&value, "", &mut errors);
+        if !errors.is_empty() {
+            return Err(ApiError::validation(errors));
         }
-    })
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let parsed = serde_path_to_error::deserialize(&mut deserializer);
+    // `end` refuses trailing bytes (`{...} xx`, two objects back to back).
+    let error = match parsed.map(|value| (value, deserializer.end())) {
+        Ok((value, Ok(()))) => return Ok(value),
+        Ok((_, Err(trailing))) => return Err(malformed(&trailing)),
+        Err(error) => error.into_inner(),
+    };
+    match error.classify() {
+        serde_json::error::Category::Data => Err(ApiError::validation(all_field_errors::<T>(body))),
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            Err(malformed(&error))
+        }
+        serde_json::error::Category::Io => Err(ApiError::bad_request(
+            "unreadable_body",
+            "the request body could not be read",
+        )),
+    }
 }
 
-fn data_error_code(error: &serde_json::Error) -> &'static str {
-    let text = error.to_string();
-    if text.starts_with("missing field") {
-        "required"
-    } else if text.starts_with("unknown variant") {
-        "unknown_value"
-    } else if text.starts_with("unknown field") {
-        "unknown_field"
-    } else {
-        "invalid_type"
+fn malformed(error: &serde_json::Error) -> ApiError {
+    ApiError::bad_request(
+        "malformed_json",
+        format!("the request body is not valid JSON: {error}"),
+    )
+}
+
+/// The second pass over a body that did not fit `T` (eserde's): every field error, not only the
+/// first. The messages are ours, so that no submitted value is echoed back.
+fn all_field_errors<T>(body: &[u8]) -> Vec<FieldError>
+where
+    T: for<'de> eserde::EDeserialize<'de>,
+{
+    let Err(errors) = eserde::json::from_slice::<T>(body) else {
+        return vec![FieldError::new("", "invalid_type", "the body does not fit")];
+    };
+    // After a value of the wrong shape (an array where text goes) the second pass cannot find its
+    // way on through the document and reports where it lost track: not a problem of the request.
+    let lost_track = |error: &eserde::DeserializationError| {
+        error.path().is_none_or(|p| p.to_string() == ".") && error.message().starts_with("expected")
+    };
+    let mut out: Vec<FieldError> = errors
+        .iter()
+        .filter(|error| errors.len() == 1 || !lost_track(error))
+        .map(|error| {
+            let path = error
+                .path()
+                .map(ToString::to_string)
+                .filter(|p| p != ".")
+                .unwrap_or_default();
+            describe_data_error(&path, error.message())
+        })
+        .collect();
+    out.sort_by(|a, b| a.field.cmp(&b.field));
+    out.dedup();
+    out
+}
+
+/// One field error from serde's wording, without the offending value: "missing field `x`" adds
+/// `x` to the path; type and value errors keep only what was expected.
+fn describe_data_error(path: &str, message: &str) -> FieldError {
+    let quoted = |text: &str| text.split('`').nth(1).unwrap_or_default().to_owned();
+    let join = |name: &str| match (path.is_empty(), path.ends_with(name) && !name.is_empty()) {
+        (true, _) => name.to_owned(),
+        // Some paths already end with the field's own name.
+        (false, true) => path.to_owned(),
+        (false, false) => format!("{path}.{name}"),
+    };
+    if let Some(rest) = message.strip_prefix("missing field ") {
+        return FieldError::new(join(&quoted(rest)), "required", "is required");
     }
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        return FieldError::new(
+            join(&quoted(rest)),
+            "unknown_field",
+            "is not a field of this request",
+        );
+    }
+    let expected = message
+        .rsplit_once("expected ")
+        .map(|(_, e)| strip_position(e));
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        // The path may end with the unknown value itself, which is not a field.
+        let value = quoted(rest);
+        let field = path
+            .strip_suffix(&value)
+            .map_or(path, |p| p.strip_suffix('.').unwrap_or(p));
+        let allowed = expected.unwrap_or_default().replace("one of ", "");
+        return FieldError::new(field, "unknown_value", format!("must be one of {allowed}"));
+    }
+    let detail = expected.map_or_else(
+        || "has the wrong type".to_owned(),
+        |e| format!("expected {e}"),
+    );
+    FieldError::new(path, "invalid_type", detail)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every string (or object key) holding a NUL, by path.
+fn nul_fields(value: &serde_json::Value, path: &str, out: &mut Vec<FieldError>) {
+    match value {
+        serde_json::Value::String(text) if text.contains('\0') => out.push(nul_error(path)),
+        serde_json::Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                nul_fields(item, &format!("{path}[{index}]"), out);
+            }
+        }
+        serde_json::Value::Object(fields) => {
+            for (key, item) in fields {
+                if key.contains('\0') {
+                    out.push(nul_error(path));
+                } else if path.is_empty() {
+                    nul_fields(item, key, out);
+                } else {
+                    nul_fields(item, &format!("{path}.{key}"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn nul_error(path: &str) -> FieldError {
+    FieldError::new(path, "invalid_character", "must not contain NUL characters")
 }
 
 /// serde_json appends "at line 1 column 17"; the field path says more.
@@ -280,9 +400,8 @@ pub fn path_config() -> web::PathConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
 
-    #[derive(Debug, Deserialize, Validate)]
+    #[derive(Debug, eserde::Deserialize, Validate)]
     #[serde(deny_unknown_fields)]
     struct Sample {
         #[validate(length(min = 1, max = 5, message = "must be 1 to 5 characters"))]
@@ -291,7 +410,7 @@ mod tests {
         inner: Inner,
     }
 
-    #[derive(Debug, Deserialize, Validate)]
+    #[derive(Debug, eserde::Deserialize, Validate)]
     struct Inner {
         #[validate(range(min = 1, max = 10))]
         count: u32,
@@ -322,6 +441,59 @@ mod tests {
             .unwrap_err()
             .problem();
         assert_eq!(unknown.errors[0].code, "unknown_field");
+    }
+
+    #[test]
+    fn every_missing_field_is_named() {
+        let problem = parse_json::<Sample>(b"{}").unwrap_err().problem();
+        let fields: Vec<_> = problem.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["inner", "name"]);
+        assert!(problem.errors.iter().all(|e| e.code == "required"));
+        let nested = parse_json::<Sample>(br#"{"name":"a","inner":{}}"#)
+            .unwrap_err()
+            .problem();
+        assert_eq!(nested.errors[0].field, "inner.count");
+    }
+
+    #[test]
+    fn submitted_values_are_not_echoed() {
+        let problem = parse_json::<Sample>(br#"{"name":13812345678,"inner":{"count":"secret"}}"#)
+            .unwrap_err()
+            .problem();
+        assert_eq!(problem.errors.len(), 2);
+        for error in &problem.errors {
+            assert!(!error.message.contains("13812345678"), "{error:?}");
+            assert!(!error.message.contains("secret"), "{error:?}");
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_are_malformed() {
+        for body in [
+            &br#"{"name":"a","inner":{"count":1}} xx"#[..],
+            br#"{"name":"a","inner":{"count":1}}{"name":"b","inner":{"count":1}}"#,
+            b"{\"name\":\"a\",\"inner\":{\"count\":1}}\0",
+        ] {
+            assert_eq!(
+                parse_json::<Sample>(body).unwrap_err().code(),
+                "malformed_json"
+            );
+        }
+        assert!(parse_json::<Sample>(b"{\"name\":\"a\",\"inner\":{\"count\":1}} \n\t").is_ok());
+    }
+
+    #[test]
+    fn nul_characters_are_refused_by_field() {
+        let problem = parse_json::<Sample>(br#"{"name":"a\u0000b","inner":{"count":1}}"#)
+            .unwrap_err()
+            .problem();
+        assert_eq!(problem.status, 422);
+        assert_eq!(problem.errors[0].field, "name");
+        assert_eq!(problem.errors[0].code, "invalid_character");
+        // An escaped backslash before "u0000" is plain text, not a NUL.
+        assert!(parse_json::<Sample>(br#"{"name":"\\u0000","inner":{"count":1}}"#).is_ok());
+        assert!(refuse_nul_in_form(b"client_id=a%00b&client_secret=x").is_err());
+        assert!(refuse_nul_in_form(b"client_id=a%2500b").is_ok());
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod extract;
+pub mod hardening;
 pub mod openapi;
 pub mod pagination;
 pub mod rate_limit;

@@ -82,6 +82,7 @@ pub fn finish(mut doc: OpenApiDoc) -> OpenApiDoc {
                 .build(),
         ),
     );
+    reference_page_items(components);
     for (name, description) in SHARED_RESPONSES {
         components.responses.insert(
             (*name).to_owned(),
@@ -111,6 +112,36 @@ pub fn finish(mut doc: OpenApiDoc) -> OpenApiDoc {
         }
     }
     doc
+}
+
+/// utoipa inlines a generic type argument: every `Page_X` schema would carry its own copy of `X`,
+/// and a generated client a duplicate class for it. The items of a page refer to the component
+/// `X` instead (the one the single GET returns), moved to the components when only the page had it.
+fn reference_page_items(components: &mut utoipa::openapi::Components) {
+    use utoipa::openapi::schema::{ArrayItems, Schema};
+    let pages: Vec<String> = components
+        .schemas
+        .keys()
+        .filter(|name| name.starts_with("Page_"))
+        .cloned()
+        .collect();
+    for page in pages {
+        let item_name = page.trim_start_matches("Page_").to_owned();
+        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(&page) else {
+            continue;
+        };
+        let Some(RefOr::T(Schema::Array(array))) = object.properties.get_mut("items") else {
+            continue;
+        };
+        let reference = RefOr::Ref(Ref::from_schema_name(&item_name));
+        let inlined = std::mem::replace(
+            &mut array.items,
+            ArrayItems::RefOrSchema(Box::new(reference)),
+        );
+        if let ArrayItems::RefOrSchema(schema) = inlined {
+            components.schemas.entry(item_name).or_insert(*schema);
+        }
+    }
 }
 
 const SHARED_RESPONSES: &[(&str, &str)] = &[
@@ -183,6 +214,28 @@ fn add_shared_responses(operation: &mut Operation) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_pages_refer_to_their_item_component() {
+        let doc = serde_json::to_value(document()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let pages: Vec<_> = schemas
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| k.starts_with("Page_"))
+            .collect();
+        assert!(pages.len() >= 5);
+        for page in pages {
+            let item = page.trim_start_matches("Page_");
+            assert_eq!(
+                schemas[page]["properties"]["items"]["items"]["$ref"],
+                format!("#/components/schemas/{item}"),
+                "{page}"
+            );
+            assert!(schemas[item].is_object(), "{item} is a component");
+        }
+    }
 
     #[test]
     fn every_operation_documents_server_errors_and_describes_every_response() {

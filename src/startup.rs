@@ -21,6 +21,7 @@ use crate::db::{Db, DbSetupError};
 use crate::domain::account::LockoutPolicy;
 use crate::error::ApiError;
 use crate::extract::{BodyLimit, path_config, query_config};
+use crate::hardening::{self, HeaderPolicy};
 use crate::rate_limit::PublicRateLimit;
 use crate::service::reference::{ReferenceData, poll_for_changes};
 use crate::service::supervision::sweep_periodically;
@@ -64,6 +65,11 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    /// What must be released after the server stops, so that the database is closed cleanly.
+    db: Db,
+    read_log: crate::db::read_log::ReadLog,
+    read_log_thread: std::thread::JoinHandle<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -83,9 +89,16 @@ impl Application {
                 StartupError::Task(format!("cannot load the calendar and policy: {e}"))
             })?)
         };
-        tokio::spawn(poll_for_changes(db.clone(), reference.clone()));
+        let mut background = vec![tokio::spawn(poll_for_changes(
+            db.clone(),
+            reference.clone(),
+        ))];
         if let Some(every) = settings.sweep_interval {
-            tokio::spawn(sweep_periodically(db.clone(), reference.clone(), every));
+            background.push(tokio::spawn(sweep_periodically(
+                db.clone(),
+                reference.clone(),
+                every,
+            )));
         }
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind.to_string(),
@@ -102,20 +115,25 @@ impl Application {
         let workers = settings.workers;
         let blocking_threads = (settings.db_pool_size as usize).max(2);
         let shutdown_timeout = settings.shutdown_timeout.as_secs();
-        let read_log = crate::db::read_log::ReadLog::start(db.clone())
+        let (read_log, read_log_thread) = crate::db::read_log::ReadLog::start(db.clone())
             .map_err(|e| StartupError::Task(format!("cannot start the read log: {e}")))?;
         let public_limit = Arc::new(PublicRateLimit::new(
             settings.public_rate_limit,
             settings.trusted_proxies.clone(),
         ));
-        tokio::spawn(forget_idle_clients(public_limit.clone()));
+        background.push(tokio::spawn(forget_idle_clients(public_limit.clone())));
+        background.push(tokio::spawn(crate::service::cases::prune_idempotency_keys(
+            db.clone(),
+            settings.idempotency_ttl,
+            std::time::Duration::from_secs(600),
+        )));
         let state = web::Data::new(AppState {
-            db,
+            db: db.clone(),
             settings: Arc::new(settings),
             tokens,
             lockout,
             reference,
-            read_log,
+            read_log: read_log.clone(),
             public_limit,
         });
         let server = HttpServer::new(move || build_app(state.clone()))
@@ -132,7 +150,14 @@ impl Application {
                 source,
             })?
             .run();
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            db,
+            read_log,
+            read_log_thread,
+            background,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -144,8 +169,30 @@ impl Application {
         self.server.handle()
     }
 
+    /// Serves until stopped, then closes down in order: background tasks, the read log (its last
+    /// batch committed), and the database, whose SQLite log is checkpointed away, so that the next
+    /// start does not replay it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        for task in self.background {
+            task.abort();
+            let _ = task.await;
+        }
+        self.read_log.stop();
+        drop(self.read_log);
+        let read_log_thread = self.read_log_thread;
+        let db = self.db;
+        let closed = tokio::task::spawn_blocking(move || {
+            let _ = read_log_thread.join();
+            db.close()
+        })
+        .await;
+        match closed {
+            Ok(Err(error)) => log::warn!("closing the database: {error}"),
+            Err(error) => log::warn!("closing the database: {error}"),
+            Ok(Ok(())) => {}
+        }
+        served
     }
 }
 
@@ -201,6 +248,7 @@ pub fn build_app(
         .app_data(query_config())
         .app_data(path_config())
         .app_data(web::Data::new(route_table))
+        .app_data(HeaderPolicy::new(settings.hsts_max_age))
         .service(web::resource("/docs").route(web::get().to(|| async {
             HttpResponse::Found()
                 .insert_header((header::LOCATION, "/docs/"))
@@ -217,11 +265,13 @@ pub fn build_app(
                 ),
         )
         .default_service(web::to(unknown_route))
+        .wrap(from_fn(hardening::refuse_nul))
         .wrap(Condition::new(
             settings.cors_origins != CorsOrigins::None,
             cors(&settings.cors_origins),
         ))
         .wrap(from_fn(telemetry::request_context))
+        .wrap(from_fn(hardening::security_headers))
 }
 
 fn cors(origins: &CorsOrigins) -> Cors {

@@ -135,7 +135,7 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
 #[derive(Debug, Clone, Copy)]
 pub struct Credentials {
     kind: PrincipalKind,
-    issued_at: i64,
+    session_epoch: i64,
 }
 
 impl Credentials {
@@ -152,11 +152,11 @@ impl Credentials {
             )
         };
         let standing = current.ok_or_else(revoked)?;
-        // A password change or an administrator's reset ends the sessions issued before it.
+        // A password change, a reset or disabling ends the sessions issued before it.
         if !standing.active
             || standing
-                .sessions_valid_from
-                .is_some_and(|from| self.issued_at < from)
+                .session_epoch
+                .is_some_and(|epoch| self.session_epoch != epoch)
         {
             return Err(revoked());
         }
@@ -195,7 +195,7 @@ fn verify_bearer(req: &HttpRequest) -> Result<Credentials, ApiError> {
     ))?;
     Ok(Credentials {
         kind,
-        issued_at: claims.iat,
+        session_epoch: claims.sv,
     })
 }
 

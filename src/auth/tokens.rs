@@ -24,6 +24,10 @@ pub struct Claims {
     pub nbf: i64,
     pub exp: i64,
     pub jti: String,
+    /// The account's session epoch when the token was issued: a password change, a reset or
+    /// disabling the account moves the epoch on, and tokens naming an older one are refused.
+    #[serde(default)]
+    pub sv: i64,
 }
 
 /// Why a token was refused; every one of them is a 401.
@@ -138,8 +142,9 @@ impl TokenKeys {
         self.access_ttl_secs
     }
 
-    /// Signs an access token for `sub` with `role` (and department, for department roles).
-    pub fn issue(&self, sub: String, role: Role, dept: Option<i64>) -> String {
+    /// Signs an access token for `sub` with `role` (and department, for department roles), valid
+    /// while the account stays in session epoch `sv`.
+    pub fn issue(&self, sub: String, role: Role, dept: Option<i64>, sv: i64) -> String {
         let now = Utc::now().timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -150,6 +155,7 @@ impl TokenKeys {
             nbf: now,
             exp: now + self.access_ttl_secs,
             jti: uuid::Uuid::new_v4().to_string(),
+            sv,
         };
         self.sign(&claims)
     }
@@ -209,7 +215,7 @@ mod tests {
     #[test]
     fn issued_tokens_verify() {
         let keys = TokenKeys::from_settings(&settings(SECRET, "k1")).unwrap();
-        let token = keys.issue("user:7".into(), Role::DepartmentStaff, Some(3));
+        let token = keys.issue("user:7".into(), Role::DepartmentStaff, Some(3), 0);
         let claims = keys.verify(&token).unwrap();
         assert_eq!(
             (claims.sub.as_str(), claims.role, claims.dept),
@@ -220,7 +226,7 @@ mod tests {
     #[test]
     fn rotation_keeps_old_tokens_valid_through_extra_keys() {
         let old = TokenKeys::from_settings(&settings(SECRET, "k1")).unwrap();
-        let token = old.issue("user:1".into(), Role::Admin, None);
+        let token = old.issue("user:1".into(), Role::Admin, None, 0);
         let mut rotated = settings("fedcba9876543210fedcba9876543210", "k2");
         rotated.extra_verification_keys = vec![("k1".into(), SECRET.as_bytes().to_vec())];
         let new = TokenKeys::from_settings(&rotated).unwrap();
@@ -243,6 +249,7 @@ mod tests {
             nbf: iat,
             exp,
             jti: "x".into(),
+            sv: 0,
         };
         assert_eq!(
             keys.verify(&keys.sign(&claims(now - 100, now - 50))),
@@ -252,7 +259,7 @@ mod tests {
             keys.verify(&keys.sign(&claims(now + 600, now + 900))),
             Err(TokenError::NotYetValid)
         );
-        let token = keys.issue("user:1".into(), Role::Admin, None);
+        let token = keys.issue("user:1".into(), Role::Admin, None, 0);
         let mut tampered = token.clone();
         tampered.pop();
         tampered.push(if token.ends_with('A') { 'B' } else { 'A' });

@@ -22,8 +22,8 @@ pub struct Standing {
     pub active: bool,
     pub role: Role,
     pub department_id: Option<i64>,
-    /// Tokens issued (`iat`, Unix seconds) before this are no longer honoured.
-    pub sessions_valid_from: Option<i64>,
+    /// Only tokens of this session epoch are honoured (users; clients have none).
+    pub session_epoch: Option<i64>,
     /// The whole row, so that handlers about the caller need not read it again.
     pub account: Account,
 }
@@ -35,7 +35,7 @@ pub fn user_standing(conn: &mut DbConnection, id: i64) -> Result<Option<Standing
                 active: user.active,
                 role: parse_role(&user.role)?,
                 department_id: user.department_id,
-                sessions_valid_from: Some(user.password_changed_at.and_utc().timestamp()),
+                session_epoch: Some(user.session_epoch),
                 account: Account::User(user),
             })
         })
@@ -47,7 +47,7 @@ pub fn client_standing(conn: &mut DbConnection, id: i64) -> Result<Option<Standi
         active: client.active,
         role: Role::Integration,
         department_id: None,
-        sessions_valid_from: None,
+        session_epoch: None,
         account: Account::Client(client),
     }))
 }
@@ -189,11 +189,17 @@ pub fn revoke_family(
     .execute(conn)?)
 }
 
+/// Ends every session of a user: refresh tokens are revoked and the account moves to a new
+/// session epoch, which every access token issued before names wrongly (a counter, so that a token
+/// issued in the same clock tick as the change is refused too).
 pub fn revoke_user_tokens(
     conn: &mut DbConnection,
     user_id: i64,
     now: NaiveDateTime,
 ) -> Result<usize, ApiError> {
+    diesel::update(users::table.find(user_id))
+        .set(users::session_epoch.eq(users::session_epoch + 1))
+        .execute(conn)?;
     Ok(diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::user_id.eq(user_id))

@@ -374,6 +374,33 @@ pub fn find_idempotent(
         .optional()?)
 }
 
+/// Removes the record of `key` if it is older than `kept_since` (so that the key can be used anew).
+pub fn forget_idempotent(
+    conn: &mut DbConnection,
+    principal: &str,
+    key: &str,
+    kept_since: NaiveDateTime,
+) -> Result<(), ApiError> {
+    diesel::delete(
+        idempotency_keys::table
+            .find((principal, key))
+            .filter(idempotency_keys::created_at.lt(kept_since)),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Removes every idempotency record older than `kept_since`; returns how many.
+pub fn prune_idempotent(
+    conn: &mut DbConnection,
+    kept_since: NaiveDateTime,
+) -> Result<usize, ApiError> {
+    Ok(
+        diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(kept_since)))
+            .execute(conn)?,
+    )
+}
+
 pub fn save_idempotent(conn: &mut DbConnection, row: IdempotencyRow) -> Result<(), ApiError> {
     diesel::insert_into(idempotency_keys::table)
         .values(row)

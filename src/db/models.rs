@@ -95,6 +95,8 @@ pub struct User {
     pub password_changed_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Access tokens naming another epoch are no longer honoured (see [`crate::auth::tokens`]).
+    pub session_epoch: i64,
 }
 
 /// Leaves the hash and the phone out, so a user row can be logged or panicked over safely.

@@ -21,35 +21,46 @@ pub struct FullRead {
     pub at: NaiveDateTime,
 }
 
-struct Pending {
-    read: FullRead,
-    committed: tokio::sync::oneshot::Sender<Result<(), String>>,
+enum Message {
+    Read {
+        read: FullRead,
+        committed: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+    /// Commit what came before and stop (at shutdown).
+    Stop,
 }
 
 /// Largest batch; a larger backlog is committed in several transactions.
 const MAX_BATCH: usize = 1024;
 
 /// The handle requests record their reads through. The flusher thread stops when the last handle
-/// is dropped.
+/// is dropped, or at [`ReadLog::stop`].
 #[derive(Clone)]
 pub struct ReadLog {
-    sender: mpsc::Sender<Pending>,
+    sender: mpsc::Sender<Message>,
 }
 
 impl ReadLog {
-    pub fn start(db: Db) -> std::io::Result<Self> {
+    /// Starts the flusher thread; its handle is for [`ReadLog::stop`]'s caller to join.
+    pub fn start(db: Db) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
         let (sender, receiver) = mpsc::channel();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("personal-data-reads".into())
             .spawn(move || flush(&db, &receiver))?;
-        Ok(Self { sender })
+        Ok((Self { sender }, thread))
+    }
+
+    /// Asks the flusher to commit the reads already handed over and end, releasing its database
+    /// handle (at shutdown, after the last request).
+    pub fn stop(&self) {
+        let _ = self.sender.send(Message::Stop);
     }
 
     /// Returns once `read` is committed.
     pub async fn record(&self, read: FullRead) -> Result<(), ApiError> {
         let (committed, outcome) = tokio::sync::oneshot::channel();
         self.sender
-            .send(Pending { read, committed })
+            .send(Message::Read { read, committed })
             .map_err(|_| ApiError::internal("the personal-data read log has stopped"))?;
         outcome
             .await
@@ -58,16 +69,27 @@ impl ReadLog {
     }
 }
 
-fn flush(db: &Db, receiver: &mpsc::Receiver<Pending>) {
-    while let Ok(first) = receiver.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(pending) => batch.push(pending),
-                Err(_) => break,
+fn flush(db: &Db, receiver: &mpsc::Receiver<Message>) {
+    let mut stopping = false;
+    while !stopping && let Ok(first) = receiver.recv() {
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Read { read, committed } => batch.push((read, committed)),
+                Message::Stop => {
+                    stopping = true;
+                    break;
+                }
+            }
+            if batch.len() < MAX_BATCH {
+                next = receiver.try_recv().ok();
             }
         }
-        let reads: Vec<FullRead> = batch.iter().map(|p| p.read.clone()).collect();
+        if batch.is_empty() {
+            continue;
+        }
+        let reads: Vec<FullRead> = batch.iter().map(|(read, _)| read.clone()).collect();
         let outcome = db
             .with_connection(|conn| {
                 write_transaction(conn, |conn| cases::record_reads(conn, &reads))
@@ -79,9 +101,9 @@ fn flush(db: &Db, receiver: &mpsc::Receiver<Pending>) {
                 reads.len()
             );
         }
-        for pending in batch {
+        for (_, committed) in batch {
             // The request may have gone away meanwhile; its record is committed regardless.
-            let _ = pending.committed.send(outcome.clone());
+            let _ = committed.send(outcome.clone());
         }
     }
 }

@@ -12,16 +12,16 @@
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::r2d2::{ManageConnection, R2D2Connection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::{Connection, RunQueryDsl};
 
 use super::{DbConnection, DbConnectionManager, DbSetupError, WriteScope};
 
@@ -32,15 +32,30 @@ const MAX_BATCH: usize = 64;
 /// How long the checkpointer lets commits gather before copying them into the database file.
 const CHECKPOINT_PAUSE: Duration = Duration::from_millis(100);
 
+/// With no commit for this long, the checkpointer finishes what is left and empties the log.
+const IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// A write-ahead log longer than this is restarted from its beginning (see [`checkpointer`]).
+const WAL_RESTART_BYTES: i64 = 16 * 1024 * 1024;
+
+/// How long a restarting checkpoint waits for readers of older snapshots before giving up until
+/// the next round; writers are paused meanwhile, so this bounds their wait.
+const RESTART_READER_WAIT_MS: u32 = 250;
+
 /// The shared writing connection of one SQLite database.
 pub struct SqliteWriter {
+    shared: Arc<Shared>,
+    /// Tells the checkpointer that there are new commits; dropping it stops the thread.
+    checkpoint: Option<SyncSender<()>>,
+    checkpointer: Option<JoinHandle<()>>,
+}
+
+/// What the writers and the checkpointer share.
+struct Shared {
     /// Writers that asked for the connection and have not got it yet: while there are any, the
     /// transaction stays open for them.
     queued: AtomicUsize,
     state: Mutex<WriterState>,
-    /// Tells the checkpointer that there are new commits; dropping it stops the thread.
-    checkpoint: Option<SyncSender<()>>,
-    checkpointer: Option<JoinHandle<()>>,
 }
 
 struct WriterState {
@@ -88,16 +103,21 @@ impl SqliteWriter {
     /// Opens the shared connection. The file must already be in WAL mode.
     pub fn open(manager: DbConnectionManager) -> Result<Self, DbSetupError> {
         let conn = writing_connection(&manager)?;
-        let (checkpoint, checkpointer) = checkpointer(manager.connect()?)?;
-        Ok(Self {
+        let mut checkpointing = manager.connect()?;
+        checkpointing.batch_execute(&format!("PRAGMA busy_timeout = {RESTART_READER_WAIT_MS};"))?;
+        let shared = Arc::new(Shared {
             queued: AtomicUsize::new(0),
-            checkpoint: Some(checkpoint),
-            checkpointer: Some(checkpointer),
             state: Mutex::new(WriterState {
                 conn,
                 manager,
                 open: None,
             }),
+        });
+        let (checkpoint, checkpointer) = checkpointer(checkpointing, shared.clone())?;
+        Ok(Self {
+            shared,
+            checkpoint: Some(checkpoint),
+            checkpointer: Some(checkpointer),
         })
     }
 
@@ -109,9 +129,10 @@ impl SqliteWriter {
         F: FnOnce(&mut DbConnection) -> Result<T, E>,
         E: From<DieselError>,
     {
-        self.queued.fetch_add(1, Ordering::SeqCst);
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        self.queued.fetch_sub(1, Ordering::SeqCst);
+        let shared = &self.shared;
+        shared.queued.fetch_add(1, Ordering::SeqCst);
+        let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+        shared.queued.fetch_sub(1, Ordering::SeqCst);
         let batch = state.join()?;
         let result = catch_unwind(AssertUnwindSafe(|| {
             let _scope = WriteScope::enter();
@@ -123,7 +144,7 @@ impl SqliteWriter {
         // Nobody queued behind this write: commit the batch now. Otherwise the next writer runs
         // in the same transaction and the last one commits.
         let full = state.open.as_ref().is_some_and(|o| o.writes >= MAX_BATCH);
-        if full || self.queued.load(Ordering::SeqCst) == 0 {
+        if full || shared.queued.load(Ordering::SeqCst) == 0 {
             let outcome = state.commit();
             drop(state);
             if let (Ok(()), Some(checkpoint)) = (&outcome, &self.checkpoint) {
@@ -160,24 +181,119 @@ fn writing_connection(manager: &DbConnectionManager) -> Result<DbConnection, DbS
 /// automatic checkpoint would run inside the `COMMIT` of whichever writer crossed the threshold,
 /// while every other writer waits for the connection: a tenth of the time of a registration went
 /// there, fsync included. A `PASSIVE` checkpoint on a connection of its own works alongside the
-/// writer and the readers instead. The thread ends, after a last checkpoint, when the writer is
-/// dropped, and the drop waits for it (at most one pause and one checkpoint): nothing keeps the
-/// database open after its `Db` is gone.
-fn checkpointer(mut conn: DbConnection) -> Result<(SyncSender<()>, JoinHandle<()>), DbSetupError> {
+/// writer and the readers instead.
+///
+/// A passive checkpoint alone never lets the log restart under steady load: the log can only be
+/// reused from its beginning once every frame is copied back *and* no reader still reads an older
+/// snapshot from it, and with requests arriving all the time there always is one (measured: 1.6 GB
+/// of log after 10 s of registrations). So when the log has grown past [`WAL_RESTART_BYTES`], and
+/// whenever the database falls idle with anything left in the log, the checkpointer pauses this
+/// process's writers (it takes the writer connection, committing any open batch first) and runs a
+/// `TRUNCATE` checkpoint, which waits up to [`RESTART_READER_WAIT_MS`] for older readers and
+/// leaves an empty log behind. New readers never block it: once every frame is copied back they
+/// read the database file itself.
+///
+/// The thread ends, after a last checkpoint, when the writer is dropped, and the drop waits for
+/// it: nothing keeps the database open after its `Db` is gone.
+fn checkpointer(
+    mut conn: DbConnection,
+    shared: Arc<Shared>,
+) -> Result<(SyncSender<()>, JoinHandle<()>), DbSetupError> {
     let (wake, woken) = sync_channel::<()>(1);
     let thread = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
-            while woken.recv().is_ok() {
-                // Let commits gather: wake-ups meanwhile are covered by this checkpoint. (A plain
-                // sleep: waiting on the channel instead would wake this thread for every commit.)
-                std::thread::sleep(CHECKPOINT_PAUSE);
-                if let Err(error) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
-                    log::warn!("SQLite checkpoint failed (the next one retries): {error}");
+            let page_size = page_size(&mut conn);
+            let mut log_left = false;
+            loop {
+                let idle = match woken.recv_timeout(IDLE_AFTER) {
+                    // Let commits gather: wake-ups meanwhile are covered by this checkpoint. (A
+                    // plain sleep: waiting on the channel instead would wake this thread for
+                    // every commit.)
+                    Ok(()) => {
+                        std::thread::sleep(CHECKPOINT_PAUSE);
+                        false
+                    }
+                    Err(RecvTimeoutError::Timeout) if log_left => true,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                };
+                let frames = match checkpoint(&mut conn, "PASSIVE") {
+                    Ok(progress) => progress.log,
+                    Err(error) => {
+                        log::warn!("SQLite checkpoint failed (the next one retries): {error}");
+                        continue;
+                    }
+                };
+                log_left = frames > 0;
+                if log_left && (idle || frames * page_size > WAL_RESTART_BYTES) {
+                    log_left = !restart_log(&mut conn, &shared);
                 }
             }
+            // The last one: the writer is gone, so nothing is paused.
+            let _ = checkpoint(&mut conn, "TRUNCATE");
         })?;
     Ok((wake, thread))
+}
+
+/// What `PRAGMA wal_checkpoint` reports: whether it was blocked, the frames in the log, and how
+/// many of them are copied back.
+#[derive(diesel::QueryableByName)]
+struct CheckpointProgress {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    busy: i32,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    log: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    checkpointed: i64,
+}
+
+fn checkpoint(conn: &mut DbConnection, mode: &str) -> Result<CheckpointProgress, DieselError> {
+    diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")).get_result(conn)
+}
+
+fn page_size(conn: &mut DbConnection) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct PageSize {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        page_size: i64,
+    }
+    diesel::sql_query("PRAGMA page_size")
+        .get_result::<PageSize>(conn)
+        .map_or(4096, |p| p.page_size)
+}
+
+/// Pauses this process's writers and empties the log. True when the log was emptied; false when
+/// a reader of an older snapshot outlasted the wait (the next round tries again).
+fn restart_log(conn: &mut DbConnection, shared: &Shared) -> bool {
+    // Queue like a writer, so that a writer finishing meanwhile leaves its batch open for us
+    // rather than committing it: we commit it on the batch's behalf.
+    shared.queued.fetch_add(1, Ordering::SeqCst);
+    let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+    shared.queued.fetch_sub(1, Ordering::SeqCst);
+    if let Some(batch) = state.open.as_ref().map(|open| open.batch.clone()) {
+        let outcome = state.commit();
+        batch.settle(outcome);
+    }
+    let outcome = checkpoint(conn, "TRUNCATE");
+    drop(state);
+    match outcome {
+        Ok(progress) => {
+            let emptied = progress.busy == 0 && progress.log <= 0;
+            if !emptied {
+                log::debug!(
+                    "SQLite log restart waited out ({} of {} frames copied back)",
+                    progress.checkpointed,
+                    progress.log
+                );
+            }
+            emptied
+        }
+        Err(error) => {
+            log::warn!("SQLite log restart failed (the next round retries): {error}");
+            false
+        }
+    }
 }
 
 impl Drop for SqliteWriter {

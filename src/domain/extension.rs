@@ -38,7 +38,7 @@ impl ExtensionState {
 }
 
 /// A supervisor's answer to a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExtensionDecision {
     Approve,

@@ -2,13 +2,13 @@
 //! supervision periods, and the extension rules. Versioned by the storage layer; plain data here.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::calendar::{Due, WorkingCalendar};
 
 /// What a citizen's request is (SPEC 2.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, eserde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CaseKind {
     Consultation,
@@ -45,7 +45,7 @@ impl CaseKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, eserde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Urgency {
     Normal,
@@ -69,7 +69,7 @@ impl Urgency {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PeriodUnit {
     /// Working days per the calendar, due at 23:59:59 local of the last one.
@@ -79,7 +79,7 @@ pub enum PeriodUnit {
 }
 
 /// A length of time a clock runs for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Period {
     pub unit: PeriodUnit,
@@ -120,7 +120,7 @@ impl Period {
 }
 
 /// The sign and reply periods for one kind at one urgency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HandlingRule {
     pub kind: CaseKind,
@@ -133,7 +133,9 @@ pub struct HandlingRule {
 
 /// A whole policy: what `PUT /sla-policies` takes and every version stores. Checked by
 /// [`SlaPolicy::validate`], which sees the rules as a whole.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, validator::Validate)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema, validator::Validate,
+)]
 #[serde(deny_unknown_fields)]
 pub struct SlaPolicy {
     /// One rule for every kind × urgency (18 in all).

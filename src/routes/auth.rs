@@ -2,22 +2,23 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::auth::Principal;
+use crate::auth::password;
 use crate::db::accounts::Account;
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, JsonOrForm};
 use crate::rate_limit::WithinPublicLimit;
-use crate::service::auth::{self as auth_service, IssuedTokens};
+use crate::service::auth::{self as auth_service, IssuedTokens, Registration};
 use crate::service::organisation::IntegrationClientView;
 use crate::service::users::UserView;
 use crate::startup::AppState;
 
-#[derive(Deserialize, Validate, ToSchema)]
+#[derive(eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Username, or for citizens their phone number.
@@ -27,14 +28,14 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-#[derive(Deserialize, Validate, ToSchema)]
+#[derive(eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
 /// OAuth 2 client-credentials grant, as JSON or as a form.
-#[derive(Deserialize, Validate, ToSchema)]
+#[derive(eserde::Deserialize, Validate, ToSchema)]
 pub struct ClientTokenRequest {
     /// Must be `client_credentials`.
     #[schema(example = "client_credentials", pattern = "^client_credentials$")]
@@ -44,7 +45,7 @@ pub struct ClientTokenRequest {
     pub client_secret: String,
 }
 
-#[derive(Deserialize, Validate, ToSchema)]
+#[derive(eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterCitizenRequest {
     /// Mainland mobile number; it becomes the sign-in name.
@@ -55,6 +56,7 @@ pub struct RegisterCitizenRequest {
     pub password: String,
     /// How the centre addresses the citizen; defaults to the masked phone number.
     #[schema(example = "王先生", max_length = 50)]
+    #[serde(default)]
     pub display_name: Option<String>,
 }
 
@@ -117,17 +119,26 @@ pub async fn login(
     body: ApiJson<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let ApiJson(request) = body;
+    let LoginRequest { username, password } = request;
+    let app = state.clone();
+    let attempt = password.clone();
+    let pending = state
+        .db
+        .run(move |conn| auth_service::begin_login(conn, &app.lockout, &username, &attempt))
+        .await?;
+    // Checked holding no connection: see `auth::password`.
+    let matches = password::verify_off_thread(password, pending.password_hash()).await?;
     let app = state.clone();
     let tokens = state
         .db
         .run(move |conn| {
-            auth_service::login(
+            auth_service::finish_login(
                 conn,
                 &app.tokens,
                 &app.lockout,
                 app.refresh_ttl(),
-                &request.username,
-                &request.password,
+                pending,
+                matches,
             )
         })
         .await?;
@@ -285,16 +296,15 @@ pub async fn register_citizen(
     body: ApiJson<RegisterCitizenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let ApiJson(request) = body;
+    let registration = Registration::parse(
+        &request.phone,
+        &request.password,
+        request.display_name.as_deref(),
+    )?;
+    let hash = password::hash_off_thread(registration.password()).await?;
     let user = state
         .db
-        .run(move |conn| {
-            auth_service::register_citizen(
-                conn,
-                &request.phone,
-                &request.password,
-                request.display_name.as_deref(),
-            )
-        })
+        .run(move |conn| auth_service::register_citizen(conn, registration, hash))
         .await?;
     Ok(HttpResponse::Created().json(UserView::from_row(user)?))
 }

@@ -106,6 +106,8 @@ pub async fn register(
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
     let (ApiJson(input), tz) = (body, state.settings.timezone);
+    let ttl = chrono::Duration::from_std(state.settings.idempotency_ttl)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     // The hottest write: the caller is resolved in the same blocking task as the registration.
     let registered = state
         .db
@@ -118,7 +120,7 @@ pub async fn register(
                 Role::Citizen,
                 Role::Integration,
             ])?;
-            case_service::register(conn, &principal, input, key, tz)
+            case_service::register(conn, &principal, input, key, ttl, tz)
         })
         .await?;
     let builder = if registered.created {
@@ -274,7 +276,7 @@ pub async fn accept(
     .await
 }
 
-#[derive(Deserialize, Validate, ToSchema)]
+#[derive(eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectCase {
     /// Why the centre does not take the case (不予受理).
@@ -326,7 +328,7 @@ pub async fn reject(
     .await
 }
 
-#[derive(Deserialize, Validate, ToSchema)]
+#[derive(eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerCase {
     /// The answer given to the citizen during the call.

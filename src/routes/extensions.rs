@@ -14,7 +14,7 @@ use crate::pagination::{Page, PageParams};
 use crate::service::extensions::{self as extension_service, ExtensionView};
 use crate::startup::AppState;
 
-#[derive(Deserialize, Validate, ToSchema)]
+#[derive(eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtensionRequest {
     /// Why the department needs more time (延期理由).
@@ -144,12 +144,13 @@ pub async fn get_extension(
     Ok(web::Json(view))
 }
 
-#[derive(Deserialize, Validate, ToSchema)]
+#[derive(eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtensionDecisionRequest {
     pub decision: ExtensionDecision,
     /// Told to the department with the decision.
     #[schema(max_length = 2000)]
+    #[serde(default)]
     pub note: Option<String>,
 }
 

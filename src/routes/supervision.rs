@@ -16,7 +16,7 @@ use crate::service::supervision::{
 };
 use crate::startup::AppState;
 
-#[derive(Deserialize, Validate, ToSchema)]
+#[derive(eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SupervisionRequest {
     /// The open assignment of the department pressed.
@@ -151,7 +151,7 @@ pub async fn get_supervision(
     Ok(web::Json(view))
 }
 
-#[derive(Deserialize, Validate, ToSchema)]
+#[derive(eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExplanationRequest {
     /// The department's written explanation (书面说明).

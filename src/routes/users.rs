@@ -5,13 +5,16 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::auth::Principal;
+use crate::auth::password;
 use crate::db::accounts::UserFilter;
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
 use crate::routes::search_text;
-use crate::service::users::{self as users_service, CreateUser, UpdateUser, UserView};
+use crate::service::users::{
+    self as users_service, CreateUser, PasswordWork, UpdateUser, UserView,
+};
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -87,9 +90,10 @@ pub async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Admin])?;
     let ApiJson(input) = body;
+    let hash = password::hash_off_thread(input.password.clone()).await?;
     let user = state
         .db
-        .run(move |conn| users_service::create_user(conn, input))
+        .run(move |conn| users_service::create_user(conn, input, hash))
         .await?;
     Ok(HttpResponse::Created().json(UserView::from_row(user)?))
 }
@@ -140,9 +144,21 @@ pub async fn update_user(
     body: ApiJson<UpdateUser>,
 ) -> Result<web::Json<UserView>, ApiError> {
     let (id, ApiJson(input)) = (id.into_inner(), body);
+    // Password checks and hashing happen between two short uses of a connection, never inside one.
+    let work = match input.password {
+        Some(_) => {
+            let reader = principal.clone();
+            let user = state
+                .db
+                .run(move |conn| users_service::get_user(conn, &reader, id))
+                .await?;
+            PasswordWork::prepare(&user, &input).await?
+        }
+        None => PasswordWork::default(),
+    };
     let user = state
         .db
-        .run(move |conn| users_service::update_user(conn, &principal, id, input))
+        .run(move |conn| users_service::update_user(conn, &principal, id, input, work))
         .await?;
     Ok(web::Json(UserView::from_row(user)?))
 }

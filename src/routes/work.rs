@@ -175,7 +175,7 @@ pub async fn sign(
     act(state, principal, req, id.into_inner(), AssignmentMove::Sign).await
 }
 
-#[derive(Deserialize, Validate, ToSchema)]
+#[derive(eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReturnAssignment {
     /// Why the department is not responsible (退单理由).
@@ -223,7 +223,7 @@ pub async fn return_assignment(
     .await
 }
 
-#[derive(Deserialize, Validate, ToSchema)]
+#[derive(eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleOnReturn {
     /// `accepted`: the dispatch was wrong, the assignment is withdrawn (the case goes back to
@@ -234,6 +234,7 @@ pub struct RuleOnReturn {
         example = "经核实，该事项属于贵单位职责，请继续办理。",
         max_length = 2000
     )]
+    #[serde(default)]
     pub note: Option<String>,
 }
 
@@ -280,7 +281,7 @@ pub async fn return_ruling(
     .await
 }
 
-#[derive(Deserialize, Validate, ToSchema)]
+#[derive(eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Handover {
     /// An active staff member (or admin) of the assignment's department.
@@ -323,7 +324,7 @@ pub async fn handover(
     .await
 }
 
-#[derive(Deserialize, Validate, ToSchema)]
+#[derive(eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Progress {
     /// What has been done so far (办理进展).

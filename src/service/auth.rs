@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
 use crate::auth::principal::subject;
 use crate::auth::tokens::TokenKeys;
-use crate::auth::{PrincipalKind, password, secrets};
+use crate::auth::{PrincipalKind, secrets};
 use crate::db::models::{LoginThrottle, NewRefreshToken, NewUser, User};
 use crate::db::{DbConnection, accounts, now, write_transaction};
 use crate::domain::account::{LockoutPolicy, NewPassword, ThrottleState, parse_name};
@@ -49,39 +49,56 @@ fn naive(t: DateTime<Utc>) -> NaiveDateTime {
     t.naive_utc()
 }
 
-/// Signs a user in. The answer is the same for an unknown account, a wrong password and a
-/// disabled account; a locked name gets 429 whether or not the account exists.
-pub fn login(
+/// A sign-in whose password is still to be checked: what was read before hashing.
+pub struct PendingLogin {
+    key: String,
+    user: Option<User>,
+}
+
+impl PendingLogin {
+    /// The stored hash to check the password against; `None` for an unknown account (the check
+    /// then runs against a decoy, so that it takes as long).
+    pub fn password_hash(&self) -> Option<String> {
+        self.user.as_ref().map(|u| u.password_hash.clone())
+    }
+}
+
+/// The first half of a sign-in: refuses a locked name (429 whether or not the account exists) and
+/// reads the account. The password is checked between the halves, holding no connection.
+pub fn begin_login(
     conn: &mut DbConnection,
-    keys: &TokenKeys,
     policy: &LockoutPolicy,
-    refresh_ttl: Duration,
     username: &str,
     password_attempt: &str,
-) -> Result<IssuedTokens, ApiError> {
+) -> Result<PendingLogin, ApiError> {
     let key = login_key(username);
     if key.len() > 128 || password_attempt.len() > 1024 {
         return Err(invalid_credentials());
     }
-    let started = Utc::now();
     let throttle = accounts::throttle_state(conn, &key)?;
     if let Some(retry_after) =
-        policy.locked_for(throttle.as_ref().map(throttle_state).as_ref(), started)
+        policy.locked_for(throttle.as_ref().map(throttle_state).as_ref(), Utc::now())
     {
         return Err(ApiError::TooManyRequests {
             retry_after_secs: retry_after as u64,
         });
     }
     let user = accounts::find_user_by_username(conn, &key)?;
-    // Hash outside any transaction: Argon2 takes tens of milliseconds and must not hold a lock.
-    let verified = match &user {
-        Some(user) => password::verify(password_attempt, &user.password_hash) && user.active,
-        None => {
-            password::spend_equal_time(password_attempt);
-            false
-        }
-    };
-    match user.filter(|_| verified) {
+    Ok(PendingLogin { key, user })
+}
+
+/// The second half of a sign-in, once the password was checked. The answer is the same for an
+/// unknown account, a wrong password and a disabled account.
+pub fn finish_login(
+    conn: &mut DbConnection,
+    keys: &TokenKeys,
+    policy: &LockoutPolicy,
+    refresh_ttl: Duration,
+    pending: PendingLogin,
+    password_matches: bool,
+) -> Result<IssuedTokens, ApiError> {
+    let PendingLogin { key, user } = pending;
+    match user.filter(|user| password_matches && user.active) {
         Some(user) => write_transaction(conn, |conn| {
             accounts::clear_throttle(conn, &key)?;
             let role = accounts::parse_role(&user.role)?;
@@ -92,6 +109,7 @@ pub fn login(
                     subject(PrincipalKind::User { id: user.id }),
                     role,
                     user.department_id,
+                    user.session_epoch,
                 ),
                 expires_in: keys.access_ttl_secs(),
                 refresh_token: Some(refresh),
@@ -206,6 +224,7 @@ pub fn refresh(
                     subject(PrincipalKind::User { id: user.id }),
                     role,
                     user.department_id,
+                    user.session_epoch,
                 ),
                 expires_in: keys.access_ttl_secs(),
                 refresh_token: Some(refresh),
@@ -251,6 +270,7 @@ pub fn client_token(
             subject(PrincipalKind::Client { id: client.id }),
             Role::Integration,
             None,
+            0,
         ),
         expires_in: keys.access_ttl_secs(),
         refresh_token: None,
@@ -259,26 +279,56 @@ pub fn client_token(
     })
 }
 
-/// Citizen self-registration: the normalised phone number is the sign-in name.
+/// A citizen's registration whose fields are valid; the password is still to be hashed.
+pub struct Registration {
+    phone: PhoneNumber,
+    display_name: Option<String>,
+    password: NewPassword,
+}
+
+impl Registration {
+    /// Checks every field (422 naming each bad one), before any hashing is spent on it.
+    pub fn parse(
+        phone: &str,
+        password_raw: &str,
+        display_name: Option<&str>,
+    ) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::default();
+        let phone = errors.check("phone", PhoneNumber::parse(phone));
+        let name = display_name.and_then(|n| errors.check("display_name", parse_name(n, 50)));
+        let username = phone
+            .as_ref()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default();
+        let password = errors.check("password", NewPassword::parse(password_raw, &username));
+        errors.finish()?;
+        let (Some(phone), Some(password)) = (phone, password) else {
+            return Err(ApiError::internal("validated fields missing"));
+        };
+        Ok(Self {
+            phone,
+            display_name: name,
+            password,
+        })
+    }
+
+    pub fn password(&self) -> String {
+        self.password.expose().to_owned()
+    }
+}
+
+/// Citizen self-registration: the normalised phone number is the sign-in name. `password_hash` is
+/// the registration's password, hashed.
 pub fn register_citizen(
     conn: &mut DbConnection,
-    phone: &str,
-    password_raw: &str,
-    display_name: Option<&str>,
+    registration: Registration,
+    password_hash: String,
 ) -> Result<User, ApiError> {
-    let mut errors = FieldErrors::default();
-    let phone = errors.check("phone", PhoneNumber::parse(phone));
-    let name = display_name.and_then(|n| errors.check("display_name", parse_name(n, 50)));
-    let username = phone
-        .as_ref()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_default();
-    let new_password = errors.check("password", NewPassword::parse(password_raw, &username));
-    errors.finish()?;
-    let (Some(phone), Some(new_password)) = (phone, new_password) else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
-    let hash = password::hash(new_password.expose());
+    let Registration {
+        phone,
+        display_name,
+        ..
+    } = registration;
     write_transaction(conn, |conn| {
         if accounts::find_user_by_username(conn, phone.as_str())?.is_some() {
             return Err(ApiError::conflict(
@@ -291,11 +341,11 @@ pub fn register_citizen(
             conn,
             NewUser {
                 username: phone.as_str().to_owned(),
-                display_name: name.unwrap_or_else(|| phone.masked()),
+                display_name: display_name.unwrap_or_else(|| phone.masked()),
                 role: Role::Citizen.as_str().to_owned(),
                 department_id: None,
                 phone: Some(phone.as_str().to_owned()),
-                password_hash: hash,
+                password_hash,
                 active: true,
                 password_changed_at: now,
                 created_at: now,

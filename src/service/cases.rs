@@ -3,7 +3,7 @@
 //! timeline. Dispatch and the later lifecycle build on this.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use validator::Validate;
 
@@ -27,34 +27,43 @@ use crate::error::{ApiError, FieldErrors};
 /// Roles that register and handle cases at the centre.
 pub const CENTRE_DESKS: &[Role] = &[Role::Operator, Role::Dispatcher, Role::Supervisor];
 
-#[derive(Deserialize, Serialize, Validate, ToSchema)]
+#[derive(eserde::Deserialize, Serialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ComplainantInput {
     #[schema(example = "张三", max_length = 50)]
+    #[serde(default)]
     pub name: Option<String>,
     /// Mainland mobile or landline with area code; stored normalised.
     #[schema(example = "13812345678")]
+    #[serde(default)]
     pub phone: Option<String>,
     #[schema(max_length = 200)]
+    #[serde(default)]
     pub contact_address: Option<String>,
     /// Whether the handling department may contact the complainant (default true).
+    #[serde(default)]
     pub contact_allowed: Option<bool>,
     /// 保密: departments see nothing of the complainant (default false).
+    #[serde(default)]
     pub confidential: Option<bool>,
     /// The complainant gave no name (default false).
+    #[serde(default)]
     pub anonymous: Option<bool>,
 }
 
 /// A new case. Citizens and integration clients use the self-service channels (`web`, `app`,
 /// `wechat`); citizens' own name and phone are taken from their account.
-#[derive(Deserialize, Serialize, Validate, ToSchema)]
+#[derive(eserde::Deserialize, Serialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterCase {
     /// Required for centre staff; defaults to `app` for citizens and `wechat` for clients.
+    #[serde(default)]
     pub channel: Option<Channel>,
     pub kind: CaseKind,
     /// Default `normal`.
+    #[serde(default)]
     pub urgency: Option<Urgency>,
+    #[serde(default)]
     pub category_id: Option<i64>,
     #[schema(example = "小区门口占道经营", min_length = 1, max_length = 200)]
     pub title: String,
@@ -65,17 +74,25 @@ pub struct RegisterCase {
     )]
     pub description: String,
     #[schema(example = "东城区东华门街道某某小区北门", max_length = 500)]
+    #[serde(default)]
     pub address: Option<String>,
     /// A department of kind `district`.
+    #[serde(default)]
     pub district_id: Option<i64>,
     #[schema(minimum = -90, maximum = 90)]
+    #[serde(default)]
     pub latitude: Option<f64>,
     #[schema(minimum = -180, maximum = 180)]
+    #[serde(default)]
     pub longitude: Option<f64>,
+    #[eserde(compat)]
+    #[serde(default)]
     pub occurred_at: Option<DateTime<Utc>>,
+    #[serde(default)]
     pub complainant: Option<ComplainantInput>,
     /// Integration clients: their own id for the request; the same id twice is the same case.
     #[schema(max_length = 100)]
+    #[serde(default)]
     pub external_ref: Option<String>,
 }
 
@@ -216,6 +233,49 @@ pub(crate) fn text(
     }
 }
 
+/// Forgets idempotency keys kept longer than `ttl`, every `every` (a server task).
+pub async fn prune_idempotency_keys(
+    db: crate::db::Db,
+    ttl: std::time::Duration,
+    every: std::time::Duration,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let Ok(ttl) = chrono::Duration::from_std(ttl) else {
+            return;
+        };
+        let pruned = db
+            .write(move |conn| case_db::prune_idempotent(conn, now() - ttl))
+            .await;
+        match pruned {
+            Ok(0) => {}
+            Ok(count) => log::info!("forgot {count} idempotency keys older than {ttl}"),
+            Err(error) => log::warn!("pruning idempotency keys failed: {error}"),
+        }
+    }
+}
+
+/// A case may be filed under an existing category that is still in use: a retired category stays
+/// on the cases filed under it before, but takes no new ones.
+fn check_category(
+    conn: &mut DbConnection,
+    errors: &mut FieldErrors,
+    id: i64,
+) -> Result<(), ApiError> {
+    match organisation::find_category(conn, id)? {
+        None => errors.add("category_id", "not_found", "no category with this id"),
+        Some(category) if !category.active => errors.add(
+            "category_id",
+            "inactive",
+            "this category is no longer in use; choose a current one",
+        ),
+        Some(_) => {}
+    }
+    Ok(())
+}
+
 /// Registers a case. Runs in one transaction: number, case, complainant, first timeline event and
 /// the idempotency record all commit together or not at all.
 pub fn register(
@@ -223,14 +283,18 @@ pub fn register(
     principal: &Principal,
     input: RegisterCase,
     idempotency_key: Option<String>,
+    idempotency_ttl: chrono::Duration,
     tz: chrono_tz::Tz,
 ) -> Result<Registered, ApiError> {
     let subject = crate::auth::principal::subject(principal.kind);
     let request_hash = secrets::digest(
         &serde_json::to_string(&input).map_err(|e| ApiError::internal(e.to_string()))?,
     );
+    // A key older than the time it is kept for is forgotten, as if pruned already.
+    let kept_since = now() - idempotency_ttl;
     if let Some(key) = &idempotency_key
         && let Some(previous) = case_db::find_idempotent(conn, &subject, key)?
+        && previous.created_at >= kept_since
     {
         return replay(conn, principal, &previous, &request_hash);
     }
@@ -308,10 +372,8 @@ pub fn register(
         }
         (_, None) => None,
     };
-    if let Some(category) = input.category_id
-        && organisation::find_category(conn, category)?.is_none()
-    {
-        errors.add("category_id", "not_found", "no category with this id");
+    if let Some(category) = input.category_id {
+        check_category(conn, &mut errors, category)?;
     }
     if let Some(district) = input.district_id
         && organisation::find_department(conn, district)?
@@ -412,6 +474,7 @@ pub fn register(
             ),
         )?;
         if let Some(key) = &idempotency_key {
+            case_db::forget_idempotent(conn, &subject, key, kept_since)?;
             case_db::save_idempotent(
                 conn,
                 IdempotencyRow {
@@ -857,17 +920,21 @@ pub fn list(
 
 /// Classification and wording, changeable until the case is dispatched. `null` clears an
 /// optional field.
-#[derive(Deserialize, Serialize, Validate, ToSchema, Default)]
+#[derive(eserde::Deserialize, Serialize, Validate, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCase {
+    #[serde(default)]
     pub kind: Option<CaseKind>,
+    #[serde(default)]
     pub urgency: Option<Urgency>,
     #[serde(default, deserialize_with = "crate::service::users::nullable")]
     #[schema(value_type = Option<i64>)]
     pub category_id: Option<Option<i64>>,
     #[schema(min_length = 1, max_length = 200)]
+    #[serde(default)]
     pub title: Option<String>,
     #[schema(min_length = 1, max_length = 10000)]
+    #[serde(default)]
     pub description: Option<String>,
     #[serde(default, deserialize_with = "crate::service::users::nullable")]
     #[schema(value_type = Option<String>, max_length = 500)]
@@ -901,10 +968,8 @@ pub fn reclassify(
             a.as_deref()
                 .and_then(|a| text(&mut errors, "address", a, 500))
         });
-        if let Some(Some(category)) = input.category_id
-            && organisation::find_category(conn, category)?.is_none()
-        {
-            errors.add("category_id", "not_found", "no category with this id");
+        if let Some(Some(category)) = input.category_id {
+            check_category(conn, &mut errors, category)?;
         }
         if let Some(Some(district)) = input.district_id
             && organisation::find_department(conn, district)?

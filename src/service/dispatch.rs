@@ -4,7 +4,7 @@
 //! rows and appends the timeline event.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use validator::Validate;
 
@@ -95,7 +95,7 @@ fn change_case(
 // Views
 
 /// The department's reply.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Validate)]
+#[derive(Debug, Clone, Serialize, eserde::Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct Reply {
     /// What was investigated (调查核实情况).
@@ -266,27 +266,32 @@ fn deadline_view(row: DeadlineRow, calendar: &WorkingCalendar) -> Result<Deadlin
 // ---------------------------------------------------------------------------------------------
 // Dispatch
 
-#[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
+#[derive(Debug, eserde::Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct DispatchTargetInput {
     pub department_id: i64,
     /// `lead` or `assisting`; a single department always leads. Default `assisting` when there
     /// are several, so name the lead.
+    #[serde(default)]
     pub role: Option<AssignmentRole>,
 }
 
 /// Dispatch to one department (直接转办) or several with one lead (联合转办). With `assigned`
 /// (交办) the centre sets the reply deadline itself in `reply_due_at`.
-#[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
+#[derive(Debug, eserde::Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct DispatchCase {
     #[schema(min_items = 1, max_items = 10)]
     pub departments: Vec<DispatchTargetInput>,
     #[schema(example = "请于规定时限内核实处理并答复市民。", max_length = 2000)]
+    #[serde(default)]
     pub instructions: Option<String>,
     /// 交办: the centre's own deadline (default false).
+    #[serde(default)]
     pub assigned: Option<bool>,
     /// Required with `assigned`, in the future; not allowed otherwise.
+    #[eserde(compat)]
+    #[serde(default)]
     pub reply_due_at: Option<DateTime<Utc>>,
 }
 
@@ -792,7 +797,7 @@ fn finish_clock(
 // Review, redo, merge, close, reopen, notes
 
 /// The centre's review of a round's replies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, eserde::Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewDecision {
     /// The replies stand: the case awaits the follow-up call.
@@ -801,14 +806,16 @@ pub enum ReviewDecision {
     SendBack,
 }
 
-#[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
+#[derive(Debug, eserde::Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewCase {
     pub decision: ReviewDecision,
     /// With `send_back`: the assignment of the current round that goes back.
+    #[serde(default)]
     pub assignment_id: Option<i64>,
     /// Required with `send_back`: what is missing.
     #[schema(example = "答复未说明整改期限，请补充。", max_length = 2000)]
+    #[serde(default)]
     pub note: Option<String>,
 }
 
@@ -938,7 +945,7 @@ pub fn review(
 }
 
 /// A reason given for a case-level decision.
-#[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
+#[derive(Debug, eserde::Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct Reason {
     #[schema(example = "回访不满意，需重新办理", min_length = 1, max_length = 2000)]
@@ -978,12 +985,13 @@ pub fn redo(
     view(conn, principal, row)
 }
 
-#[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
+#[derive(Debug, eserde::Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct MergeCase {
     /// The earlier open case this one is the same matter as.
     pub into_case_id: i64,
     #[schema(example = "同一市民重复反映同一事项", max_length = 2000)]
+    #[serde(default)]
     pub reason: Option<String>,
 }
 
@@ -1102,7 +1110,7 @@ pub fn similar(
     Ok(similar)
 }
 
-#[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
+#[derive(Debug, eserde::Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct CloseCase {
     /// Why the case is closed (e.g. the demand exceeds policy).
@@ -1113,6 +1121,7 @@ pub struct CloseCase {
     )]
     pub reason: String,
     /// `closed_by_supervisor` (default) or `resolved`.
+    #[serde(default)]
     pub closure: Option<Closure>,
 }
 
@@ -1197,7 +1206,7 @@ pub fn reopen(
     view(conn, principal, row)
 }
 
-#[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
+#[derive(Debug, eserde::Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewNote {
     /// Information added to the case (补充材料).

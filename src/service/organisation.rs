@@ -2,7 +2,7 @@
 //! signed in (they are the directory front ends build their forms from).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use validator::Validate;
 
@@ -84,7 +84,7 @@ impl From<TreeNode<CategoryView>> for CategoryNode {
     }
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDepartment {
     /// Unique, human-readable: 1–32 of `A-Z a-z 0-9 . _ -`.
@@ -92,24 +92,29 @@ pub struct CreateDepartment {
     pub code: String,
     #[schema(example = "市城市管理局", min_length = 1, max_length = 100)]
     pub name: String,
+    #[serde(default)]
     pub parent_id: Option<i64>,
     pub kind: DepartmentKind,
     #[schema(max_length = 50)]
+    #[serde(default)]
     pub contact_person: Option<String>,
     #[schema(example = "010-12345678")]
+    #[serde(default)]
     pub contact_phone: Option<String>,
 }
 
 /// Changes to a department; `null` clears an optional field. Departments are deactivated
 /// (`active: false`), never deleted.
-#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Default, eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDepartment {
     #[schema(min_length = 1, max_length = 100)]
+    #[serde(default)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<i64>)]
     pub parent_id: Option<Option<i64>>,
+    #[serde(default)]
     pub kind: Option<DepartmentKind>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
@@ -117,6 +122,7 @@ pub struct UpdateDepartment {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub contact_phone: Option<Option<String>>,
+    #[serde(default)]
     pub active: Option<bool>,
 }
 
@@ -265,22 +271,25 @@ impl CategoryView {
     }
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCategory {
     #[schema(example = "010203", min_length = 1, max_length = 32)]
     pub code: String,
     #[schema(example = "占道经营", min_length = 1, max_length = 100)]
     pub name: String,
+    #[serde(default)]
     pub parent_id: Option<i64>,
+    #[serde(default)]
     pub default_department_id: Option<i64>,
 }
 
 /// Changes to a category. Inactive categories stay valid on old cases.
-#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Default, eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCategory {
     #[schema(min_length = 1, max_length = 100)]
+    #[serde(default)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<i64>)]
@@ -288,6 +297,7 @@ pub struct UpdateCategory {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<i64>)]
     pub default_department_id: Option<Option<i64>>,
+    #[serde(default)]
     pub active: Option<bool>,
 }
 
@@ -428,19 +438,21 @@ pub struct CreatedIntegrationClient {
     pub client_secret: String,
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateIntegrationClient {
     #[schema(example = "微信小程序后端", min_length = 1, max_length = 100)]
     pub name: String,
 }
 
-#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Default, eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateIntegrationClient {
     #[schema(min_length = 1, max_length = 100)]
+    #[serde(default)]
     pub name: Option<String>,
     /// A disabled client's tokens stop working at once.
+    #[serde(default)]
     pub active: Option<bool>,
 }
 

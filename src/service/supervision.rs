@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
@@ -40,7 +40,7 @@ pub const READERS: &[Role] = &[
 ];
 
 /// 催办 (urge) or 督办 (supervise).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SupervisionKind {
     Urge,
@@ -48,7 +48,7 @@ pub enum SupervisionKind {
 }
 
 /// How the centre pressed the department; `system` is the sweep's own urge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SupervisionMethod {
     System,

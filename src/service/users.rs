@@ -54,7 +54,7 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-#[derive(Deserialize, Validate, ToSchema)]
+#[derive(eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// 3–64 of `a-z 0-9 . _ -`; stored lower-case.
@@ -64,9 +64,11 @@ pub struct CreateUser {
     pub display_name: String,
     pub role: Role,
     /// Required for `department_staff` and `department_admin`, absent for every other role.
+    #[serde(default)]
     pub department_id: Option<i64>,
     /// Mainland mobile or landline with area code; stored normalised.
     #[schema(example = "13812345678")]
+    #[serde(default)]
     pub phone: Option<String>,
     /// At least 10 characters, not the username.
     #[schema(min_length = 10, max_length = 128, format = Password)]
@@ -75,26 +77,31 @@ pub struct CreateUser {
 
 /// Changes to a user. Administrators may change everything; users themselves only their display
 /// name, phone and password (the latter with `current_password`).
-#[derive(Deserialize, Validate, ToSchema, Default)]
+#[derive(eserde::Deserialize, Validate, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     #[schema(min_length = 1, max_length = 50)]
+    #[serde(default)]
     pub display_name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub phone: Option<Option<String>>,
     #[schema(min_length = 10, max_length = 128, format = Password)]
+    #[serde(default)]
     pub password: Option<String>,
     /// Needed when users change their own password.
     #[schema(format = Password)]
+    #[serde(default)]
     pub current_password: Option<String>,
     /// Administrators only.
+    #[serde(default)]
     pub role: Option<Role>,
     /// Administrators only.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<i64>)]
     pub department_id: Option<Option<i64>>,
     /// Administrators only. A disabled user's tokens stop working at once.
+    #[serde(default)]
     pub active: Option<bool>,
 }
 
@@ -144,7 +151,12 @@ fn check_department(
     Ok(())
 }
 
-pub fn create_user(conn: &mut DbConnection, input: CreateUser) -> Result<User, ApiError> {
+/// Creates a user; `password_hash` is `input.password`, hashed by the caller off the connection.
+pub fn create_user(
+    conn: &mut DbConnection,
+    input: CreateUser,
+    password_hash: String,
+) -> Result<User, ApiError> {
     let mut errors = FieldErrors::default();
     let username = errors.check("username", Username::parse(&input.username));
     let display_name = errors.check("display_name", parse_name(&input.display_name, 50));
@@ -165,12 +177,10 @@ pub fn create_user(conn: &mut DbConnection, input: CreateUser) -> Result<User, A
     }
     check_department(conn, &mut errors, input.role, input.department_id)?;
     errors.finish()?;
-    let (Some(username), Some(display_name), Some(new_password)) =
-        (username, display_name, new_password)
+    let (Some(username), Some(display_name), Some(_)) = (username, display_name, new_password)
     else {
         return Err(ApiError::internal("validated fields missing"));
     };
-    let hash = password::hash(new_password.expose());
     write_transaction(conn, |conn| {
         if accounts::find_user_by_username(conn, username.as_str())?.is_some() {
             return Err(ApiError::conflict(
@@ -187,7 +197,7 @@ pub fn create_user(conn: &mut DbConnection, input: CreateUser) -> Result<User, A
                 role: input.role.as_str().to_owned(),
                 department_id: input.department_id,
                 phone: phone.map(|p| p.as_str().to_owned()),
-                password_hash: hash,
+                password_hash,
                 active: true,
                 password_changed_at: now,
                 created_at: now,
@@ -240,11 +250,43 @@ pub fn list_users(
     accounts::list_users(conn, &filter, page)
 }
 
+/// The password work of a user change, done by the caller off the connection before the change:
+/// whether `current_password` matched the hash the user had, and the new password's hash.
+#[derive(Debug, Default)]
+pub struct PasswordWork {
+    /// The stored hash `current_matches` was checked against: the change is refused if the
+    /// password changed meanwhile.
+    pub checked_against: Option<String>,
+    pub current_matches: bool,
+    pub new_hash: Option<String>,
+}
+
+impl PasswordWork {
+    /// Checks and hashes what `input` asks of `user` (nothing when it sets no password).
+    pub async fn prepare(user: &User, input: &UpdateUser) -> Result<Self, ApiError> {
+        let Some(new_password) = input.password.clone() else {
+            return Ok(Self::default());
+        };
+        let current_matches = match input.current_password.clone() {
+            Some(current) => {
+                password::verify_off_thread(current, Some(user.password_hash.clone())).await?
+            }
+            None => false,
+        };
+        Ok(Self {
+            checked_against: Some(user.password_hash.clone()),
+            current_matches,
+            new_hash: Some(password::hash_off_thread(new_password).await?),
+        })
+    }
+}
+
 pub fn update_user(
     conn: &mut DbConnection,
     actor: &Principal,
     id: i64,
     input: UpdateUser,
+    work: PasswordWork,
 ) -> Result<User, ApiError> {
     let user = get_user(conn, actor, id)?;
     let is_admin = actor.role == Role::Admin;
@@ -294,10 +336,8 @@ pub fn update_user(
         .as_deref()
         .and_then(|p| errors.check("password", NewPassword::parse(p, &user.username)));
     if new_password.is_some() && is_self {
-        let current_ok = input
-            .current_password
-            .as_deref()
-            .is_some_and(|c| password::verify(c, &user.password_hash));
+        let current_ok = work.current_matches
+            && work.checked_against.as_deref() == Some(user.password_hash.as_str());
         if !current_ok {
             errors.add(
                 "current_password",
@@ -330,8 +370,11 @@ pub fn update_user(
     changes.active = input.active;
     changes.updated_at = Some(now);
     let ends_sessions = new_password.is_some() || input.active == Some(false);
-    if let Some(new_password) = new_password {
-        changes.password_hash = Some(password::hash(new_password.expose()));
+    if new_password.is_some() {
+        changes.password_hash = Some(
+            work.new_hash
+                .ok_or_else(|| ApiError::internal("the new password was not hashed"))?,
+        );
         changes.password_changed_at = Some(now);
     }
     write_transaction(conn, |conn| {
@@ -362,6 +405,7 @@ mod tests {
             password_changed_at: t,
             created_at: t,
             updated_at: t,
+            session_epoch: 0,
         }
     }
 

@@ -13,26 +13,31 @@ use utoipa::ToSchema;
 
 /// One year's official arrangement, as published (and as `PUT /calendar/{year}` takes it).
 /// Its rules need the year, so they are checked by [`YearRules::validate`], not by the derive.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, validator::Validate)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema, validator::Validate,
+)]
 #[serde(deny_unknown_fields)]
 pub struct YearRules {
     /// Blocks of days off.
     pub holidays: Vec<HolidayBlock>,
     /// Make-up working days that fall on a weekend.
     #[schema(value_type = Vec<String>, example = json!(["2026-02-14", "2026-02-28"]))]
+    #[eserde(compat)]
     pub workdays: Vec<NaiveDate>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HolidayBlock {
     #[schema(example = "春节 Spring Festival", max_length = 100)]
     pub name: String,
     /// First day off (inclusive).
     #[schema(value_type = String, format = Date, example = "2026-02-15")]
+    #[eserde(compat)]
     pub from: NaiveDate,
     /// Last day off (inclusive).
     #[schema(value_type = String, format = Date, example = "2026-02-23")]
+    #[eserde(compat)]
     pub to: NaiveDate,
 }
 
