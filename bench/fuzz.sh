@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# API fuzzing: starts the server on a fresh embedded database and runs schemathesis against its
-# own /openapi.json with every check. Fails on any 5xx and on any answer the document does not
+# API fuzzing: starts the server on a fresh database and runs schemathesis against its own
+# /openapi.json with every check. Fails on any 5xx and on any answer the document does not
 # describe. Not checked: that every schema-valid body is accepted — the document states the shape
 # of a request, while the server also checks its meaning (a parent that exists, a department that
 # fits the role), which no schema can express. Extra arguments go to `st run` (CI passes a
 # bounded --max-examples).
+#
+# The database is PostgreSQL when DATABASE_URL names a server (a database of its own is created
+# there and dropped afterwards), the embedded SQLite otherwise. Every run draws a new random seed,
+# so that repeated runs keep trying new inputs; it is printed first, and FUZZ_SEED replays it.
 #   bash bench/fuzz.sh [--max-examples N]
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bash bench/fuzz.sh --max-examples 5
+#   FUZZ_SEED=1234 bash bench/fuzz.sh --max-examples 5      # the same inputs again
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/hotline-target}"
@@ -17,21 +23,14 @@ if ! [ -x "$st_bin" ] || ! "$st_bin" --version 2>/dev/null | grep -q ' 4\.'; the
     python3 -m pip install -q --disable-pip-version-check 'schemathesis>=4.3,<5'
 fi
 
-cargo build --quiet --bin hotline
-work="$(mktemp -d)"
-# The demo organisation gives the fuzzer real rows to reach and an administrator to sign in as.
-DATABASE_URL="sqlite://$work/fuzz.db" RUST_LOG=warn "$CARGO_TARGET_DIR/debug/hotline" demo >/dev/null
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-DATABASE_URL="sqlite://$work/fuzz.db" HOTLINE_BIND="127.0.0.1:$port" RUST_LOG=warn HOTLINE_PUBLIC_RATE_LIMIT=0 \
-    "$CARGO_TARGET_DIR/debug/hotline" serve >"$work/server.log" 2>&1 &
-server=$!
-cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+seed="${FUZZ_SEED:-$(python3 -c 'import random; print(random.SystemRandom().randrange(2**31))')}"
+case "$seed" in
+    '' | *[!0-9]*) echo "FUZZ_SEED must be a non-negative integer, not '$seed'" >&2; exit 2 ;;
+esac
+echo "== schemathesis seed $seed (replay: FUZZ_SEED=$seed bash bench/fuzz.sh $*, with the same DATABASE_URL)"
 
-for _ in $(seq 1 100); do
-    curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+source bench/fresh-server.sh
+fresh_server fuzz HOTLINE_PUBLIC_RATE_LIMIT=0
 
 # Signed in, so that protected endpoints are fuzzed past the 401: as the demo administrator, then
 # as the supervisor and a department admin, whose endpoints (dispatch, review, extensions,
@@ -39,23 +38,24 @@ done
 # fuzzed password change by the current-password check, which random data does not pass.
 status=0
 for account in admin supervisor cgj.admin; do
-    token="$(curl -fsS "http://127.0.0.1:$port/api/v1/auth/login" -H 'content-type: application/json' \
+    token="$(curl -fsS "$base/api/v1/auth/login" -H 'content-type: application/json' \
         -d "{\"username\":\"$account\",\"password\":\"hotline-demo-2026\"}" \
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
-    echo "== fuzzing signed in as $account"
-    "$st_bin" run "http://127.0.0.1:$port/openapi.json" \
+    echo "== fuzzing signed in as $account ($backend, seed $seed)"
+    "$st_bin" run "$base/openapi.json" \
         --checks all \
         --exclude-checks positive_data_acceptance \
         --workers 2 \
-        --generation-deterministic \
+        --seed "$seed" \
         --request-timeout 10 \
         --suppress-health-check all \
         -H "Authorization: Bearer $token" "$@" || status=$?
 done
 
-if grep -q "panicked" "$work/server.log"; then
-    echo "the server panicked during fuzzing:" >&2
-    grep -A3 panicked "$work/server.log" >&2
+if server_panicked; then
     status=1
+fi
+if [ "$status" -ne 0 ]; then
+    echo "fuzzing failed ($backend); replay with FUZZ_SEED=$seed" >&2
 fi
 exit "$status"

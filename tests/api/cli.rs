@@ -581,3 +581,33 @@ async fn seeded_cases_are_listable_searchable_and_registration_continues_after_t
         all.iter().map(|c| c["case_no"].as_str().unwrap()).collect();
     assert_eq!(numbers.len(), 2302);
 }
+
+/// SQLite only, whatever backend the suite runs on: after a clean stop the write-ahead log is
+/// checkpointed away, so that the next start has nothing to replay.
+#[test]
+fn sigterm_leaves_no_sqlite_log_behind() {
+    let dir = std::env::temp_dir().join(format!("hotline-wal-{}", uuid::Uuid::new_v4().simple()));
+    let db = TestDatabase::Sqlite { dir: dir.clone() };
+    let (server, _) = start_server(&db);
+    // Writes while serving: failed sign-ins record throttle rows.
+    let head =
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n";
+    for attempt in 0..3 {
+        let body = format!(r#"{{"username": "nobody-{attempt}", "password": "wrong-password"}}"#);
+        let answer = slow_request(server.port, head, &body, Duration::ZERO, || {});
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    }
+    let wal = dir.join("hotline.db-wal");
+    assert!(
+        wal.exists(),
+        "the server writes through a log while it runs"
+    );
+    let log = stop_with(server, "-TERM");
+    assert!(log.contains("hotline stopped"), "{log}");
+    let left = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(left, 0, "{} bytes of log left after SIGTERM", left);
+    // And the next start finds nothing to replay.
+    let (again, ready_after) = start_server(&db);
+    eprintln!("ready again after {ready_after:?} (debug build)");
+    drop(again);
+}

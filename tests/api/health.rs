@@ -30,14 +30,42 @@ async fn readyz_reports_the_backend_in_use() {
     assert_eq!(body["database"], expected);
 }
 
-/// Only PostgreSQL can vanish from under a running server: an open SQLite file stays readable
-/// through its descriptors. On SQLite the start-up failure below covers the unusable database.
+/// Readiness follows the database. PostgreSQL can vanish from under a running server: then 503.
+/// An open SQLite file cannot (its descriptors stay readable; the start-up failure below covers an
+/// unusable file): there readiness must hold while another connection keeps the write lock, since
+/// in WAL mode readers never wait for the writer, so a long write never takes the server out of
+/// its load balancer.
 #[tokio::test]
-async fn readyz_is_503_when_postgres_stops_accepting_connections() {
+async fn readyz_follows_the_database() {
     let app = spawn_app().await;
     assert_eq!(app.get("/readyz").await.status(), 200);
     let TestDatabase::Postgres { server_url, name } = &app.db else {
-        eprintln!("not applicable on SQLite");
+        let url = app.db.url();
+        let path = url.strip_prefix("sqlite://").unwrap().to_owned();
+        let (release, locked) = std::sync::mpsc::channel::<()>();
+        let (taken, lock_taken) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            use diesel::connection::SimpleConnection;
+            let mut conn = diesel::sqlite::SqliteConnection::establish(&path).unwrap();
+            conn.batch_execute(
+                "BEGIN IMMEDIATE; INSERT INTO login_throttle (username, failures, window_started_at) \
+                 VALUES ('lock-holder', 1, '2026-01-01 00:00:00');",
+            )
+            .unwrap();
+            taken.send(()).unwrap();
+            let _ = locked.recv();
+            conn.batch_execute("ROLLBACK;").unwrap();
+        });
+        lock_taken.recv().unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(app.get("/readyz").await.status(), 200);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "readiness waited for the writer: {:?}",
+            started.elapsed()
+        );
+        release.send(()).unwrap();
+        holder.join().unwrap();
         return;
     };
     let mut conn = PgConnection::establish(server_url).unwrap();
