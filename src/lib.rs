@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod hardening;
+pub mod idempotency;
 pub mod openapi;
 pub mod pagination;
 pub mod rate_limit;

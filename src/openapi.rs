@@ -98,6 +98,9 @@ pub fn finish(mut doc: OpenApiDoc) -> OpenApiDoc {
         );
     }
     for item in doc.paths.paths.values_mut() {
+        if let Some(post) = item.post.as_mut() {
+            add_idempotency_key(post);
+        }
         for operation in [
             &mut item.get,
             &mut item.put,
@@ -168,6 +171,56 @@ const SHARED_RESPONSES: &[(&str, &str)] = &[
         "Unexpected failure; the cause is logged under the request id",
     ),
 ];
+
+/// Every POST of a signed-in caller honours `Idempotency-Key` (see `crate::idempotency`).
+fn add_idempotency_key(operation: &mut Operation) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    let secured = operation
+        .security
+        .as_ref()
+        .is_some_and(|reqs| reqs.iter().any(|r| r != &Default::default()));
+    let parameters = operation.parameters.get_or_insert_with(Vec::new);
+    let named = |p: &RefOr<utoipa::openapi::path::Parameter>| matches!(p, RefOr::T(p) if p.name == "Idempotency-Key");
+    if !secured || parameters.iter().any(named) {
+        return;
+    }
+    parameters.push(
+        ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .description(Some(
+                "Makes retries safe (1–100 visible ASCII characters): a retry with the same key \
+                 gets the first successful answer again (header `Idempotent-Replayed: true`) and \
+                 nothing is done twice. Kept 24 hours by default.",
+            ))
+            .schema(Some(
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(100)),
+            ))
+            .build()
+            .into(),
+    );
+    operation
+        .responses
+        .responses
+        .entry("409".to_owned())
+        .or_insert_with(|| {
+            RefOr::T(
+                Response::builder()
+                    .description(
+                        "The Idempotency-Key was used for another request, or its first request \
+                         is still being answered",
+                    )
+                    .content(
+                        PROBLEM_JSON,
+                        Content::new(Some(Ref::from_schema_name(Problem::name()))),
+                    )
+                    .build(),
+            )
+        });
+}
 
 fn add_shared_responses(operation: &mut Operation) {
     let has_params = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());

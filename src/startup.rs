@@ -22,10 +22,12 @@ use crate::domain::account::LockoutPolicy;
 use crate::error::ApiError;
 use crate::extract::{BodyLimit, path_config, query_config};
 use crate::hardening::{self, HeaderPolicy};
+use crate::idempotency;
 use crate::rate_limit::PublicRateLimit;
 use crate::service::reference::{ReferenceData, poll_for_changes};
 use crate::service::supervision::sweep_periodically;
 use crate::{openapi, routes, telemetry};
+use sha2::Digest;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -39,6 +41,8 @@ pub struct AppState {
     pub read_log: crate::db::read_log::ReadLog,
     /// The per-address budget of the public endpoints.
     pub public_limit: Arc<PublicRateLimit>,
+    /// The server's part of the keys that seal recorded idempotent answers (see `idempotency`).
+    pub sealing_secret: [u8; 32],
 }
 
 impl AppState {
@@ -122,6 +126,15 @@ impl Application {
             settings.trusted_proxies.clone(),
         ));
         background.push(tokio::spawn(forget_idle_clients(public_limit.clone())));
+        // Derived from the configured signing key, so that every server of a deployment (and the
+        // next start) can open what another sealed; random when none is configured.
+        let sealing_secret: [u8; 32] = match &settings.jwt.signing_key {
+            Some(key) => sha2::Sha256::new_with_prefix(b"hotline sealing\0")
+                .chain_update(key)
+                .finalize()
+                .into(),
+            None => crate::auth::secrets::random_bytes::<32>(),
+        };
         background.push(tokio::spawn(crate::service::cases::prune_idempotency_keys(
             db.clone(),
             settings.idempotency_ttl,
@@ -135,6 +148,7 @@ impl Application {
             reference,
             read_log: read_log.clone(),
             public_limit,
+            sealing_secret,
         });
         let server = HttpServer::new(move || build_app(state.clone()))
             .workers(workers)
@@ -265,6 +279,7 @@ pub fn build_app(
                 ),
         )
         .default_service(web::to(unknown_route))
+        .wrap(from_fn(idempotency::idempotent_posts))
         .wrap(from_fn(hardening::refuse_nul))
         .wrap(Condition::new(
             settings.cors_origins != CorsOrigins::None,

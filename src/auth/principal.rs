@@ -214,6 +214,13 @@ impl FromRequest for Principal {
     }
 }
 
+/// The subject of a valid bearer token, checked against the keys only (not against the account):
+/// for records kept per caller before a handler runs. `None` without a valid token.
+pub fn bearer_subject(req: &HttpRequest, keys: &crate::auth::tokens::TokenKeys) -> Option<String> {
+    let token = bearer_token(req).ok()?;
+    keys.verify(&token).ok().map(|claims| claims.sub)
+}
+
 fn parse_subject(sub: &str) -> Option<PrincipalKind> {
     let (kind, id) = sub.split_once(':')?;
     let id = id.parse().ok()?;

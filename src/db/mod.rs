@@ -20,6 +20,7 @@ pub mod accounts;
 pub mod assignments;
 pub mod cases;
 pub mod extensions;
+pub mod idempotency;
 pub mod models;
 pub mod organisation;
 pub mod read_log;

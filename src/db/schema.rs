@@ -239,6 +239,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    idempotent_requests (principal, key_digest) {
+        principal -> Text,
+        key_digest -> Text,
+        request_hash -> Text,
+        status -> Integer,
+        sealed_response -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     idempotency_keys (principal, idempotency_key) {
         principal -> Text,
         idempotency_key -> Text,

@@ -66,20 +66,6 @@ async fn record_full_read(
     }
 }
 
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(value) = req.headers().get("idempotency-key") else {
-        return Ok(None);
-    };
-    let value = value.to_str().unwrap_or_default().trim();
-    if value.is_empty() || value.len() > 100 || !value.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::bad_request(
-            "invalid_idempotency_key",
-            "Idempotency-Key must be 1 to 100 visible ASCII characters",
-        ));
-    }
-    Ok(Some(value.to_owned()))
-}
-
 /// Register a case. Roles: operator, dispatcher, supervisor (any channel), citizen (for
 /// themselves), integration (for a citizen, with `external_ref`).
 ///
@@ -104,7 +90,7 @@ pub async fn register(
     req: HttpRequest,
     body: ApiJson<RegisterCase>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = idempotency_key(&req)?;
+    let key = crate::idempotency::key_from_header(req.headers())?;
     let (ApiJson(input), tz) = (body, state.settings.timezone);
     let ttl = chrono::Duration::from_std(state.settings.idempotency_ttl)
         .map_err(|e| ApiError::internal(e.to_string()))?;

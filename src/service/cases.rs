@@ -247,7 +247,11 @@ pub async fn prune_idempotency_keys(
             return;
         };
         let pruned = db
-            .write(move |conn| case_db::prune_idempotent(conn, now() - ttl))
+            .write(move |conn| {
+                let kept_since = now() - ttl;
+                Ok(case_db::prune_idempotent(conn, kept_since)?
+                    + crate::db::idempotency::prune(conn, kept_since)?)
+            })
             .await;
         match pruned {
             Ok(0) => {}

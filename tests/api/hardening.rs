@@ -333,3 +333,115 @@ async fn idempotency_keys_are_forgotten_after_their_time() {
     let later: Value = later.json().await.unwrap();
     assert_ne!(later["id"], first["id"]);
 }
+
+/// Every POST of a signed-in caller honours `Idempotency-Key`, not only registration.
+#[tokio::test]
+async fn idempotency_keys_make_every_post_safe_to_retry() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let admin = app.token("admin").await;
+    let send = |token: &str, path: &str, key: &str, body: Value| {
+        app.request("POST", path, Some(token))
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let client = json!({"name": "市民热线小程序"});
+    let first = send(
+        &admin,
+        "/api/v1/integration-clients",
+        "new-client-1",
+        client.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.status(), 201);
+    let content_type = first.headers()["content-type"].clone();
+    let first: Value = first.json().await.unwrap();
+    let retry = send(
+        &admin,
+        "/api/v1/integration-clients",
+        "new-client-1",
+        client.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(retry.status(), 201);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.headers()["content-type"], content_type);
+    let retry: Value = retry.json().await.unwrap();
+    assert_eq!(retry["id"], first["id"]);
+    // The secret shown once is shown again to the retry that holds the key, and only one client
+    // exists.
+    assert_eq!(retry["client_secret"], first["client_secret"]);
+    let clients: Value = app
+        .get_as(&admin, "/api/v1/integration-clients?limit=200")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let named = clients["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"] == "市民热线小程序")
+        .count();
+    assert_eq!(named, 1);
+
+    // The same key for another request is refused; on another path too.
+    assert_problem(
+        send(
+            &admin,
+            "/api/v1/integration-clients",
+            "new-client-1",
+            json!({"name": "另一个"}),
+        )
+        .await
+        .unwrap(),
+        409,
+        "idempotency_key_reused",
+    )
+    .await;
+    // Another caller's key space is its own.
+    let supervisor = app.token("supervisor").await;
+    let theirs = send(
+        &supervisor,
+        "/api/v1/integration-clients",
+        "new-client-1",
+        client,
+    )
+    .await
+    .unwrap();
+    assert_problem(theirs, 403, "forbidden_role").await;
+
+    // An error answer is not kept: the corrected request with the same key runs.
+    let user = json!({"username": "new.operator", "display_name": "新话务员", "role": "operator", "password": "short"});
+    assert_eq!(
+        send(&admin, "/api/v1/users", "new-user-1", user.clone())
+            .await
+            .unwrap()
+            .status(),
+        422
+    );
+    let mut fixed = user;
+    fixed["password"] = json!("a-long-enough-password");
+    let created = send(&admin, "/api/v1/users", "new-user-1", fixed.clone())
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let replayed = send(&admin, "/api/v1/users", "new-user-1", fixed)
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), 201);
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+
+    // A malformed key is refused before anything runs.
+    assert_problem(
+        send(&admin, "/api/v1/users", "has space", json!({}))
+            .await
+            .unwrap(),
+        400,
+        "invalid_idempotency_key",
+    )
+    .await;
+}

@@ -1,0 +1,454 @@
+//! `Idempotency-Key` on every POST (SPEC 7): a client that retries a request with the same key
+//! gets the first answer again and nothing is done twice. Case registration keeps its own, older
+//! mechanism (it records the case id and answers from the case as it is now); every other POST of
+//! a signed-in caller goes through the middleware here.
+//!
+//! - The key is the caller's: the same key from another account is another request.
+//! - The first answer of a successful request (2xx) is kept for `HOTLINE_IDEMPOTENCY_TTL_SECS`
+//!   (24 h by default), sealed: encrypted with a key derived from the server's secret and the
+//!   client's Idempotency-Key, which the server does not store (only its digest). A stolen table
+//!   reveals no answer (some carry a new client's secret, others personal data).
+//! - An error answer is not kept: the request changed nothing, and a retry runs it anew.
+//! - The same key with another request (method, path or body) is refused: 409
+//!   `idempotency_key_reused`. A retry while the first request is still being answered: 409
+//!   `idempotency_key_in_use`, retry shortly. A first request whose answer was never recorded (the
+//!   server died in between) is given up after [`ABANDONED_AFTER`] and may run again.
+//! - Public endpoints (sign-in, registration) are left alone: there is no caller to key on.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use chrono::{Duration, NaiveDateTime};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::auth::secrets;
+use crate::db::idempotency::{self as store, IN_PROGRESS, IdempotentRequest};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// A first request still unanswered after this long is taken for abandoned.
+pub const ABANDONED_AFTER: Duration = Duration::minutes(5);
+
+/// Registration records its own idempotency (see `service::cases::register`).
+const OWN_MECHANISM: &[&str] = &["/api/v1/cases"];
+
+const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// The `Idempotency-Key` header, when present: 1 to 100 visible ASCII characters.
+pub fn key_from_header(headers: &header::HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let value = value.to_str().unwrap_or_default().trim();
+    if value.is_empty() || value.len() > 100 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 100 visible ASCII characters",
+        ));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+/// What to do with a request, given what is recorded under its key.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Nothing usable is recorded: run it (and record a new row, or restart the old one).
+    Run {
+        restart: bool,
+    },
+    /// Answer with the recorded first answer.
+    Replay {
+        status: u16,
+        sealed: String,
+    },
+    Reused,
+    InProgress,
+}
+
+/// The rules, apart from the storage: `kept_since` is the oldest record still honoured.
+pub fn decide(
+    recorded: Option<&IdempotentRequest>,
+    request_hash: &str,
+    now: NaiveDateTime,
+    kept_since: NaiveDateTime,
+) -> Decision {
+    let Some(row) = recorded else {
+        return Decision::Run { restart: false };
+    };
+    if row.created_at < kept_since {
+        return Decision::Run { restart: true };
+    }
+    if row.request_hash != request_hash {
+        return Decision::Reused;
+    }
+    match (row.status, &row.sealed_response) {
+        (IN_PROGRESS, _) if row.created_at < now - ABANDONED_AFTER => {
+            Decision::Run { restart: true }
+        }
+        (IN_PROGRESS, _) | (_, None) => Decision::InProgress,
+        (status, Some(sealed)) => Decision::Replay {
+            status: u16::try_from(status).unwrap_or(500),
+            sealed: sealed.clone(),
+        },
+    }
+}
+
+/// The parts of an answer that are replayed.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Envelope {
+    content_type: Option<String>,
+    location: Option<String>,
+    etag: Option<String>,
+    body: String,
+}
+
+/// The sealing key of one request: the server's secret with the caller and its raw key.
+fn sealing_key(server_secret: &[u8], principal: &str, key: &str) -> Key {
+    let mut hasher = Sha256::new();
+    hasher.update(b"hotline idempotent answer\0");
+    hasher.update(server_secret);
+    hasher.update(b"\0");
+    hasher.update(principal.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(key.as_bytes());
+    let digest: [u8; 32] = hasher.finalize().into();
+    Key::from(digest)
+}
+
+fn seal(key: &Key, envelope: &Envelope) -> Option<String> {
+    let plain = serde_json::to_vec(envelope).ok()?;
+    let nonce_bytes = secrets::random_bytes::<12>();
+    let cipher = ChaCha20Poly1305::new(key);
+    let sealed = cipher
+        .encrypt(&Nonce::from(nonce_bytes), plain.as_slice())
+        .ok()?;
+    let mut out = nonce_bytes.to_vec();
+    out.extend_from_slice(&sealed);
+    Some(STANDARD.encode(out))
+}
+
+fn unseal(key: &Key, sealed: &str) -> Option<Envelope> {
+    let bytes = STANDARD.decode(sealed).ok()?;
+    if bytes.len() < 12 {
+        return None;
+    }
+    let (nonce, ciphertext) = bytes.split_at(12);
+    let nonce: [u8; 12] = nonce.try_into().ok()?;
+    let plain = ChaCha20Poly1305::new(key)
+        .decrypt(&Nonce::from(nonce), ciphertext)
+        .ok()?;
+    serde_json::from_slice(&plain).ok()
+}
+
+/// The middleware (see the module's description). Its refusals are answers, not errors, so that
+/// the outer middleware (request id, security headers) still sees them.
+pub async fn idempotent_posts(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let applies = req.method() == Method::POST && !OWN_MECHANISM.contains(&req.path());
+    let key = match applies.then(|| key_from_header(req.headers())) {
+        Some(Err(error)) => return Ok(req.error_response(error)),
+        Some(Ok(key)) => key,
+        None => None,
+    };
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let principal = state
+        .as_ref()
+        .and_then(|state| crate::auth::principal::bearer_subject(req.request(), &state.tokens));
+    let (Some(key), Some(state), Some(principal)) = (key, state, principal) else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let body = match read_body(&mut req).await {
+        Ok(body) => body,
+        Err(error) => return Ok(req.error_response(error)),
+    };
+    let request_hash = {
+        let mut hasher = Sha256::new();
+        hasher.update(req.method().as_str().as_bytes());
+        hasher.update(b" ");
+        hasher.update(req.uri().to_string().as_bytes());
+        hasher.update(b"\n");
+        hasher.update(&body);
+        let digest: [u8; 32] = hasher.finalize().into();
+        STANDARD.encode(digest)
+    };
+    let record = Record {
+        sealing: sealing_key(&state.sealing_secret, &principal, &key),
+        key_digest: secrets::digest(&key),
+        state,
+        principal,
+    };
+    let decision = match record.claim(request_hash).await {
+        Ok(decision) => decision,
+        Err(error) => return Ok(req.error_response(error)),
+    };
+    match decision {
+        Decision::Reused => Ok(req.error_response(ApiError::conflict(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for a different request",
+        ))),
+        Decision::InProgress => Ok(req.error_response(in_use())),
+        Decision::Replay { status, sealed } => {
+            match unseal(&record.sealing, &sealed).map(|envelope| replay(status, envelope)) {
+                Some(Ok(response)) => Ok(req.into_response(response)),
+                Some(Err(error)) => Ok(req.error_response(error)),
+                None => Ok(req.error_response(ApiError::internal(
+                    "a recorded idempotent answer could not be opened",
+                ))),
+            }
+        }
+        Decision::Run { .. } => {
+            req.set_payload(actix_web::dev::Payload::from(body));
+            let (request, response) = next.call(req).await?.into_parts();
+            let status = response.status();
+            let headers = response.headers().clone();
+            let Ok(bytes) = actix_web::body::to_bytes(response.into_body()).await else {
+                let error = ApiError::internal("reading an answer to record it failed");
+                return Ok(ServiceResponse::new(request, error.error_response()));
+            };
+            if let Err(error) = record.keep(status, &headers, &bytes).await {
+                log::warn!("recording an idempotent answer failed: {error}");
+            }
+            let mut rebuilt = HttpResponse::build(status);
+            for (name, value) in &headers {
+                rebuilt.append_header((name.clone(), value.clone()));
+            }
+            Ok(ServiceResponse::new(request, rebuilt.body(bytes)))
+        }
+    }
+}
+
+fn in_use() -> ApiError {
+    ApiError::conflict(
+        "idempotency_key_in_use",
+        "a request with this Idempotency-Key is still being answered; retry shortly",
+    )
+}
+
+/// Reads the whole body within the configured limit, to hash it and hand it on.
+async fn read_body(req: &mut ServiceRequest) -> Result<web::Bytes, ApiError> {
+    let limit = req
+        .app_data::<crate::extract::BodyLimit>()
+        .map_or(256 * 1024, |l| l.0);
+    let mut payload = req.take_payload();
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::bad_request("unreadable_body", "the request body could not be read")
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// One caller's record of one key.
+struct Record {
+    state: web::Data<AppState>,
+    principal: String,
+    key_digest: String,
+    sealing: Key,
+}
+
+impl Record {
+    async fn claim(&self, request_hash: String) -> Result<Decision, ApiError> {
+        let ttl = Duration::from_std(self.state.settings.idempotency_ttl)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let (principal, key_digest) = (self.principal.clone(), self.key_digest.clone());
+        self.state
+            .db
+            .write(move |conn| claim(conn, &principal, &key_digest, &request_hash, ttl))
+            .await
+    }
+
+    /// Keeps a successful first answer, sealed; forgets the key after an error answer.
+    async fn keep(
+        &self,
+        status: StatusCode,
+        headers: &header::HeaderMap,
+        body: &[u8],
+    ) -> Result<(), ApiError> {
+        let (principal, key_digest) = (self.principal.clone(), self.key_digest.clone());
+        if !status.is_success() {
+            return self
+                .state
+                .db
+                .write(move |conn| Ok(store::forget(conn, &principal, &key_digest)?))
+                .await;
+        }
+        let text = |name| {
+            headers
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let envelope = Envelope {
+            content_type: text(header::CONTENT_TYPE),
+            location: text(header::LOCATION),
+            etag: text(header::ETAG),
+            body: STANDARD.encode(body),
+        };
+        let sealed = seal(&self.sealing, &envelope)
+            .ok_or_else(|| ApiError::internal("sealing an idempotent answer failed"))?;
+        let code = i32::from(status.as_u16());
+        self.state
+            .db
+            .write(move |conn| {
+                Ok(store::complete(
+                    conn,
+                    &principal,
+                    &key_digest,
+                    code,
+                    &sealed,
+                )?)
+            })
+            .await
+    }
+}
+
+/// Reads the record and claims the key for this request when it may run, in one transaction.
+fn claim(
+    conn: &mut crate::db::DbConnection,
+    principal: &str,
+    key_digest: &str,
+    request_hash: &str,
+    ttl: Duration,
+) -> Result<Decision, ApiError> {
+    let now = crate::db::now();
+    let recorded = store::find(conn, principal, key_digest)?;
+    let decision = decide(recorded.as_ref(), request_hash, now, now - ttl);
+    match decision {
+        Decision::Run { restart: true } => {
+            store::restart(conn, principal, key_digest, request_hash, now)?
+        }
+        Decision::Run { restart: false } => store::insert(
+            conn,
+            &IdempotentRequest {
+                principal: principal.to_owned(),
+                key_digest: key_digest.to_owned(),
+                request_hash: request_hash.to_owned(),
+                status: IN_PROGRESS,
+                sealed_response: None,
+                created_at: now,
+            },
+        )
+        .map_err(|error| match error {
+            // Another request with the same key claimed it a moment ago.
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => in_use(),
+            other => other.into(),
+        })?,
+        _ => {}
+    }
+    Ok(decision)
+}
+
+fn replay(status: u16, envelope: Envelope) -> Result<HttpResponse, ApiError> {
+    let status = StatusCode::from_u16(status)
+        .map_err(|_| ApiError::internal("a recorded status is not one"))?;
+    let body = STANDARD
+        .decode(&envelope.body)
+        .map_err(|_| ApiError::internal("a recorded answer is not readable"))?;
+    let mut response = HttpResponse::build(status);
+    response.insert_header((REPLAYED, "true"));
+    for (name, value) in [
+        (header::CONTENT_TYPE, envelope.content_type),
+        (header::LOCATION, envelope.location),
+        (header::ETAG, envelope.etag),
+    ] {
+        if let Some(value) = value {
+            response.insert_header((name, value));
+        }
+    }
+    Ok(response.body(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(hash: &str, status: i32, at: NaiveDateTime) -> IdempotentRequest {
+        IdempotentRequest {
+            principal: "user:1".into(),
+            key_digest: "k".into(),
+            request_hash: hash.into(),
+            status,
+            sealed_response: (status != IN_PROGRESS).then(|| "sealed".to_owned()),
+            created_at: at,
+        }
+    }
+
+    #[test]
+    fn decisions_follow_the_record() {
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        let kept_since = now - Duration::hours(24);
+        assert_eq!(
+            decide(None, "h", now, kept_since),
+            Decision::Run { restart: false }
+        );
+        let done = row("h", 201, now - Duration::minutes(1));
+        assert_eq!(
+            decide(Some(&done), "h", now, kept_since),
+            Decision::Replay {
+                status: 201,
+                sealed: "sealed".into()
+            }
+        );
+        assert_eq!(
+            decide(Some(&done), "other", now, kept_since),
+            Decision::Reused
+        );
+        let expired = row("other", 201, now - Duration::hours(25));
+        assert_eq!(
+            decide(Some(&expired), "h", now, kept_since),
+            Decision::Run { restart: true }
+        );
+        let running = row("h", IN_PROGRESS, now - Duration::seconds(3));
+        assert_eq!(
+            decide(Some(&running), "h", now, kept_since),
+            Decision::InProgress
+        );
+        let abandoned = row("h", IN_PROGRESS, now - Duration::minutes(6));
+        assert_eq!(
+            decide(Some(&abandoned), "h", now, kept_since),
+            Decision::Run { restart: true }
+        );
+    }
+
+    #[test]
+    fn sealed_answers_open_only_with_the_same_key() {
+        let envelope = Envelope {
+            content_type: Some("application/json".into()),
+            location: Some("/api/v1/users/5".into()),
+            etag: None,
+            body: STANDARD.encode(br#"{"phone":"13812345678"}"#),
+        };
+        let key = sealing_key(b"server secret", "user:1", "retry-1");
+        let sealed = seal(&key, &envelope).unwrap();
+        assert!(!sealed.contains("13812345678"));
+        assert_eq!(unseal(&key, &sealed).unwrap(), envelope);
+        for other in [
+            sealing_key(b"server secret", "user:1", "retry-2"),
+            sealing_key(b"server secret", "user:2", "retry-1"),
+            sealing_key(b"other secret", "user:1", "retry-1"),
+        ] {
+            assert!(unseal(&other, &sealed).is_none());
+        }
+    }
+}
