@@ -12,8 +12,12 @@
 //! - The same key with another request (method, path or body) is refused: 409
 //!   `idempotency_key_reused`. A retry while the first request is still being answered: 409
 //!   `idempotency_key_in_use`, retry shortly. A first request whose answer was never recorded (the
-//!   server died in between) is given up after [`ABANDONED_AFTER`] and may run again.
-//! - Public endpoints (sign-in, registration) are left alone: there is no caller to key on.
+//!   server died in between) may or may not have taken effect: after [`ABANDONED_AFTER`] it is
+//!   409 `idempotency_outcome_unknown` until the key expires, never run a second time.
+//! - The caller's account is checked before a run or a replay, as for any request: a revoked
+//!   token gets no kept answer back.
+//! - The sign-in endpoints (`/auth/…`, whose answers are tokens) and public endpoints are left
+//!   alone: there is no caller to key on, or nothing worth keeping.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -40,6 +44,9 @@ pub const ABANDONED_AFTER: Duration = Duration::minutes(5);
 
 /// Registration records its own idempotency (see `service::cases::register`).
 const OWN_MECHANISM: &[&str] = &["/api/v1/cases"];
+
+/// Answers that are tokens are never kept.
+const TOKEN_ENDPOINTS: &str = "/api/v1/auth/";
 
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
@@ -72,6 +79,8 @@ pub enum Decision {
     },
     Reused,
     InProgress,
+    /// The first request was abandoned unanswered: it may have taken effect.
+    Unknown,
 }
 
 /// The rules, apart from the storage: `kept_since` is the oldest record still honoured.
@@ -91,9 +100,7 @@ pub fn decide(
         return Decision::Reused;
     }
     match (row.status, &row.sealed_response) {
-        (IN_PROGRESS, _) if row.created_at < now - ABANDONED_AFTER => {
-            Decision::Run { restart: true }
-        }
+        (IN_PROGRESS, _) if row.created_at < now - ABANDONED_AFTER => Decision::Unknown,
         (IN_PROGRESS, _) | (_, None) => Decision::InProgress,
         (status, Some(sealed)) => Decision::Replay {
             status: u16::try_from(status).unwrap_or(500),
@@ -155,19 +162,23 @@ pub async fn idempotent_posts(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let applies = req.method() == Method::POST && !OWN_MECHANISM.contains(&req.path());
+    let applies = req.method() == Method::POST
+        && !OWN_MECHANISM.contains(&req.path())
+        && !req.path().starts_with(TOKEN_ENDPOINTS);
     let key = match applies.then(|| key_from_header(req.headers())) {
         Some(Err(error)) => return Ok(req.error_response(error)),
         Some(Ok(key)) => key,
         None => None,
     };
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let principal = state
-        .as_ref()
-        .and_then(|state| crate::auth::principal::bearer_subject(req.request(), &state.tokens));
-    let (Some(key), Some(state), Some(principal)) = (key, state, principal) else {
+    // Only now, for the few requests that carry a key: the token's signature.
+    let caller = key.as_ref().and_then(|_| {
+        let state = req.app_data::<web::Data<AppState>>().cloned()?;
+        Some((state, crate::auth::principal::credentials(req.request())?))
+    });
+    let (Some(key), Some((state, credentials))) = (key, caller) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
+    let principal = credentials.subject();
     let body = match read_body(&mut req).await {
         Ok(body) => body,
         Err(error) => return Ok(req.error_response(error)),
@@ -188,7 +199,7 @@ pub async fn idempotent_posts(
         state,
         principal,
     };
-    let decision = match record.claim(request_hash).await {
+    let decision = match record.claim(credentials, request_hash).await {
         Ok(decision) => decision,
         Err(error) => return Ok(req.error_response(error)),
     };
@@ -198,34 +209,48 @@ pub async fn idempotent_posts(
             "this Idempotency-Key was used for a different request",
         ))),
         Decision::InProgress => Ok(req.error_response(in_use())),
+        Decision::Unknown => Ok(req.error_response(outcome_unknown())),
         Decision::Replay { status, sealed } => {
             match unseal(&record.sealing, &sealed).map(|envelope| replay(status, envelope)) {
                 Some(Ok(response)) => Ok(req.into_response(response)),
                 Some(Err(error)) => Ok(req.error_response(error)),
-                None => Ok(req.error_response(ApiError::internal(
-                    "a recorded idempotent answer could not be opened",
-                ))),
+                // Sealed under another server secret (the signing key changed).
+                None => Ok(req.error_response(outcome_unknown())),
             }
         }
         Decision::Run { .. } => {
             req.set_payload(actix_web::dev::Payload::from(body));
-            let (request, response) = next.call(req).await?.into_parts();
-            let status = response.status();
-            let headers = response.headers().clone();
-            let Ok(bytes) = actix_web::body::to_bytes(response.into_body()).await else {
-                let error = ApiError::internal("reading an answer to record it failed");
-                return Ok(ServiceResponse::new(request, error.error_response()));
-            };
-            if let Err(error) = record.keep(status, &headers, &bytes).await {
-                log::warn!("recording an idempotent answer failed: {error}");
-            }
-            let mut rebuilt = HttpResponse::build(status);
-            for (name, value) in &headers {
-                rebuilt.append_header((name.clone(), value.clone()));
-            }
-            Ok(ServiceResponse::new(request, rebuilt.body(bytes)))
+            // On a task of its own, so that the answer is recorded even when the client goes away
+            // and this future is dropped: the request takes effect either way.
+            actix_web::rt::spawn(crate::telemetry::with_request_id(async move {
+                let (request, response) = next.call(req).await?.into_parts();
+                let status = response.status();
+                let headers = response.headers().clone();
+                let Ok(bytes) = actix_web::body::to_bytes(response.into_body()).await else {
+                    let error = ApiError::internal("reading an answer to record it failed");
+                    return Ok(ServiceResponse::new(request, error.error_response()));
+                };
+                if let Err(error) = record.keep(status, &headers, &bytes).await {
+                    log::warn!("recording an idempotent answer failed: {error}");
+                }
+                let mut rebuilt = HttpResponse::build(status);
+                for (name, value) in &headers {
+                    rebuilt.append_header((name.clone(), value.clone()));
+                }
+                Ok(ServiceResponse::new(request, rebuilt.body(bytes)))
+            }))
+            .await
+            .map_err(|_| ApiError::internal("an idempotent request's task was lost"))?
         }
     }
+}
+
+fn outcome_unknown() -> ApiError {
+    ApiError::conflict(
+        "idempotency_outcome_unknown",
+        "the first request with this Idempotency-Key was never answered and may have taken \
+         effect; check the resource, then retry with a new key",
+    )
 }
 
 fn in_use() -> ApiError {
@@ -263,13 +288,21 @@ struct Record {
 }
 
 impl Record {
-    async fn claim(&self, request_hash: String) -> Result<Decision, ApiError> {
+    /// Checks the caller's account (a revoked token gets nothing) and claims the key.
+    async fn claim(
+        &self,
+        credentials: crate::auth::Credentials,
+        request_hash: String,
+    ) -> Result<Decision, ApiError> {
         let ttl = Duration::from_std(self.state.settings.idempotency_ttl)
             .map_err(|e| ApiError::internal(e.to_string()))?;
         let (principal, key_digest) = (self.principal.clone(), self.key_digest.clone());
         self.state
             .db
-            .write(move |conn| claim(conn, &principal, &key_digest, &request_hash, ttl))
+            .write(move |conn| {
+                credentials.resolve(conn)?;
+                claim(conn, &principal, &key_digest, &request_hash, ttl)
+            })
             .await
     }
 
@@ -329,11 +362,14 @@ fn claim(
     let now = crate::db::now();
     let recorded = store::find(conn, principal, key_digest)?;
     let decision = decide(recorded.as_ref(), request_hash, now, now - ttl);
-    match decision {
-        Decision::Run { restart: true } => {
-            store::restart(conn, principal, key_digest, request_hash, now)?
+    match (&decision, &recorded) {
+        (Decision::Run { restart: true }, Some(old)) => {
+            // Only the request that read this very record restarts it.
+            if !store::restart(conn, old, request_hash, now)? {
+                return Err(in_use());
+            }
         }
-        Decision::Run { restart: false } => store::insert(
+        (Decision::Run { .. }, _) => store::insert(
             conn,
             &IdempotentRequest {
                 principal: principal.to_owned(),
@@ -427,7 +463,7 @@ mod tests {
         let abandoned = row("h", IN_PROGRESS, now - Duration::minutes(6));
         assert_eq!(
             decide(Some(&abandoned), "h", now, kept_since),
-            Decision::Run { restart: true }
+            Decision::Unknown
         );
     }
 

@@ -24,6 +24,14 @@ pub fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 
+/// `future` with the current request's id, for work a request hands to a task of its own.
+pub fn with_request_id<F: std::future::Future>(
+    future: F,
+) -> impl std::future::Future<Output = F::Output> {
+    let id = current_request_id().unwrap_or_default();
+    REQUEST_ID.scope(id, future)
+}
+
 /// Starts env_logger with `RUST_LOG` (default `info`).
 pub fn init_logging() {
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))

@@ -78,8 +78,13 @@ async fn off_thread<T: Send + 'static>(
     }
     let (done, outcome) = tokio::sync::oneshot::channel();
     POOL.spawn(move || {
-        let _ = done.send(work());
+        // A panic must neither abort the process (rayon's default for a spawned job) nor leave
+        // the count of waiting hashes too high: the sender is dropped and the caller gets a 500.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
         WAITING.fetch_sub(1, Ordering::SeqCst);
+        if let Ok(value) = result {
+            let _ = done.send(value);
+        }
     });
     outcome
         .await

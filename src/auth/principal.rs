@@ -139,6 +139,11 @@ pub struct Credentials {
 }
 
 impl Credentials {
+    /// `user:<id>` or `client:<id>`, as in the token.
+    pub fn subject(&self) -> String {
+        subject(self.kind)
+    }
+
     /// Re-reads the account and turns the token into the principal as the database says now.
     pub fn resolve(self, conn: &mut crate::db::DbConnection) -> Result<Principal, ApiError> {
         let current = match self.kind {
@@ -214,11 +219,10 @@ impl FromRequest for Principal {
     }
 }
 
-/// The subject of a valid bearer token, checked against the keys only (not against the account):
-/// for records kept per caller before a handler runs. `None` without a valid token.
-pub fn bearer_subject(req: &HttpRequest, keys: &crate::auth::tokens::TokenKeys) -> Option<String> {
-    let token = bearer_token(req).ok()?;
-    keys.verify(&token).ok().map(|claims| claims.sub)
+/// The credentials of a request whose bearer token is valid (checked against the keys only; call
+/// [`Credentials::resolve`] to check the account), for middleware that keeps records per caller.
+pub fn credentials(req: &HttpRequest) -> Option<Credentials> {
+    verify_bearer(req).ok()
 }
 
 fn parse_subject(sub: &str) -> Option<PrincipalKind> {

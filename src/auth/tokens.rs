@@ -26,7 +26,7 @@ pub struct Claims {
     pub jti: String,
     /// The account's session epoch when the token was issued: a password change, a reset or
     /// disabling the account moves the epoch on, and tokens naming an older one are refused.
-    #[serde(default)]
+    /// Required: a token from before epochs existed is refused (its client refreshes).
     pub sv: i64,
 }
 

@@ -42,23 +42,28 @@ pub fn insert(conn: &mut DbConnection, row: &IdempotentRequest) -> QueryResult<(
         .map(drop)
 }
 
-/// Restarts an abandoned or expired record for a new first request.
+/// Restarts an expired record for a new first request, if it is still `old` (two retries racing
+/// for it: one wins). True when this call restarted it.
 pub fn restart(
     conn: &mut DbConnection,
-    principal: &str,
-    key_digest: &str,
+    old: &IdempotentRequest,
     request_hash: &str,
     at: NaiveDateTime,
-) -> QueryResult<()> {
-    diesel::update(idempotent_requests::table.find((principal, key_digest)))
-        .set((
-            idempotent_requests::request_hash.eq(request_hash),
-            idempotent_requests::status.eq(IN_PROGRESS),
-            idempotent_requests::sealed_response.eq(None::<String>),
-            idempotent_requests::created_at.eq(at),
-        ))
-        .execute(conn)
-        .map(drop)
+) -> QueryResult<bool> {
+    diesel::update(
+        idempotent_requests::table
+            .find((&old.principal, &old.key_digest))
+            .filter(idempotent_requests::created_at.eq(old.created_at))
+            .filter(idempotent_requests::request_hash.eq(&old.request_hash)),
+    )
+    .set((
+        idempotent_requests::request_hash.eq(request_hash),
+        idempotent_requests::status.eq(IN_PROGRESS),
+        idempotent_requests::sealed_response.eq(None::<String>),
+        idempotent_requests::created_at.eq(at),
+    ))
+    .execute(conn)
+    .map(|rows| rows == 1)
 }
 
 /// Stores the first answer.

@@ -148,6 +148,8 @@ pub struct RefreshToken {
     pub expires_at: NaiveDateTime,
     pub rotated_at: Option<NaiveDateTime>,
     pub revoked_at: Option<NaiveDateTime>,
+    /// The account's session epoch when issued: the token is dead once the account moved on.
+    pub session_epoch: i64,
 }
 
 #[derive(Debug, Insertable)]
@@ -158,6 +160,7 @@ pub struct NewRefreshToken {
     pub token_hash: String,
     pub issued_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    pub session_epoch: i64,
 }
 
 #[derive(Debug, Clone, Queryable, Insertable)]

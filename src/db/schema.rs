@@ -56,6 +56,7 @@ diesel::table! {
         expires_at -> Timestamp,
         rotated_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        session_epoch -> BigInt,
     }
 }
 

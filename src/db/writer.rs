@@ -36,6 +36,8 @@ const CHECKPOINT_PAUSE: Duration = Duration::from_millis(100);
 const IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// A write-ahead log longer than this is restarted from its beginning (see [`checkpointer`]).
+/// Registrations append about 60 KB each (case, complainant, timeline, keyword index), so under a
+/// full load of them this is a restart every few tenths of a second.
 const WAL_RESTART_BYTES: i64 = 16 * 1024 * 1024;
 
 /// How long a restarting checkpoint waits for readers of older snapshots before giving up until
@@ -205,6 +207,10 @@ fn checkpointer(
         .spawn(move || {
             let page_size = page_size(&mut conn);
             let mut log_left = false;
+            // After a restart that a reader outlasted, the next few rounds leave the writers alone
+            // (1, 2, 4 … 64 rounds), so that a long reader — a backup, a shell — cannot keep them
+            // paused most of the time.
+            let (mut backoff, mut rounds_to_skip) = (0_u32, 0_u32);
             loop {
                 let idle = match woken.recv_timeout(IDLE_AFTER) {
                     // Let commits gather: wake-ups meanwhile are covered by this checkpoint. (A
@@ -227,7 +233,20 @@ fn checkpointer(
                 };
                 log_left = frames > 0;
                 if log_left && (idle || frames * page_size > WAL_RESTART_BYTES) {
-                    log_left = !restart_log(&mut conn, &shared);
+                    if rounds_to_skip > 0 {
+                        rounds_to_skip -= 1;
+                        continue;
+                    }
+                    // Under load the log restarts in place (no file to grow again; the size
+                    // limit cuts it back); idle, it is emptied.
+                    let mode = if idle { "TRUNCATE" } else { "RESTART" };
+                    if restart_log(&mut conn, &shared, mode) {
+                        backoff = 0;
+                        log_left = !idle;
+                    } else {
+                        backoff = (backoff * 2).clamp(1, 64);
+                        rounds_to_skip = backoff;
+                    }
                 }
             }
             // The last one: the writer is gone, so nothing is paused.
@@ -239,16 +258,19 @@ fn checkpointer(
 /// What `PRAGMA wal_checkpoint` reports: whether it was blocked, the frames in the log, and how
 /// many of them are copied back.
 #[derive(diesel::QueryableByName)]
-struct CheckpointProgress {
+pub(super) struct CheckpointProgress {
     #[diesel(sql_type = diesel::sql_types::Integer)]
-    busy: i32,
+    pub busy: i32,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     log: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     checkpointed: i64,
 }
 
-fn checkpoint(conn: &mut DbConnection, mode: &str) -> Result<CheckpointProgress, DieselError> {
+pub(super) fn checkpoint(
+    conn: &mut DbConnection,
+    mode: &str,
+) -> Result<CheckpointProgress, DieselError> {
     diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")).get_result(conn)
 }
 
@@ -263,9 +285,9 @@ fn page_size(conn: &mut DbConnection) -> i64 {
         .map_or(4096, |p| p.page_size)
 }
 
-/// Pauses this process's writers and empties the log. True when the log was emptied; false when
-/// a reader of an older snapshot outlasted the wait (the next round tries again).
-fn restart_log(conn: &mut DbConnection, shared: &Shared) -> bool {
+/// Pauses this process's writers and restarts (or empties) the log. True when done; false when a
+/// reader of an older snapshot outlasted the wait (a later round tries again).
+fn restart_log(conn: &mut DbConnection, shared: &Shared, mode: &str) -> bool {
     // Queue like a writer, so that a writer finishing meanwhile leaves its batch open for us
     // rather than committing it: we commit it on the batch's behalf.
     shared.queued.fetch_add(1, Ordering::SeqCst);
@@ -275,11 +297,11 @@ fn restart_log(conn: &mut DbConnection, shared: &Shared) -> bool {
         let outcome = state.commit();
         batch.settle(outcome);
     }
-    let outcome = checkpoint(conn, "TRUNCATE");
+    let outcome = checkpoint(conn, mode);
     drop(state);
     match outcome {
         Ok(progress) => {
-            let emptied = progress.busy == 0 && progress.log <= 0;
+            let emptied = progress.busy == 0;
             if !emptied {
                 log::debug!(
                     "SQLite log restart waited out ({} of {} frames copied back)",

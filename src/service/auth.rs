@@ -98,48 +98,71 @@ pub fn finish_login(
     password_matches: bool,
 ) -> Result<IssuedTokens, ApiError> {
     let PendingLogin { key, user } = pending;
-    match user.filter(|user| password_matches && user.active) {
-        Some(user) => write_transaction(conn, |conn| {
-            accounts::clear_throttle(conn, &key)?;
-            let role = accounts::parse_role(&user.role)?;
-            let family = uuid::Uuid::new_v4().to_string();
-            let refresh = issue_refresh(conn, user.id, family, refresh_ttl)?;
-            Ok(IssuedTokens {
-                access_token: keys.issue(
-                    subject(PrincipalKind::User { id: user.id }),
-                    role,
-                    user.department_id,
-                    user.session_epoch,
-                ),
-                expires_in: keys.access_ttl_secs(),
-                refresh_token: Some(refresh),
-                refresh_expires_in: Some(refresh_ttl.num_seconds()),
-                role,
-            })
-        }),
-        None => {
-            write_transaction(conn, |conn| {
-                let now = Utc::now();
-                let current = accounts::throttle_state(conn, &key)?;
-                let next = policy.after_failure(current.as_ref().map(throttle_state).as_ref(), now);
-                accounts::save_throttle(
-                    conn,
-                    &LoginThrottle {
-                        username: key.clone(),
-                        failures: next.failures,
-                        window_started_at: naive(next.window_started_at),
-                        locked_until: next.locked_until.map(naive),
-                    },
-                )
-            })?;
-            Err(invalid_credentials())
-        }
-    }
+    // The outcome is decided inside the transaction; a failure's throttle row commits regardless.
+    write_transaction(
+        conn,
+        |conn| -> Result<Result<IssuedTokens, ApiError>, ApiError> {
+            // Read again inside the transaction: the password may have changed, the account been
+            // disabled or the name locked while the password was being checked.
+            let throttle = accounts::throttle_state(conn, &key)?;
+            if let Some(retry_after) =
+                policy.locked_for(throttle.as_ref().map(throttle_state).as_ref(), Utc::now())
+            {
+                return Ok(Err(ApiError::TooManyRequests {
+                    retry_after_secs: retry_after as u64,
+                }));
+            }
+            let current = match &user {
+                Some(user) => accounts::find_user(conn, user.id)?,
+                None => None,
+            };
+            let unchanged = |checked: &User, now: &User| {
+                now.active
+                    && now.session_epoch == checked.session_epoch
+                    && now.password_hash == checked.password_hash
+            };
+            match (user.as_ref(), current) {
+                (Some(checked), Some(user)) if password_matches && unchanged(checked, &user) => {
+                    accounts::clear_throttle(conn, &key)?;
+                    let role = accounts::parse_role(&user.role)?;
+                    let family = uuid::Uuid::new_v4().to_string();
+                    let refresh = issue_refresh(conn, &user, family, refresh_ttl)?;
+                    Ok(Ok(IssuedTokens {
+                        access_token: keys.issue(
+                            subject(PrincipalKind::User { id: user.id }),
+                            role,
+                            user.department_id,
+                            user.session_epoch,
+                        ),
+                        expires_in: keys.access_ttl_secs(),
+                        refresh_token: Some(refresh),
+                        refresh_expires_in: Some(refresh_ttl.num_seconds()),
+                        role,
+                    }))
+                }
+                _ => {
+                    let now = Utc::now();
+                    let next =
+                        policy.after_failure(throttle.as_ref().map(throttle_state).as_ref(), now);
+                    accounts::save_throttle(
+                        conn,
+                        &LoginThrottle {
+                            username: key.clone(),
+                            failures: next.failures,
+                            window_started_at: naive(next.window_started_at),
+                            locked_until: next.locked_until.map(naive),
+                        },
+                    )?;
+                    Ok(Err(invalid_credentials()))
+                }
+            }
+        },
+    )?
 }
 
 fn issue_refresh(
     conn: &mut DbConnection,
-    user_id: i64,
+    user: &User,
     family: String,
     ttl: Duration,
 ) -> Result<String, ApiError> {
@@ -148,11 +171,12 @@ fn issue_refresh(
     accounts::insert_refresh_token(
         conn,
         NewRefreshToken {
-            user_id,
+            user_id: user.id,
             family,
             token_hash: secrets::digest(&token),
             issued_at,
             expires_at: issued_at + ttl,
+            session_epoch: user.session_epoch,
         },
     )?;
     Ok(token)
@@ -209,16 +233,18 @@ pub fn refresh(
                     "the refresh token has expired; sign in again",
                 )));
             }
-            let user = accounts::find_user(conn, token.user_id)?.filter(|u| u.active);
+            // Disabled, or sessions ended (a password change) since this token was issued.
+            let user = accounts::find_user(conn, token.user_id)?
+                .filter(|u| u.active && u.session_epoch == token.session_epoch);
             let Some(user) = user else {
                 accounts::revoke_family(conn, &token.family, now)?;
                 return Ok(Err(invalid_refresh(
                     "refresh_token_revoked",
-                    "the account is disabled",
+                    "the account is disabled or its sessions were ended; sign in again",
                 )));
             };
             let role = accounts::parse_role(&user.role)?;
-            let refresh = issue_refresh(conn, user.id, token.family.clone(), refresh_ttl)?;
+            let refresh = issue_refresh(conn, &user, token.family.clone(), refresh_ttl)?;
             Ok(Ok(IssuedTokens {
                 access_token: keys.issue(
                     subject(PrincipalKind::User { id: user.id }),

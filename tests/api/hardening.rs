@@ -435,6 +435,34 @@ async fn idempotency_keys_make_every_post_safe_to_retry() {
     assert_eq!(replayed.status(), 201);
     assert_eq!(replayed.headers()["idempotent-replayed"], "true");
 
+    // A token revoked since (the administrator changed their password) gets no kept answer back.
+    let admin_id = app.user_id(&admin, "admin").await;
+    let changed = app
+        .patch_as(
+            &admin,
+            &format!("/api/v1/users/{admin_id}"),
+            &json!({"password": "another-admin-password", "current_password": crate::helpers::DEMO_PASSWORD}),
+        )
+        .await;
+    assert_eq!(changed.status(), 200);
+    assert_problem(
+        send(
+            &admin,
+            "/api/v1/integration-clients",
+            "new-client-1",
+            json!({"name": "市民热线小程序"}),
+        )
+        .await
+        .unwrap(),
+        401,
+        "token_revoked",
+    )
+    .await;
+    let admin = app.sign_in("admin", "another-admin-password").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
     // A malformed key is refused before anything runs.
     assert_problem(
         send(&admin, "/api/v1/users", "has space", json!({}))

@@ -13,7 +13,7 @@ fn now() -> i64 {
 
 /// Claims like the server's own, for `user:<id>`.
 fn claims(user_id: i64, role: &str, iat: i64, exp: i64) -> Value {
-    json!({"iss": "hotline", "sub": format!("user:{user_id}"), "role": role, "iat": iat, "nbf": iat, "exp": exp, "jti": "t"})
+    json!({"iss": "hotline", "sub": format!("user:{user_id}"), "role": role, "iat": iat, "nbf": iat, "exp": exp, "jti": "t", "sv": 0})
 }
 
 fn sign_hs(alg: Algorithm, kid: Option<&str>, secret: &[u8], claims: &Value) -> String {
@@ -64,7 +64,22 @@ async fn forged_and_stale_tokens_are_refused() {
     let real = sign_hs(Algorithm::HS256, Some("k1"), key, &valid);
     let (real_head, _) = real.rsplit_once('.').unwrap();
 
+    let mut without_epoch = valid.clone();
+    without_epoch.as_object_mut().unwrap().remove("sv");
+    let mut old_epoch = valid.clone();
+    old_epoch["sv"] = json!(-1);
+
     let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "issued before session epochs existed",
+            sign_hs(Algorithm::HS256, Some("k1"), key, &without_epoch),
+            "invalid_token",
+        ),
+        (
+            "another session epoch",
+            sign_hs(Algorithm::HS256, Some("k1"), key, &old_epoch),
+            "token_revoked",
+        ),
         (
             "wrong signature",
             sign_hs(
