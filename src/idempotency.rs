@@ -363,12 +363,13 @@ fn claim(
     let recorded = store::find(conn, principal, key_digest)?;
     let decision = decide(recorded.as_ref(), request_hash, now, now - ttl);
     match (&decision, &recorded) {
-        (Decision::Run { restart: true }, Some(old)) => {
-            // Only the request that read this very record restarts it.
-            if !store::restart(conn, old, request_hash, now)? {
-                return Err(in_use());
-            }
+        // Only the request that read this very record restarts it.
+        (Decision::Run { restart: true }, Some(old))
+            if !store::restart(conn, old, request_hash, now)? =>
+        {
+            return Err(in_use());
         }
+        (Decision::Run { restart: true }, Some(_)) => {}
         (Decision::Run { .. }, _) => store::insert(
             conn,
             &IdempotentRequest {
