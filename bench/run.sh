@@ -4,6 +4,7 @@
 # memory (idle, and peak over the whole run).
 #   bash bench/run.sh            # 10 s per endpoint
 #   DURATION=30s CONNECTIONS=64 bash bench/run.sh
+#   BIN=/path/to/other/build/hotline bash bench/run.sh   # the same scenarios on another build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/hotline-target}"
@@ -12,8 +13,13 @@ CONNECTIONS="${CONNECTIONS:-50}"
 THREADS="${THREADS:-2}"
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --quiet --bin hotline
-bin="$CARGO_TARGET_DIR/release/hotline"
+# BIN= runs an already built binary instead (an A/B against another commit's build).
+if [ -n "${BIN:-}" ]; then
+    bin="$(realpath "$BIN")"
+else
+    cargo build --release --quiet --bin hotline
+    bin="$CARGO_TARGET_DIR/release/hotline"
+fi
 
 work="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
@@ -58,7 +64,7 @@ done
 
 peak_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
 echo
-echo "hotline $(git rev-parse --short HEAD 2>/dev/null || echo '?') — release, SQLite, loopback, $(nproc) cores, wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
+echo "hotline $("$bin" --version 2>/dev/null | cut -d' ' -f2) $bin ($(git rev-parse --short HEAD 2>/dev/null || echo '?') checked out) — release, SQLite, loopback, $(nproc) cores, wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
 echo
 echo "| endpoint                     | requests/s |      p50 |      p99 |"
 echo "|------------------------------|-----------:|---------:|---------:|"

@@ -17,8 +17,8 @@ use crate::error::{FieldError, PROBLEM_JSON, Problem};
     info(
         title = "hotline",
         description = "Headless JSON REST API of a government public-service hotline (12345 centre): \
-            case intake, dispatch to departments with working-day deadlines, supervision, review, \
-            follow-up, surveys, statistics.\n\n\
+            case intake, dispatch to departments with working-day deadlines, extensions, \
+            supervision, review and redo.\n\n\
             Conventions: JSON with snake_case fields; times in RFC 3339 UTC; every error is an \
             `application/problem+json` document with a stable `code`; every response carries \
             `X-Request-Id`.",
