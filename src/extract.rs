@@ -57,12 +57,9 @@ where
             let body = body.await?;
             let value = if form {
                 refuse_nul_in_form(&body)?;
+                // serde's wording, without the value it may quote.
                 serde_urlencoded::from_bytes::<T>(&body).map_err(|e| {
-                    ApiError::validation(vec![FieldError::new(
-                        "",
-                        "invalid",
-                        format!("invalid form body: {e}"),
-                    )])
+                    ApiError::validation(vec![describe_data_error("", &e.to_string())])
                 })?
             } else {
                 parse_json::<T>(&body)?

@@ -279,6 +279,7 @@ pub fn build_app(
                 ),
         )
         .default_service(web::to(unknown_route))
+        .wrap(from_fn(record_personal_data_reads))
         .wrap(from_fn(idempotency::idempotent_posts))
         .wrap(from_fn(hardening::refuse_nul))
         .wrap(Condition::new(
@@ -287,6 +288,34 @@ pub fn build_app(
         ))
         .wrap(from_fn(telemetry::request_context))
         .wrap(from_fn(hardening::security_headers))
+}
+
+/// Every answer that shows a complainant's personal data in full to centre staff leaves only once
+/// that read is on record (SPEC 5.3): the reads are noted as cases are written into the answer
+/// (`db::read_log::owe`), whichever handler wrote it, and recorded here in one batch. If the
+/// record cannot be written, the answer is a 500 instead.
+async fn record_personal_data_reads(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let (response, owed) = crate::db::read_log::collecting(next.call(req)).await;
+    let response = response?;
+    let Some(state) = state.filter(|_| !owed.is_empty()) else {
+        return Ok(response.map_into_left_body());
+    };
+    let recorded = futures_util::future::try_join_all(
+        owed.into_iter().map(|read| state.read_log.record(read)),
+    )
+    .await;
+    match recorded {
+        Ok(_) => Ok(response.map_into_left_body()),
+        Err(error) => {
+            let (request, _) = response.into_parts();
+            let answer = actix_web::ResponseError::error_response(&error);
+            Ok(ServiceResponse::new(request, answer).map_into_right_body())
+        }
+    }
 }
 
 fn cors(origins: &CorsOrigins) -> Cors {

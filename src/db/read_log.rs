@@ -30,6 +30,29 @@ enum Message {
     Stop,
 }
 
+tokio::task_local! {
+    /// The full reads a request's answer discloses, noted as the answer is written.
+    static OWED: std::cell::RefCell<Vec<FullRead>>;
+}
+
+/// Notes that the answer being written discloses `read`. Called while a case is serialised into
+/// an answer (see `service::cases::CaseView`), so that every answer that carries a complainant's
+/// personal data in full owes its record, whichever handler wrote it; outside a request it does
+/// nothing.
+pub fn owe(read: &FullRead) {
+    let _ = OWED.try_with(|owed| owed.borrow_mut().push(read.clone()));
+}
+
+/// Runs `request` (a request's handling, answer included) and returns what it owes.
+pub async fn collecting<F: std::future::Future>(request: F) -> (F::Output, Vec<FullRead>) {
+    OWED.scope(std::cell::RefCell::new(Vec::new()), async move {
+        let output = request.await;
+        let owed = OWED.with(|owed| owed.take());
+        (output, owed)
+    })
+    .await
+}
+
 /// Largest batch; a larger backlog is committed in several transactions.
 const MAX_BATCH: usize = 1024;
 

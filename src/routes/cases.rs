@@ -55,17 +55,6 @@ pub(crate) fn if_match(req: &HttpRequest) -> Option<i32> {
     )
 }
 
-/// Answers only once a full read of personal data is on record (SPEC 5.3).
-async fn record_full_read(
-    state: &AppState,
-    read: Option<crate::db::read_log::FullRead>,
-) -> Result<(), ApiError> {
-    match read {
-        Some(read) => state.read_log.record(read).await,
-        None => Ok(()),
-    }
-}
-
 /// Register a case. Roles: operator, dispatcher, supervisor (any channel), citizen (for
 /// themselves), integration (for a citizen, with `external_ref`).
 ///
@@ -141,17 +130,15 @@ pub async fn get_case(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     // The hottest read: the caller is resolved in the same blocking task as the case.
-    let (read, case) = state
+    let case = state
         .db
         .run(move |conn| {
             let principal = credentials.resolve(conn)?;
             principal.require(CASE_READERS)?;
             let row = case_service::visible_case(conn, &principal, id)?;
-            let case = case_service::view(conn, &principal, row)?;
-            Ok((case_service::full_read(&principal, &case), case))
+            case_service::view(conn, &principal, row)
         })
         .await?;
-    record_full_read(&state, read).await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
 }
 
@@ -176,15 +163,13 @@ pub async fn get_case_by_number(
     if !is_case_number(&case_no) {
         return Err(ApiError::not_found("no such case"));
     }
-    let (read, case) = state
+    let case = state
         .db
         .run(move |conn| {
             let row = case_service::visible_case_by_number(conn, &principal, &case_no)?;
-            let case = case_service::view(conn, &principal, row)?;
-            Ok((case_service::full_read(&principal, &case), case))
+            case_service::view(conn, &principal, row)
         })
         .await?;
-    record_full_read(&state, read).await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
 }
 

@@ -109,6 +109,21 @@ pub struct ComplainantView {
     pub contact_allowed: bool,
     pub confidential: bool,
     pub anonymous: bool,
+    /// The record this disclosure owes, when it is a full one to centre staff (SPEC 5.3).
+    #[serde(skip)]
+    pub(crate) owed_read: Option<crate::db::read_log::FullRead>,
+}
+
+/// Writing a complainant into an answer notes the full read it owes; the server records it
+/// before the answer leaves (`startup::record_personal_data_reads`).
+fn serialize_complainant<S: serde::Serializer>(
+    complainant: &Option<ComplainantView>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    if let Some(read) = complainant.as_ref().and_then(|c| c.owed_read.as_ref()) {
+        crate::db::read_log::owe(read);
+    }
+    complainant.serialize(serializer)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -134,6 +149,7 @@ pub struct CaseView {
     /// The answer given, the reason for rejection, or the result.
     pub resolution: Option<String>,
     /// Absent where the viewer may see nothing of the complainant.
+    #[serde(serialize_with = "serialize_complainant")]
     pub complainant: Option<ComplainantView>,
     pub source_client: Option<i64>,
     pub external_ref: Option<String>,
@@ -495,11 +511,18 @@ pub fn register(
         Ok((row, complainant))
     });
     match outcome {
-        // Answered from what was just written: no second read.
-        Ok((row, complainant)) => Ok(Registered {
-            case: render(principal, row, Some(complainant))?,
-            created: true,
-        }),
+        // Answered from what was just written: no second read. Nor a record of one: the answer
+        // shows the registering caller what they sent, nothing they did not know.
+        Ok((row, complainant)) => {
+            let mut case = render(principal, row, Some(complainant))?;
+            if let Some(complainant) = case.complainant.as_mut() {
+                complainant.owed_read = None;
+            }
+            Ok(Registered {
+                case,
+                created: true,
+            })
+        }
         // A concurrent retry with the same key won the race: answer as it did.
         Err(ApiError::Conflict {
             code: "already_exists",
@@ -539,23 +562,6 @@ fn replay(
     })
 }
 
-/// The record owed when `view` showed the complainant's personal data in full to centre staff
-/// (SPEC 5.3); citizens reading their own case owe none.
-pub fn full_read(principal: &Principal, view: &CaseView) -> Option<crate::db::read_log::FullRead> {
-    let complainant = view.complainant.as_ref()?;
-    let has_data = complainant.name.is_some()
-        || complainant.phone.is_some()
-        || complainant.contact_address.is_some();
-    (complainant.disclosure == "full" && has_data && principal.role != Role::Citizen)
-        .then_some(())?;
-    Some(crate::db::read_log::FullRead {
-        case_id: view.id,
-        user_id: principal.user_id()?,
-        role: principal.role.as_str(),
-        at: now(),
-    })
-}
-
 /// Whether `principal` may see `case` at all; everyone else is told it does not exist.
 pub fn may_see(principal: &Principal, case: &CaseRow) -> bool {
     match principal.role {
@@ -570,8 +576,8 @@ pub fn may_see(principal: &Principal, case: &CaseRow) -> bool {
     }
 }
 
-/// Renders a case for `principal`, disclosing the complainant per SPEC 5.3. Reading only: a
-/// full disclosure to centre staff must then be recorded, see [`full_read`].
+/// Renders a case for `principal`, disclosing the complainant per SPEC 5.3. A full disclosure to
+/// centre staff carries the read it owes, recorded when the case is written into an answer.
 pub fn view(
     conn: &mut DbConnection,
     principal: &Principal,
@@ -605,16 +611,33 @@ fn render(
                     contact_allowed: c.contact_allowed,
                     confidential: c.confidential,
                     anonymous: c.anonymous,
+                    owed_read: None,
                 }),
-                Disclosure::Full => Some(ComplainantView {
-                    disclosure: "full",
-                    name: c.name,
-                    phone: c.phone,
-                    contact_address: c.contact_address,
-                    contact_allowed: c.contact_allowed,
-                    confidential: c.confidential,
-                    anonymous: c.anonymous,
-                }),
+                Disclosure::Full => {
+                    let has_data =
+                        c.name.is_some() || c.phone.is_some() || c.contact_address.is_some();
+                    let owed_read = match principal.user_id() {
+                        Some(user_id) if has_data && principal.role != Role::Citizen => {
+                            Some(crate::db::read_log::FullRead {
+                                case_id: row.id,
+                                user_id,
+                                role: principal.role.as_str(),
+                                at: now(),
+                            })
+                        }
+                        _ => None,
+                    };
+                    Some(ComplainantView {
+                        disclosure: "full",
+                        name: c.name,
+                        phone: c.phone,
+                        contact_address: c.contact_address,
+                        contact_allowed: c.contact_allowed,
+                        confidential: c.confidential,
+                        anonymous: c.anonymous,
+                        owed_read,
+                    })
+                }
             }
         }
     };

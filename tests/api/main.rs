@@ -18,6 +18,7 @@ mod helpers;
 mod matrix;
 mod openapi;
 mod organisation;
+mod personal_data;
 mod search;
 mod supervision;
 mod tokens;
