@@ -116,6 +116,9 @@ struct Envelope {
     location: Option<String>,
     etag: Option<String>,
     body: String,
+    /// Cases whose personal data the answer shows in full: a replay is a read too.
+    #[serde(default)]
+    reads: Vec<i64>,
 }
 
 /// The sealing key of one request: the server's secret with the caller and its raw key.
@@ -199,8 +202,8 @@ pub async fn idempotent_posts(
         state,
         principal,
     };
-    let decision = match record.claim(credentials, request_hash).await {
-        Ok(decision) => decision,
+    let (decision, caller) = match record.claim(credentials, request_hash).await {
+        Ok(claimed) => claimed,
         Err(error) => return Ok(req.error_response(error)),
     };
     match decision {
@@ -211,11 +214,16 @@ pub async fn idempotent_posts(
         Decision::InProgress => Ok(req.error_response(in_use())),
         Decision::Unknown => Ok(req.error_response(outcome_unknown())),
         Decision::Replay { status, sealed } => {
-            match unseal(&record.sealing, &sealed).map(|envelope| replay(status, envelope)) {
-                Some(Ok(response)) => Ok(req.into_response(response)),
-                Some(Err(error)) => Ok(req.error_response(error)),
-                // Sealed under another server secret (the signing key changed).
-                None => Ok(req.error_response(outcome_unknown())),
+            // Sealed under another server secret (the signing key changed): unknown.
+            let Some(envelope) = unseal(&record.sealing, &sealed) else {
+                return Ok(req.error_response(outcome_unknown()));
+            };
+            if let Err(error) = record.reads_again(&caller, &envelope.reads).await {
+                return Ok(req.error_response(error));
+            }
+            match replay(status, envelope) {
+                Ok(response) => Ok(req.into_response(response)),
+                Err(error) => Ok(req.error_response(error)),
             }
         }
         Decision::Run { .. } => {
@@ -226,11 +234,16 @@ pub async fn idempotent_posts(
                 let (request, response) = next.call(req).await?.into_parts();
                 let status = response.status();
                 let headers = response.headers().clone();
+                let reads = response
+                    .extensions()
+                    .get::<crate::db::read_log::RecordedReads>()
+                    .map(|r| r.0.clone())
+                    .unwrap_or_default();
                 let Ok(bytes) = actix_web::body::to_bytes(response.into_body()).await else {
                     let error = ApiError::internal("reading an answer to record it failed");
                     return Ok(ServiceResponse::new(request, error.error_response()));
                 };
-                if let Err(error) = record.keep(status, &headers, &bytes).await {
+                if let Err(error) = record.keep(status, &headers, &bytes, reads).await {
                     log::warn!("recording an idempotent answer failed: {error}");
                 }
                 let mut rebuilt = HttpResponse::build(status);
@@ -293,17 +306,41 @@ impl Record {
         &self,
         credentials: crate::auth::Credentials,
         request_hash: String,
-    ) -> Result<Decision, ApiError> {
+    ) -> Result<(Decision, crate::auth::Principal), ApiError> {
         let ttl = Duration::from_std(self.state.settings.idempotency_ttl)
             .map_err(|e| ApiError::internal(e.to_string()))?;
         let (principal, key_digest) = (self.principal.clone(), self.key_digest.clone());
         self.state
             .db
             .write(move |conn| {
-                credentials.resolve(conn)?;
-                claim(conn, &principal, &key_digest, &request_hash, ttl)
+                let caller = credentials.resolve(conn)?;
+                Ok((
+                    claim(conn, &principal, &key_digest, &request_hash, ttl)?,
+                    caller,
+                ))
             })
             .await
+    }
+
+    /// A replayed answer shows the same personal data again: its reads are recorded again, for
+    /// the caller as they are now.
+    async fn reads_again(
+        &self,
+        caller: &crate::auth::Principal,
+        cases: &[i64],
+    ) -> Result<(), ApiError> {
+        let Some(user_id) = caller.user_id() else {
+            return Ok(());
+        };
+        let reads = cases.iter().map(|&case_id| {
+            self.state.read_log.record(crate::db::read_log::FullRead {
+                case_id,
+                user_id,
+                role: caller.role.as_str(),
+                at: crate::db::now(),
+            })
+        });
+        futures_util::future::try_join_all(reads).await.map(drop)
     }
 
     /// Keeps a successful first answer, sealed; forgets the key after an error answer.
@@ -312,6 +349,7 @@ impl Record {
         status: StatusCode,
         headers: &header::HeaderMap,
         body: &[u8],
+        reads: Vec<i64>,
     ) -> Result<(), ApiError> {
         let (principal, key_digest) = (self.principal.clone(), self.key_digest.clone());
         if !status.is_success() {
@@ -332,6 +370,7 @@ impl Record {
             location: text(header::LOCATION),
             etag: text(header::ETAG),
             body: STANDARD.encode(body),
+            reads,
         };
         let sealed = seal(&self.sealing, &envelope)
             .ok_or_else(|| ApiError::internal("sealing an idempotent answer failed"))?;
@@ -475,6 +514,7 @@ mod tests {
             location: Some("/api/v1/users/5".into()),
             etag: None,
             body: STANDARD.encode(br#"{"phone":"13812345678"}"#),
+            reads: vec![7],
         };
         let key = sealing_key(b"server secret", "user:1", "retry-1");
         let sealed = seal(&key, &envelope).unwrap();

@@ -304,12 +304,20 @@ async fn record_personal_data_reads(
     let Some(state) = state.filter(|_| !owed.is_empty()) else {
         return Ok(response.map_into_left_body());
     };
+    let cases: Vec<i64> = owed.iter().map(|read| read.case_id).collect();
     let recorded = futures_util::future::try_join_all(
         owed.into_iter().map(|read| state.read_log.record(read)),
     )
     .await;
     match recorded {
-        Ok(_) => Ok(response.map_into_left_body()),
+        Ok(_) => {
+            let mut response = response;
+            response
+                .response_mut()
+                .extensions_mut()
+                .insert(crate::db::read_log::RecordedReads(cases));
+            Ok(response.map_into_left_body())
+        }
         Err(error) => {
             let (request, _) = response.into_parts();
             let answer = actix_web::ResponseError::error_response(&error);

@@ -43,6 +43,11 @@ pub fn owe(read: &FullRead) {
     let _ = OWED.try_with(|owed| owed.borrow_mut().push(read.clone()));
 }
 
+/// The cases whose personal data an answer showed in full, recorded; kept in the answer's
+/// extensions, so that a replay of the answer (see `crate::idempotency`) records its reads anew.
+#[derive(Debug, Clone, Default)]
+pub struct RecordedReads(pub Vec<i64>);
+
 /// Runs `request` (a request's handling, answer included) and returns what it owes.
 pub async fn collecting<F: std::future::Future>(request: F) -> (F::Output, Vec<FullRead>) {
     OWED.scope(std::cell::RefCell::new(Vec::new()), async move {

@@ -243,6 +243,24 @@ async fn every_answer_showing_a_complainant_in_full_is_on_record() {
         )
         .await;
 
+    // A replayed answer (the same Idempotency-Key) shows the same data again: recorded again.
+    let closing = accepted_case(&app, &d, &complaint(true, false)).await;
+    let close = || {
+        as_(
+            &d.supervisor,
+            "POST",
+            format!("/api/v1/cases/{closing}/close"),
+        )
+        .header("idempotency-key", "close-once")
+        .json(&json!({"reason": "诉求超出政策规定范围"}))
+    };
+    ledger
+        .walk("POST /api/v1/cases/{id}/close", closing, 1, close())
+        .await;
+    ledger
+        .walk("POST /api/v1/cases/{id}/close", closing, 1, close())
+        .await;
+
     assert_eq!(
         ledger.walked,
         operations_answering_a_case(&app).await,
