@@ -10,7 +10,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::StreamExt;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, ErrorCode, FieldError};
 
 /// The largest request body accepted, from `HOTLINE_BODY_LIMIT`; kept in app data.
 #[derive(Debug, Clone, Copy)]
@@ -120,7 +120,10 @@ fn read_body(
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|_| {
-                ApiError::bad_request("unreadable_body", "the request body could not be read")
+                ApiError::bad_request(
+                    ErrorCode::UnreadableBody,
+                    "the request body could not be read",
+                )
             })?;
             if body.len() + chunk.len() > limit {
                 return Err(ApiError::PayloadTooLarge { limit });
@@ -171,7 +174,7 @@ where
 {
     if std::str::from_utf8(body).is_err() {
         return Err(ApiError::bad_request(
-            "invalid_utf8",
+            ErrorCode::InvalidUtf8,
             "the request body is not valid UTF-8",
         ));
     }
@@ -212,7 +215,7 @@ where
             Err(malformed(&error))
         }
         serde_json::error::Category::Io => Err(ApiError::bad_request(
-            "unreadable_body",
+            ErrorCode::UnreadableBody,
             "the request body could not be read",
         )),
     }
@@ -220,7 +223,7 @@ where
 
 fn malformed(error: &serde_json::Error) -> ApiError {
     ApiError::bad_request(
-        "malformed_json",
+        ErrorCode::MalformedJson,
         format!("the request body is not valid JSON: {error}"),
     )
 }
@@ -379,7 +382,7 @@ fn flatten_into(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldErro
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|error, _req| {
         ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             format!("invalid query parameters: {error}"),
         )
         .into()
@@ -390,7 +393,7 @@ pub fn query_config() -> web::QueryConfig {
 pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|error, _req| {
         ApiError::bad_request(
-            "invalid_path_parameter",
+            ErrorCode::InvalidPathParameter,
             format!("invalid path parameter: {error}"),
         )
         .into()
@@ -419,7 +422,7 @@ mod tests {
     #[test]
     fn syntax_errors_are_bad_requests() {
         let err = parse_json::<Sample>(b"{\"name\": ").unwrap_err();
-        assert_eq!(err.code(), "malformed_json");
+        assert_eq!(err.code(), ErrorCode::MalformedJson);
     }
 
     #[test]
@@ -476,7 +479,7 @@ mod tests {
         ] {
             assert_eq!(
                 parse_json::<Sample>(body).unwrap_err().code(),
-                "malformed_json"
+                ErrorCode::MalformedJson
             );
         }
         assert!(parse_json::<Sample>(b"{\"name\":\"a\",\"inner\":{\"count\":1}} \n\t").is_ok());
@@ -502,7 +505,7 @@ mod tests {
             parse_json::<Sample>(b"{\"name\":\"\xff\"}")
                 .unwrap_err()
                 .code(),
-            "invalid_utf8"
+            ErrorCode::InvalidUtf8
         );
     }
 
@@ -515,11 +518,11 @@ mod tests {
             b"\"text\"",
         ] {
             let err = parse_json::<Sample>(not_an_object).unwrap_err();
-            assert_eq!(err.code(), "validation_failed");
+            assert_eq!(err.code(), ErrorCode::ValidationFailed);
         }
         assert_eq!(
             parse_json::<Sample>(b"[").unwrap_err().code(),
-            "malformed_json"
+            ErrorCode::MalformedJson
         );
         let sample: Sample = parse_json(br#"{"name":"toolong","inner":{"count":0}}"#).unwrap();
         let errors = flatten_validation_errors(&sample.validate().unwrap_err());

@@ -291,6 +291,41 @@ mod tests {
     }
 
     #[test]
+    fn every_error_code_is_documented_on_the_problem_schema() {
+        use crate::error::ErrorCode;
+        let doc = serde_json::to_value(document()).unwrap();
+        let code = &doc["components"]["schemas"]["Problem"]["properties"]["code"];
+        assert_eq!(code["type"], "string");
+        let listed: Vec<&str> = code["enum"]
+            .as_array()
+            .expect("Problem.code is an enum")
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let description = code["description"].as_str().unwrap();
+        for &error in ErrorCode::ALL {
+            let value = error.as_str();
+            assert!(
+                listed.contains(&value),
+                "{value} is not in Problem.code's enum"
+            );
+            let meaning = code["x-enum-descriptions"][value]
+                .as_str()
+                .unwrap_or_default();
+            assert!(!meaning.trim().is_empty(), "{value} has no description");
+            assert!(
+                description.contains(&format!("- `{value}`: {meaning}")),
+                "{value} is not described in Problem.code's description"
+            );
+        }
+        assert_eq!(
+            listed.len(),
+            ErrorCode::ALL.len(),
+            "the enum lists only the catalogue"
+        );
+    }
+
+    #[test]
     fn every_operation_documents_server_errors_and_describes_every_response() {
         let doc = document();
         assert!(!doc.paths.paths.is_empty());

@@ -22,7 +22,7 @@ use crate::domain::organisation::DepartmentKind;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiError, ErrorCode, FieldErrors};
 
 /// Roles that register and handle cases at the centre.
 pub const CENTRE_DESKS: &[Role] = &[Role::Operator, Role::Dispatcher, Role::Supervisor];
@@ -502,7 +502,7 @@ pub fn register(
         }),
         // A concurrent retry with the same key won the race: answer as it did.
         Err(ApiError::Conflict {
-            code: "already_exists",
+            code: ErrorCode::AlreadyExists,
             ..
         }) if idempotency_key.is_some() => {
             let key = idempotency_key.unwrap_or_default();
@@ -524,7 +524,7 @@ fn replay(
 ) -> Result<Registered, ApiError> {
     if previous.request_hash != request_hash {
         return Err(ApiError::conflict(
-            "idempotency_key_reused",
+            ErrorCode::IdempotencyKeyReused,
             "this Idempotency-Key was used for a different request",
         ));
     }
@@ -700,7 +700,7 @@ pub(crate) fn visible_case_at(
 pub(crate) fn check_version(case: &CaseRow, if_match: Option<i32>) -> Result<(), ApiError> {
     if if_match.is_some_and(|v| v != case.version) {
         return Err(ApiError::PreconditionFailed {
-            code: "version_mismatch",
+            code: ErrorCode::VersionMismatch,
             detail: "the case changed since you read it; fetch it again".into(),
         });
     }
@@ -781,7 +781,7 @@ pub fn decide(
         let updated =
             case_db::change_status(conn, id, case.version, changes)?.ok_or_else(|| {
                 ApiError::conflict(
-                    "concurrent_update",
+                    ErrorCode::ConcurrentUpdate,
                     "another request changed this case at the same time; fetch it again",
                 )
             })?;
@@ -914,7 +914,7 @@ pub fn list(
         }
         Role::Analyst => {
             return Err(ApiError::Forbidden {
-                code: "forbidden_role",
+                code: ErrorCode::ForbiddenRole,
                 detail: "analysts read statistics".into(),
             });
         }
@@ -986,7 +986,7 @@ pub fn reclassify(
         let status = stored(CaseStatus::parse(&case.status), "status")?;
         if !matches!(status, CaseStatus::Registered | CaseStatus::PendingDispatch) {
             return Err(ApiError::conflict(
-                "classification_locked",
+                ErrorCode::ClassificationLocked,
                 "the classification can change only until the case is dispatched",
             ));
         }
@@ -1025,7 +1025,7 @@ pub fn reclassify(
         )?
         .ok_or_else(|| {
             ApiError::conflict(
-                "concurrent_update",
+                ErrorCode::ConcurrentUpdate,
                 "another request changed this case at the same time; fetch it again",
             )
         })?;

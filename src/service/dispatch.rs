@@ -25,7 +25,7 @@ use crate::domain::dispatch::{
 };
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Period, PeriodUnit, Urgency};
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiError, ErrorCode, FieldErrors};
 use crate::service::cases::{
     CENTRE_DESKS, CaseSummary, CaseView, decision_text, event, stored, text, view, visible_case,
     visible_case_at,
@@ -38,14 +38,14 @@ fn conflict(e: IllegalTransition) -> ApiError {
 
 fn concurrent() -> ApiError {
     ApiError::conflict(
-        "concurrent_update",
+        ErrorCode::ConcurrentUpdate,
         "another request changed this at the same time; fetch it again",
     )
 }
 
 fn stale() -> ApiError {
     ApiError::PreconditionFailed {
-        code: "version_mismatch",
+        code: ErrorCode::VersionMismatch,
         detail: "it changed since you read it; fetch it again".into(),
     }
 }
@@ -633,7 +633,7 @@ pub fn act_on_assignment(
         )?;
         if assignment.round != case.current_round {
             return Err(ApiError::conflict(
-                "assignment_superseded",
+                ErrorCode::AssignmentSuperseded,
                 "this assignment belongs to an earlier dispatch round",
             ));
         }
@@ -644,7 +644,7 @@ pub fn act_on_assignment(
                 .is_some_and(|h| Some(h) != principal.user_id())
         {
             return Err(ApiError::Forbidden {
-                code: "not_your_assignment",
+                code: ErrorCode::NotYourAssignment,
                 detail: "this assignment was handed to another member of your department".into(),
             });
         }
@@ -1016,13 +1016,13 @@ pub fn merge(
         let target_status = stored(CaseStatus::parse(&target.status), "status")?;
         if target.id >= case.id {
             return Err(ApiError::conflict(
-                "merge_target_not_earlier",
+                ErrorCode::MergeTargetNotEarlier,
                 "a case is merged into an earlier case, not a later one",
             ));
         }
         if matches!(target_status, CaseStatus::Closed | CaseStatus::Rejected) {
             return Err(ApiError::conflict(
-                "merge_target_closed",
+                ErrorCode::MergeTargetClosed,
                 "the case merged into must still be open",
             ));
         }

@@ -13,7 +13,7 @@ use crate::db::{DbConnection, accounts, now, organisation, write_transaction};
 use crate::domain::account::{parse_code, parse_name};
 use crate::domain::organisation::{DepartmentKind, TreeNode, would_create_cycle};
 use crate::domain::phone::PhoneNumber;
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiError, ErrorCode, FieldErrors};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DepartmentView {
@@ -182,9 +182,12 @@ pub fn create_department(
 fn duplicate_code(error: ApiError) -> ApiError {
     match error {
         ApiError::Conflict {
-            code: "already_exists",
+            code: ErrorCode::AlreadyExists,
             ..
-        } => ApiError::conflict("code_taken", "another record already uses this code"),
+        } => ApiError::conflict(
+            ErrorCode::CodeTaken,
+            "another record already uses this code",
+        ),
         other => other,
     }
 }

@@ -14,7 +14,7 @@ use crate::db::reference::{self, CalendarYear, SlaPolicyRow};
 use crate::db::{Db, DbConnection, now, write_transaction};
 use crate::domain::calendar::{WorkingCalendar, YearRules, default_years};
 use crate::domain::sla::SlaPolicy;
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiError, ErrorCode, FieldErrors};
 
 /// How often each server looks for changes made through other servers.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
@@ -77,7 +77,7 @@ fn check_year(year: i32) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::bad_request(
-            "invalid_path_parameter",
+            ErrorCode::InvalidPathParameter,
             "the year must be from 1900 to 2200",
         ))
     }
@@ -167,7 +167,7 @@ impl ReferenceData {
     ) -> Result<CalendarYearView, ApiError> {
         check_year(year)?;
         let row = reference::find_year(conn, year)?.ok_or_else(|| ApiError::NotFound {
-            code: "calendar_not_loaded",
+            code: ErrorCode::CalendarNotLoaded,
             detail: format!(
                 "no calendar is loaded for {year}; deadlines there count weekends only"
             )
