@@ -16,28 +16,24 @@ use crate::telemetry;
 
 mod codes;
 
-pub use codes::ErrorCode;
+pub use codes::{ErrorCode, FieldErrorCode};
 
 /// A problem with one field of the request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FieldError {
     /// Path of the field in the request, e.g. `complainant.phone` or `items[2].name`.
     pub field: String,
-    /// Machine-readable reason, e.g. `required`, `invalid_type`, `length`, `range`, `format`.
-    pub code: String,
+    #[schema(inline)]
+    pub code: FieldErrorCode,
     /// A human-readable explanation.
     pub message: String,
 }
 
 impl FieldError {
-    pub fn new(
-        field: impl Into<String>,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(field: impl Into<String>, code: FieldErrorCode, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
-            code: code.into(),
+            code,
             message: message.into(),
         }
     }
@@ -163,7 +159,7 @@ impl ApiError {
     }
 
     /// A 422 about one field.
-    pub fn field(field: &str, code: &str, message: impl Into<String>) -> Self {
+    pub fn field(field: &str, code: FieldErrorCode, message: impl Into<String>) -> Self {
         Self::validation(vec![FieldError::new(field, code, message)])
     }
 
@@ -364,8 +360,12 @@ mod tests {
 
     #[test]
     fn validation_problems_carry_field_errors() {
-        let problem =
-            ApiError::validation(vec![FieldError::new("title", "required", "missing")]).problem();
+        let problem = ApiError::validation(vec![FieldError::new(
+            "title",
+            FieldErrorCode::Required,
+            "missing",
+        )])
+        .problem();
         assert_eq!(problem.status, 422);
         assert_eq!(
             problem.problem_type,
@@ -393,11 +393,11 @@ impl FieldErrors {
         result: Result<T, E>,
     ) -> Option<T> {
         result
-            .map_err(|e| self.add(field, "invalid", e.to_string()))
+            .map_err(|e| self.add(field, FieldErrorCode::Invalid, e.to_string()))
             .ok()
     }
 
-    pub fn add(&mut self, field: &str, code: &str, message: impl Into<String>) {
+    pub fn add(&mut self, field: &str, code: FieldErrorCode, message: impl Into<String>) {
         self.0.push(FieldError::new(field, code, message));
     }
 

@@ -290,38 +290,47 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_error_code_is_documented_on_the_problem_schema() {
-        use crate::error::ErrorCode;
-        let doc = serde_json::to_value(document()).unwrap();
-        let code = &doc["components"]["schemas"]["Problem"]["properties"]["code"];
-        assert_eq!(code["type"], "string");
-        let listed: Vec<&str> = code["enum"]
+    /// The `enum` of a string property and its per-value descriptions; fails unless every value
+    /// of `all` is listed, described in `x-enum-descriptions` and in the property's description.
+    fn assert_catalogue_documented(property: &serde_json::Value, all: &[&str], name: &str) {
+        assert_eq!(property["type"], "string", "{name}");
+        let listed: Vec<&str> = property["enum"]
             .as_array()
-            .expect("Problem.code is an enum")
+            .unwrap_or_else(|| panic!("{name} is an enum"))
             .iter()
             .map(|v| v.as_str().unwrap())
             .collect();
-        let description = code["description"].as_str().unwrap();
-        for &error in ErrorCode::ALL {
-            let value = error.as_str();
-            assert!(
-                listed.contains(&value),
-                "{value} is not in Problem.code's enum"
-            );
-            let meaning = code["x-enum-descriptions"][value]
+        let description = property["description"].as_str().unwrap_or_default();
+        for value in all {
+            assert!(listed.contains(value), "{value} is not in {name}'s enum");
+            let meaning = property["x-enum-descriptions"][value]
                 .as_str()
                 .unwrap_or_default();
             assert!(!meaning.trim().is_empty(), "{value} has no description");
             assert!(
                 description.contains(&format!("- `{value}`: {meaning}")),
-                "{value} is not described in Problem.code's description"
+                "{value} is not described in {name}'s description"
             );
         }
-        assert_eq!(
-            listed.len(),
-            ErrorCode::ALL.len(),
-            "the enum lists only the catalogue"
+        assert_eq!(listed.len(), all.len(), "{name} lists only the catalogue");
+    }
+
+    #[test]
+    fn every_error_code_is_documented_on_the_problem_schema() {
+        use crate::error::{ErrorCode, FieldErrorCode};
+        let doc = serde_json::to_value(document()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_catalogue_documented(
+            &schemas["Problem"]["properties"]["code"],
+            &codes,
+            "Problem.code",
+        );
+        let field_codes: Vec<&str> = FieldErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_catalogue_documented(
+            &schemas["FieldError"]["properties"]["code"],
+            &field_codes,
+            "FieldError.code",
         );
     }
 

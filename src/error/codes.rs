@@ -2,7 +2,9 @@
 //! the API sends. Clients switch on these values, so a value never changes once published; the
 //! OpenAPI document lists every one with its meaning (the `code` property of `Problem`).
 //!
-//! One table below generates the enum, its wire strings, [`ErrorCode::ALL`] and the meanings.
+//! The codes of single fields inside a problem's `errors[]` are a second, smaller catalogue,
+//! [`FieldErrorCode`]. One table per catalogue generates the enum, its wire strings, `ALL` and the
+//! meanings.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -207,6 +209,43 @@ code_catalogue! {
     }
 }
 
+code_catalogue! {
+    /// The machine-readable `code` of one entry of a problem's `errors[]` (a field problem).
+    pub enum FieldErrorCode ("Machine-readable reason this field is invalid; `message` explains it to people. \
+        The list is closed: every value the API sends is one of these.") {
+        Required = "required": "The field is missing or null.",
+        InvalidType = "invalid_type": "The value has the wrong JSON type or cannot be read as the field's type.",
+        UnknownField = "unknown_field": "The body carries a field this operation does not take.",
+        UnknownValue = "unknown_value": "The value is not one of the field's allowed values; `message` lists them.",
+        InvalidCharacter = "invalid_character": "The text contains a NUL character.",
+        Length = "length": "The text or list is too short or too long.",
+        Range = "range": "The number is outside its allowed range.",
+        OutOfRange = "out_of_range": "The number of working days asked for is outside the allowed range.",
+        BeyondLimit = "beyond_limit": "The new deadline would go past the latest one the policy allows.",
+        Invalid = "invalid": "The value is not valid for this field; `message` says why.",
+        NotFound = "not_found": "The id refers to nothing that exists (or that the caller may see).",
+        Inactive = "inactive": "The record referred to is retired and takes no new uses.",
+        NotAllowed = "not_allowed": "The caller may not set this field, or not to this value.",
+        Mismatch = "mismatch": "The value does not match the stored one (the current password).",
+        Cycle = "cycle": "The parent given would place the record under itself.",
+    }
+}
+
+impl FieldErrorCode {
+    /// The code for a `validator` rule that failed. Rules report their own names (`length`,
+    /// `range`, `required`) or, for custom validators, the code they were given: give those one
+    /// of this catalogue's values (`ValidationError::new(FieldErrorCode::X.as_str())`). A code the
+    /// catalogue lacks is sent as `invalid` (and fails debug builds, so tests catch it).
+    pub fn from_validator(code: &str) -> Self {
+        let known = Self::parse(code);
+        debug_assert!(
+            known.is_some(),
+            "validator code '{code}' is not a FieldErrorCode"
+        );
+        known.unwrap_or(Self::Invalid)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,5 +274,24 @@ mod tests {
             assert_eq!(serde_json::from_value::<ErrorCode>(json).unwrap(), code);
         }
         assert_eq!(ErrorCode::parse("no_such_code"), None);
+    }
+
+    #[test]
+    fn field_codes_are_unique_snake_case_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for &code in FieldErrorCode::ALL {
+            let value = code.as_str();
+            assert!(is_snake_case(value), "{value} is not snake_case");
+            assert!(seen.insert(value), "{value} is listed twice");
+            assert_eq!(FieldErrorCode::parse(value), Some(code));
+            assert_eq!(FieldErrorCode::from_validator(value), code);
+            assert!(!code.meaning().trim().is_empty(), "{value} has no meaning");
+            let json = serde_json::to_value(code).unwrap();
+            assert_eq!(json, serde_json::Value::from(value));
+            assert_eq!(
+                serde_json::from_value::<FieldErrorCode>(json).unwrap(),
+                code
+            );
+        }
     }
 }

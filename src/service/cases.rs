@@ -22,7 +22,7 @@ use crate::domain::organisation::DepartmentKind;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
-use crate::error::{ApiError, ErrorCode, FieldErrors};
+use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
 
 /// Roles that register and handle cases at the centre.
 pub const CENTRE_DESKS: &[Role] = &[Role::Operator, Role::Dispatcher, Role::Supervisor];
@@ -217,16 +217,24 @@ pub(crate) fn text(
 ) -> Option<String> {
     let value = value.trim();
     if value.is_empty() {
-        errors.add(field, "required", "must not be empty");
+        errors.add(field, FieldErrorCode::Required, "must not be empty");
         None
     } else if value.chars().count() > max {
-        errors.add(field, "length", format!("must be at most {max} characters"));
+        errors.add(
+            field,
+            FieldErrorCode::Length,
+            format!("must be at most {max} characters"),
+        );
         None
     } else if value
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
     {
-        errors.add(field, "invalid", "must not contain control characters");
+        errors.add(
+            field,
+            FieldErrorCode::Invalid,
+            "must not contain control characters",
+        );
         None
     } else {
         Some(value.to_owned())
@@ -269,10 +277,14 @@ fn check_category(
     id: i64,
 ) -> Result<(), ApiError> {
     match organisation::find_category(conn, id)? {
-        None => errors.add("category_id", "not_found", "no category with this id"),
+        None => errors.add(
+            "category_id",
+            FieldErrorCode::NotFound,
+            "no category with this id",
+        ),
         Some(category) if !category.active => errors.add(
             "category_id",
-            "inactive",
+            FieldErrorCode::Inactive,
             "this category is no longer in use; choose a current one",
         ),
         Some(_) => {}
@@ -317,7 +329,7 @@ pub fn register(
         (Role::Citizen | Role::Integration, Some(channel)) if !channel.is_self_service() => {
             errors.add(
                 "channel",
-                "not_allowed",
+                FieldErrorCode::NotAllowed,
                 "self-service registrations come by web, app or wechat",
             );
             channel
@@ -328,7 +340,7 @@ pub fn register(
         (_, None) => {
             errors.add(
                 "channel",
-                "required",
+                FieldErrorCode::Required,
                 "give the channel the request came by",
             );
             Channel::Phone
@@ -341,18 +353,22 @@ pub fn register(
         .as_deref()
         .and_then(|a| text(&mut errors, "address", a, 500));
     if input.latitude.is_some_and(|v| !(-90.0..=90.0).contains(&v)) {
-        errors.add("latitude", "range", "must be from -90 to 90");
+        errors.add("latitude", FieldErrorCode::Range, "must be from -90 to 90");
     }
     if input
         .longitude
         .is_some_and(|v| !(-180.0..=180.0).contains(&v))
     {
-        errors.add("longitude", "range", "must be from -180 to 180");
+        errors.add(
+            "longitude",
+            FieldErrorCode::Range,
+            "must be from -180 to 180",
+        );
     }
     if input.latitude.is_some() != input.longitude.is_some() {
         errors.add(
             "longitude",
-            "required",
+            FieldErrorCode::Required,
             "latitude and longitude come together",
         );
     }
@@ -361,7 +377,7 @@ pub fn register(
         (Role::Integration, None) => {
             errors.add(
                 "external_ref",
-                "required",
+                FieldErrorCode::Required,
                 "integration clients give their own id for the request",
             );
             None
@@ -369,7 +385,7 @@ pub fn register(
         (_, Some(_)) => {
             errors.add(
                 "external_ref",
-                "not_allowed",
+                FieldErrorCode::NotAllowed,
                 "only integration clients give an external reference",
             );
             None
@@ -383,7 +399,11 @@ pub fn register(
         && organisation::find_department(conn, district)?
             .is_none_or(|d| d.kind != DepartmentKind::District.as_str())
     {
-        errors.add("district_id", "not_found", "no district with this id");
+        errors.add(
+            "district_id",
+            FieldErrorCode::NotFound,
+            "no district with this id",
+        );
     }
 
     // The complainant: citizens are who their account says; others give the details.
@@ -415,7 +435,7 @@ pub fn register(
                 if !anonymous && name.is_none() && phone.is_none() {
                     errors.add(
                         "complainant",
-                        "required",
+                        FieldErrorCode::Required,
                         "give a name or phone, or mark the complainant anonymous",
                     );
                 }
@@ -979,7 +999,11 @@ pub fn reclassify(
             && organisation::find_department(conn, district)?
                 .is_none_or(|d| d.kind != DepartmentKind::District.as_str())
         {
-            errors.add("district_id", "not_found", "no district with this id");
+            errors.add(
+                "district_id",
+                FieldErrorCode::NotFound,
+                "no district with this id",
+            );
         }
         errors.finish()?;
         check_version(&case, if_match)?;

@@ -18,7 +18,7 @@ use crate::domain::extension::{
     MAX_REQUESTED_WORKING_DAYS, extended_due,
 };
 use crate::domain::role::Role;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, FieldErrorCode};
 use crate::service::cases::{decision_text, event_keeping_status, stored};
 use crate::service::reference::ReferenceData;
 
@@ -114,7 +114,7 @@ fn grantable(
         ),
         ExtensionRefusal::BeyondLatest { latest } => ApiError::field(
             "working_days",
-            "beyond_limit",
+            FieldErrorCode::BeyondLimit,
             format!(
                 "the reply deadline may not go past {} ({} working days after dispatch)",
                 latest.to_rfc3339(),
@@ -139,7 +139,7 @@ pub fn request(
     if !(1..=MAX_REQUESTED_WORKING_DAYS).contains(&working_days) {
         return Err(ApiError::field(
             "working_days",
-            "out_of_range",
+            FieldErrorCode::OutOfRange,
             format!("between 1 and {MAX_REQUESTED_WORKING_DAYS}"),
         ));
     }

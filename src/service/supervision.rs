@@ -20,7 +20,7 @@ use crate::db::{DbConnection, PageRequest, now, write_transaction};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::dispatch::{AssignmentState, DeadlineKind, DeadlineState, due_soon_from};
 use crate::domain::role::Role;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, FieldErrorCode};
 use crate::service::cases::{decision_text, event_keeping_status, stored};
 use crate::service::dispatch::{new_deadline, visible_assignment};
 use crate::service::reference::ReferenceData;
@@ -149,14 +149,20 @@ pub fn create(
     if pressure.method == SupervisionMethod::System {
         return Err(ApiError::field(
             "method",
-            "invalid",
+            FieldErrorCode::Invalid,
             "`system` is the sweep's own; use phone, written or on_site",
         ));
     }
     let note = decision_text("note", pressure.note, 2000)?;
     let row = write_transaction(conn, |conn| -> Result<SupervisionRow, ApiError> {
-        let assignment = visible_assignment(conn, principal, pressure.assignment_id)
-            .map_err(|_| ApiError::field("assignment_id", "not_found", "no such assignment"))?;
+        let assignment =
+            visible_assignment(conn, principal, pressure.assignment_id).map_err(|_| {
+                ApiError::field(
+                    "assignment_id",
+                    FieldErrorCode::NotFound,
+                    "no such assignment",
+                )
+            })?;
         assignment_db::lock_case(conn, assignment.case_id)?;
         let state = stored(
             AssignmentState::parse(&assignment.state),

@@ -12,7 +12,7 @@ use crate::db::{DbConnection, PageRequest, now, organisation, write_transaction}
 use crate::domain::account::{NewPassword, Username, parse_name};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::role::Role;
-use crate::error::{ApiError, ErrorCode, FieldErrors};
+use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
 
 /// A user as the API shows it. Never carries the password hash.
 #[derive(Debug, Serialize, ToSchema)]
@@ -129,19 +129,19 @@ fn check_department(
     match (role.is_department_role(), department_id) {
         (true, None) => errors.add(
             "department_id",
-            "required",
+            FieldErrorCode::Required,
             "department roles need a department",
         ),
         (false, Some(_)) => errors.add(
             "department_id",
-            "not_allowed",
+            FieldErrorCode::NotAllowed,
             "only department roles belong to a department",
         ),
         (true, Some(id)) => {
             if !organisation::find_department(conn, id)?.is_some_and(|d| d.active) {
                 errors.add(
                     "department_id",
-                    "not_found",
+                    FieldErrorCode::NotFound,
                     "no active department with this id",
                 );
             }
@@ -171,7 +171,7 @@ pub fn create_user(
     if input.role == Role::Integration {
         errors.add(
             "role",
-            "not_allowed",
+            FieldErrorCode::NotAllowed,
             "integration clients are managed under /integration-clients",
         );
     }
@@ -341,7 +341,7 @@ pub fn update_user(
         if !current_ok {
             errors.add(
                 "current_password",
-                "mismatch",
+                FieldErrorCode::Mismatch,
                 "give your current password to set a new one",
             );
         }
@@ -350,7 +350,7 @@ pub fn update_user(
         Some(Role::Integration) => {
             errors.add(
                 "role",
-                "not_allowed",
+                FieldErrorCode::NotAllowed,
                 "integration clients are managed under /integration-clients",
             );
             None
