@@ -148,7 +148,7 @@ code_catalogue! {
         RefreshTokenExpired = "refresh_token_expired": "The refresh token has expired; sign in again.",
         RefreshTokenRevoked = "refresh_token_revoked": "The refresh token was revoked, or the account disabled or signed out; sign in again.",
         RefreshTokenReused = "refresh_token_reused": "The refresh token was already used; every session of that sign-in is ended.",
-        InvalidCredentials = "invalid_credentials": "The user name or password is wrong, or the account is disabled or locked.",
+        InvalidCredentials = "invalid_credentials": "The user name or password is wrong, or the account is disabled.",
         InvalidClient = "invalid_client": "The integration client's id or secret is wrong.",
         Forbidden = "forbidden": "The caller may not do this.",
         ForbiddenRole = "forbidden_role": "The caller's role may not use this operation or act on this resource.",
@@ -202,7 +202,7 @@ code_catalogue! {
         NoExplanationRequired = "no_explanation_required": "Only written supervision asks for an explanation.",
         AlreadyExplained = "already_explained": "The explanation was given already.",
         // Load and server state (429, 500, 503).
-        RateLimited = "rate_limited": "Too many requests; wait for the seconds in `Retry-After`.",
+        RateLimited = "rate_limited": "Too many requests, or too many failed sign-ins for the account; wait for the seconds in `Retry-After`.",
         Busy = "busy": "Too many sign-ins are being checked right now; try again shortly.",
         DatabaseUnavailable = "database_unavailable": "The database is not reachable; try again shortly.",
         InternalError = "internal_error": "The server failed; quote the `request_id` to support.",
