@@ -5,7 +5,7 @@ use crate::auth::password;
 use crate::db::{Db, DbConnection, accounts, organisation as org_db};
 use crate::domain::organisation::DepartmentKind;
 use crate::domain::role::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::service::organisation::{
     self as org_service, CreateCategory, CreateDepartment, CreateIntegrationClient,
 };
@@ -174,7 +174,7 @@ pub fn load_demo(db: &Db) -> Result<String, String> {
 pub(crate) fn load_demo_on(conn: &mut DbConnection) -> Result<String, ApiError> {
     if accounts::find_user_by_username(conn, "admin")?.is_some() {
         return Err(ApiError::conflict(
-            "demo_loaded",
+            ErrorCode::DemoLoaded,
             "the demo organisation is already loaded (user 'admin' exists)",
         ));
     }
@@ -427,7 +427,7 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
     )?;
     if !listed.is_empty() {
         return Err(ApiError::conflict(
-            "demo_cases_loaded",
+            ErrorCode::DemoCasesLoaded,
             "cases exist already; demo cases are added only to an empty database",
         ));
     }

@@ -14,26 +14,26 @@ use utoipa::ToSchema;
 
 use crate::telemetry;
 
+mod codes;
+
+pub use codes::{ErrorCode, FieldErrorCode};
+
 /// A problem with one field of the request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FieldError {
     /// Path of the field in the request, e.g. `complainant.phone` or `items[2].name`.
     pub field: String,
-    /// Machine-readable reason, e.g. `required`, `invalid_type`, `length`, `range`, `format`.
-    pub code: String,
+    #[schema(inline)]
+    pub code: FieldErrorCode,
     /// A human-readable explanation.
     pub message: String,
 }
 
 impl FieldError {
-    pub fn new(
-        field: impl Into<String>,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(field: impl Into<String>, code: FieldErrorCode, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
-            code: code.into(),
+            code,
             message: message.into(),
         }
     }
@@ -60,8 +60,8 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong with this request.
     pub detail: String,
-    /// Stable machine-readable code; clients branch on this, never on `detail`.
-    pub code: String,
+    #[schema(inline)]
+    pub code: ErrorCode,
     /// The `X-Request-Id` of the request, for support and log correlation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -75,7 +75,7 @@ pub enum ApiError {
     /// 400: the request is malformed (syntax, bad parameter, bad header).
     #[error("{detail}")]
     BadRequest {
-        code: &'static str,
+        code: ErrorCode,
         detail: Cow<'static, str>,
     },
     /// 422: well-formed, but fields are invalid.
@@ -86,17 +86,17 @@ pub enum ApiError {
     },
     #[error("{detail}")]
     Unauthorized {
-        code: &'static str,
+        code: ErrorCode,
         detail: Cow<'static, str>,
     },
     #[error("{detail}")]
     Forbidden {
-        code: &'static str,
+        code: ErrorCode,
         detail: Cow<'static, str>,
     },
     #[error("{detail}")]
     NotFound {
-        code: &'static str,
+        code: ErrorCode,
         detail: Cow<'static, str>,
     },
     /// 405, with the methods the resource does allow.
@@ -105,12 +105,12 @@ pub enum ApiError {
     /// 409: the resource is not in a state that allows this (illegal transition, duplicate).
     #[error("{detail}")]
     Conflict {
-        code: &'static str,
+        code: ErrorCode,
         detail: Cow<'static, str>,
     },
     #[error("{detail}")]
     PreconditionFailed {
-        code: &'static str,
+        code: ErrorCode,
         detail: Cow<'static, str>,
     },
     #[error("request body is larger than {limit} bytes")]
@@ -121,14 +121,14 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("{detail}")]
     ServiceUnavailable {
-        code: &'static str,
+        code: ErrorCode,
         detail: Cow<'static, str>,
     },
     /// Any other status, for errors raised outside our handlers (see [`ApiError::from_status`]).
     #[error("{detail}")]
     Other {
         status: StatusCode,
-        code: &'static str,
+        code: ErrorCode,
         detail: Cow<'static, str>,
     },
     /// 500: the message is for the log only.
@@ -137,7 +137,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn bad_request(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+    pub fn bad_request(code: ErrorCode, detail: impl Into<Cow<'static, str>>) -> Self {
         Self::BadRequest {
             code,
             detail: detail.into(),
@@ -146,12 +146,12 @@ impl ApiError {
 
     pub fn not_found(detail: impl Into<Cow<'static, str>>) -> Self {
         Self::NotFound {
-            code: "not_found",
+            code: ErrorCode::NotFound,
             detail: detail.into(),
         }
     }
 
-    pub fn conflict(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+    pub fn conflict(code: ErrorCode, detail: impl Into<Cow<'static, str>>) -> Self {
         Self::Conflict {
             code,
             detail: detail.into(),
@@ -159,7 +159,7 @@ impl ApiError {
     }
 
     /// A 422 about one field.
-    pub fn field(field: &str, code: &str, message: impl Into<String>) -> Self {
+    pub fn field(field: &str, code: FieldErrorCode, message: impl Into<String>) -> Self {
         Self::validation(vec![FieldError::new(field, code, message)])
     }
 
@@ -178,7 +178,7 @@ impl ApiError {
     pub fn database_unavailable(cause: impl std::fmt::Display) -> Self {
         log::error!("database unavailable: {cause}");
         Self::ServiceUnavailable {
-            code: "database_unavailable",
+            code: ErrorCode::DatabaseUnavailable,
             detail: "the database is not reachable; try again shortly".into(),
         }
     }
@@ -195,32 +195,32 @@ impl ApiError {
         };
         match status {
             StatusCode::NOT_FOUND => Self::NotFound {
-                code: "not_found",
+                code: ErrorCode::NotFound,
                 detail,
             },
             StatusCode::UNAUTHORIZED => Self::Unauthorized {
-                code: "unauthorized",
+                code: ErrorCode::Unauthorized,
                 detail,
             },
             StatusCode::FORBIDDEN => Self::Forbidden {
-                code: "forbidden",
+                code: ErrorCode::Forbidden,
                 detail,
             },
             StatusCode::PAYLOAD_TOO_LARGE => Self::Other {
                 status,
-                code: "payload_too_large",
+                code: ErrorCode::PayloadTooLarge,
                 detail,
             },
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType { detail },
             _ => Self::Other {
                 status,
-                code: "bad_request",
+                code: ErrorCode::BadRequest,
                 detail,
             },
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             Self::BadRequest { code, .. }
             | Self::Unauthorized { code, .. }
@@ -229,13 +229,13 @@ impl ApiError {
             | Self::Conflict { code, .. }
             | Self::PreconditionFailed { code, .. }
             | Self::ServiceUnavailable { code, .. }
-            | Self::Other { code, .. } => code,
-            Self::Validation { .. } => "validation_failed",
-            Self::MethodNotAllowed { .. } => "method_not_allowed",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
-            Self::TooManyRequests { .. } => "rate_limited",
-            Self::Internal(_) => "internal_error",
+            | Self::Other { code, .. } => *code,
+            Self::Validation { .. } => ErrorCode::ValidationFailed,
+            Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType { .. } => ErrorCode::UnsupportedMediaType,
+            Self::TooManyRequests { .. } => ErrorCode::RateLimited,
+            Self::Internal(_) => ErrorCode::InternalError,
         }
     }
 
@@ -264,7 +264,7 @@ impl ApiError {
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail: self.detail(),
-            code: code.to_owned(),
+            code,
             request_id: telemetry::current_request_id(),
             errors: self.field_errors().to_vec(),
         }
@@ -327,12 +327,12 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 log::info!("unique violation: {}", info.message());
                 Self::conflict(
-                    "already_exists",
+                    ErrorCode::AlreadyExists,
                     "a resource with the same unique value already exists",
                 )
             }
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => Self::conflict(
-                "concurrent_update",
+                ErrorCode::ConcurrentUpdate,
                 "another request changed this resource at the same time; retry",
             ),
             other => Self::internal(format!("database error: {other}")),
@@ -354,14 +354,18 @@ mod tests {
     fn internal_errors_do_not_leak_their_cause() {
         let problem = ApiError::internal("disk I/O error at /var/lib/secret.db").problem();
         assert_eq!(problem.status, 500);
-        assert_eq!(problem.code, "internal_error");
+        assert_eq!(problem.code, ErrorCode::InternalError);
         assert!(!problem.detail.contains("secret"));
     }
 
     #[test]
     fn validation_problems_carry_field_errors() {
-        let problem =
-            ApiError::validation(vec![FieldError::new("title", "required", "missing")]).problem();
+        let problem = ApiError::validation(vec![FieldError::new(
+            "title",
+            FieldErrorCode::Required,
+            "missing",
+        )])
+        .problem();
         assert_eq!(problem.status, 422);
         assert_eq!(
             problem.problem_type,
@@ -389,11 +393,11 @@ impl FieldErrors {
         result: Result<T, E>,
     ) -> Option<T> {
         result
-            .map_err(|e| self.add(field, "invalid", e.to_string()))
+            .map_err(|e| self.add(field, FieldErrorCode::Invalid, e.to_string()))
             .ok()
     }
 
-    pub fn add(&mut self, field: &str, code: &str, message: impl Into<String>) {
+    pub fn add(&mut self, field: &str, code: FieldErrorCode, message: impl Into<String>) {
         self.0.push(FieldError::new(field, code, message));
     }
 

@@ -10,7 +10,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::StreamExt;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, ErrorCode, FieldError, FieldErrorCode};
 
 /// The largest request body accepted, from `HOTLINE_BODY_LIMIT`; kept in app data.
 #[derive(Debug, Clone, Copy)]
@@ -117,7 +117,10 @@ fn read_body(
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|_| {
-                ApiError::bad_request("unreadable_body", "the request body could not be read")
+                ApiError::bad_request(
+                    ErrorCode::UnreadableBody,
+                    "the request body could not be read",
+                )
             })?;
             if body.len() + chunk.len() > limit {
                 return Err(ApiError::PayloadTooLarge { limit });
@@ -168,7 +171,7 @@ where
 {
     if std::str::from_utf8(body).is_err() {
         return Err(ApiError::bad_request(
-            "invalid_utf8",
+            ErrorCode::InvalidUtf8,
             "the request body is not valid UTF-8",
         ));
     }
@@ -181,7 +184,7 @@ where
     if !starts_as_object && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
         return Err(ApiError::validation(vec![FieldError::new(
             String::new(),
-            "invalid_type",
+            FieldErrorCode::InvalidType,
             "the request body must be a JSON object",
         )]));
     }
@@ -209,7 +212,7 @@ where
             Err(malformed(&error))
         }
         serde_json::error::Category::Io => Err(ApiError::bad_request(
-            "unreadable_body",
+            ErrorCode::UnreadableBody,
             "the request body could not be read",
         )),
     }
@@ -217,7 +220,7 @@ where
 
 fn malformed(error: &serde_json::Error) -> ApiError {
     ApiError::bad_request(
-        "malformed_json",
+        ErrorCode::MalformedJson,
         format!("the request body is not valid JSON: {error}"),
     )
 }
@@ -229,7 +232,11 @@ where
     T: for<'de> eserde::EDeserialize<'de>,
 {
     let Err(errors) = eserde::json::from_slice::<T>(body) else {
-        return vec![FieldError::new("", "invalid_type", "the body does not fit")];
+        return vec![FieldError::new(
+            "",
+            FieldErrorCode::InvalidType,
+            "the body does not fit",
+        )];
     };
     // After a value of the wrong shape (an array where text goes) the second pass cannot find its
     // way on through the document and reports where it lost track: not a problem of the request.
@@ -264,12 +271,12 @@ fn describe_data_error(path: &str, message: &str) -> FieldError {
         (false, false) => format!("{path}.{name}"),
     };
     if let Some(rest) = message.strip_prefix("missing field ") {
-        return FieldError::new(join(&quoted(rest)), "required", "is required");
+        return FieldError::new(join(&quoted(rest)), FieldErrorCode::Required, "is required");
     }
     if let Some(rest) = message.strip_prefix("unknown field ") {
         return FieldError::new(
             join(&quoted(rest)),
-            "unknown_field",
+            FieldErrorCode::UnknownField,
             "is not a field of this request",
         );
     }
@@ -283,13 +290,17 @@ fn describe_data_error(path: &str, message: &str) -> FieldError {
             .strip_suffix(&value)
             .map_or(path, |p| p.strip_suffix('.').unwrap_or(p));
         let allowed = expected.unwrap_or_default().replace("one of ", "");
-        return FieldError::new(field, "unknown_value", format!("must be one of {allowed}"));
+        return FieldError::new(
+            field,
+            FieldErrorCode::UnknownValue,
+            format!("must be one of {allowed}"),
+        );
     }
     let detail = expected.map_or_else(
         || "has the wrong type".to_owned(),
         |e| format!("expected {e}"),
     );
-    FieldError::new(path, "invalid_type", detail)
+    FieldError::new(path, FieldErrorCode::InvalidType, detail)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -321,7 +332,11 @@ fn nul_fields(value: &serde_json::Value, path: &str, out: &mut Vec<FieldError>) 
 }
 
 fn nul_error(path: &str) -> FieldError {
-    FieldError::new(path, "invalid_character", "must not contain NUL characters")
+    FieldError::new(
+        path,
+        FieldErrorCode::InvalidCharacter,
+        "must not contain NUL characters",
+    )
 }
 
 /// serde_json appends "at line 1 column 17"; the field path says more.
@@ -357,7 +372,7 @@ fn flatten_into(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldErro
                         .unwrap_or_else(|| format!("fails the '{}' rule", error.code));
                     out.push(FieldError::new(
                         path.clone(),
-                        error.code.to_string(),
+                        FieldErrorCode::from_validator(&error.code),
                         message,
                     ));
                 }
@@ -376,7 +391,7 @@ fn flatten_into(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldErro
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|error, _req| {
         ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             format!("invalid query parameters: {error}"),
         )
         .into()
@@ -387,7 +402,7 @@ pub fn query_config() -> web::QueryConfig {
 pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|error, _req| {
         ApiError::bad_request(
-            "invalid_path_parameter",
+            ErrorCode::InvalidPathParameter,
             format!("invalid path parameter: {error}"),
         )
         .into()
@@ -416,7 +431,7 @@ mod tests {
     #[test]
     fn syntax_errors_are_bad_requests() {
         let err = parse_json::<Sample>(b"{\"name\": ").unwrap_err();
-        assert_eq!(err.code(), "malformed_json");
+        assert_eq!(err.code(), ErrorCode::MalformedJson);
     }
 
     #[test]
@@ -425,7 +440,7 @@ mod tests {
         let problem = err.problem();
         assert_eq!(problem.status, 422);
         assert_eq!(problem.errors[0].field, "inner.count");
-        assert_eq!(problem.errors[0].code, "invalid_type");
+        assert_eq!(problem.errors[0].code, FieldErrorCode::InvalidType);
     }
 
     #[test]
@@ -433,11 +448,11 @@ mod tests {
         let missing = parse_json::<Sample>(br#"{"inner":{"count":1}}"#)
             .unwrap_err()
             .problem();
-        assert_eq!(missing.errors[0].code, "required");
+        assert_eq!(missing.errors[0].code, FieldErrorCode::Required);
         let unknown = parse_json::<Sample>(br#"{"name":"a","inner":{"count":1},"x":1}"#)
             .unwrap_err()
             .problem();
-        assert_eq!(unknown.errors[0].code, "unknown_field");
+        assert_eq!(unknown.errors[0].code, FieldErrorCode::UnknownField);
     }
 
     #[test]
@@ -445,7 +460,12 @@ mod tests {
         let problem = parse_json::<Sample>(b"{}").unwrap_err().problem();
         let fields: Vec<_> = problem.errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["inner", "name"]);
-        assert!(problem.errors.iter().all(|e| e.code == "required"));
+        assert!(
+            problem
+                .errors
+                .iter()
+                .all(|e| e.code == FieldErrorCode::Required)
+        );
         let nested = parse_json::<Sample>(br#"{"name":"a","inner":{}}"#)
             .unwrap_err()
             .problem();
@@ -473,7 +493,7 @@ mod tests {
         ] {
             assert_eq!(
                 parse_json::<Sample>(body).unwrap_err().code(),
-                "malformed_json"
+                ErrorCode::MalformedJson
             );
         }
         assert!(parse_json::<Sample>(b"{\"name\":\"a\",\"inner\":{\"count\":1}} \n\t").is_ok());
@@ -486,7 +506,7 @@ mod tests {
             .problem();
         assert_eq!(problem.status, 422);
         assert_eq!(problem.errors[0].field, "name");
-        assert_eq!(problem.errors[0].code, "invalid_character");
+        assert_eq!(problem.errors[0].code, FieldErrorCode::InvalidCharacter);
         // An escaped backslash before "u0000" is plain text, not a NUL.
         assert!(parse_json::<Sample>(br#"{"name":"\\u0000","inner":{"count":1}}"#).is_ok());
         assert!(refuse_nul_in_form(b"client_id=a%00b&client_secret=x").is_err());
@@ -499,7 +519,7 @@ mod tests {
             parse_json::<Sample>(b"{\"name\":\"\xff\"}")
                 .unwrap_err()
                 .code(),
-            "invalid_utf8"
+            ErrorCode::InvalidUtf8
         );
     }
 
@@ -512,11 +532,11 @@ mod tests {
             b"\"text\"",
         ] {
             let err = parse_json::<Sample>(not_an_object).unwrap_err();
-            assert_eq!(err.code(), "validation_failed");
+            assert_eq!(err.code(), ErrorCode::ValidationFailed);
         }
         assert_eq!(
             parse_json::<Sample>(b"[").unwrap_err().code(),
-            "malformed_json"
+            ErrorCode::MalformedJson
         );
         let sample: Sample = parse_json(br#"{"name":"toolong","inner":{"count":0}}"#).unwrap();
         let errors = flatten_validation_errors(&sample.validate().unwrap_err());

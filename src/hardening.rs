@@ -7,7 +7,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// The API answers JSON only: no script, no style, no frame may come from an answer.
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
@@ -48,7 +48,7 @@ pub async fn refuse_nul(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     if has_encoded_nul(req.uri()) {
         let error = ApiError::bad_request(
-            "invalid_character",
+            ErrorCode::InvalidCharacter,
             "the path or query string must not contain NUL characters",
         );
         return Ok(req.error_response(error).map_into_right_body());

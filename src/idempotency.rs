@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::secrets;
 use crate::db::idempotency::{self as store, IN_PROGRESS, IdempotentRequest};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 
 /// A first request still unanswered after this long is taken for abandoned.
@@ -58,7 +58,7 @@ pub fn key_from_header(headers: &header::HeaderMap) -> Result<Option<String>, Ap
     let value = value.to_str().unwrap_or_default().trim();
     if value.is_empty() || value.len() > 100 || !value.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::bad_request(
-            "invalid_idempotency_key",
+            ErrorCode::InvalidIdempotencyKey,
             "Idempotency-Key must be 1 to 100 visible ASCII characters",
         ));
     }
@@ -208,7 +208,7 @@ pub async fn idempotent_posts(
     };
     match decision {
         Decision::Reused => Ok(req.error_response(ApiError::conflict(
-            "idempotency_key_reused",
+            ErrorCode::IdempotencyKeyReused,
             "this Idempotency-Key was used for a different request",
         ))),
         Decision::InProgress => Ok(req.error_response(in_use())),
@@ -260,7 +260,7 @@ pub async fn idempotent_posts(
 
 fn outcome_unknown() -> ApiError {
     ApiError::conflict(
-        "idempotency_outcome_unknown",
+        ErrorCode::IdempotencyOutcomeUnknown,
         "the first request with this Idempotency-Key was never answered and may have taken \
          effect; check the resource, then retry with a new key",
     )
@@ -268,7 +268,7 @@ fn outcome_unknown() -> ApiError {
 
 fn in_use() -> ApiError {
     ApiError::conflict(
-        "idempotency_key_in_use",
+        ErrorCode::IdempotencyKeyInUse,
         "a request with this Idempotency-Key is still being answered; retry shortly",
     )
 }
@@ -282,7 +282,10 @@ async fn read_body(req: &mut ServiceRequest) -> Result<web::Bytes, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| {
-            ApiError::bad_request("unreadable_body", "the request body could not be read")
+            ApiError::bad_request(
+                ErrorCode::UnreadableBody,
+                "the request body could not be read",
+            )
         })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });

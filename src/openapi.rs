@@ -290,6 +290,50 @@ mod tests {
         }
     }
 
+    /// The `enum` of a string property and its per-value descriptions; fails unless every value
+    /// of `all` is listed, described in `x-enum-descriptions` and in the property's description.
+    fn assert_catalogue_documented(property: &serde_json::Value, all: &[&str], name: &str) {
+        assert_eq!(property["type"], "string", "{name}");
+        let listed: Vec<&str> = property["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} is an enum"))
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let description = property["description"].as_str().unwrap_or_default();
+        for value in all {
+            assert!(listed.contains(value), "{value} is not in {name}'s enum");
+            let meaning = property["x-enum-descriptions"][value]
+                .as_str()
+                .unwrap_or_default();
+            assert!(!meaning.trim().is_empty(), "{value} has no description");
+            assert!(
+                description.contains(&format!("- `{value}`: {meaning}")),
+                "{value} is not described in {name}'s description"
+            );
+        }
+        assert_eq!(listed.len(), all.len(), "{name} lists only the catalogue");
+    }
+
+    #[test]
+    fn every_error_code_is_documented_on_the_problem_schema() {
+        use crate::error::{ErrorCode, FieldErrorCode};
+        let doc = serde_json::to_value(document()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_catalogue_documented(
+            &schemas["Problem"]["properties"]["code"],
+            &codes,
+            "Problem.code",
+        );
+        let field_codes: Vec<&str> = FieldErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_catalogue_documented(
+            &schemas["FieldError"]["properties"]["code"],
+            &field_codes,
+            "FieldError.code",
+        );
+    }
+
     #[test]
     fn every_operation_documents_server_errors_and_describes_every_response() {
         let doc = document();

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::db::PageRequest;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
@@ -28,7 +28,7 @@ impl PageParams {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(ApiError::bad_request(
-                "invalid_limit",
+                ErrorCode::InvalidLimit,
                 "limit must be from 1 to 200",
             ));
         }
@@ -44,8 +44,12 @@ impl PageParams {
 }
 
 fn decode_cursor(cursor: &str) -> Result<i64, ApiError> {
-    let bad =
-        || ApiError::bad_request("invalid_cursor", "the cursor is not one this server issued");
+    let bad = || {
+        ApiError::bad_request(
+            ErrorCode::InvalidCursor,
+            "the cursor is not one this server issued",
+        )
+    };
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let text = std::str::from_utf8(&bytes).map_err(|_| bad())?;
     text.strip_prefix("id:")
@@ -120,7 +124,7 @@ mod tests {
         ] {
             assert_eq!(
                 decode_cursor(bad).unwrap_err().code(),
-                "invalid_cursor",
+                ErrorCode::InvalidCursor,
                 "{bad}"
             );
         }

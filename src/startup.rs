@@ -19,7 +19,7 @@ use crate::auth::tokens::TokenKeys;
 use crate::config::{CorsOrigins, Settings};
 use crate::db::{Db, DbSetupError};
 use crate::domain::account::LockoutPolicy;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::{BodyLimit, path_config, query_config};
 use crate::hardening::{self, HeaderPolicy};
 use crate::idempotency;
@@ -414,7 +414,7 @@ async fn unknown_route(
             allowed: allowed.to_vec(),
         },
         _ => ApiError::NotFound {
-            code: "route_not_found",
+            code: ErrorCode::RouteNotFound,
             detail: "no such endpoint".into(),
         },
     })

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// Hashes a password into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`). Blocks: use
 /// [`hash_off_thread`] from request handlers.
@@ -72,7 +72,7 @@ async fn off_thread<T: Send + 'static>(
     if WAITING.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING {
         WAITING.fetch_sub(1, Ordering::SeqCst);
         return Err(ApiError::ServiceUnavailable {
-            code: "busy",
+            code: ErrorCode::Busy,
             detail: "too many sign-ins are being checked right now; try again shortly".into(),
         });
     }

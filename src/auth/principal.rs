@@ -10,7 +10,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::db::accounts::{self, Account};
 use crate::domain::role::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +36,7 @@ impl Principal {
             Ok(())
         } else {
             Err(ApiError::Forbidden {
-                code: "forbidden_role",
+                code: ErrorCode::ForbiddenRole,
                 detail: format!("the role {} may not do this", self.role).into(),
             })
         }
@@ -99,7 +99,7 @@ impl Principal {
     }
 }
 
-fn unauthorized(code: &'static str, detail: &'static str) -> ApiError {
+fn unauthorized(code: ErrorCode, detail: &'static str) -> ApiError {
     ApiError::Unauthorized {
         code,
         detail: detail.into(),
@@ -109,19 +109,25 @@ fn unauthorized(code: &'static str, detail: &'static str) -> ApiError {
 fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
     let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
         unauthorized(
-            "missing_token",
+            ErrorCode::MissingToken,
             "sign in and send the access token as 'Authorization: Bearer …'",
         )
     })?;
-    let value = value
-        .to_str()
-        .map_err(|_| unauthorized("invalid_token", "the Authorization header is malformed"))?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .ok_or_else(|| unauthorized("invalid_token", "the Authorization header is malformed"))?;
+    let value = value.to_str().map_err(|_| {
+        unauthorized(
+            ErrorCode::InvalidToken,
+            "the Authorization header is malformed",
+        )
+    })?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(|| {
+        unauthorized(
+            ErrorCode::InvalidToken,
+            "the Authorization header is malformed",
+        )
+    })?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() || token.len() > 4096 {
         return Err(unauthorized(
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "the Authorization header must carry a Bearer token",
         ));
     }
@@ -152,7 +158,7 @@ impl Credentials {
         }?;
         let revoked = || {
             unauthorized(
-                "token_revoked",
+                ErrorCode::TokenRevoked,
                 "the account is disabled or its sessions were ended",
             )
         };
@@ -195,7 +201,7 @@ fn verify_bearer(req: &HttpRequest) -> Result<Credentials, ApiError> {
             detail: e.to_string().into(),
         })?;
     let kind = parse_subject(&claims.sub).ok_or(unauthorized(
-        "invalid_token",
+        ErrorCode::InvalidToken,
         "the token's subject is malformed",
     ))?;
     Ok(Credentials {

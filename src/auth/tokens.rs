@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{JwtAlgorithm, JwtSettings};
 use crate::domain::role::Role;
+use crate::error::ErrorCode;
 
 /// What an access token says. `sub` is `user:<id>` or `client:<id>`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -44,12 +45,12 @@ pub enum TokenError {
 }
 
 impl TokenError {
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> ErrorCode {
         match self {
-            TokenError::Expired => "token_expired",
-            TokenError::NotYetValid => "token_not_yet_valid",
-            TokenError::UnknownKey => "unknown_signing_key",
-            TokenError::Invalid => "invalid_token",
+            TokenError::Expired => ErrorCode::TokenExpired,
+            TokenError::NotYetValid => ErrorCode::TokenNotYetValid,
+            TokenError::UnknownKey => ErrorCode::UnknownSigningKey,
+            TokenError::Invalid => ErrorCode::InvalidToken,
         }
     }
 }

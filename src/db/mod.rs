@@ -456,7 +456,10 @@ mod tests {
             conn.batch_execute("INSERT INTO t VALUES (1)")?;
             let inner: Result<(), ApiError> = write_transaction(conn, |conn| {
                 conn.batch_execute("INSERT INTO t VALUES (2)")?;
-                Err(ApiError::conflict("test", "roll the savepoint back"))
+                Err(ApiError::conflict(
+                    crate::error::ErrorCode::ConcurrentUpdate,
+                    "roll the savepoint back",
+                ))
             });
             assert!(inner.is_err());
             conn.batch_execute("INSERT INTO t VALUES (3)")?;
@@ -567,7 +570,10 @@ mod tests {
                             write_transaction(conn, |conn| {
                                 conn.batch_execute(&format!("INSERT INTO t VALUES ({x})"))?;
                                 if x % 7 == 0 {
-                                    return Err(ApiError::conflict("test", "this one fails"));
+                                    return Err(ApiError::conflict(
+                                        crate::error::ErrorCode::ConcurrentUpdate,
+                                        "this one fails",
+                                    ));
                                 }
                                 Ok(())
                             })

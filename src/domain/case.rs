@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use super::phone::PhoneNumber;
 use super::role::Role;
+use crate::error::ErrorCode;
 
 /// Where a request came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
@@ -180,7 +181,7 @@ pub enum IntakeAction {
 /// Why a move is not allowed now: a 409 with this code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IllegalTransition {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub detail: &'static str,
 }
 
@@ -192,7 +193,7 @@ pub fn intake_transition(
 ) -> Result<CaseStatus, IllegalTransition> {
     if status != CaseStatus::Registered {
         return Err(IllegalTransition {
-            code: "case_not_registered",
+            code: ErrorCode::CaseNotRegistered,
             detail: "only a newly registered case can be accepted, rejected or answered directly",
         });
     }
@@ -203,7 +204,7 @@ pub fn intake_transition(
             Ok(CaseStatus::Closed)
         }
         IntakeAction::Answer => Err(IllegalTransition {
-            code: "not_a_consultation",
+            code: ErrorCode::NotAConsultation,
             detail: "only consultations can be answered directly",
         }),
     }
@@ -300,7 +301,7 @@ mod tests {
             intake_transition(CaseStatus::Registered, CaseKind::Help, Answer)
                 .unwrap_err()
                 .code,
-            "not_a_consultation"
+            ErrorCode::NotAConsultation
         );
         for status in CaseStatus::ALL
             .into_iter()
@@ -311,7 +312,7 @@ mod tests {
                     intake_transition(status, CaseKind::Consultation, action)
                         .unwrap_err()
                         .code,
-                    "case_not_registered"
+                    ErrorCode::CaseNotRegistered
                 );
             }
         }

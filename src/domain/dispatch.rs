@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::calendar::WorkingCalendar;
 use super::case::{CaseStatus, IllegalTransition};
+use crate::error::ErrorCode;
 
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
@@ -120,7 +121,7 @@ pub enum AssignmentAction {
     SendBack,
 }
 
-const fn illegal(code: &'static str, detail: &'static str) -> IllegalTransition {
+const fn illegal(code: ErrorCode, detail: &'static str) -> IllegalTransition {
     IllegalTransition { code, detail }
 }
 
@@ -135,43 +136,43 @@ pub fn assignment_transition(
     match (action, state) {
         (AssignmentAction::Sign, PendingSign) => Ok(InProgress),
         (AssignmentAction::Sign, _) => Err(illegal(
-            "assignment_not_pending_sign",
+            ErrorCode::AssignmentNotPendingSign,
             "only an assignment waiting to be signed for can be signed",
         )),
         (AssignmentAction::Return, PendingSign | InProgress) => Ok(Returned),
         (AssignmentAction::Return, _) => Err(illegal(
-            "assignment_not_returnable",
+            ErrorCode::AssignmentNotReturnable,
             "an assignment can be returned only before it is replied to",
         )),
         (AssignmentAction::Rule(ReturnRuling::Accepted), Returned) => Ok(Withdrawn),
         (AssignmentAction::Rule(ReturnRuling::Refused), Returned) if signed => Ok(InProgress),
         (AssignmentAction::Rule(ReturnRuling::Refused), Returned) => Ok(PendingSign),
         (AssignmentAction::Rule(_), _) => Err(illegal(
-            "assignment_not_returned",
+            ErrorCode::AssignmentNotReturned,
             "only a returned assignment can be ruled on",
         )),
         (AssignmentAction::Handover, PendingSign | InProgress) => Ok(state),
         (AssignmentAction::Handover, _) => Err(illegal(
-            "assignment_not_open",
+            ErrorCode::AssignmentNotOpen,
             "only an assignment being worked on can be handed over",
         )),
         (AssignmentAction::Progress, InProgress) => Ok(InProgress),
         (AssignmentAction::Progress, _) => Err(illegal(
-            "assignment_not_in_progress",
+            ErrorCode::AssignmentNotInProgress,
             "progress is reported on a signed assignment that is not yet replied to",
         )),
         (AssignmentAction::Reply, InProgress) => Ok(Replied),
         (AssignmentAction::Reply, PendingSign) => Err(illegal(
-            "assignment_not_signed",
+            ErrorCode::AssignmentNotSigned,
             "sign for the assignment before replying",
         )),
         (AssignmentAction::Reply, _) => Err(illegal(
-            "assignment_not_in_progress",
+            ErrorCode::AssignmentNotInProgress,
             "only a signed assignment that is not yet replied to can be replied to",
         )),
         (AssignmentAction::SendBack, Replied) => Ok(InProgress),
         (AssignmentAction::SendBack, _) => Err(illegal(
-            "assignment_not_replied",
+            ErrorCode::AssignmentNotReplied,
             "only a replied assignment can be sent back",
         )),
     }
@@ -234,25 +235,31 @@ pub fn case_action_allowed(
     }
     Err(match action {
         CaseAction::Dispatch => illegal(
-            "case_not_pending_dispatch",
+            ErrorCode::CaseNotPendingDispatch,
             "only an accepted case waiting for dispatch can be dispatched",
         ),
         CaseAction::Review => illegal(
-            "case_not_pending_review",
+            ErrorCode::CaseNotPendingReview,
             "the case is not waiting for review of the departments' replies",
         ),
         CaseAction::Redo => illegal(
-            "case_not_redoable",
+            ErrorCode::CaseNotRedoable,
             "a case is redone after its replies are in (pending review or awaiting follow-up)",
         ),
         CaseAction::Merge => illegal(
-            "case_not_mergeable",
+            ErrorCode::CaseNotMergeable,
             "only a case not yet dispatched can be merged into another",
         ),
-        CaseAction::Close => illegal("case_not_open", "only an open, accepted case can be closed"),
-        CaseAction::Reopen => illegal("case_not_closed", "only a closed case can be reopened"),
+        CaseAction::Close => illegal(
+            ErrorCode::CaseNotOpen,
+            "only an open, accepted case can be closed",
+        ),
+        CaseAction::Reopen => illegal(
+            ErrorCode::CaseNotClosed,
+            "only a closed case can be reopened",
+        ),
         CaseAction::Note => illegal(
-            "case_closed",
+            ErrorCode::CaseClosed,
             "a closed case is read-only; ask a supervisor to reopen it",
         ),
     })
@@ -266,7 +273,7 @@ pub fn may_reopen(closed_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Il
         Ok(())
     } else {
         Err(illegal(
-            "reopen_window_passed",
+            ErrorCode::ReopenWindowPassed,
             "a closed case can be reopened within 30 days of closing",
         ))
     }
@@ -357,7 +364,7 @@ mod tests {
             assignment_transition(InProgress, true, Sign)
                 .unwrap_err()
                 .code,
-            "assignment_not_pending_sign"
+            ErrorCode::AssignmentNotPendingSign
         );
         assert_eq!(
             assignment_transition(PendingSign, false, Return),
@@ -385,7 +392,7 @@ mod tests {
             assignment_transition(PendingSign, false, Reply)
                 .unwrap_err()
                 .code,
-            "assignment_not_signed"
+            ErrorCode::AssignmentNotSigned
         );
         assert_eq!(assignment_transition(InProgress, true, Reply), Ok(Replied));
         assert_eq!(
@@ -444,7 +451,7 @@ mod tests {
             case_action_allowed(S::Dispatched, CaseAction::Dispatch)
                 .unwrap_err()
                 .code,
-            "case_not_pending_dispatch"
+            ErrorCode::CaseNotPendingDispatch
         );
         assert!(case_action_allowed(S::AwaitingFollowUp, CaseAction::Redo).is_ok());
         assert!(case_action_allowed(S::InProgress, CaseAction::Redo).is_err());

@@ -10,7 +10,7 @@ use crate::auth::Principal;
 use crate::auth::password;
 use crate::db::accounts::Account;
 use crate::domain::role::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, JsonOrForm};
 use crate::rate_limit::WithinPublicLimit;
 use crate::service::auth::{self as auth_service, IssuedTokens, Registration};
@@ -215,7 +215,7 @@ pub async fn token(
     let JsonOrForm(request) = body;
     if request.grant_type != "client_credentials" {
         return Err(ApiError::bad_request(
-            "unsupported_grant_type",
+            ErrorCode::UnsupportedGrantType,
             "only grant_type=client_credentials is supported",
         ));
     }

@@ -9,7 +9,7 @@ use crate::auth::Principal;
 use crate::domain::calendar::{Due, YearRules};
 use crate::domain::role::Role;
 use crate::domain::sla::SlaPolicy;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::ApiJson;
 use crate::service::reference::{CalendarYearView, PolicyVersion};
 use crate::startup::AppState;
@@ -140,7 +140,7 @@ pub async fn working_days(
     principal.require(EVERYONE)?;
     if query.days > 60 {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "days must be from 0 to 60",
         ));
     }
@@ -169,7 +169,7 @@ pub async fn hours(
     principal.require(EVERYONE)?;
     if query.hours > 720 {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "hours must be from 0 to 720",
         ));
     }
@@ -218,7 +218,7 @@ pub async fn working_time(
     principal.require(EVERYONE)?;
     if (query.to - query.from).num_days().abs() > 3660 {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "the interval may span at most ten years",
         ));
     }

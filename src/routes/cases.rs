@@ -9,7 +9,7 @@ use validator::Validate;
 use crate::auth::{Credentials, Principal};
 use crate::domain::case::is_case_number;
 use crate::domain::role::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::ApiJson;
 use crate::service::cases::{
     self as case_service, CENTRE_DESKS, CaseView, IntakeDecision, RegisterCase, TimelineEvent,
@@ -476,7 +476,7 @@ pub async fn list_cases(
                     .map(|s| s.as_str().to_owned())
                     .ok_or_else(|| {
                         ApiError::bad_request(
-                            "invalid_query",
+                            ErrorCode::InvalidQuery,
                             format!("unknown status '{}'", s.trim()),
                         )
                     })

@@ -4,7 +4,7 @@
 
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 pub mod auth;
 pub mod calendar;
@@ -100,7 +100,7 @@ pub fn search_text(q: Option<String>) -> Result<Option<String>, ApiError> {
     };
     if q.chars().count() > 100 {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "q must be at most 100 characters",
         ));
     }
@@ -119,7 +119,10 @@ pub fn enum_list(
     list.split(',')
         .map(|item| {
             parse(item.trim()).map(str::to_owned).ok_or_else(|| {
-                ApiError::bad_request("invalid_query", format!("unknown {name} '{}'", item.trim()))
+                ApiError::bad_request(
+                    ErrorCode::InvalidQuery,
+                    format!("unknown {name} '{}'", item.trim()),
+                )
             })
         })
         .collect()

@@ -10,7 +10,7 @@ use crate::db::{DbConnection, accounts, now, write_transaction};
 use crate::domain::account::{LockoutPolicy, NewPassword, ThrottleState, parse_name};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::role::Role;
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiError, ErrorCode, FieldErrors};
 
 /// Tokens handed out at sign-in and refresh.
 pub struct IssuedTokens {
@@ -23,7 +23,7 @@ pub struct IssuedTokens {
 
 fn invalid_credentials() -> ApiError {
     ApiError::Unauthorized {
-        code: "invalid_credentials",
+        code: ErrorCode::InvalidCredentials,
         detail: "the username or password is wrong".into(),
     }
 }
@@ -182,7 +182,7 @@ fn issue_refresh(
     Ok(token)
 }
 
-fn invalid_refresh(code: &'static str, detail: &'static str) -> ApiError {
+fn invalid_refresh(code: ErrorCode, detail: &'static str) -> ApiError {
     ApiError::Unauthorized {
         code,
         detail: detail.into(),
@@ -205,14 +205,14 @@ pub fn refresh(
         |conn| -> Result<Result<IssuedTokens, ApiError>, ApiError> {
             let Some(token) = accounts::find_refresh_token(conn, &hash)? else {
                 return Ok(Err(invalid_refresh(
-                    "invalid_refresh_token",
+                    ErrorCode::InvalidRefreshToken,
                     "the refresh token is not valid",
                 )));
             };
             let now = now();
             if token.revoked_at.is_some() {
                 return Ok(Err(invalid_refresh(
-                    "refresh_token_revoked",
+                    ErrorCode::RefreshTokenRevoked,
                     "the refresh token was revoked; sign in again",
                 )));
             }
@@ -223,13 +223,13 @@ pub fn refresh(
                     token.user_id
                 );
                 return Ok(Err(invalid_refresh(
-                    "refresh_token_reused",
+                    ErrorCode::RefreshTokenReused,
                     "the refresh token was already used; every session of this sign-in is ended",
                 )));
             }
             if token.expires_at <= now {
                 return Ok(Err(invalid_refresh(
-                    "refresh_token_expired",
+                    ErrorCode::RefreshTokenExpired,
                     "the refresh token has expired; sign in again",
                 )));
             }
@@ -239,7 +239,7 @@ pub fn refresh(
             let Some(user) = user else {
                 accounts::revoke_family(conn, &token.family, now)?;
                 return Ok(Err(invalid_refresh(
-                    "refresh_token_revoked",
+                    ErrorCode::RefreshTokenRevoked,
                     "the account is disabled or its sessions were ended; sign in again",
                 )));
             };
@@ -281,7 +281,7 @@ pub fn client_token(
     client_secret: &str,
 ) -> Result<IssuedTokens, ApiError> {
     let invalid_client = || ApiError::Unauthorized {
-        code: "invalid_client",
+        code: ErrorCode::InvalidClient,
         detail: "the client id or secret is wrong".into(),
     };
     if client_id.len() > 64 || client_secret.len() > 256 {
@@ -358,7 +358,7 @@ pub fn register_citizen(
     write_transaction(conn, |conn| {
         if accounts::find_user_by_username(conn, phone.as_str())?.is_some() {
             return Err(ApiError::conflict(
-                "already_registered",
+                ErrorCode::AlreadyRegistered,
                 "this phone number is already registered; sign in",
             ));
         }

@@ -22,7 +22,7 @@ use crate::domain::organisation::DepartmentKind;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
 
 /// Roles that register and handle cases at the centre.
 pub const CENTRE_DESKS: &[Role] = &[Role::Operator, Role::Dispatcher, Role::Supervisor];
@@ -233,16 +233,24 @@ pub(crate) fn text(
 ) -> Option<String> {
     let value = value.trim();
     if value.is_empty() {
-        errors.add(field, "required", "must not be empty");
+        errors.add(field, FieldErrorCode::Required, "must not be empty");
         None
     } else if value.chars().count() > max {
-        errors.add(field, "length", format!("must be at most {max} characters"));
+        errors.add(
+            field,
+            FieldErrorCode::Length,
+            format!("must be at most {max} characters"),
+        );
         None
     } else if value
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
     {
-        errors.add(field, "invalid", "must not contain control characters");
+        errors.add(
+            field,
+            FieldErrorCode::Invalid,
+            "must not contain control characters",
+        );
         None
     } else {
         Some(value.to_owned())
@@ -285,10 +293,14 @@ fn check_category(
     id: i64,
 ) -> Result<(), ApiError> {
     match organisation::find_category(conn, id)? {
-        None => errors.add("category_id", "not_found", "no category with this id"),
+        None => errors.add(
+            "category_id",
+            FieldErrorCode::NotFound,
+            "no category with this id",
+        ),
         Some(category) if !category.active => errors.add(
             "category_id",
-            "inactive",
+            FieldErrorCode::Inactive,
             "this category is no longer in use; choose a current one",
         ),
         Some(_) => {}
@@ -333,7 +345,7 @@ pub fn register(
         (Role::Citizen | Role::Integration, Some(channel)) if !channel.is_self_service() => {
             errors.add(
                 "channel",
-                "not_allowed",
+                FieldErrorCode::NotAllowed,
                 "self-service registrations come by web, app or wechat",
             );
             channel
@@ -344,7 +356,7 @@ pub fn register(
         (_, None) => {
             errors.add(
                 "channel",
-                "required",
+                FieldErrorCode::Required,
                 "give the channel the request came by",
             );
             Channel::Phone
@@ -357,18 +369,22 @@ pub fn register(
         .as_deref()
         .and_then(|a| text(&mut errors, "address", a, 500));
     if input.latitude.is_some_and(|v| !(-90.0..=90.0).contains(&v)) {
-        errors.add("latitude", "range", "must be from -90 to 90");
+        errors.add("latitude", FieldErrorCode::Range, "must be from -90 to 90");
     }
     if input
         .longitude
         .is_some_and(|v| !(-180.0..=180.0).contains(&v))
     {
-        errors.add("longitude", "range", "must be from -180 to 180");
+        errors.add(
+            "longitude",
+            FieldErrorCode::Range,
+            "must be from -180 to 180",
+        );
     }
     if input.latitude.is_some() != input.longitude.is_some() {
         errors.add(
             "longitude",
-            "required",
+            FieldErrorCode::Required,
             "latitude and longitude come together",
         );
     }
@@ -377,7 +393,7 @@ pub fn register(
         (Role::Integration, None) => {
             errors.add(
                 "external_ref",
-                "required",
+                FieldErrorCode::Required,
                 "integration clients give their own id for the request",
             );
             None
@@ -385,7 +401,7 @@ pub fn register(
         (_, Some(_)) => {
             errors.add(
                 "external_ref",
-                "not_allowed",
+                FieldErrorCode::NotAllowed,
                 "only integration clients give an external reference",
             );
             None
@@ -399,7 +415,11 @@ pub fn register(
         && organisation::find_department(conn, district)?
             .is_none_or(|d| d.kind != DepartmentKind::District.as_str())
     {
-        errors.add("district_id", "not_found", "no district with this id");
+        errors.add(
+            "district_id",
+            FieldErrorCode::NotFound,
+            "no district with this id",
+        );
     }
 
     // The complainant: citizens are who their account says; others give the details.
@@ -431,7 +451,7 @@ pub fn register(
                 if !anonymous && name.is_none() && phone.is_none() {
                     errors.add(
                         "complainant",
-                        "required",
+                        FieldErrorCode::Required,
                         "give a name or phone, or mark the complainant anonymous",
                     );
                 }
@@ -525,7 +545,7 @@ pub fn register(
         }
         // A concurrent retry with the same key won the race: answer as it did.
         Err(ApiError::Conflict {
-            code: "already_exists",
+            code: ErrorCode::AlreadyExists,
             ..
         }) if idempotency_key.is_some() => {
             let key = idempotency_key.unwrap_or_default();
@@ -547,7 +567,7 @@ fn replay(
 ) -> Result<Registered, ApiError> {
     if previous.request_hash != request_hash {
         return Err(ApiError::conflict(
-            "idempotency_key_reused",
+            ErrorCode::IdempotencyKeyReused,
             "this Idempotency-Key was used for a different request",
         ));
     }
@@ -723,7 +743,7 @@ pub(crate) fn visible_case_at(
 pub(crate) fn check_version(case: &CaseRow, if_match: Option<i32>) -> Result<(), ApiError> {
     if if_match.is_some_and(|v| v != case.version) {
         return Err(ApiError::PreconditionFailed {
-            code: "version_mismatch",
+            code: ErrorCode::VersionMismatch,
             detail: "the case changed since you read it; fetch it again".into(),
         });
     }
@@ -804,7 +824,7 @@ pub fn decide(
         let updated =
             case_db::change_status(conn, id, case.version, changes)?.ok_or_else(|| {
                 ApiError::conflict(
-                    "concurrent_update",
+                    ErrorCode::ConcurrentUpdate,
                     "another request changed this case at the same time; fetch it again",
                 )
             })?;
@@ -937,7 +957,7 @@ pub fn list(
         }
         Role::Analyst => {
             return Err(ApiError::Forbidden {
-                code: "forbidden_role",
+                code: ErrorCode::ForbiddenRole,
                 detail: "analysts read statistics".into(),
             });
         }
@@ -1002,14 +1022,18 @@ pub fn reclassify(
             && organisation::find_department(conn, district)?
                 .is_none_or(|d| d.kind != DepartmentKind::District.as_str())
         {
-            errors.add("district_id", "not_found", "no district with this id");
+            errors.add(
+                "district_id",
+                FieldErrorCode::NotFound,
+                "no district with this id",
+            );
         }
         errors.finish()?;
         check_version(&case, if_match)?;
         let status = stored(CaseStatus::parse(&case.status), "status")?;
         if !matches!(status, CaseStatus::Registered | CaseStatus::PendingDispatch) {
             return Err(ApiError::conflict(
-                "classification_locked",
+                ErrorCode::ClassificationLocked,
                 "the classification can change only until the case is dispatched",
             ));
         }
@@ -1048,7 +1072,7 @@ pub fn reclassify(
         )?
         .ok_or_else(|| {
             ApiError::conflict(
-                "concurrent_update",
+                ErrorCode::ConcurrentUpdate,
                 "another request changed this case at the same time; fetch it again",
             )
         })?;

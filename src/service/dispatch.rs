@@ -25,7 +25,7 @@ use crate::domain::dispatch::{
 };
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Period, PeriodUnit, Urgency};
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
 use crate::service::cases::{
     CENTRE_DESKS, CaseSummary, CaseView, decision_text, event, stored, text, view, visible_case,
     visible_case_at,
@@ -38,14 +38,14 @@ fn conflict(e: IllegalTransition) -> ApiError {
 
 fn concurrent() -> ApiError {
     ApiError::conflict(
-        "concurrent_update",
+        ErrorCode::ConcurrentUpdate,
         "another request changed this at the same time; fetch it again",
     )
 }
 
 fn stale() -> ApiError {
     ApiError::PreconditionFailed {
-        code: "version_mismatch",
+        code: ErrorCode::VersionMismatch,
         detail: "it changed since you read it; fetch it again".into(),
     }
 }
@@ -352,7 +352,7 @@ pub fn dispatch(
     let mode = match dispatch_mode(&targets) {
         Ok(mode) => mode,
         Err(message) => {
-            errors.add("departments", "invalid", message);
+            errors.add("departments", FieldErrorCode::Invalid, message);
             DispatchMode::Direct
         }
     };
@@ -360,7 +360,7 @@ pub fn dispatch(
         if organisation::find_department(conn, target.department_id)?.is_none_or(|d| !d.active) {
             errors.add(
                 &format!("departments[{i}].department_id"),
-                "not_found",
+                FieldErrorCode::NotFound,
                 "no active department with this id",
             );
         }
@@ -374,15 +374,17 @@ pub fn dispatch(
     match (assigned, input.reply_due_at) {
         (true, None) => errors.add(
             "reply_due_at",
-            "required",
+            FieldErrorCode::Required,
             "交办 (assigned) dispatches carry the centre's own reply deadline",
         ),
-        (true, Some(due)) if due <= started => {
-            errors.add("reply_due_at", "invalid", "must be in the future")
-        }
+        (true, Some(due)) if due <= started => errors.add(
+            "reply_due_at",
+            FieldErrorCode::Invalid,
+            "must be in the future",
+        ),
         (false, Some(_)) => errors.add(
             "reply_due_at",
-            "not_allowed",
+            FieldErrorCode::NotAllowed,
             "the reply deadline comes from the policy unless the dispatch is assigned (交办)",
         ),
         _ => {}
@@ -633,7 +635,7 @@ pub fn act_on_assignment(
         )?;
         if assignment.round != case.current_round {
             return Err(ApiError::conflict(
-                "assignment_superseded",
+                ErrorCode::AssignmentSuperseded,
                 "this assignment belongs to an earlier dispatch round",
             ));
         }
@@ -644,7 +646,7 @@ pub fn act_on_assignment(
                 .is_some_and(|h| Some(h) != principal.user_id())
         {
             return Err(ApiError::Forbidden {
-                code: "not_your_assignment",
+                code: ErrorCode::NotYourAssignment,
                 detail: "this assignment was handed to another member of your department".into(),
             });
         }
@@ -700,7 +702,7 @@ pub fn act_on_assignment(
                 if target.is_none() {
                     return Err(ApiError::field(
                         "user_id",
-                        "not_found",
+                        FieldErrorCode::NotFound,
                         "no active user of this department with this id",
                     ));
                 }
@@ -834,10 +836,18 @@ pub fn review(
         .and_then(|n| text(&mut errors, "note", n, 2000));
     if input.decision == ReviewDecision::SendBack {
         if input.assignment_id.is_none() {
-            errors.add("assignment_id", "required", "name the assignment sent back");
+            errors.add(
+                "assignment_id",
+                FieldErrorCode::Required,
+                "name the assignment sent back",
+            );
         }
         if note.is_none() && input.note.is_none() {
-            errors.add("note", "required", "say what the department must add");
+            errors.add(
+                "note",
+                FieldErrorCode::Required,
+                "say what the department must add",
+            );
         }
     }
     errors.finish()?;
@@ -886,7 +896,7 @@ pub fn review(
                     .ok_or_else(|| {
                         ApiError::field(
                             "assignment_id",
-                            "not_found",
+                            FieldErrorCode::NotFound,
                             "no assignment of this case's current round with this id",
                         )
                     })?;
@@ -1011,18 +1021,23 @@ pub fn merge(
         assignment_db::lock_case(conn, second)?;
         let (case, status) = lock_visible_case(conn, principal, id, if_match)?;
         case_action_allowed(status, CaseAction::Merge).map_err(conflict)?;
-        let target = visible_case(conn, principal, input.into_case_id)
-            .map_err(|_| ApiError::field("into_case_id", "not_found", "no case with this id"))?;
+        let target = visible_case(conn, principal, input.into_case_id).map_err(|_| {
+            ApiError::field(
+                "into_case_id",
+                FieldErrorCode::NotFound,
+                "no case with this id",
+            )
+        })?;
         let target_status = stored(CaseStatus::parse(&target.status), "status")?;
         if target.id >= case.id {
             return Err(ApiError::conflict(
-                "merge_target_not_earlier",
+                ErrorCode::MergeTargetNotEarlier,
                 "a case is merged into an earlier case, not a later one",
             ));
         }
         if matches!(target_status, CaseStatus::Closed | CaseStatus::Rejected) {
             return Err(ApiError::conflict(
-                "merge_target_closed",
+                ErrorCode::MergeTargetClosed,
                 "the case merged into must still be open",
             ));
         }
@@ -1139,7 +1154,7 @@ pub fn close(
         let mut errors = FieldErrors::default();
         errors.add(
             "closure",
-            "not_allowed",
+            FieldErrorCode::NotAllowed,
             "close as `closed_by_supervisor` or `resolved`; the other closures have their own actions",
         );
         errors.finish()?;

@@ -18,7 +18,7 @@ use crate::domain::extension::{
     MAX_REQUESTED_WORKING_DAYS, extended_due,
 };
 use crate::domain::role::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode, FieldErrorCode};
 use crate::service::cases::{decision_text, event_keeping_status, stored};
 use crate::service::reference::ReferenceData;
 
@@ -109,12 +109,12 @@ fn grantable(
     )
     .map_err(|refusal| match refusal {
         ExtensionRefusal::LimitReached { max, .. } => ApiError::conflict(
-            "extension_limit_reached",
+            ErrorCode::ExtensionLimitReached,
             format!("this assignment has had the {max} extensions the policy allows"),
         ),
         ExtensionRefusal::BeyondLatest { latest } => ApiError::field(
             "working_days",
-            "beyond_limit",
+            FieldErrorCode::BeyondLimit,
             format!(
                 "the reply deadline may not go past {} ({} working days after dispatch)",
                 latest.to_rfc3339(),
@@ -139,7 +139,7 @@ pub fn request(
     if !(1..=MAX_REQUESTED_WORKING_DAYS).contains(&working_days) {
         return Err(ApiError::field(
             "working_days",
-            "out_of_range",
+            FieldErrorCode::OutOfRange,
             format!("between 1 and {MAX_REQUESTED_WORKING_DAYS}"),
         ));
     }
@@ -160,13 +160,13 @@ pub fn request(
         };
         if DeadlineKind::parse(&deadline.kind) != Some(DeadlineKind::Reply) {
             return Err(ApiError::conflict(
-                "not_extendable",
+                ErrorCode::NotExtendable,
                 "only reply deadlines are extended",
             ));
         }
         if DeadlineState::parse(&deadline.state) != Some(DeadlineState::Running) {
             return Err(ApiError::conflict(
-                "deadline_not_running",
+                ErrorCode::DeadlineNotRunning,
                 "this deadline has stopped: it was met, missed or cancelled",
             ));
         }
@@ -228,7 +228,7 @@ pub fn request(
 
 fn pending_already() -> ApiError {
     ApiError::conflict(
-        "extension_pending",
+        ErrorCode::ExtensionPending,
         "a request for this assignment is waiting for a decision",
     )
 }
@@ -264,7 +264,7 @@ pub fn decide(
             )?;
             if DeadlineState::parse(&deadline.state) != Some(DeadlineState::Running) {
                 return Err(ApiError::conflict(
-                    "deadline_not_running",
+                    ErrorCode::DeadlineNotRunning,
                     "the deadline stopped after the request was made; reject the request",
                 ));
             }
@@ -303,7 +303,10 @@ pub fn decide(
                     },
                 )?
                 .ok_or_else(|| {
-                    ApiError::conflict("concurrent_update", "the case changed meanwhile; retry")
+                    ApiError::conflict(
+                        ErrorCode::ConcurrentUpdate,
+                        "the case changed meanwhile; retry",
+                    )
                 })?;
             }
             new_due = Some(due_at);
@@ -342,7 +345,10 @@ pub fn decide(
 }
 
 fn already_decided() -> ApiError {
-    ApiError::conflict("extension_decided", "this request has been decided already")
+    ApiError::conflict(
+        ErrorCode::ExtensionDecided,
+        "this request has been decided already",
+    )
 }
 
 pub fn get(

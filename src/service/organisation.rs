@@ -13,7 +13,7 @@ use crate::db::{DbConnection, accounts, now, organisation, write_transaction};
 use crate::domain::account::{parse_code, parse_name};
 use crate::domain::organisation::{DepartmentKind, TreeNode, would_create_cycle};
 use crate::domain::phone::PhoneNumber;
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DepartmentView {
@@ -134,7 +134,11 @@ fn check_parent_department(
     if let Some(parent) = parent
         && organisation::find_department(conn, parent)?.is_none()
     {
-        errors.add("parent_id", "not_found", "no department with this id");
+        errors.add(
+            "parent_id",
+            FieldErrorCode::NotFound,
+            "no department with this id",
+        );
     }
     Ok(())
 }
@@ -182,9 +186,12 @@ pub fn create_department(
 fn duplicate_code(error: ApiError) -> ApiError {
     match error {
         ApiError::Conflict {
-            code: "already_exists",
+            code: ErrorCode::AlreadyExists,
             ..
-        } => ApiError::conflict("code_taken", "another record already uses this code"),
+        } => ApiError::conflict(
+            ErrorCode::CodeTaken,
+            "another record already uses this code",
+        ),
         other => other,
     }
 }
@@ -230,7 +237,7 @@ pub fn update_department(
             {
                 errors.add(
                     "parent_id",
-                    "cycle",
+                    FieldErrorCode::Cycle,
                     "a department cannot sit under itself or its own sub-department",
                 );
             }
@@ -310,14 +317,18 @@ fn check_category_links(
     if let Some(parent) = parent
         && organisation::find_category(conn, parent)?.is_none()
     {
-        errors.add("parent_id", "not_found", "no category with this id");
+        errors.add(
+            "parent_id",
+            FieldErrorCode::NotFound,
+            "no category with this id",
+        );
     }
     if let Some(department) = department
         && !organisation::find_department(conn, department)?.is_some_and(|d| d.active)
     {
         errors.add(
             "default_department_id",
-            "not_found",
+            FieldErrorCode::NotFound,
             "no active department with this id",
         );
     }
@@ -383,7 +394,7 @@ pub fn update_category(
         {
             errors.add(
                 "parent_id",
-                "cycle",
+                FieldErrorCode::Cycle,
                 "a category cannot sit under itself or its own sub-category",
             );
         }

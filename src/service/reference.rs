@@ -14,7 +14,7 @@ use crate::db::reference::{self, CalendarYear, SlaPolicyRow};
 use crate::db::{Db, DbConnection, now, write_transaction};
 use crate::domain::calendar::{WorkingCalendar, YearRules, default_years};
 use crate::domain::sla::SlaPolicy;
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
 
 /// How often each server looks for changes made through other servers.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
@@ -77,7 +77,7 @@ fn check_year(year: i32) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::bad_request(
-            "invalid_path_parameter",
+            ErrorCode::InvalidPathParameter,
             "the year must be from 1900 to 2200",
         ))
     }
@@ -167,7 +167,7 @@ impl ReferenceData {
     ) -> Result<CalendarYearView, ApiError> {
         check_year(year)?;
         let row = reference::find_year(conn, year)?.ok_or_else(|| ApiError::NotFound {
-            code: "calendar_not_loaded",
+            code: ErrorCode::CalendarNotLoaded,
             detail: format!(
                 "no calendar is loaded for {year}; deadlines there count weekends only"
             )
@@ -192,7 +192,7 @@ impl ReferenceData {
         check_year(year)?;
         let mut errors = FieldErrors::default();
         for error in rules.validate(year) {
-            errors.add(&error.field, "invalid", error.message);
+            errors.add(&error.field, FieldErrorCode::Invalid, error.message);
         }
         errors.finish()?;
         let json = to_json(&rules)?;
@@ -217,7 +217,7 @@ impl ReferenceData {
     ) -> Result<PolicyVersion, ApiError> {
         let mut errors = FieldErrors::default();
         for (field, message) in policy.validate() {
-            errors.add(&field, "invalid", message);
+            errors.add(&field, FieldErrorCode::Invalid, message);
         }
         errors.finish()?;
         let json = to_json(&policy)?;

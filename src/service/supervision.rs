@@ -20,7 +20,7 @@ use crate::db::{DbConnection, PageRequest, now, write_transaction};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::dispatch::{AssignmentState, DeadlineKind, DeadlineState, due_soon_from};
 use crate::domain::role::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode, FieldErrorCode};
 use crate::service::cases::{decision_text, event_keeping_status, stored};
 use crate::service::dispatch::{new_deadline, visible_assignment};
 use crate::service::reference::ReferenceData;
@@ -149,14 +149,20 @@ pub fn create(
     if pressure.method == SupervisionMethod::System {
         return Err(ApiError::field(
             "method",
-            "invalid",
+            FieldErrorCode::Invalid,
             "`system` is the sweep's own; use phone, written or on_site",
         ));
     }
     let note = decision_text("note", pressure.note, 2000)?;
     let row = write_transaction(conn, |conn| -> Result<SupervisionRow, ApiError> {
-        let assignment = visible_assignment(conn, principal, pressure.assignment_id)
-            .map_err(|_| ApiError::field("assignment_id", "not_found", "no such assignment"))?;
+        let assignment =
+            visible_assignment(conn, principal, pressure.assignment_id).map_err(|_| {
+                ApiError::field(
+                    "assignment_id",
+                    FieldErrorCode::NotFound,
+                    "no such assignment",
+                )
+            })?;
         assignment_db::lock_case(conn, assignment.case_id)?;
         let state = stored(
             AssignmentState::parse(&assignment.state),
@@ -164,7 +170,7 @@ pub fn create(
         )?;
         if !state.is_open() {
             return Err(ApiError::conflict(
-                "assignment_not_open",
+                ErrorCode::AssignmentNotOpen,
                 "the department has no work left on this assignment",
             ));
         }
@@ -246,13 +252,16 @@ pub fn explain(
         assignment_db::lock_case(conn, record.case_id)?;
         if record.method != SupervisionMethod::Written.as_str() {
             return Err(ApiError::conflict(
-                "no_explanation_required",
+                ErrorCode::NoExplanationRequired,
                 "only written supervision asks for an explanation",
             ));
         }
         let at = now();
         let row = supervision_db::explain(conn, id, &text, user, at)?.ok_or_else(|| {
-            ApiError::conflict("already_explained", "the explanation was given already")
+            ApiError::conflict(
+                ErrorCode::AlreadyExplained,
+                "the explanation was given already",
+            )
         })?;
         if let Some(clock) = record
             .response_deadline_id

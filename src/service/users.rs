@@ -12,7 +12,7 @@ use crate::db::{DbConnection, PageRequest, now, organisation, write_transaction}
 use crate::domain::account::{NewPassword, Username, parse_name};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::role::Role;
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
 
 /// A user as the API shows it. Never carries the password hash.
 #[derive(Debug, Serialize, ToSchema)]
@@ -129,19 +129,19 @@ fn check_department(
     match (role.is_department_role(), department_id) {
         (true, None) => errors.add(
             "department_id",
-            "required",
+            FieldErrorCode::Required,
             "department roles need a department",
         ),
         (false, Some(_)) => errors.add(
             "department_id",
-            "not_allowed",
+            FieldErrorCode::NotAllowed,
             "only department roles belong to a department",
         ),
         (true, Some(id)) => {
             if !organisation::find_department(conn, id)?.is_some_and(|d| d.active) {
                 errors.add(
                     "department_id",
-                    "not_found",
+                    FieldErrorCode::NotFound,
                     "no active department with this id",
                 );
             }
@@ -171,7 +171,7 @@ pub fn create_user(
     if input.role == Role::Integration {
         errors.add(
             "role",
-            "not_allowed",
+            FieldErrorCode::NotAllowed,
             "integration clients are managed under /integration-clients",
         );
     }
@@ -184,7 +184,7 @@ pub fn create_user(
     write_transaction(conn, |conn| {
         if accounts::find_user_by_username(conn, username.as_str())?.is_some() {
             return Err(ApiError::conflict(
-                "username_taken",
+                ErrorCode::UsernameTaken,
                 "a user with this username already exists",
             ));
         }
@@ -242,7 +242,7 @@ pub fn list_users(
         }
         _ => {
             return Err(ApiError::Forbidden {
-                code: "forbidden_role",
+                code: ErrorCode::ForbiddenRole,
                 detail: "only administrators list users".into(),
             });
         }
@@ -293,7 +293,7 @@ pub fn update_user(
     let is_self = actor.is_self(id);
     if !is_admin && !is_self {
         return Err(ApiError::Forbidden {
-            code: "forbidden_role",
+            code: ErrorCode::ForbiddenRole,
             detail: "only administrators change other users".into(),
         });
     }
@@ -301,7 +301,7 @@ pub fn update_user(
         && (input.role.is_some() || input.department_id.is_some() || input.active.is_some())
     {
         return Err(ApiError::Forbidden {
-            code: "forbidden_field",
+            code: ErrorCode::ForbiddenField,
             detail: "only administrators change roles, departments and the active flag".into(),
         });
     }
@@ -310,7 +310,7 @@ pub fn update_user(
         && (input.active == Some(false) || input.role.is_some_and(|r| r != Role::Admin))
     {
         return Err(ApiError::conflict(
-            "cannot_lock_out_self",
+            ErrorCode::CannotLockOutSelf,
             "administrators cannot disable or demote themselves",
         ));
     }
@@ -341,7 +341,7 @@ pub fn update_user(
         if !current_ok {
             errors.add(
                 "current_password",
-                "mismatch",
+                FieldErrorCode::Mismatch,
                 "give your current password to set a new one",
             );
         }
@@ -350,7 +350,7 @@ pub fn update_user(
         Some(Role::Integration) => {
             errors.add(
                 "role",
-                "not_allowed",
+                FieldErrorCode::NotAllowed,
                 "integration clients are managed under /integration-clients",
             );
             None
