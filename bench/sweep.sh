@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Deadline sweep benchmark: seeds a fresh database with `hotline seed` (CASES, default 1,000,000),
+# then times `hotline sweep` twice: the first run, which finds the seeded history's missed clocks
+# and urges their departments, and a second one with nothing new to mark (the steady state of a
+# server sweeping every minute). Prints the seed rate, each sweep's report, its wall time (process
+# start included) and peak memory. SQLite by default; DATABASE_URL=postgres://… seeds and sweeps a
+# fresh PostgreSQL database of its own (created and dropped).
+#   bash bench/sweep.sh
+#   CASES=20000 DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bash bench/sweep.sh
+#   KEEP=/var/tmp/large.db bash bench/sweep.sh   # SQLite: keep (and later reuse) the seeded file
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/hotline-target}"
+CASES="${CASES:-1000000}"
+
+cargo build --release --quiet --bin hotline
+bin="$CARGO_TARGET_DIR/release/hotline"
+work="$(mktemp -d)"
+pg_server="" pg_name=""
+cleanup() {
+    if [ -n "$pg_name" ]; then
+        psql "$pg_server" -qAtc "DROP DATABASE IF EXISTS \"$pg_name\" WITH (FORCE)" >/dev/null 2>&1 || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+case "${DATABASE_URL:-}" in
+    postgres://* | postgresql://*)
+        pg_server="$DATABASE_URL"
+        pg_name="sweep_$(python3 -c 'import secrets; print(secrets.token_hex(6))')"
+        psql "$pg_server" -qAtc "CREATE DATABASE \"$pg_name\"" >/dev/null
+        url="${pg_server%/*}/$pg_name"
+        reuse=""
+        ;;
+    *)
+        db="${KEEP:-$work/sweep.db}"
+        url="sqlite://$db"
+        reuse="$([ -n "${KEEP:-}" ] && [ -e "$db" ] && echo yes || true)"
+        ;;
+esac
+export DATABASE_URL="$url" RUST_LOG=warn
+
+if [ -n "$reuse" ]; then
+    echo "seed: (reused $db)"
+else
+    echo "seed: $("$bin" seed --cases "$CASES")"
+fi
+
+# Wall time in ms and peak RSS in MB of one command (GNU time when present, for the memory).
+timed() {
+    local started ended peak=""
+    started=$(date +%s%N)
+    if [ -x /usr/bin/time ]; then
+        /usr/bin/time -f '%M' -o "$work/rss" "$@" >"$work/out"
+        peak="$(( $(tail -n 1 "$work/rss") / 1024 )) MB peak"
+    else
+        "$@" >"$work/out"
+    fi
+    ended=$(date +%s%N)
+    echo "$(( (ended - started) / 1000000 )) ms${peak:+, $peak}: $(cat "$work/out")"
+}
+echo "first sweep: $(timed "$bin" sweep)"
+echo "second sweep (nothing new): $(timed "$bin" sweep)"
