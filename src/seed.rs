@@ -1458,7 +1458,7 @@ pub fn seed(db: Db, tz: chrono_tz::Tz, options: &SeedOptions) -> Result<SeedRepo
     let mut conn = db.into_sole_connection().map_err(|e| e.to_string())?;
     let started = Instant::now();
     let demo_loaded = crate::db::accounts::find_user_by_username(&mut conn, "dispatcher")
-        .map_err(crate::commands::describe)?
+        .map_err(|e| crate::commands::describe(e.into()))?
         .is_none();
     if demo_loaded {
         crate::commands::load_demo_on(&mut conn).map_err(crate::commands::describe)?;

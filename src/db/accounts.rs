@@ -7,7 +7,6 @@ use super::models::*;
 use super::schema::{integration_clients, login_throttle, refresh_tokens, users};
 use super::{DbConnection, MultiBackend, PageRequest, like_pattern};
 use crate::domain::role::Role;
-use crate::error::ApiError;
 
 /// The account behind a token, as stored now.
 #[derive(Debug, Clone)]
@@ -28,7 +27,7 @@ pub struct Standing {
     pub account: Account,
 }
 
-pub fn user_standing(conn: &mut DbConnection, id: i64) -> Result<Option<Standing>, ApiError> {
+pub fn user_standing(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Standing>> {
     find_user(conn, id)?
         .map(|user| {
             Ok(Standing {
@@ -42,7 +41,7 @@ pub fn user_standing(conn: &mut DbConnection, id: i64) -> Result<Option<Standing
         .transpose()
 }
 
-pub fn client_standing(conn: &mut DbConnection, id: i64) -> Result<Option<Standing>, ApiError> {
+pub fn client_standing(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Standing>> {
     Ok(find_client(conn, id)?.map(|client| Standing {
         active: client.active,
         role: Role::Integration,
@@ -52,45 +51,38 @@ pub fn client_standing(conn: &mut DbConnection, id: i64) -> Result<Option<Standi
     }))
 }
 
-pub fn parse_role(value: &str) -> Result<Role, ApiError> {
-    Role::parse(value).ok_or_else(|| ApiError::internal(format!("unknown role stored: {value}")))
+pub fn parse_role(value: &str) -> QueryResult<Role> {
+    Role::parse(value).ok_or_else(|| super::unreadable(format!("unknown role stored: {value}")))
 }
 
-pub fn find_user(conn: &mut DbConnection, id: i64) -> Result<Option<User>, ApiError> {
-    Ok(users::table
+pub fn find_user(conn: &mut DbConnection, id: i64) -> QueryResult<Option<User>> {
+    users::table
         .find(id)
         .select(users::all_columns)
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
-pub fn find_user_by_username(
-    conn: &mut DbConnection,
-    username: &str,
-) -> Result<Option<User>, ApiError> {
-    Ok(users::table
+pub fn find_user_by_username(conn: &mut DbConnection, username: &str) -> QueryResult<Option<User>> {
+    users::table
         .filter(users::username.eq(username))
         .select(users::all_columns)
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
-pub fn insert_user(conn: &mut DbConnection, user: NewUser) -> Result<User, ApiError> {
-    Ok(diesel::insert_into(users::table)
+pub fn insert_user(conn: &mut DbConnection, user: NewUser) -> QueryResult<User> {
+    diesel::insert_into(users::table)
         .values(user)
         .returning(users::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)
 }
 
-pub fn update_user(
-    conn: &mut DbConnection,
-    id: i64,
-    changes: UserChanges,
-) -> Result<User, ApiError> {
-    Ok(diesel::update(users::table.find(id))
+pub fn update_user(conn: &mut DbConnection, id: i64, changes: UserChanges) -> QueryResult<User> {
+    diesel::update(users::table.find(id))
         .set(changes)
         .returning(users::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)
 }
 
 #[derive(Debug, Default)]
@@ -106,7 +98,7 @@ pub fn list_users(
     conn: &mut DbConnection,
     filter: &UserFilter,
     page: PageRequest,
-) -> Result<Vec<User>, ApiError> {
+) -> QueryResult<Vec<User>> {
     let mut query = users::table
         .select(users::all_columns)
         .into_boxed::<MultiBackend>();
@@ -131,16 +123,13 @@ pub fn list_users(
     if let Some(after) = page.after {
         query = query.filter(users::id.gt(after));
     }
-    Ok(query
+    query
         .order(users::id.asc())
         .limit(page.fetch_limit())
-        .load(conn)?)
+        .load(conn)
 }
 
-pub fn insert_refresh_token(
-    conn: &mut DbConnection,
-    token: NewRefreshToken,
-) -> Result<(), ApiError> {
+pub fn insert_refresh_token(conn: &mut DbConnection, token: NewRefreshToken) -> QueryResult<()> {
     diesel::insert_into(refresh_tokens::table)
         .values(token)
         .execute(conn)?;
@@ -150,12 +139,12 @@ pub fn insert_refresh_token(
 pub fn find_refresh_token(
     conn: &mut DbConnection,
     token_hash: &str,
-) -> Result<Option<RefreshToken>, ApiError> {
-    Ok(refresh_tokens::table
+) -> QueryResult<Option<RefreshToken>> {
+    refresh_tokens::table
         .filter(refresh_tokens::token_hash.eq(token_hash))
         .select(refresh_tokens::all_columns)
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
 /// Marks a token as used, only if it was still live; false means someone used it already.
@@ -163,7 +152,7 @@ pub fn rotate_refresh_token(
     conn: &mut DbConnection,
     id: i64,
     now: NaiveDateTime,
-) -> Result<bool, ApiError> {
+) -> QueryResult<bool> {
     let changed = diesel::update(
         refresh_tokens::table
             .find(id)
@@ -179,14 +168,14 @@ pub fn revoke_family(
     conn: &mut DbConnection,
     family: &str,
     now: NaiveDateTime,
-) -> Result<usize, ApiError> {
-    Ok(diesel::update(
+) -> QueryResult<usize> {
+    diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::family.eq(family))
             .filter(refresh_tokens::revoked_at.is_null()),
     )
     .set(refresh_tokens::revoked_at.eq(now))
-    .execute(conn)?)
+    .execute(conn)
 }
 
 /// Ends every session of a user: refresh tokens are revoked and the account moves to a new
@@ -196,31 +185,31 @@ pub fn revoke_user_tokens(
     conn: &mut DbConnection,
     user_id: i64,
     now: NaiveDateTime,
-) -> Result<usize, ApiError> {
+) -> QueryResult<usize> {
     diesel::update(users::table.find(user_id))
         .set(users::session_epoch.eq(users::session_epoch + 1))
         .execute(conn)?;
-    Ok(diesel::update(
+    diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::user_id.eq(user_id))
             .filter(refresh_tokens::revoked_at.is_null()),
     )
     .set(refresh_tokens::revoked_at.eq(now))
-    .execute(conn)?)
+    .execute(conn)
 }
 
 pub fn throttle_state(
     conn: &mut DbConnection,
     username: &str,
-) -> Result<Option<LoginThrottle>, ApiError> {
-    Ok(login_throttle::table
+) -> QueryResult<Option<LoginThrottle>> {
+    login_throttle::table
         .find(username)
         .select(login_throttle::all_columns)
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
-pub fn save_throttle(conn: &mut DbConnection, row: &LoginThrottle) -> Result<(), ApiError> {
+pub fn save_throttle(conn: &mut DbConnection, row: &LoginThrottle) -> QueryResult<()> {
     // Upsert is spelt per backend: the multi-backend connection does not carry ON CONFLICT.
     macro_rules! upsert {
         ($conn:expr) => {
@@ -243,7 +232,7 @@ pub fn save_throttle(conn: &mut DbConnection, row: &LoginThrottle) -> Result<(),
     Ok(())
 }
 
-pub fn clear_throttle(conn: &mut DbConnection, username: &str) -> Result<(), ApiError> {
+pub fn clear_throttle(conn: &mut DbConnection, username: &str) -> QueryResult<()> {
     diesel::delete(login_throttle::table.find(username)).execute(conn)?;
     Ok(())
 }
@@ -251,51 +240,48 @@ pub fn clear_throttle(conn: &mut DbConnection, username: &str) -> Result<(), Api
 pub fn insert_client(
     conn: &mut DbConnection,
     client: NewIntegrationClient,
-) -> Result<IntegrationClient, ApiError> {
-    Ok(diesel::insert_into(integration_clients::table)
+) -> QueryResult<IntegrationClient> {
+    diesel::insert_into(integration_clients::table)
         .values(client)
         .returning(integration_clients::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)
 }
 
-pub fn find_client(
-    conn: &mut DbConnection,
-    id: i64,
-) -> Result<Option<IntegrationClient>, ApiError> {
-    Ok(integration_clients::table
+pub fn find_client(conn: &mut DbConnection, id: i64) -> QueryResult<Option<IntegrationClient>> {
+    integration_clients::table
         .find(id)
         .select(integration_clients::all_columns)
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
 pub fn find_client_by_client_id(
     conn: &mut DbConnection,
     client_id: &str,
-) -> Result<Option<IntegrationClient>, ApiError> {
-    Ok(integration_clients::table
+) -> QueryResult<Option<IntegrationClient>> {
+    integration_clients::table
         .filter(integration_clients::client_id.eq(client_id))
         .select(integration_clients::all_columns)
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
 pub fn update_client(
     conn: &mut DbConnection,
     id: i64,
     changes: IntegrationClientChanges,
-) -> Result<IntegrationClient, ApiError> {
-    Ok(diesel::update(integration_clients::table.find(id))
+) -> QueryResult<IntegrationClient> {
+    diesel::update(integration_clients::table.find(id))
         .set(changes)
         .returning(integration_clients::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)
 }
 
 pub fn list_clients(
     conn: &mut DbConnection,
     active: Option<bool>,
     page: PageRequest,
-) -> Result<Vec<IntegrationClient>, ApiError> {
+) -> QueryResult<Vec<IntegrationClient>> {
     let mut query = integration_clients::table
         .select(integration_clients::all_columns)
         .into_boxed::<MultiBackend>();
@@ -305,8 +291,8 @@ pub fn list_clients(
     if let Some(after) = page.after {
         query = query.filter(integration_clients::id.gt(after));
     }
-    Ok(query
+    query
         .order(integration_clients::id.asc())
         .limit(page.fetch_limit())
-        .load(conn)?)
+        .load(conn)
 }

@@ -5,7 +5,6 @@ use diesel::prelude::*;
 
 use super::schema::{assignments, cases, deadlines};
 use super::{DbConnection, MultiBackend, PageRequest};
-use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Identifiable)]
 #[diesel(table_name = assignments)]
@@ -126,7 +125,7 @@ pub struct NewDeadline {
 
 /// Serialises actions on one case across server processes: PostgreSQL locks the case row until
 /// the transaction ends. SQLite needs nothing, its write transaction already excludes all others.
-pub fn lock_case(conn: &mut DbConnection, case_id: i64) -> Result<(), ApiError> {
+pub fn lock_case(conn: &mut DbConnection, case_id: i64) -> QueryResult<()> {
     if let DbConnection::Postgres(pg) = conn {
         diesel::sql_query("SELECT id FROM cases WHERE id = $1 FOR UPDATE")
             .bind::<diesel::sql_types::BigInt, _>(case_id)
@@ -138,34 +137,28 @@ pub fn lock_case(conn: &mut DbConnection, case_id: i64) -> Result<(), ApiError> 
 pub fn insert_assignment(
     conn: &mut DbConnection,
     row: NewAssignment,
-) -> Result<AssignmentRow, ApiError> {
-    Ok(diesel::insert_into(assignments::table)
+) -> QueryResult<AssignmentRow> {
+    diesel::insert_into(assignments::table)
         .values(row)
         .returning(assignments::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)
 }
 
-pub fn find_assignment(
-    conn: &mut DbConnection,
-    id: i64,
-) -> Result<Option<AssignmentRow>, ApiError> {
-    Ok(assignments::table
+pub fn find_assignment(conn: &mut DbConnection, id: i64) -> QueryResult<Option<AssignmentRow>> {
+    assignments::table
         .find(id)
         .select(assignments::all_columns)
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
 /// The assignments of one case, oldest round first.
-pub fn case_assignments(
-    conn: &mut DbConnection,
-    case_id: i64,
-) -> Result<Vec<AssignmentRow>, ApiError> {
-    Ok(assignments::table
+pub fn case_assignments(conn: &mut DbConnection, case_id: i64) -> QueryResult<Vec<AssignmentRow>> {
+    assignments::table
         .filter(assignments::case_id.eq(case_id))
         .order((assignments::round.asc(), assignments::id.asc()))
         .select(assignments::all_columns)
-        .load(conn)?)
+        .load(conn)
 }
 
 /// Whether the department was ever given a share of the case: what lets its users see it.
@@ -173,13 +166,13 @@ pub fn department_has_case(
     conn: &mut DbConnection,
     department_id: i64,
     case_id: i64,
-) -> Result<bool, ApiError> {
-    Ok(diesel::select(diesel::dsl::exists(
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
         assignments::table
             .filter(assignments::case_id.eq(case_id))
             .filter(assignments::department_id.eq(department_id)),
     ))
-    .get_result(conn)?)
+    .get_result(conn)
 }
 
 /// Applies `changes` only if the assignment is still at `expected_version`.
@@ -188,8 +181,8 @@ pub fn update_assignment(
     id: i64,
     expected_version: i32,
     changes: AssignmentChanges,
-) -> Result<Option<AssignmentRow>, ApiError> {
-    Ok(diesel::update(
+) -> QueryResult<Option<AssignmentRow>> {
+    diesel::update(
         assignments::table
             .find(id)
             .filter(assignments::version.eq(expected_version)),
@@ -197,7 +190,7 @@ pub fn update_assignment(
     .set((changes, assignments::version.eq(expected_version + 1)))
     .returning(assignments::all_columns)
     .get_result(conn)
-    .optional()?)
+    .optional()
 }
 
 /// Ends every still-open assignment of a case (redo, merge, close) and returns how many.
@@ -205,8 +198,8 @@ pub fn cancel_open_assignments(
     conn: &mut DbConnection,
     case_id: i64,
     at: NaiveDateTime,
-) -> Result<usize, ApiError> {
-    Ok(diesel::update(
+) -> QueryResult<usize> {
+    diesel::update(
         assignments::table
             .filter(assignments::case_id.eq(case_id))
             .filter(assignments::state.eq_any([
@@ -221,7 +214,7 @@ pub fn cancel_open_assignments(
         assignments::updated_at.eq(at),
         assignments::version.eq(assignments::version + 1),
     ))
-    .execute(conn)?)
+    .execute(conn)
 }
 
 /// Marks the round's replied assignments completed when the centre approves them.
@@ -230,8 +223,8 @@ pub fn complete_round(
     case_id: i64,
     round: i32,
     at: NaiveDateTime,
-) -> Result<usize, ApiError> {
-    Ok(diesel::update(
+) -> QueryResult<usize> {
+    diesel::update(
         assignments::table
             .filter(assignments::case_id.eq(case_id))
             .filter(assignments::round.eq(round))
@@ -244,7 +237,7 @@ pub fn complete_round(
         assignments::updated_at.eq(at),
         assignments::version.eq(assignments::version + 1),
     ))
-    .execute(conn)?)
+    .execute(conn)
 }
 
 /// Filters of the assignment list; `None` means any.
@@ -271,7 +264,7 @@ pub fn list_assignments(
     filter: &AssignmentFilter,
     page: PageRequest,
     now: NaiveDateTime,
-) -> Result<Vec<AssignmentRow>, ApiError> {
+) -> QueryResult<Vec<AssignmentRow>> {
     let mut query = assignments::table
         .inner_join(cases::table)
         .select(assignments::all_columns)
@@ -325,25 +318,25 @@ pub fn list_assignments(
     if let Some(before_id) = page.after {
         query = query.filter(assignments::id.lt(before_id));
     }
-    Ok(query
+    query
         .order(assignments::id.desc())
         .limit(page.fetch_limit())
-        .load(conn)?)
+        .load(conn)
 }
 
-pub fn insert_deadline(conn: &mut DbConnection, row: NewDeadline) -> Result<DeadlineRow, ApiError> {
-    Ok(diesel::insert_into(deadlines::table)
+pub fn insert_deadline(conn: &mut DbConnection, row: NewDeadline) -> QueryResult<DeadlineRow> {
+    diesel::insert_into(deadlines::table)
         .values(row)
         .returning(deadlines::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)
 }
 
-pub fn find_deadline(conn: &mut DbConnection, id: i64) -> Result<Option<DeadlineRow>, ApiError> {
-    Ok(deadlines::table
+pub fn find_deadline(conn: &mut DbConnection, id: i64) -> QueryResult<Option<DeadlineRow>> {
+    deadlines::table
         .find(id)
         .select(deadlines::all_columns)
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
 /// The running clock of `kind` on an assignment, if any.
@@ -351,14 +344,14 @@ pub fn running_deadline(
     conn: &mut DbConnection,
     assignment_id: i64,
     kind: &str,
-) -> Result<Option<DeadlineRow>, ApiError> {
-    Ok(deadlines::table
+) -> QueryResult<Option<DeadlineRow>> {
+    deadlines::table
         .filter(deadlines::assignment_id.eq(assignment_id))
         .filter(deadlines::kind.eq(kind))
         .filter(deadlines::state.eq("running"))
         .select(deadlines::all_columns)
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
 /// Stops a clock: `met` or `missed` at `at`, or `cancelled`.
@@ -367,7 +360,7 @@ pub fn finish_deadline(
     id: i64,
     state: &str,
     at: NaiveDateTime,
-) -> Result<(), ApiError> {
+) -> QueryResult<()> {
     diesel::update(
         deadlines::table
             .find(id)
@@ -388,7 +381,7 @@ pub fn cancel_deadlines(
     case_id: i64,
     assignment_id: Option<i64>,
     at: NaiveDateTime,
-) -> Result<usize, ApiError> {
+) -> QueryResult<usize> {
     let mut query = diesel::update(deadlines::table)
         .filter(deadlines::case_id.eq(case_id))
         .filter(deadlines::state.eq("running"))
@@ -396,12 +389,12 @@ pub fn cancel_deadlines(
     if let Some(assignment) = assignment_id {
         query = query.filter(deadlines::assignment_id.eq(assignment));
     }
-    Ok(query
+    query
         .set((
             deadlines::state.eq("cancelled"),
             deadlines::updated_at.eq(at),
         ))
-        .execute(conn)?)
+        .execute(conn)
 }
 
 /// Filters of the deadline list; `None` means any.
@@ -423,7 +416,7 @@ pub fn list_deadlines(
     filter: &DeadlineFilter,
     page: PageRequest,
     now: NaiveDateTime,
-) -> Result<Vec<DeadlineRow>, ApiError> {
+) -> QueryResult<Vec<DeadlineRow>> {
     let mut query = deadlines::table
         .select(deadlines::all_columns)
         .into_boxed::<MultiBackend>();
@@ -459,17 +452,17 @@ pub fn list_deadlines(
     if let Some(before_id) = page.after {
         query = query.filter(deadlines::id.lt(before_id));
     }
-    Ok(query
+    query
         .order(deadlines::id.desc())
         .limit(page.fetch_limit())
-        .load(conn)?)
+        .load(conn)
 }
 
 /// A case's clocks, oldest first.
-pub fn case_deadlines(conn: &mut DbConnection, case_id: i64) -> Result<Vec<DeadlineRow>, ApiError> {
-    Ok(deadlines::table
+pub fn case_deadlines(conn: &mut DbConnection, case_id: i64) -> QueryResult<Vec<DeadlineRow>> {
+    deadlines::table
         .filter(deadlines::case_id.eq(case_id))
         .order(deadlines::id.asc())
         .select(deadlines::all_columns)
-        .load(conn)?)
+        .load(conn)
 }

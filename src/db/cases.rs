@@ -8,7 +8,6 @@ use super::schema::{
     assignments, case_counters, case_events, cases, complainants, idempotency_keys,
     personal_data_reads,
 };
-use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Identifiable)]
 #[diesel(table_name = cases)]
@@ -157,7 +156,7 @@ pub struct IdempotencyRow {
 /// The next number of the day `day` (`YYYYMMDD`). The counter row is locked by the upsert until
 /// the transaction ends, so concurrent registrations — in several processes on PostgreSQL — get
 /// distinct numbers.
-pub fn next_sequence(conn: &mut DbConnection, day: &str) -> Result<i64, ApiError> {
+pub fn next_sequence(conn: &mut DbConnection, day: &str) -> QueryResult<i64> {
     macro_rules! bump {
         ($conn:expr) => {
             diesel::insert_into(case_counters::table)
@@ -178,54 +177,54 @@ pub fn next_sequence(conn: &mut DbConnection, day: &str) -> Result<i64, ApiError
     })
 }
 
-pub fn insert_case(conn: &mut DbConnection, row: NewCase) -> Result<CaseRow, ApiError> {
-    Ok(diesel::insert_into(cases::table)
+pub fn insert_case(conn: &mut DbConnection, row: NewCase) -> QueryResult<CaseRow> {
+    diesel::insert_into(cases::table)
         .values(row)
         .returning(cases::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)
 }
 
-pub fn insert_complainant(conn: &mut DbConnection, row: ComplainantRow) -> Result<(), ApiError> {
+pub fn insert_complainant(conn: &mut DbConnection, row: ComplainantRow) -> QueryResult<()> {
     diesel::insert_into(complainants::table)
         .values(row)
         .execute(conn)?;
     Ok(())
 }
 
-pub fn insert_event(conn: &mut DbConnection, row: NewCaseEvent) -> Result<(), ApiError> {
+pub fn insert_event(conn: &mut DbConnection, row: NewCaseEvent) -> QueryResult<()> {
     diesel::insert_into(case_events::table)
         .values(row)
         .execute(conn)?;
     Ok(())
 }
 
-pub fn find_case(conn: &mut DbConnection, id: i64) -> Result<Option<CaseRow>, ApiError> {
-    Ok(cases::table
+pub fn find_case(conn: &mut DbConnection, id: i64) -> QueryResult<Option<CaseRow>> {
+    cases::table
         .find(id)
         .select(cases::all_columns)
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
-pub fn find_by_number(conn: &mut DbConnection, case_no: &str) -> Result<Option<CaseRow>, ApiError> {
-    Ok(cases::table
+pub fn find_by_number(conn: &mut DbConnection, case_no: &str) -> QueryResult<Option<CaseRow>> {
+    cases::table
         .filter(cases::case_no.eq(case_no))
         .select(cases::all_columns)
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
 pub fn find_by_external_ref(
     conn: &mut DbConnection,
     client: i64,
     external_ref: &str,
-) -> Result<Option<CaseRow>, ApiError> {
-    Ok(cases::table
+) -> QueryResult<Option<CaseRow>> {
+    cases::table
         .filter(cases::source_client.eq(client))
         .filter(cases::external_ref.eq(external_ref))
         .select(cases::all_columns)
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
 /// About 500 m in degrees of latitude; longitude is treated alike (close enough at this scale).
@@ -249,7 +248,7 @@ pub fn same_place(a: &CaseRow, b: &CaseRow) -> bool {
 pub fn complainant_phones(
     conn: &mut DbConnection,
     case_ids: &[i64],
-) -> Result<std::collections::HashMap<i64, String>, ApiError> {
+) -> QueryResult<std::collections::HashMap<i64, String>> {
     let rows: Vec<(i64, Option<String>)> = complainants::table
         .filter(complainants::case_id.eq_any(case_ids))
         .select((complainants::case_id, complainants::phone))
@@ -269,7 +268,7 @@ pub fn similar_cases(
     phone: Option<&str>,
     since: NaiveDateTime,
     limit: i64,
-) -> Result<Vec<CaseRow>, ApiError> {
+) -> QueryResult<Vec<CaseRow>> {
     let same_person = cases::citizen_id
         .eq(case.citizen_id.unwrap_or(-1))
         .or(cases::id.eq_any(
@@ -293,7 +292,7 @@ pub fn similar_cases(
     let same_matter = cases::category_id
         .eq(case.category_id.unwrap_or(-1))
         .and(same_place);
-    Ok(cases::table
+    cases::table
         .filter(cases::id.lt(case.id))
         .filter(cases::created_at.ge(since))
         .filter(cases::status.ne_all(["closed", "rejected"]))
@@ -301,26 +300,23 @@ pub fn similar_cases(
         .order(cases::id.desc())
         .limit(limit)
         .select(cases::all_columns)
-        .load(conn)?)
+        .load(conn)
 }
 
-pub fn complainant(
-    conn: &mut DbConnection,
-    case_id: i64,
-) -> Result<Option<ComplainantRow>, ApiError> {
-    Ok(complainants::table
+pub fn complainant(conn: &mut DbConnection, case_id: i64) -> QueryResult<Option<ComplainantRow>> {
+    complainants::table
         .find(case_id)
         .select(complainants::all_columns)
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
-pub fn events(conn: &mut DbConnection, case_id: i64) -> Result<Vec<CaseEventRow>, ApiError> {
-    Ok(case_events::table
+pub fn events(conn: &mut DbConnection, case_id: i64) -> QueryResult<Vec<CaseEventRow>> {
+    case_events::table
         .filter(case_events::case_id.eq(case_id))
         .order(case_events::id.asc())
         .select(case_events::all_columns)
-        .load(conn)?)
+        .load(conn)
 }
 
 /// Applies `changes` only if the case is still at `expected_version`; false when another change
@@ -330,8 +326,8 @@ pub fn change_status(
     id: i64,
     expected_version: i32,
     changes: CaseChanges,
-) -> Result<Option<CaseRow>, ApiError> {
-    Ok(diesel::update(
+) -> QueryResult<Option<CaseRow>> {
+    diesel::update(
         cases::table
             .find(id)
             .filter(cases::version.eq(expected_version)),
@@ -339,14 +335,14 @@ pub fn change_status(
     .set((changes, cases::version.eq(expected_version + 1)))
     .returning(cases::all_columns)
     .get_result(conn)
-    .optional()?)
+    .optional()
 }
 
 /// Records full reads of personal data, many in one statement.
 pub fn record_reads(
     conn: &mut DbConnection,
     reads: &[super::read_log::FullRead],
-) -> Result<(), ApiError> {
+) -> QueryResult<()> {
     let rows: Vec<_> = reads
         .iter()
         .map(|r| {
@@ -366,12 +362,12 @@ pub fn find_idempotent(
     conn: &mut DbConnection,
     principal: &str,
     key: &str,
-) -> Result<Option<IdempotencyRow>, ApiError> {
-    Ok(idempotency_keys::table
+) -> QueryResult<Option<IdempotencyRow>> {
+    idempotency_keys::table
         .find((principal, key))
         .select(idempotency_keys::all_columns)
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
 /// Removes the record of `key` if it is older than `kept_since` (so that the key can be used anew).
@@ -380,7 +376,7 @@ pub fn forget_idempotent(
     principal: &str,
     key: &str,
     kept_since: NaiveDateTime,
-) -> Result<(), ApiError> {
+) -> QueryResult<()> {
     diesel::delete(
         idempotency_keys::table
             .find((principal, key))
@@ -391,17 +387,12 @@ pub fn forget_idempotent(
 }
 
 /// Removes every idempotency record older than `kept_since`; returns how many.
-pub fn prune_idempotent(
-    conn: &mut DbConnection,
-    kept_since: NaiveDateTime,
-) -> Result<usize, ApiError> {
-    Ok(
-        diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(kept_since)))
-            .execute(conn)?,
-    )
+pub fn prune_idempotent(conn: &mut DbConnection, kept_since: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(kept_since)))
+        .execute(conn)
 }
 
-pub fn save_idempotent(conn: &mut DbConnection, row: IdempotencyRow) -> Result<(), ApiError> {
+pub fn save_idempotent(conn: &mut DbConnection, row: IdempotencyRow) -> QueryResult<()> {
     diesel::insert_into(idempotency_keys::table)
         .values(row)
         .execute(conn)?;
@@ -423,7 +414,7 @@ pub fn list_reads(
     case_id: Option<i64>,
     user_id: Option<i64>,
     page: super::PageRequest,
-) -> Result<Vec<PersonalDataRead>, ApiError> {
+) -> QueryResult<Vec<PersonalDataRead>> {
     let mut query = personal_data_reads::table
         .select(personal_data_reads::all_columns)
         .into_boxed::<super::MultiBackend>();
@@ -436,10 +427,10 @@ pub fn list_reads(
     if let Some(after) = page.after {
         query = query.filter(personal_data_reads::id.gt(after));
     }
-    Ok(query
+    query
         .order(personal_data_reads::id.asc())
         .limit(page.fetch_limit())
-        .load(conn)?)
+        .load(conn)
 }
 
 /// Filters of the case list; `None` means any.
@@ -480,7 +471,7 @@ pub fn list_cases(
     conn: &mut DbConnection,
     filter: &CaseFilter,
     page: super::PageRequest,
-) -> Result<Vec<CaseRow>, ApiError> {
+) -> QueryResult<Vec<CaseRow>> {
     match &filter.q {
         Some(q)
             if matches!(conn, DbConnection::Sqlite(_))
@@ -507,7 +498,7 @@ fn list_by_trigram_index(
     filter: &CaseFilter,
     q: &str,
     page: super::PageRequest,
-) -> Result<Vec<CaseRow>, ApiError> {
+) -> QueryResult<Vec<CaseRow>> {
     let phrase = fts_phrase(q);
     let wanted = page.fetch_limit();
     let mut rows: Vec<CaseRow> = Vec::new();
@@ -549,7 +540,7 @@ fn select_cases(
     ids: Option<Vec<i64>>,
     below: Option<i64>,
     fetch: i64,
-) -> Result<Vec<CaseRow>, ApiError> {
+) -> QueryResult<Vec<CaseRow>> {
     let mut query = cases::table
         .select(cases::all_columns)
         .into_boxed::<super::MultiBackend>();
@@ -615,7 +606,7 @@ fn select_cases(
     if let Some(before_id) = below {
         query = query.filter(cases::id.lt(before_id));
     }
-    Ok(query.order(cases::id.desc()).limit(fetch).load(conn)?)
+    query.order(cases::id.desc()).limit(fetch).load(conn)
 }
 
 /// Classification changes while a case is not yet dispatched.
@@ -637,8 +628,8 @@ pub fn reclassify(
     id: i64,
     expected_version: i32,
     changes: Classification,
-) -> Result<Option<CaseRow>, ApiError> {
-    Ok(diesel::update(
+) -> QueryResult<Option<CaseRow>> {
+    diesel::update(
         cases::table
             .find(id)
             .filter(cases::version.eq(expected_version)),
@@ -646,5 +637,5 @@ pub fn reclassify(
     .set((changes, cases::version.eq(expected_version + 1)))
     .returning(cases::all_columns)
     .get_result(conn)
-    .optional()?)
+    .optional()
 }

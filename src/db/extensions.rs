@@ -5,7 +5,6 @@ use diesel::prelude::*;
 
 use super::schema::{assignments, deadlines, extensions};
 use super::{DbConnection, MultiBackend, PageRequest};
-use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable)]
 #[diesel(table_name = extensions)]
@@ -52,22 +51,19 @@ pub struct Decision {
     pub new_due_at: Option<NaiveDateTime>,
 }
 
-pub fn insert_extension(
-    conn: &mut DbConnection,
-    row: NewExtension,
-) -> Result<ExtensionRow, ApiError> {
-    Ok(diesel::insert_into(extensions::table)
+pub fn insert_extension(conn: &mut DbConnection, row: NewExtension) -> QueryResult<ExtensionRow> {
+    diesel::insert_into(extensions::table)
         .values(row)
         .returning(extensions::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)
 }
 
-pub fn find_extension(conn: &mut DbConnection, id: i64) -> Result<Option<ExtensionRow>, ApiError> {
-    Ok(extensions::table
+pub fn find_extension(conn: &mut DbConnection, id: i64) -> QueryResult<Option<ExtensionRow>> {
+    extensions::table
         .find(id)
         .select(extensions::all_columns)
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
 /// How many requests of an assignment are in `state`.
@@ -75,12 +71,12 @@ pub fn count_for_assignment(
     conn: &mut DbConnection,
     assignment_id: i64,
     state: &str,
-) -> Result<i64, ApiError> {
-    Ok(extensions::table
+) -> QueryResult<i64> {
+    extensions::table
         .filter(extensions::assignment_id.eq(assignment_id))
         .filter(extensions::state.eq(state))
         .count()
-        .get_result(conn)?)
+        .get_result(conn)
 }
 
 /// Records the decision if the request is still pending; `None` when another decision came first.
@@ -88,8 +84,8 @@ pub fn decide(
     conn: &mut DbConnection,
     id: i64,
     decision: Decision,
-) -> Result<Option<ExtensionRow>, ApiError> {
-    Ok(diesel::update(
+) -> QueryResult<Option<ExtensionRow>> {
+    diesel::update(
         extensions::table
             .find(id)
             .filter(extensions::state.eq("pending")),
@@ -103,7 +99,7 @@ pub fn decide(
     ))
     .returning(extensions::all_columns)
     .get_result(conn)
-    .optional()?)
+    .optional()
 }
 
 /// Moves a running reply deadline and its assignment's copy of it; `false` when the deadline is
@@ -115,7 +111,7 @@ pub fn move_reply_deadline(
     due_at: NaiveDateTime,
     beyond_calendar: bool,
     at: NaiveDateTime,
-) -> Result<bool, ApiError> {
+) -> QueryResult<bool> {
     let moved = diesel::update(
         deadlines::table
             .find(deadline_id)
@@ -157,7 +153,7 @@ pub fn list_extensions(
     conn: &mut DbConnection,
     filter: &ExtensionFilter,
     page: PageRequest,
-) -> Result<Vec<ExtensionRow>, ApiError> {
+) -> QueryResult<Vec<ExtensionRow>> {
     let mut query = extensions::table
         .select(extensions::all_columns)
         .into_boxed::<MultiBackend>();
@@ -176,8 +172,8 @@ pub fn list_extensions(
     if let Some(before_id) = page.after {
         query = query.filter(extensions::id.lt(before_id));
     }
-    Ok(query
+    query
         .order(extensions::id.desc())
         .limit(page.fetch_limit())
-        .load(conn)?)
+        .load(conn)
 }

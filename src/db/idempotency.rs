@@ -5,7 +5,6 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::idempotent_requests;
-use crate::error::ApiError;
 
 /// `status` of a request whose first answer is not recorded yet.
 pub const IN_PROGRESS: i32 = 0;
@@ -91,9 +90,9 @@ pub fn forget(conn: &mut DbConnection, principal: &str, key_digest: &str) -> Que
 }
 
 /// Forgets every record older than `kept_since`; returns how many.
-pub fn prune(conn: &mut DbConnection, kept_since: NaiveDateTime) -> Result<usize, ApiError> {
-    Ok(diesel::delete(
+pub fn prune(conn: &mut DbConnection, kept_since: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(
         idempotent_requests::table.filter(idempotent_requests::created_at.lt(kept_since)),
     )
-    .execute(conn)?)
+    .execute(conn)
 }

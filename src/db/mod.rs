@@ -397,6 +397,20 @@ fn create_parent_dir(path: &Path) -> Result<(), DbSetupError> {
     }
 }
 
+/// Whether `error` is a unique index refusing a duplicate: the service decides what that means.
+pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// A stored value the program cannot read back (a row vanished, a value no code knows): a fault
+/// of the data, answered as an internal error.
+pub fn unreadable(what: impl Into<String>) -> diesel::result::Error {
+    diesel::result::Error::DeserializationError(what.into().into())
+}
+
 /// The current time as stored: UTC, truncated to microseconds (PostgreSQL's precision), so that a
 /// value read back equals the value written on both backends.
 pub fn now() -> chrono::NaiveDateTime {

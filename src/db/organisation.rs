@@ -7,45 +7,41 @@ use diesel::prelude::*;
 use super::models::*;
 use super::schema::{categories, departments};
 use super::{DbConnection, MultiBackend, PageRequest, like_pattern};
-use crate::error::ApiError;
 
-pub fn insert_department(
-    conn: &mut DbConnection,
-    row: NewDepartment,
-) -> Result<Department, ApiError> {
-    Ok(diesel::insert_into(departments::table)
+pub fn insert_department(conn: &mut DbConnection, row: NewDepartment) -> QueryResult<Department> {
+    diesel::insert_into(departments::table)
         .values(row)
         .returning(departments::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)
 }
 
-pub fn find_department(conn: &mut DbConnection, id: i64) -> Result<Option<Department>, ApiError> {
-    Ok(departments::table
+pub fn find_department(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Department>> {
+    departments::table
         .find(id)
         .select(departments::all_columns)
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
 pub fn update_department(
     conn: &mut DbConnection,
     id: i64,
     changes: DepartmentChanges,
-) -> Result<Department, ApiError> {
-    Ok(diesel::update(departments::table.find(id))
+) -> QueryResult<Department> {
+    diesel::update(departments::table.find(id))
         .set(changes)
         .returning(departments::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)
 }
 
-pub fn all_departments(conn: &mut DbConnection) -> Result<Vec<Department>, ApiError> {
-    Ok(departments::table
+pub fn all_departments(conn: &mut DbConnection) -> QueryResult<Vec<Department>> {
+    departments::table
         .select(departments::all_columns)
         .order(departments::id.asc())
-        .load(conn)?)
+        .load(conn)
 }
 
-pub fn department_parents(conn: &mut DbConnection) -> Result<HashMap<i64, Option<i64>>, ApiError> {
+pub fn department_parents(conn: &mut DbConnection) -> QueryResult<HashMap<i64, Option<i64>>> {
     let rows: Vec<(i64, Option<i64>)> = departments::table
         .select((departments::id, departments::parent_id))
         .load(conn)?;
@@ -64,7 +60,7 @@ pub fn list_departments(
     conn: &mut DbConnection,
     filter: &DepartmentFilter,
     page: PageRequest,
-) -> Result<Vec<Department>, ApiError> {
+) -> QueryResult<Vec<Department>> {
     let mut query = departments::table
         .select(departments::all_columns)
         .into_boxed::<MultiBackend>();
@@ -89,46 +85,46 @@ pub fn list_departments(
     if let Some(after) = page.after {
         query = query.filter(departments::id.gt(after));
     }
-    Ok(query
+    query
         .order(departments::id.asc())
         .limit(page.fetch_limit())
-        .load(conn)?)
+        .load(conn)
 }
 
-pub fn insert_category(conn: &mut DbConnection, row: NewCategory) -> Result<Category, ApiError> {
-    Ok(diesel::insert_into(categories::table)
+pub fn insert_category(conn: &mut DbConnection, row: NewCategory) -> QueryResult<Category> {
+    diesel::insert_into(categories::table)
         .values(row)
         .returning(categories::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)
 }
 
-pub fn find_category(conn: &mut DbConnection, id: i64) -> Result<Option<Category>, ApiError> {
-    Ok(categories::table
+pub fn find_category(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Category>> {
+    categories::table
         .find(id)
         .select(categories::all_columns)
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
 pub fn update_category(
     conn: &mut DbConnection,
     id: i64,
     changes: CategoryChanges,
-) -> Result<Category, ApiError> {
-    Ok(diesel::update(categories::table.find(id))
+) -> QueryResult<Category> {
+    diesel::update(categories::table.find(id))
         .set(changes)
         .returning(categories::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)
 }
 
-pub fn all_categories(conn: &mut DbConnection) -> Result<Vec<Category>, ApiError> {
-    Ok(categories::table
+pub fn all_categories(conn: &mut DbConnection) -> QueryResult<Vec<Category>> {
+    categories::table
         .select(categories::all_columns)
         .order(categories::id.asc())
-        .load(conn)?)
+        .load(conn)
 }
 
-pub fn category_parents(conn: &mut DbConnection) -> Result<HashMap<i64, Option<i64>>, ApiError> {
+pub fn category_parents(conn: &mut DbConnection) -> QueryResult<HashMap<i64, Option<i64>>> {
     let rows: Vec<(i64, Option<i64>)> = categories::table
         .select((categories::id, categories::parent_id))
         .load(conn)?;
@@ -147,7 +143,7 @@ pub fn list_categories(
     conn: &mut DbConnection,
     filter: &CategoryFilter,
     page: PageRequest,
-) -> Result<Vec<Category>, ApiError> {
+) -> QueryResult<Vec<Category>> {
     let mut query = categories::table
         .select(categories::all_columns)
         .into_boxed::<MultiBackend>();
@@ -172,8 +168,8 @@ pub fn list_categories(
     if let Some(after) = page.after {
         query = query.filter(categories::id.gt(after));
     }
-    Ok(query
+    query
         .order(categories::id.asc())
         .limit(page.fetch_limit())
-        .load(conn)?)
+        .load(conn)
 }

@@ -120,7 +120,7 @@ fn flush(db: &Db, receiver: &mpsc::Receiver<Message>) {
         let reads: Vec<FullRead> = batch.iter().map(|(read, _)| read.clone()).collect();
         let outcome = db
             .with_connection(|conn| {
-                write_transaction(conn, |conn| cases::record_reads(conn, &reads))
+                write_transaction(conn, |conn| Ok(cases::record_reads(conn, &reads)?))
             })
             .map_err(|e| e.to_string());
         if let Err(error) = &outcome {

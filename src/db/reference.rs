@@ -5,7 +5,6 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::{calendar_years, sla_policies};
-use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Insertable)]
 #[diesel(table_name = calendar_years, treat_none_as_default_value = false)]
@@ -26,22 +25,22 @@ pub struct SlaPolicyRow {
     pub created_at: NaiveDateTime,
 }
 
-pub fn all_years(conn: &mut DbConnection) -> Result<Vec<CalendarYear>, ApiError> {
-    Ok(calendar_years::table
+pub fn all_years(conn: &mut DbConnection) -> QueryResult<Vec<CalendarYear>> {
+    calendar_years::table
         .select(calendar_years::all_columns)
         .order(calendar_years::year.asc())
-        .load(conn)?)
+        .load(conn)
 }
 
-pub fn find_year(conn: &mut DbConnection, year: i32) -> Result<Option<CalendarYear>, ApiError> {
-    Ok(calendar_years::table
+pub fn find_year(conn: &mut DbConnection, year: i32) -> QueryResult<Option<CalendarYear>> {
+    calendar_years::table
         .find(year)
         .select(calendar_years::all_columns)
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
-fn next_revision(conn: &mut DbConnection) -> Result<i64, ApiError> {
+fn next_revision(conn: &mut DbConnection) -> QueryResult<i64> {
     let max: Option<i64> = calendar_years::table
         .select(diesel::dsl::max(calendar_years::revision))
         .get_result(conn)?;
@@ -57,7 +56,7 @@ pub fn save_year(
     updated_by: Option<i64>,
     now: NaiveDateTime,
     replace: bool,
-) -> Result<CalendarYear, ApiError> {
+) -> QueryResult<CalendarYear> {
     let row = CalendarYear {
         year,
         rules,
@@ -89,15 +88,15 @@ pub fn save_year(
         DbConnection::Postgres(pg) => upsert!(pg)?,
         DbConnection::Sqlite(sqlite) => upsert!(sqlite)?,
     };
-    find_year(conn, year)?.ok_or_else(|| ApiError::internal("calendar year vanished after writing"))
+    find_year(conn, year)?.ok_or_else(|| super::unreadable("calendar year vanished after writing"))
 }
 
-pub fn current_policy(conn: &mut DbConnection) -> Result<Option<SlaPolicyRow>, ApiError> {
-    Ok(sla_policies::table
+pub fn current_policy(conn: &mut DbConnection) -> QueryResult<Option<SlaPolicyRow>> {
+    sla_policies::table
         .select(sla_policies::all_columns)
         .order(sla_policies::version.desc())
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
 /// Adds a policy version after the current one. `only_if_none` seeds the first version once.
@@ -107,7 +106,7 @@ pub fn add_policy(
     created_by: Option<i64>,
     now: NaiveDateTime,
     only_if_none: bool,
-) -> Result<SlaPolicyRow, ApiError> {
+) -> QueryResult<SlaPolicyRow> {
     let current = current_policy(conn)?;
     if let (true, Some(current)) = (only_if_none, &current) {
         return Ok(current.clone());
@@ -132,11 +131,11 @@ pub fn add_policy(
         DbConnection::Postgres(pg) => insert!(pg)?,
         DbConnection::Sqlite(sqlite) => insert!(sqlite)?,
     };
-    current_policy(conn)?.ok_or_else(|| ApiError::internal("policy vanished after writing"))
+    current_policy(conn)?.ok_or_else(|| super::unreadable("policy vanished after writing"))
 }
 
 /// What changed since the caches were filled: (latest calendar revision, latest policy version).
-pub fn revisions(conn: &mut DbConnection) -> Result<(i64, i32), ApiError> {
+pub fn revisions(conn: &mut DbConnection) -> QueryResult<(i64, i32)> {
     let calendar: Option<i64> = calendar_years::table
         .select(diesel::dsl::max(calendar_years::revision))
         .get_result(conn)?;

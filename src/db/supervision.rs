@@ -9,7 +9,6 @@ use super::assignments::DeadlineRow;
 use super::cases::NewCaseEvent;
 use super::schema::{case_events, cases, deadlines, supervisions};
 use super::{DbConnection, MultiBackend, PageRequest};
-use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable)]
 #[diesel(table_name = supervisions)]
@@ -47,22 +46,19 @@ pub struct NewSupervision {
 pub fn insert_supervision(
     conn: &mut DbConnection,
     row: NewSupervision,
-) -> Result<SupervisionRow, ApiError> {
-    Ok(diesel::insert_into(supervisions::table)
+) -> QueryResult<SupervisionRow> {
+    diesel::insert_into(supervisions::table)
         .values(row)
         .returning(supervisions::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)
 }
 
-pub fn find_supervision(
-    conn: &mut DbConnection,
-    id: i64,
-) -> Result<Option<SupervisionRow>, ApiError> {
-    Ok(supervisions::table
+pub fn find_supervision(conn: &mut DbConnection, id: i64) -> QueryResult<Option<SupervisionRow>> {
+    supervisions::table
         .find(id)
         .select(supervisions::all_columns)
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
 /// Links a written supervision to the clock of the explanation it asks for.
@@ -70,11 +66,11 @@ pub fn set_response_deadline(
     conn: &mut DbConnection,
     id: i64,
     deadline_id: i64,
-) -> Result<SupervisionRow, ApiError> {
-    Ok(diesel::update(supervisions::table.find(id))
+) -> QueryResult<SupervisionRow> {
+    diesel::update(supervisions::table.find(id))
         .set(supervisions::response_deadline_id.eq(deadline_id))
         .returning(supervisions::all_columns)
-        .get_result(conn)?)
+        .get_result(conn)
 }
 
 /// Records the department's explanation unless one is there already; `None` then.
@@ -84,8 +80,8 @@ pub fn explain(
     text: &str,
     by: i64,
     at: NaiveDateTime,
-) -> Result<Option<SupervisionRow>, ApiError> {
-    Ok(diesel::update(
+) -> QueryResult<Option<SupervisionRow>> {
+    diesel::update(
         supervisions::table
             .find(id)
             .filter(supervisions::explanation.is_null()),
@@ -97,7 +93,7 @@ pub fn explain(
     ))
     .returning(supervisions::all_columns)
     .get_result(conn)
-    .optional()?)
+    .optional()
 }
 
 /// Filters of the supervision list; `None` means any.
@@ -117,7 +113,7 @@ pub fn list_supervisions(
     conn: &mut DbConnection,
     filter: &SupervisionFilter,
     page: PageRequest,
-) -> Result<Vec<SupervisionRow>, ApiError> {
+) -> QueryResult<Vec<SupervisionRow>> {
     let mut query = supervisions::table
         .select(supervisions::all_columns)
         .into_boxed::<MultiBackend>();
@@ -144,10 +140,10 @@ pub fn list_supervisions(
     if let Some(before_id) = page.after {
         query = query.filter(supervisions::id.lt(before_id));
     }
-    Ok(query
+    query
         .order(supervisions::id.desc())
         .limit(page.fetch_limit())
-        .load(conn)?)
+        .load(conn)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -164,15 +160,15 @@ pub fn past_due_unmarked(
     conn: &mut DbConnection,
     now: NaiveDateTime,
     limit: i64,
-) -> Result<Vec<DeadlineRow>, ApiError> {
-    Ok(deadlines::table
+) -> QueryResult<Vec<DeadlineRow>> {
+    deadlines::table
         .filter(running())
         .filter(deadlines::missed_marked_at.is_null())
         .filter(deadlines::due_at.lt(now))
         .order(deadlines::due_at.asc())
         .limit(limit)
         .select(deadlines::all_columns)
-        .load(conn)?)
+        .load(conn)
 }
 
 /// Marks the clocks missed that are still running and unmarked; returns those it marked.
@@ -180,8 +176,8 @@ pub fn mark_missed(
     conn: &mut DbConnection,
     ids: &[i64],
     at: NaiveDateTime,
-) -> Result<Vec<i64>, ApiError> {
-    Ok(diesel::update(
+) -> QueryResult<Vec<i64>> {
+    diesel::update(
         deadlines::table
             .filter(deadlines::id.eq_any(ids))
             .filter(running())
@@ -189,19 +185,19 @@ pub fn mark_missed(
     )
     .set(deadlines::missed_marked_at.eq(at))
     .returning(deadlines::id)
-    .get_results(conn)?)
+    .get_results(conn)
 }
 
 /// Running clocks, not missed, whose due-soon instant is not worked out yet.
-pub fn unplanned(conn: &mut DbConnection, limit: i64) -> Result<Vec<DeadlineRow>, ApiError> {
-    Ok(deadlines::table
+pub fn unplanned(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<DeadlineRow>> {
+    deadlines::table
         .filter(running())
         .filter(deadlines::due_soon_marked_at.is_null())
         .filter(deadlines::missed_marked_at.is_null())
         .filter(deadlines::due_soon_at.is_null())
         .limit(limit)
         .select(deadlines::all_columns)
-        .load(conn)?)
+        .load(conn)
 }
 
 /// Stores when a clock becomes due soon (the same answer whichever sweep works it out).
@@ -209,7 +205,7 @@ pub fn plan_due_soon(
     conn: &mut DbConnection,
     id: i64,
     due_soon_at: NaiveDateTime,
-) -> Result<(), ApiError> {
+) -> QueryResult<()> {
     diesel::update(
         deadlines::table
             .find(id)
@@ -225,8 +221,8 @@ pub fn due_soon_unmarked(
     conn: &mut DbConnection,
     now: NaiveDateTime,
     limit: i64,
-) -> Result<Vec<DeadlineRow>, ApiError> {
-    Ok(deadlines::table
+) -> QueryResult<Vec<DeadlineRow>> {
+    deadlines::table
         .filter(running())
         .filter(deadlines::due_soon_marked_at.is_null())
         .filter(deadlines::missed_marked_at.is_null())
@@ -235,7 +231,7 @@ pub fn due_soon_unmarked(
         .order(deadlines::due_soon_at.asc())
         .limit(limit)
         .select(deadlines::all_columns)
-        .load(conn)?)
+        .load(conn)
 }
 
 /// Marks the clocks due soon that are not marked yet; returns those it marked.
@@ -243,8 +239,8 @@ pub fn mark_due_soon(
     conn: &mut DbConnection,
     ids: &[i64],
     at: NaiveDateTime,
-) -> Result<Vec<i64>, ApiError> {
-    Ok(diesel::update(
+) -> QueryResult<Vec<i64>> {
+    diesel::update(
         deadlines::table
             .filter(deadlines::id.eq_any(ids))
             .filter(running())
@@ -252,14 +248,14 @@ pub fn mark_due_soon(
     )
     .set(deadlines::due_soon_marked_at.eq(at))
     .returning(deadlines::id)
-    .get_results(conn)?)
+    .get_results(conn)
 }
 
 /// The status of each case, for the timeline events of a batch (one query).
 pub fn case_statuses(
     conn: &mut DbConnection,
     case_ids: &[i64],
-) -> Result<std::collections::HashMap<i64, String>, ApiError> {
+) -> QueryResult<std::collections::HashMap<i64, String>> {
     Ok(cases::table
         .filter(cases::id.eq_any(case_ids))
         .select((cases::id, cases::status))
@@ -269,16 +265,13 @@ pub fn case_statuses(
 }
 
 /// Many system urges in few statements.
-pub fn insert_supervisions(
-    conn: &mut DbConnection,
-    rows: &[NewSupervision],
-) -> Result<(), ApiError> {
+pub fn insert_supervisions(conn: &mut DbConnection, rows: &[NewSupervision]) -> QueryResult<()> {
     super::insert_many!(conn, supervisions::table, rows);
     Ok(())
 }
 
 /// Many timeline events in few statements.
-pub fn insert_events(conn: &mut DbConnection, rows: &[NewCaseEvent]) -> Result<(), ApiError> {
+pub fn insert_events(conn: &mut DbConnection, rows: &[NewCaseEvent]) -> QueryResult<()> {
     super::insert_many!(conn, case_events::table, rows);
     Ok(())
 }

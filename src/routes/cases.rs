@@ -392,22 +392,22 @@ pub async fn personal_data_reads(
     .parse()?;
     let rows = state
         .db
-        .run(move |conn| crate::db::cases::list_reads(conn, query.case_id, query.user_id, page))
+        .run(move |conn| {
+            case_service::personal_data_reads(conn, query.case_id, query.user_id, page)
+        })
         .await?;
-    Ok(web::Json(crate::pagination::Page::try_from_rows(
+    Ok(web::Json(crate::pagination::Page::from_rows(
         rows,
         page,
-        |r| r.id,
-        |r| {
-            Ok::<_, ApiError>(PersonalDataReadView {
-                id: r.id,
-                case_id: r.case_id,
-                user_id: r.user_id,
-                role: crate::db::accounts::parse_role(&r.role)?,
-                read_at: r.read_at.and_utc(),
-            })
+        |(r, _)| r.id,
+        |(r, role)| PersonalDataReadView {
+            id: r.id,
+            case_id: r.case_id,
+            user_id: r.user_id,
+            role,
+            read_at: r.read_at.and_utc(),
         },
-    )?))
+    )))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

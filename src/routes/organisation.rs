@@ -5,8 +5,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::auth::Principal;
-use crate::db::accounts;
-use crate::db::organisation::{self as org_db, CategoryFilter, DepartmentFilter};
+use crate::db::organisation::{CategoryFilter, DepartmentFilter};
 use crate::domain::organisation::{DepartmentKind, build_forest};
 use crate::domain::role::Role;
 use crate::error::ApiError;
@@ -64,7 +63,7 @@ pub async fn list_departments(
     };
     let rows = state
         .db
-        .run(move |conn| org_db::list_departments(conn, &filter, page))
+        .run(move |conn| org_service::list_departments(conn, &filter, page))
         .await?;
     Ok(web::Json(Page::from_rows(
         rows,
@@ -86,7 +85,7 @@ pub async fn department_tree(
     principal: Principal,
 ) -> Result<web::Json<Vec<DepartmentNode>>, ApiError> {
     principal.require(EVERYONE)?;
-    let rows = state.db.run(org_db::all_departments).await?;
+    let rows = state.db.run(org_service::all_departments).await?;
     let views = rows.into_iter().map(DepartmentView::from_row).collect();
     Ok(web::Json(
         build_forest(views, |d| d.id, |d| d.parent_id)
@@ -141,10 +140,7 @@ pub async fn get_department(
     let id = id.into_inner();
     let row = state
         .db
-        .run(move |conn| {
-            org_db::find_department(conn, id)?
-                .ok_or_else(|| ApiError::not_found("no such department"))
-        })
+        .run(move |conn| org_service::get_department(conn, id))
         .await?;
     Ok(web::Json(DepartmentView::from_row(row)))
 }
@@ -221,7 +217,7 @@ pub async fn list_categories(
     };
     let rows = state
         .db
-        .run(move |conn| org_db::list_categories(conn, &filter, page))
+        .run(move |conn| org_service::list_categories(conn, &filter, page))
         .await?;
     Ok(web::Json(Page::from_rows(
         rows,
@@ -243,7 +239,7 @@ pub async fn category_tree(
     principal: Principal,
 ) -> Result<web::Json<Vec<CategoryNode>>, ApiError> {
     principal.require(EVERYONE)?;
-    let rows = state.db.run(org_db::all_categories).await?;
+    let rows = state.db.run(org_service::all_categories).await?;
     let views = rows.into_iter().map(CategoryView::from_row).collect();
     Ok(web::Json(
         build_forest(views, |c| c.id, |c| c.parent_id)
@@ -298,9 +294,7 @@ pub async fn get_category(
     let id = id.into_inner();
     let row = state
         .db
-        .run(move |conn| {
-            org_db::find_category(conn, id)?.ok_or_else(|| ApiError::not_found("no such category"))
-        })
+        .run(move |conn| org_service::get_category(conn, id))
         .await?;
     Ok(web::Json(CategoryView::from_row(row)))
 }
@@ -366,7 +360,7 @@ pub async fn list_clients(
     .parse()?;
     let rows = state
         .db
-        .run(move |conn| accounts::list_clients(conn, query.active, page))
+        .run(move |conn| org_service::list_clients(conn, query.active, page))
         .await?;
     Ok(web::Json(Page::from_rows(
         rows,

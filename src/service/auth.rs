@@ -378,6 +378,7 @@ pub fn register_citizen(
                 updated_at: now,
             },
         )
+        .map_err(ApiError::from)
     })
 }
 

@@ -219,6 +219,7 @@ pub(crate) fn event_keeping_status(
         conn,
         event(principal, case_id, action, Some(status), status, details),
     )
+    .map_err(ApiError::from)
 }
 
 pub(crate) fn stored<T>(value: Option<T>, what: &str) -> Result<T, ApiError> {
@@ -962,7 +963,7 @@ pub fn list(
             });
         }
     }
-    case_db::list_cases(conn, &filter, page)
+    Ok(case_db::list_cases(conn, &filter, page)?)
 }
 
 /// Classification and wording, changeable until the case is dispatched. `null` clears an
@@ -1083,4 +1084,20 @@ pub fn reclassify(
         Ok(updated)
     })?;
     view(conn, principal, row)
+}
+
+/// One page of the personal-data read log (administrators), newest rows last.
+pub fn personal_data_reads(
+    conn: &mut DbConnection,
+    case_id: Option<i64>,
+    user_id: Option<i64>,
+    page: crate::db::PageRequest,
+) -> Result<Vec<(case_db::PersonalDataRead, Role)>, ApiError> {
+    case_db::list_reads(conn, case_id, user_id, page)?
+        .into_iter()
+        .map(|read| {
+            let role = crate::db::accounts::parse_role(&read.role)?;
+            Ok((read, role))
+        })
+        .collect()
 }

@@ -548,7 +548,7 @@ pub fn list_assignments(
         return Ok(Vec::new());
     };
     filter.department_id = department_id;
-    assignment_db::list_assignments(conn, &filter, page, now())
+    Ok(assignment_db::list_assignments(conn, &filter, page, now())?)
 }
 
 /// What a department or the centre does to an assignment.
@@ -1285,7 +1285,7 @@ pub fn list_deadlines(
         return Ok(Vec::new());
     };
     filter.department_id = department_id;
-    assignment_db::list_deadlines(conn, &filter, page, now())
+    Ok(assignment_db::list_deadlines(conn, &filter, page, now())?)
 }
 
 pub fn deadline_views(

@@ -203,9 +203,12 @@ pub fn request(
             },
         )
         // Two requests at once: the unique index on pending requests lets one in.
-        .map_err(|e| match e {
-            ApiError::Conflict { .. } => pending_already(),
-            other => other,
+        .map_err(|e| {
+            if crate::db::is_unique_violation(&e) {
+                pending_already()
+            } else {
+                e.into()
+            }
         })?;
         event_keeping_status(
             conn,

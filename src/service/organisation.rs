@@ -9,7 +9,8 @@ use validator::Validate;
 use super::users::nullable;
 use crate::auth::secrets;
 use crate::db::models::*;
-use crate::db::{DbConnection, accounts, now, organisation, write_transaction};
+use crate::db::organisation::{CategoryFilter, DepartmentFilter};
+use crate::db::{DbConnection, PageRequest, accounts, now, organisation, write_transaction};
 use crate::domain::account::{parse_code, parse_name};
 use crate::domain::organisation::{DepartmentKind, TreeNode, would_create_cycle};
 use crate::domain::phone::PhoneNumber;
@@ -183,16 +184,14 @@ pub fn create_department(
     })
 }
 
-fn duplicate_code(error: ApiError) -> ApiError {
-    match error {
-        ApiError::Conflict {
-            code: ErrorCode::AlreadyExists,
-            ..
-        } => ApiError::conflict(
+fn duplicate_code(error: diesel::result::Error) -> ApiError {
+    if crate::db::is_unique_violation(&error) {
+        ApiError::conflict(
             ErrorCode::CodeTaken,
             "another record already uses this code",
-        ),
-        other => other,
+        )
+    } else {
+        error.into()
     }
 }
 
@@ -201,7 +200,7 @@ pub fn update_department(
     id: i64,
     input: UpdateDepartment,
 ) -> Result<Department, ApiError> {
-    write_transaction(conn, |conn| {
+    write_transaction(conn, |conn| -> Result<_, ApiError> {
         organisation::find_department(conn, id)?
             .ok_or_else(|| ApiError::not_found("no such department"))?;
         let mut errors = FieldErrors::default();
@@ -244,7 +243,7 @@ pub fn update_department(
             changes.parent_id = Some(parent);
         }
         errors.finish()?;
-        organisation::update_department(conn, id, changes)
+        organisation::update_department(conn, id, changes).map_err(ApiError::from)
     })
 }
 
@@ -375,7 +374,7 @@ pub fn update_category(
     id: i64,
     input: UpdateCategory,
 ) -> Result<Category, ApiError> {
-    write_transaction(conn, |conn| {
+    write_transaction(conn, |conn| -> Result<_, ApiError> {
         organisation::find_category(conn, id)?
             .ok_or_else(|| ApiError::not_found("no such category"))?;
         let mut errors = FieldErrors::default();
@@ -410,6 +409,7 @@ pub fn update_category(
                 updated_at: Some(now()),
             },
         )
+        .map_err(ApiError::from)
     })
 }
 
@@ -509,7 +509,7 @@ pub fn update_client(
         .as_deref()
         .and_then(|n| errors.check("name", parse_name(n, 100)));
     errors.finish()?;
-    write_transaction(conn, |conn| {
+    write_transaction(conn, |conn| -> Result<_, ApiError> {
         accounts::find_client(conn, id)?
             .ok_or_else(|| ApiError::not_found("no such integration client"))?;
         accounts::update_client(
@@ -521,5 +521,49 @@ pub fn update_client(
                 updated_at: Some(now()),
             },
         )
+        .map_err(ApiError::from)
     })
+}
+
+// Reads of the directory, for the routes (which never reach into the storage layer themselves).
+
+pub fn list_departments(
+    conn: &mut DbConnection,
+    filter: &DepartmentFilter,
+    page: PageRequest,
+) -> Result<Vec<Department>, ApiError> {
+    Ok(organisation::list_departments(conn, filter, page)?)
+}
+
+pub fn all_departments(conn: &mut DbConnection) -> Result<Vec<Department>, ApiError> {
+    Ok(organisation::all_departments(conn)?)
+}
+
+pub fn get_department(conn: &mut DbConnection, id: i64) -> Result<Department, ApiError> {
+    organisation::find_department(conn, id)?
+        .ok_or_else(|| ApiError::not_found("no such department"))
+}
+
+pub fn list_categories(
+    conn: &mut DbConnection,
+    filter: &CategoryFilter,
+    page: PageRequest,
+) -> Result<Vec<Category>, ApiError> {
+    Ok(organisation::list_categories(conn, filter, page)?)
+}
+
+pub fn all_categories(conn: &mut DbConnection) -> Result<Vec<Category>, ApiError> {
+    Ok(organisation::all_categories(conn)?)
+}
+
+pub fn get_category(conn: &mut DbConnection, id: i64) -> Result<Category, ApiError> {
+    organisation::find_category(conn, id)?.ok_or_else(|| ApiError::not_found("no such category"))
+}
+
+pub fn list_clients(
+    conn: &mut DbConnection,
+    active: Option<bool>,
+    page: PageRequest,
+) -> Result<Vec<IntegrationClient>, ApiError> {
+    Ok(accounts::list_clients(conn, active, page)?)
 }

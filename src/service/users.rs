@@ -204,6 +204,7 @@ pub fn create_user(
                 updated_at: now,
             },
         )
+        .map_err(ApiError::from)
     })
 }
 
@@ -247,7 +248,7 @@ pub fn list_users(
             });
         }
     }
-    accounts::list_users(conn, &filter, page)
+    Ok(accounts::list_users(conn, &filter, page)?)
 }
 
 /// The password work of a user change, done by the caller off the connection before the change:
