@@ -114,21 +114,26 @@ fn read_body(
         if declared_length.is_some_and(|len| len > limit as u64) {
             return Err(ApiError::PayloadTooLarge { limit });
         }
-        let mut body = web::BytesMut::new();
-        while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|_| {
-                ApiError::bad_request(
-                    ErrorCode::UnreadableBody,
-                    "the request body could not be read",
-                )
-            })?;
-            if body.len() + chunk.len() > limit {
-                return Err(ApiError::PayloadTooLarge { limit });
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body.freeze())
+        collect_body(&mut payload, limit).await
     }
+}
+
+/// Reads a whole body, refusing it (413) once it passes `limit` bytes.
+pub async fn collect_body(payload: &mut Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::bad_request(
+                ErrorCode::UnreadableBody,
+                "the request body could not be read",
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 fn content_type_essence(req: &HttpRequest) -> Option<String> {

@@ -30,7 +30,6 @@ use base64::engine::general_purpose::STANDARD;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use chrono::{Duration, NaiveDateTime};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -278,21 +277,7 @@ async fn read_body(req: &mut ServiceRequest) -> Result<web::Bytes, ApiError> {
     let limit = req
         .app_data::<crate::extract::BodyLimit>()
         .map_or(256 * 1024, |l| l.0);
-    let mut payload = req.take_payload();
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| {
-            ApiError::bad_request(
-                ErrorCode::UnreadableBody,
-                "the request body could not be read",
-            )
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
+    crate::extract::collect_body(&mut req.take_payload(), limit).await
 }
 
 /// One caller's record of one key.

@@ -124,21 +124,8 @@ pub fn finish_login(
             match (user.as_ref(), current) {
                 (Some(checked), Some(user)) if password_matches && unchanged(checked, &user) => {
                     accounts::clear_throttle(conn, &key)?;
-                    let role = accounts::parse_role(&user.role)?;
                     let family = uuid::Uuid::new_v4().to_string();
-                    let refresh = issue_refresh(conn, &user, family, refresh_ttl)?;
-                    Ok(Ok(IssuedTokens {
-                        access_token: keys.issue(
-                            subject(PrincipalKind::User { id: user.id }),
-                            role,
-                            user.department_id,
-                            user.session_epoch,
-                        ),
-                        expires_in: keys.access_ttl_secs(),
-                        refresh_token: Some(refresh),
-                        refresh_expires_in: Some(refresh_ttl.num_seconds()),
-                        role,
-                    }))
+                    Ok(Ok(issue_tokens(conn, keys, &user, family, refresh_ttl)?))
                 }
                 _ => {
                     let now = Utc::now();
@@ -158,6 +145,30 @@ pub fn finish_login(
             }
         },
     )?
+}
+
+/// An access token for `user` in its current session epoch, and a new refresh token of `family`.
+fn issue_tokens(
+    conn: &mut DbConnection,
+    keys: &TokenKeys,
+    user: &User,
+    family: String,
+    refresh_ttl: Duration,
+) -> Result<IssuedTokens, ApiError> {
+    let role = accounts::parse_role(&user.role)?;
+    let refresh = issue_refresh(conn, user, family, refresh_ttl)?;
+    Ok(IssuedTokens {
+        access_token: keys.issue(
+            subject(PrincipalKind::User { id: user.id }),
+            role,
+            user.department_id,
+            user.session_epoch,
+        ),
+        expires_in: keys.access_ttl_secs(),
+        refresh_token: Some(refresh),
+        refresh_expires_in: Some(refresh_ttl.num_seconds()),
+        role,
+    })
 }
 
 fn issue_refresh(
@@ -243,20 +254,8 @@ pub fn refresh(
                     "the account is disabled or its sessions were ended; sign in again",
                 )));
             };
-            let role = accounts::parse_role(&user.role)?;
-            let refresh = issue_refresh(conn, &user, token.family.clone(), refresh_ttl)?;
-            Ok(Ok(IssuedTokens {
-                access_token: keys.issue(
-                    subject(PrincipalKind::User { id: user.id }),
-                    role,
-                    user.department_id,
-                    user.session_epoch,
-                ),
-                expires_in: keys.access_ttl_secs(),
-                refresh_token: Some(refresh),
-                refresh_expires_in: Some(refresh_ttl.num_seconds()),
-                role,
-            }))
+            let family = token.family.clone();
+            Ok(Ok(issue_tokens(conn, keys, &user, family, refresh_ttl)?))
         },
     )?
 }
