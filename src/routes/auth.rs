@@ -284,7 +284,7 @@ pub async fn me(principal: Principal) -> Result<web::Json<Me>, ApiError> {
     tag = "auth",
     request_body = RegisterCitizenRequest,
     responses(
-        (status = 201, description = "Registered; sign in with the phone number", body = UserView),
+        (status = 201, description = "Registered; sign in with the phone number", body = UserView, headers(("Location" = String, description = "Where the new resource is read"))),
         (status = 409, description = "The phone number is already registered"),
         (status = 429, description = "Too many requests from this address; retry after `Retry-After` seconds"),
     ),
@@ -306,5 +306,6 @@ pub async fn register_citizen(
         .db
         .run(move |conn| auth_service::register_citizen(conn, registration, hash))
         .await?;
-    Ok(HttpResponse::Created().json(UserView::from_row(user)?))
+    let location = format!("/api/v1/users/{}", user.id);
+    Ok(crate::routes::created(location).json(UserView::from_row(user)?))
 }

@@ -67,7 +67,7 @@ pub(crate) fn if_match(req: &HttpRequest) -> Option<i32> {
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (1–100 visible ASCII characters)")),
     request_body = RegisterCase,
     responses(
-        (status = 201, description = "Registered", body = CaseView, headers(("ETag" = String, description = "The case's version"))),
+        (status = 201, description = "Registered", body = CaseView, headers(("ETag" = String, description = "The case's version"), ("Location" = String, description = "Where the new case is read"))),
         (status = 200, description = "This client's case with the same external_ref", body = CaseView),
         (status = 409, description = "The Idempotency-Key was used for a different request"),
     ),

@@ -39,7 +39,7 @@ pub struct ExtensionRequest {
     params(("id" = i64, Path, description = "Deadline id (a reply deadline)")),
     request_body = ExtensionRequest,
     responses(
-        (status = 201, description = "Requested; a supervisor decides", body = ExtensionView),
+        (status = 201, description = "Requested; a supervisor decides", body = ExtensionView, headers(("Location" = String, description = "Where the new resource is read"))),
         (status = 404, description = "No such deadline, or another department's"),
         (status = 409, description = "Not a reply deadline (`not_extendable`), stopped (`deadline_not_running`), a request already waiting (`extension_pending`), or no extension left (`extension_limit_reached`)"),
         (status = 422, description = "Invalid reason or days, or a deadline beyond the policy's limit (`working_days`: `beyond_limit`)"),
@@ -67,7 +67,7 @@ pub async fn request_extension(
             )
         })
         .await?;
-    Ok(HttpResponse::Created().json(view))
+    Ok(crate::routes::created(format!("/api/v1/extensions/{}", view.id)).json(view))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -94,6 +94,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 /// A free-text search parameter: trimmed, empty means none, at most 100 characters.
+/// A 201 answer naming where the new resource can be read (`Location`, RFC 9110 15.3.2).
+pub fn created(location: String) -> actix_web::HttpResponseBuilder {
+    let mut builder = actix_web::HttpResponse::Created();
+    builder.insert_header((actix_web::http::header::LOCATION, location));
+    builder
+}
+
 pub fn search_text(q: Option<String>) -> Result<Option<String>, ApiError> {
     let Some(q) = q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()) else {
         return Ok(None);

@@ -101,7 +101,7 @@ pub async fn department_tree(
     security(("bearer" = [])),
     request_body = CreateDepartment,
     responses(
-        (status = 201, description = "Created", body = DepartmentView),
+        (status = 201, description = "Created", body = DepartmentView, headers(("Location" = String, description = "Where the new resource is read"))),
         (status = 409, description = "The code is taken"),
     ),
 )]
@@ -117,7 +117,8 @@ pub async fn create_department(
         .db
         .run(move |conn| org_service::create_department(conn, input))
         .await?;
-    Ok(HttpResponse::Created().json(DepartmentView::from_row(row)))
+    let location = format!("/api/v1/departments/{}", row.id);
+    Ok(crate::routes::created(location).json(DepartmentView::from_row(row)))
 }
 
 /// One department. Roles: every role.
@@ -255,7 +256,7 @@ pub async fn category_tree(
     security(("bearer" = [])),
     request_body = CreateCategory,
     responses(
-        (status = 201, description = "Created", body = CategoryView),
+        (status = 201, description = "Created", body = CategoryView, headers(("Location" = String, description = "Where the new resource is read"))),
         (status = 409, description = "The code is taken"),
     ),
 )]
@@ -271,7 +272,8 @@ pub async fn create_category(
         .db
         .run(move |conn| org_service::create_category(conn, input))
         .await?;
-    Ok(HttpResponse::Created().json(CategoryView::from_row(row)))
+    let location = format!("/api/v1/categories/{}", row.id);
+    Ok(crate::routes::created(location).json(CategoryView::from_row(row)))
 }
 
 /// One category. Roles: every role.

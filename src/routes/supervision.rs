@@ -40,7 +40,7 @@ pub struct SupervisionRequest {
     security(("bearer" = [])),
     request_body = SupervisionRequest,
     responses(
-        (status = 201, description = "Recorded, and on the case's timeline", body = SupervisionView),
+        (status = 201, description = "Recorded, and on the case's timeline", body = SupervisionView, headers(("Location" = String, description = "Where the new resource is read"))),
         (status = 409, description = "The assignment has no open work (`assignment_not_open`)"),
         (status = 422, description = "Invalid note or method, or no such assignment"),
     ),
@@ -69,7 +69,7 @@ pub async fn create_supervision(
             )
         })
         .await?;
-    Ok(HttpResponse::Created().json(view))
+    Ok(crate::routes::created(format!("/api/v1/supervisions/{}", view.id)).json(view))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -78,7 +78,7 @@ pub async fn list_users(
     security(("bearer" = [])),
     request_body = CreateUser,
     responses(
-        (status = 201, description = "Created", body = UserView),
+        (status = 201, description = "Created", body = UserView, headers(("Location" = String, description = "Where the new resource is read"))),
         (status = 409, description = "The username is taken"),
     ),
 )]
@@ -95,7 +95,8 @@ pub async fn create_user(
         .db
         .run(move |conn| users_service::create_user(conn, input, hash))
         .await?;
-    Ok(HttpResponse::Created().json(UserView::from_row(user)?))
+    let location = format!("/api/v1/users/{}", user.id);
+    Ok(crate::routes::created(location).json(UserView::from_row(user)?))
 }
 
 /// One user. Roles: admin (any), department_admin (their department's users), everyone (themselves).

@@ -429,11 +429,15 @@ async fn idempotency_keys_make_every_post_safe_to_retry() {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let user: Value = created.json().await.unwrap();
+    assert_eq!(location, format!("/api/v1/users/{}", user["id"]));
     let replayed = send(&admin, "/api/v1/users", "new-user-1", fixed)
         .await
         .unwrap();
     assert_eq!(replayed.status(), 201);
     assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    assert_eq!(replayed.headers()["location"], location.as_str());
 
     // A token revoked since (the administrator changed their password) gets no kept answer back.
     let admin_id = app.user_id(&admin, "admin").await;
