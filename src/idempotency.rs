@@ -441,6 +441,35 @@ fn replay(status: u16, envelope: Envelope) -> Result<HttpResponse, ApiError> {
     Ok(response.body(body))
 }
 
+/// Forgets the keys kept longer than `ttl` — registration's and every other POST's — every
+/// `every` (a server task).
+pub async fn prune_idempotency_keys(
+    db: crate::db::Db,
+    ttl: std::time::Duration,
+    every: std::time::Duration,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let Ok(ttl) = chrono::Duration::from_std(ttl) else {
+            return;
+        };
+        let pruned = db
+            .write(move |conn| {
+                let kept_since = crate::db::now() - ttl;
+                Ok(crate::db::cases::prune_idempotent(conn, kept_since)?
+                    + store::prune(conn, kept_since)?)
+            })
+            .await;
+        match pruned {
+            Ok(0) => {}
+            Ok(count) => log::info!("forgot {count} idempotency keys older than {ttl}"),
+            Err(error) => log::warn!("pruning idempotency keys failed: {error}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -135,7 +135,7 @@ impl Application {
                 .into(),
             None => crate::auth::secrets::random_bytes::<32>(),
         };
-        background.push(tokio::spawn(crate::service::cases::prune_idempotency_keys(
+        background.push(tokio::spawn(idempotency::prune_idempotency_keys(
             db.clone(),
             settings.idempotency_ttl,
             std::time::Duration::from_secs(600),

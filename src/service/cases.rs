@@ -258,34 +258,6 @@ pub(crate) fn text(
     }
 }
 
-/// Forgets idempotency keys kept longer than `ttl`, every `every` (a server task).
-pub async fn prune_idempotency_keys(
-    db: crate::db::Db,
-    ttl: std::time::Duration,
-    every: std::time::Duration,
-) {
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        let Ok(ttl) = chrono::Duration::from_std(ttl) else {
-            return;
-        };
-        let pruned = db
-            .write(move |conn| {
-                let kept_since = now() - ttl;
-                Ok(case_db::prune_idempotent(conn, kept_since)?
-                    + crate::db::idempotency::prune(conn, kept_since)?)
-            })
-            .await;
-        match pruned {
-            Ok(0) => {}
-            Ok(count) => log::info!("forgot {count} idempotency keys older than {ttl}"),
-            Err(error) => log::warn!("pruning idempotency keys failed: {error}"),
-        }
-    }
-}
-
 /// A case may be filed under an existing category that is still in use: a retired category stays
 /// on the cases filed under it before, but takes no new ones.
 fn check_category(
