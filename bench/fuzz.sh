@@ -32,12 +32,14 @@ echo "== schemathesis seed $seed (replay: FUZZ_SEED=$seed bash bench/fuzz.sh $*,
 source bench/fresh-server.sh
 fresh_server fuzz HOTLINE_PUBLIC_RATE_LIMIT=0
 
-# Signed in, so that protected endpoints are fuzzed past the 401: as the demo administrator, then
-# as the supervisor and a department admin, whose endpoints (dispatch, review, extensions,
-# supervision, signing, replies) refuse the administrator. Each account is kept out of reach of a
-# fuzzed password change by the current-password check, which random data does not pass.
+# Signed in, so that protected endpoints are fuzzed past the 401: as the supervisor and a department
+# admin, whose endpoints (dispatch, review, extensions, supervision, signing, replies) refuse the
+# administrator, then as the demo administrator. The administrator goes last: it may reset or
+# disable any account (a random seed found that: the supervisor could no longer sign in), while
+# the others can change only their own password, behind a current-password check that random data
+# does not pass.
 status=0
-for account in admin supervisor cgj.admin; do
+for account in supervisor cgj.admin admin; do
     token="$(curl -fsS "$base/api/v1/auth/login" -H 'content-type: application/json' \
         -d "{\"username\":\"$account\",\"password\":\"hotline-demo-2026\"}" \
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
