@@ -30,19 +30,25 @@ esac
 echo "== schemathesis seed $seed (replay: FUZZ_SEED=$seed bash bench/fuzz.sh $*, with the same DATABASE_URL)"
 
 source bench/fresh-server.sh
-fresh_server fuzz HOTLINE_PUBLIC_RATE_LIMIT=0
+# Tokens that outlive the whole run.
+fresh_server fuzz HOTLINE_PUBLIC_RATE_LIMIT=0 HOTLINE_ACCESS_TOKEN_TTL_SECS=7200
 
 # Signed in, so that protected endpoints are fuzzed past the 401: as the supervisor and a department
 # admin, whose endpoints (dispatch, review, extensions, supervision, signing, replies) refuse the
-# administrator, then as the demo administrator. The administrator goes last: it may reset or
-# disable any account (a random seed found that: the supervisor could no longer sign in), while
-# the others can change only their own password, behind a current-password check that random data
-# does not pass.
-status=0
+# administrator, then as the demo administrator. All three sign in before any fuzzing: the fuzzer
+# sends failed sign-ins with the documented example username (`admin`), which lock that name. The
+# administrator is fuzzed last: it may reset or disable any account (a random seed found that: the
+# supervisor could no longer sign in), while the others can change only their own password, behind
+# a current-password check that random data does not pass.
+declare -A tokens
 for account in supervisor cgj.admin admin; do
-    token="$(curl -fsS "$base/api/v1/auth/login" -H 'content-type: application/json' \
+    tokens[$account]="$(curl -fsS "$base/api/v1/auth/login" -H 'content-type: application/json' \
         -d "{\"username\":\"$account\",\"password\":\"hotline-demo-2026\"}" \
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
+done
+status=0
+for account in supervisor cgj.admin admin; do
+    token="${tokens[$account]}"
     echo "== fuzzing signed in as $account ($backend, seed $seed)"
     "$st_bin" run "$base/openapi.json" \
         --checks all \
