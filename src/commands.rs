@@ -403,12 +403,7 @@ fn demo_principal(
     let user = accounts::find_user_by_username(conn, username)?
         .ok_or_else(|| ApiError::internal(format!("demo user {username} missing")))?;
     let role = Role::parse(&user.role).ok_or_else(|| ApiError::internal("demo role"))?;
-    Ok(crate::auth::Principal {
-        kind: crate::auth::principal::PrincipalKind::User { id: user.id },
-        role,
-        department_id: user.department_id,
-        account: Some(accounts::Account::User(user)),
-    })
+    Ok(crate::auth::Principal::acting_as(user, role))
 }
 
 fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<String, ApiError> {

@@ -294,14 +294,14 @@ impl Record {
         &self,
         credentials: crate::auth::Credentials,
         request_hash: String,
-    ) -> Result<(Decision, crate::auth::Principal), ApiError> {
+    ) -> Result<(Decision, crate::auth::principal::Caller), ApiError> {
         let ttl = Duration::from_std(self.state.settings.idempotency_ttl)
             .map_err(|e| ApiError::internal(e.to_string()))?;
         let (principal, key_digest) = (self.principal.clone(), self.key_digest.clone());
         self.state
             .db
             .write(move |conn| {
-                let caller = credentials.resolve(conn)?;
+                let caller = credentials.caller(conn)?;
                 Ok((
                     claim(conn, &principal, &key_digest, &request_hash, ttl)?,
                     caller,
@@ -314,10 +314,10 @@ impl Record {
     /// the caller as they are now.
     async fn reads_again(
         &self,
-        caller: &crate::auth::Principal,
+        caller: &crate::auth::principal::Caller,
         cases: &[i64],
     ) -> Result<(), ApiError> {
-        let Some(user_id) = caller.user_id() else {
+        let Some(user_id) = caller.user_id else {
             return Ok(());
         };
         let reads = cases.iter().map(|&case_id| {

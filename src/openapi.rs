@@ -97,9 +97,20 @@ pub fn finish(mut doc: OpenApiDoc) -> OpenApiDoc {
             ),
         );
     }
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
         if let Some(post) = item.post.as_mut() {
             add_idempotency_key(post);
+        }
+        for (method, operation) in [
+            ("GET", &mut item.get),
+            ("PUT", &mut item.put),
+            ("POST", &mut item.post),
+            ("DELETE", &mut item.delete),
+            ("PATCH", &mut item.patch),
+        ] {
+            if let Some(operation) = operation {
+                describe_policy(method, path, operation);
+            }
         }
         for operation in [
             &mut item.get,
@@ -115,6 +126,33 @@ pub fn finish(mut doc: OpenApiDoc) -> OpenApiDoc {
         }
     }
     doc
+}
+
+/// Each operation's entry of the policy table: `x-roles` (the roles allowed; absent on public
+/// operations) and a closing line of the description naming the roles and the rows they reach.
+/// An operation without an entry gets neither, and the tests below fail on it.
+fn describe_policy(method: &str, path: &str, operation: &mut Operation) {
+    let Some(entry) = crate::auth::policy::entry(method, path) else {
+        return;
+    };
+    let roles = entry.roles();
+    if roles.is_empty() {
+        return;
+    }
+    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    operation
+        .extensions
+        .get_or_insert_with(Default::default)
+        .insert("x-roles".to_owned(), serde_json::json!(names));
+    let line = format!(
+        "**Roles:** {}. **Rows:** {}.",
+        names.join(", "),
+        entry.rows.describe()
+    );
+    operation.description = Some(match operation.description.take() {
+        Some(text) if !text.trim().is_empty() => format!("{}\n\n{line}", text.trim_end()),
+        _ => line,
+    });
 }
 
 /// utoipa inlines a generic type argument: every `Page_X` schema would carry its own copy of `X`,
@@ -353,6 +391,58 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn every_operation_has_its_policy_entry_and_every_entry_an_operation() {
+        use crate::auth::policy::{Access, TABLE, entry};
+        let doc = serde_json::to_value(document()).unwrap();
+        let mut seen = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let method = method.to_uppercase();
+                let entry = entry(&method, path)
+                    .unwrap_or_else(|| panic!("{method} {path} has no entry in the policy table"));
+                assert_eq!(op["operationId"], entry.id, "{method} {path}");
+                let secured = op["security"]
+                    .as_array()
+                    .is_some_and(|reqs| reqs.iter().any(|r| r.get("bearer").is_some()));
+                match entry.access {
+                    Access::Public => {
+                        assert!(!secured, "{method} {path} is public but asks for a token");
+                        assert!(op.get("x-roles").is_none(), "{method} {path}");
+                    }
+                    Access::Roles(roles) => {
+                        assert!(secured, "{method} {path} takes a token: say so");
+                        let listed: Vec<&str> = op["x-roles"]
+                            .as_array()
+                            .unwrap_or_else(|| panic!("{method} {path} lists no x-roles"))
+                            .iter()
+                            .map(|r| r.as_str().unwrap())
+                            .collect();
+                        let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+                        assert_eq!(listed, roles, "{method} {path}");
+                        assert!(
+                            op["description"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .contains("**Roles:**"),
+                            "{method} {path}"
+                        );
+                    }
+                }
+                seen.push(entry.id);
+            }
+        }
+        for entry in TABLE {
+            assert!(
+                seen.contains(&entry.id),
+                "the policy table lists {} {} ({}), which the API does not serve",
+                entry.method,
+                entry.path,
+                entry.id
+            );
         }
     }
 }

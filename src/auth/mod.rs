@@ -2,8 +2,10 @@
 //! the signed-in principal with its role checks and row scopes.
 
 pub mod password;
+pub mod policy;
 pub mod principal;
 pub mod secrets;
 pub mod tokens;
 
+pub use policy::{PendingPermit, Permit, op};
 pub use principal::{Credentials, Principal, PrincipalKind};

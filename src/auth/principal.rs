@@ -1,12 +1,9 @@
-//! The signed-in principal, extracted from the bearer token on every request, and the role checks
-//! and row scopes that handlers apply. Deny unless allowed.
+//! The signed-in principal, made from the bearer token and the account as it is now, with the row
+//! scopes the services apply. Handlers get one only through [`super::policy::Permit`], which
+//! checks the caller's role against the policy table first. Deny unless allowed.
 
-use std::future::Future;
-use std::pin::Pin;
-
-use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{HttpRequest, web};
 
 use crate::db::accounts::{self, Account};
 use crate::domain::role::Role;
@@ -21,24 +18,38 @@ pub enum PrincipalKind {
 
 /// Who is calling, as the database says now (not merely as the token said when it was issued).
 #[derive(Debug, Clone)]
+// A private field, not `#[non_exhaustive]`: that would still let the rest of the crate make one.
+#[allow(clippy::manual_non_exhaustive)]
 pub struct Principal {
     pub kind: PrincipalKind,
     pub role: Role,
     pub department_id: Option<i64>,
-    /// The caller's row as read for this request (`None` only where a principal is made by hand).
+    /// The caller's row as read for this request (`None` only in unit tests).
     pub account: Option<Account>,
+    /// Made only here (from a verified token, or for the command line's named accounts).
+    _sealed: (),
 }
 
 impl Principal {
-    /// 403 unless the role is one of `allowed`.
-    pub fn require(&self, allowed: &[Role]) -> Result<(), ApiError> {
-        if allowed.contains(&self.role) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden {
-                code: ErrorCode::ForbiddenRole,
-                detail: format!("the role {} may not do this", self.role).into(),
-            })
+    /// The command line acting as a named user (demo data), with no token to verify.
+    pub(crate) fn acting_as(user: crate::db::models::User, role: Role) -> Principal {
+        Principal {
+            kind: PrincipalKind::User { id: user.id },
+            role,
+            department_id: user.department_id,
+            account: Some(Account::User(user)),
+            _sealed: (),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_test(kind: PrincipalKind, role: Role, department_id: Option<i64>) -> Self {
+        Principal {
+            kind,
+            role,
+            department_id,
+            account: None,
+            _sealed: (),
         }
     }
 
@@ -142,6 +153,15 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
 pub struct Credentials {
     kind: PrincipalKind,
     session_epoch: i64,
+    /// The role the token names; the account's role as it is now decides ([`Self::resolve`]).
+    role: Role,
+}
+
+/// Who is calling, for middleware that keeps records per caller (not a permit to do anything).
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub user_id: Option<i64>,
+    pub role: Role,
 }
 
 impl Credentials {
@@ -150,8 +170,21 @@ impl Credentials {
         subject(self.kind)
     }
 
+    pub(super) fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Checks the account as the database says now (a revoked token gets 401).
+    pub fn caller(self, conn: &mut crate::db::DbConnection) -> Result<Caller, ApiError> {
+        let principal = self.resolve(conn)?;
+        Ok(Caller {
+            user_id: principal.user_id(),
+            role: principal.role,
+        })
+    }
+
     /// Re-reads the account and turns the token into the principal as the database says now.
-    pub fn resolve(self, conn: &mut crate::db::DbConnection) -> Result<Principal, ApiError> {
+    pub(super) fn resolve(self, conn: &mut crate::db::DbConnection) -> Result<Principal, ApiError> {
         let current = match self.kind {
             PrincipalKind::User { id } => accounts::user_standing(conn, id),
             PrincipalKind::Client { id } => accounts::client_standing(conn, id),
@@ -176,20 +209,12 @@ impl Credentials {
             role: standing.role,
             department_id: standing.department_id,
             account: Some(standing.account),
+            _sealed: (),
         })
     }
 }
 
-impl FromRequest for Credentials {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(verify_bearer(req))
-    }
-}
-
-fn verify_bearer(req: &HttpRequest) -> Result<Credentials, ApiError> {
+pub(super) fn verify_bearer(req: &HttpRequest) -> Result<Credentials, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal("application state missing"))?;
@@ -207,22 +232,8 @@ fn verify_bearer(req: &HttpRequest) -> Result<Credentials, ApiError> {
     Ok(Credentials {
         kind,
         session_epoch: claims.sv,
+        role: claims.role,
     })
-}
-
-impl FromRequest for Principal {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let credentials = verify_bearer(req);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let credentials = credentials?;
-            state.db.run(move |conn| credentials.resolve(conn)).await
-        })
-    }
 }
 
 /// The credentials of a request whose bearer token is valid (checked against the keys only; call
@@ -266,12 +277,11 @@ mod tests {
 
     #[test]
     fn department_scope_applies_to_department_roles_only() {
-        let staff = Principal {
-            kind: PrincipalKind::User { id: 1 },
-            role: Role::DepartmentStaff,
-            department_id: Some(4),
-            account: None,
-        };
+        let staff = Principal::for_test(
+            PrincipalKind::User { id: 1 },
+            Role::DepartmentStaff,
+            Some(4),
+        );
         assert_eq!(staff.department_scope(), Some(4));
         let dispatcher = Principal {
             role: Role::Dispatcher,
@@ -299,7 +309,5 @@ mod tests {
             ..dispatcher.clone()
         };
         assert!(!analyst.sees_department_row(Some(5)));
-        assert!(dispatcher.require(&[Role::Admin]).is_err());
-        assert!(dispatcher.require(&[Role::Dispatcher]).is_ok());
     }
 }

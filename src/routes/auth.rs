@@ -6,8 +6,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::auth::Principal;
 use crate::auth::password;
+use crate::auth::{Permit, op};
 use crate::db::accounts::Account;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode};
@@ -248,15 +248,16 @@ pub struct Me {
     pub client: Option<IntegrationClientView>,
 }
 
-/// The signed-in user or client. Roles: every role.
+/// The signed-in user or client.
 #[utoipa::path(
     tag = "auth",
     security(("bearer" = [])),
     responses((status = 200, description = "The caller", body = Me)),
 )]
 #[get("/auth/me")]
-pub async fn me(principal: Principal) -> Result<web::Json<Me>, ApiError> {
+pub async fn me(permit: Permit<op::Me>) -> Result<web::Json<Me>, ApiError> {
     // The extractor has just read the caller's row; no second query.
+    let principal = permit.into_principal();
     let account = principal
         .account
         .ok_or_else(|| ApiError::internal("principal without account"))?;

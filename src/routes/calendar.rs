@@ -5,26 +5,22 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Principal;
+use crate::auth::{Permit, Principal, op};
 use crate::domain::calendar::{Due, YearRules};
-use crate::domain::role::Role;
+
 use crate::domain::sla::SlaPolicy;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::ApiJson;
 use crate::service::reference::{CalendarYearView, PolicyVersion};
 use crate::startup::AppState;
 
-/// Reading the calendar and the policy is open to every signed-in role: front ends show "due by".
-const EVERYONE: &[Role] = &Role::ALL;
-
 fn admin_id(principal: &Principal) -> Result<i64, ApiError> {
-    principal.require(&[Role::Admin])?;
     principal
         .user_id()
         .ok_or_else(|| ApiError::internal("admin without user id"))
 }
 
-/// One year's holidays and make-up working days. Roles: every role.
+/// One year's holidays and make-up working days.
 #[utoipa::path(
     tag = "calendar",
     security(("bearer" = [])),
@@ -37,17 +33,16 @@ fn admin_id(principal: &Principal) -> Result<i64, ApiError> {
 #[get("/calendar/{year:\\d+}")]
 pub async fn get_year(
     state: web::Data<AppState>,
-    principal: Principal,
+    _permit: Permit<op::GetYear>,
     year: web::Path<i32>,
 ) -> Result<web::Json<CalendarYearView>, ApiError> {
-    principal.require(EVERYONE)?;
     let (year, data) = (year.into_inner(), state.reference.clone());
     Ok(web::Json(
         state.db.run(move |conn| data.get_year(conn, year)).await?,
     ))
 }
 
-/// Replace one year's calendar; it takes effect at once. Roles: admin.
+/// Replace one year's calendar; it takes effect at once.
 ///
 /// Every date must lie in the year; no date may be both a holiday and a make-up working day.
 #[utoipa::path(
@@ -63,7 +58,7 @@ pub async fn get_year(
 #[put("/calendar/{year:\\d+}")]
 pub async fn put_year(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::PutYear>,
     year: web::Path<i32>,
     body: ApiJson<YearRules>,
 ) -> Result<web::Json<CalendarYearView>, ApiError> {
@@ -124,7 +119,7 @@ fn preview(from: DateTime<Utc>, due: Due, timezone: String) -> DuePreview {
     }
 }
 
-/// What a deadline of N working days from an instant would be. Roles: every role.
+/// What a deadline of N working days from an instant would be.
 #[utoipa::path(
     tag = "calendar",
     security(("bearer" = [])),
@@ -134,10 +129,9 @@ fn preview(from: DateTime<Utc>, due: Due, timezone: String) -> DuePreview {
 #[get("/calendar/working-days")]
 pub async fn working_days(
     state: web::Data<AppState>,
-    principal: Principal,
+    _permit: Permit<op::WorkingDays>,
     query: web::Query<WorkingDaysQuery>,
 ) -> Result<web::Json<DuePreview>, ApiError> {
-    principal.require(EVERYONE)?;
     if query.days > 60 {
         return Err(ApiError::bad_request(
             ErrorCode::InvalidQuery,
@@ -153,7 +147,7 @@ pub async fn working_days(
     )))
 }
 
-/// What a deadline of N calendar hours from an instant would be (urgent cases). Roles: every role.
+/// What a deadline of N calendar hours from an instant would be (urgent cases).
 #[utoipa::path(
     tag = "calendar",
     security(("bearer" = [])),
@@ -163,10 +157,9 @@ pub async fn working_days(
 #[get("/calendar/hours")]
 pub async fn hours(
     state: web::Data<AppState>,
-    principal: Principal,
+    _permit: Permit<op::Hours>,
     query: web::Query<HoursQuery>,
 ) -> Result<web::Json<DuePreview>, ApiError> {
-    principal.require(EVERYONE)?;
     if query.hours > 720 {
         return Err(ApiError::bad_request(
             ErrorCode::InvalidQuery,
@@ -202,7 +195,7 @@ pub struct WorkingTime {
     pub calendar_complete: bool,
 }
 
-/// Working time between two instants ("time left", handling time). Roles: every role.
+/// Working time between two instants ("time left", handling time).
 #[utoipa::path(
     tag = "calendar",
     security(("bearer" = [])),
@@ -212,10 +205,9 @@ pub struct WorkingTime {
 #[get("/calendar/working-time")]
 pub async fn working_time(
     state: web::Data<AppState>,
-    principal: Principal,
+    _permit: Permit<op::WorkingTime>,
     query: web::Query<WorkingTimeQuery>,
 ) -> Result<web::Json<WorkingTime>, ApiError> {
-    principal.require(EVERYONE)?;
     if (query.to - query.from).num_days().abs() > 3660 {
         return Err(ApiError::bad_request(
             ErrorCode::InvalidQuery,
@@ -235,7 +227,7 @@ pub async fn working_time(
     }))
 }
 
-/// The deadline policy in force. Roles: every role.
+/// The deadline policy in force.
 #[utoipa::path(
     tag = "sla policies",
     security(("bearer" = [])),
@@ -244,14 +236,13 @@ pub async fn working_time(
 #[get("/sla-policies")]
 pub async fn get_policy(
     state: web::Data<AppState>,
-    principal: Principal,
+    _permit: Permit<op::GetPolicy>,
 ) -> Result<web::Json<PolicyVersion>, ApiError> {
-    principal.require(EVERYONE)?;
     Ok(web::Json(state.reference.policy().as_ref().clone()))
 }
 
-/// Put a new policy version into force at once; earlier versions stay on record for the
-/// deadlines they produced. Roles: admin.
+/// Put a new policy version into force at once; earlier versions stay on record for the deadlines
+/// they produced.
 #[utoipa::path(
     tag = "sla policies",
     security(("bearer" = [])),
@@ -261,7 +252,7 @@ pub async fn get_policy(
 #[put("/sla-policies")]
 pub async fn put_policy(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::PutPolicy>,
     body: ApiJson<SlaPolicy>,
 ) -> Result<web::Json<PolicyVersion>, ApiError> {
     let by = admin_id(&principal)?;

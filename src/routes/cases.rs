@@ -6,28 +6,15 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::auth::{Credentials, Principal};
+use crate::auth::{PendingPermit, Permit, Principal, op};
 use crate::domain::case::is_case_number;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::ApiJson;
 use crate::service::cases::{
-    self as case_service, CENTRE_DESKS, CaseView, IntakeDecision, RegisterCase, TimelineEvent,
+    self as case_service, CaseView, IntakeDecision, RegisterCase, TimelineEvent,
 };
 use crate::startup::AppState;
-
-/// Who reads cases: the centre, citizens (their own) and clients (theirs); departments read the
-/// cases dispatched to them. Analysts work on statistics, never on cases with personal data.
-const CASE_READERS: &[Role] = &[
-    Role::Operator,
-    Role::Dispatcher,
-    Role::Supervisor,
-    Role::Admin,
-    Role::Citizen,
-    Role::Integration,
-    Role::DepartmentStaff,
-    Role::DepartmentAdmin,
-];
 
 pub(crate) fn with_etag(
     mut response: actix_web::HttpResponseBuilder,
@@ -55,8 +42,8 @@ pub(crate) fn if_match(req: &HttpRequest) -> Option<i32> {
     )
 }
 
-/// Register a case. Roles: operator, dispatcher, supervisor (any channel), citizen (for
-/// themselves), integration (for a citizen, with `external_ref`).
+/// Register a case. The centre desks register from any channel; a citizen for themselves; an
+/// integration client for a citizen, with `external_ref`.
 ///
 /// Send `Idempotency-Key` to make retries safe: a repeated request returns the first answer and
 /// creates nothing. An integration client sending an `external_ref` it sent before gets that case
@@ -75,7 +62,7 @@ pub(crate) fn if_match(req: &HttpRequest) -> Option<i32> {
 #[post("/cases")]
 pub async fn register(
     state: web::Data<AppState>,
-    credentials: Credentials,
+    permit: PendingPermit<op::Register>,
     req: HttpRequest,
     body: ApiJson<RegisterCase>,
 ) -> Result<HttpResponse, ApiError> {
@@ -87,14 +74,7 @@ pub async fn register(
     let registered = state
         .db
         .run(move |conn| {
-            let principal = credentials.resolve(conn)?;
-            principal.require(&[
-                Role::Operator,
-                Role::Dispatcher,
-                Role::Supervisor,
-                Role::Citizen,
-                Role::Integration,
-            ])?;
+            let principal = permit.resolve(conn)?;
             case_service::register(conn, &principal, input, key, ttl, tz)
         })
         .await?;
@@ -111,8 +91,7 @@ pub async fn register(
     Ok(with_etag(builder, &registered.case))
 }
 
-/// One case. Roles: centre desks and admin (all; each read of personal data is recorded),
-/// citizen (own), integration (its own), department roles (cases dispatched to them).
+/// One case. Each full read of the complainant's personal data by centre staff is recorded.
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
@@ -125,7 +104,7 @@ pub async fn register(
 #[get("/cases/{id:\\d+}")]
 pub async fn get_case(
     state: web::Data<AppState>,
-    credentials: Credentials,
+    permit: PendingPermit<op::GetCase>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -133,8 +112,7 @@ pub async fn get_case(
     let case = state
         .db
         .run(move |conn| {
-            let principal = credentials.resolve(conn)?;
-            principal.require(CASE_READERS)?;
+            let principal = permit.resolve(conn)?;
             let row = case_service::visible_case(conn, &principal, id)?;
             case_service::view(conn, &principal, row)
         })
@@ -142,7 +120,7 @@ pub async fn get_case(
     Ok(with_etag(HttpResponse::Ok(), &case))
 }
 
-/// A case by its public number. Roles: as for `GET /cases/{id}`.
+/// A case by its public number.
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
@@ -155,10 +133,9 @@ pub async fn get_case(
 #[get("/cases/by-number/{case_no}")]
 pub async fn get_case_by_number(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::GetCaseByNumber>,
     case_no: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(CASE_READERS)?;
     let case_no = case_no.into_inner();
     if !is_case_number(&case_no) {
         return Err(ApiError::not_found("no such case"));
@@ -173,7 +150,7 @@ pub async fn get_case_by_number(
     Ok(with_etag(HttpResponse::Ok(), &case))
 }
 
-/// Every change of the case, oldest first. Roles: as for `GET /cases/{id}`.
+/// Every change of the case, oldest first.
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
@@ -186,10 +163,9 @@ pub async fn get_case_by_number(
 #[get("/cases/{id:\\d+}/timeline")]
 pub async fn timeline(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::Timeline>,
     id: web::Path<i64>,
 ) -> Result<web::Json<Vec<TimelineEvent>>, ApiError> {
-    principal.require(CASE_READERS)?;
     let id = id.into_inner();
     Ok(web::Json(
         state
@@ -206,7 +182,6 @@ async fn decide(
     id: i64,
     decision: IntakeDecision,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(CENTRE_DESKS)?;
     let expected = if_match(&req);
     let case = state
         .db
@@ -215,7 +190,7 @@ async fn decide(
     Ok(with_etag(HttpResponse::Ok(), &case))
 }
 
-/// Accept a registered case for dispatch. Roles: operator, dispatcher, supervisor.
+/// Accept a registered case for dispatch.
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
@@ -233,13 +208,13 @@ async fn decide(
 #[post("/cases/{id:\\d+}/accept")]
 pub async fn accept(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::Accept>,
     req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     decide(
         state,
-        principal,
+        principal.into_principal(),
         req,
         id.into_inner(),
         IntakeDecision::Accept,
@@ -258,8 +233,7 @@ pub struct RejectCase {
     pub redirect_to: String,
 }
 
-/// Reject a registered case, telling the citizen where to go instead. Roles: operator,
-/// dispatcher, supervisor.
+/// Reject a registered case, telling the citizen where to go instead.
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
@@ -278,7 +252,7 @@ pub struct RejectCase {
 #[post("/cases/{id:\\d+}/reject")]
 pub async fn reject(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::Reject>,
     req: HttpRequest,
     id: web::Path<i64>,
     body: ApiJson<RejectCase>,
@@ -288,7 +262,7 @@ pub async fn reject(
     let redirect_to = case_service::decision_text("redirect_to", &input.redirect_to, 2000)?;
     decide(
         state,
-        principal,
+        principal.into_principal(),
         req,
         id.into_inner(),
         IntakeDecision::Reject {
@@ -311,7 +285,7 @@ pub struct AnswerCase {
     pub answer: String,
 }
 
-/// Answer a consultation directly and close it. Roles: operator, dispatcher, supervisor.
+/// Answer a consultation directly and close it.
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
@@ -330,7 +304,7 @@ pub struct AnswerCase {
 #[post("/cases/{id:\\d+}/answer")]
 pub async fn answer(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::Answer>,
     req: HttpRequest,
     id: web::Path<i64>,
     body: ApiJson<AnswerCase>,
@@ -339,7 +313,7 @@ pub async fn answer(
     let answer = case_service::decision_text("answer", &input.answer, 5000)?;
     decide(
         state,
-        principal,
+        principal.into_principal(),
         req,
         id.into_inner(),
         IntakeDecision::Answer { answer },
@@ -370,7 +344,7 @@ pub struct PersonalDataReadView {
     pub read_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Who read which case's personal data, and when. Roles: admin.
+/// Who read which case's personal data, and when.
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
@@ -380,10 +354,9 @@ pub struct PersonalDataReadView {
 #[get("/personal-data-reads")]
 pub async fn personal_data_reads(
     state: web::Data<AppState>,
-    principal: Principal,
+    _permit: Permit<op::PersonalDataReads>,
     query: web::Query<ReadsQuery>,
 ) -> Result<web::Json<crate::pagination::Page<PersonalDataReadView>>, ApiError> {
-    principal.require(&[Role::Admin])?;
     let query = query.into_inner();
     let page = crate::pagination::PageParams {
         limit: query.limit,
@@ -442,8 +415,7 @@ pub struct CaseListQuery {
     pub cursor: Option<String>,
 }
 
-/// Cases, newest first. Roles: centre desks and admin (all), citizen (own), integration (its
-/// own), department roles (cases dispatched to them).
+/// Cases, newest first.
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
@@ -453,7 +425,7 @@ pub struct CaseListQuery {
 #[get("/cases")]
 pub async fn list_cases(
     state: web::Data<AppState>,
-    credentials: Credentials,
+    permit: PendingPermit<op::ListCases>,
     query: web::Query<CaseListQuery>,
 ) -> Result<web::Json<crate::pagination::Page<case_service::CaseSummary>>, ApiError> {
     let query = query.into_inner();
@@ -501,8 +473,7 @@ pub async fn list_cases(
         .db
         .run(move |conn| {
             // Resolved in the same blocking task as the list: one hand-off per request.
-            let principal = credentials.resolve(conn)?;
-            principal.require(CASE_READERS)?;
+            let principal = permit.resolve(conn)?;
             case_service::list(conn, &principal, filter, page)
         })
         .await?;
@@ -514,8 +485,7 @@ pub async fn list_cases(
     )?))
 }
 
-/// Change a case's classification and wording until it is dispatched. Roles: operator,
-/// dispatcher, supervisor.
+/// Change a case's classification and wording until it is dispatched.
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
@@ -534,12 +504,11 @@ pub async fn list_cases(
 #[patch("/cases/{id:\\d+}")]
 pub async fn update_case(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::UpdateCase>,
     req: HttpRequest,
     id: web::Path<i64>,
     body: ApiJson<case_service::UpdateCase>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(CENTRE_DESKS)?;
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
     let case = state
         .db

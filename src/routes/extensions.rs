@@ -5,7 +5,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::auth::Principal;
+use crate::auth::{Permit, op};
 use crate::db::extensions::ExtensionFilter;
 use crate::domain::extension::{ExtensionDecision, ExtensionState};
 use crate::error::ApiError;
@@ -29,10 +29,9 @@ pub struct ExtensionRequest {
     pub working_days: u32,
 }
 
-/// Ask for more time on a running reply deadline (延期申请). At most one request per assignment
-/// waits at a time; the policy caps how many an assignment is granted (default 2) and how far
-/// the deadline may go (default 30 working days after dispatch). Role: department admin of the
-/// deadline's department.
+/// Ask for more time on a running reply deadline (延期申请). At most one request per assignment waits
+/// at a time; the policy caps how many an assignment is granted (default 2) and how far the
+/// deadline may go (default 30 working days after dispatch).
 #[utoipa::path(
     tag = "deadlines",
     security(("bearer" = [])),
@@ -48,7 +47,7 @@ pub struct ExtensionRequest {
 #[post("/deadlines/{id:\\d+}/extensions")]
 pub async fn request_extension(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::RequestExtension>,
     id: web::Path<i64>,
     body: ApiJson<ExtensionRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -86,8 +85,7 @@ pub struct ExtensionListQuery {
     pub cursor: Option<String>,
 }
 
-/// Extension requests, newest first; `state=pending` is the supervisors' queue. Roles: centre
-/// desks and admin (all), department roles (their own department's).
+/// Extension requests, newest first; `state=pending` is the supervisors' queue.
 #[utoipa::path(
     tag = "deadlines",
     security(("bearer" = [])),
@@ -97,7 +95,7 @@ pub struct ExtensionListQuery {
 #[get("/extensions")]
 pub async fn list_extensions(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::ListExtensions>,
     query: web::Query<ExtensionListQuery>,
 ) -> Result<web::Json<Page<ExtensionView>>, ApiError> {
     let query = query.into_inner();
@@ -119,8 +117,7 @@ pub async fn list_extensions(
     Ok(web::Json(Page::from_rows(views, page, |e| e.id, |e| e)))
 }
 
-/// One extension request. Roles: centre desks and admin, department roles (their own
-/// department's).
+/// One extension request.
 #[utoipa::path(
     tag = "deadlines",
     security(("bearer" = [])),
@@ -133,7 +130,7 @@ pub async fn list_extensions(
 #[get("/extensions/{id:\\d+}")]
 pub async fn get_extension(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::GetExtension>,
     id: web::Path<i64>,
 ) -> Result<web::Json<ExtensionView>, ApiError> {
     let id = id.into_inner();
@@ -155,7 +152,7 @@ pub struct ExtensionDecisionRequest {
 }
 
 /// Approve or reject a waiting request. Approval moves the reply deadline (and the assignment's
-/// reply time; for the lead department, also the time the citizen was told). Role: supervisor.
+/// reply time; for the lead department, also the time the citizen was told).
 #[utoipa::path(
     tag = "deadlines",
     security(("bearer" = [])),
@@ -171,7 +168,7 @@ pub struct ExtensionDecisionRequest {
 #[post("/extensions/{id:\\d+}/decision")]
 pub async fn decide_extension(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::DecideExtension>,
     id: web::Path<i64>,
     body: ApiJson<ExtensionDecisionRequest>,
 ) -> Result<web::Json<ExtensionView>, ApiError> {

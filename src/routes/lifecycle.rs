@@ -3,22 +3,21 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
-use crate::auth::Principal;
-use crate::domain::role::Role;
+use crate::auth::{Permit, op};
+
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::routes::cases::{if_match, with_etag};
-use crate::service::cases::{CENTRE_DESKS, CaseView, TimelineEvent};
+use crate::service::cases::{CaseView, TimelineEvent};
 use crate::service::dispatch::{
-    self as dispatch_service, CloseCase, DISPATCH_DESKS, DispatchCase, MERGE_DESKS, MergeCase,
-    NewNote, Reason, ReviewCase, SimilarCase,
+    self as dispatch_service, CloseCase, DispatchCase, MergeCase, NewNote, Reason, ReviewCase,
+    SimilarCase,
 };
 use crate::startup::AppState;
 
-/// Dispatch an accepted case to one department (直接转办) or several with one lead (联合转办).
-/// Creates the assignments of a new round and their sign and reply deadlines from the SLA
-/// policy and the working-day calendar; with `assigned` (交办) the reply deadline is the
-/// centre's own. Roles: dispatcher, supervisor.
+/// Dispatch an accepted case to one department (直接转办) or several with one lead (联合转办). Creates the
+/// assignments of a new round and their sign and reply deadlines from the SLA policy and the
+/// working-day calendar; with `assigned` (交办) the reply deadline is the centre's own.
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
@@ -37,12 +36,11 @@ use crate::startup::AppState;
 #[post("/cases/{id:\\d+}/dispatch")]
 pub async fn dispatch(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::Dispatch>,
     req: HttpRequest,
     id: web::Path<i64>,
     body: ApiJson<DispatchCase>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(DISPATCH_DESKS)?;
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
     let reference = state.reference.clone();
     let case = state
@@ -55,7 +53,7 @@ pub async fn dispatch(
 }
 
 /// Review the departments' replies: approve (→ `awaiting_follow_up`, with the follow-up call's
-/// deadline) or send one assignment back with a note (回退). Roles: dispatcher, supervisor.
+/// deadline) or send one assignment back with a note (回退).
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
@@ -74,12 +72,11 @@ pub async fn dispatch(
 #[post("/cases/{id:\\d+}/review")]
 pub async fn review(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::Review>,
     req: HttpRequest,
     id: web::Path<i64>,
     body: ApiJson<ReviewCase>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(DISPATCH_DESKS)?;
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
     let reference = state.reference.clone();
     let case = state
@@ -92,7 +89,7 @@ pub async fn review(
 }
 
 /// Redo (重办): set the round's work aside; the case waits for a new dispatch round. From
-/// `pending_review` or `awaiting_follow_up` (after a dissatisfied follow-up). Role: supervisor.
+/// `pending_review` or `awaiting_follow_up` (after a dissatisfied follow-up).
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
@@ -111,12 +108,11 @@ pub async fn review(
 #[post("/cases/{id:\\d+}/redo")]
 pub async fn redo(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::Redo>,
     req: HttpRequest,
     id: web::Path<i64>,
     body: ApiJson<Reason>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Supervisor])?;
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
     let case = state
         .db
@@ -125,8 +121,8 @@ pub async fn redo(
     Ok(with_etag(HttpResponse::Ok(), &case))
 }
 
-/// Merge (并单) a not-yet-dispatched case into an earlier open case about the same matter: it
-/// closes as `merged` and points there. Roles: operator, dispatcher, supervisor.
+/// Merge (并单) a not-yet-dispatched case into an earlier open case about the same matter: it closes
+/// as `merged` and points there.
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
@@ -145,12 +141,11 @@ pub async fn redo(
 #[post("/cases/{id:\\d+}/merge")]
 pub async fn merge(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::Merge>,
     req: HttpRequest,
     id: web::Path<i64>,
     body: ApiJson<MergeCase>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(MERGE_DESKS)?;
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
     let case = state
         .db
@@ -159,9 +154,9 @@ pub async fn merge(
     Ok(with_etag(HttpResponse::Ok(), &case))
 }
 
-/// Earlier open cases that may be the same matter: the same citizen (account or phone), or the
-/// same category at the same place (district, address, or within about 500 m), registered in the
-/// 30 days before. Roles: operator, dispatcher, supervisor.
+/// Earlier open cases that may be the same matter: the same citizen (account or phone), or the same
+/// category at the same place (district, address, or within about 500 m), registered in the 30 days
+/// before.
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
@@ -174,10 +169,9 @@ pub async fn merge(
 #[get("/cases/{id:\\d+}/similar")]
 pub async fn similar(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::Similar>,
     id: web::Path<i64>,
 ) -> Result<web::Json<Vec<SimilarCase>>, ApiError> {
-    principal.require(CENTRE_DESKS)?;
     let id = id.into_inner();
     let similar = state
         .db
@@ -187,7 +181,7 @@ pub async fn similar(
 }
 
 /// Close an open case with a reason (e.g. the demand exceeds policy): its open assignments and
-/// running deadlines end. Role: supervisor.
+/// running deadlines end.
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
@@ -206,12 +200,11 @@ pub async fn similar(
 #[post("/cases/{id:\\d+}/close")]
 pub async fn close(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::Close>,
     req: HttpRequest,
     id: web::Path<i64>,
     body: ApiJson<CloseCase>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Supervisor])?;
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
     let case = state
         .db
@@ -221,7 +214,6 @@ pub async fn close(
 }
 
 /// Reopen a case closed in the last 30 days, with a reason: it waits for a new dispatch round.
-/// Role: supervisor.
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
@@ -240,12 +232,11 @@ pub async fn close(
 #[post("/cases/{id:\\d+}/reopen")]
 pub async fn reopen(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::Reopen>,
     req: HttpRequest,
     id: web::Path<i64>,
     body: ApiJson<Reason>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Supervisor])?;
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
     let case = state
         .db
@@ -254,8 +245,7 @@ pub async fn reopen(
     Ok(with_etag(HttpResponse::Ok(), &case))
 }
 
-/// Add information to an open case (补充材料); it joins the timeline. Roles: citizen (own
-/// cases), operator, dispatcher, supervisor.
+/// Add information to an open case (补充材料); it joins the timeline.
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
@@ -270,16 +260,10 @@ pub async fn reopen(
 #[post("/cases/{id:\\d+}/notes")]
 pub async fn add_note(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::AddNote>,
     id: web::Path<i64>,
     body: ApiJson<NewNote>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[
-        Role::Citizen,
-        Role::Operator,
-        Role::Dispatcher,
-        Role::Supervisor,
-    ])?;
     let (id, ApiJson(input)) = (id.into_inner(), body);
     let event = state
         .db

@@ -4,10 +4,10 @@ use actix_web::{HttpResponse, get, patch, post, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::auth::Principal;
+use crate::auth::{Permit, op};
 use crate::db::organisation::{CategoryFilter, DepartmentFilter};
 use crate::domain::organisation::{DepartmentKind, build_forest};
-use crate::domain::role::Role;
+
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
@@ -16,7 +16,6 @@ use crate::service::organisation::{self as org_service, *};
 use crate::startup::AppState;
 
 /// Every signed-in role may read the directory (front ends build their forms from it).
-const EVERYONE: &[Role] = &Role::ALL;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -35,7 +34,7 @@ pub struct DepartmentListQuery {
     pub cursor: Option<String>,
 }
 
-/// List departments. Roles: every role.
+/// List departments.
 #[utoipa::path(
     tag = "departments",
     security(("bearer" = [])),
@@ -45,10 +44,9 @@ pub struct DepartmentListQuery {
 #[get("/departments")]
 pub async fn list_departments(
     state: web::Data<AppState>,
-    principal: Principal,
+    _permit: Permit<op::ListDepartments>,
     query: web::Query<DepartmentListQuery>,
 ) -> Result<web::Json<Page<DepartmentView>>, ApiError> {
-    principal.require(EVERYONE)?;
     let query = query.into_inner();
     let page = PageParams {
         limit: query.limit,
@@ -73,7 +71,7 @@ pub async fn list_departments(
     )))
 }
 
-/// The whole department tree, inactive departments included. Roles: every role.
+/// The whole department tree, inactive departments included.
 #[utoipa::path(
     tag = "departments",
     security(("bearer" = [])),
@@ -82,9 +80,8 @@ pub async fn list_departments(
 #[get("/departments/tree")]
 pub async fn department_tree(
     state: web::Data<AppState>,
-    principal: Principal,
+    _permit: Permit<op::DepartmentTree>,
 ) -> Result<web::Json<Vec<DepartmentNode>>, ApiError> {
-    principal.require(EVERYONE)?;
     let rows = state.db.run(org_service::all_departments).await?;
     let views = rows.into_iter().map(DepartmentView::from_row).collect();
     Ok(web::Json(
@@ -95,7 +92,7 @@ pub async fn department_tree(
     ))
 }
 
-/// Create a department. Roles: admin.
+/// Create a department.
 #[utoipa::path(
     tag = "departments",
     security(("bearer" = [])),
@@ -108,10 +105,9 @@ pub async fn department_tree(
 #[post("/departments")]
 pub async fn create_department(
     state: web::Data<AppState>,
-    principal: Principal,
+    _permit: Permit<op::CreateDepartment>,
     body: ApiJson<CreateDepartment>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Admin])?;
     let ApiJson(input) = body;
     let row = state
         .db
@@ -121,7 +117,7 @@ pub async fn create_department(
     Ok(crate::routes::created(location).json(DepartmentView::from_row(row)))
 }
 
-/// One department. Roles: every role.
+/// One department.
 #[utoipa::path(
     tag = "departments",
     security(("bearer" = [])),
@@ -134,10 +130,9 @@ pub async fn create_department(
 #[get("/departments/{id:\\d+}")]
 pub async fn get_department(
     state: web::Data<AppState>,
-    principal: Principal,
+    _permit: Permit<op::GetDepartment>,
     id: web::Path<i64>,
 ) -> Result<web::Json<DepartmentView>, ApiError> {
-    principal.require(EVERYONE)?;
     let id = id.into_inner();
     let row = state
         .db
@@ -146,7 +141,7 @@ pub async fn get_department(
     Ok(web::Json(DepartmentView::from_row(row)))
 }
 
-/// Change a department; deactivate with `active: false` (never deleted). Roles: admin.
+/// Change a department; deactivate with `active: false` (never deleted).
 #[utoipa::path(
     tag = "departments",
     security(("bearer" = [])),
@@ -160,11 +155,10 @@ pub async fn get_department(
 #[patch("/departments/{id:\\d+}")]
 pub async fn update_department(
     state: web::Data<AppState>,
-    principal: Principal,
+    _permit: Permit<op::UpdateDepartment>,
     id: web::Path<i64>,
     body: ApiJson<UpdateDepartment>,
 ) -> Result<web::Json<DepartmentView>, ApiError> {
-    principal.require(&[Role::Admin])?;
     let (id, ApiJson(input)) = (id.into_inner(), body);
     let row = state
         .db
@@ -190,7 +184,7 @@ pub struct CategoryListQuery {
     pub cursor: Option<String>,
 }
 
-/// List categories. Roles: every role.
+/// List categories.
 #[utoipa::path(
     tag = "categories",
     security(("bearer" = [])),
@@ -200,10 +194,9 @@ pub struct CategoryListQuery {
 #[get("/categories")]
 pub async fn list_categories(
     state: web::Data<AppState>,
-    principal: Principal,
+    _permit: Permit<op::ListCategories>,
     query: web::Query<CategoryListQuery>,
 ) -> Result<web::Json<Page<CategoryView>>, ApiError> {
-    principal.require(EVERYONE)?;
     let query = query.into_inner();
     let page = PageParams {
         limit: query.limit,
@@ -228,7 +221,7 @@ pub async fn list_categories(
     )))
 }
 
-/// The whole category tree, inactive categories included. Roles: every role.
+/// The whole category tree, inactive categories included.
 #[utoipa::path(
     tag = "categories",
     security(("bearer" = [])),
@@ -237,9 +230,8 @@ pub async fn list_categories(
 #[get("/categories/tree")]
 pub async fn category_tree(
     state: web::Data<AppState>,
-    principal: Principal,
+    _permit: Permit<op::CategoryTree>,
 ) -> Result<web::Json<Vec<CategoryNode>>, ApiError> {
-    principal.require(EVERYONE)?;
     let rows = state.db.run(org_service::all_categories).await?;
     let views = rows.into_iter().map(CategoryView::from_row).collect();
     Ok(web::Json(
@@ -250,7 +242,7 @@ pub async fn category_tree(
     ))
 }
 
-/// Create a category. Roles: admin.
+/// Create a category.
 #[utoipa::path(
     tag = "categories",
     security(("bearer" = [])),
@@ -263,10 +255,9 @@ pub async fn category_tree(
 #[post("/categories")]
 pub async fn create_category(
     state: web::Data<AppState>,
-    principal: Principal,
+    _permit: Permit<op::CreateCategory>,
     body: ApiJson<CreateCategory>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Admin])?;
     let ApiJson(input) = body;
     let row = state
         .db
@@ -276,7 +267,7 @@ pub async fn create_category(
     Ok(crate::routes::created(location).json(CategoryView::from_row(row)))
 }
 
-/// One category. Roles: every role.
+/// One category.
 #[utoipa::path(
     tag = "categories",
     security(("bearer" = [])),
@@ -289,10 +280,9 @@ pub async fn create_category(
 #[get("/categories/{id:\\d+}")]
 pub async fn get_category(
     state: web::Data<AppState>,
-    principal: Principal,
+    _permit: Permit<op::GetCategory>,
     id: web::Path<i64>,
 ) -> Result<web::Json<CategoryView>, ApiError> {
-    principal.require(EVERYONE)?;
     let id = id.into_inner();
     let row = state
         .db
@@ -301,7 +291,7 @@ pub async fn get_category(
     Ok(web::Json(CategoryView::from_row(row)))
 }
 
-/// Change a category; deactivate with `active: false`. Roles: admin.
+/// Change a category; deactivate with `active: false`.
 #[utoipa::path(
     tag = "categories",
     security(("bearer" = [])),
@@ -315,11 +305,10 @@ pub async fn get_category(
 #[patch("/categories/{id:\\d+}")]
 pub async fn update_category(
     state: web::Data<AppState>,
-    principal: Principal,
+    _permit: Permit<op::UpdateCategory>,
     id: web::Path<i64>,
     body: ApiJson<UpdateCategory>,
 ) -> Result<web::Json<CategoryView>, ApiError> {
-    principal.require(&[Role::Admin])?;
     let (id, ApiJson(input)) = (id.into_inner(), body);
     let row = state
         .db
@@ -340,7 +329,7 @@ pub struct ClientListQuery {
     pub cursor: Option<String>,
 }
 
-/// List integration clients (never their secrets). Roles: admin.
+/// List integration clients (never their secrets).
 #[utoipa::path(
     tag = "integration clients",
     security(("bearer" = [])),
@@ -350,10 +339,9 @@ pub struct ClientListQuery {
 #[get("/integration-clients")]
 pub async fn list_clients(
     state: web::Data<AppState>,
-    principal: Principal,
+    _permit: Permit<op::ListClients>,
     query: web::Query<ClientListQuery>,
 ) -> Result<web::Json<Page<IntegrationClientView>>, ApiError> {
-    principal.require(&[Role::Admin])?;
     let query = query.into_inner();
     let page = PageParams {
         limit: query.limit,
@@ -372,7 +360,7 @@ pub async fn list_clients(
     )))
 }
 
-/// Register an integration client. The answer carries `client_secret`, shown this once. Roles: admin.
+/// Register an integration client. The answer carries `client_secret`, shown this once.
 #[utoipa::path(
     tag = "integration clients",
     security(("bearer" = [])),
@@ -382,10 +370,9 @@ pub async fn list_clients(
 #[post("/integration-clients")]
 pub async fn create_client(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::CreateClient>,
     body: ApiJson<CreateIntegrationClient>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Admin])?;
     let created_by = principal
         .user_id()
         .ok_or_else(|| ApiError::internal("admin without user id"))?;
@@ -400,7 +387,6 @@ pub async fn create_client(
 }
 
 /// Rename or disable an integration client; a disabled client's tokens stop working at once.
-/// Roles: admin.
 #[utoipa::path(
     tag = "integration clients",
     security(("bearer" = [])),
@@ -414,11 +400,10 @@ pub async fn create_client(
 #[patch("/integration-clients/{id:\\d+}")]
 pub async fn update_client(
     state: web::Data<AppState>,
-    principal: Principal,
+    _permit: Permit<op::UpdateClient>,
     id: web::Path<i64>,
     body: ApiJson<UpdateIntegrationClient>,
 ) -> Result<web::Json<IntegrationClientView>, ApiError> {
-    principal.require(&[Role::Admin])?;
     let (id, ApiJson(input)) = (id.into_inner(), body);
     let row = state
         .db

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::auth::Principal;
+use crate::auth::{Permit, op};
 use crate::db::supervision::SupervisionFilter;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -32,9 +32,8 @@ pub struct SupervisionRequest {
     pub note: String,
 }
 
-/// Urge (催办) or supervise (督办) the department of an open assignment. Written supervision
-/// starts a `supervision_response` clock (policy: 2 working days) for the department's
-/// explanation. Role: supervisor.
+/// Urge (催办) or supervise (督办) the department of an open assignment. Written supervision starts a
+/// `supervision_response` clock (policy: 2 working days) for the department's explanation.
 #[utoipa::path(
     tag = "supervision",
     security(("bearer" = [])),
@@ -48,7 +47,7 @@ pub struct SupervisionRequest {
 #[post("/supervisions")]
 pub async fn create_supervision(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::CreateSupervision>,
     body: ApiJson<SupervisionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let ApiJson(body) = body;
@@ -92,7 +91,6 @@ pub struct SupervisionListQuery {
 }
 
 /// Supervision records, newest first, including the sweep's own urges (`method=system`).
-/// Roles: centre desks and admin (all), department roles (their own department's).
 #[utoipa::path(
     tag = "supervision",
     security(("bearer" = [])),
@@ -102,7 +100,7 @@ pub struct SupervisionListQuery {
 #[get("/supervisions")]
 pub async fn list_supervisions(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::ListSupervisions>,
     query: web::Query<SupervisionListQuery>,
 ) -> Result<web::Json<Page<SupervisionView>>, ApiError> {
     let query = query.into_inner();
@@ -126,8 +124,7 @@ pub async fn list_supervisions(
     Ok(web::Json(Page::from_rows(views, page, |s| s.id, |s| s)))
 }
 
-/// One supervision record. Roles: centre desks and admin, department roles (their own
-/// department's).
+/// One supervision record.
 #[utoipa::path(
     tag = "supervision",
     security(("bearer" = [])),
@@ -140,7 +137,7 @@ pub async fn list_supervisions(
 #[get("/supervisions/{id:\\d+}")]
 pub async fn get_supervision(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::GetSupervision>,
     id: web::Path<i64>,
 ) -> Result<web::Json<SupervisionView>, ApiError> {
     let id = id.into_inner();
@@ -164,7 +161,6 @@ pub struct ExplanationRequest {
 }
 
 /// Answer a written supervision of your department, once; its clock is met or missed by it.
-/// Role: department admin of the record's department.
 #[utoipa::path(
     tag = "supervision",
     security(("bearer" = [])),
@@ -180,7 +176,7 @@ pub struct ExplanationRequest {
 #[post("/supervisions/{id:\\d+}/explanation")]
 pub async fn explain(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::Explain>,
     id: web::Path<i64>,
     body: ApiJson<ExplanationRequest>,
 ) -> Result<web::Json<SupervisionView>, ApiError> {

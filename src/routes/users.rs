@@ -4,8 +4,8 @@ use actix_web::{HttpResponse, get, patch, post, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::auth::Principal;
 use crate::auth::password;
+use crate::auth::{Permit, op};
 use crate::db::accounts::UserFilter;
 use crate::domain::role::Role;
 use crate::error::ApiError;
@@ -34,7 +34,7 @@ pub struct UserListQuery {
     pub cursor: Option<String>,
 }
 
-/// List users. Roles: admin (all users), department_admin (their department's users).
+/// List users.
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
@@ -44,10 +44,9 @@ pub struct UserListQuery {
 #[get("/users")]
 pub async fn list_users(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::ListUsers>,
     query: web::Query<UserListQuery>,
 ) -> Result<web::Json<Page<UserView>>, ApiError> {
-    principal.require(&[Role::Admin, Role::DepartmentAdmin])?;
     let query = query.into_inner();
     let page = PageParams {
         limit: query.limit,
@@ -72,7 +71,7 @@ pub async fn list_users(
     )?))
 }
 
-/// Create a user. Roles: admin.
+/// Create a user.
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
@@ -85,10 +84,9 @@ pub async fn list_users(
 #[post("/users")]
 pub async fn create_user(
     state: web::Data<AppState>,
-    principal: Principal,
+    _permit: Permit<op::CreateUser>,
     body: ApiJson<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Admin])?;
     let ApiJson(input) = body;
     let hash = password::hash_off_thread(input.password.clone()).await?;
     let user = state
@@ -99,7 +97,7 @@ pub async fn create_user(
     Ok(crate::routes::created(location).json(UserView::from_row(user)?))
 }
 
-/// One user. Roles: admin (any), department_admin (their department's users), everyone (themselves).
+/// One user.
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
@@ -112,7 +110,7 @@ pub async fn create_user(
 #[get("/users/{id:\\d+}")]
 pub async fn get_user(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::GetUser>,
     id: web::Path<i64>,
 ) -> Result<web::Json<UserView>, ApiError> {
     let id = id.into_inner();
@@ -123,7 +121,7 @@ pub async fn get_user(
     Ok(web::Json(UserView::from_row(user)?))
 }
 
-/// Change a user. Roles: admin (everything), everyone (their own name, phone and password).
+/// Change a user: admins everything; everyone else their own name, phone and password.
 ///
 /// A new password or `active: false` ends the user's sessions at once.
 #[utoipa::path(
@@ -140,7 +138,7 @@ pub async fn get_user(
 #[patch("/users/{id:\\d+}")]
 pub async fn update_user(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::UpdateUser>,
     id: web::Path<i64>,
     body: ApiJson<UpdateUser>,
 ) -> Result<web::Json<UserView>, ApiError> {

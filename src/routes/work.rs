@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::auth::Principal;
+use crate::auth::{Permit, Principal, op};
 use crate::db::assignments::{AssignmentFilter, DeadlineFilter};
 use crate::domain::dispatch::{AssignmentState, DeadlineKind, DeadlineState, ReturnRuling};
 use crate::error::ApiError;
@@ -16,7 +16,7 @@ use crate::routes::cases::if_match;
 use crate::routes::enum_list;
 use crate::service::cases::decision_text;
 use crate::service::dispatch::{
-    self as dispatch_service, AssignmentMove, AssignmentView, DeadlineView, Reply, WORK_READERS,
+    self as dispatch_service, AssignmentMove, AssignmentView, DeadlineView, Reply,
 };
 use crate::startup::AppState;
 
@@ -58,8 +58,7 @@ pub struct AssignmentListQuery {
     pub cursor: Option<String>,
 }
 
-/// Assignments, newest first. Roles: centre desks and admin (all), department roles (their own
-/// department's).
+/// Assignments, newest first.
 #[utoipa::path(
     tag = "assignments",
     security(("bearer" = [])),
@@ -69,10 +68,9 @@ pub struct AssignmentListQuery {
 #[get("/assignments")]
 pub async fn list_assignments(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::ListAssignments>,
     query: web::Query<AssignmentListQuery>,
 ) -> Result<web::Json<Page<AssignmentView>>, ApiError> {
-    principal.require(WORK_READERS)?;
     let query = query.into_inner();
     let page = PageParams {
         limit: query.limit,
@@ -107,8 +105,7 @@ pub async fn list_assignments(
     )?))
 }
 
-/// One assignment, with its `ETag`. Roles: centre desks and admin, department roles (their own
-/// department's; others' are 404).
+/// One assignment, with its `ETag`.
 #[utoipa::path(
     tag = "assignments",
     security(("bearer" = [])),
@@ -121,10 +118,9 @@ pub async fn list_assignments(
 #[get("/assignments/{id:\\d+}")]
 pub async fn get_assignment(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::GetAssignment>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(WORK_READERS)?;
     let id = id.into_inner();
     let view = state
         .db
@@ -140,7 +136,6 @@ async fn act(
     id: i64,
     mv: AssignmentMove,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(WORK_READERS)?;
     let expected = if_match(&req);
     let view = state
         .db
@@ -149,8 +144,8 @@ async fn act(
     Ok(assignment_response(&view))
 }
 
-/// Sign for an assignment (签收): its sign deadline is met (or missed, if late) and the reply
-/// clock keeps running. Roles: department staff and admin of its department.
+/// Sign for an assignment (签收): its sign deadline is met (or missed, if late) and the reply clock
+/// keeps running.
 #[utoipa::path(
     tag = "assignments",
     security(("bearer" = [])),
@@ -168,11 +163,18 @@ async fn act(
 #[post("/assignments/{id:\\d+}/sign")]
 pub async fn sign(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::Sign>,
     req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    act(state, principal, req, id.into_inner(), AssignmentMove::Sign).await
+    act(
+        state,
+        principal.into_principal(),
+        req,
+        id.into_inner(),
+        AssignmentMove::Sign,
+    )
+    .await
 }
 
 #[derive(eserde::Deserialize, Validate, ToSchema)]
@@ -187,8 +189,8 @@ pub struct ReturnAssignment {
     pub reason: String,
 }
 
-/// Return an assignment the department is not responsible for (退单), before replying; the
-/// centre rules on it. Roles: department staff and admin of its department.
+/// Return an assignment the department is not responsible for (退单), before replying; the centre
+/// rules on it.
 #[utoipa::path(
     tag = "assignments",
     security(("bearer" = [])),
@@ -207,7 +209,7 @@ pub struct ReturnAssignment {
 #[post("/assignments/{id:\\d+}/return")]
 pub async fn return_assignment(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::ReturnAssignment>,
     req: HttpRequest,
     id: web::Path<i64>,
     body: ApiJson<ReturnAssignment>,
@@ -215,7 +217,7 @@ pub async fn return_assignment(
     let reason = decision_text("reason", &body.0.reason, 2000)?;
     act(
         state,
-        principal,
+        principal.into_principal(),
         req,
         id.into_inner(),
         AssignmentMove::Return { reason },
@@ -238,7 +240,7 @@ pub struct RuleOnReturn {
     pub note: Option<String>,
 }
 
-/// Rule on a returned assignment (派单异议审核). Roles: dispatcher, supervisor.
+/// Rule on a returned assignment (派单异议审核).
 #[utoipa::path(
     tag = "assignments",
     security(("bearer" = [])),
@@ -257,7 +259,7 @@ pub struct RuleOnReturn {
 #[post("/assignments/{id:\\d+}/return-ruling")]
 pub async fn return_ruling(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::ReturnRuling>,
     req: HttpRequest,
     id: web::Path<i64>,
     body: ApiJson<RuleOnReturn>,
@@ -270,7 +272,7 @@ pub async fn return_ruling(
         .transpose()?;
     act(
         state,
-        principal,
+        principal.into_principal(),
         req,
         id.into_inner(),
         AssignmentMove::Rule {
@@ -288,8 +290,7 @@ pub struct Handover {
     pub user_id: i64,
 }
 
-/// Hand an assignment to a member of the department; staff then work only on what they were
-/// handed. Role: department admin of its department.
+/// Hand an assignment to a member of the department; staff then work only on what they were handed.
 #[utoipa::path(
     tag = "assignments",
     security(("bearer" = [])),
@@ -308,7 +309,7 @@ pub struct Handover {
 #[post("/assignments/{id:\\d+}/handover")]
 pub async fn handover(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::Handover>,
     req: HttpRequest,
     id: web::Path<i64>,
     body: ApiJson<Handover>,
@@ -316,7 +317,7 @@ pub async fn handover(
     let user_id = body.0.user_id;
     act(
         state,
-        principal,
+        principal.into_principal(),
         req,
         id.into_inner(),
         AssignmentMove::Handover { user_id },
@@ -336,8 +337,7 @@ pub struct Progress {
     pub note: String,
 }
 
-/// Report progress on a signed assignment; the note joins the case's timeline. Roles: department
-/// staff and admin of its department.
+/// Report progress on a signed assignment; the note joins the case's timeline.
 #[utoipa::path(
     tag = "assignments",
     security(("bearer" = [])),
@@ -356,7 +356,7 @@ pub struct Progress {
 #[post("/assignments/{id:\\d+}/progress")]
 pub async fn progress(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::Progress>,
     req: HttpRequest,
     id: web::Path<i64>,
     body: ApiJson<Progress>,
@@ -364,7 +364,7 @@ pub async fn progress(
     let note = decision_text("note", &body.0.note, 5000)?;
     act(
         state,
-        principal,
+        principal.into_principal(),
         req,
         id.into_inner(),
         AssignmentMove::Progress { note },
@@ -373,8 +373,7 @@ pub async fn progress(
 }
 
 /// Reply (答复): what was investigated, what was done, the result. Meets (or misses) the reply
-/// deadline; when the whole round has replied the case waits for review. Roles: department
-/// staff and admin of its department.
+/// deadline; when the whole round has replied the case waits for review.
 #[utoipa::path(
     tag = "assignments",
     security(("bearer" = [])),
@@ -393,7 +392,7 @@ pub async fn progress(
 #[post("/assignments/{id:\\d+}/reply")]
 pub async fn reply(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::Reply>,
     req: HttpRequest,
     id: web::Path<i64>,
     body: ApiJson<Reply>,
@@ -407,7 +406,7 @@ pub async fn reply(
     };
     act(
         state,
-        principal,
+        principal.into_principal(),
         req,
         id.into_inner(),
         AssignmentMove::Reply(reply),
@@ -439,8 +438,7 @@ pub struct DeadlineListQuery {
     pub cursor: Option<String>,
 }
 
-/// Deadlines (sign, reply, follow-up…), newest first, with whether each is due soon or overdue
-/// now. Roles: centre desks and admin (all), department roles (their own department's).
+/// Deadlines (sign, reply, follow-up…), newest first, with whether each is due soon or overdue now.
 #[utoipa::path(
     tag = "deadlines",
     security(("bearer" = [])),
@@ -450,10 +448,9 @@ pub struct DeadlineListQuery {
 #[get("/deadlines")]
 pub async fn list_deadlines(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::ListDeadlines>,
     query: web::Query<DeadlineListQuery>,
 ) -> Result<web::Json<Page<DeadlineView>>, ApiError> {
-    principal.require(WORK_READERS)?;
     let query = query.into_inner();
     let page = PageParams {
         limit: query.limit,
@@ -483,7 +480,7 @@ pub async fn list_deadlines(
     Ok(web::Json(Page::from_rows(views, page, |d| d.id, |d| d)))
 }
 
-/// One deadline. Roles: centre desks and admin, department roles (their own department's).
+/// One deadline.
 #[utoipa::path(
     tag = "deadlines",
     security(("bearer" = [])),
@@ -496,10 +493,9 @@ pub async fn list_deadlines(
 #[get("/deadlines/{id:\\d+}")]
 pub async fn get_deadline(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Permit<op::GetDeadline>,
     id: web::Path<i64>,
 ) -> Result<web::Json<DeadlineView>, ApiError> {
-    principal.require(WORK_READERS)?;
     let id = id.into_inner();
     let reference = state.reference.clone();
     let view = state

@@ -24,9 +24,6 @@ use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
 use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
 
-/// Roles that register and handle cases at the centre.
-pub const CENTRE_DESKS: &[Role] = &[Role::Operator, Role::Dispatcher, Role::Supervisor];
-
 #[derive(eserde::Deserialize, Serialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ComplainantInput {

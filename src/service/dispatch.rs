@@ -27,8 +27,7 @@ use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Period, PeriodUnit, Urgency};
 use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
 use crate::service::cases::{
-    CENTRE_DESKS, CaseSummary, CaseView, decision_text, event, stored, text, view, visible_case,
-    visible_case_at,
+    CaseSummary, CaseView, decision_text, event, stored, text, view, visible_case, visible_case_at,
 };
 use crate::service::reference::ReferenceData;
 
@@ -599,15 +598,6 @@ impl AssignmentMove {
             Self::Reply(_) => "assignment_replied",
         }
     }
-
-    /// Roles allowed to make this move (the department ones only on their own department's rows).
-    fn roles(&self) -> &'static [Role] {
-        match self {
-            Self::Rule { .. } => &[Role::Dispatcher, Role::Supervisor],
-            Self::Handover { .. } => &[Role::DepartmentAdmin],
-            _ => &[Role::DepartmentStaff, Role::DepartmentAdmin],
-        }
-    }
 }
 
 /// Makes `mv` on assignment `id`. `if_match` is the assignment's version the client last saw.
@@ -618,7 +608,6 @@ pub fn act_on_assignment(
     mv: AssignmentMove,
     if_match: Option<i32>,
 ) -> Result<AssignmentView, ApiError> {
-    principal.require(mv.roles())?;
     let row = write_transaction(conn, |conn| -> Result<AssignmentRow, ApiError> {
         // Lock the case first: the round's other assignments decide its status with this one.
         let peek = visible_assignment(conn, principal, id)?;
@@ -1297,19 +1286,3 @@ pub fn deadline_views(
         .map(|row| deadline_view(row, &calendar))
         .collect()
 }
-
-/// Who acts on cases after acceptance.
-pub const DISPATCH_DESKS: &[Role] = &[Role::Dispatcher, Role::Supervisor];
-
-/// Roles reading assignments and deadlines.
-pub const WORK_READERS: &[Role] = &[
-    Role::Operator,
-    Role::Dispatcher,
-    Role::Supervisor,
-    Role::Admin,
-    Role::DepartmentStaff,
-    Role::DepartmentAdmin,
-];
-
-/// Who merges duplicates and looks for them: the intake and dispatch desks.
-pub const MERGE_DESKS: &[Role] = CENTRE_DESKS;

@@ -412,20 +412,14 @@ mod tests {
 
     #[test]
     fn visibility_follows_role_and_department() {
-        let dept_admin = Principal {
-            kind: PrincipalKind::User { id: 1 },
-            role: Role::DepartmentAdmin,
-            department_id: Some(7),
-            account: None,
-        };
+        let dept_admin = Principal::for_test(
+            PrincipalKind::User { id: 1 },
+            Role::DepartmentAdmin,
+            Some(7),
+        );
         assert!(may_view(&dept_admin, &user(2, Some(7))));
         assert!(!may_view(&dept_admin, &user(3, Some(8))));
-        let operator = Principal {
-            kind: PrincipalKind::User { id: 4 },
-            role: Role::Operator,
-            department_id: None,
-            account: None,
-        };
+        let operator = Principal::for_test(PrincipalKind::User { id: 4 }, Role::Operator, None);
         assert!(may_view(&operator, &user(4, None)));
         assert!(!may_view(&operator, &user(5, None)));
     }
