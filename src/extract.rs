@@ -360,6 +360,22 @@ pub fn flatten_validation_errors(errors: &ValidationErrors) -> Vec<FieldError> {
     out
 }
 
+/// The message of a declared rule, from its bounds (`length`, `range`); never the value.
+fn describe_rule(error: &validator::ValidationError) -> String {
+    let bound = |name: &str| error.params.get(name).map(|v| v.to_string());
+    let (unit, what) = match error.code.as_ref() {
+        "length" => (" characters", "be"),
+        "range" | "out_of_range" => ("", "be"),
+        other => return format!("fails the '{other}' rule"),
+    };
+    match (bound("min"), bound("max")) {
+        (Some(min), Some(max)) => format!("must {what} {min} to {max}{unit}"),
+        (Some(min), None) => format!("must {what} at least {min}{unit}"),
+        (None, Some(max)) => format!("must {what} at most {max}{unit}"),
+        (None, None) => format!("fails the '{}' rule", error.code),
+    }
+}
+
 fn flatten_into(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
     for (field, kind) in errors.errors() {
         let path = if prefix.is_empty() {
@@ -374,7 +390,7 @@ fn flatten_into(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldErro
                         .message
                         .as_ref()
                         .map(|m| m.to_string())
-                        .unwrap_or_else(|| format!("fails the '{}' rule", error.code));
+                        .unwrap_or_else(|| describe_rule(error));
                     out.push(FieldError::new(
                         path.clone(),
                         FieldErrorCode::from_validator(&error.code),

@@ -20,3 +20,4 @@ pub mod seed;
 pub mod service;
 pub mod startup;
 pub mod telemetry;
+pub mod validation;

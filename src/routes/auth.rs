@@ -17,6 +17,7 @@ use crate::service::auth::{self as auth_service, IssuedTokens, Registration};
 use crate::service::organisation::IntegrationClientView;
 use crate::service::users::UserView;
 use crate::startup::AppState;
+use crate::validation;
 
 #[derive(eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -50,12 +51,15 @@ pub struct ClientTokenRequest {
 pub struct RegisterCitizenRequest {
     /// Mainland mobile number; it becomes the sign-in name.
     #[schema(example = "13812345678")]
+    #[validate(custom(function = "validation::phone"))]
     pub phone: String,
     /// At least 10 characters.
     #[schema(format = Password, min_length = 10, max_length = 128)]
+    #[validate(length(min = 10, max = 128))]
     pub password: String,
     /// How the centre addresses the citizen; defaults to the masked phone number.
     #[schema(example = "王先生", max_length = 50)]
+    #[validate(length(max = 50), custom(function = "validation::name"))]
     #[serde(default)]
     pub display_name: Option<String>,
 }

@@ -7,12 +7,14 @@ use validator::Validate;
 
 use crate::auth::{Permit, op};
 use crate::db::extensions::ExtensionFilter;
+use crate::domain::extension::MAX_REQUESTED_WORKING_DAYS;
 use crate::domain::extension::{ExtensionDecision, ExtensionState};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
 use crate::service::extensions::{self as extension_service, ExtensionView};
 use crate::startup::AppState;
+use crate::validation;
 
 #[derive(eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -23,9 +25,11 @@ pub struct ExtensionRequest {
         min_length = 1,
         max_length = 2000
     )]
+    #[validate(length(min = 1, max = 2000), custom(function = "validation::text"))]
     pub reason: String,
     /// Working days asked for, counted from the current reply deadline.
     #[schema(minimum = 1, maximum = 30, example = 5)]
+    #[validate(range(min = 1, max = MAX_REQUESTED_WORKING_DAYS, code = "out_of_range"))]
     pub working_days: u32,
 }
 
@@ -147,6 +151,7 @@ pub struct ExtensionDecisionRequest {
     pub decision: ExtensionDecision,
     /// Told to the department with the decision.
     #[schema(max_length = 2000)]
+    #[validate(length(max = 2000), custom(function = "validation::text"))]
     #[serde(default)]
     pub note: Option<String>,
 }

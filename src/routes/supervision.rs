@@ -15,6 +15,7 @@ use crate::service::supervision::{
     self as supervision_service, NewPressure, SupervisionKind, SupervisionMethod, SupervisionView,
 };
 use crate::startup::AppState;
+use crate::validation;
 
 #[derive(eserde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +30,7 @@ pub struct SupervisionRequest {
         min_length = 1,
         max_length = 2000
     )]
+    #[validate(length(min = 1, max = 2000), custom(function = "validation::text"))]
     pub note: String,
 }
 
@@ -157,6 +159,7 @@ pub struct ExplanationRequest {
         min_length = 1,
         max_length = 5000
     )]
+    #[validate(length(min = 1, max = 5000), custom(function = "validation::text"))]
     pub explanation: String,
 }
 

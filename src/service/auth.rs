@@ -10,7 +10,8 @@ use crate::db::{DbConnection, accounts, now, write_transaction};
 use crate::domain::account::{LockoutPolicy, NewPassword, ThrottleState, parse_name};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::role::Role;
-use crate::error::{ApiError, ErrorCode, FieldErrors};
+use crate::error::{ApiError, ErrorCode, FieldErrorCode};
+use crate::validation::parsed;
 
 /// Tokens handed out at sign-in and refresh.
 pub struct IssuedTokens {
@@ -312,27 +313,22 @@ pub struct Registration {
 }
 
 impl Registration {
-    /// Checks every field (422 naming each bad one), before any hashing is spent on it.
+    /// Parses the fields the request's rules validated, and checks the one rule across them
+    /// (the password is not the phone number), before any hashing is spent on it.
     pub fn parse(
         phone: &str,
         password_raw: &str,
         display_name: Option<&str>,
     ) -> Result<Self, ApiError> {
-        let mut errors = FieldErrors::default();
-        let phone = errors.check("phone", PhoneNumber::parse(phone));
-        let name = display_name.and_then(|n| errors.check("display_name", parse_name(n, 50)));
-        let username = phone
-            .as_ref()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_default();
-        let password = errors.check("password", NewPassword::parse(password_raw, &username));
-        errors.finish()?;
-        let (Some(phone), Some(password)) = (phone, password) else {
-            return Err(ApiError::internal("validated fields missing"));
-        };
+        let phone = parsed(PhoneNumber::parse(phone))?;
+        let display_name = display_name
+            .map(|n| parsed(parse_name(n, 50)))
+            .transpose()?;
+        let password = NewPassword::parse(password_raw, phone.as_str())
+            .map_err(|message| ApiError::field("password", FieldErrorCode::Invalid, message))?;
         Ok(Self {
             phone,
-            display_name: name,
+            display_name,
             password,
         })
     }

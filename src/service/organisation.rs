@@ -15,6 +15,7 @@ use crate::domain::account::{parse_code, parse_name};
 use crate::domain::organisation::{DepartmentKind, TreeNode, would_create_cycle};
 use crate::domain::phone::PhoneNumber;
 use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
+use crate::validation::{self, parsed};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DepartmentView {
@@ -90,16 +91,20 @@ impl From<TreeNode<CategoryView>> for CategoryNode {
 pub struct CreateDepartment {
     /// Unique, human-readable: 1–32 of `A-Z a-z 0-9 . _ -`.
     #[schema(example = "CGJ", min_length = 1, max_length = 32)]
+    #[validate(length(min = 1, max = 32), custom(function = "validation::code"))]
     pub code: String,
     #[schema(example = "市城市管理局", min_length = 1, max_length = 100)]
+    #[validate(length(min = 1, max = 100), custom(function = "validation::name"))]
     pub name: String,
     #[serde(default)]
     pub parent_id: Option<i64>,
     pub kind: DepartmentKind,
     #[schema(max_length = 50)]
+    #[validate(length(max = 50), custom(function = "validation::name"))]
     #[serde(default)]
     pub contact_person: Option<String>,
     #[schema(example = "010-12345678")]
+    #[validate(custom(function = "validation::phone"))]
     #[serde(default)]
     pub contact_phone: Option<String>,
 }
@@ -110,6 +115,7 @@ pub struct CreateDepartment {
 #[serde(deny_unknown_fields)]
 pub struct UpdateDepartment {
     #[schema(min_length = 1, max_length = 100)]
+    #[validate(length(min = 1, max = 100), custom(function = "validation::name"))]
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
@@ -118,10 +124,12 @@ pub struct UpdateDepartment {
     #[serde(default)]
     pub kind: Option<DepartmentKind>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 50)]
+    #[validate(length(max = 50), custom(function = "validation::name"))]
     pub contact_person: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, example = "010-12345678")]
+    #[validate(custom(function = "validation::phone"))]
     pub contact_phone: Option<Option<String>>,
     #[serde(default)]
     pub active: Option<bool>,
@@ -149,22 +157,21 @@ pub fn create_department(
     input: CreateDepartment,
 ) -> Result<Department, ApiError> {
     write_transaction(conn, |conn| {
-        let mut errors = FieldErrors::default();
-        let code = errors.check("code", parse_code(&input.code));
-        let name = errors.check("name", parse_name(&input.name, 100));
+        let code = parsed(parse_code(&input.code))?;
+        let name = parsed(parse_name(&input.name, 100))?;
         let contact_person = input
             .contact_person
             .as_deref()
-            .and_then(|p| errors.check("contact_person", parse_name(p, 50)));
+            .map(|p| parsed(parse_name(p, 50)))
+            .transpose()?;
         let contact_phone = input
             .contact_phone
             .as_deref()
-            .and_then(|p| errors.check("contact_phone", PhoneNumber::parse(p)));
+            .map(|p| parsed(PhoneNumber::parse(p)))
+            .transpose()?;
+        let mut errors = FieldErrors::default();
         check_parent_department(conn, &mut errors, input.parent_id)?;
         errors.finish()?;
-        let (Some(code), Some(name)) = (code, name) else {
-            return Err(ApiError::internal("validated fields missing"));
-        };
         let now = now();
         organisation::insert_department(
             conn,
@@ -208,26 +215,26 @@ pub fn update_department(
             name: input
                 .name
                 .as_deref()
-                .and_then(|n| errors.check("name", parse_name(n, 100))),
+                .map(|n| parsed(parse_name(n, 100)))
+                .transpose()?,
             kind: input.kind.map(|k| k.as_str().to_owned()),
             active: input.active,
             updated_at: Some(now()),
             ..Default::default()
         };
         if let Some(person) = &input.contact_person {
-            changes.contact_person = Some(
-                person
-                    .as_deref()
-                    .and_then(|p| errors.check("contact_person", parse_name(p, 50))),
-            );
+            changes.contact_person = person
+                .as_deref()
+                .map(|p| parsed(parse_name(p, 50)))
+                .transpose()
+                .map(Some)?;
         }
         if let Some(phone) = &input.contact_phone {
-            changes.contact_phone = Some(
-                phone
-                    .as_deref()
-                    .and_then(|p| errors.check("contact_phone", PhoneNumber::parse(p)))
-                    .map(|p| p.to_string()),
-            );
+            changes.contact_phone = phone
+                .as_deref()
+                .map(|p| parsed(PhoneNumber::parse(p)).map(|p| p.to_string()))
+                .transpose()
+                .map(Some)?;
         }
         if let Some(parent) = input.parent_id {
             check_parent_department(conn, &mut errors, parent)?;
@@ -281,8 +288,10 @@ impl CategoryView {
 #[serde(deny_unknown_fields)]
 pub struct CreateCategory {
     #[schema(example = "010203", min_length = 1, max_length = 32)]
+    #[validate(length(min = 1, max = 32), custom(function = "validation::code"))]
     pub code: String,
     #[schema(example = "占道经营", min_length = 1, max_length = 100)]
+    #[validate(length(min = 1, max = 100), custom(function = "validation::name"))]
     pub name: String,
     #[serde(default)]
     pub parent_id: Option<i64>,
@@ -295,6 +304,7 @@ pub struct CreateCategory {
 #[serde(deny_unknown_fields)]
 pub struct UpdateCategory {
     #[schema(min_length = 1, max_length = 100)]
+    #[validate(length(min = 1, max = 100), custom(function = "validation::name"))]
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
@@ -339,9 +349,9 @@ pub fn create_category(
     input: CreateCategory,
 ) -> Result<Category, ApiError> {
     write_transaction(conn, |conn| {
+        let code = parsed(parse_code(&input.code))?;
+        let name = parsed(parse_name(&input.name, 100))?;
         let mut errors = FieldErrors::default();
-        let code = errors.check("code", parse_code(&input.code));
-        let name = errors.check("name", parse_name(&input.name, 100));
         check_category_links(
             conn,
             &mut errors,
@@ -349,9 +359,6 @@ pub fn create_category(
             input.default_department_id,
         )?;
         errors.finish()?;
-        let (Some(code), Some(name)) = (code, name) else {
-            return Err(ApiError::internal("validated fields missing"));
-        };
         let now = now();
         organisation::insert_category(
             conn,
@@ -377,11 +384,12 @@ pub fn update_category(
     write_transaction(conn, |conn| -> Result<_, ApiError> {
         organisation::find_category(conn, id)?
             .ok_or_else(|| ApiError::not_found("no such category"))?;
-        let mut errors = FieldErrors::default();
         let name = input
             .name
             .as_deref()
-            .and_then(|n| errors.check("name", parse_name(n, 100)));
+            .map(|n| parsed(parse_name(n, 100)))
+            .transpose()?;
+        let mut errors = FieldErrors::default();
         check_category_links(
             conn,
             &mut errors,
@@ -453,6 +461,7 @@ pub struct CreatedIntegrationClient {
 #[serde(deny_unknown_fields)]
 pub struct CreateIntegrationClient {
     #[schema(example = "微信小程序后端", min_length = 1, max_length = 100)]
+    #[validate(length(min = 1, max = 100), custom(function = "validation::name"))]
     pub name: String,
 }
 
@@ -460,6 +469,7 @@ pub struct CreateIntegrationClient {
 #[serde(deny_unknown_fields)]
 pub struct UpdateIntegrationClient {
     #[schema(min_length = 1, max_length = 100)]
+    #[validate(length(min = 1, max = 100), custom(function = "validation::name"))]
     #[serde(default)]
     pub name: Option<String>,
     /// A disabled client's tokens stop working at once.
@@ -472,9 +482,7 @@ pub fn create_client(
     created_by: i64,
     input: CreateIntegrationClient,
 ) -> Result<CreatedIntegrationClient, ApiError> {
-    let mut errors = FieldErrors::default();
-    let name = errors.check("name", parse_name(&input.name, 100));
-    errors.finish()?;
+    let name = parsed(parse_name(&input.name, 100))?;
     let secret = secrets::random_token();
     let client_id = format!("cli_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
     let now = now();
@@ -483,7 +491,7 @@ pub fn create_client(
             conn,
             NewIntegrationClient {
                 client_id,
-                name: name.unwrap_or_default(),
+                name,
                 secret_hash: secrets::digest(&secret),
                 active: true,
                 created_by,
@@ -503,12 +511,11 @@ pub fn update_client(
     id: i64,
     input: UpdateIntegrationClient,
 ) -> Result<IntegrationClient, ApiError> {
-    let mut errors = FieldErrors::default();
     let name = input
         .name
         .as_deref()
-        .and_then(|n| errors.check("name", parse_name(n, 100)));
-    errors.finish()?;
+        .map(|n| parsed(parse_name(n, 100)))
+        .transpose()?;
     write_transaction(conn, |conn| -> Result<_, ApiError> {
         accounts::find_client(conn, id)?
             .ok_or_else(|| ApiError::not_found("no such integration client"))?;

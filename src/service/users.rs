@@ -13,6 +13,7 @@ use crate::domain::account::{NewPassword, Username, parse_name};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
+use crate::validation::{self, parsed};
 
 /// A user as the API shows it. Never carries the password hash.
 #[derive(Debug, Serialize, ToSchema)]
@@ -59,8 +60,10 @@ where
 pub struct CreateUser {
     /// 3–64 of `a-z 0-9 . _ -`; stored lower-case.
     #[schema(example = "li.na", min_length = 3, max_length = 64)]
+    #[validate(length(min = 3, max = 64), custom(function = "validation::username"))]
     pub username: String,
     #[schema(example = "李娜", min_length = 1, max_length = 50)]
+    #[validate(length(min = 1, max = 50), custom(function = "validation::name"))]
     pub display_name: String,
     pub role: Role,
     /// Required for `department_staff` and `department_admin`, absent for every other role.
@@ -68,10 +71,12 @@ pub struct CreateUser {
     pub department_id: Option<i64>,
     /// Mainland mobile or landline with area code; stored normalised.
     #[schema(example = "13812345678")]
+    #[validate(custom(function = "validation::phone"))]
     #[serde(default)]
     pub phone: Option<String>,
     /// At least 10 characters, not the username.
     #[schema(min_length = 10, max_length = 128, format = Password)]
+    #[validate(length(min = 10, max = 128))]
     pub password: String,
 }
 
@@ -81,12 +86,15 @@ pub struct CreateUser {
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     #[schema(min_length = 1, max_length = 50)]
+    #[validate(length(min = 1, max = 50), custom(function = "validation::name"))]
     #[serde(default)]
     pub display_name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, example = "13812345678")]
+    #[validate(custom(function = "validation::phone"))]
     pub phone: Option<Option<String>>,
     #[schema(min_length = 10, max_length = 128, format = Password)]
+    #[validate(length(min = 10, max = 128))]
     #[serde(default)]
     pub password: Option<String>,
     /// Needed when users change their own password.
@@ -157,13 +165,15 @@ pub fn create_user(
     input: CreateUser,
     password_hash: String,
 ) -> Result<User, ApiError> {
-    let mut errors = FieldErrors::default();
-    let username = errors.check("username", Username::parse(&input.username));
-    let display_name = errors.check("display_name", parse_name(&input.display_name, 50));
+    let username = parsed(Username::parse(&input.username))?;
+    let display_name = parsed(parse_name(&input.display_name, 50))?;
     let phone = input
         .phone
         .as_deref()
-        .and_then(|p| errors.check("phone", PhoneNumber::parse(p)));
+        .map(|p| parsed(PhoneNumber::parse(p)))
+        .transpose()?;
+    let mut errors = FieldErrors::default();
+    // The one rule across fields: the password is not the username.
     let new_password = errors.check(
         "password",
         NewPassword::parse(&input.password, &input.username),
@@ -177,10 +187,9 @@ pub fn create_user(
     }
     check_department(conn, &mut errors, input.role, input.department_id)?;
     errors.finish()?;
-    let (Some(username), Some(display_name), Some(_)) = (username, display_name, new_password)
-    else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
+    if new_password.is_none() {
+        return Err(ApiError::internal("validated password missing"));
+    }
     write_transaction(conn, |conn| {
         if accounts::find_user_by_username(conn, username.as_str())?.is_some() {
             return Err(ApiError::conflict(
@@ -321,16 +330,16 @@ pub fn update_user(
         display_name: input
             .display_name
             .as_deref()
-            .and_then(|n| errors.check("display_name", parse_name(n, 50))),
+            .map(|n| parsed(parse_name(n, 50)))
+            .transpose()?,
         ..Default::default()
     };
     if let Some(phone) = &input.phone {
-        changes.phone = Some(match phone {
-            Some(raw) => errors
-                .check("phone", PhoneNumber::parse(raw))
-                .map(|p| p.as_str().to_owned()),
-            None => None,
-        });
+        changes.phone = phone
+            .as_deref()
+            .map(|raw| parsed(PhoneNumber::parse(raw)).map(|p| p.as_str().to_owned()))
+            .transpose()
+            .map(Some)?;
     }
     let new_password = input
         .password

@@ -425,7 +425,7 @@ async fn citizens_register_with_their_phone_and_sign_in_with_any_spelling_of_it(
         .iter()
         .map(|e| e["field"].as_str().unwrap())
         .collect();
-    assert_eq!(fields, ["phone", "password"]);
+    assert_eq!(fields, ["password", "phone"]);
 }
 
 /// One client address gets a budget of requests per minute across the public endpoints (sign-in,

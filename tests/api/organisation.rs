@@ -90,8 +90,21 @@ async fn departments_form_a_tree_without_cycles() {
         )
         .await;
     let problem = assert_problem(invalid, 422, "validation_failed").await;
+    // The form of every field first, all at once; references to other records after it.
     let fields: Vec<String> = field_codes(&problem).into_iter().map(|(f, _)| f).collect();
-    assert_eq!(fields, ["code", "name", "contact_phone", "parent_id"]);
+    assert_eq!(fields, ["code", "contact_phone", "name"]);
+    let unknown_parent = app
+        .post_as(
+            Some(&admin),
+            "/api/v1/departments",
+            &json!({"code": "DC-NEW", "name": "新部门", "kind": "street", "parent_id": 999999}),
+        )
+        .await;
+    let problem = assert_problem(unknown_parent, 422, "validation_failed").await;
+    assert_eq!(
+        field_codes(&problem),
+        [("parent_id".to_owned(), "not_found".to_owned())]
+    );
 
     let unknown_kind = app
         .post_as(
@@ -271,7 +284,7 @@ async fn administrators_manage_users() {
         .post_as(
             Some(&admin),
             "/api/v1/users",
-            &json!({"username": "zhou.min", "display_name": "周敏", "role": "department_admin", "password": "zhou.min"}),
+            &json!({"username": "zhou.min.ab", "display_name": "周敏", "role": "department_admin", "password": "zhou.min.ab"}),
         )
         .await;
     let problem = assert_problem(invalid, 422, "validation_failed").await;
