@@ -116,7 +116,7 @@ pub trait Operation: 'static {
 }
 
 // The role sets the table is written in.
-const EVERYONE: &[Role] = &Role::ALL;
+const EVERYONE: &[Role] = Role::ALL;
 /// The call-centre desks: intake, dispatch, supervision.
 const CENTRE_DESKS: &[Role] = &[Role::Operator, Role::Dispatcher, Role::Supervisor];
 /// Who acts on cases after acceptance.

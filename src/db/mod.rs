@@ -26,6 +26,7 @@ pub mod organisation;
 pub mod read_log;
 pub mod reference;
 pub mod schema;
+mod stored;
 pub mod supervision;
 mod writer;
 

@@ -5,8 +5,21 @@ use std::collections::HashMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    eserde::Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum DepartmentKind {
     /// A city-level bureau (委办局).
     Bureau,
@@ -19,29 +32,7 @@ pub enum DepartmentKind {
     Other,
 }
 
-impl DepartmentKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Bureau => "bureau",
-            Self::District => "district",
-            Self::Street => "street",
-            Self::Utility => "utility",
-            Self::Other => "other",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        [
-            Self::Bureau,
-            Self::District,
-            Self::Street,
-            Self::Utility,
-            Self::Other,
-        ]
-        .into_iter()
-        .find(|kind| kind.as_str() == value)
-    }
-}
+super::named_enum!(DepartmentKind);
 
 /// Whether making `new_parent` the parent of `node` would close a loop: true when `new_parent` is
 /// `node` itself or one of its descendants. `parents` maps every node to its current parent.

@@ -3,8 +3,22 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, eserde::Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    eserde::Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Role {
     /// A member of the public: their own cases only.
     Citizen,
@@ -26,37 +40,9 @@ pub enum Role {
     Integration,
 }
 
+super::named_enum!(Role);
+
 impl Role {
-    pub const ALL: [Role; 9] = [
-        Role::Citizen,
-        Role::Operator,
-        Role::Dispatcher,
-        Role::Supervisor,
-        Role::DepartmentStaff,
-        Role::DepartmentAdmin,
-        Role::Analyst,
-        Role::Admin,
-        Role::Integration,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Citizen => "citizen",
-            Role::Operator => "operator",
-            Role::Dispatcher => "dispatcher",
-            Role::Supervisor => "supervisor",
-            Role::DepartmentStaff => "department_staff",
-            Role::DepartmentAdmin => "department_admin",
-            Role::Analyst => "analyst",
-            Role::Admin => "admin",
-            Role::Integration => "integration",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|role| role.as_str() == value)
-    }
-
     /// Roles that belong to exactly one department.
     pub fn is_department_role(self) -> bool {
         matches!(self, Role::DepartmentStaff | Role::DepartmentAdmin)
@@ -75,7 +61,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for role in Role::ALL {
+        for &role in Role::ALL {
             assert_eq!(Role::parse(role.as_str()), Some(role));
             assert_eq!(serde_json::to_value(role).unwrap(), role.as_str());
         }

@@ -1,0 +1,83 @@
+//! The domain's enums in text columns: each is stored under the name `as_str` gives it (the same
+//! as on the wire), and a stored name the enum does not know is a database error, never a default.
+//! One macro for every enum, in place of a parse at each use.
+
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql, Queryable};
+use diesel::expression::AsExpression;
+use diesel::internal::derives::as_expression::Bound;
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::{Nullable, Text};
+
+macro_rules! stored_enums {
+    ($($name:ty),+ $(,)?) => {$(
+        impl<DB: Backend> ToSql<Text, DB> for $name
+        where
+            str: ToSql<Text, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+                self.as_str().to_sql(out)
+            }
+        }
+
+        impl<DB: Backend> FromSql<Text, DB> for $name
+        where
+            String: FromSql<Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+                let name = String::from_sql(bytes)?;
+                <$name>::parse(&name).ok_or_else(|| {
+                    format!("unknown {} stored: {name}", stringify!($name)).into()
+                })
+            }
+        }
+
+        impl<DB: Backend> Queryable<Text, DB> for $name
+        where
+            Self: FromSql<Text, DB>,
+        {
+            type Row = Self;
+
+            fn build(row: Self) -> deserialize::Result<Self> {
+                Ok(row)
+            }
+        }
+
+        impl AsExpression<Text> for $name {
+            type Expression = Bound<Text, Self>;
+
+            fn as_expression(self) -> Self::Expression {
+                Bound::new(self)
+            }
+        }
+
+        impl AsExpression<Nullable<Text>> for $name {
+            type Expression = Bound<Nullable<Text>, Self>;
+
+            fn as_expression(self) -> Self::Expression {
+                Bound::new(self)
+            }
+        }
+
+        impl<'a> AsExpression<Text> for &'a $name {
+            type Expression = Bound<Text, Self>;
+
+            fn as_expression(self) -> Self::Expression {
+                Bound::new(self)
+            }
+        }
+
+        impl<'a> AsExpression<Nullable<Text>> for &'a $name {
+            type Expression = Bound<Nullable<Text>, Self>;
+
+            fn as_expression(self) -> Self::Expression {
+                Bound::new(self)
+            }
+        }
+    )+};
+}
+
+stored_enums!(
+    crate::domain::role::Role,
+    crate::domain::organisation::DepartmentKind,
+);
