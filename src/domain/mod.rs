@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod case;
 pub mod dispatch;
 pub mod extension;
+pub mod lifecycle;
 pub mod organisation;
 pub mod phone;
 pub mod role;

@@ -15,9 +15,10 @@ use crate::db::cases::{
 use crate::db::{DbConnection, now, organisation, write_transaction};
 use crate::domain::account::parse_name;
 use crate::domain::case::{
-    CaseStatus, Channel, CitizenStatus, Closure, ContactWishes, Disclosure, IntakeAction,
-    case_number, disclosure, intake_transition, mask_name, mask_phone,
+    CaseStatus, Channel, CitizenStatus, Closure, ContactWishes, Disclosure, case_number,
+    disclosure, mask_name, mask_phone,
 };
+use crate::domain::lifecycle::{CaseMove, IllegalTransition, answerable, transition};
 use crate::domain::organisation::DepartmentKind;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::role::Role;
@@ -217,6 +218,11 @@ pub(crate) fn event_keeping_status(
         event(principal, case_id, action, Some(status), status, details),
     )
     .map_err(ApiError::from)
+}
+
+/// A move the lifecycle refuses: 409 with its code.
+pub(crate) fn conflict(e: IllegalTransition) -> ApiError {
+    ApiError::conflict(e.code, e.detail)
 }
 
 pub(crate) fn stored<T>(value: Option<T>, what: &str) -> Result<T, ApiError> {
@@ -749,13 +755,15 @@ pub fn decide(
         let case = visible_case_at(conn, principal, id, if_match)?;
         let status = stored(CaseStatus::parse(&case.status), "status")?;
         let kind = stored(CaseKind::parse(&case.kind), "kind")?;
-        let (action, name) = match &decision {
-            IntakeDecision::Accept => (IntakeAction::Accept, "accepted"),
-            IntakeDecision::Reject { .. } => (IntakeAction::Reject, "rejected"),
-            IntakeDecision::Answer { .. } => (IntakeAction::Answer, "answered_directly"),
+        let (mv, name) = match &decision {
+            IntakeDecision::Accept => (CaseMove::Accept, "accepted"),
+            IntakeDecision::Reject { .. } => (CaseMove::Reject, "rejected"),
+            IntakeDecision::Answer { .. } => (CaseMove::Answer, "answered_directly"),
         };
-        let next = intake_transition(status, kind, action)
-            .map_err(|e| ApiError::conflict(e.code, e.detail))?;
+        let next = transition(status, mv).map_err(conflict)?;
+        if mv == CaseMove::Answer {
+            answerable(kind).map_err(conflict)?;
+        }
         let at = now();
         let (changes, details) = match &decision {
             IntakeDecision::Accept => (
@@ -1001,12 +1009,7 @@ pub fn reclassify(
         errors.finish()?;
         check_version(&case, if_match)?;
         let status = stored(CaseStatus::parse(&case.status), "status")?;
-        if !matches!(status, CaseStatus::Registered | CaseStatus::PendingDispatch) {
-            return Err(ApiError::conflict(
-                ErrorCode::ClassificationLocked,
-                "the classification can change only until the case is dispatched",
-            ));
-        }
+        let status = transition(status, CaseMove::Reclassify).map_err(conflict)?;
         let changed: Vec<&str> = [
             ("kind", input.kind.is_some()),
             ("urgency", input.urgency.is_some()),

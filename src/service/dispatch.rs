@@ -17,23 +17,20 @@ use crate::db::assignments::{
 use crate::db::cases::{self as case_db, CaseChanges, CaseRow};
 use crate::db::{DbConnection, PageRequest, now, organisation, write_transaction};
 use crate::domain::calendar::WorkingCalendar;
-use crate::domain::case::{CaseStatus, Closure, IllegalTransition};
+use crate::domain::case::{CaseStatus, Closure};
 use crate::domain::dispatch::{
-    AssignmentAction, AssignmentRole, AssignmentState, CaseAction, DeadlineKind, DeadlineState,
-    DispatchMode, DispatchTarget, ReturnRuling, assignment_transition, case_action_allowed,
-    case_status_for_round, clock_flags, dispatch_mode, may_reopen,
+    AssignmentAction, AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, DispatchMode,
+    DispatchTarget, ReturnRuling, assignment_transition, clock_flags, dispatch_mode,
 };
+use crate::domain::lifecycle::{CaseMove, may_reopen, status_after_round, transition};
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Period, PeriodUnit, Urgency};
 use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
 use crate::service::cases::{
-    CaseSummary, CaseView, decision_text, event, stored, text, view, visible_case, visible_case_at,
+    CaseSummary, CaseView, conflict, decision_text, event, stored, text, view, visible_case,
+    visible_case_at,
 };
 use crate::service::reference::ReferenceData;
-
-fn conflict(e: IllegalTransition) -> ApiError {
-    ApiError::conflict(e.code, e.detail)
-}
 
 fn concurrent() -> ApiError {
     ApiError::conflict(
@@ -394,7 +391,7 @@ pub fn dispatch(
     let policy = reference.policy();
     let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
         let (case, status) = lock_visible_case(conn, principal, id, if_match)?;
-        case_action_allowed(status, CaseAction::Dispatch).map_err(conflict)?;
+        let next = transition(status, CaseMove::Dispatch).map_err(conflict)?;
         let kind = stored(CaseKind::parse(&case.kind), "kind")?;
         let urgency = stored(Urgency::parse(&case.urgency), "urgency")?;
         let rule = policy.policy.rule(kind, urgency).ok_or_else(|| {
@@ -500,7 +497,7 @@ pub fn dispatch(
             conn,
             principal,
             &case,
-            (status, CaseStatus::Dispatched),
+            (status, next),
             "dispatched",
             CaseChanges {
                 current_round: Some(round),
@@ -737,12 +734,7 @@ pub fn act_on_assignment(
             .filter(|a| a.round == case.current_round)
             .map(|a| stored(AssignmentState::parse(&a.state), "assignment state"))
             .collect::<Result<_, _>>()?;
-        let after = match case_status {
-            CaseStatus::Dispatched | CaseStatus::InProgress | CaseStatus::PendingReview => {
-                case_status_for_round(&round)
-            }
-            other => other,
-        };
+        let after = status_after_round(case_status, &round);
         let case_changes = if after == CaseStatus::PendingDispatch {
             CaseChanges {
                 lead_department_id: Some(None),
@@ -844,7 +836,11 @@ pub fn review(
     let policy = reference.policy();
     let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
         let (case, status) = lock_visible_case(conn, principal, id, if_match)?;
-        case_action_allowed(status, CaseAction::Review).map_err(conflict)?;
+        let mv = match input.decision {
+            ReviewDecision::Approve => CaseMove::Approve,
+            ReviewDecision::SendBack => CaseMove::SendBack,
+        };
+        let next = transition(status, mv).map_err(conflict)?;
         let at = now();
         match input.decision {
             ReviewDecision::Approve => {
@@ -869,7 +865,7 @@ pub fn review(
                     conn,
                     principal,
                     &case,
-                    (status, CaseStatus::AwaitingFollowUp),
+                    (status, next),
                     "review_approved",
                     CaseChanges {
                         reviewed_at: Some(at),
@@ -893,14 +889,14 @@ pub fn review(
                     AssignmentState::parse(&assignment.state),
                     "assignment state",
                 )?;
-                let next = assignment_transition(state, true, AssignmentAction::SendBack)
+                let back = assignment_transition(state, true, AssignmentAction::SendBack)
                     .map_err(conflict)?;
                 assignment_db::update_assignment(
                     conn,
                     assignment.id,
                     assignment.version,
                     AssignmentChanges {
-                        state: Some(next.as_str().to_owned()),
+                        state: Some(back.as_str().to_owned()),
                         review_decision: Some("sent_back".into()),
                         review_note: note.clone(),
                         reviewed_at: Some(at),
@@ -928,7 +924,7 @@ pub fn review(
                     conn,
                     principal,
                     &case,
-                    (status, CaseStatus::InProgress),
+                    (status, next),
                     "reply_sent_back",
                     CaseChanges::default(),
                     serde_json::json!({
@@ -962,7 +958,7 @@ pub fn redo(
     let reason = decision_text("reason", &input.reason, 2000)?;
     let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
         let (case, status) = lock_visible_case(conn, principal, id, if_match)?;
-        case_action_allowed(status, CaseAction::Redo).map_err(conflict)?;
+        let next = transition(status, CaseMove::Redo).map_err(conflict)?;
         let at = now();
         assignment_db::cancel_open_assignments(conn, case.id, at)?;
         assignment_db::cancel_deadlines(conn, case.id, None, at)?;
@@ -970,7 +966,7 @@ pub fn redo(
             conn,
             principal,
             &case,
-            (status, CaseStatus::PendingDispatch),
+            (status, next),
             "redo",
             CaseChanges {
                 redo_count: Some(case.redo_count + 1),
@@ -1009,7 +1005,7 @@ pub fn merge(
         assignment_db::lock_case(conn, first)?;
         assignment_db::lock_case(conn, second)?;
         let (case, status) = lock_visible_case(conn, principal, id, if_match)?;
-        case_action_allowed(status, CaseAction::Merge).map_err(conflict)?;
+        let next = transition(status, CaseMove::Merge).map_err(conflict)?;
         let target = visible_case(conn, principal, input.into_case_id).map_err(|_| {
             ApiError::field(
                 "into_case_id",
@@ -1024,18 +1020,13 @@ pub fn merge(
                 "a case is merged into an earlier case, not a later one",
             ));
         }
-        if matches!(target_status, CaseStatus::Closed | CaseStatus::Rejected) {
-            return Err(ApiError::conflict(
-                ErrorCode::MergeTargetClosed,
-                "the case merged into must still be open",
-            ));
-        }
+        let target_next = transition(target_status, CaseMove::TakeMerged).map_err(conflict)?;
         let at = now();
         change_case(
             conn,
             principal,
             &target,
-            (target_status, target_status),
+            (target_status, target_next),
             "merged_from",
             CaseChanges::default(),
             serde_json::json!({"case_id": case.id, "case_no": case.case_no, "reason": reason}),
@@ -1044,7 +1035,7 @@ pub fn merge(
             conn,
             principal,
             &case,
-            (status, CaseStatus::Closed),
+            (status, next),
             "merged",
             CaseChanges {
                 closure: Some(Some(Closure::Merged.as_str().to_owned())),
@@ -1150,7 +1141,7 @@ pub fn close(
     }
     let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
         let (case, status) = lock_visible_case(conn, principal, id, if_match)?;
-        case_action_allowed(status, CaseAction::Close).map_err(conflict)?;
+        let next = transition(status, CaseMove::Close).map_err(conflict)?;
         let at = now();
         assignment_db::cancel_open_assignments(conn, case.id, at)?;
         assignment_db::cancel_deadlines(conn, case.id, None, at)?;
@@ -1158,7 +1149,7 @@ pub fn close(
             conn,
             principal,
             &case,
-            (status, CaseStatus::Closed),
+            (status, next),
             "closed",
             CaseChanges {
                 closure: Some(Some(closure.as_str().to_owned())),
@@ -1183,14 +1174,14 @@ pub fn reopen(
     let reason = decision_text("reason", &input.reason, 2000)?;
     let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
         let (case, status) = lock_visible_case(conn, principal, id, if_match)?;
-        case_action_allowed(status, CaseAction::Reopen).map_err(conflict)?;
+        let next = transition(status, CaseMove::Reopen).map_err(conflict)?;
         let closed_at = case.closed_at.unwrap_or(case.updated_at).and_utc();
         may_reopen(closed_at, Utc::now()).map_err(conflict)?;
         change_case(
             conn,
             principal,
             &case,
-            (status, CaseStatus::PendingDispatch),
+            (status, next),
             "reopened",
             CaseChanges {
                 closure: Some(None),
@@ -1232,12 +1223,12 @@ pub fn add_note(
     let note = decision_text("text", &input.text, 5000)?;
     write_transaction(conn, |conn| -> Result<(), ApiError> {
         let (case, status) = lock_visible_case(conn, principal, id, None)?;
-        case_action_allowed(status, CaseAction::Note).map_err(conflict)?;
+        let next = transition(status, CaseMove::Note).map_err(conflict)?;
         change_case(
             conn,
             principal,
             &case,
-            (status, status),
+            (status, next),
             "note_added",
             CaseChanges::default(),
             serde_json::json!({"text": note}),
