@@ -11,9 +11,8 @@ use crate::domain::case::is_case_number;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::ApiJson;
-use crate::service::cases::{
-    self as case_service, CaseView, IntakeDecision, RegisterCase, TimelineEvent,
-};
+use crate::service::case_views::{CaseView, TimelineEvent};
+use crate::service::intake::{IntakeDecision, RegisterCase};
 use crate::startup::AppState;
 
 pub(crate) fn with_etag(
@@ -75,7 +74,7 @@ pub async fn register(
         .db
         .run(move |conn| {
             let principal = permit.resolve(conn)?;
-            case_service::register(conn, &principal, input, key, ttl, tz)
+            crate::service::intake::register(conn, &principal, input, key, ttl, tz)
         })
         .await?;
     let builder = if registered.created {
@@ -113,8 +112,8 @@ pub async fn get_case(
         .db
         .run(move |conn| {
             let principal = permit.resolve(conn)?;
-            let row = case_service::visible_case(conn, &principal, id)?;
-            case_service::view(conn, &principal, row)
+            let row = crate::service::cases::visible_case(conn, &principal, id)?;
+            crate::service::case_views::view(conn, &principal, row)
         })
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
@@ -143,8 +142,8 @@ pub async fn get_case_by_number(
     let case = state
         .db
         .run(move |conn| {
-            let row = case_service::visible_case_by_number(conn, &principal, &case_no)?;
-            case_service::view(conn, &principal, row)
+            let row = crate::service::cases::visible_case_by_number(conn, &principal, &case_no)?;
+            crate::service::case_views::view(conn, &principal, row)
         })
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
@@ -170,7 +169,7 @@ pub async fn timeline(
     Ok(web::Json(
         state
             .db
-            .run(move |conn| case_service::timeline(conn, &principal, id))
+            .run(move |conn| crate::service::case_views::timeline(conn, &principal, id))
             .await?,
     ))
 }
@@ -185,7 +184,7 @@ async fn decide(
     let expected = if_match(&req);
     let case = state
         .db
-        .run(move |conn| case_service::decide(conn, &principal, id, decision, expected))
+        .run(move |conn| crate::service::intake::decide(conn, &principal, id, decision, expected))
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
 }
@@ -258,8 +257,9 @@ pub async fn reject(
     body: ApiJson<RejectCase>,
 ) -> Result<HttpResponse, ApiError> {
     let ApiJson(input) = body;
-    let reason = case_service::decision_text("reason", &input.reason, 2000)?;
-    let redirect_to = case_service::decision_text("redirect_to", &input.redirect_to, 2000)?;
+    let reason = crate::service::cases::decision_text("reason", &input.reason, 2000)?;
+    let redirect_to =
+        crate::service::cases::decision_text("redirect_to", &input.redirect_to, 2000)?;
     decide(
         state,
         principal.into_principal(),
@@ -310,7 +310,7 @@ pub async fn answer(
     body: ApiJson<AnswerCase>,
 ) -> Result<HttpResponse, ApiError> {
     let ApiJson(input) = body;
-    let answer = case_service::decision_text("answer", &input.answer, 5000)?;
+    let answer = crate::service::cases::decision_text("answer", &input.answer, 5000)?;
     decide(
         state,
         principal.into_principal(),
@@ -366,7 +366,12 @@ pub async fn personal_data_reads(
     let rows = state
         .db
         .run(move |conn| {
-            case_service::personal_data_reads(conn, query.case_id, query.user_id, page)
+            crate::service::case_views::personal_data_reads(
+                conn,
+                query.case_id,
+                query.user_id,
+                page,
+            )
         })
         .await?;
     Ok(web::Json(crate::pagination::Page::from_rows(
@@ -420,14 +425,14 @@ pub struct CaseListQuery {
     tag = "cases",
     security(("bearer" = [])),
     params(CaseListQuery),
-    responses((status = 200, description = "One page of cases", body = crate::pagination::Page<case_service::CaseSummary>)),
+    responses((status = 200, description = "One page of cases", body = crate::pagination::Page<crate::service::case_views::CaseSummary>)),
 )]
 #[get("/cases")]
 pub async fn list_cases(
     state: web::Data<AppState>,
     permit: PendingPermit<op::ListCases>,
     query: web::Query<CaseListQuery>,
-) -> Result<web::Json<crate::pagination::Page<case_service::CaseSummary>>, ApiError> {
+) -> Result<web::Json<crate::pagination::Page<crate::service::case_views::CaseSummary>>, ApiError> {
     let query = query.into_inner();
     let page = crate::pagination::PageParams {
         limit: query.limit,
@@ -474,14 +479,14 @@ pub async fn list_cases(
         .run(move |conn| {
             // Resolved in the same blocking task as the list: one hand-off per request.
             let principal = permit.resolve(conn)?;
-            case_service::list(conn, &principal, filter, page)
+            crate::service::case_views::list(conn, &principal, filter, page)
         })
         .await?;
     Ok(web::Json(crate::pagination::Page::try_from_rows(
         rows,
         page,
         |c| c.id,
-        case_service::CaseSummary::from_row,
+        crate::service::case_views::CaseSummary::from_row,
     )?))
 }
 
@@ -493,7 +498,7 @@ pub async fn list_cases(
         ("id" = i64, Path, description = "Case id"),
         ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 when the case changed since"),
     ),
-    request_body = case_service::UpdateCase,
+    request_body = crate::service::intake::UpdateCase,
     responses(
         (status = 200, description = "The changed case", body = CaseView),
         (status = 404, description = "No such case"),
@@ -507,12 +512,12 @@ pub async fn update_case(
     principal: Permit<op::UpdateCase>,
     req: HttpRequest,
     id: web::Path<i64>,
-    body: ApiJson<case_service::UpdateCase>,
+    body: ApiJson<crate::service::intake::UpdateCase>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
     let case = state
         .db
-        .run(move |conn| case_service::reclassify(conn, &principal, id, input, expected))
+        .run(move |conn| crate::service::intake::reclassify(conn, &principal, id, input, expected))
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
 }

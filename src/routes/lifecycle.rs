@@ -8,11 +8,10 @@ use crate::auth::{Permit, op};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::routes::cases::{if_match, with_etag};
-use crate::service::cases::{CaseView, TimelineEvent};
-use crate::service::dispatch::{
-    self as dispatch_service, CloseCase, DispatchCase, MergeCase, NewNote, Reason, ReviewCase,
-    SimilarCase,
-};
+use crate::service::case_closing::{CloseCase, MergeCase, SimilarCase};
+use crate::service::case_views::{CaseView, TimelineEvent};
+use crate::service::dispatch::{DispatchCase, Reason, ReviewCase};
+use crate::service::notes::NewNote;
 use crate::startup::AppState;
 
 /// Dispatch an accepted case to one department (直接转办) or several with one lead (联合转办). Creates the
@@ -46,7 +45,7 @@ pub async fn dispatch(
     let case = state
         .db
         .run(move |conn| {
-            dispatch_service::dispatch(conn, &reference, &principal, id, input, expected)
+            crate::service::dispatch::dispatch(conn, &reference, &principal, id, input, expected)
         })
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
@@ -82,7 +81,7 @@ pub async fn review(
     let case = state
         .db
         .run(move |conn| {
-            dispatch_service::review(conn, &reference, &principal, id, input, expected)
+            crate::service::dispatch::review(conn, &reference, &principal, id, input, expected)
         })
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
@@ -116,7 +115,7 @@ pub async fn redo(
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
     let case = state
         .db
-        .run(move |conn| dispatch_service::redo(conn, &principal, id, input, expected))
+        .run(move |conn| crate::service::dispatch::redo(conn, &principal, id, input, expected))
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
 }
@@ -149,7 +148,7 @@ pub async fn merge(
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
     let case = state
         .db
-        .run(move |conn| dispatch_service::merge(conn, &principal, id, input, expected))
+        .run(move |conn| crate::service::case_closing::merge(conn, &principal, id, input, expected))
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
 }
@@ -175,7 +174,7 @@ pub async fn similar(
     let id = id.into_inner();
     let similar = state
         .db
-        .run(move |conn| dispatch_service::similar(conn, &principal, id))
+        .run(move |conn| crate::service::case_closing::similar(conn, &principal, id))
         .await?;
     Ok(web::Json(similar))
 }
@@ -208,7 +207,7 @@ pub async fn close(
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
     let case = state
         .db
-        .run(move |conn| dispatch_service::close(conn, &principal, id, input, expected))
+        .run(move |conn| crate::service::case_closing::close(conn, &principal, id, input, expected))
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
 }
@@ -240,7 +239,9 @@ pub async fn reopen(
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
     let case = state
         .db
-        .run(move |conn| dispatch_service::reopen(conn, &principal, id, input, expected))
+        .run(move |conn| {
+            crate::service::case_closing::reopen(conn, &principal, id, input, expected)
+        })
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
 }
@@ -267,7 +268,7 @@ pub async fn add_note(
     let (id, ApiJson(input)) = (id.into_inner(), body);
     let event = state
         .db
-        .run(move |conn| dispatch_service::add_note(conn, &principal, id, input))
+        .run(move |conn| crate::service::notes::add_note(conn, &principal, id, input))
         .await?;
     Ok(HttpResponse::Created().json(event))
 }

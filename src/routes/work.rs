@@ -14,10 +14,9 @@ use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
 use crate::routes::cases::if_match;
 use crate::routes::enum_list;
+use crate::service::assignments::{AssignmentMove, AssignmentView, Reply};
 use crate::service::cases::decision_text;
-use crate::service::dispatch::{
-    self as dispatch_service, AssignmentMove, AssignmentView, DeadlineView, Reply,
-};
+use crate::service::deadlines::DeadlineView;
 use crate::startup::AppState;
 
 fn assignment_response(view: &AssignmentView) -> HttpResponse {
@@ -95,13 +94,15 @@ pub async fn list_assignments(
     };
     let rows = state
         .db
-        .run(move |conn| dispatch_service::list_assignments(conn, &principal, filter, page))
+        .run(move |conn| {
+            crate::service::assignments::list_assignments(conn, &principal, filter, page)
+        })
         .await?;
     Ok(web::Json(Page::try_from_rows(
         rows,
         page,
         |a| a.id,
-        dispatch_service::assignment_view,
+        crate::service::assignments::assignment_view,
     )?))
 }
 
@@ -124,7 +125,7 @@ pub async fn get_assignment(
     let id = id.into_inner();
     let view = state
         .db
-        .run(move |conn| dispatch_service::get_assignment(conn, &principal, id))
+        .run(move |conn| crate::service::assignments::get_assignment(conn, &principal, id))
         .await?;
     Ok(assignment_response(&view))
 }
@@ -139,7 +140,9 @@ async fn act(
     let expected = if_match(&req);
     let view = state
         .db
-        .run(move |conn| dispatch_service::act_on_assignment(conn, &principal, id, mv, expected))
+        .run(move |conn| {
+            crate::service::assignments::act_on_assignment(conn, &principal, id, mv, expected)
+        })
         .await?;
     Ok(assignment_response(&view))
 }
@@ -472,8 +475,8 @@ pub async fn list_deadlines(
     let views = state
         .db
         .run(move |conn| {
-            let rows = dispatch_service::list_deadlines(conn, &principal, filter, page)?;
-            dispatch_service::deadline_views(rows, &reference)
+            let rows = crate::service::deadlines::list_deadlines(conn, &principal, filter, page)?;
+            crate::service::deadlines::deadline_views(rows, &reference)
         })
         .await?;
     // The views keep the rows' order and count, so the page is cut from them directly.
@@ -500,7 +503,7 @@ pub async fn get_deadline(
     let reference = state.reference.clone();
     let view = state
         .db
-        .run(move |conn| dispatch_service::get_deadline(conn, &reference, &principal, id))
+        .run(move |conn| crate::service::deadlines::get_deadline(conn, &reference, &principal, id))
         .await?;
     Ok(web::Json(view))
 }
