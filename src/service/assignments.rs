@@ -394,3 +394,49 @@ fn finish_clock(
     }
     Ok(())
 }
+
+#[derive(eserde::Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnAssignment {
+    /// Why the department is not responsible (退单理由).
+    #[schema(
+        example = "该路段属于区管道路，不在本局职责范围内。",
+        min_length = 1,
+        max_length = 2000
+    )]
+    pub reason: String,
+}
+
+#[derive(eserde::Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleOnReturn {
+    /// `accepted`: the dispatch was wrong, the assignment is withdrawn (the case goes back to
+    /// dispatch when none of the round remains); `refused`: it goes back to the department and
+    /// its clocks keep running.
+    pub ruling: ReturnRuling,
+    #[schema(
+        example = "经核实，该事项属于贵单位职责，请继续办理。",
+        max_length = 2000
+    )]
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(eserde::Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Handover {
+    /// An active staff member (or admin) of the assignment's department.
+    pub user_id: i64,
+}
+
+#[derive(eserde::Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Progress {
+    /// What has been done so far (办理进展).
+    #[schema(
+        example = "已联系街道执法队，计划本周五集中整治。",
+        min_length = 1,
+        max_length = 5000
+    )]
+    pub note: String,
+}

@@ -330,3 +330,13 @@ pub fn personal_data_reads(
         })
         .collect()
 }
+
+/// One full read of a complainant's personal data by centre staff.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct PersonalDataReadView {
+    pub id: i64,
+    pub case_id: i64,
+    pub user_id: i64,
+    pub role: Role,
+    pub read_at: chrono::DateTime<chrono::Utc>,
+}

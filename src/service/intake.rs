@@ -591,3 +591,26 @@ pub fn reclassify(
     })?;
     view(conn, principal, row)
 }
+
+#[derive(eserde::Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectCase {
+    /// Why the centre does not take the case (不予受理).
+    #[schema(example = "属于司法程序范围", min_length = 1, max_length = 2000)]
+    pub reason: String,
+    /// Where the matter belongs: what the citizen is told to do instead.
+    #[schema(example = "请向区人民法院提起诉讼", min_length = 1, max_length = 2000)]
+    pub redirect_to: String,
+}
+
+#[derive(eserde::Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerCase {
+    /// The answer given to the citizen during the call.
+    #[schema(
+        example = "办理居住证需携带身份证和租房合同到街道办事处。",
+        min_length = 1,
+        max_length = 5000
+    )]
+    pub answer: String,
+}
