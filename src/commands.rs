@@ -407,10 +407,12 @@ fn demo_principal(
 }
 
 fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<String, ApiError> {
-    use crate::service::cases::{self as cases, ComplainantInput, IntakeDecision, RegisterCase};
+    use crate::service::assignments::{self, AssignmentMove, Reply};
+    use crate::service::case_closing::{self, CloseCase, MergeCase};
     use crate::service::dispatch::{
-        self as dispatch, AssignmentMove, DispatchCase, DispatchTargetInput,
+        self, DispatchCase, DispatchTargetInput, ReviewCase, ReviewDecision,
     };
+    use crate::service::intake::{self, ComplainantInput, IntakeDecision, RegisterCase};
 
     let listed = crate::db::cases::list_cases(
         conn,
@@ -440,7 +442,7 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
     let mut first_of_matter = None;
     for (stage, kind, channel, category, title, description, address, complainant) in DEMO_CASES {
         let (name, phone, contact_allowed, confidential) = *complainant;
-        let case = cases::register(
+        let case = intake::register(
             conn,
             &operator,
             RegisterCase {
@@ -485,15 +487,15 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
             },
             _ => IntakeDecision::Accept,
         };
-        cases::decide(conn, &operator, id, decision, None)?;
+        intake::decide(conn, &operator, id, decision, None)?;
         match stage {
             DemoStage::Merged => {
                 if let Some(into_case_id) = first_of_matter {
-                    dispatch::merge(
+                    case_closing::merge(
                         conn,
                         &operator,
                         id,
-                        dispatch::MergeCase {
+                        MergeCase {
                             into_case_id,
                             reason: Some("同一市民重复反映同一事项".into()),
                         },
@@ -536,11 +538,11 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
             continue;
         }
         if *stage == DemoStage::ClosedBySupervisor {
-            dispatch::close(
+            case_closing::close(
                 conn,
                 &supervisor,
                 id,
-                dispatch::CloseCase {
+                CloseCase {
                     reason: "诉求超出政策规定范围，已向市民解释。".into(),
                     closure: None,
                 },
@@ -551,7 +553,7 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
         let assignments = crate::db::assignments::case_assignments(conn, id)?;
         let lead = assignments[0].id;
         if *stage == DemoStage::Returned {
-            dispatch::act_on_assignment(
+            assignments::act_on_assignment(
                 conn,
                 &cgj_staff,
                 lead,
@@ -562,11 +564,17 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
             )?;
             continue;
         }
-        dispatch::act_on_assignment(conn, &cgj_staff, lead, AssignmentMove::Sign, None)?;
+        assignments::act_on_assignment(conn, &cgj_staff, lead, AssignmentMove::Sign, None)?;
         if let Some(assisting) = assignments.get(1) {
-            dispatch::act_on_assignment(conn, &dc_staff, assisting.id, AssignmentMove::Sign, None)?;
+            assignments::act_on_assignment(
+                conn,
+                &dc_staff,
+                assisting.id,
+                AssignmentMove::Sign,
+                None,
+            )?;
         }
-        dispatch::act_on_assignment(
+        assignments::act_on_assignment(
             conn,
             &cgj_staff,
             lead,
@@ -578,11 +586,11 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
         if *stage == DemoStage::InProgress {
             continue;
         }
-        dispatch::act_on_assignment(
+        assignments::act_on_assignment(
             conn,
             &cgj_staff,
             lead,
-            AssignmentMove::Reply(dispatch::Reply {
+            AssignmentMove::Reply(Reply {
                 investigation: "经现场核查，反映情况属实。".into(),
                 actions: "已责令当事人整改，并安排执法队员每日巡查。".into(),
                 result: "已解决".into(),
@@ -598,8 +606,8 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
             &reference,
             &dispatcher,
             id,
-            dispatch::ReviewCase {
-                decision: dispatch::ReviewDecision::Approve,
+            ReviewCase {
+                decision: ReviewDecision::Approve,
                 assignment_id: None,
                 note: None,
             },

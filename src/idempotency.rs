@@ -41,7 +41,7 @@ use crate::startup::AppState;
 /// A first request still unanswered after this long is taken for abandoned.
 pub const ABANDONED_AFTER: Duration = Duration::minutes(5);
 
-/// Registration records its own idempotency (see `service::cases::register`).
+/// Registration records its own idempotency (see `service::intake::register`).
 const OWN_MECHANISM: &[&str] = &["/api/v1/cases"];
 
 /// Answers that are tokens are never kept.

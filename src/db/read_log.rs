@@ -36,7 +36,7 @@ tokio::task_local! {
 }
 
 /// Notes that the answer being written discloses `read`. Called while a case is serialised into
-/// an answer (see `service::cases::CaseView`), so that every answer that carries a complainant's
+/// an answer (see `service::case_views::CaseView`), so that every answer that carries a complainant's
 /// personal data in full owes its record, whichever handler wrote it; outside a request it does
 /// nothing.
 pub fn owe(read: &FullRead) {

@@ -1,4 +1,4 @@
-//! Cases (SPEC 2.3, 3): statuses, the lifecycle's legal moves, case numbers, and what each role
+//! Cases (SPEC 2.3, 3): statuses, channels, closures, case numbers, and what each role
 //! may see of the complainant (SPEC 5.3). Pure rules; the service applies them in transactions.
 
 use chrono::NaiveDate;
@@ -7,7 +7,6 @@ use utoipa::ToSchema;
 
 use super::phone::PhoneNumber;
 use super::role::Role;
-use crate::error::ErrorCode;
 
 /// Where a request came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
@@ -169,47 +168,6 @@ impl Closure {
     }
 }
 
-/// The moves of the intake desk implemented so far; later moves (dispatch, review, …) join here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IntakeAction {
-    Accept,
-    Reject,
-    /// Answer a consultation directly.
-    Answer,
-}
-
-/// Why a move is not allowed now: a 409 with this code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IllegalTransition {
-    pub code: ErrorCode,
-    pub detail: &'static str,
-}
-
-/// The status after `action`, or why it may not happen.
-pub fn intake_transition(
-    status: CaseStatus,
-    kind: super::sla::CaseKind,
-    action: IntakeAction,
-) -> Result<CaseStatus, IllegalTransition> {
-    if status != CaseStatus::Registered {
-        return Err(IllegalTransition {
-            code: ErrorCode::CaseNotRegistered,
-            detail: "only a newly registered case can be accepted, rejected or answered directly",
-        });
-    }
-    match action {
-        IntakeAction::Accept => Ok(CaseStatus::PendingDispatch),
-        IntakeAction::Reject => Ok(CaseStatus::Rejected),
-        IntakeAction::Answer if kind == super::sla::CaseKind::Consultation => {
-            Ok(CaseStatus::Closed)
-        }
-        IntakeAction::Answer => Err(IllegalTransition {
-            code: ErrorCode::NotAConsultation,
-            detail: "only consultations can be answered directly",
-        }),
-    }
-}
-
 /// `YYYYMMDD-NNNNNN`: the local registration date and that day's sequence number.
 pub fn case_number(day: NaiveDate, sequence: i64) -> String {
     format!("{}-{sequence:06}", day.format("%Y%m%d"))
@@ -280,43 +238,6 @@ pub fn mask_phone(phone: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::sla::CaseKind;
-
-    #[test]
-    fn intake_moves() {
-        use IntakeAction::*;
-        assert_eq!(
-            intake_transition(CaseStatus::Registered, CaseKind::Complaint, Accept),
-            Ok(CaseStatus::PendingDispatch)
-        );
-        assert_eq!(
-            intake_transition(CaseStatus::Registered, CaseKind::Complaint, Reject),
-            Ok(CaseStatus::Rejected)
-        );
-        assert_eq!(
-            intake_transition(CaseStatus::Registered, CaseKind::Consultation, Answer),
-            Ok(CaseStatus::Closed)
-        );
-        assert_eq!(
-            intake_transition(CaseStatus::Registered, CaseKind::Help, Answer)
-                .unwrap_err()
-                .code,
-            ErrorCode::NotAConsultation
-        );
-        for status in CaseStatus::ALL
-            .into_iter()
-            .filter(|s| *s != CaseStatus::Registered)
-        {
-            for action in [Accept, Reject, Answer] {
-                assert_eq!(
-                    intake_transition(status, CaseKind::Consultation, action)
-                        .unwrap_err()
-                        .code,
-                    ErrorCode::CaseNotRegistered
-                );
-            }
-        }
-    }
 
     #[test]
     fn case_numbers() {

@@ -1,13 +1,13 @@
-//! Dispatch and the departments' work (SPEC 2.4, 2.5, 3): assignment states, which moves are legal,
-//! how a round of assignments decides the case's status, and the clocks' derived flags.
-//! Pure rules; `service::dispatch` applies them in transactions.
+//! Dispatch and the departments' work (SPEC 2.4, 2.5, 3): assignment states and which moves on an
+//! assignment are legal, a dispatch's departments, and the clocks' derived flags. The case's own
+//! statuses move in `domain::lifecycle`. Pure rules; the services apply them in transactions.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::calendar::WorkingCalendar;
-use super::case::{CaseStatus, IllegalTransition};
+use super::lifecycle::{IllegalTransition, illegal};
 use crate::error::ErrorCode;
 
 macro_rules! string_enum {
@@ -121,10 +121,6 @@ pub enum AssignmentAction {
     SendBack,
 }
 
-const fn illegal(code: ErrorCode, detail: &'static str) -> IllegalTransition {
-    IllegalTransition { code, detail }
-}
-
 /// The assignment's state after `action`, or why it may not happen. `signed` says whether the
 /// department had signed before (a refused return goes back to where it was).
 pub fn assignment_transition(
@@ -175,107 +171,6 @@ pub fn assignment_transition(
             ErrorCode::AssignmentNotReplied,
             "only a replied assignment can be sent back",
         )),
-    }
-}
-
-/// The case's status implied by the states of its current round's assignments, while the case is
-/// with the departments: all withdrawn → back to dispatch; every active one replied → review;
-/// every active one signed → in progress; otherwise dispatched.
-pub fn case_status_for_round(states: &[AssignmentState]) -> CaseStatus {
-    let active: Vec<AssignmentState> = states.iter().copied().filter(|s| s.is_active()).collect();
-    if active.is_empty() {
-        CaseStatus::PendingDispatch
-    } else if active
-        .iter()
-        .all(|s| matches!(s, AssignmentState::Replied | AssignmentState::Completed))
-    {
-        CaseStatus::PendingReview
-    } else if active
-        .iter()
-        .all(|s| matches!(s, AssignmentState::InProgress | AssignmentState::Replied))
-    {
-        CaseStatus::InProgress
-    } else {
-        CaseStatus::Dispatched
-    }
-}
-
-/// Moves on the case as a whole after acceptance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CaseAction {
-    Dispatch,
-    Review,
-    Redo,
-    Merge,
-    Close,
-    Reopen,
-    Note,
-}
-
-/// Whether `action` may happen to a case in `status`.
-pub fn case_action_allowed(
-    status: CaseStatus,
-    action: CaseAction,
-) -> Result<(), IllegalTransition> {
-    use CaseStatus::*;
-    let allowed = match action {
-        CaseAction::Dispatch => status == PendingDispatch,
-        CaseAction::Review => status == PendingReview,
-        CaseAction::Redo => matches!(status, PendingReview | AwaitingFollowUp),
-        CaseAction::Merge => matches!(status, Registered | PendingDispatch),
-        CaseAction::Close => matches!(
-            status,
-            PendingDispatch | Dispatched | InProgress | PendingReview | AwaitingFollowUp
-        ),
-        CaseAction::Reopen => status == Closed,
-        CaseAction::Note => !matches!(status, Closed | Rejected),
-    };
-    if allowed {
-        return Ok(());
-    }
-    Err(match action {
-        CaseAction::Dispatch => illegal(
-            ErrorCode::CaseNotPendingDispatch,
-            "only an accepted case waiting for dispatch can be dispatched",
-        ),
-        CaseAction::Review => illegal(
-            ErrorCode::CaseNotPendingReview,
-            "the case is not waiting for review of the departments' replies",
-        ),
-        CaseAction::Redo => illegal(
-            ErrorCode::CaseNotRedoable,
-            "a case is redone after its replies are in (pending review or awaiting follow-up)",
-        ),
-        CaseAction::Merge => illegal(
-            ErrorCode::CaseNotMergeable,
-            "only a case not yet dispatched can be merged into another",
-        ),
-        CaseAction::Close => illegal(
-            ErrorCode::CaseNotOpen,
-            "only an open, accepted case can be closed",
-        ),
-        CaseAction::Reopen => illegal(
-            ErrorCode::CaseNotClosed,
-            "only a closed case can be reopened",
-        ),
-        CaseAction::Note => illegal(
-            ErrorCode::CaseClosed,
-            "a closed case is read-only; ask a supervisor to reopen it",
-        ),
-    })
-}
-
-/// How long after closing a supervisor may still reopen a case.
-pub const REOPEN_WINDOW_DAYS: i64 = 30;
-
-pub fn may_reopen(closed_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), IllegalTransition> {
-    if now - closed_at <= Duration::days(REOPEN_WINDOW_DAYS) {
-        Ok(())
-    } else {
-        Err(illegal(
-            ErrorCode::ReopenWindowPassed,
-            "a closed case can be reopened within 30 days of closing",
-        ))
     }
 }
 
@@ -411,58 +306,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn the_round_decides_the_case_status() {
-        assert_eq!(
-            case_status_for_round(&[PendingSign, InProgress]),
-            CaseStatus::Dispatched
-        );
-        assert_eq!(
-            case_status_for_round(&[InProgress, Replied]),
-            CaseStatus::InProgress
-        );
-        assert_eq!(
-            case_status_for_round(&[Replied, Replied]),
-            CaseStatus::PendingReview
-        );
-        assert_eq!(
-            case_status_for_round(&[Replied, Withdrawn]),
-            CaseStatus::PendingReview,
-            "a withdrawn assignment no longer counts"
-        );
-        assert_eq!(
-            case_status_for_round(&[Withdrawn, Withdrawn]),
-            CaseStatus::PendingDispatch
-        );
-        assert_eq!(
-            case_status_for_round(&[Returned, InProgress]),
-            CaseStatus::Dispatched,
-            "a returned assignment waits for the ruling"
-        );
-    }
-
-    #[test]
-    fn case_moves() {
-        use CaseStatus as S;
-        assert!(case_action_allowed(S::PendingDispatch, CaseAction::Dispatch).is_ok());
-        assert_eq!(
-            case_action_allowed(S::Dispatched, CaseAction::Dispatch)
-                .unwrap_err()
-                .code,
-            ErrorCode::CaseNotPendingDispatch
-        );
-        assert!(case_action_allowed(S::AwaitingFollowUp, CaseAction::Redo).is_ok());
-        assert!(case_action_allowed(S::InProgress, CaseAction::Redo).is_err());
-        assert!(case_action_allowed(S::Registered, CaseAction::Merge).is_ok());
-        assert!(case_action_allowed(S::Dispatched, CaseAction::Merge).is_err());
-        assert!(case_action_allowed(S::Registered, CaseAction::Close).is_err());
-        assert!(case_action_allowed(S::Closed, CaseAction::Reopen).is_ok());
-        assert!(case_action_allowed(S::Rejected, CaseAction::Note).is_err());
-        let closed = "2026-11-01T00:00:00Z".parse().unwrap();
-        assert!(may_reopen(closed, "2026-12-01T00:00:00Z".parse().unwrap()).is_ok());
-        assert!(may_reopen(closed, "2026-12-01T00:00:01Z".parse().unwrap()).is_err());
     }
 
     #[test]

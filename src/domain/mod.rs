@@ -28,6 +28,7 @@ pub mod dispatch;
 pub mod extension;
 pub mod follow_up;
 pub mod ids;
+pub mod lifecycle;
 pub mod organisation;
 pub mod phone;
 pub mod role;

@@ -2,20 +2,23 @@
 //! Every handler is registered with `.service(...)` here, which is also how the OpenAPI document
 //! learns about it.
 
+use actix_web::HttpRequest;
+use actix_web::http::header;
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
 use crate::error::{ApiError, ErrorCode};
 
+pub mod assignments;
 pub mod auth;
 pub mod calendar;
 pub mod cases;
+pub mod deadlines;
 pub mod extensions;
 pub mod health;
-pub mod lifecycle;
 pub mod organisation;
+pub mod personal_data_reads;
 pub mod supervision;
 pub mod users;
-pub mod work;
 
 /// Registers every endpoint; shared by the server and by the OpenAPI document generator.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -60,28 +63,28 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(cases::get_case)
                 .service(cases::get_case_by_number)
                 .service(cases::timeline)
-                .service(cases::accept)
-                .service(cases::reject)
-                .service(cases::answer)
-                .service(cases::personal_data_reads)
-                .service(lifecycle::dispatch)
-                .service(lifecycle::review)
-                .service(lifecycle::redo)
-                .service(lifecycle::merge)
-                .service(lifecycle::similar)
-                .service(lifecycle::close)
-                .service(lifecycle::reopen)
-                .service(lifecycle::add_note)
-                .service(work::list_assignments)
-                .service(work::get_assignment)
-                .service(work::sign)
-                .service(work::return_assignment)
-                .service(work::return_ruling)
-                .service(work::handover)
-                .service(work::progress)
-                .service(work::reply)
-                .service(work::list_deadlines)
-                .service(work::get_deadline)
+                .service(cases::actions::accept)
+                .service(cases::actions::reject)
+                .service(cases::actions::answer)
+                .service(personal_data_reads::personal_data_reads)
+                .service(cases::actions::dispatch)
+                .service(cases::actions::review)
+                .service(cases::actions::redo)
+                .service(cases::actions::merge)
+                .service(cases::actions::similar)
+                .service(cases::actions::close)
+                .service(cases::actions::reopen)
+                .service(cases::actions::add_note)
+                .service(assignments::list_assignments)
+                .service(assignments::get_assignment)
+                .service(assignments::sign)
+                .service(assignments::return_assignment)
+                .service(assignments::return_ruling)
+                .service(assignments::handover)
+                .service(assignments::progress)
+                .service(assignments::reply)
+                .service(deadlines::list_deadlines)
+                .service(deadlines::get_deadline)
                 .service(extensions::request_extension)
                 .service(extensions::list_extensions)
                 .service(extensions::get_extension)
@@ -91,6 +94,23 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(supervision::get_supervision)
                 .service(supervision::explain),
         );
+}
+
+/// `If-Match: "3"` → 3. Anything else can never match the case's version.
+pub fn if_match(req: &HttpRequest) -> Option<i32> {
+    let value = req.headers().get(header::IF_MATCH)?.to_str().ok()?;
+    // An empty field lists no entity tag: as if it were not sent.
+    if value.trim().is_empty() {
+        return None;
+    }
+    Some(
+        value
+            .trim()
+            .trim_start_matches("W/")
+            .trim_matches('"')
+            .parse()
+            .unwrap_or(-1),
+    )
 }
 
 /// A free-text search parameter: trimmed, empty means none, at most 100 characters.

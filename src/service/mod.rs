@@ -2,10 +2,16 @@
 //! rules with the storage layer, and takes its own transaction where it writes. Handlers call
 //! these and only translate HTTP.
 
+pub mod assignments;
 pub mod auth;
+pub mod case_closing;
+pub mod case_views;
 pub mod cases;
+pub mod deadlines;
 pub mod dispatch;
 pub mod extensions;
+pub mod intake;
+pub mod notes;
 pub mod organisation;
 pub mod reference;
 pub mod supervision;

@@ -21,8 +21,9 @@ use crate::domain::calendar::WorkingCalendar;
 use crate::domain::dispatch::{AssignmentState, DeadlineKind, DeadlineState, due_soon_from};
 
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
+use crate::service::assignments::visible_assignment;
 use crate::service::cases::{event_keeping_status, stored};
-use crate::service::dispatch::{new_deadline, visible_assignment};
+use crate::service::deadlines::new_deadline;
 use crate::service::reference::ReferenceData;
 
 /// 催办 (urge) or 督办 (supervise).

@@ -1,20 +1,20 @@
-//! Cases: intake, reading, the intake decisions and the timeline.
+//! `/cases`: registering, listing, reading and reclassifying cases, and their timelines; the
+//! moves on one case are in `actions`.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use serde::Deserialize;
-use utoipa::ToSchema;
-use validator::Validate;
 
-use crate::auth::{PendingPermit, Permit, Principal, op};
+use crate::auth::{PendingPermit, Permit, op};
 use crate::domain::case::is_case_number;
-use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::ApiJson;
-use crate::service::cases::{
-    self as case_service, CaseView, IntakeDecision, RegisterCase, TimelineEvent,
-};
+use crate::routes::if_match;
+use crate::service::case_views::{CaseView, TimelineEvent};
+use crate::service::intake::RegisterCase;
 use crate::startup::AppState;
+
+pub mod actions;
 
 pub(crate) fn with_etag(
     mut response: actix_web::HttpResponseBuilder,
@@ -23,23 +23,6 @@ pub(crate) fn with_etag(
     response
         .insert_header((header::ETAG, format!("\"{}\"", case.version)))
         .json(case)
-}
-
-/// `If-Match: "3"` → 3. Anything else can never match the case's version.
-pub(crate) fn if_match(req: &HttpRequest) -> Option<i32> {
-    let value = req.headers().get(header::IF_MATCH)?.to_str().ok()?;
-    // An empty field lists no entity tag: as if it were not sent.
-    if value.trim().is_empty() {
-        return None;
-    }
-    Some(
-        value
-            .trim()
-            .trim_start_matches("W/")
-            .trim_matches('"')
-            .parse()
-            .unwrap_or(-1),
-    )
 }
 
 /// Register a case. The centre desks register from any channel; a citizen for themselves; an
@@ -75,7 +58,7 @@ pub async fn register(
         .db
         .run(move |conn| {
             let principal = permit.resolve(conn)?;
-            case_service::register(conn, &principal, input, key, ttl, tz)
+            crate::service::intake::register(conn, &principal, input, key, ttl, tz)
         })
         .await?;
     let builder = if registered.created {
@@ -113,8 +96,8 @@ pub async fn get_case(
         .db
         .run(move |conn| {
             let principal = permit.resolve(conn)?;
-            let row = case_service::visible_case(conn, &principal, id)?;
-            case_service::view(conn, &principal, row)
+            let row = crate::service::cases::visible_case(conn, &principal, id)?;
+            crate::service::case_views::view(conn, &principal, row)
         })
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
@@ -143,8 +126,8 @@ pub async fn get_case_by_number(
     let case = state
         .db
         .run(move |conn| {
-            let row = case_service::visible_case_by_number(conn, &principal, &case_no)?;
-            case_service::view(conn, &principal, row)
+            let row = crate::service::cases::visible_case_by_number(conn, &principal, &case_no)?;
+            crate::service::case_views::view(conn, &principal, row)
         })
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
@@ -170,217 +153,9 @@ pub async fn timeline(
     Ok(web::Json(
         state
             .db
-            .run(move |conn| case_service::timeline(conn, &principal, id))
+            .run(move |conn| crate::service::case_views::timeline(conn, &principal, id))
             .await?,
     ))
-}
-
-async fn decide(
-    state: web::Data<AppState>,
-    principal: Principal,
-    req: HttpRequest,
-    id: i64,
-    decision: IntakeDecision,
-) -> Result<HttpResponse, ApiError> {
-    let expected = if_match(&req);
-    let case = state
-        .db
-        .run(move |conn| case_service::decide(conn, &principal, id, decision, expected))
-        .await?;
-    Ok(with_etag(HttpResponse::Ok(), &case))
-}
-
-/// Accept a registered case for dispatch.
-#[utoipa::path(
-    tag = "cases",
-    security(("bearer" = [])),
-    params(
-        ("id" = i64, Path, description = "Case id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 when the case changed since"),
-    ),
-    responses(
-        (status = 200, description = "Accepted: now pending dispatch", body = CaseView),
-        (status = 404, description = "No such case"),
-        (status = 409, description = "Not a newly registered case, or changed concurrently"),
-        (status = 412, description = "The case changed since the ETag given in If-Match"),
-    ),
-)]
-#[post("/cases/{id:\\d+}/accept")]
-pub async fn accept(
-    state: web::Data<AppState>,
-    principal: Permit<op::Accept>,
-    req: HttpRequest,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
-    decide(
-        state,
-        principal.into_principal(),
-        req,
-        id.into_inner(),
-        IntakeDecision::Accept,
-    )
-    .await
-}
-
-#[derive(eserde::Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RejectCase {
-    /// Why the centre does not take the case (不予受理).
-    #[schema(example = "属于司法程序范围", min_length = 1, max_length = 2000)]
-    pub reason: String,
-    /// Where the matter belongs: what the citizen is told to do instead.
-    #[schema(example = "请向区人民法院提起诉讼", min_length = 1, max_length = 2000)]
-    pub redirect_to: String,
-}
-
-/// Reject a registered case, telling the citizen where to go instead.
-#[utoipa::path(
-    tag = "cases",
-    security(("bearer" = [])),
-    params(
-        ("id" = i64, Path, description = "Case id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 when the case changed since"),
-    ),
-    request_body = RejectCase,
-    responses(
-        (status = 200, description = "Rejected (closed)", body = CaseView),
-        (status = 404, description = "No such case"),
-        (status = 409, description = "Not a newly registered case, or changed concurrently"),
-        (status = 412, description = "The case changed since the ETag given in If-Match"),
-    ),
-)]
-#[post("/cases/{id:\\d+}/reject")]
-pub async fn reject(
-    state: web::Data<AppState>,
-    principal: Permit<op::Reject>,
-    req: HttpRequest,
-    id: web::Path<i64>,
-    body: ApiJson<RejectCase>,
-) -> Result<HttpResponse, ApiError> {
-    let ApiJson(input) = body;
-    let reason = case_service::decision_text("reason", &input.reason, 2000)?;
-    let redirect_to = case_service::decision_text("redirect_to", &input.redirect_to, 2000)?;
-    decide(
-        state,
-        principal.into_principal(),
-        req,
-        id.into_inner(),
-        IntakeDecision::Reject {
-            reason,
-            redirect_to,
-        },
-    )
-    .await
-}
-
-#[derive(eserde::Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AnswerCase {
-    /// The answer given to the citizen during the call.
-    #[schema(
-        example = "办理居住证需携带身份证和租房合同到街道办事处。",
-        min_length = 1,
-        max_length = 5000
-    )]
-    pub answer: String,
-}
-
-/// Answer a consultation directly and close it.
-#[utoipa::path(
-    tag = "cases",
-    security(("bearer" = [])),
-    params(
-        ("id" = i64, Path, description = "Case id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 when the case changed since"),
-    ),
-    request_body = AnswerCase,
-    responses(
-        (status = 200, description = "Answered and closed", body = CaseView),
-        (status = 404, description = "No such case"),
-        (status = 409, description = "Not a newly registered consultation, or changed concurrently"),
-        (status = 412, description = "The case changed since the ETag given in If-Match"),
-    ),
-)]
-#[post("/cases/{id:\\d+}/answer")]
-pub async fn answer(
-    state: web::Data<AppState>,
-    principal: Permit<op::Answer>,
-    req: HttpRequest,
-    id: web::Path<i64>,
-    body: ApiJson<AnswerCase>,
-) -> Result<HttpResponse, ApiError> {
-    let ApiJson(input) = body;
-    let answer = case_service::decision_text("answer", &input.answer, 5000)?;
-    decide(
-        state,
-        principal.into_principal(),
-        req,
-        id.into_inner(),
-        IntakeDecision::Answer { answer },
-    )
-    .await
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ReadsQuery {
-    pub case_id: Option<i64>,
-    pub user_id: Option<i64>,
-    /// Rows per page, 1 to 200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
-    #[param(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
-    pub cursor: Option<String>,
-}
-
-/// One full read of a complainant's personal data by centre staff.
-#[derive(Debug, serde::Serialize, ToSchema)]
-pub struct PersonalDataReadView {
-    pub id: i64,
-    pub case_id: i64,
-    pub user_id: i64,
-    pub role: Role,
-    pub read_at: chrono::DateTime<chrono::Utc>,
-}
-
-/// Who read which case's personal data, and when.
-#[utoipa::path(
-    tag = "cases",
-    security(("bearer" = [])),
-    params(ReadsQuery),
-    responses((status = 200, description = "One page of reads", body = crate::pagination::Page<PersonalDataReadView>)),
-)]
-#[get("/personal-data-reads")]
-pub async fn personal_data_reads(
-    state: web::Data<AppState>,
-    _permit: Permit<op::PersonalDataReads>,
-    query: web::Query<ReadsQuery>,
-) -> Result<web::Json<crate::pagination::Page<PersonalDataReadView>>, ApiError> {
-    let query = query.into_inner();
-    let page = crate::pagination::PageParams {
-        limit: query.limit,
-        cursor: query.cursor.clone(),
-    }
-    .parse()?;
-    let rows = state
-        .db
-        .run(move |conn| {
-            case_service::personal_data_reads(conn, query.case_id, query.user_id, page)
-        })
-        .await?;
-    Ok(web::Json(crate::pagination::Page::from_rows(
-        rows,
-        page,
-        |(r, _)| r.id,
-        |(r, role)| PersonalDataReadView {
-            id: r.id,
-            case_id: r.case_id,
-            user_id: r.user_id,
-            role,
-            read_at: r.read_at.and_utc(),
-        },
-    )))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -420,14 +195,14 @@ pub struct CaseListQuery {
     tag = "cases",
     security(("bearer" = [])),
     params(CaseListQuery),
-    responses((status = 200, description = "One page of cases", body = crate::pagination::Page<case_service::CaseSummary>)),
+    responses((status = 200, description = "One page of cases", body = crate::pagination::Page<crate::service::case_views::CaseSummary>)),
 )]
 #[get("/cases")]
 pub async fn list_cases(
     state: web::Data<AppState>,
     permit: PendingPermit<op::ListCases>,
     query: web::Query<CaseListQuery>,
-) -> Result<web::Json<crate::pagination::Page<case_service::CaseSummary>>, ApiError> {
+) -> Result<web::Json<crate::pagination::Page<crate::service::case_views::CaseSummary>>, ApiError> {
     let query = query.into_inner();
     let page = crate::pagination::PageParams {
         limit: query.limit,
@@ -474,14 +249,14 @@ pub async fn list_cases(
         .run(move |conn| {
             // Resolved in the same blocking task as the list: one hand-off per request.
             let principal = permit.resolve(conn)?;
-            case_service::list(conn, &principal, filter, page)
+            crate::service::case_views::list(conn, &principal, filter, page)
         })
         .await?;
     Ok(web::Json(crate::pagination::Page::try_from_rows(
         rows,
         page,
         |c| c.id,
-        case_service::CaseSummary::from_row,
+        crate::service::case_views::CaseSummary::from_row,
     )?))
 }
 
@@ -493,7 +268,7 @@ pub async fn list_cases(
         ("id" = i64, Path, description = "Case id"),
         ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 when the case changed since"),
     ),
-    request_body = case_service::UpdateCase,
+    request_body = crate::service::intake::UpdateCase,
     responses(
         (status = 200, description = "The changed case", body = CaseView),
         (status = 404, description = "No such case"),
@@ -507,12 +282,12 @@ pub async fn update_case(
     principal: Permit<op::UpdateCase>,
     req: HttpRequest,
     id: web::Path<i64>,
-    body: ApiJson<case_service::UpdateCase>,
+    body: ApiJson<crate::service::intake::UpdateCase>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
     let case = state
         .db
-        .run(move |conn| case_service::reclassify(conn, &principal, id, input, expected))
+        .run(move |conn| crate::service::intake::reclassify(conn, &principal, id, input, expected))
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
 }

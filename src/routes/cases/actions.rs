@@ -1,19 +1,144 @@
-//! Cases after acceptance: dispatch, review, redo, merge (and its suggestions), close, reopen and
-//! notes. Each answers the changed case with its new `ETag`.
+//! `/cases/{id}/…`: the moves on one case (accept, reject, answer; dispatch, review, redo; merge
+//! and its suggestions, close, reopen; notes). Each move answers the changed case with its new
+//! `ETag`.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
-use crate::auth::{Permit, op};
-
+use crate::auth::{Permit, Principal, op};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::routes::cases::{if_match, with_etag};
-use crate::service::cases::{CaseView, TimelineEvent};
-use crate::service::dispatch::{
-    self as dispatch_service, CloseCase, DispatchCase, MergeCase, NewNote, Reason, ReviewCase,
-    SimilarCase,
-};
+use crate::routes::cases::with_etag;
+use crate::routes::if_match;
+use crate::service::case_closing::{CloseCase, MergeCase, SimilarCase};
+use crate::service::case_views::{CaseView, TimelineEvent};
+use crate::service::dispatch::{DispatchCase, Reason, ReviewCase};
+use crate::service::intake::{AnswerCase, IntakeDecision, RejectCase};
+use crate::service::notes::NewNote;
 use crate::startup::AppState;
+
+async fn decide(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: i64,
+    decision: IntakeDecision,
+) -> Result<HttpResponse, ApiError> {
+    let expected = if_match(&req);
+    let case = state
+        .db
+        .run(move |conn| crate::service::intake::decide(conn, &principal, id, decision, expected))
+        .await?;
+    Ok(with_etag(HttpResponse::Ok(), &case))
+}
+
+/// Accept a registered case for dispatch.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Case id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 when the case changed since"),
+    ),
+    responses(
+        (status = 200, description = "Accepted: now pending dispatch", body = CaseView),
+        (status = 404, description = "No such case"),
+        (status = 409, description = "Not a newly registered case, or changed concurrently"),
+        (status = 412, description = "The case changed since the ETag given in If-Match"),
+    ),
+)]
+#[post("/cases/{id:\\d+}/accept")]
+pub async fn accept(
+    state: web::Data<AppState>,
+    principal: Permit<op::Accept>,
+    req: HttpRequest,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    decide(
+        state,
+        principal.into_principal(),
+        req,
+        id.into_inner(),
+        IntakeDecision::Accept,
+    )
+    .await
+}
+
+/// Reject a registered case, telling the citizen where to go instead.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Case id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 when the case changed since"),
+    ),
+    request_body = RejectCase,
+    responses(
+        (status = 200, description = "Rejected (closed)", body = CaseView),
+        (status = 404, description = "No such case"),
+        (status = 409, description = "Not a newly registered case, or changed concurrently"),
+        (status = 412, description = "The case changed since the ETag given in If-Match"),
+    ),
+)]
+#[post("/cases/{id:\\d+}/reject")]
+pub async fn reject(
+    state: web::Data<AppState>,
+    principal: Permit<op::Reject>,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: ApiJson<RejectCase>,
+) -> Result<HttpResponse, ApiError> {
+    let ApiJson(input) = body;
+    let reason = crate::service::cases::decision_text("reason", &input.reason, 2000)?;
+    let redirect_to =
+        crate::service::cases::decision_text("redirect_to", &input.redirect_to, 2000)?;
+    decide(
+        state,
+        principal.into_principal(),
+        req,
+        id.into_inner(),
+        IntakeDecision::Reject {
+            reason,
+            redirect_to,
+        },
+    )
+    .await
+}
+
+/// Answer a consultation directly and close it.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Case id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 when the case changed since"),
+    ),
+    request_body = AnswerCase,
+    responses(
+        (status = 200, description = "Answered and closed", body = CaseView),
+        (status = 404, description = "No such case"),
+        (status = 409, description = "Not a newly registered consultation, or changed concurrently"),
+        (status = 412, description = "The case changed since the ETag given in If-Match"),
+    ),
+)]
+#[post("/cases/{id:\\d+}/answer")]
+pub async fn answer(
+    state: web::Data<AppState>,
+    principal: Permit<op::Answer>,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: ApiJson<AnswerCase>,
+) -> Result<HttpResponse, ApiError> {
+    let ApiJson(input) = body;
+    let answer = crate::service::cases::decision_text("answer", &input.answer, 5000)?;
+    decide(
+        state,
+        principal.into_principal(),
+        req,
+        id.into_inner(),
+        IntakeDecision::Answer { answer },
+    )
+    .await
+}
 
 /// Dispatch an accepted case to one department (直接转办) or several with one lead (联合转办). Creates the
 /// assignments of a new round and their sign and reply deadlines from the SLA policy and the
@@ -46,7 +171,7 @@ pub async fn dispatch(
     let case = state
         .db
         .run(move |conn| {
-            dispatch_service::dispatch(conn, &reference, &principal, id, input, expected)
+            crate::service::dispatch::dispatch(conn, &reference, &principal, id, input, expected)
         })
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
@@ -82,7 +207,7 @@ pub async fn review(
     let case = state
         .db
         .run(move |conn| {
-            dispatch_service::review(conn, &reference, &principal, id, input, expected)
+            crate::service::dispatch::review(conn, &reference, &principal, id, input, expected)
         })
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
@@ -116,7 +241,7 @@ pub async fn redo(
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
     let case = state
         .db
-        .run(move |conn| dispatch_service::redo(conn, &principal, id, input, expected))
+        .run(move |conn| crate::service::dispatch::redo(conn, &principal, id, input, expected))
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
 }
@@ -149,7 +274,7 @@ pub async fn merge(
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
     let case = state
         .db
-        .run(move |conn| dispatch_service::merge(conn, &principal, id, input, expected))
+        .run(move |conn| crate::service::case_closing::merge(conn, &principal, id, input, expected))
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
 }
@@ -175,7 +300,7 @@ pub async fn similar(
     let id = id.into_inner();
     let similar = state
         .db
-        .run(move |conn| dispatch_service::similar(conn, &principal, id))
+        .run(move |conn| crate::service::case_closing::similar(conn, &principal, id))
         .await?;
     Ok(web::Json(similar))
 }
@@ -208,7 +333,7 @@ pub async fn close(
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
     let case = state
         .db
-        .run(move |conn| dispatch_service::close(conn, &principal, id, input, expected))
+        .run(move |conn| crate::service::case_closing::close(conn, &principal, id, input, expected))
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
 }
@@ -240,7 +365,9 @@ pub async fn reopen(
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
     let case = state
         .db
-        .run(move |conn| dispatch_service::reopen(conn, &principal, id, input, expected))
+        .run(move |conn| {
+            crate::service::case_closing::reopen(conn, &principal, id, input, expected)
+        })
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
 }
@@ -267,7 +394,7 @@ pub async fn add_note(
     let (id, ApiJson(input)) = (id.into_inner(), body);
     let event = state
         .db
-        .run(move |conn| dispatch_service::add_note(conn, &principal, id, input))
+        .run(move |conn| crate::service::notes::add_note(conn, &principal, id, input))
         .await?;
     Ok(HttpResponse::Created().json(event))
 }

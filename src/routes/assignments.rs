@@ -1,23 +1,22 @@
-//! The departments' work: assignments and the moves on them, and the deadlines that time them.
+//! `/assignments`: the departments' share of cases, and the moves on them (sign, return, the
+//! centre's ruling, handover, progress, reply). Each move answers the assignment with its `ETag`.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
-use validator::Validate;
+use utoipa::IntoParams;
 
 use crate::auth::{Permit, Principal, op};
-use crate::db::assignments::{AssignmentFilter, DeadlineFilter};
-use crate::domain::dispatch::{AssignmentState, DeadlineKind, DeadlineState, ReturnRuling};
+use crate::db::assignments::AssignmentFilter;
+use crate::domain::dispatch::AssignmentState;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
-use crate::routes::cases::if_match;
-use crate::routes::enum_list;
-use crate::service::cases::decision_text;
-use crate::service::dispatch::{
-    self as dispatch_service, AssignmentMove, AssignmentView, DeadlineView, Reply,
+use crate::routes::{enum_list, if_match};
+use crate::service::assignments::{
+    AssignmentMove, AssignmentView, Handover, Progress, Reply, ReturnAssignment, RuleOnReturn,
 };
+use crate::service::cases::decision_text;
 use crate::startup::AppState;
 
 fn assignment_response(view: &AssignmentView) -> HttpResponse {
@@ -95,13 +94,15 @@ pub async fn list_assignments(
     };
     let rows = state
         .db
-        .run(move |conn| dispatch_service::list_assignments(conn, &principal, filter, page))
+        .run(move |conn| {
+            crate::service::assignments::list_assignments(conn, &principal, filter, page)
+        })
         .await?;
     Ok(web::Json(Page::try_from_rows(
         rows,
         page,
         |a| a.id,
-        dispatch_service::assignment_view,
+        crate::service::assignments::assignment_view,
     )?))
 }
 
@@ -124,7 +125,7 @@ pub async fn get_assignment(
     let id = id.into_inner();
     let view = state
         .db
-        .run(move |conn| dispatch_service::get_assignment(conn, &principal, id))
+        .run(move |conn| crate::service::assignments::get_assignment(conn, &principal, id))
         .await?;
     Ok(assignment_response(&view))
 }
@@ -139,7 +140,9 @@ async fn act(
     let expected = if_match(&req);
     let view = state
         .db
-        .run(move |conn| dispatch_service::act_on_assignment(conn, &principal, id, mv, expected))
+        .run(move |conn| {
+            crate::service::assignments::act_on_assignment(conn, &principal, id, mv, expected)
+        })
         .await?;
     Ok(assignment_response(&view))
 }
@@ -177,18 +180,6 @@ pub async fn sign(
     .await
 }
 
-#[derive(eserde::Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReturnAssignment {
-    /// Why the department is not responsible (退单理由).
-    #[schema(
-        example = "该路段属于区管道路，不在本局职责范围内。",
-        min_length = 1,
-        max_length = 2000
-    )]
-    pub reason: String,
-}
-
 /// Return an assignment the department is not responsible for (退单), before replying; the centre
 /// rules on it.
 #[utoipa::path(
@@ -223,21 +214,6 @@ pub async fn return_assignment(
         AssignmentMove::Return { reason },
     )
     .await
-}
-
-#[derive(eserde::Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RuleOnReturn {
-    /// `accepted`: the dispatch was wrong, the assignment is withdrawn (the case goes back to
-    /// dispatch when none of the round remains); `refused`: it goes back to the department and
-    /// its clocks keep running.
-    pub ruling: ReturnRuling,
-    #[schema(
-        example = "经核实，该事项属于贵单位职责，请继续办理。",
-        max_length = 2000
-    )]
-    #[serde(default)]
-    pub note: Option<String>,
 }
 
 /// Rule on a returned assignment (派单异议审核).
@@ -283,13 +259,6 @@ pub async fn return_ruling(
     .await
 }
 
-#[derive(eserde::Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Handover {
-    /// An active staff member (or admin) of the assignment's department.
-    pub user_id: i64,
-}
-
 /// Hand an assignment to a member of the department; staff then work only on what they were handed.
 #[utoipa::path(
     tag = "assignments",
@@ -323,18 +292,6 @@ pub async fn handover(
         AssignmentMove::Handover { user_id },
     )
     .await
-}
-
-#[derive(eserde::Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Progress {
-    /// What has been done so far (办理进展).
-    #[schema(
-        example = "已联系街道执法队，计划本周五集中整治。",
-        min_length = 1,
-        max_length = 5000
-    )]
-    pub note: String,
 }
 
 /// Report progress on a signed assignment; the note joins the case's timeline.
@@ -412,95 +369,4 @@ pub async fn reply(
         AssignmentMove::Reply(reply),
     )
     .await
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DeadlineListQuery {
-    /// One state, or several separated by commas.
-    #[param(example = "running")]
-    pub state: Option<String>,
-    pub kind: Option<DeadlineKind>,
-    pub case_id: Option<i64>,
-    pub assignment_id: Option<i64>,
-    /// Ignored for department users, who see only their own department's.
-    pub department_id: Option<i64>,
-    /// Due before this instant.
-    #[param(value_type = Option<String>, format = DateTime)]
-    pub due_before: Option<chrono::DateTime<chrono::Utc>>,
-    /// `true`: only running clocks past due.
-    pub overdue: Option<bool>,
-    /// Rows per page, 1 to 200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
-    #[param(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
-    pub cursor: Option<String>,
-}
-
-/// Deadlines (sign, reply, follow-up…), newest first, with whether each is due soon or overdue now.
-#[utoipa::path(
-    tag = "deadlines",
-    security(("bearer" = [])),
-    params(DeadlineListQuery),
-    responses((status = 200, description = "One page of deadlines", body = Page<DeadlineView>)),
-)]
-#[get("/deadlines")]
-pub async fn list_deadlines(
-    state: web::Data<AppState>,
-    principal: Permit<op::ListDeadlines>,
-    query: web::Query<DeadlineListQuery>,
-) -> Result<web::Json<Page<DeadlineView>>, ApiError> {
-    let query = query.into_inner();
-    let page = PageParams {
-        limit: query.limit,
-        cursor: query.cursor.clone(),
-    }
-    .parse()?;
-    let filter = DeadlineFilter {
-        states: enum_list("state", query.state.as_deref(), |s| {
-            DeadlineState::parse(s).map(DeadlineState::as_str)
-        })?,
-        kind: query.kind.map(|k| k.as_str().to_owned()),
-        case_id: query.case_id,
-        assignment_id: query.assignment_id,
-        department_id: query.department_id,
-        due_before: query.due_before.map(|t| t.naive_utc()),
-        overdue: query.overdue.unwrap_or(false),
-    };
-    let reference = state.reference.clone();
-    let views = state
-        .db
-        .run(move |conn| {
-            let rows = dispatch_service::list_deadlines(conn, &principal, filter, page)?;
-            dispatch_service::deadline_views(rows, &reference)
-        })
-        .await?;
-    // The views keep the rows' order and count, so the page is cut from them directly.
-    Ok(web::Json(Page::from_rows(views, page, |d| d.id, |d| d)))
-}
-
-/// One deadline.
-#[utoipa::path(
-    tag = "deadlines",
-    security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Deadline id")),
-    responses(
-        (status = 200, description = "The deadline", body = DeadlineView),
-        (status = 404, description = "No such deadline, or another department's"),
-    ),
-)]
-#[get("/deadlines/{id:\\d+}")]
-pub async fn get_deadline(
-    state: web::Data<AppState>,
-    principal: Permit<op::GetDeadline>,
-    id: web::Path<i64>,
-) -> Result<web::Json<DeadlineView>, ApiError> {
-    let id = id.into_inner();
-    let reference = state.reference.clone();
-    let view = state
-        .db
-        .run(move |conn| dispatch_service::get_deadline(conn, &reference, &principal, id))
-        .await?;
-    Ok(web::Json(view))
 }
