@@ -356,7 +356,9 @@ fn strip_position(message: &str) -> String {
 pub fn flatten_validation_errors(errors: &ValidationErrors) -> Vec<FieldError> {
     let mut out = Vec::new();
     flatten_into(errors, "", &mut out);
+    // One error per field, the first its rules found (an empty title is too short, not also blank).
     out.sort_by(|a, b| a.field.cmp(&b.field));
+    out.dedup_by(|later, earlier| later.field == earlier.field);
     out
 }
 

@@ -131,8 +131,8 @@ pub struct HandlingRule {
     pub reply: Period,
 }
 
-/// A whole policy: what `PUT /sla-policies` takes and every version stores. Checked by
-/// [`SlaPolicy::validate`], which sees the rules as a whole.
+/// A whole policy: what `PUT /sla-policies` takes and every version stores. Its numbers are
+/// checked by their declared ranges; its rules by [`SlaPolicy::validate`], which sees them as a whole.
 #[derive(
     Debug, Clone, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema, validator::Validate,
 )]
@@ -142,15 +142,19 @@ pub struct SlaPolicy {
     pub rules: Vec<HandlingRule>,
     /// The follow-up call is due this many working days after the result is approved.
     #[schema(minimum = 1, maximum = 60, example = 2)]
+    #[validate(range(min = 1, max = 60))]
     pub follow_up_working_days: u32,
     /// A written supervision's explanation is due this many working days after it is issued.
     #[schema(minimum = 1, maximum = 60, example = 2)]
+    #[validate(range(min = 1, max = 60))]
     pub supervision_response_working_days: u32,
     /// Extensions one assignment may be granted.
     #[schema(minimum = 0, maximum = 10, example = 2)]
+    #[validate(range(max = 10))]
     pub max_extensions_per_assignment: u32,
     /// An extended reply deadline never goes beyond this many working days after dispatch.
     #[schema(minimum = 1, maximum = 120, example = 30)]
+    #[validate(range(min = 1, max = 120))]
     pub max_reply_working_days_with_extensions: u32,
 }
 
@@ -217,26 +221,6 @@ impl SlaPolicy {
                 "must have one rule for every kind and urgency",
             ));
         }
-        for (field, value, max) in [
-            ("follow_up_working_days", self.follow_up_working_days, 60),
-            (
-                "supervision_response_working_days",
-                self.supervision_response_working_days,
-                60,
-            ),
-            (
-                "max_reply_working_days_with_extensions",
-                self.max_reply_working_days_with_extensions,
-                120,
-            ),
-        ] {
-            if !(1..=max).contains(&value) {
-                errors.push((field.into(), "is out of range"));
-            }
-        }
-        if self.max_extensions_per_assignment > 10 {
-            errors.push(("max_extensions_per_assignment".into(), "is out of range"));
-        }
         errors
     }
 
@@ -286,12 +270,12 @@ mod tests {
         let mut policy = SlaPolicy::default_policy();
         policy.rules.pop();
         policy.rules[0].reply = Period::working_days(0);
-        policy.follow_up_working_days = 0;
         let fields: Vec<String> = policy.validate().into_iter().map(|(f, _)| f).collect();
-        assert_eq!(
-            fields,
-            ["rules[0].reply.amount", "rules", "follow_up_working_days"]
-        );
+        assert_eq!(fields, ["rules[0].reply.amount", "rules"]);
+        // The numbers are the declared ranges' to check.
+        policy.follow_up_working_days = 0;
+        let errors = validator::Validate::validate(&policy).unwrap_err();
+        assert!(errors.field_errors().contains_key("follow_up_working_days"));
     }
 
     #[test]

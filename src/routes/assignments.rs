@@ -16,8 +16,8 @@ use crate::routes::{enum_list, if_match};
 use crate::service::assignments::{
     AssignmentMove, AssignmentView, Handover, Progress, Reply, ReturnAssignment, RuleOnReturn,
 };
-use crate::service::cases::decision_text;
 use crate::startup::AppState;
+use crate::validation::trimmed;
 
 fn assignment_response(view: &AssignmentView) -> HttpResponse {
     HttpResponse::Ok()
@@ -205,7 +205,7 @@ pub async fn return_assignment(
     id: web::Path<i64>,
     body: ApiJson<ReturnAssignment>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = decision_text("reason", &body.0.reason, 2000)?;
+    let reason = trimmed(&body.0.reason);
     act(
         state,
         principal.into_principal(),
@@ -241,11 +241,7 @@ pub async fn return_ruling(
     body: ApiJson<RuleOnReturn>,
 ) -> Result<HttpResponse, ApiError> {
     let ApiJson(input) = body;
-    let note = input
-        .note
-        .as_deref()
-        .map(|n| decision_text("note", n, 2000))
-        .transpose()?;
+    let note = input.note.as_deref().map(trimmed);
     act(
         state,
         principal.into_principal(),
@@ -318,7 +314,7 @@ pub async fn progress(
     id: web::Path<i64>,
     body: ApiJson<Progress>,
 ) -> Result<HttpResponse, ApiError> {
-    let note = decision_text("note", &body.0.note, 5000)?;
+    let note = trimmed(&body.0.note);
     act(
         state,
         principal.into_principal(),
@@ -356,9 +352,9 @@ pub async fn reply(
 ) -> Result<HttpResponse, ApiError> {
     let ApiJson(input) = body;
     let reply = Reply {
-        investigation: decision_text("investigation", &input.investigation, 5000)?,
-        actions: decision_text("actions", &input.actions, 5000)?,
-        result: decision_text("result", &input.result, 2000)?,
+        investigation: trimmed(&input.investigation),
+        actions: trimmed(&input.actions),
+        result: trimmed(&input.result),
         contacted_citizen: input.contacted_citizen,
     };
     act(

@@ -23,6 +23,7 @@ use crate::domain::lifecycle::status_after_round;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
 use crate::service::cases::{change_case, concurrent, conflict, stale, stored};
+use crate::validation;
 
 /// The department's reply.
 #[derive(Debug, Clone, Serialize, eserde::Deserialize, ToSchema, Validate)]
@@ -34,6 +35,7 @@ pub struct Reply {
         min_length = 1,
         max_length = 5000
     )]
+    #[validate(length(min = 1, max = 5000), custom(function = "validation::text"))]
     pub investigation: String,
     /// What was done (处理措施).
     #[schema(
@@ -41,9 +43,11 @@ pub struct Reply {
         min_length = 1,
         max_length = 5000
     )]
+    #[validate(length(min = 1, max = 5000), custom(function = "validation::text"))]
     pub actions: String,
     /// The result (办理结果).
     #[schema(example = "已解决", min_length = 1, max_length = 2000)]
+    #[validate(length(min = 1, max = 2000), custom(function = "validation::text"))]
     pub result: String,
     /// Whether the department contacted the citizen.
     pub contacted_citizen: bool,
@@ -404,6 +408,7 @@ pub struct ReturnAssignment {
         min_length = 1,
         max_length = 2000
     )]
+    #[validate(length(min = 1, max = 2000), custom(function = "validation::text"))]
     pub reason: String,
 }
 
@@ -418,6 +423,7 @@ pub struct RuleOnReturn {
         example = "经核实，该事项属于贵单位职责，请继续办理。",
         max_length = 2000
     )]
+    #[validate(length(max = 2000), custom(function = "validation::text"))]
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -438,5 +444,6 @@ pub struct Progress {
         min_length = 1,
         max_length = 5000
     )]
+    #[validate(length(min = 1, max = 5000), custom(function = "validation::text"))]
     pub note: String,
 }

@@ -14,10 +14,9 @@ use crate::domain::case::{CaseStatus, Closure};
 use crate::domain::lifecycle::{CaseMove, may_reopen, transition};
 use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
 use crate::service::case_views::{CaseSummary, CaseView, view};
-use crate::service::cases::{
-    change_case, conflict, decision_text, lock_visible_case, optional_text, stored, visible_case,
-};
+use crate::service::cases::{change_case, conflict, lock_visible_case, stored, visible_case};
 use crate::service::dispatch::Reason;
+use crate::validation::{self, trimmed};
 
 #[derive(Debug, eserde::Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +24,7 @@ pub struct MergeCase {
     /// The earlier open case this one is the same matter as.
     pub into_case_id: i64,
     #[schema(example = "同一市民重复反映同一事项", max_length = 2000)]
+    #[validate(length(max = 2000), custom(function = "validation::text"))]
     #[serde(default)]
     pub reason: Option<String>,
 }
@@ -37,7 +37,7 @@ pub fn merge(
     input: MergeCase,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
-    let reason = optional_text("reason", input.reason.as_deref(), 2000)?;
+    let reason = input.reason.as_deref().map(trimmed);
     let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
         // Lock in id order so two merges touching the same pair cannot deadlock.
         let (first, second) = (id.min(input.into_case_id), id.max(input.into_case_id));
@@ -153,6 +153,7 @@ pub struct CloseCase {
         min_length = 1,
         max_length = 2000
     )]
+    #[validate(length(min = 1, max = 2000), custom(function = "validation::text"))]
     pub reason: String,
     /// `closed_by_supervisor` (default) or `resolved`.
     #[serde(default)]
@@ -167,7 +168,7 @@ pub fn close(
     input: CloseCase,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
-    let reason = decision_text("reason", &input.reason, 2000)?;
+    let reason = trimmed(&input.reason);
     let closure = input.closure.unwrap_or(Closure::ClosedBySupervisor);
     if !matches!(closure, Closure::ClosedBySupervisor | Closure::Resolved) {
         let mut errors = FieldErrors::default();
@@ -210,7 +211,7 @@ pub fn reopen(
     input: Reason,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
-    let reason = decision_text("reason", &input.reason, 2000)?;
+    let reason = trimmed(&input.reason);
     let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
         let (case, status) = lock_visible_case(conn, principal, id, if_match)?;
         let next = transition(status, CaseMove::Reopen).map_err(conflict)?;

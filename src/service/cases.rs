@@ -8,7 +8,7 @@ use crate::db::{DbConnection, now};
 use crate::domain::case::CaseStatus;
 use crate::domain::lifecycle::IllegalTransition;
 use crate::domain::role::Role;
-use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
+use crate::error::{ApiError, ErrorCode};
 
 fn actor_ids(principal: &Principal) -> (Option<i64>, Option<i64>) {
     (principal.user_id(), principal.client_id())
@@ -63,46 +63,6 @@ pub(crate) fn stored<T>(value: Option<T>, what: &str) -> Result<T, ApiError> {
     value.ok_or_else(|| ApiError::internal(format!("unreadable stored {what}")))
 }
 
-pub(crate) fn text(
-    errors: &mut FieldErrors,
-    field: &str,
-    value: &str,
-    max: usize,
-) -> Option<String> {
-    let value = value.trim();
-    if value.is_empty() {
-        errors.add(field, FieldErrorCode::Required, "must not be empty");
-        None
-    } else if value.chars().count() > max {
-        errors.add(
-            field,
-            FieldErrorCode::Length,
-            format!("must be at most {max} characters"),
-        );
-        None
-    } else if value
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-    {
-        errors.add(
-            field,
-            FieldErrorCode::Invalid,
-            "must not contain control characters",
-        );
-        None
-    } else {
-        Some(value.to_owned())
-    }
-}
-
-/// Texts of the intake decisions, checked.
-pub fn decision_text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    let mut errors = FieldErrors::default();
-    let value = text(&mut errors, field, value, max);
-    errors.finish()?;
-    value.ok_or_else(|| ApiError::internal("validated text missing"))
-}
-
 pub(crate) fn concurrent() -> ApiError {
     ApiError::conflict(
         ErrorCode::ConcurrentUpdate,
@@ -115,14 +75,6 @@ pub(crate) fn stale() -> ApiError {
         code: ErrorCode::VersionMismatch,
         detail: "it changed since you read it; fetch it again".into(),
     }
-}
-
-pub(crate) fn optional_text(
-    field: &str,
-    value: Option<&str>,
-    max: usize,
-) -> Result<Option<String>, ApiError> {
-    value.map(|v| decision_text(field, v, max)).transpose()
 }
 
 /// Whether `principal` may see `case` at all; everyone else is told it does not exist.

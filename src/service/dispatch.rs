@@ -18,11 +18,10 @@ use crate::domain::lifecycle::{CaseMove, transition};
 use crate::domain::sla::{CaseKind, Period, PeriodUnit, Urgency};
 use crate::error::{ApiError, FieldErrorCode, FieldErrors};
 use crate::service::case_views::{CaseView, view};
-use crate::service::cases::{
-    change_case, concurrent, conflict, decision_text, lock_visible_case, stored, text,
-};
+use crate::service::cases::{change_case, concurrent, conflict, lock_visible_case, stored};
 use crate::service::deadlines::new_deadline;
 use crate::service::reference::ReferenceData;
+use crate::validation::{self, trimmed};
 
 #[derive(Debug, eserde::Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
@@ -40,8 +39,10 @@ pub struct DispatchTargetInput {
 #[serde(deny_unknown_fields)]
 pub struct DispatchCase {
     #[schema(min_items = 1, max_items = 10)]
+    #[validate(length(min = 1, max = 10), nested)]
     pub departments: Vec<DispatchTargetInput>,
     #[schema(example = "请于规定时限内核实处理并答复市民。", max_length = 2000)]
+    #[validate(length(max = 2000), custom(function = "validation::text"))]
     #[serde(default)]
     pub instructions: Option<String>,
     /// 交办: the centre's own deadline (default false).
@@ -94,10 +95,7 @@ pub fn dispatch(
             );
         }
     }
-    let instructions = input
-        .instructions
-        .as_deref()
-        .and_then(|t| text(&mut errors, "instructions", t, 2000));
+    let instructions = input.instructions.as_deref().map(trimmed);
     let assigned = input.assigned.unwrap_or(false);
     let started = Utc::now();
     match (assigned, input.reply_due_at) {
@@ -264,6 +262,7 @@ pub struct ReviewCase {
     pub assignment_id: Option<i64>,
     /// Required with `send_back`: what is missing.
     #[schema(example = "答复未说明整改期限，请补充。", max_length = 2000)]
+    #[validate(length(max = 2000), custom(function = "validation::text"))]
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -277,10 +276,7 @@ pub fn review(
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
     let mut errors = FieldErrors::default();
-    let note = input
-        .note
-        .as_deref()
-        .and_then(|n| text(&mut errors, "note", n, 2000));
+    let note = input.note.as_deref().map(trimmed);
     if input.decision == ReviewDecision::SendBack {
         if input.assignment_id.is_none() {
             errors.add(
@@ -410,6 +406,7 @@ pub fn review(
 #[serde(deny_unknown_fields)]
 pub struct Reason {
     #[schema(example = "回访不满意，需重新办理", min_length = 1, max_length = 2000)]
+    #[validate(length(min = 1, max = 2000), custom(function = "validation::text"))]
     pub reason: String,
 }
 
@@ -421,7 +418,7 @@ pub fn redo(
     input: Reason,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
-    let reason = decision_text("reason", &input.reason, 2000)?;
+    let reason = trimmed(&input.reason);
     let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
         let (case, status) = lock_visible_case(conn, principal, id, if_match)?;
         let next = transition(status, CaseMove::Redo).map_err(conflict)?;

@@ -22,20 +22,24 @@ use crate::domain::sla::{CaseKind, Urgency};
 use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
 use crate::service::case_views::{CaseView, render, view};
 use crate::service::cases::{
-    check_version, conflict, event, stored, text, visible_case, visible_case_at,
+    check_version, conflict, event, stored, visible_case, visible_case_at,
 };
+use crate::validation::{self, parsed, trimmed};
 
 #[derive(eserde::Deserialize, Serialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ComplainantInput {
     #[schema(example = "张三", max_length = 50)]
+    #[validate(length(max = 50), custom(function = "validation::name"))]
     #[serde(default)]
     pub name: Option<String>,
     /// Mainland mobile or landline with area code; stored normalised.
     #[schema(example = "13812345678")]
+    #[validate(custom(function = "validation::phone"))]
     #[serde(default)]
     pub phone: Option<String>,
     #[schema(max_length = 200)]
+    #[validate(length(max = 200), custom(function = "validation::text"))]
     #[serde(default)]
     pub contact_address: Option<String>,
     /// Whether the handling department may contact the complainant (default true).
@@ -64,32 +68,39 @@ pub struct RegisterCase {
     #[serde(default)]
     pub category_id: Option<i64>,
     #[schema(example = "小区门口占道经营", min_length = 1, max_length = 200)]
+    #[validate(length(min = 1, max = 200), custom(function = "validation::text"))]
     pub title: String,
     #[schema(
         example = "每天傍晚有流动摊贩在小区门口占道经营，影响通行。",
         min_length = 1,
         max_length = 10000
     )]
+    #[validate(length(min = 1, max = 10000), custom(function = "validation::text"))]
     pub description: String,
     #[schema(example = "东城区东华门街道某某小区北门", max_length = 500)]
+    #[validate(length(max = 500), custom(function = "validation::text"))]
     #[serde(default)]
     pub address: Option<String>,
     /// A department of kind `district`.
     #[serde(default)]
     pub district_id: Option<i64>,
     #[schema(minimum = -90, maximum = 90)]
+    #[validate(range(min = -90.0, max = 90.0))]
     #[serde(default)]
     pub latitude: Option<f64>,
     #[schema(minimum = -180, maximum = 180)]
+    #[validate(range(min = -180.0, max = 180.0))]
     #[serde(default)]
     pub longitude: Option<f64>,
     #[eserde(compat)]
     #[serde(default)]
     pub occurred_at: Option<DateTime<Utc>>,
+    #[validate(nested)]
     #[serde(default)]
     pub complainant: Option<ComplainantInput>,
     /// Integration clients: their own id for the request; the same id twice is the same case.
     #[schema(max_length = 100)]
+    #[validate(length(max = 100), custom(function = "validation::text"))]
     #[serde(default)]
     pub external_ref: Option<String>,
 }
@@ -177,25 +188,9 @@ pub fn register(
             Channel::Phone
         }
     };
-    let title = text(&mut errors, "title", &input.title, 200);
-    let description = text(&mut errors, "description", &input.description, 10_000);
-    let address = input
-        .address
-        .as_deref()
-        .and_then(|a| text(&mut errors, "address", a, 500));
-    if input.latitude.is_some_and(|v| !(-90.0..=90.0).contains(&v)) {
-        errors.add("latitude", FieldErrorCode::Range, "must be from -90 to 90");
-    }
-    if input
-        .longitude
-        .is_some_and(|v| !(-180.0..=180.0).contains(&v))
-    {
-        errors.add(
-            "longitude",
-            FieldErrorCode::Range,
-            "must be from -180 to 180",
-        );
-    }
+    let title = trimmed(&input.title);
+    let description = trimmed(&input.description);
+    let address = input.address.as_deref().map(trimmed);
     if input.latitude.is_some() != input.longitude.is_some() {
         errors.add(
             "longitude",
@@ -204,7 +199,7 @@ pub fn register(
         );
     }
     let external_ref = match (principal.role, input.external_ref.as_deref()) {
-        (Role::Integration, Some(r)) => text(&mut errors, "external_ref", r, 100),
+        (Role::Integration, Some(r)) => Some(trimmed(r)),
         (Role::Integration, None) => {
             errors.add(
                 "external_ref",
@@ -255,14 +250,15 @@ pub fn register(
                 let anonymous = given.and_then(|c| c.anonymous).unwrap_or(given.is_none());
                 let name = given
                     .and_then(|c| c.name.as_deref())
-                    .and_then(|n| errors.check("complainant.name", parse_name(n, 50)));
+                    .map(|n| parsed(parse_name(n, 50)))
+                    .transpose()?;
                 let phone = given
                     .and_then(|c| c.phone.as_deref())
-                    .and_then(|p| errors.check("complainant.phone", PhoneNumber::parse(p)))
-                    .map(|p| p.as_str().to_owned());
+                    .map(|p| parsed(PhoneNumber::parse(p)).map(|p| p.as_str().to_owned()))
+                    .transpose()?;
                 let address = given
                     .and_then(|c| c.contact_address.as_deref())
-                    .and_then(|a| text(&mut errors, "complainant.contact_address", a, 200));
+                    .map(trimmed);
                 if !anonymous && name.is_none() && phone.is_none() {
                     errors.add(
                         "complainant",
@@ -274,9 +270,6 @@ pub fn register(
             }
         };
     errors.finish()?;
-    let (Some(title), Some(description)) = (title, description) else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
 
     let outcome = write_transaction(conn, |conn| {
         let created_at = now();
@@ -490,13 +483,16 @@ pub struct UpdateCase {
     #[schema(value_type = Option<i64>)]
     pub category_id: Option<Option<i64>>,
     #[schema(min_length = 1, max_length = 200)]
+    #[validate(length(min = 1, max = 200), custom(function = "validation::text"))]
     #[serde(default)]
     pub title: Option<String>,
     #[schema(min_length = 1, max_length = 10000)]
+    #[validate(length(min = 1, max = 10000), custom(function = "validation::text"))]
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default, deserialize_with = "crate::service::users::nullable")]
     #[schema(value_type = Option<String>, max_length = 500)]
+    #[validate(length(max = 500), custom(function = "validation::text"))]
     pub address: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::service::users::nullable")]
     #[schema(value_type = Option<i64>)]
@@ -515,18 +511,9 @@ pub fn reclassify(
         // 13.2.1: failures found before processing take precedence over preconditions).
         let case = visible_case(conn, principal, id)?;
         let mut errors = FieldErrors::default();
-        let title = input
-            .title
-            .as_deref()
-            .and_then(|t| text(&mut errors, "title", t, 200));
-        let description = input
-            .description
-            .as_deref()
-            .and_then(|d| text(&mut errors, "description", d, 10_000));
-        let address = input.address.as_ref().map(|a| {
-            a.as_deref()
-                .and_then(|a| text(&mut errors, "address", a, 500))
-        });
+        let title = input.title.as_deref().map(trimmed);
+        let description = input.description.as_deref().map(trimmed);
+        let address = input.address.as_ref().map(|a| a.as_deref().map(trimmed));
         if let Some(Some(category)) = input.category_id {
             check_category(conn, &mut errors, category)?;
         }
@@ -597,9 +584,11 @@ pub fn reclassify(
 pub struct RejectCase {
     /// Why the centre does not take the case (不予受理).
     #[schema(example = "属于司法程序范围", min_length = 1, max_length = 2000)]
+    #[validate(length(min = 1, max = 2000), custom(function = "validation::text"))]
     pub reason: String,
     /// Where the matter belongs: what the citizen is told to do instead.
     #[schema(example = "请向区人民法院提起诉讼", min_length = 1, max_length = 2000)]
+    #[validate(length(min = 1, max = 2000), custom(function = "validation::text"))]
     pub redirect_to: String,
 }
 
@@ -612,5 +601,6 @@ pub struct AnswerCase {
         min_length = 1,
         max_length = 5000
     )]
+    #[validate(length(min = 1, max = 5000), custom(function = "validation::text"))]
     pub answer: String,
 }

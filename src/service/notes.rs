@@ -10,7 +10,8 @@ use crate::db::{DbConnection, write_transaction};
 use crate::domain::lifecycle::{CaseMove, transition};
 use crate::error::ApiError;
 use crate::service::case_views::{TimelineEvent, timeline};
-use crate::service::cases::{change_case, conflict, decision_text, lock_visible_case};
+use crate::service::cases::{change_case, conflict, lock_visible_case};
+use crate::validation::{self, trimmed};
 
 #[derive(Debug, eserde::Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +22,7 @@ pub struct NewNote {
         min_length = 1,
         max_length = 5000
     )]
+    #[validate(length(min = 1, max = 5000), custom(function = "validation::text"))]
     pub text: String,
 }
 
@@ -31,7 +33,7 @@ pub fn add_note(
     id: i64,
     input: NewNote,
 ) -> Result<TimelineEvent, ApiError> {
-    let note = decision_text("text", &input.text, 5000)?;
+    let note = trimmed(&input.text);
     write_transaction(conn, |conn| -> Result<(), ApiError> {
         let (case, status) = lock_visible_case(conn, principal, id, None)?;
         let next = transition(status, CaseMove::Note).map_err(conflict)?;

@@ -271,7 +271,17 @@ async fn policies_are_versioned_and_admin_only() {
         .iter()
         .map(|e| e["field"].as_str().unwrap())
         .collect();
-    assert_eq!(fields, ["rules", "follow_up_working_days"]);
+    assert_eq!(fields, ["follow_up_working_days"]);
+    // The numbers first (declared ranges), then the rules as a whole.
+    incomplete["follow_up_working_days"] = json!(2);
+    let response = app
+        .request("PUT", "/api/v1/sla-policies", Some(&admin))
+        .json(&incomplete)
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "rules");
     let mut bad_unit = changed.clone();
     bad_unit["rules"][0]["sign"]["unit"] = json!("weeks");
     let response = app

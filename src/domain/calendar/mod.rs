@@ -10,15 +10,17 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, 
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use validator::Validate as _;
 
 /// One year's official arrangement, as published (and as `PUT /calendar/{year}` takes it).
-/// Its rules need the year, so they are checked by [`YearRules::validate`], not by the derive.
+/// Its dates need the year, so they are checked by [`YearRules::validate`]; the names by the derive.
 #[derive(
     Debug, Clone, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema, validator::Validate,
 )]
 #[serde(deny_unknown_fields)]
 pub struct YearRules {
     /// Blocks of days off.
+    #[validate(nested)]
     pub holidays: Vec<HolidayBlock>,
     /// Make-up working days that fall on a weekend.
     #[schema(value_type = Vec<String>, example = json!(["2026-02-14", "2026-02-28"]))]
@@ -26,10 +28,16 @@ pub struct YearRules {
     pub workdays: Vec<NaiveDate>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema, validator::Validate,
+)]
 #[serde(deny_unknown_fields)]
 pub struct HolidayBlock {
-    #[schema(example = "春节 Spring Festival", max_length = 100)]
+    #[schema(example = "春节 Spring Festival", min_length = 1, max_length = 100)]
+    #[validate(
+        length(min = 1, max = 100),
+        custom(function = "crate::validation::text")
+    )]
     pub name: String,
     /// First day off (inclusive).
     #[schema(value_type = String, format = Date, example = "2026-02-15")]
@@ -60,13 +68,6 @@ impl YearRules {
         };
         let mut days_off = std::collections::HashSet::new();
         for (i, block) in self.holidays.iter().enumerate() {
-            let name = block.name.trim();
-            if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-                error(
-                    format!("holidays[{i}].name"),
-                    "must be 1 to 100 printable characters",
-                );
-            }
             for (field, date) in [("from", block.from), ("to", block.to)] {
                 if date.year() != year {
                     error(format!("holidays[{i}].{field}"), "lies outside the year");

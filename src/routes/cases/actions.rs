@@ -15,6 +15,7 @@ use crate::service::dispatch::{DispatchCase, Reason, ReviewCase};
 use crate::service::intake::{AnswerCase, IntakeDecision, RejectCase};
 use crate::service::notes::NewNote;
 use crate::startup::AppState;
+use crate::validation::trimmed;
 
 async fn decide(
     state: web::Data<AppState>,
@@ -88,9 +89,8 @@ pub async fn reject(
     body: ApiJson<RejectCase>,
 ) -> Result<HttpResponse, ApiError> {
     let ApiJson(input) = body;
-    let reason = crate::service::cases::decision_text("reason", &input.reason, 2000)?;
-    let redirect_to =
-        crate::service::cases::decision_text("redirect_to", &input.redirect_to, 2000)?;
+    let reason = trimmed(&input.reason);
+    let redirect_to = trimmed(&input.redirect_to);
     decide(
         state,
         principal.into_principal(),
@@ -129,7 +129,7 @@ pub async fn answer(
     body: ApiJson<AnswerCase>,
 ) -> Result<HttpResponse, ApiError> {
     let ApiJson(input) = body;
-    let answer = crate::service::cases::decision_text("answer", &input.answer, 5000)?;
+    let answer = trimmed(&input.answer);
     decide(
         state,
         principal.into_principal(),
