@@ -42,9 +42,12 @@ pub struct AssignmentRow {
     pub updated_at: NaiveDateTime,
 }
 
+/// A new assignment: every column but the id. Dispatch inserts it waiting to be signed for; the
+/// seed writes it as far as the department's work has gone. `T` is the timestamp type, as in
+/// [`super::cases::NewCase`].
 #[derive(Debug, Insertable)]
 #[diesel(table_name = assignments, treat_none_as_default_value = false)]
-pub struct NewAssignment {
+pub struct NewAssignment<T = NaiveDateTime> {
     pub case_id: i64,
     pub department_id: i64,
     pub round: i32,
@@ -54,11 +57,27 @@ pub struct NewAssignment {
     pub instructions: Option<String>,
     pub state: String,
     pub dispatched_by: Option<i64>,
-    pub dispatched_at: NaiveDateTime,
-    pub sign_due_at: NaiveDateTime,
-    pub reply_due_at: NaiveDateTime,
+    pub dispatched_at: T,
+    pub sign_due_at: T,
+    pub reply_due_at: T,
+    pub handler_id: Option<i64>,
+    pub signed_by: Option<i64>,
+    pub signed_at: Option<T>,
+    pub returned_by: Option<i64>,
+    pub returned_at: Option<T>,
+    pub return_reason: Option<String>,
+    pub ruling: Option<String>,
+    pub ruling_note: Option<String>,
+    pub ruled_at: Option<T>,
+    /// JSON of the department's reply.
+    pub reply: Option<String>,
+    pub replied_by: Option<i64>,
+    pub replied_at: Option<T>,
+    pub review_decision: Option<String>,
+    pub review_note: Option<String>,
+    pub reviewed_at: Option<T>,
     pub version: i32,
-    pub updated_at: NaiveDateTime,
+    pub updated_at: T,
 }
 
 /// A change to an assignment; `version` is bumped by [`update_assignment`].
@@ -106,21 +125,24 @@ pub struct DeadlineRow {
     pub missed_marked_at: Option<NaiveDateTime>,
 }
 
+/// A new clock: every column the product writes when starting or stopping one (the sweep's marks
+/// come later). `T` is the timestamp type, as in [`super::cases::NewCase`].
 #[derive(Debug, Insertable)]
 #[diesel(table_name = deadlines, treat_none_as_default_value = false)]
-pub struct NewDeadline {
+pub struct NewDeadline<T = NaiveDateTime> {
     pub kind: String,
     pub case_id: i64,
     pub assignment_id: Option<i64>,
     pub department_id: Option<i64>,
-    pub starts_at: NaiveDateTime,
-    pub due_at: NaiveDateTime,
+    pub starts_at: T,
+    pub due_at: T,
     pub policy_version: Option<i32>,
     pub period: String,
     pub beyond_calendar: bool,
     pub state: String,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
+    pub met_at: Option<T>,
+    pub created_at: T,
+    pub updated_at: T,
 }
 
 /// Serialises actions on one case across server processes: PostgreSQL locks the case row until

@@ -48,9 +48,12 @@ pub struct CaseRow {
     pub reviewed_at: Option<NaiveDateTime>,
 }
 
+/// A new case row: every column but the id. The service registers cases with the initial values
+/// (status `registered`, nothing closed or dispatched yet); the seed writes cases as far as their
+/// history has gone. `T` is the timestamp type: `NaiveDateTime`, or the seed's pre-rendered text.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = cases, treat_none_as_default_value = false)]
-pub struct NewCase {
+pub struct NewCase<T = NaiveDateTime> {
     pub case_no: String,
     pub channel: String,
     pub kind: String,
@@ -62,15 +65,26 @@ pub struct NewCase {
     pub district_id: Option<i64>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
-    pub occurred_at: Option<NaiveDateTime>,
+    pub occurred_at: Option<T>,
     pub status: String,
+    pub closure: Option<String>,
+    pub resolution: Option<String>,
     pub citizen_id: Option<i64>,
     pub registered_by: Option<i64>,
     pub source_client: Option<i64>,
     pub external_ref: Option<String>,
     pub version: i32,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
+    pub created_at: T,
+    pub updated_at: T,
+    pub accepted_at: Option<T>,
+    pub closed_at: Option<T>,
+    pub current_round: i32,
+    pub lead_department_id: Option<i64>,
+    pub reply_due_at: Option<T>,
+    pub merged_into: Option<i64>,
+    pub redo_count: i32,
+    pub dispatched_at: Option<T>,
+    pub reviewed_at: Option<T>,
 }
 
 /// A status change; `version` is bumped by [`change_status`].
@@ -128,11 +142,12 @@ pub struct CaseEventRow {
     pub details: String,
 }
 
+/// A timeline event; `T` as in [`NewCase`].
 #[derive(Debug, Insertable)]
 #[diesel(table_name = case_events, treat_none_as_default_value = false)]
-pub struct NewCaseEvent {
+pub struct NewCaseEvent<T = NaiveDateTime> {
     pub case_id: i64,
-    pub occurred_at: NaiveDateTime,
+    pub occurred_at: T,
     pub actor_user_id: Option<i64>,
     pub actor_client_id: Option<i64>,
     pub actor_role: String,

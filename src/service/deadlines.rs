@@ -37,6 +37,7 @@ pub(crate) fn new_deadline(
         period,
         beyond_calendar,
         state: DeadlineState::Running.as_str().to_owned(),
+        met_at: None,
         created_at: at,
         updated_at: at,
     }

@@ -54,7 +54,7 @@ pub struct DispatchCase {
     pub reply_due_at: Option<DateTime<Utc>>,
 }
 
-fn period_text(period: &Period) -> String {
+pub(crate) fn period_text(period: &Period) -> String {
     let unit = match period.unit {
         PeriodUnit::WorkingDays => "working_days",
         PeriodUnit::Hours => "hours",
@@ -173,6 +173,21 @@ pub fn dispatch(
                     dispatched_at: at,
                     sign_due_at: sign_due.at.naive_utc(),
                     reply_due_at: reply_due_at.naive_utc(),
+                    handler_id: None,
+                    signed_by: None,
+                    signed_at: None,
+                    returned_by: None,
+                    returned_at: None,
+                    return_reason: None,
+                    ruling: None,
+                    ruling_note: None,
+                    ruled_at: None,
+                    reply: None,
+                    replied_by: None,
+                    replied_at: None,
+                    review_decision: None,
+                    review_note: None,
+                    reviewed_at: None,
                     version: 1,
                     updated_at: at,
                 },

@@ -611,3 +611,261 @@ fn sigterm_leaves_no_sqlite_log_behind() {
     eprintln!("ready again after {ready_after:?} (debug build)");
     drop(again);
 }
+
+/// What a case's history looks like, without its values: each event's action, actor, statuses and
+/// detail fields; the case's status, closure and which of its times are set; its assignments' and
+/// clocks' states and set fields.
+async fn shape_of(app: &crate::helpers::TestApp, token: &str, id: i64) -> Vec<String> {
+    use crate::dispatch::json_of;
+    fn keys(value: &Value) -> String {
+        match value {
+            Value::Object(map) => {
+                let mut fields: Vec<String> = map
+                    .iter()
+                    .map(|(key, value)| format!("{key}{}", keys(value)))
+                    .collect();
+                fields.sort();
+                format!("{{{}}}", fields.join(","))
+            }
+            Value::Array(items) => {
+                format!("[{}]", items.iter().map(keys).collect::<Vec<_>>().join(","))
+            }
+            Value::Null => ":null".into(),
+            _ => String::new(),
+        }
+    }
+    let set = |value: &Value, fields: &[&str]| {
+        fields
+            .iter()
+            .filter(|f| !value[**f].is_null())
+            .copied()
+            .collect::<Vec<_>>()
+            .join("+")
+    };
+    let mut shape = Vec::new();
+    let timeline = json_of(
+        app.get_as(token, &format!("/api/v1/cases/{id}/timeline"))
+            .await,
+        200,
+        "timeline",
+    )
+    .await;
+    let timeline = timeline.as_array().unwrap();
+    // The server's deadline sweep adds events of its own (the system urging departments):
+    // those are the product's, not the seed's.
+    for event in timeline.iter().filter(|e| e["actor_role"] != "system") {
+        shape.push(format!(
+            "event {} by {} ({}) {} -> {} {}",
+            event["action"],
+            event["actor_role"],
+            set(event, &["actor_user_id", "actor_client_id"]),
+            event["status_before"],
+            event["status_after"],
+            keys(&event["details"]),
+        ));
+    }
+    let case = json_of(
+        app.get_as(token, &format!("/api/v1/cases/{id}")).await,
+        200,
+        "case",
+    )
+    .await;
+    shape.push(format!(
+        "case {} {} round {} with {}",
+        case["status"],
+        case["closure"],
+        case["current_round"],
+        set(
+            &case,
+            &[
+                "accepted_at",
+                "closed_at",
+                "dispatched_at",
+                "reviewed_at",
+                "lead_department_id",
+                "reply_due_at",
+                "merged_into",
+                "resolution",
+            ]
+        ),
+    ));
+    for assignment in crate::dispatch::assignments_of(app, token, id).await {
+        shape.push(format!(
+            "assignment {} {} {} v{} with {}",
+            assignment["state"],
+            assignment["role"],
+            assignment["mode"],
+            assignment["version"],
+            set(
+                &assignment,
+                &[
+                    "handler_id",
+                    "signed_by",
+                    "signed_at",
+                    "reply",
+                    "replied_by",
+                    "replied_at",
+                    "review_decision",
+                    "reviewed_at",
+                    "returned_at",
+                    "ruling",
+                ]
+            ),
+        ));
+    }
+    let clocks = json_of(
+        app.get_as(token, &format!("/api/v1/deadlines?case_id={id}&limit=100"))
+            .await,
+        200,
+        "deadlines",
+    )
+    .await;
+    for clock in clocks["items"].as_array().unwrap() {
+        shape.push(format!(
+            "clock {} {} with {}",
+            clock["kind"],
+            // Late work stops a clock as missed where work on time meets it: the same move.
+            clock["state"].as_str().unwrap().replace("missed", "met"),
+            set(
+                clock,
+                &["assignment_id", "department_id", "policy_version", "met_at"]
+            ),
+        ));
+    }
+    shape
+}
+
+/// The seed writes only history the product can make: every event (action, actor, statuses,
+/// detail fields), every case, assignment and clock of the seeded cases has the shape of one
+/// made through the API's own moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_histories_are_made_of_the_apis_own_moves() {
+    use crate::dispatch::{
+        Desk, accepted_case, complaint, dispatched_to, json_of, post, sign_and_reply,
+    };
+    use serde_json::json;
+
+    let db = TestDatabase::create();
+    let seed_db = TestDatabase::Shared { url: db.url() };
+    tokio::task::spawn_blocking(move || seed(&seed_db, 400))
+        .await
+        .unwrap();
+    let app = crate::helpers::spawn_server_on(&db).await;
+    let operator = app.token("operator").await;
+    let d = Desk {
+        cgj: app.department_id(&operator, "CGJ").await,
+        dc: app.department_id(&operator, "DC").await,
+        dispatcher: app.token("dispatcher").await,
+        supervisor: app.token("supervisor").await,
+        cgj_staff: app.token("cgj.staff").await,
+        cgj_admin: app.token("cgj.admin").await,
+        dc_staff: app.token("dc.staff").await,
+        operator,
+    };
+    let seeded: Vec<i64> = all_pages(&app, &d.dispatcher, &[])
+        .await
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seeded.len(), 400);
+
+    // The same paths through the API: every place a seeded case may stop.
+    let mut made = Vec::new();
+    let register = |body: Value| {
+        let app = &app;
+        let operator = d.operator.clone();
+        async move {
+            json_of(
+                app.post_as(Some(&operator), "/api/v1/cases", &body).await,
+                201,
+                "register",
+            )
+            .await["id"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    made.push(register(complaint(true, false)).await);
+    let rejected = register(complaint(true, false)).await;
+    let body =
+        json!({"reason": "不属于本热线受理范围", "redirect_to": "请通过人民法院诉讼途径解决"});
+    let path = format!("/api/v1/cases/{rejected}/reject");
+    json_of(post(&app, &d.operator, &path, body).await, 200, "reject").await;
+    made.push(rejected);
+    let mut consultation = complaint(true, false);
+    consultation["kind"] = json!("consultation");
+    let answered = register(consultation).await;
+    let path = format!("/api/v1/cases/{answered}/answer");
+    let body = json!({"answer": "已向市民解释相关政策和办理流程。"});
+    json_of(post(&app, &d.operator, &path, body).await, 200, "answer").await;
+    made.push(answered);
+    made.push(accepted_case(&app, &d, &complaint(true, false)).await);
+    let close = |id: i64| {
+        let (app, supervisor) = (&app, d.supervisor.clone());
+        async move {
+            let path = format!("/api/v1/cases/{id}/close");
+            let body = json!({"reason": "已协调解决。", "closure": "resolved"});
+            json_of(post(app, &supervisor, &path, body).await, 200, "close").await;
+        }
+    };
+    // Dispatched to a department without a user to sign: left there, or closed by the centre.
+    let unstaffed = app.department_id(&d.operator, "ZJJ").await;
+    for closing in [false, true] {
+        let (case, ..) = dispatched_to(&app, &d, unstaffed).await;
+        if closing {
+            close(case).await;
+        }
+        made.push(case);
+    }
+    for stop in ["signed", "replied", "approved", "closed"] {
+        let (case, assignment, ..) = dispatched_to(&app, &d, d.cgj).await;
+        if stop == "signed" {
+            let path = format!("/api/v1/assignments/{assignment}/sign");
+            json_of(
+                post(&app, &d.cgj_staff, &path, json!({})).await,
+                200,
+                "sign",
+            )
+            .await;
+        } else {
+            sign_and_reply(&app, &d.cgj_staff, assignment).await;
+        }
+        if matches!(stop, "approved" | "closed") {
+            let path = format!("/api/v1/cases/{case}/review");
+            let body = json!({"decision": "approve"});
+            json_of(post(&app, &d.dispatcher, &path, body).await, 200, "review").await;
+        }
+        if stop == "closed" {
+            close(case).await;
+        }
+        made.push(case);
+    }
+
+    let mut producible = std::collections::BTreeSet::new();
+    for id in made {
+        producible.extend(shape_of(&app, &d.dispatcher, id).await);
+    }
+    let mut written = std::collections::BTreeSet::new();
+    for id in seeded {
+        written.extend(shape_of(&app, &d.dispatcher, id).await);
+    }
+    let foreign: Vec<&String> = written.difference(&producible).collect();
+    assert!(
+        foreign.is_empty(),
+        "the seed wrote what no API move writes:\n{foreign:#?}\nthe API's moves write:\n{producible:#?}"
+    );
+    for action in [
+        "rejected",
+        "answered_directly",
+        "assignment_replied",
+        "review_approved",
+        "closed",
+    ] {
+        assert!(
+            written
+                .iter()
+                .any(|s| s.starts_with(&format!("event \"{action}\""))),
+            "400 seeded cases include a {action} event: {written:#?}"
+        );
+    }
+}

@@ -1,0 +1,1149 @@
+//! What the seed generates: Chinese titles and descriptions per category, complainants, the spread
+//! over departments, districts, channels, kinds and a year of dates, and for each case a history
+//! made only of the moves the API itself makes (register, accept, reject, answer, dispatch, sign,
+//! reply, review, close by a supervisor), with the rows and timeline events those moves write.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{NaiveDateTime, TimeDelta};
+use diesel::ExpressionMethods;
+
+use super::write::{Batch, OrganisationRows, Ts};
+use crate::db::assignments::{NewAssignment, NewDeadline};
+use crate::db::cases::{ComplainantRow, NewCase, NewCaseEvent};
+use crate::db::schema::{assignments, case_events, cases, deadlines};
+use crate::domain::calendar::WorkingCalendar;
+use crate::domain::case::{CaseStatus, Closure};
+use crate::domain::dispatch::{
+    AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, DispatchMode,
+};
+use crate::domain::role::Role;
+use crate::domain::sla::{CaseKind, Urgency};
+use crate::service::assignments::Reply;
+use crate::service::dispatch::period_text;
+use crate::service::reference::PolicyVersion;
+
+/// What each category's cases say. `{addr}` is replaced by an address, `{n}` by a small number.
+struct Topic {
+    /// Category code of the demo organisation.
+    code: &'static str,
+    weight: u32,
+    /// Titles, each with the description it goes with.
+    items: &'static [(&'static str, &'static str)],
+    /// What the citizen asks for.
+    asks: &'static [&'static str],
+    /// What the department replied.
+    results: &'static [&'static str],
+}
+
+const TOPICS: &[Topic] = &[
+    Topic {
+        code: "010101",
+        weight: 14,
+        items: &[
+            (
+                "小区门口占道经营",
+                "每天傍晚有流动摊贩在{addr}门口占道经营，人行道被堵死，行人只能走机动车道，存在安全隐患。",
+            ),
+            (
+                "早点摊占道经营堵塞道路",
+                "{addr}附近的早点摊长期占道经营，摊位摆到了马路中间，早高峰经常堵车。",
+            ),
+            (
+                "商户占道经营屡禁不止",
+                "{addr}旁边几家商户把货架摆到人行道上占道经营，已经持续{n}个多月，多次劝说无果。",
+            ),
+            (
+                "夜市烧烤占道经营",
+                "{addr}路口晚上聚集了十几个烧烤摊占道经营，油烟很大，垃圾满地。",
+            ),
+        ],
+        asks: &[
+            "希望城管部门加强巡查，依法取缔。",
+            "请有关部门尽快处理，恢复道路通行。",
+            "希望规范设置便民摊点，不要影响通行。",
+        ],
+        results: &[
+            "执法人员到场核实，已责令摊贩撤离并加强该路段巡查。",
+            "已对占道商户下达整改通知书，商户已将货架移回店内。",
+        ],
+    },
+    Topic {
+        code: "010102",
+        weight: 6,
+        items: &[
+            (
+                "楼道乱堆乱放杂物",
+                "{addr}楼道里堆满了纸箱和旧家具，消防通道被堵，存在火灾隐患。",
+            ),
+            (
+                "小区绿地乱堆建筑垃圾",
+                "{addr}有人把装修产生的建筑垃圾乱堆在绿地上，已经放了{n}周没人清理。",
+            ),
+            (
+                "路边乱堆乱放废品",
+                "{addr}路边有废品收购点乱堆乱放，气味难闻，还招来很多老鼠。",
+            ),
+        ],
+        asks: &["希望尽快清理。", "请相关部门督促物业清理并加强管理。"],
+        results: &["已协调物业和街道清运杂物，并张贴告示禁止乱堆乱放。"],
+    },
+    Topic {
+        code: "0102",
+        weight: 5,
+        items: &[
+            (
+                "顶楼违法建设",
+                "{addr}顶楼住户正在搭建彩钢房，属于违法建设，施工噪音很大，也影响楼体安全。",
+            ),
+            (
+                "小区内私搭乱建",
+                "{addr}有住户在公共绿地上私搭乱建，圈占了约{n}十平方米。",
+            ),
+        ],
+        asks: &["希望依法查处并拆除违法建设。", "请尽快制止施工。"],
+        results: &["经现场核查属违法建设，已下达限期拆除决定书，当事人已自行拆除。"],
+    },
+    Topic {
+        code: "0103",
+        weight: 12,
+        items: &[
+            (
+                "夜间施工噪音扰民",
+                "{addr}附近工地每天晚上十点以后还在施工，噪音扰民严重，老人孩子无法休息。",
+            ),
+            (
+                "广场舞噪音扰民",
+                "{addr}广场每天晚上有人跳广场舞，音响声音很大，噪音扰民持续到晚上十点。",
+            ),
+            (
+                "商铺音响噪音扰民",
+                "{addr}一家商铺门口大功率音响循环播放促销广告，噪音扰民，已经持续{n}天。",
+            ),
+            (
+                "楼上装修噪音扰民",
+                "{addr}有住户周末一早就开始装修电钻作业，噪音扰民，沟通无果。",
+            ),
+        ],
+        asks: &[
+            "希望有关部门查处夜间违规施工。",
+            "请协调控制音量和时间。",
+            "希望尽快解决噪音问题。",
+        ],
+        results: &[
+            "已约谈施工单位，夜间停止高噪声作业，未取得夜间施工许可不得施工。",
+            "已与活动组织者沟通，音量已调低并提前至晚上九点结束。",
+        ],
+    },
+    Topic {
+        code: "0201",
+        weight: 11,
+        items: &[
+            (
+                "物业纠纷：物业不作为",
+                "{addr}物业公司长期不履行职责，垃圾不及时清运，楼道灯坏了{n}周没人修，业主与物业纠纷不断。",
+            ),
+            (
+                "物业乱收停车费",
+                "{addr}物业擅自上调停车费，也没有公示收费依据，业主多次询问没有答复。",
+            ),
+            (
+                "物业纠纷：电梯长期故障",
+                "{addr}的电梯经常故障停运，物业纠纷已持续很久，老人上下楼非常困难。",
+            ),
+        ],
+        asks: &[
+            "希望住建部门督促物业整改。",
+            "请相关部门调查物业收费是否合规。",
+            "希望尽快解决。",
+        ],
+        results: &[
+            "已约谈物业公司负责人，责令限期整改，并将纳入物业服务企业信用考核。",
+            "经核查物业收费未备案，已责令停止收取并退还多收费用。",
+        ],
+    },
+    Topic {
+        code: "0202",
+        weight: 4,
+        items: &[
+            (
+                "新房墙体开裂",
+                "{addr}新交付的房子墙体出现多处裂缝，开发商一直推诿不予维修。",
+            ),
+            (
+                "房屋漏水开发商不维修",
+                "{addr}顶层住户家里下雨就漏水，已经找开发商{n}次，至今没有维修。",
+            ),
+        ],
+        asks: &["希望督促开发商履行保修责任。"],
+        results: &["已协调开发商进场检测并制定维修方案，维修工作已完成。"],
+    },
+    Topic {
+        code: "0301",
+        weight: 5,
+        items: &[
+            (
+                "公交车间隔时间过长",
+                "{addr}站早高峰公交车要等四十多分钟，车上非常拥挤，希望加密班次。",
+            ),
+            (
+                "公交司机服务态度差",
+                "乘坐公交车时司机态度恶劣，到站不停车，乘客在{addr}站无法下车。",
+            ),
+            (
+                "建议增设公交线路",
+                "{addr}附近新建了几个小区，居民出行很不方便，建议增设一条公交线路。",
+            ),
+        ],
+        asks: &["希望交通部门研究解决。", "请核实并给予答复。"],
+        results: &["已调整该线路早高峰发车间隔，并对相关驾驶员进行了批评教育。"],
+    },
+    Topic {
+        code: "0302",
+        weight: 12,
+        items: &[
+            (
+                "道路积水严重",
+                "{addr}一下雨就道路积水，积水深度超过二十厘米，车辆和行人都无法通行。",
+            ),
+            (
+                "雨后道路积水无法通行",
+                "{addr}路段排水不畅，雨后道路积水好几天不退，附近居民出行困难。",
+            ),
+            (
+                "路面井盖缺失",
+                "{addr}人行道上的井盖缺失，晚上看不清，已经有行人摔伤。",
+            ),
+            (
+                "路灯不亮",
+                "{addr}一带的路灯已经{n}个晚上不亮了，夜间出行很不安全。",
+            ),
+            ("道路坑洼不平", "{addr}路面坑洼不平，电动车经过容易摔倒。"),
+        ],
+        asks: &[
+            "希望尽快处理。",
+            "请尽快修复，消除安全隐患。",
+            "希望有关部门尽快维修。",
+        ],
+        results: &[
+            "已安排养护单位疏通雨水管线，并将该点位纳入汛期重点巡查。",
+            "已安排养护单位完成维修。",
+        ],
+    },
+    Topic {
+        code: "0401",
+        weight: 9,
+        items: &[
+            (
+                "小区供水停水未通知",
+                "{addr}从今天早上开始供水停水，事先没有任何通知，居民生活受到很大影响。",
+            ),
+            (
+                "供水停水已超过一天",
+                "{addr}已经供水停水超过{n}十个小时，打电话问也说不清什么时候恢复。",
+            ),
+            (
+                "自来水水质发黄",
+                "{addr}家里的自来水水质发黄，有异味，不敢饮用。",
+            ),
+            (
+                "水压低高层用不上水",
+                "{addr}高层住户水压太低，每天晚上用不上水。",
+            ),
+        ],
+        asks: &["希望尽快恢复供水并说明原因。", "请尽快派人检查处理。"],
+        results: &[
+            "因市政管网抢修临时停水，已于当日恢复供水，今后停水将提前公告。",
+            "已对二次供水设施进行清洗消毒，水质检测合格。",
+        ],
+    },
+    Topic {
+        code: "0402",
+        weight: 5,
+        items: &[
+            (
+                "频繁停电",
+                "{addr}这个月已经停电{n}次，每次都没有通知，家里电器都坏了。",
+            ),
+            (
+                "小区停电无人处理",
+                "{addr}晚上突然停电，打电话报修一直没有人来处理。",
+            ),
+        ],
+        asks: &["希望查明原因，保障正常供电。"],
+        results: &["已更换故障变压器，供电恢复正常。"],
+    },
+    Topic {
+        code: "0403",
+        weight: 3,
+        items: &[
+            ("燃气表故障", "{addr}燃气表显示异常，充值后仍无法用气。"),
+            (
+                "闻到燃气异味",
+                "{addr}楼道里能闻到明显的燃气异味，担心漏气。",
+            ),
+        ],
+        asks: &["希望尽快派人检查。"],
+        results: &["燃气公司已上门检修，更换了故障表具，经检测无泄漏。"],
+    },
+    Topic {
+        code: "0501",
+        weight: 6,
+        items: &[
+            (
+                "公司拖欠工资",
+                "我在{addr}附近一家公司工作，公司已经拖欠工资{n}个月，老板一直拖着不给。",
+            ),
+            (
+                "工地拖欠农民工工资",
+                "{addr}的建筑工地拖欠农民工工资，涉及二十多名工人。",
+            ),
+        ],
+        asks: &["希望劳动监察部门帮助追讨工资。"],
+        results: &["劳动保障监察大队已立案调查，用人单位已足额支付拖欠工资。"],
+    },
+    Topic {
+        code: "0502",
+        weight: 4,
+        items: &[
+            (
+                "社保缴费基数咨询",
+                "想咨询灵活就业人员社保缴费基数怎么确定，在哪里可以办理。",
+            ),
+            (
+                "单位未缴纳社会保险",
+                "{addr}的单位入职{n}个月一直没有给员工缴纳社会保险。",
+            ),
+        ],
+        asks: &["希望给予答复。", "请依法督促处理。"],
+        results: &["已告知办理流程；经核查单位已为其补缴社会保险。"],
+    },
+    Topic {
+        code: "0601",
+        weight: 4,
+        items: &[
+            (
+                "餐馆卫生条件差",
+                "{addr}一家餐馆后厨卫生条件很差，吃完后全家都拉肚子。",
+            ),
+            (
+                "超市销售过期食品",
+                "在{addr}的超市买到过期食品，商家拒绝退换。",
+            ),
+        ],
+        asks: &["希望市场监管部门检查处理。"],
+        results: &["已对该商户进行检查，责令整改并依法予以处罚。"],
+    },
+    Topic {
+        code: "0602",
+        weight: 4,
+        items: &[
+            (
+                "预付卡商家跑路",
+                "{addr}一家健身房办了预付卡，现在突然关门，还剩{n}千元没有消费。",
+            ),
+            (
+                "商品质量问题商家拒绝退货",
+                "购买的商品存在质量问题，商家在{addr}的门店拒绝退货。",
+            ),
+        ],
+        asks: &["希望帮助维权退款。"],
+        results: &["经调解，商家同意退还剩余款项。"],
+    },
+    Topic {
+        code: "07",
+        weight: 6,
+        items: &[
+            (
+                "咨询居住证办理流程",
+                "想咨询一下在{addr}附近办理居住证需要哪些材料，在哪里办理。",
+            ),
+            (
+                "咨询新生儿落户政策",
+                "孩子刚出生，想咨询新生儿落户需要准备什么材料。",
+            ),
+            ("咨询公积金提取条件", "想咨询租房提取公积金的条件和流程。"),
+            (
+                "咨询老年人优待政策",
+                "家里老人{n}十多岁，想咨询本市有哪些老年人优待政策。",
+            ),
+        ],
+        asks: &["请给予解答。"],
+        results: &["已向市民解释相关政策和办理流程。"],
+    },
+];
+
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "胡", "朱", "高", "林",
+    "何", "郭", "马", "罗", "梁", "宋", "郑", "谢", "韩", "唐", "冯", "于", "董", "萧", "程", "曹",
+    "袁", "邓", "许", "傅", "沈", "曾", "彭", "吕", "欧阳", "司马",
+];
+const GIVEN: &[&str] = &[
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明",
+    "超", "秀英", "霞", "平", "刚", "桂英", "建华", "建国", "志强", "海燕", "晓东", "文", "红梅",
+    "子涵", "浩然", "雨桐", "欣怡", "宇航",
+];
+const ROADS: &[&str] = &[
+    "建国路",
+    "朝阳门内大街",
+    "东四北大街",
+    "西直门外大街",
+    "复兴门内大街",
+    "金宝街",
+    "南锣鼓巷",
+    "广渠门内大街",
+    "月坛北街",
+    "阜成门外大街",
+    "和平里中街",
+    "安定门外大街",
+    "宣武门西大街",
+];
+const PLACES: &[&str] = &[
+    "幸福家园小区",
+    "阳光花园",
+    "锦绣里小区",
+    "和平里社区",
+    "华润大厦",
+    "育才小学",
+    "人民医院",
+    "农贸市场",
+    "地铁站",
+    "老旧小区",
+    "新华书店",
+    "文化广场",
+    "第三中学",
+    "公交站",
+];
+/// Case channels and their weights (most requests still come by phone).
+const CHANNELS: &[(&str, u32)] = &[
+    ("phone", 60),
+    ("wechat", 12),
+    ("app", 10),
+    ("web", 8),
+    ("email", 3),
+    ("letter", 2),
+    ("walk_in", 2),
+    ("social_media", 3),
+];
+const KINDS: &[(&str, u32)] = &[
+    ("complaint", 55),
+    ("help", 20),
+    ("report", 10),
+    ("suggestion", 8),
+    ("consultation", 5),
+    ("praise", 2),
+];
+
+fn pick<T: Copy>(rng: &mut fastrand::Rng, items: &[T]) -> T {
+    items[rng.usize(..items.len())]
+}
+
+fn pick_weighted(rng: &mut fastrand::Rng, items: &[(&'static str, u32)]) -> &'static str {
+    let total: u32 = items.iter().map(|(_, w)| w).sum();
+    let mut roll = rng.u32(..total);
+    for (item, weight) in items {
+        if roll < *weight {
+            return item;
+        }
+        roll -= weight;
+    }
+    items[items.len() - 1].0
+}
+
+fn minutes(rng: &mut fastrand::Rng, low: i64, high: i64) -> TimeDelta {
+    TimeDelta::seconds(rng.i64(low * 60..high * 60))
+}
+
+/// The status a case of this age has reached: old cases are mostly closed, new ones open.
+fn status_for_age(rng: &mut fastrand::Rng, age: TimeDelta) -> &'static str {
+    let table: &[(&'static str, u32)] = if age > TimeDelta::days(20) {
+        &[
+            ("closed", 86),
+            ("rejected", 6),
+            ("awaiting_follow_up", 2),
+            ("pending_review", 1),
+            ("in_progress", 4),
+            ("dispatched", 1),
+        ]
+    } else if age > TimeDelta::days(3) {
+        &[
+            ("closed", 40),
+            ("rejected", 6),
+            ("awaiting_follow_up", 12),
+            ("pending_review", 10),
+            ("in_progress", 22),
+            ("dispatched", 6),
+            ("pending_dispatch", 2),
+            ("registered", 2),
+        ]
+    } else {
+        &[
+            ("closed", 7),
+            ("rejected", 5),
+            ("awaiting_follow_up", 3),
+            ("pending_review", 5),
+            ("in_progress", 25),
+            ("dispatched", 25),
+            ("pending_dispatch", 15),
+            ("registered", 15),
+        ]
+    };
+    pick_weighted(rng, table)
+}
+
+fn fill(template: &str, address: &str, n: u32) -> String {
+    let mut text = String::with_capacity(template.len() + address.len() + 8);
+    let mut rest = template;
+    while let Some(at) = rest.find('{') {
+        text.push_str(&rest[..at]);
+        let after = &rest[at..];
+        if let Some(tail) = after.strip_prefix("{addr}") {
+            text.push_str(address);
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix("{n}") {
+            text.push_str(&n.to_string());
+            rest = tail;
+        } else {
+            text.push('{');
+            rest = &after[1..];
+        }
+    }
+    text.push_str(rest);
+    text
+}
+
+/// What the generator needs of the organisation.
+pub(super) struct Organisation {
+    topics: Vec<(usize, i64, Option<i64>)>,
+    topic_weight_total: u32,
+    districts: Vec<District>,
+    /// Active departments: a category's default department that is retired takes no dispatch.
+    active: std::collections::HashSet<i64>,
+    operator: i64,
+    dispatcher: i64,
+    supervisor: i64,
+    /// A department user per department (staff before admins), who signs and replies. The cases
+    /// of a department without one stay with the centre: nobody there can sign for them.
+    handlers: HashMap<i64, (i64, Role)>,
+}
+
+struct District {
+    id: i64,
+    name: String,
+    streets: Vec<(i64, String)>,
+}
+
+impl Organisation {
+    pub(super) fn new(rows: OrganisationRows) -> Result<Self, String> {
+        let OrganisationRows {
+            departments,
+            categories,
+            users,
+        } = rows;
+        let districts: Vec<District> = departments
+            .iter()
+            .filter(|(_, _, kind, _)| kind == "district")
+            .map(|(id, name, _, _)| District {
+                id: *id,
+                name: name.trim_end_matches("人民政府").to_owned(),
+                streets: departments
+                    .iter()
+                    .filter(|(_, _, kind, parent)| kind == "street" && *parent == Some(*id))
+                    .map(|(id, name, _, _)| (*id, name.trim_end_matches("办事处").to_owned()))
+                    .collect(),
+            })
+            .collect();
+        if districts.is_empty() {
+            return Err("no active district department to place cases in".into());
+        }
+        let topics: Vec<(usize, i64, Option<i64>)> = TOPICS
+            .iter()
+            .enumerate()
+            .filter_map(|(index, topic)| {
+                categories
+                    .iter()
+                    .find(|(_, code, _)| code == topic.code)
+                    .map(|(id, _, department)| (index, *id, *department))
+            })
+            .collect();
+        if topics.is_empty() {
+            return Err(
+                "none of the demo categories exists (or is active): load the demo organisation first"
+                    .into(),
+            );
+        }
+        let by_role = |role: Role| {
+            users
+                .iter()
+                .find(|(_, r, _)| r == role.as_str())
+                .map(|(id, _, _)| *id)
+                .ok_or_else(|| format!("the seed acts as a {}: create one first", role.as_str()))
+        };
+        let mut handlers = HashMap::new();
+        for role in [Role::DepartmentStaff, Role::DepartmentAdmin] {
+            for (id, r, department) in &users {
+                if let (Some(department), true) = (department, r == role.as_str()) {
+                    handlers.entry(*department).or_insert((*id, role));
+                }
+            }
+        }
+        Ok(Organisation {
+            topic_weight_total: topics.iter().map(|t| TOPICS[t.0].weight).sum(),
+            topics,
+            districts,
+            active: departments.iter().map(|(id, _, _, _)| *id).collect(),
+            operator: by_role(Role::Operator)?,
+            dispatcher: by_role(Role::Dispatcher)?,
+            supervisor: by_role(Role::Supervisor)?,
+            handlers,
+        })
+    }
+}
+
+/// The SLA policy and calendar the dispatches and reviews count their clocks with.
+pub(super) struct Clocks {
+    pub calendar: Arc<WorkingCalendar>,
+    pub policy: Arc<PolicyVersion>,
+}
+
+pub(super) struct Generator {
+    pub rng: fastrand::Rng,
+    pub org: Organisation,
+    pub clocks: Clocks,
+    pub tz: chrono_tz::Tz,
+    pub counters: HashMap<String, i64>,
+    pub next_case: i64,
+    pub next_event: i64,
+    pub next_assignment: i64,
+    pub next_deadline: i64,
+    pub start: NaiveDateTime,
+    pub span_seconds: i64,
+    pub total: u64,
+    pub now: NaiveDateTime,
+}
+
+/// A clock as the product starts it (`running`), stopped at `end` the way the product stops it.
+enum ClockEnd {
+    Running,
+    /// Signed or replied at this time: met when on time, missed when late.
+    Done(NaiveDateTime),
+    /// Ended by a close.
+    Cancelled(NaiveDateTime),
+}
+
+/// Appends a clock that a dispatch or review started, ended as `end` says.
+#[allow(clippy::too_many_arguments)]
+fn deadline(
+    batch: &mut Batch,
+    (next_id, policy_version): (&mut i64, i32),
+    kind: DeadlineKind,
+    case_id: i64,
+    assignment: Option<(i64, i64)>,
+    starts_at: NaiveDateTime,
+    due: &crate::domain::calendar::Due,
+    period: String,
+    end: ClockEnd,
+) {
+    let due_at = due.at.naive_utc();
+    let (state, met_at, updated_at) = match end {
+        ClockEnd::Running => (DeadlineState::Running, None, starts_at),
+        ClockEnd::Done(at) if at <= due_at => (DeadlineState::Met, Some(at), at),
+        ClockEnd::Done(at) => (DeadlineState::Missed, Some(at), at),
+        ClockEnd::Cancelled(at) => (DeadlineState::Cancelled, None, at),
+    };
+    batch.deadlines.push((
+        deadlines::id.eq(*next_id),
+        NewDeadline {
+            kind: kind.as_str().to_owned(),
+            case_id,
+            assignment_id: assignment.map(|(id, _)| id),
+            department_id: assignment.map(|(_, department)| department),
+            starts_at: Ts::new(starts_at),
+            due_at: Ts::new(due_at),
+            policy_version: Some(policy_version),
+            period,
+            beyond_calendar: !due.calendar_complete,
+            state: state.as_str().to_owned(),
+            met_at: met_at.map(Ts::new),
+            created_at: Ts::new(starts_at),
+            updated_at: Ts::new(updated_at),
+        },
+    ));
+    *next_id += 1;
+}
+
+impl Generator {
+    /// Appends the rows of case number `index` (of `total`) to `batch`.
+    pub(super) fn case(&mut self, index: u64, batch: &mut Batch) {
+        let rng = &mut self.rng;
+        let org = &self.org;
+        // Cases come in time order, so that ids and case numbers grow with the registration time.
+        let step = self.span_seconds as f64 / self.total as f64;
+        let offset = ((index as f64 + rng.f64()) * step) as i64;
+        let created_at = self.start
+            + TimeDelta::seconds(offset)
+            + TimeDelta::microseconds(rng.i64(0..1_000_000));
+        let local_day = created_at
+            .and_utc()
+            .with_timezone(&self.tz)
+            .format("%Y%m%d")
+            .to_string();
+        let sequence = {
+            let counter = self.counters.entry(local_day.clone()).or_insert(0);
+            *counter += 1;
+            *counter
+        };
+        batch.counters.insert(local_day.clone(), sequence);
+        let id = self.next_case;
+        self.next_case += 1;
+
+        let mut roll = rng.u32(..org.topic_weight_total);
+        let mut chosen = &org.topics[0];
+        for entry in &org.topics {
+            let weight = TOPICS[entry.0].weight;
+            if roll < weight {
+                chosen = entry;
+                break;
+            }
+            roll -= weight;
+        }
+        let (topic_index, category_id, default_department) = *chosen;
+        let topic = &TOPICS[topic_index];
+        let district = &org.districts[rng.usize(..org.districts.len())];
+        let street = (!district.streets.is_empty())
+            .then(|| &district.streets[rng.usize(..district.streets.len())]);
+        let mut address = String::with_capacity(64);
+        address.push_str(&district.name);
+        if let Some((_, street_name)) = street {
+            address.push_str(street_name);
+        }
+        address.push_str(pick(rng, ROADS));
+        address.push_str(&rng.u32(1..300).to_string());
+        address.push('号');
+        address.push_str(pick(rng, PLACES));
+        let n = rng.u32(2..10);
+        let (title, detail) = pick(rng, topic.items);
+        let title = title.to_owned();
+        let mut description = fill(detail, &address, n);
+        description.push_str(pick(rng, topic.asks));
+        let channel = pick_weighted(rng, CHANNELS);
+        let kind = if topic.code == "07" {
+            "consultation"
+        } else {
+            pick_weighted(rng, KINDS)
+        };
+        let urgency = match rng.u32(..100) {
+            0..5 => "urgent",
+            5..10 => "complex",
+            _ => "normal",
+        };
+        let planned = status_for_age(rng, self.now - created_at);
+        // A consultation may be answered during the call; other closed cases went all the way.
+        let answered_directly = planned == "closed" && kind == "consultation" && rng.bool();
+        let dispatched = matches!(
+            planned,
+            "dispatched" | "in_progress" | "pending_review" | "awaiting_follow_up"
+        ) || (planned == "closed" && !answered_directly);
+        let lead = match (default_department, street, rng.u32(..100)) {
+            (Some(department), _, 0..70) if org.active.contains(&department) => department,
+            (_, Some((street_id, _)), 0..85) => *street_id,
+            _ => district.id,
+        };
+        let handler = org.handlers.get(&lead).copied();
+
+        // The timeline, each step a little after the one before, never in the future.
+        let clamp = |t: NaiveDateTime| t.min(self.now);
+        let accepted_at = clamp(created_at + minutes(rng, 2, 90));
+        let dispatched_at = clamp(accepted_at + minutes(rng, 10, 240));
+        let signed_at = clamp(dispatched_at + minutes(rng, 30, 20 * 60));
+        let replied_at = clamp(signed_at + minutes(rng, 12 * 60, 4 * 24 * 60));
+        let reviewed_at = clamp(replied_at + minutes(rng, 30, 8 * 60));
+        let closed_at = clamp(reviewed_at + minutes(rng, 4 * 60, 2 * 24 * 60));
+        let result = pick(rng, topic.results);
+
+        let (operator, dispatcher, supervisor) = (org.operator, org.dispatcher, org.supervisor);
+        let mut status = CaseStatus::Registered;
+        let mut version = 0;
+        let mut updated_at = created_at;
+        // One move: its timeline event, the case's new status, version and time.
+        let mut event = |batch: &mut Batch,
+                         at: NaiveDateTime,
+                         (actor, role): (i64, Role),
+                         action: &str,
+                         after: CaseStatus,
+                         details: serde_json::Value| {
+            batch.events.push((
+                case_events::id.eq(self.next_event),
+                NewCaseEvent {
+                    case_id: id,
+                    occurred_at: Ts::new(at),
+                    actor_user_id: Some(actor),
+                    actor_client_id: None,
+                    actor_role: role.as_str().to_owned(),
+                    action: action.to_owned(),
+                    status_before: (version > 0).then(|| status.as_str().to_owned()),
+                    status_after: Some(after.as_str().to_owned()),
+                    details: details.to_string(),
+                },
+            ));
+            self.next_event += 1;
+            status = after;
+            version += 1;
+            updated_at = at;
+        };
+        let operating = (operator, Role::Operator);
+        let dispatching = (dispatcher, Role::Dispatcher);
+        let supervising = (supervisor, Role::Supervisor);
+        event(
+            batch,
+            created_at,
+            operating,
+            "registered",
+            CaseStatus::Registered,
+            serde_json::json!({ "channel": channel }),
+        );
+        let mut closure = None;
+        let mut resolution = None;
+        let mut closed = None;
+        let mut accepted = None;
+        match planned {
+            "registered" => {}
+            "rejected" => {
+                let reason = "不属于本热线受理范围";
+                let redirect_to = "请通过人民法院诉讼途径解决";
+                resolution = Some(format!("{reason}\n{redirect_to}"));
+                closed = Some(accepted_at);
+                event(
+                    batch,
+                    accepted_at,
+                    operating,
+                    "rejected",
+                    CaseStatus::Rejected,
+                    serde_json::json!({ "reason": reason, "redirect_to": redirect_to }),
+                );
+            }
+            _ if answered_directly => {
+                let answer = result.to_owned();
+                closure = Some(Closure::AnsweredDirectly);
+                closed = Some(accepted_at);
+                event(
+                    batch,
+                    accepted_at,
+                    operating,
+                    "answered_directly",
+                    CaseStatus::Closed,
+                    serde_json::json!({ "answer": answer }),
+                );
+                resolution = Some(answer);
+            }
+            _ => {
+                accepted = Some(accepted_at);
+                event(
+                    batch,
+                    accepted_at,
+                    operating,
+                    "accepted",
+                    CaseStatus::PendingDispatch,
+                    serde_json::json!({}),
+                );
+            }
+        }
+
+        let mut reviewed = None;
+        let mut reply_due = None;
+        if dispatched {
+            let assignment_id = self.next_assignment;
+            self.next_assignment += 1;
+            let rule = CaseKind::parse(kind)
+                .zip(Urgency::parse(urgency))
+                .and_then(|(kind, urgency)| self.clocks.policy.policy.rule(kind, urgency))
+                .expect("the policy has a rule for every kind and urgency");
+            let (sign, reply) = (rule.sign, rule.reply);
+            let calendar = Arc::clone(&self.clocks.calendar);
+            let sign_due = sign.due_from(&calendar, dispatched_at.and_utc());
+            let reply_due_at = reply.due_from(&calendar, dispatched_at.and_utc());
+            reply_due = Some(reply_due_at.at.naive_utc());
+            event(
+                batch,
+                dispatched_at,
+                dispatching,
+                "dispatched",
+                CaseStatus::Dispatched,
+                serde_json::json!({
+                    "round": 1,
+                    "mode": DispatchMode::Direct.as_str(),
+                    "assigned": false,
+                    "departments": [{
+                        "assignment_id": assignment_id,
+                        "department_id": lead,
+                        "role": AssignmentRole::Lead.as_str(),
+                    }],
+                    "lead_department_id": lead,
+                    "reply_due_at": reply_due_at.at,
+                    "instructions": null,
+                }),
+            );
+            // Only a user of the lead department signs and replies; without one the case
+            // stays dispatched, or the supervisor closes it.
+            let worked = handler.filter(|_| planned != "dispatched");
+            let signed = worked.map(|user| (user, signed_at));
+            let replied = worked
+                .filter(|_| planned != "in_progress")
+                .map(|user| (user, replied_at));
+            let approved = replied.is_some() && planned != "pending_review";
+            let closing = planned == "closed";
+            let reply_text = replied.map(|_| Reply {
+                investigation: "承办人员到现场核实了反映的情况。".into(),
+                actions: result.into(),
+                result: "问题已解决".into(),
+                contacted_citizen: true,
+            });
+            let department_move =
+                |action: &str, (before, after): (AssignmentState, AssignmentState)| {
+                    let mut details = serde_json::json!({
+                        "assignment_id": assignment_id,
+                        "department_id": lead,
+                        "state_before": before.as_str(),
+                        "state_after": after.as_str(),
+                    });
+                    if let (Some(reply), "assignment_replied") = (&reply_text, action) {
+                        details["reply"] = serde_json::to_value(reply).expect("a reply is JSON");
+                    }
+                    details
+                };
+            let mut assignment_state = AssignmentState::PendingSign;
+            let mut assignment_version = 1;
+            let mut assignment_updated = dispatched_at;
+            if let Some((user, at)) = signed {
+                let details = department_move(
+                    "assignment_signed",
+                    (assignment_state, AssignmentState::InProgress),
+                );
+                event(
+                    batch,
+                    at,
+                    user,
+                    "assignment_signed",
+                    CaseStatus::InProgress,
+                    details,
+                );
+                assignment_state = AssignmentState::InProgress;
+                (assignment_version, assignment_updated) = (assignment_version + 1, at);
+            }
+            if let Some((user, at)) = replied {
+                let details = department_move(
+                    "assignment_replied",
+                    (assignment_state, AssignmentState::Replied),
+                );
+                event(
+                    batch,
+                    at,
+                    user,
+                    "assignment_replied",
+                    CaseStatus::PendingReview,
+                    details,
+                );
+                assignment_state = AssignmentState::Replied;
+                (assignment_version, assignment_updated) = (assignment_version + 1, at);
+            }
+            let mut follow_up = None;
+            if approved {
+                let days = self.clocks.policy.policy.follow_up_working_days;
+                let due = calendar.add_working_days(reviewed_at.and_utc(), days);
+                event(
+                    batch,
+                    reviewed_at,
+                    dispatching,
+                    "review_approved",
+                    CaseStatus::AwaitingFollowUp,
+                    serde_json::json!({ "round": 1, "follow_up_due_at": due.at, "note": null }),
+                );
+                reviewed = Some(reviewed_at);
+                assignment_state = AssignmentState::Completed;
+                (assignment_version, assignment_updated) = (assignment_version + 1, reviewed_at);
+                follow_up = Some((due, format!("{days} working_days")));
+            }
+            // Closed cases end with the supervisor closing them as resolved (the follow-up call
+            // that would close them is not built yet): open work is cancelled, clocks stopped.
+            let close_at = if approved {
+                closed_at
+            } else {
+                dispatched_at.max(clamp(dispatched_at + TimeDelta::days(5)))
+            };
+            let closed_by_supervisor = closing.then_some(close_at);
+            if let Some(at) = closed_by_supervisor {
+                closure = Some(Closure::Resolved);
+                closed = Some(at);
+                resolution = Some(result.to_owned());
+                event(
+                    batch,
+                    at,
+                    supervising,
+                    "closed",
+                    CaseStatus::Closed,
+                    serde_json::json!({ "reason": result, "closure": Closure::Resolved.as_str() }),
+                );
+                if assignment_state.is_open() || assignment_state == AssignmentState::Replied {
+                    assignment_state = AssignmentState::Cancelled;
+                    (assignment_version, assignment_updated) = (assignment_version + 1, at);
+                }
+            }
+            let stopped = |done: Option<NaiveDateTime>| match (done, closed_by_supervisor) {
+                (Some(at), _) => ClockEnd::Done(at),
+                (None, Some(at)) => ClockEnd::Cancelled(at),
+                (None, None) => ClockEnd::Running,
+            };
+            let (sign_end, reply_end) =
+                (stopped(signed.map(|s| s.1)), stopped(replied.map(|r| r.1)));
+            deadline(
+                batch,
+                (&mut self.next_deadline, self.clocks.policy.version),
+                DeadlineKind::Sign,
+                id,
+                Some((assignment_id, lead)),
+                dispatched_at,
+                &sign_due,
+                period_text(&sign),
+                sign_end,
+            );
+            deadline(
+                batch,
+                (&mut self.next_deadline, self.clocks.policy.version),
+                DeadlineKind::Reply,
+                id,
+                Some((assignment_id, lead)),
+                dispatched_at,
+                &reply_due_at,
+                period_text(&reply),
+                reply_end,
+            );
+            if let Some((due, period)) = follow_up {
+                let end = closed_by_supervisor.map_or(ClockEnd::Running, ClockEnd::Cancelled);
+                deadline(
+                    batch,
+                    (&mut self.next_deadline, self.clocks.policy.version),
+                    DeadlineKind::FollowUp,
+                    id,
+                    None,
+                    reviewed_at,
+                    &due,
+                    period,
+                    end,
+                );
+            }
+            let worker =
+                |done: Option<((i64, Role), NaiveDateTime)>| done.map(|((user, _), _)| user);
+            batch.assignments.push((
+                assignments::id.eq(assignment_id),
+                NewAssignment {
+                    case_id: id,
+                    department_id: lead,
+                    round: 1,
+                    role: AssignmentRole::Lead.as_str().to_owned(),
+                    mode: DispatchMode::Direct.as_str().to_owned(),
+                    assigned: false,
+                    instructions: None,
+                    state: assignment_state.as_str().to_owned(),
+                    dispatched_by: Some(dispatcher),
+                    dispatched_at: Ts::new(dispatched_at),
+                    sign_due_at: Ts::new(sign_due.at.naive_utc()),
+                    reply_due_at: Ts::new(reply_due_at.at.naive_utc()),
+                    handler_id: worker(signed),
+                    signed_by: worker(signed),
+                    signed_at: signed.map(|(_, at)| Ts::new(at)),
+                    returned_by: None,
+                    returned_at: None,
+                    return_reason: None,
+                    ruling: None,
+                    ruling_note: None,
+                    ruled_at: None,
+                    reply: reply_text
+                        .as_ref()
+                        .map(|reply| serde_json::to_string(reply).expect("a reply is JSON")),
+                    replied_by: worker(replied),
+                    replied_at: replied.map(|(_, at)| Ts::new(at)),
+                    review_decision: approved.then(|| "approved".to_owned()),
+                    review_note: None,
+                    reviewed_at: approved.then(|| Ts::new(reviewed_at)),
+                    version: assignment_version,
+                    updated_at: Ts::new(assignment_updated),
+                },
+            ));
+        }
+
+        let anonymous = rng.u32(..100) < 3;
+        let name = (!anonymous).then(|| {
+            let mut name = String::with_capacity(12);
+            name.push_str(pick(rng, SURNAMES));
+            name.push_str(pick(rng, GIVEN));
+            name
+        });
+        let phone = (!anonymous).then(|| {
+            let mut phone = String::with_capacity(11);
+            phone.push('1');
+            phone.push(char::from(b'3' + rng.u8(..7)));
+            for _ in 0..9 {
+                phone.push(char::from(b'0' + rng.u8(..10)));
+            }
+            phone
+        });
+        batch.complainants.push(ComplainantRow {
+            case_id: id,
+            name,
+            phone,
+            contact_address: (!anonymous && rng.u32(..3) == 0).then(|| address.clone()),
+            contact_allowed: rng.u32(..100) < 85,
+            confidential: rng.u32(..100) < 5,
+            anonymous,
+        });
+
+        let (latitude, longitude) = if rng.bool() {
+            (
+                Some(39.90 + rng.f64() * 0.1 - 0.05),
+                Some(116.40 + rng.f64() * 0.1 - 0.05),
+            )
+        } else {
+            (None, None)
+        };
+        batch.cases.push((
+            cases::id.eq(id),
+            NewCase {
+                case_no: format!("{local_day}-{sequence:06}"),
+                channel: channel.to_owned(),
+                kind: kind.to_owned(),
+                urgency: urgency.to_owned(),
+                category_id: Some(category_id),
+                title,
+                description,
+                address: Some(address),
+                district_id: Some(district.id),
+                latitude,
+                longitude,
+                occurred_at: rng
+                    .bool()
+                    .then(|| Ts::new(created_at - minutes(rng, 10, 48 * 60))),
+                status: status.as_str().to_owned(),
+                closure: closure.map(|c| c.as_str().to_owned()),
+                resolution,
+                citizen_id: None,
+                registered_by: Some(operator),
+                source_client: None,
+                external_ref: None,
+                version,
+                created_at: Ts::new(created_at),
+                updated_at: Ts::new(updated_at),
+                accepted_at: accepted.map(Ts::new),
+                closed_at: closed.map(Ts::new),
+                current_round: i32::from(dispatched),
+                // A close keeps the lead and the reply time the citizen was told.
+                lead_department_id: dispatched.then_some(lead),
+                reply_due_at: reply_due.map(Ts::new),
+                merged_into: None,
+                redo_count: 0,
+                dispatched_at: dispatched.then(|| Ts::new(dispatched_at)),
+                reviewed_at: reviewed.map(Ts::new),
+            },
+        ));
+    }
+}

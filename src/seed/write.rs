@@ -1,0 +1,381 @@
+//! What the seed does to the database, in the style of the db layer (every function answers a
+//! `QueryResult`): reading what it builds on (organisation, counters, the last ids), writing one
+//! batch of rows per transaction through the product's own `Insertable`s in multi-row INSERTs of
+//! a fixed size, and the SQLite settings around that (rollback journal, bulk FTS5 indexing).
+
+use std::collections::HashMap;
+
+use chrono::{Datelike, NaiveDateTime, Timelike};
+use diesel::connection::SimpleConnection;
+use diesel::expression::AsExpression;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::serialize::{self, IsNull, Output, ToSql};
+use diesel::sql_types::{BigInt, Text, Timestamp};
+use diesel::sqlite::Sqlite;
+
+use crate::db::assignments::{NewAssignment, NewDeadline};
+use crate::db::cases::{ComplainantRow, NewCase, NewCaseEvent};
+use crate::db::schema::{
+    assignments, case_counters, case_events, cases, categories, complainants, deadlines,
+    departments, users,
+};
+use crate::db::{DbConnection, write_transaction};
+
+/// Rows per multi-row INSERT. The widest table (assignments, 30 columns) stays below SQLite's
+/// limit of 32,766 bound values per statement.
+const CHUNK: usize = 256;
+
+/// A row with its id, assigned here in advance so that the seed never reads ids back.
+pub(super) type WithId<Id, Row> = (diesel::dsl::Eq<Id, i64>, Row);
+
+/// One transaction's worth of rows.
+#[derive(Default)]
+pub(super) struct Batch {
+    pub cases: Vec<WithId<cases::id, NewCase<Ts>>>,
+    pub complainants: Vec<ComplainantRow>,
+    pub events: Vec<WithId<case_events::id, NewCaseEvent<Ts>>>,
+    pub assignments: Vec<WithId<assignments::id, NewAssignment<Ts>>>,
+    pub deadlines: Vec<WithId<deadlines::id, NewDeadline<Ts>>>,
+    /// The batch's cases' ids, first and last (they are consecutive).
+    pub case_ids: Option<(i64, i64)>,
+    /// Per-day counters reached in this batch (`YYYYMMDD` → last value).
+    pub counters: HashMap<String, i64>,
+}
+
+impl Batch {
+    /// Empties the batch but keeps its vectors' room for the next one.
+    pub(super) fn clear(&mut self) {
+        self.cases.clear();
+        self.complainants.clear();
+        self.events.clear();
+        self.assignments.clear();
+        self.deadlines.clear();
+        self.case_ids = None;
+        self.counters.clear();
+    }
+}
+
+/// A timestamp with its SQLite text made when the row is generated (on the generator thread): the
+/// writer then binds borrowed text, where Diesel would format every value with chrono's `%F %T%.f`
+/// while holding the write lock (a tenth of the seed's time).
+#[derive(AsExpression, Debug, Clone, Copy)]
+#[diesel(sql_type = Timestamp)]
+pub(super) struct Ts {
+    at: NaiveDateTime,
+    text: [u8; 40],
+    len: u8,
+}
+
+impl Ts {
+    pub(super) fn new(at: NaiveDateTime) -> Self {
+        let mut ts = Ts {
+            at,
+            text: [0; 40],
+            len: 0,
+        };
+        let (year, nanos) = (at.year(), at.and_utc().timestamp_subsec_nanos());
+        if (1000..=9999).contains(&year) && nanos < 1_000_000_000 {
+            // Exactly what chrono writes for `%F %T%.f`: the fraction in the fewest of 3, 6 or 9
+            // digits that hold it, or none.
+            let fraction = match nanos {
+                0 => None,
+                n if n % 1_000_000 == 0 => Some((b'.', n / 1_000_000, 3)),
+                n if n % 1_000 == 0 => Some((b'.', n / 1_000, 6)),
+                n => Some((b'.', n, 9)),
+            };
+            let fields = [
+                (None, year as u32, 4),
+                (Some(b'-'), at.month(), 2),
+                (Some(b'-'), at.day(), 2),
+                (Some(b' '), at.hour(), 2),
+                (Some(b':'), at.minute(), 2),
+                (Some(b':'), at.second(), 2),
+            ];
+            let fraction = fraction.map(|(dot, value, digits)| (Some(dot), value, digits));
+            for (separator, value, digits) in fields.into_iter().chain(fraction) {
+                if let Some(separator) = separator {
+                    ts.text[usize::from(ts.len)] = separator;
+                    ts.len += 1;
+                }
+                for place in (0..digits).rev() {
+                    ts.text[usize::from(ts.len)] = b'0' + (value / 10u32.pow(place) % 10) as u8;
+                    ts.len += 1;
+                }
+            }
+        } else {
+            use std::io::Write;
+            let mut out = &mut ts.text[..];
+            write!(out, "{}", at.format("%F %T%.f")).expect("a timestamp fits in 40 bytes");
+            ts.len = (40 - out.len()) as u8;
+        }
+        ts
+    }
+
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.text[..usize::from(self.len)]).expect("ASCII")
+    }
+}
+
+impl ToSql<Timestamp, Sqlite> for Ts {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        out.set_value(self.text());
+        Ok(IsNull::No)
+    }
+}
+
+impl ToSql<Timestamp, Pg> for Ts {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        ToSql::<Timestamp, Pg>::to_sql(&self.at, out)
+    }
+}
+
+/// Inserts `rows` into `table` in chunks of [`CHUNK`] rows: every full chunk reuses one prepared
+/// statement; the rest goes in one statement of its own.
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        let rows = $rows;
+        let mut chunks = rows.chunks_exact(CHUNK);
+        for chunk in &mut chunks {
+            let chunk: &[_; CHUNK] = chunk.try_into().expect("chunks_exact gives full chunks");
+            diesel::insert_into($table).values(chunk).execute($conn)?;
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            diesel::insert_into($table).values(rest).execute($conn)?;
+        }
+    }};
+}
+
+/// The keyword index's insert trigger on SQLite (its name and its `CREATE TRIGGER` statement as
+/// the schema has it), which the seed replaces by one bulk insert per batch.
+pub(super) struct FtsTrigger {
+    name: String,
+    sql: String,
+}
+
+/// Writes one batch in one transaction.
+pub(super) fn write_batch(
+    conn: &mut DbConnection,
+    batch: &Batch,
+    fts: Option<&FtsTrigger>,
+) -> QueryResult<()> {
+    write_transaction(conn, |conn| {
+        macro_rules! write {
+            ($c:expr, $greatest:literal) => {{
+                insert_rows!($c, cases::table, &batch.cases);
+                insert_rows!($c, complainants::table, &batch.complainants);
+                insert_rows!($c, case_events::table, &batch.events);
+                insert_rows!($c, assignments::table, &batch.assignments);
+                insert_rows!($c, deadlines::table, &batch.deadlines);
+                for (day, last) in &batch.counters {
+                    diesel::sql_query(concat!(
+                        "INSERT INTO case_counters (day, last_value) VALUES ($1, $2) \
+                         ON CONFLICT (day) DO UPDATE SET last_value = ",
+                        $greatest,
+                        "(case_counters.last_value, excluded.last_value)"
+                    ))
+                    .bind::<Text, _>(day)
+                    .bind::<BigInt, _>(last)
+                    .execute($c)?;
+                }
+            }};
+        }
+        match conn {
+            DbConnection::Sqlite(c) => {
+                // Indexing the batch's cases in one statement costs half of what the trigger's
+                // row-by-row inserts do. The trigger is dropped and recreated in this same
+                // transaction, so no other connection ever sees it missing or a case unindexed.
+                if let Some(fts) = fts {
+                    c.batch_execute(&format!("DROP TRIGGER \"{}\"", fts.name))?;
+                }
+                write!(c, "max");
+                if let (Some(fts), Some((first, last))) = (fts, batch.case_ids) {
+                    diesel::sql_query(
+                        "INSERT INTO cases_fts (rowid, title, description) \
+                         SELECT id, title, description FROM cases WHERE id BETWEEN $1 AND $2",
+                    )
+                    .bind::<BigInt, _>(first)
+                    .bind::<BigInt, _>(last)
+                    .execute(c)?;
+                    c.batch_execute(&fts.sql)?;
+                }
+            }
+            DbConnection::Postgres(c) => write!(c, "GREATEST"),
+        }
+        Ok(())
+    })
+}
+
+/// Finds the keyword index's insert trigger, if the schema has the index.
+pub(super) fn fts_trigger(conn: &mut DbConnection) -> QueryResult<Option<FtsTrigger>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        name: String,
+        #[diesel(sql_type = Text)]
+        sql: String,
+    }
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT name, sql FROM sqlite_master \
+         WHERE type = 'trigger' AND name = 'cases_fts_after_insert' AND tbl_name = 'cases'",
+    )
+    .load(conn)?;
+    Ok(rows.into_iter().next().map(|row| FtsTrigger {
+        name: row.name,
+        sql: row.sql,
+    }))
+}
+
+/// FTS5 flushes its in-memory index into a new segment whenever it passes `hashsize` (1 MiB by
+/// default), and merges segments as they pile up. With room for a whole batch, each batch becomes
+/// one segment. The setting is stored in the database: [`restore_fts_hashsize`] puts it back.
+const SEED_FTS_HASHSIZE: i64 = 512 << 20;
+
+/// Sets the keyword index's `hashsize` for the seed; returns the stored value it replaces.
+pub(super) fn raise_fts_hashsize(conn: &mut DbConnection) -> QueryResult<Option<String>> {
+    #[derive(QueryableByName)]
+    struct Value {
+        #[diesel(sql_type = Text)]
+        v: String,
+    }
+    write_transaction(conn, |conn| {
+        let before: Option<Value> = diesel::sql_query(
+            "SELECT CAST(v AS TEXT) AS v FROM cases_fts_config WHERE k = 'hashsize'",
+        )
+        .get_result(conn)
+        .optional()?;
+        diesel::sql_query("INSERT INTO cases_fts (cases_fts, rank) VALUES ('hashsize', $1)")
+            .bind::<BigInt, _>(SEED_FTS_HASHSIZE)
+            .execute(conn)?;
+        Ok(before.map(|value| value.v))
+    })
+}
+
+pub(super) fn restore_fts_hashsize(
+    conn: &mut DbConnection,
+    before: Option<&str>,
+) -> QueryResult<()> {
+    write_transaction(conn, |conn| {
+        // Setting a value tells every connection to reload the configuration; without a stored
+        // value FTS5 uses its default, so the row written for that is removed again.
+        diesel::sql_query("INSERT INTO cases_fts (cases_fts, rank) VALUES ('hashsize', $1)")
+            .bind::<Text, _>(before.unwrap_or("1048576"))
+            .execute(conn)?;
+        if before.is_none() {
+            diesel::sql_query("DELETE FROM cases_fts_config WHERE k = 'hashsize'").execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// The greatest id in `table`, 0 when empty.
+pub(super) fn max_id(conn: &mut DbConnection, table: &str) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Max {
+        #[diesel(sql_type = BigInt)]
+        value: i64,
+    }
+    let row: Max = diesel::sql_query(format!("SELECT COALESCE(MAX(id), 0) AS value FROM {table}"))
+        .get_result(conn)?;
+    Ok(row.value)
+}
+
+/// What the generator builds on, as stored: active departments (id, name, kind, parent), active
+/// categories (id, code, default department) and users (id, role, department).
+pub(super) struct OrganisationRows {
+    pub departments: Vec<(i64, String, String, Option<i64>)>,
+    pub categories: Vec<(i64, String, Option<i64>)>,
+    pub users: Vec<(i64, String, Option<i64>)>,
+}
+
+pub(super) fn load_organisation(conn: &mut DbConnection) -> QueryResult<OrganisationRows> {
+    Ok(OrganisationRows {
+        departments: departments::table
+            .select((
+                departments::id,
+                departments::name,
+                departments::kind,
+                departments::parent_id,
+            ))
+            .filter(departments::active.eq(true))
+            .order(departments::id)
+            .load(conn)?,
+        categories: categories::table
+            .select((
+                categories::id,
+                categories::code,
+                categories::default_department_id,
+            ))
+            .filter(categories::active.eq(true))
+            .order(categories::id)
+            .load(conn)?,
+        users: users::table
+            .select((users::id, users::role, users::department_id))
+            .filter(users::active.eq(true))
+            .order(users::id)
+            .load(conn)?,
+    })
+}
+
+/// The per-day case counters (`YYYYMMDD` → last value).
+pub(super) fn counters(conn: &mut DbConnection) -> QueryResult<HashMap<String, i64>> {
+    Ok(case_counters::table
+        .select((case_counters::day, case_counters::last_value))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// With the database to itself, the seed writes through a rollback journal instead of the WAL:
+/// pages appended to the file need no journal at all, where the WAL writes every page twice (into
+/// the log, then back into the file). Still safe against a crash of the process (the hot journal
+/// rolls the unfinished batch back). While any other connection has the file open, SQLite refuses
+/// to leave WAL mode; the seed then stays in it.
+pub(super) fn leave_wal(conn: &mut DbConnection) -> bool {
+    #[derive(QueryableByName)]
+    struct Mode {
+        #[diesel(sql_type = Text)]
+        journal_mode: String,
+    }
+    let switched = conn
+        .batch_execute("PRAGMA busy_timeout = 1000;")
+        .and_then(|()| diesel::sql_query("PRAGMA journal_mode = DELETE").get_result::<Mode>(conn))
+        .is_ok_and(|mode| mode.journal_mode.eq_ignore_ascii_case("delete"));
+    let _ = conn.batch_execute("PRAGMA busy_timeout = 10000;");
+    if !switched {
+        log::info!("seed: the database is in use; seeding through the WAL");
+    }
+    switched
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    #[test]
+    fn timestamp_text_is_what_diesel_would_bind() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let base = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        for round in 0..20_000 {
+            let mut at = base + TimeDelta::seconds(rng.i64(-400 * 86_400..400 * 86_400));
+            at += match round % 5 {
+                0 => TimeDelta::zero(),
+                1 => TimeDelta::milliseconds(rng.i64(0..1000)),
+                2 => TimeDelta::microseconds(rng.i64(0..1_000_000)),
+                3 => TimeDelta::nanoseconds(rng.i64(0..1_000_000_000)),
+                _ => TimeDelta::microseconds(rng.i64(0..1000) * 1000),
+            };
+            assert_eq!(Ts::new(at).text(), at.format("%F %T%.f").to_string());
+        }
+        let far = chrono::NaiveDate::from_ymd_opt(12345, 6, 7)
+            .unwrap()
+            .and_hms_opt(1, 2, 3)
+            .unwrap();
+        assert_eq!(Ts::new(far).text(), far.format("%F %T%.f").to_string());
+    }
+}
