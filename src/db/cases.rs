@@ -3,6 +3,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::domain::case::{CaseStatus, Channel, Closure};
+use crate::domain::role::Role;
+use crate::domain::sla::{CaseKind, Urgency};
+
 use super::DbConnection;
 use super::schema::{
     assignments, case_counters, case_events, cases, complainants, idempotency_keys,
@@ -14,9 +18,9 @@ use super::schema::{
 pub struct CaseRow {
     pub id: i64,
     pub case_no: String,
-    pub channel: String,
-    pub kind: String,
-    pub urgency: String,
+    pub channel: Channel,
+    pub kind: CaseKind,
+    pub urgency: Urgency,
     pub category_id: Option<i64>,
     pub title: String,
     pub description: String,
@@ -25,8 +29,8 @@ pub struct CaseRow {
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub occurred_at: Option<NaiveDateTime>,
-    pub status: String,
-    pub closure: Option<String>,
+    pub status: CaseStatus,
+    pub closure: Option<Closure>,
     pub resolution: Option<String>,
     pub citizen_id: Option<i64>,
     pub registered_by: Option<i64>,
@@ -55,9 +59,9 @@ pub struct CaseRow {
 #[diesel(table_name = cases, treat_none_as_default_value = false)]
 pub struct NewCase<T = NaiveDateTime> {
     pub case_no: String,
-    pub channel: String,
-    pub kind: String,
-    pub urgency: String,
+    pub channel: Channel,
+    pub kind: CaseKind,
+    pub urgency: Urgency,
     pub category_id: Option<i64>,
     pub title: String,
     pub description: String,
@@ -66,8 +70,8 @@ pub struct NewCase<T = NaiveDateTime> {
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub occurred_at: Option<T>,
-    pub status: String,
-    pub closure: Option<String>,
+    pub status: CaseStatus,
+    pub closure: Option<Closure>,
     pub resolution: Option<String>,
     pub citizen_id: Option<i64>,
     pub registered_by: Option<i64>,
@@ -91,8 +95,8 @@ pub struct NewCase<T = NaiveDateTime> {
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = cases)]
 pub struct CaseChanges {
-    pub status: Option<String>,
-    pub closure: Option<Option<String>>,
+    pub status: Option<CaseStatus>,
+    pub closure: Option<Option<Closure>>,
     pub resolution: Option<Option<String>>,
     pub accepted_at: Option<NaiveDateTime>,
     pub closed_at: Option<Option<NaiveDateTime>>,
@@ -420,7 +424,7 @@ pub struct PersonalDataRead {
     pub id: i64,
     pub case_id: i64,
     pub user_id: i64,
-    pub role: String,
+    pub role: Role,
     pub read_at: NaiveDateTime,
 }
 
@@ -451,10 +455,10 @@ pub fn list_reads(
 /// Filters of the case list; `None` means any.
 #[derive(Debug, Default, Clone)]
 pub struct CaseFilter {
-    pub statuses: Vec<String>,
-    pub kind: Option<String>,
-    pub urgency: Option<String>,
-    pub channel: Option<String>,
+    pub statuses: Vec<CaseStatus>,
+    pub kind: Option<CaseKind>,
+    pub urgency: Option<Urgency>,
+    pub channel: Option<Channel>,
     pub category_id: Option<i64>,
     pub district_id: Option<i64>,
     /// Cases with an assignment (of any round) for this department; also the row scope of
@@ -562,17 +566,17 @@ fn select_cases(
     // One value is the common case: `=` keeps the statement cacheable (`IN` lists are not).
     match filter.statuses.as_slice() {
         [] => {}
-        [one] => query = query.filter(cases::status.eq(one.clone())),
+        [one] => query = query.filter(cases::status.eq(*one)),
         many => query = query.filter(cases::status.eq_any(many.to_vec())),
     }
     if let Some(kind) = &filter.kind {
-        query = query.filter(cases::kind.eq(kind.clone()));
+        query = query.filter(cases::kind.eq(*kind));
     }
     if let Some(urgency) = &filter.urgency {
-        query = query.filter(cases::urgency.eq(urgency.clone()));
+        query = query.filter(cases::urgency.eq(*urgency));
     }
     if let Some(channel) = &filter.channel {
-        query = query.filter(cases::channel.eq(channel.clone()));
+        query = query.filter(cases::channel.eq(*channel));
     }
     if let Some(category) = filter.category_id {
         query = query.filter(cases::category_id.eq(category));
@@ -589,7 +593,7 @@ fn select_cases(
     }
     if filter.overdue {
         query = query
-            .filter(cases::status.eq_any(["dispatched", "in_progress"]))
+            .filter(cases::status.eq_any([CaseStatus::Dispatched, CaseStatus::InProgress]))
             .filter(cases::reply_due_at.lt(super::now()));
     }
     if let Some(from) = filter.registered_from {
@@ -628,8 +632,8 @@ fn select_cases(
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = cases)]
 pub struct Classification {
-    pub kind: Option<String>,
-    pub urgency: Option<String>,
+    pub kind: Option<CaseKind>,
+    pub urgency: Option<Urgency>,
     pub category_id: Option<Option<i64>>,
     pub title: Option<String>,
     pub description: Option<String>,

@@ -5,6 +5,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::service::supervision::{SupervisionKind, SupervisionMethod};
+
 use super::assignments::DeadlineRow;
 use super::cases::NewCaseEvent;
 use super::schema::{case_events, cases, deadlines, supervisions};
@@ -14,8 +16,8 @@ use super::{DbConnection, MultiBackend, PageRequest};
 #[diesel(table_name = supervisions)]
 pub struct SupervisionRow {
     pub id: i64,
-    pub kind: String,
-    pub method: String,
+    pub kind: SupervisionKind,
+    pub method: SupervisionMethod,
     pub case_id: i64,
     pub assignment_id: i64,
     pub department_id: i64,
@@ -32,8 +34,8 @@ pub struct SupervisionRow {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = supervisions, treat_none_as_default_value = false)]
 pub struct NewSupervision {
-    pub kind: String,
-    pub method: String,
+    pub kind: SupervisionKind,
+    pub method: SupervisionMethod,
     pub case_id: i64,
     pub assignment_id: i64,
     pub department_id: i64,
@@ -99,8 +101,8 @@ pub fn explain(
 /// Filters of the supervision list; `None` means any.
 #[derive(Debug, Default, Clone)]
 pub struct SupervisionFilter {
-    pub kind: Option<String>,
-    pub method: Option<String>,
+    pub kind: Option<SupervisionKind>,
+    pub method: Option<SupervisionMethod>,
     pub department_id: Option<i64>,
     pub case_id: Option<i64>,
     pub assignment_id: Option<i64>,
@@ -118,10 +120,10 @@ pub fn list_supervisions(
         .select(supervisions::all_columns)
         .into_boxed::<MultiBackend>();
     if let Some(kind) = &filter.kind {
-        query = query.filter(supervisions::kind.eq(kind.clone()));
+        query = query.filter(supervisions::kind.eq(*kind));
     }
     if let Some(method) = &filter.method {
-        query = query.filter(supervisions::method.eq(method.clone()));
+        query = query.filter(supervisions::method.eq(*method));
     }
     if let Some(department) = filter.department_id {
         query = query.filter(supervisions::department_id.eq(department));
@@ -134,7 +136,7 @@ pub fn list_supervisions(
     }
     if filter.awaiting_explanation {
         query = query
-            .filter(supervisions::method.eq("written"))
+            .filter(supervisions::method.eq(SupervisionMethod::Written))
             .filter(supervisions::explanation.is_null());
     }
     if let Some(before_id) = page.after {

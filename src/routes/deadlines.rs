@@ -57,10 +57,8 @@ pub async fn list_deadlines(
     }
     .parse()?;
     let filter = DeadlineFilter {
-        states: enum_list("state", query.state.as_deref(), |s| {
-            DeadlineState::parse(s).map(DeadlineState::as_str)
-        })?,
-        kind: query.kind.map(|k| k.as_str().to_owned()),
+        states: enum_list("state", query.state.as_deref(), DeadlineState::parse)?,
+        kind: query.kind,
         case_id: query.case_id,
         assignment_id: query.assignment_id,
         department_id: query.department_id,

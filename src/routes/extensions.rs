@@ -109,7 +109,7 @@ pub async fn list_extensions(
     }
     .parse()?;
     let filter = ExtensionFilter {
-        state: query.state.map(|s| s.as_str().to_owned()),
+        state: query.state,
         department_id: query.department_id,
         case_id: query.case_id,
         assignment_id: query.assignment_id,

@@ -112,8 +112,8 @@ pub async fn list_supervisions(
     }
     .parse()?;
     let filter = SupervisionFilter {
-        kind: query.kind.map(|k| k.as_str().to_owned()),
-        method: query.method.map(|m| m.as_str().to_owned()),
+        kind: query.kind,
+        method: query.method,
         department_id: query.department_id,
         case_id: query.case_id,
         assignment_id: query.assignment_id,

@@ -10,11 +10,11 @@ use crate::auth::Principal;
 use crate::db::assignments as assignment_db;
 use crate::db::cases::{self as case_db, CaseChanges, CaseRow};
 use crate::db::{DbConnection, now, write_transaction};
-use crate::domain::case::{CaseStatus, Closure};
+use crate::domain::case::Closure;
 use crate::domain::lifecycle::{CaseMove, may_reopen, transition};
 use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
 use crate::service::case_views::{CaseSummary, CaseView, view};
-use crate::service::cases::{change_case, conflict, lock_visible_case, stored, visible_case};
+use crate::service::cases::{change_case, conflict, lock_visible_case, visible_case};
 use crate::service::dispatch::Reason;
 use crate::validation::{self, trimmed};
 
@@ -52,7 +52,7 @@ pub fn merge(
                 "no case with this id",
             )
         })?;
-        let target_status = stored(CaseStatus::parse(&target.status), "status")?;
+        let target_status = target.status;
         if target.id >= case.id {
             return Err(ApiError::conflict(
                 ErrorCode::MergeTargetNotEarlier,
@@ -77,7 +77,7 @@ pub fn merge(
             (status, next),
             "merged",
             CaseChanges {
-                closure: Some(Some(Closure::Merged.as_str().to_owned())),
+                closure: Some(Some(Closure::Merged)),
                 resolution: Some(Some(format!("并入工单 {}", target.case_no))),
                 merged_into: Some(Some(target.id)),
                 closed_at: Some(Some(at)),
@@ -192,7 +192,7 @@ pub fn close(
             (status, next),
             "closed",
             CaseChanges {
-                closure: Some(Some(closure.as_str().to_owned())),
+                closure: Some(Some(closure)),
                 resolution: Some(Some(reason.clone())),
                 closed_at: Some(Some(at)),
                 ..Default::default()

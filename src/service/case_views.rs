@@ -15,7 +15,7 @@ use crate::domain::case::{
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
 use crate::error::{ApiError, ErrorCode};
-use crate::service::cases::{stored, visible_case};
+use crate::service::cases::visible_case;
 
 /// What a viewer may see of the complainant.
 #[derive(Debug, Serialize, ToSchema)]
@@ -158,13 +158,13 @@ pub(crate) fn render(
             }
         }
     };
-    let status = stored(CaseStatus::parse(&row.status), "status")?;
+    let status = row.status;
     Ok(CaseView {
         id: row.id,
         case_no: row.case_no,
-        channel: stored(Channel::parse(&row.channel), "channel")?,
-        kind: stored(CaseKind::parse(&row.kind), "kind")?,
-        urgency: stored(Urgency::parse(&row.urgency), "urgency")?,
+        channel: row.channel,
+        kind: row.kind,
+        urgency: row.urgency,
         category_id: row.category_id,
         title: row.title,
         description: row.description,
@@ -175,7 +175,7 @@ pub(crate) fn render(
         occurred_at: row.occurred_at.map(|t| t.and_utc()),
         status,
         citizen_status: status.for_citizen(),
-        closure: row.closure.as_deref().and_then(Closure::parse),
+        closure: row.closure,
         resolution: row.resolution,
         complainant,
         source_client: row.source_client,
@@ -257,13 +257,13 @@ pub struct CaseSummary {
 
 impl CaseSummary {
     pub fn from_row(row: CaseRow) -> Result<Self, ApiError> {
-        let status = stored(CaseStatus::parse(&row.status), "status")?;
+        let status = row.status;
         Ok(Self {
             id: row.id,
             case_no: row.case_no,
-            channel: stored(Channel::parse(&row.channel), "channel")?,
-            kind: stored(CaseKind::parse(&row.kind), "kind")?,
-            urgency: stored(Urgency::parse(&row.urgency), "urgency")?,
+            channel: row.channel,
+            kind: row.kind,
+            urgency: row.urgency,
             category_id: row.category_id,
             district_id: row.district_id,
             title: row.title,
@@ -325,7 +325,7 @@ pub fn personal_data_reads(
     case_db::list_reads(conn, case_id, user_id, page)?
         .into_iter()
         .map(|read| {
-            let role = crate::db::accounts::parse_role(&read.role)?;
+            let role = read.role;
             Ok((read, role))
         })
         .collect()

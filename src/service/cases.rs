@@ -46,7 +46,7 @@ pub(crate) fn event_keeping_status(
     details: serde_json::Value,
 ) -> Result<(), ApiError> {
     let case = stored(case_db::find_case(conn, case_id)?, "case")?;
-    let status = stored(CaseStatus::parse(&case.status), "status")?;
+    let status = case.status;
     case_db::insert_event(
         conn,
         event(principal, case_id, action, Some(status), status, details),
@@ -161,7 +161,7 @@ pub(crate) fn lock_visible_case(
 ) -> Result<(CaseRow, CaseStatus), ApiError> {
     assignment_db::lock_case(conn, id)?;
     let case = visible_case_at(conn, principal, id, if_match)?;
-    let status = stored(CaseStatus::parse(&case.status), "status")?;
+    let status = case.status;
     Ok((case, status))
 }
 
@@ -176,7 +176,7 @@ pub(crate) fn change_case(
     details: serde_json::Value,
 ) -> Result<CaseRow, ApiError> {
     let changes = CaseChanges {
-        status: Some(after.as_str().to_owned()),
+        status: Some(after),
         updated_at: Some(now()),
         ..changes
     };

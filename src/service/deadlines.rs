@@ -10,7 +10,6 @@ use crate::db::{DbConnection, PageRequest, now};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::dispatch::{DeadlineKind, DeadlineState, clock_flags};
 use crate::error::ApiError;
-use crate::service::cases::stored;
 use crate::service::reference::ReferenceData;
 
 #[allow(clippy::too_many_arguments)]
@@ -27,7 +26,7 @@ pub(crate) fn new_deadline(
 ) -> NewDeadline {
     let at = now();
     NewDeadline {
-        kind: kind.as_str().to_owned(),
+        kind,
         case_id,
         assignment_id,
         department_id,
@@ -36,7 +35,7 @@ pub(crate) fn new_deadline(
         policy_version,
         period,
         beyond_calendar,
-        state: DeadlineState::Running.as_str().to_owned(),
+        state: DeadlineState::Running,
         met_at: None,
         created_at: at,
         updated_at: at,
@@ -73,7 +72,7 @@ pub struct DeadlineView {
 }
 
 fn deadline_view(row: DeadlineRow, calendar: &WorkingCalendar) -> Result<DeadlineView, ApiError> {
-    let state = stored(DeadlineState::parse(&row.state), "deadline state")?;
+    let state = row.state;
     let (starts_at, due_at) = (row.starts_at.and_utc(), row.due_at.and_utc());
     let (due_soon, overdue) = clock_flags(
         calendar,
@@ -84,7 +83,7 @@ fn deadline_view(row: DeadlineRow, calendar: &WorkingCalendar) -> Result<Deadlin
     );
     Ok(DeadlineView {
         id: row.id,
-        kind: stored(DeadlineKind::parse(&row.kind), "deadline kind")?,
+        kind: row.kind,
         case_id: row.case_id,
         assignment_id: row.assignment_id,
         department_id: row.department_id,

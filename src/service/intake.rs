@@ -223,7 +223,7 @@ pub fn register(
     }
     if let Some(district) = input.district_id
         && organisation::find_department(conn, district)?
-            .is_none_or(|d| d.kind != DepartmentKind::District.as_str())
+            .is_none_or(|d| d.kind != DepartmentKind::District)
     {
         errors.add(
             "district_id",
@@ -279,9 +279,9 @@ pub fn register(
             conn,
             NewCase {
                 case_no: case_number(day, sequence),
-                channel: channel.as_str().to_owned(),
-                kind: input.kind.as_str().to_owned(),
-                urgency: input.urgency.unwrap_or(Urgency::Normal).as_str().to_owned(),
+                channel,
+                kind: input.kind,
+                urgency: input.urgency.unwrap_or(Urgency::Normal),
                 category_id: input.category_id,
                 title,
                 description,
@@ -290,7 +290,7 @@ pub fn register(
                 latitude: input.latitude,
                 longitude: input.longitude,
                 occurred_at: input.occurred_at.map(|t| t.naive_utc()),
-                status: CaseStatus::Registered.as_str().to_owned(),
+                status: CaseStatus::Registered,
                 closure: None,
                 resolution: None,
                 citizen_id,
@@ -419,8 +419,8 @@ pub fn decide(
 ) -> Result<CaseView, ApiError> {
     let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
         let case = visible_case_at(conn, principal, id, if_match)?;
-        let status = stored(CaseStatus::parse(&case.status), "status")?;
-        let kind = stored(CaseKind::parse(&case.kind), "kind")?;
+        let status = case.status;
+        let kind = case.kind;
         let (mv, name) = match &decision {
             IntakeDecision::Accept => (CaseMove::Accept, "accepted"),
             IntakeDecision::Reject { .. } => (CaseMove::Reject, "rejected"),
@@ -452,7 +452,7 @@ pub fn decide(
             ),
             IntakeDecision::Answer { answer } => (
                 CaseChanges {
-                    closure: Some(Some(Closure::AnsweredDirectly.as_str().to_owned())),
+                    closure: Some(Some(Closure::AnsweredDirectly)),
                     resolution: Some(Some(answer.clone())),
                     closed_at: Some(Some(at)),
                     ..Default::default()
@@ -461,7 +461,7 @@ pub fn decide(
             ),
         };
         let changes = CaseChanges {
-            status: Some(next.as_str().to_owned()),
+            status: Some(next),
             updated_at: Some(at),
             ..changes
         };
@@ -530,7 +530,7 @@ pub fn reclassify(
         }
         if let Some(Some(district)) = input.district_id
             && organisation::find_department(conn, district)?
-                .is_none_or(|d| d.kind != DepartmentKind::District.as_str())
+                .is_none_or(|d| d.kind != DepartmentKind::District)
         {
             errors.add(
                 "district_id",
@@ -540,7 +540,7 @@ pub fn reclassify(
         }
         errors.finish()?;
         check_version(&case, if_match)?;
-        let status = stored(CaseStatus::parse(&case.status), "status")?;
+        let status = case.status;
         let status = transition(status, CaseMove::Reclassify).map_err(conflict)?;
         let changed: Vec<&str> = [
             ("kind", input.kind.is_some()),
@@ -565,8 +565,8 @@ pub fn reclassify(
             id,
             case.version,
             case_db::Classification {
-                kind: input.kind.map(|k| k.as_str().to_owned()),
-                urgency: input.urgency.map(|u| u.as_str().to_owned()),
+                kind: input.kind,
+                urgency: input.urgency,
                 category_id: input.category_id,
                 title,
                 description,

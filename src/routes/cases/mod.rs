@@ -219,22 +219,20 @@ pub async fn list_cases(
         Some(list) => list
             .split(',')
             .map(|s| {
-                crate::domain::case::CaseStatus::parse(s.trim())
-                    .map(|s| s.as_str().to_owned())
-                    .ok_or_else(|| {
-                        ApiError::bad_request(
-                            ErrorCode::InvalidQuery,
-                            format!("unknown status '{}'", s.trim()),
-                        )
-                    })
+                crate::domain::case::CaseStatus::parse(s.trim()).ok_or_else(|| {
+                    ApiError::bad_request(
+                        ErrorCode::InvalidQuery,
+                        format!("unknown status '{}'", s.trim()),
+                    )
+                })
             })
             .collect::<Result<_, _>>()?,
     };
     let filter = crate::db::cases::CaseFilter {
         statuses,
-        kind: query.kind.map(|k| k.as_str().to_owned()),
-        urgency: query.urgency.map(|u| u.as_str().to_owned()),
-        channel: query.channel.map(|c| c.as_str().to_owned()),
+        kind: query.kind,
+        urgency: query.urgency,
+        channel: query.channel,
         category_id: query.category_id,
         district_id: query.district_id,
         department_id: query.department_id,
