@@ -7,6 +7,7 @@ use crate::domain::case::Channel;
 use crate::domain::dispatch::{
     AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, DispatchMode, ReturnRuling,
 };
+use crate::domain::ids::CaseId;
 use crate::domain::sla::{CaseKind, Urgency};
 
 use super::schema::{assignments, cases, deadlines};
@@ -16,7 +17,7 @@ use super::{DbConnection, MultiBackend, PageRequest};
 #[diesel(table_name = assignments)]
 pub struct AssignmentRow {
     pub id: i64,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub department_id: i64,
     pub round: i32,
     pub role: AssignmentRole,
@@ -54,7 +55,7 @@ pub struct AssignmentRow {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = assignments, treat_none_as_default_value = false)]
 pub struct NewAssignment<T = NaiveDateTime> {
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub department_id: i64,
     pub round: i32,
     pub role: AssignmentRole,
@@ -114,7 +115,7 @@ pub struct AssignmentChanges {
 pub struct DeadlineRow {
     pub id: i64,
     pub kind: DeadlineKind,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub assignment_id: Option<i64>,
     pub department_id: Option<i64>,
     pub starts_at: NaiveDateTime,
@@ -137,7 +138,7 @@ pub struct DeadlineRow {
 #[diesel(table_name = deadlines, treat_none_as_default_value = false)]
 pub struct NewDeadline<T = NaiveDateTime> {
     pub kind: DeadlineKind,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub assignment_id: Option<i64>,
     pub department_id: Option<i64>,
     pub starts_at: T,
@@ -153,7 +154,7 @@ pub struct NewDeadline<T = NaiveDateTime> {
 
 /// Serialises actions on one case across server processes: PostgreSQL locks the case row until
 /// the transaction ends. SQLite needs nothing, its write transaction already excludes all others.
-pub fn lock_case(conn: &mut DbConnection, case_id: i64) -> QueryResult<()> {
+pub fn lock_case(conn: &mut DbConnection, case_id: CaseId) -> QueryResult<()> {
     if let DbConnection::Postgres(pg) = conn {
         diesel::sql_query("SELECT id FROM cases WHERE id = $1 FOR UPDATE")
             .bind::<diesel::sql_types::BigInt, _>(case_id)
@@ -181,7 +182,10 @@ pub fn find_assignment(conn: &mut DbConnection, id: i64) -> QueryResult<Option<A
 }
 
 /// The assignments of one case, oldest round first.
-pub fn case_assignments(conn: &mut DbConnection, case_id: i64) -> QueryResult<Vec<AssignmentRow>> {
+pub fn case_assignments(
+    conn: &mut DbConnection,
+    case_id: CaseId,
+) -> QueryResult<Vec<AssignmentRow>> {
     assignments::table
         .filter(assignments::case_id.eq(case_id))
         .order((assignments::round.asc(), assignments::id.asc()))
@@ -193,7 +197,7 @@ pub fn case_assignments(conn: &mut DbConnection, case_id: i64) -> QueryResult<Ve
 pub fn department_has_case(
     conn: &mut DbConnection,
     department_id: i64,
-    case_id: i64,
+    case_id: CaseId,
 ) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         assignments::table
@@ -224,7 +228,7 @@ pub fn update_assignment(
 /// Ends every still-open assignment of a case (redo, merge, close) and returns how many.
 pub fn cancel_open_assignments(
     conn: &mut DbConnection,
-    case_id: i64,
+    case_id: CaseId,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(
@@ -248,7 +252,7 @@ pub fn cancel_open_assignments(
 /// Marks the round's replied assignments completed when the centre approves them.
 pub fn complete_round(
     conn: &mut DbConnection,
-    case_id: i64,
+    case_id: CaseId,
     round: i32,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
@@ -273,7 +277,7 @@ pub fn complete_round(
 pub struct AssignmentFilter {
     pub states: Vec<AssignmentState>,
     pub department_id: Option<i64>,
-    pub case_id: Option<i64>,
+    pub case_id: Option<CaseId>,
     pub handler_id: Option<i64>,
     /// Open and past its sign or reply time.
     pub overdue: bool,
@@ -410,7 +414,7 @@ pub fn finish_deadline(
 /// Cancels the running clocks of an assignment, or of a whole case when `assignment_id` is None.
 pub fn cancel_deadlines(
     conn: &mut DbConnection,
-    case_id: i64,
+    case_id: CaseId,
     assignment_id: Option<i64>,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
@@ -434,7 +438,7 @@ pub fn cancel_deadlines(
 pub struct DeadlineFilter {
     pub states: Vec<DeadlineState>,
     pub kind: Option<DeadlineKind>,
-    pub case_id: Option<i64>,
+    pub case_id: Option<CaseId>,
     pub assignment_id: Option<i64>,
     pub department_id: Option<i64>,
     pub due_before: Option<NaiveDateTime>,
@@ -491,7 +495,7 @@ pub fn list_deadlines(
 }
 
 /// A case's clocks, oldest first.
-pub fn case_deadlines(conn: &mut DbConnection, case_id: i64) -> QueryResult<Vec<DeadlineRow>> {
+pub fn case_deadlines(conn: &mut DbConnection, case_id: CaseId) -> QueryResult<Vec<DeadlineRow>> {
     deadlines::table
         .filter(deadlines::case_id.eq(case_id))
         .order(deadlines::id.asc())

@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::domain::case::{CaseStatus, Channel, Closure};
+use crate::domain::ids::CaseId;
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
 
@@ -16,7 +17,7 @@ use super::schema::{
 #[derive(Debug, Clone, Queryable, Identifiable)]
 #[diesel(table_name = cases)]
 pub struct CaseRow {
-    pub id: i64,
+    pub id: CaseId,
     pub case_no: String,
     pub channel: Channel,
     pub kind: CaseKind,
@@ -46,7 +47,7 @@ pub struct CaseRow {
     pub lead_department_id: Option<i64>,
     /// The reply time the citizen was told at dispatch.
     pub reply_due_at: Option<NaiveDateTime>,
-    pub merged_into: Option<i64>,
+    pub merged_into: Option<CaseId>,
     pub redo_count: i32,
     pub dispatched_at: Option<NaiveDateTime>,
     pub reviewed_at: Option<NaiveDateTime>,
@@ -85,7 +86,7 @@ pub struct NewCase<T = NaiveDateTime> {
     pub current_round: i32,
     pub lead_department_id: Option<i64>,
     pub reply_due_at: Option<T>,
-    pub merged_into: Option<i64>,
+    pub merged_into: Option<CaseId>,
     pub redo_count: i32,
     pub dispatched_at: Option<T>,
     pub reviewed_at: Option<T>,
@@ -104,7 +105,7 @@ pub struct CaseChanges {
     pub current_round: Option<i32>,
     pub lead_department_id: Option<Option<i64>>,
     pub reply_due_at: Option<Option<NaiveDateTime>>,
-    pub merged_into: Option<Option<i64>>,
+    pub merged_into: Option<Option<CaseId>>,
     pub redo_count: Option<i32>,
     pub dispatched_at: Option<NaiveDateTime>,
     pub reviewed_at: Option<NaiveDateTime>,
@@ -113,7 +114,7 @@ pub struct CaseChanges {
 #[derive(Clone, Queryable, Insertable)]
 #[diesel(table_name = complainants, treat_none_as_default_value = false)]
 pub struct ComplainantRow {
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub name: Option<String>,
     pub phone: Option<String>,
     pub contact_address: Option<String>,
@@ -135,7 +136,7 @@ impl std::fmt::Debug for ComplainantRow {
 #[diesel(table_name = case_events)]
 pub struct CaseEventRow {
     pub id: i64,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub occurred_at: NaiveDateTime,
     pub actor_user_id: Option<i64>,
     pub actor_client_id: Option<i64>,
@@ -150,7 +151,7 @@ pub struct CaseEventRow {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = case_events, treat_none_as_default_value = false)]
 pub struct NewCaseEvent<T = NaiveDateTime> {
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub occurred_at: T,
     pub actor_user_id: Option<i64>,
     pub actor_client_id: Option<i64>,
@@ -217,7 +218,7 @@ pub fn insert_event(conn: &mut DbConnection, row: NewCaseEvent) -> QueryResult<(
     Ok(())
 }
 
-pub fn find_case(conn: &mut DbConnection, id: i64) -> QueryResult<Option<CaseRow>> {
+pub fn find_case(conn: &mut DbConnection, id: CaseId) -> QueryResult<Option<CaseRow>> {
     cases::table
         .find(id)
         .select(cases::all_columns)
@@ -266,9 +267,9 @@ pub fn same_place(a: &CaseRow, b: &CaseRow) -> bool {
 /// The complainants' phones of `case_ids` (those that have one).
 pub fn complainant_phones(
     conn: &mut DbConnection,
-    case_ids: &[i64],
-) -> QueryResult<std::collections::HashMap<i64, String>> {
-    let rows: Vec<(i64, Option<String>)> = complainants::table
+    case_ids: &[CaseId],
+) -> QueryResult<std::collections::HashMap<CaseId, String>> {
+    let rows: Vec<(CaseId, Option<String>)> = complainants::table
         .filter(complainants::case_id.eq_any(case_ids))
         .select((complainants::case_id, complainants::phone))
         .load(conn)?;
@@ -314,7 +315,7 @@ pub fn similar_cases(
     cases::table
         .filter(cases::id.lt(case.id))
         .filter(cases::created_at.ge(since))
-        .filter(cases::status.ne_all(["closed", "rejected"]))
+        .filter(cases::status.ne_all([CaseStatus::Closed, CaseStatus::Rejected]))
         .filter(same_person.or(same_matter))
         .order(cases::id.desc())
         .limit(limit)
@@ -322,7 +323,10 @@ pub fn similar_cases(
         .load(conn)
 }
 
-pub fn complainant(conn: &mut DbConnection, case_id: i64) -> QueryResult<Option<ComplainantRow>> {
+pub fn complainant(
+    conn: &mut DbConnection,
+    case_id: CaseId,
+) -> QueryResult<Option<ComplainantRow>> {
     complainants::table
         .find(case_id)
         .select(complainants::all_columns)
@@ -330,7 +334,7 @@ pub fn complainant(conn: &mut DbConnection, case_id: i64) -> QueryResult<Option<
         .optional()
 }
 
-pub fn events(conn: &mut DbConnection, case_id: i64) -> QueryResult<Vec<CaseEventRow>> {
+pub fn events(conn: &mut DbConnection, case_id: CaseId) -> QueryResult<Vec<CaseEventRow>> {
     case_events::table
         .filter(case_events::case_id.eq(case_id))
         .order(case_events::id.asc())
@@ -342,7 +346,7 @@ pub fn events(conn: &mut DbConnection, case_id: i64) -> QueryResult<Vec<CaseEven
 /// came first (the caller answers 409 and nothing is written).
 pub fn change_status(
     conn: &mut DbConnection,
-    id: i64,
+    id: CaseId,
     expected_version: i32,
     changes: CaseChanges,
 ) -> QueryResult<Option<CaseRow>> {
@@ -422,7 +426,7 @@ pub fn save_idempotent(conn: &mut DbConnection, row: IdempotencyRow) -> QueryRes
 #[diesel(table_name = personal_data_reads)]
 pub struct PersonalDataRead {
     pub id: i64,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub user_id: i64,
     pub role: Role,
     pub read_at: NaiveDateTime,
@@ -430,7 +434,7 @@ pub struct PersonalDataRead {
 
 pub fn list_reads(
     conn: &mut DbConnection,
-    case_id: Option<i64>,
+    case_id: Option<CaseId>,
     user_id: Option<i64>,
     page: super::PageRequest,
 ) -> QueryResult<Vec<PersonalDataRead>> {
@@ -644,7 +648,7 @@ pub struct Classification {
 
 pub fn reclassify(
     conn: &mut DbConnection,
-    id: i64,
+    id: CaseId,
     expected_version: i32,
     changes: Classification,
 ) -> QueryResult<Option<CaseRow>> {

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use crate::domain::dispatch::DeadlineState;
 use crate::domain::extension::ExtensionState;
+use crate::domain::ids::CaseId;
 
 use super::schema::{assignments, deadlines, extensions};
 use super::{DbConnection, MultiBackend, PageRequest};
@@ -15,7 +16,7 @@ pub struct ExtensionRow {
     pub id: i64,
     pub deadline_id: i64,
     pub assignment_id: i64,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub department_id: i64,
     pub requested_by: i64,
     pub requested_at: NaiveDateTime,
@@ -34,7 +35,7 @@ pub struct ExtensionRow {
 pub struct NewExtension {
     pub deadline_id: i64,
     pub assignment_id: i64,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub department_id: i64,
     pub requested_by: i64,
     pub requested_at: NaiveDateTime,
@@ -147,7 +148,7 @@ pub fn move_reply_deadline(
 pub struct ExtensionFilter {
     pub state: Option<ExtensionState>,
     pub department_id: Option<i64>,
-    pub case_id: Option<i64>,
+    pub case_id: Option<CaseId>,
     pub assignment_id: Option<i64>,
 }
 

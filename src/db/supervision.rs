@@ -5,6 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::domain::ids::CaseId;
 use crate::service::supervision::{SupervisionKind, SupervisionMethod};
 
 use super::assignments::DeadlineRow;
@@ -18,7 +19,7 @@ pub struct SupervisionRow {
     pub id: i64,
     pub kind: SupervisionKind,
     pub method: SupervisionMethod,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub assignment_id: i64,
     pub department_id: i64,
     pub deadline_id: Option<i64>,
@@ -36,7 +37,7 @@ pub struct SupervisionRow {
 pub struct NewSupervision {
     pub kind: SupervisionKind,
     pub method: SupervisionMethod,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub assignment_id: i64,
     pub department_id: i64,
     pub deadline_id: Option<i64>,
@@ -104,7 +105,7 @@ pub struct SupervisionFilter {
     pub kind: Option<SupervisionKind>,
     pub method: Option<SupervisionMethod>,
     pub department_id: Option<i64>,
-    pub case_id: Option<i64>,
+    pub case_id: Option<CaseId>,
     pub assignment_id: Option<i64>,
     /// Written supervision still without the department's explanation.
     pub awaiting_explanation: bool,
@@ -256,12 +257,12 @@ pub fn mark_due_soon(
 /// The status of each case, for the timeline events of a batch (one query).
 pub fn case_statuses(
     conn: &mut DbConnection,
-    case_ids: &[i64],
-) -> QueryResult<std::collections::HashMap<i64, String>> {
+    case_ids: &[CaseId],
+) -> QueryResult<std::collections::HashMap<CaseId, String>> {
     Ok(cases::table
         .filter(cases::id.eq_any(case_ids))
         .select((cases::id, cases::status))
-        .load::<(i64, String)>(conn)?
+        .load::<(CaseId, String)>(conn)?
         .into_iter()
         .collect())
 }

@@ -9,6 +9,7 @@ use utoipa::IntoParams;
 use crate::auth::{Permit, Principal, op};
 use crate::db::assignments::AssignmentFilter;
 use crate::domain::dispatch::AssignmentState;
+use crate::domain::ids::CaseId;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
@@ -33,7 +34,7 @@ pub struct AssignmentListQuery {
     pub state: Option<String>,
     /// Ignored for department users, who see only their own department's.
     pub department_id: Option<i64>,
-    pub case_id: Option<i64>,
+    pub case_id: Option<CaseId>,
     /// The department user it was handed to.
     pub handler_id: Option<i64>,
     /// `true`: only open assignments past their sign or reply time.

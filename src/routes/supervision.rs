@@ -8,6 +8,7 @@ use validator::Validate;
 
 use crate::auth::{Permit, op};
 use crate::db::supervision::SupervisionFilter;
+use crate::domain::ids::CaseId;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
@@ -80,7 +81,7 @@ pub struct SupervisionListQuery {
     pub method: Option<SupervisionMethod>,
     /// Ignored for department users, who see only their own department's.
     pub department_id: Option<i64>,
-    pub case_id: Option<i64>,
+    pub case_id: Option<CaseId>,
     pub assignment_id: Option<i64>,
     /// `true`: written supervision still waiting for the department's explanation.
     pub awaiting_explanation: Option<bool>,

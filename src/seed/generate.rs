@@ -18,6 +18,7 @@ use crate::domain::case::{CaseStatus, Channel, Closure};
 use crate::domain::dispatch::{
     AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, DispatchMode,
 };
+use crate::domain::ids::CaseId;
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
 use crate::service::assignments::Reply;
@@ -638,7 +639,7 @@ fn deadline(
     batch: &mut Batch,
     (next_id, policy_version): (&mut i64, i32),
     kind: DeadlineKind,
-    case_id: i64,
+    case_id: CaseId,
     assignment: Option<(i64, i64)>,
     starts_at: NaiveDateTime,
     due: &crate::domain::calendar::Due,
@@ -695,7 +696,7 @@ impl Generator {
             *counter
         };
         batch.counters.insert(local_day.clone(), sequence);
-        let id = self.next_case;
+        let id = CaseId(self.next_case);
         self.next_case += 1;
 
         let mut roll = rng.u32(..org.topic_weight_total);
@@ -1107,7 +1108,7 @@ impl Generator {
             (None, None)
         };
         batch.cases.push((
-            cases::id.eq(id),
+            cases::id.eq(id.get()),
             NewCase {
                 case_no: format!("{local_day}-{sequence:06}"),
                 channel: Channel::parse(channel).expect("a channel of CHANNELS"),

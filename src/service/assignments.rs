@@ -19,6 +19,7 @@ use crate::domain::dispatch::{
     AssignmentAction, AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, DispatchMode,
     ReturnRuling, assignment_transition,
 };
+use crate::domain::ids::CaseId;
 use crate::domain::lifecycle::status_after_round;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
@@ -56,7 +57,7 @@ pub struct Reply {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AssignmentView {
     pub id: i64,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub department_id: i64,
     /// The dispatch round (1 for the first dispatch, one more per redo or re-dispatch).
     pub round: i32,

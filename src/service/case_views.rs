@@ -12,6 +12,7 @@ use crate::domain::case::{
     CaseStatus, Channel, CitizenStatus, Closure, ContactWishes, Disclosure, disclosure, mask_name,
     mask_phone,
 };
+use crate::domain::ids::CaseId;
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
 use crate::error::{ApiError, ErrorCode};
@@ -49,7 +50,7 @@ fn serialize_complainant<S: serde::Serializer>(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CaseView {
-    pub id: i64,
+    pub id: CaseId,
     #[schema(example = "20261121-000042")]
     pub case_no: String,
     pub channel: Channel,
@@ -86,7 +87,7 @@ pub struct CaseView {
     /// The reply time the citizen was told at dispatch.
     pub reply_due_at: Option<DateTime<Utc>>,
     /// For a merged case: the case it was merged into.
-    pub merged_into: Option<i64>,
+    pub merged_into: Option<CaseId>,
     /// How many times the case was redone (重办).
     pub redo_count: i32,
     pub dispatched_at: Option<DateTime<Utc>>,
@@ -216,7 +217,7 @@ pub struct TimelineEvent {
 pub fn timeline(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
 ) -> Result<Vec<TimelineEvent>, ApiError> {
     visible_case(conn, principal, id)?;
     case_db::events(conn, id)?
@@ -241,7 +242,7 @@ pub fn timeline(
 /// A case in a list: no description and nothing of the complainant.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CaseSummary {
-    pub id: i64,
+    pub id: CaseId,
     pub case_no: String,
     pub channel: Channel,
     pub kind: CaseKind,
@@ -318,7 +319,7 @@ pub fn list(
 /// One page of the personal-data read log (administrators), newest rows last.
 pub fn personal_data_reads(
     conn: &mut DbConnection,
-    case_id: Option<i64>,
+    case_id: Option<CaseId>,
     user_id: Option<i64>,
     page: crate::db::PageRequest,
 ) -> Result<Vec<(case_db::PersonalDataRead, Role)>, ApiError> {
@@ -335,7 +336,7 @@ pub fn personal_data_reads(
 #[derive(Debug, serde::Serialize, ToSchema)]
 pub struct PersonalDataReadView {
     pub id: i64,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub user_id: i64,
     pub role: Role,
     pub read_at: chrono::DateTime<chrono::Utc>,

@@ -9,13 +9,14 @@ use crate::db::assignments::{self as assignment_db, DeadlineFilter, DeadlineRow,
 use crate::db::{DbConnection, PageRequest, now};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::dispatch::{DeadlineKind, DeadlineState, clock_flags};
+use crate::domain::ids::CaseId;
 use crate::error::ApiError;
 use crate::service::reference::ReferenceData;
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn new_deadline(
     kind: DeadlineKind,
-    case_id: i64,
+    case_id: CaseId,
     assignment_id: Option<i64>,
     department_id: Option<i64>,
     starts_at: chrono::NaiveDateTime,
@@ -46,7 +47,7 @@ pub(crate) fn new_deadline(
 pub struct DeadlineView {
     pub id: i64,
     pub kind: DeadlineKind,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub assignment_id: Option<i64>,
     pub department_id: Option<i64>,
     pub starts_at: DateTime<Utc>,

@@ -14,6 +14,7 @@ use crate::domain::dispatch::{
     AssignmentAction, AssignmentRole, AssignmentState, DeadlineKind, DispatchMode, DispatchTarget,
     assignment_transition, dispatch_mode,
 };
+use crate::domain::ids::CaseId;
 use crate::domain::lifecycle::{CaseMove, transition};
 use crate::domain::sla::{Period, PeriodUnit};
 use crate::error::{ApiError, FieldErrorCode, FieldErrors};
@@ -66,7 +67,7 @@ pub fn dispatch(
     conn: &mut DbConnection,
     reference: &ReferenceData,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
     input: DispatchCase,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
@@ -286,7 +287,7 @@ pub fn review(
     conn: &mut DbConnection,
     reference: &ReferenceData,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
     input: ReviewCase,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
@@ -426,7 +427,7 @@ pub struct Reason {
 pub fn redo(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
     input: Reason,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {

@@ -16,6 +16,7 @@ use crate::domain::dispatch::{AssignmentRole, DeadlineKind, DeadlineState};
 use crate::domain::extension::{
     ExtensionDecision, ExtensionLimits, ExtensionRefusal, ExtensionState, extended_due,
 };
+use crate::domain::ids::CaseId;
 
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
 use crate::service::cases::{event_keeping_status, stored};
@@ -27,7 +28,7 @@ pub struct ExtensionView {
     /// The reply deadline it extends.
     pub deadline_id: i64,
     pub assignment_id: i64,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub department_id: i64,
     pub requested_by: i64,
     pub requested_at: DateTime<Utc>,

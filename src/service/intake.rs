@@ -14,6 +14,7 @@ use crate::db::cases::{
 use crate::db::{DbConnection, now, organisation, write_transaction};
 use crate::domain::account::parse_name;
 use crate::domain::case::{CaseStatus, Channel, Closure, case_number};
+use crate::domain::ids::CaseId;
 use crate::domain::lifecycle::{CaseMove, answerable, transition};
 use crate::domain::organisation::DepartmentKind;
 use crate::domain::phone::PhoneNumber;
@@ -390,9 +391,10 @@ fn replay(
             "this Idempotency-Key was used for a different request",
         ));
     }
-    let id: i64 = previous
+    let id = previous
         .response
         .parse()
+        .map(CaseId)
         .map_err(|_| ApiError::internal("unreadable idempotency record"))?;
     let row = stored(case_db::find_case(conn, id)?, "case")?;
     Ok(Registered {
@@ -413,7 +415,7 @@ pub enum IntakeDecision {
 pub fn decide(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
     decision: IntakeDecision,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
@@ -513,7 +515,7 @@ pub struct UpdateCase {
 pub fn reclassify(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
     input: UpdateCase,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {

@@ -19,6 +19,7 @@ use crate::db::supervision::{
 use crate::db::{DbConnection, PageRequest, now, write_transaction};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::dispatch::{DeadlineKind, DeadlineState, due_soon_from};
+use crate::domain::ids::CaseId;
 
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
 use crate::service::assignments::visible_assignment;
@@ -79,7 +80,7 @@ pub struct SupervisionView {
     pub id: i64,
     pub kind: SupervisionKind,
     pub method: SupervisionMethod,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub assignment_id: i64,
     pub department_id: i64,
     /// The missed clock a system urge is about.
@@ -422,8 +423,8 @@ fn system_events(
     at: NaiveDateTime,
 ) -> Result<Vec<NewCaseEvent>, ApiError> {
     let marked_rows: Vec<&DeadlineRow> = rows.iter().filter(|r| marked.contains(&r.id)).collect();
-    let case_ids: Vec<i64> = marked_rows.iter().map(|r| r.case_id).collect();
-    let statuses: HashMap<i64, String> = supervision_db::case_statuses(conn, &case_ids)?;
+    let case_ids: Vec<CaseId> = marked_rows.iter().map(|r| r.case_id).collect();
+    let statuses: HashMap<CaseId, String> = supervision_db::case_statuses(conn, &case_ids)?;
     Ok(marked_rows
         .into_iter()
         .map(|row| {
