@@ -3,6 +3,7 @@
 
 use crate::auth::password;
 use crate::db::{Db, DbConnection, accounts, organisation as org_db};
+use crate::domain::ids::CaseId;
 use crate::domain::organisation::DepartmentKind;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode};
@@ -402,7 +403,7 @@ fn demo_principal(
 ) -> Result<crate::auth::Principal, ApiError> {
     let user = accounts::find_user_by_username(conn, username)?
         .ok_or_else(|| ApiError::internal(format!("demo user {username} missing")))?;
-    let role = Role::parse(&user.role).ok_or_else(|| ApiError::internal("demo role"))?;
+    let role = user.role;
     Ok(crate::auth::Principal::acting_as(user, role))
 }
 
@@ -439,7 +440,7 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
     let categories = org_db::all_categories(conn)?;
     let (cgj, dc) = (department("CGJ"), department("DC"));
 
-    let mut first_of_matter = None;
+    let mut first_of_matter: Option<CaseId> = None;
     for (stage, kind, channel, category, title, description, address, complainant) in DEMO_CASES {
         let (name, phone, contact_allowed, confidential) = *complainant;
         let case = intake::register(
@@ -496,7 +497,7 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
                         &operator,
                         id,
                         MergeCase {
-                            into_case_id,
+                            into_case_id: into_case_id.get(),
                             reason: Some("同一市民重复反映同一事项".into()),
                         },
                         None,

@@ -35,6 +35,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::secrets;
 use crate::db::idempotency::{self as store, IN_PROGRESS, IdempotentRequest};
+use crate::domain::ids::CaseId;
 use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 
@@ -117,7 +118,7 @@ struct Envelope {
     body: String,
     /// Cases whose personal data the answer shows in full: a replay is a read too.
     #[serde(default)]
-    reads: Vec<i64>,
+    reads: Vec<CaseId>,
 }
 
 /// The sealing key of one request: the server's secret with the caller and its raw key.
@@ -315,7 +316,7 @@ impl Record {
     async fn reads_again(
         &self,
         caller: &crate::auth::principal::Caller,
-        cases: &[i64],
+        cases: &[CaseId],
     ) -> Result<(), ApiError> {
         let Some(user_id) = caller.user_id else {
             return Ok(());
@@ -337,7 +338,7 @@ impl Record {
         status: StatusCode,
         headers: &header::HeaderMap,
         body: &[u8],
-        reads: Vec<i64>,
+        reads: Vec<CaseId>,
     ) -> Result<(), ApiError> {
         let (principal, key_digest) = (self.principal.clone(), self.key_digest.clone());
         if !status.is_success() {
@@ -531,7 +532,7 @@ mod tests {
             location: Some("/api/v1/users/5".into()),
             etag: None,
             body: STANDARD.encode(br#"{"phone":"13812345678"}"#),
-            reads: vec![7],
+            reads: vec![CaseId(7)],
         };
         let key = sealing_key(b"server secret", "user:1", "retry-1");
         let sealed = seal(&key, &envelope).unwrap();

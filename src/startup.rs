@@ -19,6 +19,7 @@ use crate::auth::tokens::TokenKeys;
 use crate::config::{CorsOrigins, Settings};
 use crate::db::{Db, DbSetupError};
 use crate::domain::account::LockoutPolicy;
+use crate::domain::ids::CaseId;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{BodyLimit, path_config, query_config};
 use crate::hardening::{self, HeaderPolicy};
@@ -304,7 +305,7 @@ async fn record_personal_data_reads(
     let Some(state) = state.filter(|_| !owed.is_empty()) else {
         return Ok(response.map_into_left_body());
     };
-    let cases: Vec<i64> = owed.iter().map(|read| read.case_id).collect();
+    let cases: Vec<CaseId> = owed.iter().map(|read| read.case_id).collect();
     let recorded = futures_util::future::try_join_all(
         owed.into_iter().map(|read| state.read_log.record(read)),
     )

@@ -32,7 +32,7 @@ pub fn user_standing(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Sta
         .map(|user| {
             Ok(Standing {
                 active: user.active,
-                role: parse_role(&user.role)?,
+                role: user.role,
                 department_id: user.department_id,
                 session_epoch: Some(user.session_epoch),
                 account: Account::User(user),
@@ -49,10 +49,6 @@ pub fn client_standing(conn: &mut DbConnection, id: i64) -> QueryResult<Option<S
         session_epoch: None,
         account: Account::Client(client),
     }))
-}
-
-pub fn parse_role(value: &str) -> QueryResult<Role> {
-    Role::parse(value).ok_or_else(|| super::unreadable(format!("unknown role stored: {value}")))
 }
 
 pub fn find_user(conn: &mut DbConnection, id: i64) -> QueryResult<Option<User>> {
@@ -103,7 +99,7 @@ pub fn list_users(
         .select(users::all_columns)
         .into_boxed::<MultiBackend>();
     if let Some(role) = filter.role {
-        query = query.filter(users::role.eq(role.as_str()));
+        query = query.filter(users::role.eq(role));
     }
     if let Some(department_id) = filter.department_id {
         query = query.filter(users::department_id.eq(department_id));

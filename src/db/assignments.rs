@@ -3,6 +3,13 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::domain::case::Channel;
+use crate::domain::dispatch::{
+    AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, DispatchMode, ReturnRuling,
+};
+use crate::domain::ids::CaseId;
+use crate::domain::sla::{CaseKind, Urgency};
+
 use super::schema::{assignments, cases, deadlines};
 use super::{DbConnection, MultiBackend, PageRequest};
 
@@ -10,14 +17,14 @@ use super::{DbConnection, MultiBackend, PageRequest};
 #[diesel(table_name = assignments)]
 pub struct AssignmentRow {
     pub id: i64,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub department_id: i64,
     pub round: i32,
-    pub role: String,
-    pub mode: String,
+    pub role: AssignmentRole,
+    pub mode: DispatchMode,
     pub assigned: bool,
     pub instructions: Option<String>,
-    pub state: String,
+    pub state: AssignmentState,
     pub dispatched_by: Option<i64>,
     pub dispatched_at: NaiveDateTime,
     pub sign_due_at: NaiveDateTime,
@@ -28,7 +35,7 @@ pub struct AssignmentRow {
     pub returned_by: Option<i64>,
     pub returned_at: Option<NaiveDateTime>,
     pub return_reason: Option<String>,
-    pub ruling: Option<String>,
+    pub ruling: Option<ReturnRuling>,
     pub ruling_note: Option<String>,
     pub ruled_at: Option<NaiveDateTime>,
     /// JSON of the department's reply.
@@ -48,14 +55,14 @@ pub struct AssignmentRow {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = assignments, treat_none_as_default_value = false)]
 pub struct NewAssignment<T = NaiveDateTime> {
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub department_id: i64,
     pub round: i32,
-    pub role: String,
-    pub mode: String,
+    pub role: AssignmentRole,
+    pub mode: DispatchMode,
     pub assigned: bool,
     pub instructions: Option<String>,
-    pub state: String,
+    pub state: AssignmentState,
     pub dispatched_by: Option<i64>,
     pub dispatched_at: T,
     pub sign_due_at: T,
@@ -66,7 +73,7 @@ pub struct NewAssignment<T = NaiveDateTime> {
     pub returned_by: Option<i64>,
     pub returned_at: Option<T>,
     pub return_reason: Option<String>,
-    pub ruling: Option<String>,
+    pub ruling: Option<ReturnRuling>,
     pub ruling_note: Option<String>,
     pub ruled_at: Option<T>,
     /// JSON of the department's reply.
@@ -84,14 +91,14 @@ pub struct NewAssignment<T = NaiveDateTime> {
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = assignments)]
 pub struct AssignmentChanges {
-    pub state: Option<String>,
+    pub state: Option<AssignmentState>,
     pub handler_id: Option<Option<i64>>,
     pub signed_by: Option<i64>,
     pub signed_at: Option<NaiveDateTime>,
     pub returned_by: Option<i64>,
     pub returned_at: Option<NaiveDateTime>,
     pub return_reason: Option<String>,
-    pub ruling: Option<String>,
+    pub ruling: Option<ReturnRuling>,
     pub ruling_note: Option<String>,
     pub ruled_at: Option<NaiveDateTime>,
     pub reply: Option<String>,
@@ -107,8 +114,8 @@ pub struct AssignmentChanges {
 #[diesel(table_name = deadlines)]
 pub struct DeadlineRow {
     pub id: i64,
-    pub kind: String,
-    pub case_id: i64,
+    pub kind: DeadlineKind,
+    pub case_id: CaseId,
     pub assignment_id: Option<i64>,
     pub department_id: Option<i64>,
     pub starts_at: NaiveDateTime,
@@ -116,7 +123,7 @@ pub struct DeadlineRow {
     pub policy_version: Option<i32>,
     pub period: String,
     pub beyond_calendar: bool,
-    pub state: String,
+    pub state: DeadlineState,
     pub met_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -130,8 +137,8 @@ pub struct DeadlineRow {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = deadlines, treat_none_as_default_value = false)]
 pub struct NewDeadline<T = NaiveDateTime> {
-    pub kind: String,
-    pub case_id: i64,
+    pub kind: DeadlineKind,
+    pub case_id: CaseId,
     pub assignment_id: Option<i64>,
     pub department_id: Option<i64>,
     pub starts_at: T,
@@ -139,7 +146,7 @@ pub struct NewDeadline<T = NaiveDateTime> {
     pub policy_version: Option<i32>,
     pub period: String,
     pub beyond_calendar: bool,
-    pub state: String,
+    pub state: DeadlineState,
     pub met_at: Option<T>,
     pub created_at: T,
     pub updated_at: T,
@@ -147,7 +154,7 @@ pub struct NewDeadline<T = NaiveDateTime> {
 
 /// Serialises actions on one case across server processes: PostgreSQL locks the case row until
 /// the transaction ends. SQLite needs nothing, its write transaction already excludes all others.
-pub fn lock_case(conn: &mut DbConnection, case_id: i64) -> QueryResult<()> {
+pub fn lock_case(conn: &mut DbConnection, case_id: CaseId) -> QueryResult<()> {
     if let DbConnection::Postgres(pg) = conn {
         diesel::sql_query("SELECT id FROM cases WHERE id = $1 FOR UPDATE")
             .bind::<diesel::sql_types::BigInt, _>(case_id)
@@ -175,7 +182,10 @@ pub fn find_assignment(conn: &mut DbConnection, id: i64) -> QueryResult<Option<A
 }
 
 /// The assignments of one case, oldest round first.
-pub fn case_assignments(conn: &mut DbConnection, case_id: i64) -> QueryResult<Vec<AssignmentRow>> {
+pub fn case_assignments(
+    conn: &mut DbConnection,
+    case_id: CaseId,
+) -> QueryResult<Vec<AssignmentRow>> {
     assignments::table
         .filter(assignments::case_id.eq(case_id))
         .order((assignments::round.asc(), assignments::id.asc()))
@@ -187,7 +197,7 @@ pub fn case_assignments(conn: &mut DbConnection, case_id: i64) -> QueryResult<Ve
 pub fn department_has_case(
     conn: &mut DbConnection,
     department_id: i64,
-    case_id: i64,
+    case_id: CaseId,
 ) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         assignments::table
@@ -218,21 +228,21 @@ pub fn update_assignment(
 /// Ends every still-open assignment of a case (redo, merge, close) and returns how many.
 pub fn cancel_open_assignments(
     conn: &mut DbConnection,
-    case_id: i64,
+    case_id: CaseId,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(
         assignments::table
             .filter(assignments::case_id.eq(case_id))
             .filter(assignments::state.eq_any([
-                "pending_sign",
-                "in_progress",
-                "returned",
-                "replied",
+                AssignmentState::PendingSign,
+                AssignmentState::InProgress,
+                AssignmentState::Returned,
+                AssignmentState::Replied,
             ])),
     )
     .set((
-        assignments::state.eq("cancelled"),
+        assignments::state.eq(AssignmentState::Cancelled),
         assignments::updated_at.eq(at),
         assignments::version.eq(assignments::version + 1),
     ))
@@ -242,7 +252,7 @@ pub fn cancel_open_assignments(
 /// Marks the round's replied assignments completed when the centre approves them.
 pub fn complete_round(
     conn: &mut DbConnection,
-    case_id: i64,
+    case_id: CaseId,
     round: i32,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
@@ -250,10 +260,10 @@ pub fn complete_round(
         assignments::table
             .filter(assignments::case_id.eq(case_id))
             .filter(assignments::round.eq(round))
-            .filter(assignments::state.eq("replied")),
+            .filter(assignments::state.eq(AssignmentState::Replied)),
     )
     .set((
-        assignments::state.eq("completed"),
+        assignments::state.eq(AssignmentState::Completed),
         assignments::review_decision.eq("approved"),
         assignments::reviewed_at.eq(at),
         assignments::updated_at.eq(at),
@@ -265,17 +275,17 @@ pub fn complete_round(
 /// Filters of the assignment list; `None` means any.
 #[derive(Debug, Default, Clone)]
 pub struct AssignmentFilter {
-    pub states: Vec<String>,
+    pub states: Vec<AssignmentState>,
     pub department_id: Option<i64>,
-    pub case_id: Option<i64>,
+    pub case_id: Option<CaseId>,
     pub handler_id: Option<i64>,
     /// Open and past its sign or reply time.
     pub overdue: bool,
     pub dispatched_from: Option<NaiveDateTime>,
     pub dispatched_before: Option<NaiveDateTime>,
-    pub kind: Option<String>,
-    pub urgency: Option<String>,
-    pub channel: Option<String>,
+    pub kind: Option<CaseKind>,
+    pub urgency: Option<Urgency>,
+    pub channel: Option<Channel>,
     pub category_id: Option<i64>,
     pub district_id: Option<i64>,
 }
@@ -294,7 +304,7 @@ pub fn list_assignments(
     // One value is the common case: `=` keeps the statement cacheable (`IN` lists are not).
     match filter.states.as_slice() {
         [] => {}
-        [one] => query = query.filter(assignments::state.eq(one.clone())),
+        [one] => query = query.filter(assignments::state.eq(*one)),
         many => query = query.filter(assignments::state.eq_any(many.to_vec())),
     }
     if let Some(department) = filter.department_id {
@@ -309,10 +319,14 @@ pub fn list_assignments(
     if filter.overdue {
         query = query.filter(
             assignments::state
-                .eq("pending_sign")
+                .eq(AssignmentState::PendingSign)
                 .and(assignments::sign_due_at.lt(now))
                 .or(assignments::state
-                    .eq_any(["pending_sign", "in_progress", "returned"])
+                    .eq_any([
+                        AssignmentState::PendingSign,
+                        AssignmentState::InProgress,
+                        AssignmentState::Returned,
+                    ])
                     .and(assignments::reply_due_at.lt(now))),
         );
     }
@@ -323,13 +337,13 @@ pub fn list_assignments(
         query = query.filter(assignments::dispatched_at.lt(before));
     }
     if let Some(kind) = &filter.kind {
-        query = query.filter(cases::kind.eq(kind.clone()));
+        query = query.filter(cases::kind.eq(*kind));
     }
     if let Some(urgency) = &filter.urgency {
-        query = query.filter(cases::urgency.eq(urgency.clone()));
+        query = query.filter(cases::urgency.eq(*urgency));
     }
     if let Some(channel) = &filter.channel {
-        query = query.filter(cases::channel.eq(channel.clone()));
+        query = query.filter(cases::channel.eq(*channel));
     }
     if let Some(category) = filter.category_id {
         query = query.filter(cases::category_id.eq(category));
@@ -365,12 +379,12 @@ pub fn find_deadline(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Dea
 pub fn running_deadline(
     conn: &mut DbConnection,
     assignment_id: i64,
-    kind: &str,
+    kind: DeadlineKind,
 ) -> QueryResult<Option<DeadlineRow>> {
     deadlines::table
         .filter(deadlines::assignment_id.eq(assignment_id))
         .filter(deadlines::kind.eq(kind))
-        .filter(deadlines::state.eq("running"))
+        .filter(deadlines::state.eq(DeadlineState::Running))
         .select(deadlines::all_columns)
         .get_result(conn)
         .optional()
@@ -380,17 +394,17 @@ pub fn running_deadline(
 pub fn finish_deadline(
     conn: &mut DbConnection,
     id: i64,
-    state: &str,
+    state: DeadlineState,
     at: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::update(
         deadlines::table
             .find(id)
-            .filter(deadlines::state.eq("running")),
+            .filter(deadlines::state.eq(DeadlineState::Running)),
     )
     .set((
         deadlines::state.eq(state),
-        deadlines::met_at.eq((state != "cancelled").then_some(at)),
+        deadlines::met_at.eq((state != DeadlineState::Cancelled).then_some(at)),
         deadlines::updated_at.eq(at),
     ))
     .execute(conn)?;
@@ -400,20 +414,20 @@ pub fn finish_deadline(
 /// Cancels the running clocks of an assignment, or of a whole case when `assignment_id` is None.
 pub fn cancel_deadlines(
     conn: &mut DbConnection,
-    case_id: i64,
+    case_id: CaseId,
     assignment_id: Option<i64>,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
     let mut query = diesel::update(deadlines::table)
         .filter(deadlines::case_id.eq(case_id))
-        .filter(deadlines::state.eq("running"))
+        .filter(deadlines::state.eq(DeadlineState::Running))
         .into_boxed();
     if let Some(assignment) = assignment_id {
         query = query.filter(deadlines::assignment_id.eq(assignment));
     }
     query
         .set((
-            deadlines::state.eq("cancelled"),
+            deadlines::state.eq(DeadlineState::Cancelled),
             deadlines::updated_at.eq(at),
         ))
         .execute(conn)
@@ -422,9 +436,9 @@ pub fn cancel_deadlines(
 /// Filters of the deadline list; `None` means any.
 #[derive(Debug, Default, Clone)]
 pub struct DeadlineFilter {
-    pub states: Vec<String>,
-    pub kind: Option<String>,
-    pub case_id: Option<i64>,
+    pub states: Vec<DeadlineState>,
+    pub kind: Option<DeadlineKind>,
+    pub case_id: Option<CaseId>,
     pub assignment_id: Option<i64>,
     pub department_id: Option<i64>,
     pub due_before: Option<NaiveDateTime>,
@@ -445,11 +459,11 @@ pub fn list_deadlines(
     // One value is the common case: `=` keeps the statement cacheable (`IN` lists are not).
     match filter.states.as_slice() {
         [] => {}
-        [one] => query = query.filter(deadlines::state.eq(one.clone())),
+        [one] => query = query.filter(deadlines::state.eq(*one)),
         many => query = query.filter(deadlines::state.eq_any(many.to_vec())),
     }
     if let Some(kind) = &filter.kind {
-        query = query.filter(deadlines::kind.eq(kind.clone()));
+        query = query.filter(deadlines::kind.eq(*kind));
     }
     if let Some(case_id) = filter.case_id {
         query = query.filter(deadlines::case_id.eq(case_id));
@@ -481,7 +495,7 @@ pub fn list_deadlines(
 }
 
 /// A case's clocks, oldest first.
-pub fn case_deadlines(conn: &mut DbConnection, case_id: i64) -> QueryResult<Vec<DeadlineRow>> {
+pub fn case_deadlines(conn: &mut DbConnection, case_id: CaseId) -> QueryResult<Vec<DeadlineRow>> {
     deadlines::table
         .filter(deadlines::case_id.eq(case_id))
         .order(deadlines::id.asc())

@@ -3,6 +3,11 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::domain::case::{CaseStatus, Channel, Closure};
+use crate::domain::ids::CaseId;
+use crate::domain::role::Role;
+use crate::domain::sla::{CaseKind, Urgency};
+
 use super::DbConnection;
 use super::schema::{
     assignments, case_counters, case_events, cases, complainants, idempotency_keys,
@@ -12,11 +17,11 @@ use super::schema::{
 #[derive(Debug, Clone, Queryable, Identifiable)]
 #[diesel(table_name = cases)]
 pub struct CaseRow {
-    pub id: i64,
+    pub id: CaseId,
     pub case_no: String,
-    pub channel: String,
-    pub kind: String,
-    pub urgency: String,
+    pub channel: Channel,
+    pub kind: CaseKind,
+    pub urgency: Urgency,
     pub category_id: Option<i64>,
     pub title: String,
     pub description: String,
@@ -25,8 +30,8 @@ pub struct CaseRow {
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub occurred_at: Option<NaiveDateTime>,
-    pub status: String,
-    pub closure: Option<String>,
+    pub status: CaseStatus,
+    pub closure: Option<Closure>,
     pub resolution: Option<String>,
     pub citizen_id: Option<i64>,
     pub registered_by: Option<i64>,
@@ -42,7 +47,7 @@ pub struct CaseRow {
     pub lead_department_id: Option<i64>,
     /// The reply time the citizen was told at dispatch.
     pub reply_due_at: Option<NaiveDateTime>,
-    pub merged_into: Option<i64>,
+    pub merged_into: Option<CaseId>,
     pub redo_count: i32,
     pub dispatched_at: Option<NaiveDateTime>,
     pub reviewed_at: Option<NaiveDateTime>,
@@ -55,9 +60,9 @@ pub struct CaseRow {
 #[diesel(table_name = cases, treat_none_as_default_value = false)]
 pub struct NewCase<T = NaiveDateTime> {
     pub case_no: String,
-    pub channel: String,
-    pub kind: String,
-    pub urgency: String,
+    pub channel: Channel,
+    pub kind: CaseKind,
+    pub urgency: Urgency,
     pub category_id: Option<i64>,
     pub title: String,
     pub description: String,
@@ -66,8 +71,8 @@ pub struct NewCase<T = NaiveDateTime> {
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub occurred_at: Option<T>,
-    pub status: String,
-    pub closure: Option<String>,
+    pub status: CaseStatus,
+    pub closure: Option<Closure>,
     pub resolution: Option<String>,
     pub citizen_id: Option<i64>,
     pub registered_by: Option<i64>,
@@ -81,7 +86,7 @@ pub struct NewCase<T = NaiveDateTime> {
     pub current_round: i32,
     pub lead_department_id: Option<i64>,
     pub reply_due_at: Option<T>,
-    pub merged_into: Option<i64>,
+    pub merged_into: Option<CaseId>,
     pub redo_count: i32,
     pub dispatched_at: Option<T>,
     pub reviewed_at: Option<T>,
@@ -91,8 +96,8 @@ pub struct NewCase<T = NaiveDateTime> {
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = cases)]
 pub struct CaseChanges {
-    pub status: Option<String>,
-    pub closure: Option<Option<String>>,
+    pub status: Option<CaseStatus>,
+    pub closure: Option<Option<Closure>>,
     pub resolution: Option<Option<String>>,
     pub accepted_at: Option<NaiveDateTime>,
     pub closed_at: Option<Option<NaiveDateTime>>,
@@ -100,7 +105,7 @@ pub struct CaseChanges {
     pub current_round: Option<i32>,
     pub lead_department_id: Option<Option<i64>>,
     pub reply_due_at: Option<Option<NaiveDateTime>>,
-    pub merged_into: Option<Option<i64>>,
+    pub merged_into: Option<Option<CaseId>>,
     pub redo_count: Option<i32>,
     pub dispatched_at: Option<NaiveDateTime>,
     pub reviewed_at: Option<NaiveDateTime>,
@@ -109,7 +114,7 @@ pub struct CaseChanges {
 #[derive(Clone, Queryable, Insertable)]
 #[diesel(table_name = complainants, treat_none_as_default_value = false)]
 pub struct ComplainantRow {
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub name: Option<String>,
     pub phone: Option<String>,
     pub contact_address: Option<String>,
@@ -131,7 +136,7 @@ impl std::fmt::Debug for ComplainantRow {
 #[diesel(table_name = case_events)]
 pub struct CaseEventRow {
     pub id: i64,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub occurred_at: NaiveDateTime,
     pub actor_user_id: Option<i64>,
     pub actor_client_id: Option<i64>,
@@ -146,7 +151,7 @@ pub struct CaseEventRow {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = case_events, treat_none_as_default_value = false)]
 pub struct NewCaseEvent<T = NaiveDateTime> {
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub occurred_at: T,
     pub actor_user_id: Option<i64>,
     pub actor_client_id: Option<i64>,
@@ -213,7 +218,7 @@ pub fn insert_event(conn: &mut DbConnection, row: NewCaseEvent) -> QueryResult<(
     Ok(())
 }
 
-pub fn find_case(conn: &mut DbConnection, id: i64) -> QueryResult<Option<CaseRow>> {
+pub fn find_case(conn: &mut DbConnection, id: CaseId) -> QueryResult<Option<CaseRow>> {
     cases::table
         .find(id)
         .select(cases::all_columns)
@@ -262,9 +267,9 @@ pub fn same_place(a: &CaseRow, b: &CaseRow) -> bool {
 /// The complainants' phones of `case_ids` (those that have one).
 pub fn complainant_phones(
     conn: &mut DbConnection,
-    case_ids: &[i64],
-) -> QueryResult<std::collections::HashMap<i64, String>> {
-    let rows: Vec<(i64, Option<String>)> = complainants::table
+    case_ids: &[CaseId],
+) -> QueryResult<std::collections::HashMap<CaseId, String>> {
+    let rows: Vec<(CaseId, Option<String>)> = complainants::table
         .filter(complainants::case_id.eq_any(case_ids))
         .select((complainants::case_id, complainants::phone))
         .load(conn)?;
@@ -310,7 +315,7 @@ pub fn similar_cases(
     cases::table
         .filter(cases::id.lt(case.id))
         .filter(cases::created_at.ge(since))
-        .filter(cases::status.ne_all(["closed", "rejected"]))
+        .filter(cases::status.ne_all([CaseStatus::Closed, CaseStatus::Rejected]))
         .filter(same_person.or(same_matter))
         .order(cases::id.desc())
         .limit(limit)
@@ -318,7 +323,10 @@ pub fn similar_cases(
         .load(conn)
 }
 
-pub fn complainant(conn: &mut DbConnection, case_id: i64) -> QueryResult<Option<ComplainantRow>> {
+pub fn complainant(
+    conn: &mut DbConnection,
+    case_id: CaseId,
+) -> QueryResult<Option<ComplainantRow>> {
     complainants::table
         .find(case_id)
         .select(complainants::all_columns)
@@ -326,7 +334,7 @@ pub fn complainant(conn: &mut DbConnection, case_id: i64) -> QueryResult<Option<
         .optional()
 }
 
-pub fn events(conn: &mut DbConnection, case_id: i64) -> QueryResult<Vec<CaseEventRow>> {
+pub fn events(conn: &mut DbConnection, case_id: CaseId) -> QueryResult<Vec<CaseEventRow>> {
     case_events::table
         .filter(case_events::case_id.eq(case_id))
         .order(case_events::id.asc())
@@ -338,7 +346,7 @@ pub fn events(conn: &mut DbConnection, case_id: i64) -> QueryResult<Vec<CaseEven
 /// came first (the caller answers 409 and nothing is written).
 pub fn change_status(
     conn: &mut DbConnection,
-    id: i64,
+    id: CaseId,
     expected_version: i32,
     changes: CaseChanges,
 ) -> QueryResult<Option<CaseRow>> {
@@ -418,15 +426,15 @@ pub fn save_idempotent(conn: &mut DbConnection, row: IdempotencyRow) -> QueryRes
 #[diesel(table_name = personal_data_reads)]
 pub struct PersonalDataRead {
     pub id: i64,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub user_id: i64,
-    pub role: String,
+    pub role: Role,
     pub read_at: NaiveDateTime,
 }
 
 pub fn list_reads(
     conn: &mut DbConnection,
-    case_id: Option<i64>,
+    case_id: Option<CaseId>,
     user_id: Option<i64>,
     page: super::PageRequest,
 ) -> QueryResult<Vec<PersonalDataRead>> {
@@ -451,10 +459,10 @@ pub fn list_reads(
 /// Filters of the case list; `None` means any.
 #[derive(Debug, Default, Clone)]
 pub struct CaseFilter {
-    pub statuses: Vec<String>,
-    pub kind: Option<String>,
-    pub urgency: Option<String>,
-    pub channel: Option<String>,
+    pub statuses: Vec<CaseStatus>,
+    pub kind: Option<CaseKind>,
+    pub urgency: Option<Urgency>,
+    pub channel: Option<Channel>,
     pub category_id: Option<i64>,
     pub district_id: Option<i64>,
     /// Cases with an assignment (of any round) for this department; also the row scope of
@@ -562,17 +570,17 @@ fn select_cases(
     // One value is the common case: `=` keeps the statement cacheable (`IN` lists are not).
     match filter.statuses.as_slice() {
         [] => {}
-        [one] => query = query.filter(cases::status.eq(one.clone())),
+        [one] => query = query.filter(cases::status.eq(*one)),
         many => query = query.filter(cases::status.eq_any(many.to_vec())),
     }
     if let Some(kind) = &filter.kind {
-        query = query.filter(cases::kind.eq(kind.clone()));
+        query = query.filter(cases::kind.eq(*kind));
     }
     if let Some(urgency) = &filter.urgency {
-        query = query.filter(cases::urgency.eq(urgency.clone()));
+        query = query.filter(cases::urgency.eq(*urgency));
     }
     if let Some(channel) = &filter.channel {
-        query = query.filter(cases::channel.eq(channel.clone()));
+        query = query.filter(cases::channel.eq(*channel));
     }
     if let Some(category) = filter.category_id {
         query = query.filter(cases::category_id.eq(category));
@@ -589,7 +597,7 @@ fn select_cases(
     }
     if filter.overdue {
         query = query
-            .filter(cases::status.eq_any(["dispatched", "in_progress"]))
+            .filter(cases::status.eq_any([CaseStatus::Dispatched, CaseStatus::InProgress]))
             .filter(cases::reply_due_at.lt(super::now()));
     }
     if let Some(from) = filter.registered_from {
@@ -628,8 +636,8 @@ fn select_cases(
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = cases)]
 pub struct Classification {
-    pub kind: Option<String>,
-    pub urgency: Option<String>,
+    pub kind: Option<CaseKind>,
+    pub urgency: Option<Urgency>,
     pub category_id: Option<Option<i64>>,
     pub title: Option<String>,
     pub description: Option<String>,
@@ -640,7 +648,7 @@ pub struct Classification {
 
 pub fn reclassify(
     conn: &mut DbConnection,
-    id: i64,
+    id: CaseId,
     expected_version: i32,
     changes: Classification,
 ) -> QueryResult<Option<CaseRow>> {

@@ -3,6 +3,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::domain::dispatch::DeadlineState;
+use crate::domain::extension::ExtensionState;
+use crate::domain::ids::CaseId;
+
 use super::schema::{assignments, deadlines, extensions};
 use super::{DbConnection, MultiBackend, PageRequest};
 
@@ -12,14 +16,14 @@ pub struct ExtensionRow {
     pub id: i64,
     pub deadline_id: i64,
     pub assignment_id: i64,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub department_id: i64,
     pub requested_by: i64,
     pub requested_at: NaiveDateTime,
     pub reason: String,
     pub working_days: i32,
     pub due_before: NaiveDateTime,
-    pub state: String,
+    pub state: ExtensionState,
     pub decided_by: Option<i64>,
     pub decided_at: Option<NaiveDateTime>,
     pub decision_note: Option<String>,
@@ -31,20 +35,20 @@ pub struct ExtensionRow {
 pub struct NewExtension {
     pub deadline_id: i64,
     pub assignment_id: i64,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub department_id: i64,
     pub requested_by: i64,
     pub requested_at: NaiveDateTime,
     pub reason: String,
     pub working_days: i32,
     pub due_before: NaiveDateTime,
-    pub state: String,
+    pub state: ExtensionState,
 }
 
 /// A supervisor's decision on a pending request.
 #[derive(Debug)]
 pub struct Decision {
-    pub state: String,
+    pub state: ExtensionState,
     pub decided_by: i64,
     pub decided_at: NaiveDateTime,
     pub note: Option<String>,
@@ -70,7 +74,7 @@ pub fn find_extension(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Ex
 pub fn count_for_assignment(
     conn: &mut DbConnection,
     assignment_id: i64,
-    state: &str,
+    state: ExtensionState,
 ) -> QueryResult<i64> {
     extensions::table
         .filter(extensions::assignment_id.eq(assignment_id))
@@ -88,7 +92,7 @@ pub fn decide(
     diesel::update(
         extensions::table
             .find(id)
-            .filter(extensions::state.eq("pending")),
+            .filter(extensions::state.eq(ExtensionState::Pending)),
     )
     .set((
         extensions::state.eq(decision.state),
@@ -115,7 +119,7 @@ pub fn move_reply_deadline(
     let moved = diesel::update(
         deadlines::table
             .find(deadline_id)
-            .filter(deadlines::state.eq("running")),
+            .filter(deadlines::state.eq(DeadlineState::Running)),
     )
     .set((
         deadlines::due_at.eq(due_at),
@@ -142,9 +146,9 @@ pub fn move_reply_deadline(
 /// Filters of the extension list; `None` means any.
 #[derive(Debug, Default, Clone)]
 pub struct ExtensionFilter {
-    pub state: Option<String>,
+    pub state: Option<ExtensionState>,
     pub department_id: Option<i64>,
-    pub case_id: Option<i64>,
+    pub case_id: Option<CaseId>,
     pub assignment_id: Option<i64>,
 }
 
@@ -158,7 +162,7 @@ pub fn list_extensions(
         .select(extensions::all_columns)
         .into_boxed::<MultiBackend>();
     if let Some(state) = &filter.state {
-        query = query.filter(extensions::state.eq(state.clone()));
+        query = query.filter(extensions::state.eq(*state));
     }
     if let Some(department) = filter.department_id {
         query = query.filter(extensions::department_id.eq(department));

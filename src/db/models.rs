@@ -3,6 +3,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::domain::organisation::DepartmentKind;
+use crate::domain::role::Role;
+
 use super::schema::*;
 
 #[derive(Debug, Clone, Queryable, Identifiable)]
@@ -12,7 +15,7 @@ pub struct Department {
     pub code: String,
     pub name: String,
     pub parent_id: Option<i64>,
-    pub kind: String,
+    pub kind: DepartmentKind,
     pub contact_person: Option<String>,
     pub contact_phone: Option<String>,
     pub active: bool,
@@ -26,7 +29,7 @@ pub struct NewDepartment {
     pub code: String,
     pub name: String,
     pub parent_id: Option<i64>,
-    pub kind: String,
+    pub kind: DepartmentKind,
     pub contact_person: Option<String>,
     pub contact_phone: Option<String>,
     pub active: bool,
@@ -39,7 +42,7 @@ pub struct NewDepartment {
 pub struct DepartmentChanges {
     pub name: Option<String>,
     pub parent_id: Option<Option<i64>>,
-    pub kind: Option<String>,
+    pub kind: Option<DepartmentKind>,
     pub contact_person: Option<Option<String>>,
     pub contact_phone: Option<Option<String>>,
     pub active: Option<bool>,
@@ -87,7 +90,7 @@ pub struct User {
     pub id: i64,
     pub username: String,
     pub display_name: String,
-    pub role: String,
+    pub role: Role,
     pub department_id: Option<i64>,
     pub phone: Option<String>,
     pub password_hash: String,
@@ -114,7 +117,7 @@ impl std::fmt::Debug for User {
 pub struct NewUser {
     pub username: String,
     pub display_name: String,
-    pub role: String,
+    pub role: Role,
     pub department_id: Option<i64>,
     pub phone: Option<String>,
     pub password_hash: String,
@@ -128,7 +131,7 @@ pub struct NewUser {
 #[diesel(table_name = users)]
 pub struct UserChanges {
     pub display_name: Option<String>,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub department_id: Option<Option<i64>>,
     pub phone: Option<Option<String>>,
     pub password_hash: Option<String>,

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 
+use crate::domain::organisation::DepartmentKind;
+
 use super::models::*;
 use super::schema::{categories, departments};
 use super::{DbConnection, MultiBackend, PageRequest, like_pattern};
@@ -51,7 +53,7 @@ pub fn department_parents(conn: &mut DbConnection) -> QueryResult<HashMap<i64, O
 #[derive(Debug, Default)]
 pub struct DepartmentFilter {
     pub parent_id: Option<i64>,
-    pub kind: Option<String>,
+    pub kind: Option<DepartmentKind>,
     pub active: Option<bool>,
     pub q: Option<String>,
 }
@@ -68,7 +70,7 @@ pub fn list_departments(
         query = query.filter(departments::parent_id.eq(parent_id));
     }
     if let Some(kind) = &filter.kind {
-        query = query.filter(departments::kind.eq(kind.clone()));
+        query = query.filter(departments::kind.eq(*kind));
     }
     if let Some(active) = filter.active {
         query = query.filter(departments::active.eq(active));

@@ -10,12 +10,13 @@ use std::sync::mpsc;
 use chrono::NaiveDateTime;
 
 use super::{Db, cases, write_transaction};
+use crate::domain::ids::CaseId;
 use crate::error::ApiError;
 
 /// One full read: who, when, which case.
 #[derive(Debug, Clone)]
 pub struct FullRead {
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub user_id: i64,
     pub role: &'static str,
     pub at: NaiveDateTime,
@@ -46,7 +47,7 @@ pub fn owe(read: &FullRead) {
 /// The cases whose personal data an answer showed in full, recorded; kept in the answer's
 /// extensions, so that a replay of the answer (see `crate::idempotency`) records its reads anew.
 #[derive(Debug, Clone, Default)]
-pub struct RecordedReads(pub Vec<i64>);
+pub struct RecordedReads(pub Vec<CaseId>);
 
 /// Runs `request` (a request's handling, answer included) and returns what it owes.
 pub async fn collecting<F: std::future::Future>(request: F) -> (F::Output, Vec<FullRead>) {

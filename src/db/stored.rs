@@ -20,6 +20,15 @@ macro_rules! stored_enums {
             }
         }
 
+        impl<DB: Backend> ToSql<Nullable<Text>, DB> for $name
+        where
+            Self: ToSql<Text, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+                <Self as ToSql<Text, DB>>::to_sql(self, out)
+            }
+        }
+
         impl<DB: Backend> FromSql<Text, DB> for $name
         where
             String: FromSql<Text, DB>,
@@ -80,4 +89,60 @@ macro_rules! stored_enums {
 stored_enums!(
     crate::domain::role::Role,
     crate::domain::organisation::DepartmentKind,
+    crate::domain::case::Channel,
+    crate::domain::case::CaseStatus,
+    crate::domain::case::Closure,
+    crate::domain::sla::CaseKind,
+    crate::domain::sla::Urgency,
+    crate::domain::dispatch::AssignmentState,
+    crate::domain::dispatch::AssignmentRole,
+    crate::domain::dispatch::DispatchMode,
+    crate::domain::dispatch::DeadlineKind,
+    crate::domain::dispatch::DeadlineState,
+    crate::domain::dispatch::ReturnRuling,
+    crate::domain::extension::ExtensionState,
+    crate::service::supervision::SupervisionKind,
+    crate::service::supervision::SupervisionMethod,
 );
+
+#[cfg(test)]
+mod tests {
+    /// Every stored enum: serde writes each value as `as_str` names it, and the name parses back.
+    macro_rules! names_agree {
+        ($($name:ty),+ $(,)?) => {$(
+            assert!(!<$name>::ALL.is_empty());
+            for &value in <$name>::ALL {
+                assert_eq!(
+                    serde_json::to_value(value).unwrap(),
+                    value.as_str(),
+                    "{}",
+                    stringify!($name)
+                );
+                assert_eq!(<$name>::parse(value.as_str()), Some(value));
+            }
+            assert_eq!(<$name>::parse("no_such_name"), None);
+        )+};
+    }
+
+    #[test]
+    fn serde_names_are_the_stored_names() {
+        names_agree!(
+            crate::domain::role::Role,
+            crate::domain::organisation::DepartmentKind,
+            crate::domain::case::Channel,
+            crate::domain::case::CaseStatus,
+            crate::domain::case::Closure,
+            crate::domain::sla::CaseKind,
+            crate::domain::sla::Urgency,
+            crate::domain::dispatch::AssignmentState,
+            crate::domain::dispatch::AssignmentRole,
+            crate::domain::dispatch::DispatchMode,
+            crate::domain::dispatch::DeadlineKind,
+            crate::domain::dispatch::DeadlineState,
+            crate::domain::dispatch::ReturnRuling,
+            crate::domain::extension::ExtensionState,
+            crate::service::supervision::SupervisionKind,
+            crate::service::supervision::SupervisionMethod,
+        );
+    }
+}

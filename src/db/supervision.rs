@@ -5,6 +5,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::domain::ids::CaseId;
+use crate::service::supervision::{SupervisionKind, SupervisionMethod};
+
 use super::assignments::DeadlineRow;
 use super::cases::NewCaseEvent;
 use super::schema::{case_events, cases, deadlines, supervisions};
@@ -14,9 +17,9 @@ use super::{DbConnection, MultiBackend, PageRequest};
 #[diesel(table_name = supervisions)]
 pub struct SupervisionRow {
     pub id: i64,
-    pub kind: String,
-    pub method: String,
-    pub case_id: i64,
+    pub kind: SupervisionKind,
+    pub method: SupervisionMethod,
+    pub case_id: CaseId,
     pub assignment_id: i64,
     pub department_id: i64,
     pub deadline_id: Option<i64>,
@@ -32,9 +35,9 @@ pub struct SupervisionRow {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = supervisions, treat_none_as_default_value = false)]
 pub struct NewSupervision {
-    pub kind: String,
-    pub method: String,
-    pub case_id: i64,
+    pub kind: SupervisionKind,
+    pub method: SupervisionMethod,
+    pub case_id: CaseId,
     pub assignment_id: i64,
     pub department_id: i64,
     pub deadline_id: Option<i64>,
@@ -99,10 +102,10 @@ pub fn explain(
 /// Filters of the supervision list; `None` means any.
 #[derive(Debug, Default, Clone)]
 pub struct SupervisionFilter {
-    pub kind: Option<String>,
-    pub method: Option<String>,
+    pub kind: Option<SupervisionKind>,
+    pub method: Option<SupervisionMethod>,
     pub department_id: Option<i64>,
-    pub case_id: Option<i64>,
+    pub case_id: Option<CaseId>,
     pub assignment_id: Option<i64>,
     /// Written supervision still without the department's explanation.
     pub awaiting_explanation: bool,
@@ -118,10 +121,10 @@ pub fn list_supervisions(
         .select(supervisions::all_columns)
         .into_boxed::<MultiBackend>();
     if let Some(kind) = &filter.kind {
-        query = query.filter(supervisions::kind.eq(kind.clone()));
+        query = query.filter(supervisions::kind.eq(*kind));
     }
     if let Some(method) = &filter.method {
-        query = query.filter(supervisions::method.eq(method.clone()));
+        query = query.filter(supervisions::method.eq(*method));
     }
     if let Some(department) = filter.department_id {
         query = query.filter(supervisions::department_id.eq(department));
@@ -134,7 +137,7 @@ pub fn list_supervisions(
     }
     if filter.awaiting_explanation {
         query = query
-            .filter(supervisions::method.eq("written"))
+            .filter(supervisions::method.eq(SupervisionMethod::Written))
             .filter(supervisions::explanation.is_null());
     }
     if let Some(before_id) = page.after {
@@ -254,12 +257,12 @@ pub fn mark_due_soon(
 /// The status of each case, for the timeline events of a batch (one query).
 pub fn case_statuses(
     conn: &mut DbConnection,
-    case_ids: &[i64],
-) -> QueryResult<std::collections::HashMap<i64, String>> {
+    case_ids: &[CaseId],
+) -> QueryResult<std::collections::HashMap<CaseId, String>> {
     Ok(cases::table
         .filter(cases::id.eq_any(case_ids))
         .select((cases::id, cases::status))
-        .load::<(i64, String)>(conn)?
+        .load::<(CaseId, String)>(conn)?
         .into_iter()
         .collect())
 }

@@ -9,8 +9,21 @@ use super::phone::PhoneNumber;
 use super::role::Role;
 
 /// Where a request came in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    eserde::Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Channel {
     Phone,
     Web,
@@ -22,35 +35,9 @@ pub enum Channel {
     SocialMedia,
 }
 
+super::named_enum!(Channel);
+
 impl Channel {
-    pub const ALL: [Channel; 8] = [
-        Channel::Phone,
-        Channel::Web,
-        Channel::App,
-        Channel::Wechat,
-        Channel::Email,
-        Channel::Letter,
-        Channel::WalkIn,
-        Channel::SocialMedia,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Phone => "phone",
-            Channel::Web => "web",
-            Channel::App => "app",
-            Channel::Wechat => "wechat",
-            Channel::Email => "email",
-            Channel::Letter => "letter",
-            Channel::WalkIn => "walk_in",
-            Channel::SocialMedia => "social_media",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == value)
-    }
-
     /// Channels citizens use themselves (the rest are registered by call-takers).
     pub fn is_self_service(self) -> bool {
         matches!(self, Channel::Web | Channel::App | Channel::Wechat)
@@ -58,8 +45,21 @@ impl Channel {
 }
 
 /// Where a case stands (SPEC 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum CaseStatus {
     Registered,
     PendingDispatch,
@@ -72,35 +72,9 @@ pub enum CaseStatus {
     Closed,
 }
 
+super::named_enum!(CaseStatus);
+
 impl CaseStatus {
-    pub const ALL: [CaseStatus; 8] = [
-        CaseStatus::Registered,
-        CaseStatus::PendingDispatch,
-        CaseStatus::Dispatched,
-        CaseStatus::InProgress,
-        CaseStatus::PendingReview,
-        CaseStatus::AwaitingFollowUp,
-        CaseStatus::Rejected,
-        CaseStatus::Closed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CaseStatus::Registered => "registered",
-            CaseStatus::PendingDispatch => "pending_dispatch",
-            CaseStatus::Dispatched => "dispatched",
-            CaseStatus::InProgress => "in_progress",
-            CaseStatus::PendingReview => "pending_review",
-            CaseStatus::AwaitingFollowUp => "awaiting_follow_up",
-            CaseStatus::Rejected => "rejected",
-            CaseStatus::Closed => "closed",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == value)
-    }
-
     /// What a citizen is told: fewer, plainer stages than the centre works with.
     pub fn for_citizen(self) -> CitizenStatus {
         match self {
@@ -133,8 +107,21 @@ pub enum CitizenStatus {
 }
 
 /// How a closed case ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    eserde::Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Closure {
     /// A consultation answered during the call.
     AnsweredDirectly,
@@ -144,29 +131,7 @@ pub enum Closure {
     ClosedBySupervisor,
 }
 
-impl Closure {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Closure::AnsweredDirectly => "answered_directly",
-            Closure::Resolved => "resolved",
-            Closure::Merged => "merged",
-            Closure::Unreachable => "unreachable",
-            Closure::ClosedBySupervisor => "closed_by_supervisor",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        [
-            Self::AnsweredDirectly,
-            Self::Resolved,
-            Self::Merged,
-            Self::Unreachable,
-            Self::ClosedBySupervisor,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == value)
-    }
-}
+super::named_enum!(Closure);
 
 /// `YYYYMMDD-NNNNNN`: the local registration date and that day's sequence number.
 pub fn case_number(day: NaiveDate, sequence: i64) -> String {

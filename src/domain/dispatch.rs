@@ -10,91 +10,160 @@ use super::calendar::WorkingCalendar;
 use super::lifecycle::{IllegalTransition, illegal};
 use crate::error::ErrorCode;
 
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn parse(value: &str) -> Option<Self> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == value)
-            }
-        }
-    };
+/// Where one department's share of a case stands.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    eserde::Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum AssignmentState {
+    /// Dispatched; the department has not signed for it yet (待签收).
+    PendingSign,
+    /// Signed for and being handled (办理中).
+    InProgress,
+    /// Returned by the department (退单), waiting for the centre's ruling.
+    Returned,
+    /// The department replied (已答复), waiting for the centre's review.
+    Replied,
+    /// The centre approved the round's replies.
+    Completed,
+    /// The centre accepted the department's return: the dispatch was wrong.
+    Withdrawn,
+    /// Ended without a reply: the case was redone, merged or closed.
+    Cancelled,
 }
 
-string_enum!(
-    /// Where one department's share of a case stands.
-    AssignmentState {
-        /// Dispatched; the department has not signed for it yet (待签收).
-        PendingSign => "pending_sign",
-        /// Signed for and being handled (办理中).
-        InProgress => "in_progress",
-        /// Returned by the department (退单), waiting for the centre's ruling.
-        Returned => "returned",
-        /// The department replied (已答复), waiting for the centre's review.
-        Replied => "replied",
-        /// The centre approved the round's replies.
-        Completed => "completed",
-        /// The centre accepted the department's return: the dispatch was wrong.
-        Withdrawn => "withdrawn",
-        /// Ended without a reply: the case was redone, merged or closed.
-        Cancelled => "cancelled",
-    }
-);
+super::named_enum!(AssignmentState);
 
-string_enum!(
-    /// A department's part in a joint dispatch.
-    AssignmentRole {
-        Lead => "lead",
-        Assisting => "assisting",
-    }
-);
+/// A department's part in a joint dispatch.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    eserde::Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum AssignmentRole {
+    Lead,
+    Assisting,
+}
 
-string_enum!(
-    /// 直接转办 (one department) or 联合转办 (several, one of them lead).
-    DispatchMode {
-        Direct => "direct",
-        Joint => "joint",
-    }
-);
+super::named_enum!(AssignmentRole);
 
-string_enum!(
-    /// What a clock measures.
-    DeadlineKind {
-        Sign => "sign",
-        Reply => "reply",
-        FollowUp => "follow_up",
-        SupervisionResponse => "supervision_response",
-    }
-);
+/// 直接转办 (one department) or 联合转办 (several, one of them lead).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    eserde::Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum DispatchMode {
+    Direct,
+    Joint,
+}
 
-string_enum!(
-    DeadlineState {
-        Running => "running",
-        Met => "met",
-        Missed => "missed",
-        Cancelled => "cancelled",
-    }
-);
+super::named_enum!(DispatchMode);
 
-string_enum!(
-    /// The centre's ruling on a return (派单异议审核).
-    ReturnRuling {
-        /// The dispatch was wrong: the assignment is withdrawn.
-        Accepted => "accepted",
-        /// The department must handle it: the assignment goes back, its clocks keep running.
-        Refused => "refused",
-    }
-);
+/// What a clock measures.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    eserde::Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum DeadlineKind {
+    Sign,
+    Reply,
+    FollowUp,
+    SupervisionResponse,
+}
+
+super::named_enum!(DeadlineKind);
+
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    eserde::Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum DeadlineState {
+    Running,
+    Met,
+    Missed,
+    Cancelled,
+}
+
+super::named_enum!(DeadlineState);
+
+/// The centre's ruling on a return (派单异议审核).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    eserde::Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ReturnRuling {
+    /// The dispatch was wrong: the assignment is withdrawn.
+    Accepted,
+    /// The department must handle it: the assignment goes back, its clocks keep running.
+    Refused,
+}
+
+super::named_enum!(ReturnRuling);
 
 impl AssignmentState {
     /// Still part of its round: counts when deciding the case's status.

@@ -12,8 +12,21 @@ use crate::domain::calendar::{Due, WorkingCalendar};
 /// The most working days one request may ask for.
 pub const MAX_REQUESTED_WORKING_DAYS: u32 = 30;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ExtensionState {
     /// Waiting for a supervisor.
     Pending,
@@ -21,21 +34,7 @@ pub enum ExtensionState {
     Rejected,
 }
 
-impl ExtensionState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Approved => "approved",
-            Self::Rejected => "rejected",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        [Self::Pending, Self::Approved, Self::Rejected]
-            .into_iter()
-            .find(|s| s.as_str() == value)
-    }
-}
+crate::domain::named_enum!(ExtensionState);
 
 /// A supervisor's answer to a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]

@@ -309,7 +309,7 @@ mod tests {
             "every move is written out once"
         );
         for (mv, row, code) in expected {
-            for (status, next) in CaseStatus::ALL.into_iter().zip(row) {
+            for (status, next) in CaseStatus::ALL.iter().copied().zip(row) {
                 match (transition(status, mv), next) {
                     (Ok(got), Some(want)) => assert_eq!(got, want, "{mv:?} from {status:?}"),
                     (Err(e), None) => assert_eq!(e.code, code, "{mv:?} from {status:?}"),

@@ -8,8 +8,22 @@ use utoipa::ToSchema;
 use super::calendar::{Due, WorkingCalendar};
 
 /// What a citizen's request is (SPEC 2.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, eserde::Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    eserde::Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum CaseKind {
     Consultation,
     Complaint,
@@ -19,55 +33,31 @@ pub enum CaseKind {
     Praise,
 }
 
-impl CaseKind {
-    pub const ALL: [CaseKind; 6] = [
-        CaseKind::Consultation,
-        CaseKind::Complaint,
-        CaseKind::Suggestion,
-        CaseKind::Help,
-        CaseKind::Report,
-        CaseKind::Praise,
-    ];
+super::named_enum!(CaseKind);
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CaseKind::Consultation => "consultation",
-            CaseKind::Complaint => "complaint",
-            CaseKind::Suggestion => "suggestion",
-            CaseKind::Help => "help",
-            CaseKind::Report => "report",
-            CaseKind::Praise => "praise",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == value)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, eserde::Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    eserde::Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Urgency {
     Normal,
     Urgent,
     Complex,
 }
 
-impl Urgency {
-    pub const ALL: [Urgency; 3] = [Urgency::Normal, Urgency::Urgent, Urgency::Complex];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Urgency::Normal => "normal",
-            Urgency::Urgent => "urgent",
-            Urgency::Complex => "complex",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|u| u.as_str() == value)
-    }
-}
+super::named_enum!(Urgency);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -178,8 +168,8 @@ impl SlaPolicy {
                     }
                 };
                 rules.push(HandlingRule {
-                    kind,
-                    urgency,
+                    kind: *kind,
+                    urgency: *urgency,
                     sign,
                     reply,
                 });

@@ -9,6 +9,7 @@ use utoipa::IntoParams;
 use crate::auth::{Permit, Principal, op};
 use crate::db::assignments::AssignmentFilter;
 use crate::domain::dispatch::AssignmentState;
+use crate::domain::ids::CaseId;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
@@ -33,7 +34,7 @@ pub struct AssignmentListQuery {
     pub state: Option<String>,
     /// Ignored for department users, who see only their own department's.
     pub department_id: Option<i64>,
-    pub case_id: Option<i64>,
+    pub case_id: Option<CaseId>,
     /// The department user it was handed to.
     pub handler_id: Option<i64>,
     /// `true`: only open assignments past their sign or reply time.
@@ -77,18 +78,16 @@ pub async fn list_assignments(
     }
     .parse()?;
     let filter = AssignmentFilter {
-        states: enum_list("state", query.state.as_deref(), |s| {
-            AssignmentState::parse(s).map(AssignmentState::as_str)
-        })?,
+        states: enum_list("state", query.state.as_deref(), AssignmentState::parse)?,
         department_id: query.department_id,
         case_id: query.case_id,
         handler_id: query.handler_id,
         overdue: query.overdue.unwrap_or(false),
         dispatched_from: query.dispatched_from.map(|t| t.naive_utc()),
         dispatched_before: query.dispatched_before.map(|t| t.naive_utc()),
-        kind: query.kind.map(|k| k.as_str().to_owned()),
-        urgency: query.urgency.map(|u| u.as_str().to_owned()),
-        channel: query.channel.map(|c| c.as_str().to_owned()),
+        kind: query.kind,
+        urgency: query.urgency,
+        channel: query.channel,
         category_id: query.category_id,
         district_id: query.district_id,
     };

@@ -7,6 +7,7 @@ use utoipa::IntoParams;
 use crate::auth::{Permit, op};
 use crate::db::assignments::DeadlineFilter;
 use crate::domain::dispatch::{DeadlineKind, DeadlineState};
+use crate::domain::ids::CaseId;
 use crate::error::ApiError;
 use crate::pagination::{Page, PageParams};
 use crate::routes::enum_list;
@@ -20,7 +21,7 @@ pub struct DeadlineListQuery {
     #[param(example = "running")]
     pub state: Option<String>,
     pub kind: Option<DeadlineKind>,
-    pub case_id: Option<i64>,
+    pub case_id: Option<CaseId>,
     pub assignment_id: Option<i64>,
     /// Ignored for department users, who see only their own department's.
     pub department_id: Option<i64>,
@@ -57,10 +58,8 @@ pub async fn list_deadlines(
     }
     .parse()?;
     let filter = DeadlineFilter {
-        states: enum_list("state", query.state.as_deref(), |s| {
-            DeadlineState::parse(s).map(DeadlineState::as_str)
-        })?,
-        kind: query.kind.map(|k| k.as_str().to_owned()),
+        states: enum_list("state", query.state.as_deref(), DeadlineState::parse)?,
+        kind: query.kind,
         case_id: query.case_id,
         assignment_id: query.assignment_id,
         department_id: query.department_id,

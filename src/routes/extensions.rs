@@ -9,6 +9,7 @@ use crate::auth::{Permit, op};
 use crate::db::extensions::ExtensionFilter;
 use crate::domain::extension::MAX_REQUESTED_WORKING_DAYS;
 use crate::domain::extension::{ExtensionDecision, ExtensionState};
+use crate::domain::ids::CaseId;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
@@ -79,7 +80,7 @@ pub struct ExtensionListQuery {
     pub state: Option<ExtensionState>,
     /// Ignored for department users, who see only their own department's.
     pub department_id: Option<i64>,
-    pub case_id: Option<i64>,
+    pub case_id: Option<CaseId>,
     pub assignment_id: Option<i64>,
     /// Rows per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -109,7 +110,7 @@ pub async fn list_extensions(
     }
     .parse()?;
     let filter = ExtensionFilter {
-        state: query.state.map(|s| s.as_str().to_owned()),
+        state: query.state,
         department_id: query.department_id,
         case_id: query.case_id,
         assignment_id: query.assignment_id,

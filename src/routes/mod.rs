@@ -135,17 +135,17 @@ pub fn search_text(q: Option<String>) -> Result<Option<String>, ApiError> {
 }
 
 /// A comma-separated list of enum values in a query (`state=a,b`); empty means any.
-pub fn enum_list(
+pub fn enum_list<T>(
     name: &str,
     value: Option<&str>,
-    parse: impl Fn(&str) -> Option<&'static str>,
-) -> Result<Vec<String>, ApiError> {
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<T>, ApiError> {
     let Some(list) = value.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(Vec::new());
     };
     list.split(',')
         .map(|item| {
-            parse(item.trim()).map(str::to_owned).ok_or_else(|| {
+            parse(item.trim()).ok_or_else(|| {
                 ApiError::bad_request(
                     ErrorCode::InvalidQuery,
                     format!("unknown {name} '{}'", item.trim()),

@@ -55,7 +55,7 @@ pub async fn list_departments(
     .parse()?;
     let filter = DepartmentFilter {
         parent_id: query.parent_id,
-        kind: query.kind.map(|k| k.as_str().to_owned()),
+        kind: query.kind,
         active: query.active,
         q: search_text(query.q)?,
     };

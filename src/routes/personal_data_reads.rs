@@ -4,6 +4,7 @@ use actix_web::{get, web};
 use serde::Deserialize;
 
 use crate::auth::{Permit, op};
+use crate::domain::ids::CaseId;
 use crate::error::ApiError;
 use crate::service::case_views::PersonalDataReadView;
 use crate::startup::AppState;
@@ -11,7 +12,7 @@ use crate::startup::AppState;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReadsQuery {
-    pub case_id: Option<i64>,
+    pub case_id: Option<CaseId>,
     pub user_id: Option<i64>,
     /// Rows per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]

@@ -8,6 +8,7 @@ use validator::Validate;
 
 use crate::auth::{Permit, op};
 use crate::db::supervision::SupervisionFilter;
+use crate::domain::ids::CaseId;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
@@ -80,7 +81,7 @@ pub struct SupervisionListQuery {
     pub method: Option<SupervisionMethod>,
     /// Ignored for department users, who see only their own department's.
     pub department_id: Option<i64>,
-    pub case_id: Option<i64>,
+    pub case_id: Option<CaseId>,
     pub assignment_id: Option<i64>,
     /// `true`: written supervision still waiting for the department's explanation.
     pub awaiting_explanation: Option<bool>,
@@ -112,8 +113,8 @@ pub async fn list_supervisions(
     }
     .parse()?;
     let filter = SupervisionFilter {
-        kind: query.kind.map(|k| k.as_str().to_owned()),
-        method: query.method.map(|m| m.as_str().to_owned()),
+        kind: query.kind,
+        method: query.method,
         department_id: query.department_id,
         case_id: query.case_id,
         assignment_id: query.assignment_id,

@@ -14,10 +14,11 @@ use crate::db::assignments::{NewAssignment, NewDeadline};
 use crate::db::cases::{ComplainantRow, NewCase, NewCaseEvent};
 use crate::db::schema::{assignments, case_events, cases, deadlines};
 use crate::domain::calendar::WorkingCalendar;
-use crate::domain::case::{CaseStatus, Closure};
+use crate::domain::case::{CaseStatus, Channel, Closure};
 use crate::domain::dispatch::{
     AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, DispatchMode,
 };
+use crate::domain::ids::CaseId;
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
 use crate::service::assignments::Reply;
@@ -638,7 +639,7 @@ fn deadline(
     batch: &mut Batch,
     (next_id, policy_version): (&mut i64, i32),
     kind: DeadlineKind,
-    case_id: i64,
+    case_id: CaseId,
     assignment: Option<(i64, i64)>,
     starts_at: NaiveDateTime,
     due: &crate::domain::calendar::Due,
@@ -655,7 +656,7 @@ fn deadline(
     batch.deadlines.push((
         deadlines::id.eq(*next_id),
         NewDeadline {
-            kind: kind.as_str().to_owned(),
+            kind,
             case_id,
             assignment_id: assignment.map(|(id, _)| id),
             department_id: assignment.map(|(_, department)| department),
@@ -664,7 +665,7 @@ fn deadline(
             policy_version: Some(policy_version),
             period,
             beyond_calendar: !due.calendar_complete,
-            state: state.as_str().to_owned(),
+            state,
             met_at: met_at.map(Ts::new),
             created_at: Ts::new(starts_at),
             updated_at: Ts::new(updated_at),
@@ -695,7 +696,7 @@ impl Generator {
             *counter
         };
         batch.counters.insert(local_day.clone(), sequence);
-        let id = self.next_case;
+        let id = CaseId(self.next_case);
         self.next_case += 1;
 
         let mut roll = rng.u32(..org.topic_weight_total);
@@ -1040,11 +1041,11 @@ impl Generator {
                     case_id: id,
                     department_id: lead,
                     round: 1,
-                    role: AssignmentRole::Lead.as_str().to_owned(),
-                    mode: DispatchMode::Direct.as_str().to_owned(),
+                    role: AssignmentRole::Lead,
+                    mode: DispatchMode::Direct,
                     assigned: false,
                     instructions: None,
-                    state: assignment_state.as_str().to_owned(),
+                    state: assignment_state,
                     dispatched_by: Some(dispatcher),
                     dispatched_at: Ts::new(dispatched_at),
                     sign_due_at: Ts::new(sign_due.at.naive_utc()),
@@ -1107,12 +1108,12 @@ impl Generator {
             (None, None)
         };
         batch.cases.push((
-            cases::id.eq(id),
+            cases::id.eq(id.get()),
             NewCase {
                 case_no: format!("{local_day}-{sequence:06}"),
-                channel: channel.to_owned(),
-                kind: kind.to_owned(),
-                urgency: urgency.to_owned(),
+                channel: Channel::parse(channel).expect("a channel of CHANNELS"),
+                kind: CaseKind::parse(kind).expect("a kind of KINDS"),
+                urgency: Urgency::parse(urgency).expect("an urgency name"),
                 category_id: Some(category_id),
                 title,
                 description,
@@ -1123,8 +1124,8 @@ impl Generator {
                 occurred_at: rng
                     .bool()
                     .then(|| Ts::new(created_at - minutes(rng, 10, 48 * 60))),
-                status: status.as_str().to_owned(),
-                closure: closure.map(|c| c.as_str().to_owned()),
+                status,
+                closure,
                 resolution,
                 citizen_id: None,
                 registered_by: Some(operator),

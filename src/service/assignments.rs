@@ -19,6 +19,7 @@ use crate::domain::dispatch::{
     AssignmentAction, AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, DispatchMode,
     ReturnRuling, assignment_transition,
 };
+use crate::domain::ids::CaseId;
 use crate::domain::lifecycle::status_after_round;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
@@ -56,7 +57,7 @@ pub struct Reply {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AssignmentView {
     pub id: i64,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub department_id: i64,
     /// The dispatch round (1 for the first dispatch, one more per redo or re-dispatch).
     pub round: i32,
@@ -94,7 +95,7 @@ pub struct AssignmentView {
 }
 
 pub fn assignment_view(row: AssignmentRow) -> Result<AssignmentView, ApiError> {
-    let state = stored(AssignmentState::parse(&row.state), "assignment state")?;
+    let state = row.state;
     let at = now();
     let overdue = (state == AssignmentState::PendingSign && row.sign_due_at < at)
         || (state.is_open() && row.reply_due_at < at);
@@ -103,8 +104,8 @@ pub fn assignment_view(row: AssignmentRow) -> Result<AssignmentView, ApiError> {
         case_id: row.case_id,
         department_id: row.department_id,
         round: row.round,
-        role: stored(AssignmentRole::parse(&row.role), "assignment role")?,
-        mode: stored(DispatchMode::parse(&row.mode), "dispatch mode")?,
+        role: row.role,
+        mode: row.mode,
         assigned: row.assigned,
         instructions: row.instructions,
         state,
@@ -118,7 +119,7 @@ pub fn assignment_view(row: AssignmentRow) -> Result<AssignmentView, ApiError> {
         returned_by: row.returned_by,
         returned_at: row.returned_at.map(|t| t.and_utc()),
         return_reason: row.return_reason,
-        ruling: row.ruling.as_deref().and_then(ReturnRuling::parse),
+        ruling: row.ruling,
         ruling_note: row.ruling_note,
         ruled_at: row.ruled_at.map(|t| t.and_utc()),
         reply: row
@@ -237,11 +238,8 @@ pub fn act_on_assignment(
             return Err(stale());
         }
         let case = stored(case_db::find_case(conn, assignment.case_id)?, "case")?;
-        let case_status = stored(CaseStatus::parse(&case.status), "status")?;
-        let state = stored(
-            AssignmentState::parse(&assignment.state),
-            "assignment state",
-        )?;
+        let case_status = case.status;
+        let state = assignment.state;
         if assignment.round != case.current_round {
             return Err(ApiError::conflict(
                 ErrorCode::AssignmentSuperseded,
@@ -295,7 +293,7 @@ pub fn act_on_assignment(
                     assignment_db::cancel_deadlines(conn, case.id, Some(assignment.id), at)?;
                 }
                 AssignmentChanges {
-                    ruling: Some(ruling.as_str().to_owned()),
+                    ruling: Some(*ruling),
                     ruling_note: note.clone(),
                     ruled_at: Some(at),
                     ..Default::default()
@@ -305,8 +303,7 @@ pub fn act_on_assignment(
                 let target = accounts::find_user(conn, *user_id)?.filter(|u| {
                     u.active
                         && u.department_id == Some(assignment.department_id)
-                        && (u.role == Role::DepartmentStaff.as_str()
-                            || u.role == Role::DepartmentAdmin.as_str())
+                        && (u.role == Role::DepartmentStaff || u.role == Role::DepartmentAdmin)
                 });
                 if target.is_none() {
                     return Err(ApiError::field(
@@ -345,7 +342,7 @@ pub fn act_on_assignment(
             assignment.id,
             assignment.version,
             AssignmentChanges {
-                state: Some(next.as_str().to_owned()),
+                state: Some(next),
                 updated_at: Some(at),
                 ..changes
             },
@@ -355,8 +352,8 @@ pub fn act_on_assignment(
         let round: Vec<AssignmentState> = assignment_db::case_assignments(conn, case.id)?
             .into_iter()
             .filter(|a| a.round == case.current_round)
-            .map(|a| stored(AssignmentState::parse(&a.state), "assignment state"))
-            .collect::<Result<_, _>>()?;
+            .map(|a| a.state)
+            .collect();
         let after = status_after_round(case_status, &round);
         let case_changes = if after == CaseStatus::PendingDispatch {
             CaseChanges {
@@ -388,13 +385,13 @@ fn finish_clock(
     kind: DeadlineKind,
     at: chrono::NaiveDateTime,
 ) -> Result<(), ApiError> {
-    if let Some(clock) = assignment_db::running_deadline(conn, assignment.id, kind.as_str())? {
+    if let Some(clock) = assignment_db::running_deadline(conn, assignment.id, kind)? {
         let state = if at <= clock.due_at {
             DeadlineState::Met
         } else {
             DeadlineState::Missed
         };
-        assignment_db::finish_deadline(conn, clock.id, state.as_str(), at)?;
+        assignment_db::finish_deadline(conn, clock.id, state, at)?;
     }
     Ok(())
 }

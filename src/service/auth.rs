@@ -156,7 +156,7 @@ fn issue_tokens(
     family: String,
     refresh_ttl: Duration,
 ) -> Result<IssuedTokens, ApiError> {
-    let role = accounts::parse_role(&user.role)?;
+    let role = user.role;
     let refresh = issue_refresh(conn, user, family, refresh_ttl)?;
     Ok(IssuedTokens {
         access_token: keys.issue(
@@ -363,7 +363,7 @@ pub fn register_citizen(
             NewUser {
                 username: phone.as_str().to_owned(),
                 display_name: display_name.unwrap_or_else(|| phone.masked()),
-                role: Role::Citizen.as_str().to_owned(),
+                role: Role::Citizen,
                 department_id: None,
                 phone: Some(phone.as_str().to_owned()),
                 password_hash,

@@ -10,11 +10,12 @@ use crate::auth::Principal;
 use crate::db::assignments as assignment_db;
 use crate::db::cases::{self as case_db, CaseChanges, CaseRow};
 use crate::db::{DbConnection, now, write_transaction};
-use crate::domain::case::{CaseStatus, Closure};
+use crate::domain::case::Closure;
+use crate::domain::ids::CaseId;
 use crate::domain::lifecycle::{CaseMove, may_reopen, transition};
 use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
 use crate::service::case_views::{CaseSummary, CaseView, view};
-use crate::service::cases::{change_case, conflict, lock_visible_case, stored, visible_case};
+use crate::service::cases::{change_case, conflict, lock_visible_case, visible_case};
 use crate::service::dispatch::Reason;
 use crate::validation::{self, trimmed};
 
@@ -33,26 +34,27 @@ pub struct MergeCase {
 pub fn merge(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
     input: MergeCase,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
     let reason = input.reason.as_deref().map(trimmed);
     let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
         // Lock in id order so two merges touching the same pair cannot deadlock.
-        let (first, second) = (id.min(input.into_case_id), id.max(input.into_case_id));
+        let into = CaseId(input.into_case_id);
+        let (first, second) = (id.min(into), id.max(into));
         assignment_db::lock_case(conn, first)?;
         assignment_db::lock_case(conn, second)?;
         let (case, status) = lock_visible_case(conn, principal, id, if_match)?;
         let next = transition(status, CaseMove::Merge).map_err(conflict)?;
-        let target = visible_case(conn, principal, input.into_case_id).map_err(|_| {
+        let target = visible_case(conn, principal, into).map_err(|_| {
             ApiError::field(
                 "into_case_id",
                 FieldErrorCode::NotFound,
                 "no case with this id",
             )
         })?;
-        let target_status = stored(CaseStatus::parse(&target.status), "status")?;
+        let target_status = target.status;
         if target.id >= case.id {
             return Err(ApiError::conflict(
                 ErrorCode::MergeTargetNotEarlier,
@@ -77,7 +79,7 @@ pub fn merge(
             (status, next),
             "merged",
             CaseChanges {
-                closure: Some(Some(Closure::Merged.as_str().to_owned())),
+                closure: Some(Some(Closure::Merged)),
                 resolution: Some(Some(format!("并入工单 {}", target.case_no))),
                 merged_into: Some(Some(target.id)),
                 closed_at: Some(Some(at)),
@@ -112,7 +114,7 @@ pub const SIMILAR_WINDOW_DAYS: i64 = 30;
 pub fn similar(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
 ) -> Result<Vec<SimilarCase>, ApiError> {
     let case = visible_case(conn, principal, id)?;
     let complainant = case_db::complainant(conn, case.id)?;
@@ -120,7 +122,7 @@ pub fn similar(
     let since = case.created_at - Duration::days(SIMILAR_WINDOW_DAYS);
     let rows = case_db::similar_cases(conn, &case, phone.as_deref(), since, 20)?;
     // One query for the candidates' phones, not one per candidate.
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let ids: Vec<CaseId> = rows.iter().map(|r| r.id).collect();
     let phones = case_db::complainant_phones(conn, &ids)?;
     let mut similar = Vec::with_capacity(rows.len());
     for row in rows {
@@ -164,7 +166,7 @@ pub struct CloseCase {
 pub fn close(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
     input: CloseCase,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
@@ -192,7 +194,7 @@ pub fn close(
             (status, next),
             "closed",
             CaseChanges {
-                closure: Some(Some(closure.as_str().to_owned())),
+                closure: Some(Some(closure)),
                 resolution: Some(Some(reason.clone())),
                 closed_at: Some(Some(at)),
                 ..Default::default()
@@ -207,7 +209,7 @@ pub fn close(
 pub fn reopen(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
     input: Reason,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {

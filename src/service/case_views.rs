@@ -12,10 +12,11 @@ use crate::domain::case::{
     CaseStatus, Channel, CitizenStatus, Closure, ContactWishes, Disclosure, disclosure, mask_name,
     mask_phone,
 };
+use crate::domain::ids::CaseId;
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
 use crate::error::{ApiError, ErrorCode};
-use crate::service::cases::{stored, visible_case};
+use crate::service::cases::visible_case;
 
 /// What a viewer may see of the complainant.
 #[derive(Debug, Serialize, ToSchema)]
@@ -49,7 +50,7 @@ fn serialize_complainant<S: serde::Serializer>(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CaseView {
-    pub id: i64,
+    pub id: CaseId,
     #[schema(example = "20261121-000042")]
     pub case_no: String,
     pub channel: Channel,
@@ -86,7 +87,7 @@ pub struct CaseView {
     /// The reply time the citizen was told at dispatch.
     pub reply_due_at: Option<DateTime<Utc>>,
     /// For a merged case: the case it was merged into.
-    pub merged_into: Option<i64>,
+    pub merged_into: Option<CaseId>,
     /// How many times the case was redone (重办).
     pub redo_count: i32,
     pub dispatched_at: Option<DateTime<Utc>>,
@@ -158,13 +159,13 @@ pub(crate) fn render(
             }
         }
     };
-    let status = stored(CaseStatus::parse(&row.status), "status")?;
+    let status = row.status;
     Ok(CaseView {
         id: row.id,
         case_no: row.case_no,
-        channel: stored(Channel::parse(&row.channel), "channel")?,
-        kind: stored(CaseKind::parse(&row.kind), "kind")?,
-        urgency: stored(Urgency::parse(&row.urgency), "urgency")?,
+        channel: row.channel,
+        kind: row.kind,
+        urgency: row.urgency,
         category_id: row.category_id,
         title: row.title,
         description: row.description,
@@ -175,7 +176,7 @@ pub(crate) fn render(
         occurred_at: row.occurred_at.map(|t| t.and_utc()),
         status,
         citizen_status: status.for_citizen(),
-        closure: row.closure.as_deref().and_then(Closure::parse),
+        closure: row.closure,
         resolution: row.resolution,
         complainant,
         source_client: row.source_client,
@@ -216,7 +217,7 @@ pub struct TimelineEvent {
 pub fn timeline(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
 ) -> Result<Vec<TimelineEvent>, ApiError> {
     visible_case(conn, principal, id)?;
     case_db::events(conn, id)?
@@ -241,7 +242,7 @@ pub fn timeline(
 /// A case in a list: no description and nothing of the complainant.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CaseSummary {
-    pub id: i64,
+    pub id: CaseId,
     pub case_no: String,
     pub channel: Channel,
     pub kind: CaseKind,
@@ -257,13 +258,13 @@ pub struct CaseSummary {
 
 impl CaseSummary {
     pub fn from_row(row: CaseRow) -> Result<Self, ApiError> {
-        let status = stored(CaseStatus::parse(&row.status), "status")?;
+        let status = row.status;
         Ok(Self {
             id: row.id,
             case_no: row.case_no,
-            channel: stored(Channel::parse(&row.channel), "channel")?,
-            kind: stored(CaseKind::parse(&row.kind), "kind")?,
-            urgency: stored(Urgency::parse(&row.urgency), "urgency")?,
+            channel: row.channel,
+            kind: row.kind,
+            urgency: row.urgency,
             category_id: row.category_id,
             district_id: row.district_id,
             title: row.title,
@@ -318,14 +319,14 @@ pub fn list(
 /// One page of the personal-data read log (administrators), newest rows last.
 pub fn personal_data_reads(
     conn: &mut DbConnection,
-    case_id: Option<i64>,
+    case_id: Option<CaseId>,
     user_id: Option<i64>,
     page: crate::db::PageRequest,
 ) -> Result<Vec<(case_db::PersonalDataRead, Role)>, ApiError> {
     case_db::list_reads(conn, case_id, user_id, page)?
         .into_iter()
         .map(|read| {
-            let role = crate::db::accounts::parse_role(&read.role)?;
+            let role = read.role;
             Ok((read, role))
         })
         .collect()
@@ -335,7 +336,7 @@ pub fn personal_data_reads(
 #[derive(Debug, serde::Serialize, ToSchema)]
 pub struct PersonalDataReadView {
     pub id: i64,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub user_id: i64,
     pub role: Role,
     pub read_at: chrono::DateTime<chrono::Utc>,

@@ -6,6 +6,7 @@ use crate::db::assignments as assignment_db;
 use crate::db::cases::{self as case_db, CaseChanges, CaseRow, NewCaseEvent};
 use crate::db::{DbConnection, now};
 use crate::domain::case::CaseStatus;
+use crate::domain::ids::CaseId;
 use crate::domain::lifecycle::IllegalTransition;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode};
@@ -16,7 +17,7 @@ fn actor_ids(principal: &Principal) -> (Option<i64>, Option<i64>) {
 
 pub(crate) fn event(
     principal: &Principal,
-    case_id: i64,
+    case_id: CaseId,
     action: &str,
     before: Option<CaseStatus>,
     after: CaseStatus,
@@ -41,12 +42,12 @@ pub(crate) fn event(
 pub(crate) fn event_keeping_status(
     conn: &mut DbConnection,
     principal: &Principal,
-    case_id: i64,
+    case_id: CaseId,
     action: &str,
     details: serde_json::Value,
 ) -> Result<(), ApiError> {
     let case = stored(case_db::find_case(conn, case_id)?, "case")?;
-    let status = stored(CaseStatus::parse(&case.status), "status")?;
+    let status = case.status;
     case_db::insert_event(
         conn,
         event(principal, case_id, action, Some(status), status, details),
@@ -99,7 +100,7 @@ pub(crate) fn not_found() -> ApiError {
 pub fn visible_case(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
 ) -> Result<CaseRow, ApiError> {
     let case = case_db::find_case(conn, id)?.ok_or_else(not_found)?;
     checked_visibility(conn, principal, case)
@@ -124,7 +125,7 @@ fn checked_visibility(
 pub(crate) fn visible_case_at(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
     if_match: Option<i32>,
 ) -> Result<CaseRow, ApiError> {
     let case = visible_case(conn, principal, id)?;
@@ -156,12 +157,12 @@ pub fn visible_case_by_number(
 pub(crate) fn lock_visible_case(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
     if_match: Option<i32>,
 ) -> Result<(CaseRow, CaseStatus), ApiError> {
     assignment_db::lock_case(conn, id)?;
     let case = visible_case_at(conn, principal, id, if_match)?;
-    let status = stored(CaseStatus::parse(&case.status), "status")?;
+    let status = case.status;
     Ok((case, status))
 }
 
@@ -176,7 +177,7 @@ pub(crate) fn change_case(
     details: serde_json::Value,
 ) -> Result<CaseRow, ApiError> {
     let changes = CaseChanges {
-        status: Some(after.as_str().to_owned()),
+        status: Some(after),
         updated_at: Some(now()),
         ..changes
     };

@@ -9,14 +9,14 @@ use crate::db::assignments::{self as assignment_db, DeadlineFilter, DeadlineRow,
 use crate::db::{DbConnection, PageRequest, now};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::dispatch::{DeadlineKind, DeadlineState, clock_flags};
+use crate::domain::ids::CaseId;
 use crate::error::ApiError;
-use crate::service::cases::stored;
 use crate::service::reference::ReferenceData;
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn new_deadline(
     kind: DeadlineKind,
-    case_id: i64,
+    case_id: CaseId,
     assignment_id: Option<i64>,
     department_id: Option<i64>,
     starts_at: chrono::NaiveDateTime,
@@ -27,7 +27,7 @@ pub(crate) fn new_deadline(
 ) -> NewDeadline {
     let at = now();
     NewDeadline {
-        kind: kind.as_str().to_owned(),
+        kind,
         case_id,
         assignment_id,
         department_id,
@@ -36,7 +36,7 @@ pub(crate) fn new_deadline(
         policy_version,
         period,
         beyond_calendar,
-        state: DeadlineState::Running.as_str().to_owned(),
+        state: DeadlineState::Running,
         met_at: None,
         created_at: at,
         updated_at: at,
@@ -47,7 +47,7 @@ pub(crate) fn new_deadline(
 pub struct DeadlineView {
     pub id: i64,
     pub kind: DeadlineKind,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub assignment_id: Option<i64>,
     pub department_id: Option<i64>,
     pub starts_at: DateTime<Utc>,
@@ -73,7 +73,7 @@ pub struct DeadlineView {
 }
 
 fn deadline_view(row: DeadlineRow, calendar: &WorkingCalendar) -> Result<DeadlineView, ApiError> {
-    let state = stored(DeadlineState::parse(&row.state), "deadline state")?;
+    let state = row.state;
     let (starts_at, due_at) = (row.starts_at.and_utc(), row.due_at.and_utc());
     let (due_soon, overdue) = clock_flags(
         calendar,
@@ -84,7 +84,7 @@ fn deadline_view(row: DeadlineRow, calendar: &WorkingCalendar) -> Result<Deadlin
     );
     Ok(DeadlineView {
         id: row.id,
-        kind: stored(DeadlineKind::parse(&row.kind), "deadline kind")?,
+        kind: row.kind,
         case_id: row.case_id,
         assignment_id: row.assignment_id,
         department_id: row.department_id,

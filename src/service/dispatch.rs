@@ -14,11 +14,12 @@ use crate::domain::dispatch::{
     AssignmentAction, AssignmentRole, AssignmentState, DeadlineKind, DispatchMode, DispatchTarget,
     assignment_transition, dispatch_mode,
 };
+use crate::domain::ids::CaseId;
 use crate::domain::lifecycle::{CaseMove, transition};
-use crate::domain::sla::{CaseKind, Period, PeriodUnit, Urgency};
+use crate::domain::sla::{Period, PeriodUnit};
 use crate::error::{ApiError, FieldErrorCode, FieldErrors};
 use crate::service::case_views::{CaseView, view};
-use crate::service::cases::{change_case, concurrent, conflict, lock_visible_case, stored};
+use crate::service::cases::{change_case, concurrent, conflict, lock_visible_case};
 use crate::service::deadlines::new_deadline;
 use crate::service::reference::ReferenceData;
 use crate::validation::{self, trimmed};
@@ -66,7 +67,7 @@ pub fn dispatch(
     conn: &mut DbConnection,
     reference: &ReferenceData,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
     input: DispatchCase,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
@@ -123,8 +124,8 @@ pub fn dispatch(
     let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
         let (case, status) = lock_visible_case(conn, principal, id, if_match)?;
         let next = transition(status, CaseMove::Dispatch).map_err(conflict)?;
-        let kind = stored(CaseKind::parse(&case.kind), "kind")?;
-        let urgency = stored(Urgency::parse(&case.urgency), "urgency")?;
+        let kind = case.kind;
+        let urgency = case.urgency;
         let rule = policy.policy.rule(kind, urgency).ok_or_else(|| {
             ApiError::internal(format!("the policy has no rule for {kind:?} {urgency:?}"))
         })?;
@@ -164,11 +165,11 @@ pub fn dispatch(
                     case_id: case.id,
                     department_id: target.department_id,
                     round,
-                    role: role.as_str().to_owned(),
-                    mode: mode.as_str().to_owned(),
+                    role,
+                    mode,
                     assigned,
                     instructions: instructions.clone(),
-                    state: AssignmentState::PendingSign.as_str().to_owned(),
+                    state: AssignmentState::PendingSign,
                     dispatched_by: principal.user_id(),
                     dispatched_at: at,
                     sign_due_at: sign_due.at.naive_utc(),
@@ -286,7 +287,7 @@ pub fn review(
     conn: &mut DbConnection,
     reference: &ReferenceData,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
     input: ReviewCase,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
@@ -362,10 +363,7 @@ pub fn review(
                             "no assignment of this case's current round with this id",
                         )
                     })?;
-                let state = stored(
-                    AssignmentState::parse(&assignment.state),
-                    "assignment state",
-                )?;
+                let state = assignment.state;
                 let back = assignment_transition(state, true, AssignmentAction::SendBack)
                     .map_err(conflict)?;
                 assignment_db::update_assignment(
@@ -373,7 +371,7 @@ pub fn review(
                     assignment.id,
                     assignment.version,
                     AssignmentChanges {
-                        state: Some(back.as_str().to_owned()),
+                        state: Some(back),
                         review_decision: Some("sent_back".into()),
                         review_note: note.clone(),
                         reviewed_at: Some(at),
@@ -429,7 +427,7 @@ pub struct Reason {
 pub fn redo(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
     input: Reason,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {

@@ -16,6 +16,7 @@ use crate::domain::dispatch::{AssignmentRole, DeadlineKind, DeadlineState};
 use crate::domain::extension::{
     ExtensionDecision, ExtensionLimits, ExtensionRefusal, ExtensionState, extended_due,
 };
+use crate::domain::ids::CaseId;
 
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
 use crate::service::cases::{event_keeping_status, stored};
@@ -27,7 +28,7 @@ pub struct ExtensionView {
     /// The reply deadline it extends.
     pub deadline_id: i64,
     pub assignment_id: i64,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub department_id: i64,
     pub requested_by: i64,
     pub requested_at: DateTime<Utc>,
@@ -57,7 +58,7 @@ fn view(row: ExtensionRow) -> Result<ExtensionView, ApiError> {
         reason: row.reason,
         working_days: row.working_days,
         due_before: row.due_before.and_utc(),
-        state: stored(ExtensionState::parse(&row.state), "extension state")?,
+        state: row.state,
         decided_by: row.decided_by,
         decided_at: row.decided_at.map(|t| t.and_utc()),
         decision_note: row.decision_note,
@@ -83,7 +84,7 @@ fn grantable(
         max_reply_working_days: policy.policy.max_reply_working_days_with_extensions,
     };
     let granted =
-        extension_db::count_for_assignment(conn, assignment_id, ExtensionState::Approved.as_str())?;
+        extension_db::count_for_assignment(conn, assignment_id, ExtensionState::Approved)?;
     extended_due(
         &reference.calendar(),
         limits,
@@ -135,24 +136,19 @@ pub fn request(
         else {
             return Err(ApiError::not_found("no such deadline"));
         };
-        if DeadlineKind::parse(&deadline.kind) != Some(DeadlineKind::Reply) {
+        if deadline.kind != DeadlineKind::Reply {
             return Err(ApiError::conflict(
                 ErrorCode::NotExtendable,
                 "only reply deadlines are extended",
             ));
         }
-        if DeadlineState::parse(&deadline.state) != Some(DeadlineState::Running) {
+        if deadline.state != DeadlineState::Running {
             return Err(ApiError::conflict(
                 ErrorCode::DeadlineNotRunning,
                 "this deadline has stopped: it was met, missed or cancelled",
             ));
         }
-        if extension_db::count_for_assignment(
-            conn,
-            assignment_id,
-            ExtensionState::Pending.as_str(),
-        )? > 0
-        {
+        if extension_db::count_for_assignment(conn, assignment_id, ExtensionState::Pending)? > 0 {
             return Err(pending_already());
         }
         // Refused at once when it could never be granted.
@@ -176,7 +172,7 @@ pub fn request(
                 reason: reason.clone(),
                 working_days: working_days as i32,
                 due_before: deadline.due_at,
-                state: ExtensionState::Pending.as_str().to_owned(),
+                state: ExtensionState::Pending,
             },
         )
         // Two requests at once: the unique index on pending requests lets one in.
@@ -231,7 +227,7 @@ pub fn decide(
         let request = extension_db::find_extension(conn, id)?
             .ok_or_else(|| ApiError::not_found("no such extension request"))?;
         assignment_db::lock_case(conn, request.case_id)?;
-        if ExtensionState::parse(&request.state) != Some(ExtensionState::Pending) {
+        if request.state != ExtensionState::Pending {
             return Err(already_decided());
         }
         let at = now();
@@ -241,7 +237,7 @@ pub fn decide(
                 assignment_db::find_deadline(conn, request.deadline_id)?,
                 "deadline",
             )?;
-            if DeadlineState::parse(&deadline.state) != Some(DeadlineState::Running) {
+            if deadline.state != DeadlineState::Running {
                 return Err(ApiError::conflict(
                     ErrorCode::DeadlineNotRunning,
                     "the deadline stopped after the request was made; reject the request",
@@ -268,9 +264,7 @@ pub fn decide(
                 "assignment",
             )?;
             let case = stored(case_db::find_case(conn, request.case_id)?, "case")?;
-            if AssignmentRole::parse(&assignment.role) == Some(AssignmentRole::Lead)
-                && assignment.round == case.current_round
-            {
+            if assignment.role == AssignmentRole::Lead && assignment.round == case.current_round {
                 case_db::change_status(
                     conn,
                     case.id,
@@ -294,7 +288,7 @@ pub fn decide(
             conn,
             id,
             Decision {
-                state: decision.outcome().as_str().to_owned(),
+                state: decision.outcome(),
                 decided_by: user,
                 decided_at: at,
                 note: note.clone(),

@@ -14,6 +14,7 @@ use crate::db::cases::{
 use crate::db::{DbConnection, now, organisation, write_transaction};
 use crate::domain::account::parse_name;
 use crate::domain::case::{CaseStatus, Channel, Closure, case_number};
+use crate::domain::ids::CaseId;
 use crate::domain::lifecycle::{CaseMove, answerable, transition};
 use crate::domain::organisation::DepartmentKind;
 use crate::domain::phone::PhoneNumber;
@@ -223,7 +224,7 @@ pub fn register(
     }
     if let Some(district) = input.district_id
         && organisation::find_department(conn, district)?
-            .is_none_or(|d| d.kind != DepartmentKind::District.as_str())
+            .is_none_or(|d| d.kind != DepartmentKind::District)
     {
         errors.add(
             "district_id",
@@ -279,9 +280,9 @@ pub fn register(
             conn,
             NewCase {
                 case_no: case_number(day, sequence),
-                channel: channel.as_str().to_owned(),
-                kind: input.kind.as_str().to_owned(),
-                urgency: input.urgency.unwrap_or(Urgency::Normal).as_str().to_owned(),
+                channel,
+                kind: input.kind,
+                urgency: input.urgency.unwrap_or(Urgency::Normal),
                 category_id: input.category_id,
                 title,
                 description,
@@ -290,7 +291,7 @@ pub fn register(
                 latitude: input.latitude,
                 longitude: input.longitude,
                 occurred_at: input.occurred_at.map(|t| t.naive_utc()),
-                status: CaseStatus::Registered.as_str().to_owned(),
+                status: CaseStatus::Registered,
                 closure: None,
                 resolution: None,
                 citizen_id,
@@ -390,9 +391,10 @@ fn replay(
             "this Idempotency-Key was used for a different request",
         ));
     }
-    let id: i64 = previous
+    let id = previous
         .response
         .parse()
+        .map(CaseId)
         .map_err(|_| ApiError::internal("unreadable idempotency record"))?;
     let row = stored(case_db::find_case(conn, id)?, "case")?;
     Ok(Registered {
@@ -413,14 +415,14 @@ pub enum IntakeDecision {
 pub fn decide(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
     decision: IntakeDecision,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
     let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
         let case = visible_case_at(conn, principal, id, if_match)?;
-        let status = stored(CaseStatus::parse(&case.status), "status")?;
-        let kind = stored(CaseKind::parse(&case.kind), "kind")?;
+        let status = case.status;
+        let kind = case.kind;
         let (mv, name) = match &decision {
             IntakeDecision::Accept => (CaseMove::Accept, "accepted"),
             IntakeDecision::Reject { .. } => (CaseMove::Reject, "rejected"),
@@ -452,7 +454,7 @@ pub fn decide(
             ),
             IntakeDecision::Answer { answer } => (
                 CaseChanges {
-                    closure: Some(Some(Closure::AnsweredDirectly.as_str().to_owned())),
+                    closure: Some(Some(Closure::AnsweredDirectly)),
                     resolution: Some(Some(answer.clone())),
                     closed_at: Some(Some(at)),
                     ..Default::default()
@@ -461,7 +463,7 @@ pub fn decide(
             ),
         };
         let changes = CaseChanges {
-            status: Some(next.as_str().to_owned()),
+            status: Some(next),
             updated_at: Some(at),
             ..changes
         };
@@ -513,7 +515,7 @@ pub struct UpdateCase {
 pub fn reclassify(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
     input: UpdateCase,
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
@@ -530,7 +532,7 @@ pub fn reclassify(
         }
         if let Some(Some(district)) = input.district_id
             && organisation::find_department(conn, district)?
-                .is_none_or(|d| d.kind != DepartmentKind::District.as_str())
+                .is_none_or(|d| d.kind != DepartmentKind::District)
         {
             errors.add(
                 "district_id",
@@ -540,7 +542,7 @@ pub fn reclassify(
         }
         errors.finish()?;
         check_version(&case, if_match)?;
-        let status = stored(CaseStatus::parse(&case.status), "status")?;
+        let status = case.status;
         let status = transition(status, CaseMove::Reclassify).map_err(conflict)?;
         let changed: Vec<&str> = [
             ("kind", input.kind.is_some()),
@@ -565,8 +567,8 @@ pub fn reclassify(
             id,
             case.version,
             case_db::Classification {
-                kind: input.kind.map(|k| k.as_str().to_owned()),
-                urgency: input.urgency.map(|u| u.as_str().to_owned()),
+                kind: input.kind,
+                urgency: input.urgency,
                 category_id: input.category_id,
                 title,
                 description,

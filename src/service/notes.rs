@@ -7,6 +7,7 @@ use validator::Validate;
 use crate::auth::Principal;
 use crate::db::cases::CaseChanges;
 use crate::db::{DbConnection, write_transaction};
+use crate::domain::ids::CaseId;
 use crate::domain::lifecycle::{CaseMove, transition};
 use crate::error::ApiError;
 use crate::service::case_views::{TimelineEvent, timeline};
@@ -30,7 +31,7 @@ pub struct NewNote {
 pub fn add_note(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: CaseId,
     input: NewNote,
 ) -> Result<TimelineEvent, ApiError> {
     let note = trimmed(&input.text);

@@ -36,7 +36,7 @@ pub struct DepartmentView {
 impl DepartmentView {
     pub fn from_row(row: Department) -> Self {
         Self {
-            kind: DepartmentKind::parse(&row.kind).unwrap_or(DepartmentKind::Other),
+            kind: row.kind,
             id: row.id,
             code: row.code,
             name: row.name,
@@ -179,7 +179,7 @@ pub fn create_department(
                 code,
                 name,
                 parent_id: input.parent_id,
-                kind: input.kind.as_str().to_owned(),
+                kind: input.kind,
                 contact_person,
                 contact_phone: contact_phone.map(|p| p.to_string()),
                 active: true,
@@ -217,7 +217,7 @@ pub fn update_department(
                 .as_deref()
                 .map(|n| parsed(parse_name(n, 100)))
                 .transpose()?,
-            kind: input.kind.map(|k| k.as_str().to_owned()),
+            kind: input.kind,
             active: input.active,
             updated_at: Some(now()),
             ..Default::default()

@@ -18,25 +18,54 @@ use crate::db::supervision::{
 };
 use crate::db::{DbConnection, PageRequest, now, write_transaction};
 use crate::domain::calendar::WorkingCalendar;
-use crate::domain::dispatch::{AssignmentState, DeadlineKind, DeadlineState, due_soon_from};
+use crate::domain::dispatch::{DeadlineKind, DeadlineState, due_soon_from};
+use crate::domain::ids::CaseId;
 
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
 use crate::service::assignments::visible_assignment;
-use crate::service::cases::{event_keeping_status, stored};
+use crate::service::cases::event_keeping_status;
 use crate::service::deadlines::new_deadline;
 use crate::service::reference::ReferenceData;
 
 /// 催办 (urge) or 督办 (supervise).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    eserde::Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum SupervisionKind {
     Urge,
     Supervise,
 }
 
+crate::domain::named_enum!(SupervisionKind);
+
 /// How the centre pressed the department; `system` is the sweep's own urge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    eserde::Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum SupervisionMethod {
     System,
     Phone,
@@ -44,44 +73,14 @@ pub enum SupervisionMethod {
     OnSite,
 }
 
-impl SupervisionKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Urge => "urge",
-            Self::Supervise => "supervise",
-        }
-    }
-
-    fn parse(value: &str) -> Option<Self> {
-        [Self::Urge, Self::Supervise]
-            .into_iter()
-            .find(|k| k.as_str() == value)
-    }
-}
-
-impl SupervisionMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::System => "system",
-            Self::Phone => "phone",
-            Self::Written => "written",
-            Self::OnSite => "on_site",
-        }
-    }
-
-    fn parse(value: &str) -> Option<Self> {
-        [Self::System, Self::Phone, Self::Written, Self::OnSite]
-            .into_iter()
-            .find(|m| m.as_str() == value)
-    }
-}
+crate::domain::named_enum!(SupervisionMethod);
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SupervisionView {
     pub id: i64,
     pub kind: SupervisionKind,
     pub method: SupervisionMethod,
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub assignment_id: i64,
     pub department_id: i64,
     /// The missed clock a system urge is about.
@@ -100,8 +99,8 @@ pub struct SupervisionView {
 fn view(row: SupervisionRow) -> Result<SupervisionView, ApiError> {
     Ok(SupervisionView {
         id: row.id,
-        kind: stored(SupervisionKind::parse(&row.kind), "supervision kind")?,
-        method: stored(SupervisionMethod::parse(&row.method), "supervision method")?,
+        kind: row.kind,
+        method: row.method,
         case_id: row.case_id,
         assignment_id: row.assignment_id,
         department_id: row.department_id,
@@ -150,10 +149,7 @@ pub fn create(
                 )
             })?;
         assignment_db::lock_case(conn, assignment.case_id)?;
-        let state = stored(
-            AssignmentState::parse(&assignment.state),
-            "assignment state",
-        )?;
+        let state = assignment.state;
         if !state.is_open() {
             return Err(ApiError::conflict(
                 ErrorCode::AssignmentNotOpen,
@@ -164,8 +160,8 @@ pub fn create(
         let mut row = supervision_db::insert_supervision(
             conn,
             NewSupervision {
-                kind: pressure.kind.as_str().to_owned(),
-                method: pressure.method.as_str().to_owned(),
+                kind: pressure.kind,
+                method: pressure.method,
                 case_id: assignment.case_id,
                 assignment_id: assignment.id,
                 department_id: assignment.department_id,
@@ -235,7 +231,7 @@ pub fn explain(
     let row = write_transaction(conn, |conn| -> Result<SupervisionRow, ApiError> {
         let record = visible(conn, principal, id)?;
         assignment_db::lock_case(conn, record.case_id)?;
-        if record.method != SupervisionMethod::Written.as_str() {
+        if record.method != SupervisionMethod::Written {
             return Err(ApiError::conflict(
                 ErrorCode::NoExplanationRequired,
                 "only written supervision asks for an explanation",
@@ -259,7 +255,7 @@ pub fn explain(
             } else {
                 DeadlineState::Missed
             };
-            assignment_db::finish_deadline(conn, clock.id, state.as_str(), at)?;
+            assignment_db::finish_deadline(conn, clock.id, state, at)?;
         }
         event_keeping_status(
             conn,
@@ -402,15 +398,15 @@ fn ids(rows: &[DeadlineRow]) -> Vec<i64> {
 /// follow-up call's, have no department to urge).
 fn system_urge(row: &DeadlineRow, at: NaiveDateTime) -> Option<NewSupervision> {
     Some(NewSupervision {
-        kind: SupervisionKind::Urge.as_str().to_owned(),
-        method: SupervisionMethod::System.as_str().to_owned(),
+        kind: SupervisionKind::Urge,
+        method: SupervisionMethod::System,
         case_id: row.case_id,
         assignment_id: row.assignment_id?,
         department_id: row.department_id?,
         deadline_id: Some(row.id),
         note: format!(
             "{} deadline passed at {} without the work done",
-            row.kind,
+            row.kind.as_str(),
             row.due_at.and_utc().to_rfc3339()
         ),
         created_by: None,
@@ -427,8 +423,8 @@ fn system_events(
     at: NaiveDateTime,
 ) -> Result<Vec<NewCaseEvent>, ApiError> {
     let marked_rows: Vec<&DeadlineRow> = rows.iter().filter(|r| marked.contains(&r.id)).collect();
-    let case_ids: Vec<i64> = marked_rows.iter().map(|r| r.case_id).collect();
-    let statuses: HashMap<i64, String> = supervision_db::case_statuses(conn, &case_ids)?;
+    let case_ids: Vec<CaseId> = marked_rows.iter().map(|r| r.case_id).collect();
+    let statuses: HashMap<CaseId, String> = supervision_db::case_statuses(conn, &case_ids)?;
     Ok(marked_rows
         .into_iter()
         .map(|row| {

@@ -33,7 +33,7 @@ pub struct UserView {
 impl UserView {
     pub fn from_row(user: User) -> Result<Self, ApiError> {
         Ok(Self {
-            role: accounts::parse_role(&user.role)?,
+            role: user.role,
             id: user.id,
             username: user.username,
             display_name: user.display_name,
@@ -203,7 +203,7 @@ pub fn create_user(
             NewUser {
                 username: username.into_string(),
                 display_name,
-                role: input.role.as_str().to_owned(),
+                role: input.role,
                 department_id: input.department_id,
                 phone: phone.map(|p| p.as_str().to_owned()),
                 password_hash,
@@ -368,14 +368,14 @@ pub fn update_user(
         other => other,
     };
     if role.is_some() || input.department_id.is_some() {
-        let final_role = role.unwrap_or(accounts::parse_role(&user.role)?);
+        let final_role = role.unwrap_or(user.role);
         let final_department = input.department_id.unwrap_or(user.department_id);
         check_department(conn, &mut errors, final_role, final_department)?;
     }
     errors.finish()?;
 
     let now = now();
-    changes.role = role.map(|r| r.as_str().to_owned());
+    changes.role = role;
     changes.department_id = input.department_id;
     changes.active = input.active;
     changes.updated_at = Some(now);
@@ -407,7 +407,7 @@ mod tests {
             id,
             username: "u".into(),
             display_name: "u".into(),
-            role: "department_staff".into(),
+            role: Role::DepartmentStaff,
             department_id,
             phone: None,
             password_hash: String::new(),

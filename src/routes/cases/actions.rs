@@ -5,6 +5,7 @@
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
 use crate::auth::{Permit, Principal, op};
+use crate::domain::ids::CaseId;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::routes::cases::with_etag;
@@ -21,7 +22,7 @@ async fn decide(
     state: web::Data<AppState>,
     principal: Principal,
     req: HttpRequest,
-    id: i64,
+    id: CaseId,
     decision: IntakeDecision,
 ) -> Result<HttpResponse, ApiError> {
     let expected = if_match(&req);
@@ -52,7 +53,7 @@ pub async fn accept(
     state: web::Data<AppState>,
     principal: Permit<op::Accept>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<CaseId>,
 ) -> Result<HttpResponse, ApiError> {
     decide(
         state,
@@ -85,7 +86,7 @@ pub async fn reject(
     state: web::Data<AppState>,
     principal: Permit<op::Reject>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<CaseId>,
     body: ApiJson<RejectCase>,
 ) -> Result<HttpResponse, ApiError> {
     let ApiJson(input) = body;
@@ -125,7 +126,7 @@ pub async fn answer(
     state: web::Data<AppState>,
     principal: Permit<op::Answer>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<CaseId>,
     body: ApiJson<AnswerCase>,
 ) -> Result<HttpResponse, ApiError> {
     let ApiJson(input) = body;
@@ -163,7 +164,7 @@ pub async fn dispatch(
     state: web::Data<AppState>,
     principal: Permit<op::Dispatch>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<CaseId>,
     body: ApiJson<DispatchCase>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
@@ -199,7 +200,7 @@ pub async fn review(
     state: web::Data<AppState>,
     principal: Permit<op::Review>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<CaseId>,
     body: ApiJson<ReviewCase>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
@@ -235,7 +236,7 @@ pub async fn redo(
     state: web::Data<AppState>,
     principal: Permit<op::Redo>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<CaseId>,
     body: ApiJson<Reason>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
@@ -268,7 +269,7 @@ pub async fn merge(
     state: web::Data<AppState>,
     principal: Permit<op::Merge>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<CaseId>,
     body: ApiJson<MergeCase>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
@@ -295,7 +296,7 @@ pub async fn merge(
 pub async fn similar(
     state: web::Data<AppState>,
     principal: Permit<op::Similar>,
-    id: web::Path<i64>,
+    id: web::Path<CaseId>,
 ) -> Result<web::Json<Vec<SimilarCase>>, ApiError> {
     let id = id.into_inner();
     let similar = state
@@ -327,7 +328,7 @@ pub async fn close(
     state: web::Data<AppState>,
     principal: Permit<op::Close>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<CaseId>,
     body: ApiJson<CloseCase>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
@@ -359,7 +360,7 @@ pub async fn reopen(
     state: web::Data<AppState>,
     principal: Permit<op::Reopen>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<CaseId>,
     body: ApiJson<Reason>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
@@ -388,7 +389,7 @@ pub async fn reopen(
 pub async fn add_note(
     state: web::Data<AppState>,
     principal: Permit<op::AddNote>,
-    id: web::Path<i64>,
+    id: web::Path<CaseId>,
     body: ApiJson<NewNote>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, ApiJson(input)) = (id.into_inner(), body);

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::auth::{PendingPermit, Permit, op};
 use crate::domain::case::is_case_number;
+use crate::domain::ids::CaseId;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::ApiJson;
 use crate::routes::if_match;
@@ -88,7 +89,7 @@ pub async fn register(
 pub async fn get_case(
     state: web::Data<AppState>,
     permit: PendingPermit<op::GetCase>,
-    id: web::Path<i64>,
+    id: web::Path<CaseId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     // The hottest read: the caller is resolved in the same blocking task as the case.
@@ -147,7 +148,7 @@ pub async fn get_case_by_number(
 pub async fn timeline(
     state: web::Data<AppState>,
     principal: Permit<op::Timeline>,
-    id: web::Path<i64>,
+    id: web::Path<CaseId>,
 ) -> Result<web::Json<Vec<TimelineEvent>>, ApiError> {
     let id = id.into_inner();
     Ok(web::Json(
@@ -219,22 +220,20 @@ pub async fn list_cases(
         Some(list) => list
             .split(',')
             .map(|s| {
-                crate::domain::case::CaseStatus::parse(s.trim())
-                    .map(|s| s.as_str().to_owned())
-                    .ok_or_else(|| {
-                        ApiError::bad_request(
-                            ErrorCode::InvalidQuery,
-                            format!("unknown status '{}'", s.trim()),
-                        )
-                    })
+                crate::domain::case::CaseStatus::parse(s.trim()).ok_or_else(|| {
+                    ApiError::bad_request(
+                        ErrorCode::InvalidQuery,
+                        format!("unknown status '{}'", s.trim()),
+                    )
+                })
             })
             .collect::<Result<_, _>>()?,
     };
     let filter = crate::db::cases::CaseFilter {
         statuses,
-        kind: query.kind.map(|k| k.as_str().to_owned()),
-        urgency: query.urgency.map(|u| u.as_str().to_owned()),
-        channel: query.channel.map(|c| c.as_str().to_owned()),
+        kind: query.kind,
+        urgency: query.urgency,
+        channel: query.channel,
         category_id: query.category_id,
         district_id: query.district_id,
         department_id: query.department_id,
@@ -255,7 +254,7 @@ pub async fn list_cases(
     Ok(web::Json(crate::pagination::Page::try_from_rows(
         rows,
         page,
-        |c| c.id,
+        |c| c.id.get(),
         crate::service::case_views::CaseSummary::from_row,
     )?))
 }
@@ -281,7 +280,7 @@ pub async fn update_case(
     state: web::Data<AppState>,
     principal: Permit<op::UpdateCase>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<CaseId>,
     body: ApiJson<crate::service::intake::UpdateCase>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, ApiJson(input), expected) = (id.into_inner(), body, if_match(&req));
