@@ -8,34 +8,19 @@ use utoipa::ToSchema;
 use super::phone::PhoneNumber;
 use super::role::Role;
 
-/// Where a request came in.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    eserde::Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Channel {
-    Phone,
-    Web,
-    App,
-    Wechat,
-    Email,
-    Letter,
-    WalkIn,
-    SocialMedia,
+named_enum! {
+    /// Where a request came in.
+    pub enum Channel {
+        Phone,
+        Web,
+        App,
+        Wechat,
+        Email,
+        Letter,
+        WalkIn,
+        SocialMedia,
+    }
 }
-
-super::named_enum!(Channel);
 
 impl Channel {
     /// Channels citizens use themselves (the rest are registered by call-takers).
@@ -44,35 +29,20 @@ impl Channel {
     }
 }
 
-/// Where a case stands (SPEC 3).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum CaseStatus {
-    Registered,
-    PendingDispatch,
-    Dispatched,
-    InProgress,
-    PendingReview,
-    AwaitingFollowUp,
-    /// Not accepted (不予受理); read-only like a closed case.
-    Rejected,
-    Closed,
+named_enum! {
+    /// Where a case stands (SPEC 3).
+    pub enum CaseStatus {
+        Registered,
+        PendingDispatch,
+        Dispatched,
+        InProgress,
+        PendingReview,
+        AwaitingFollowUp,
+        /// Not accepted (不予受理); read-only like a closed case.
+        Rejected,
+        Closed,
+    }
 }
-
-super::named_enum!(CaseStatus);
 
 impl CaseStatus {
     /// What a citizen is told: fewer, plainer stages than the centre works with.
@@ -106,32 +76,17 @@ pub enum CitizenStatus {
     Closed,
 }
 
-/// How a closed case ended.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    eserde::Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Closure {
-    /// A consultation answered during the call.
-    AnsweredDirectly,
-    Resolved,
-    Merged,
-    Unreachable,
-    ClosedBySupervisor,
+named_enum! {
+    /// How a closed case ended.
+    pub enum Closure {
+        /// A consultation answered during the call.
+        AnsweredDirectly,
+        Resolved,
+        Merged,
+        Unreachable,
+        ClosedBySupervisor,
+    }
 }
-
-super::named_enum!(Closure);
 
 /// `YYYYMMDD-NNNNNN`: the local registration date and that day's sequence number.
 pub fn case_number(day: NaiveDate, sequence: i64) -> String {

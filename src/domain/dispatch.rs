@@ -3,167 +3,75 @@
 //! statuses move in `domain::lifecycle`. Pure rules; the services apply them in transactions.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::calendar::WorkingCalendar;
 use super::lifecycle::{IllegalTransition, illegal};
 use crate::error::ErrorCode;
 
-/// Where one department's share of a case stands.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    eserde::Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum AssignmentState {
-    /// Dispatched; the department has not signed for it yet (待签收).
-    PendingSign,
-    /// Signed for and being handled (办理中).
-    InProgress,
-    /// Returned by the department (退单), waiting for the centre's ruling.
-    Returned,
-    /// The department replied (已答复), waiting for the centre's review.
-    Replied,
-    /// The centre approved the round's replies.
-    Completed,
-    /// The centre accepted the department's return: the dispatch was wrong.
-    Withdrawn,
-    /// Ended without a reply: the case was redone, merged or closed.
-    Cancelled,
+named_enum! {
+    /// Where one department's share of a case stands.
+    pub enum AssignmentState {
+        /// Dispatched; the department has not signed for it yet (待签收).
+        PendingSign,
+        /// Signed for and being handled (办理中).
+        InProgress,
+        /// Returned by the department (退单), waiting for the centre's ruling.
+        Returned,
+        /// The department replied (已答复), waiting for the centre's review.
+        Replied,
+        /// The centre approved the round's replies.
+        Completed,
+        /// The centre accepted the department's return: the dispatch was wrong.
+        Withdrawn,
+        /// Ended without a reply: the case was redone, merged or closed.
+        Cancelled,
+    }
 }
 
-super::named_enum!(AssignmentState);
-
-/// A department's part in a joint dispatch.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    eserde::Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum AssignmentRole {
-    Lead,
-    Assisting,
+named_enum! {
+    /// A department's part in a joint dispatch.
+    pub enum AssignmentRole {
+        Lead,
+        Assisting,
+    }
 }
 
-super::named_enum!(AssignmentRole);
-
-/// 直接转办 (one department) or 联合转办 (several, one of them lead).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    eserde::Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum DispatchMode {
-    Direct,
-    Joint,
+named_enum! {
+    /// 直接转办 (one department) or 联合转办 (several, one of them lead).
+    pub enum DispatchMode {
+        Direct,
+        Joint,
+    }
 }
 
-super::named_enum!(DispatchMode);
-
-/// What a clock measures.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    eserde::Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum DeadlineKind {
-    Sign,
-    Reply,
-    FollowUp,
-    SupervisionResponse,
+named_enum! {
+    /// What a clock measures.
+    pub enum DeadlineKind {
+        Sign,
+        Reply,
+        FollowUp,
+        SupervisionResponse,
+    }
 }
 
-super::named_enum!(DeadlineKind);
-
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    eserde::Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum DeadlineState {
-    Running,
-    Met,
-    Missed,
-    Cancelled,
+named_enum! {
+    pub enum DeadlineState {
+        Running,
+        Met,
+        Missed,
+        Cancelled,
+    }
 }
 
-super::named_enum!(DeadlineState);
-
-/// The centre's ruling on a return (派单异议审核).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    eserde::Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum ReturnRuling {
-    /// The dispatch was wrong: the assignment is withdrawn.
-    Accepted,
-    /// The department must handle it: the assignment goes back, its clocks keep running.
-    Refused,
+named_enum! {
+    /// The centre's ruling on a return (派单异议审核).
+    pub enum ReturnRuling {
+        /// The dispatch was wrong: the assignment is withdrawn.
+        Accepted,
+        /// The department must handle it: the assignment goes back, its clocks keep running.
+        Refused,
+    }
 }
-
-super::named_enum!(ReturnRuling);
 
 impl AssignmentState {
     /// Still part of its round: counts when deciding the case's status.

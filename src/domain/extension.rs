@@ -4,7 +4,7 @@
 //! working days after dispatch.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::calendar::{Due, WorkingCalendar};
@@ -12,29 +12,14 @@ use crate::domain::calendar::{Due, WorkingCalendar};
 /// The most working days one request may ask for.
 pub const MAX_REQUESTED_WORKING_DAYS: u32 = 30;
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum ExtensionState {
-    /// Waiting for a supervisor.
-    Pending,
-    Approved,
-    Rejected,
+named_enum! {
+    pub enum ExtensionState {
+        /// Waiting for a supervisor.
+        Pending,
+        Approved,
+        Rejected,
+    }
 }
-
-crate::domain::named_enum!(ExtensionState);
 
 /// A supervisor's answer to a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]

@@ -1,11 +1,30 @@
 //! Business rules as plain Rust: no HTTP, no SQL.
 
-/// The one way an enum of the domain gets its names, on the wire and in the database: strum's
-/// derives (`IntoStaticStr`, `EnumString`, `VariantArray`, snake_case like serde's), and these
-/// inherent methods. `db::stored` maps the same names to text columns; a test checks that serde
-/// writes every value as `as_str` does.
+/// The one way an enum of the domain is declared and named, on the wire and in the database:
+/// serde and strum both with snake_case names (`IntoStaticStr`, `EnumString`, `VariantArray`),
+/// the usual derives, and `ALL`, `as_str`, `parse`. `db::stored` maps the same names to text
+/// columns; a test checks that serde writes every value as `as_str` does.
 macro_rules! named_enum {
-    ($($name:ty),+ $(,)?) => {$(
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($body:tt)* }) => {
+        $(#[$meta])*
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            serde::Serialize,
+            eserde::Deserialize,
+            utoipa::ToSchema,
+            strum::IntoStaticStr,
+            strum::EnumString,
+            strum::VariantArray,
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[strum(serialize_all = "snake_case")]
+        $vis enum $name { $($body)* }
+
         impl $name {
             pub const ALL: &'static [$name] = <$name as strum::VariantArray>::VARIANTS;
 
@@ -17,7 +36,7 @@ macro_rules! named_enum {
                 value.parse().ok()
             }
         }
-    )+};
+    };
 }
 pub(crate) use named_enum;
 

@@ -2,37 +2,19 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
-use utoipa::ToSchema;
-
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    eserde::Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum DepartmentKind {
-    /// A city-level bureau (委办局).
-    Bureau,
-    /// A district government (区).
-    District,
-    /// A street office or town (街道/乡镇).
-    Street,
-    /// A public utility that takes cases (water, power, gas).
-    Utility,
-    Other,
+named_enum! {
+    pub enum DepartmentKind {
+        /// A city-level bureau (委办局).
+        Bureau,
+        /// A district government (区).
+        District,
+        /// A street office or town (街道/乡镇).
+        Street,
+        /// A public utility that takes cases (water, power, gas).
+        Utility,
+        Other,
+    }
 }
-
-super::named_enum!(DepartmentKind);
 
 /// Whether making `new_parent` the parent of `node` would close a loop: true when `new_parent` is
 /// `node` itself or one of its descendants. `parents` maps every node to its current parent.

@@ -1,46 +1,27 @@
 //! The fixed roles (SPEC 1) and what each may do. Everything is denied unless a rule allows it.
 
-use serde::Serialize;
-use utoipa::ToSchema;
-
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    eserde::Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Role {
-    /// A member of the public: their own cases only.
-    Citizen,
-    /// Call-taker (接线员).
-    Operator,
-    /// Dispatch desk (派单员): an operator's rights plus dispatch and review.
-    Dispatcher,
-    /// Supervision desk (督办员): a dispatcher's rights plus supervision and decisions.
-    Supervisor,
-    /// Case handler in a department (承办人): their department's assignments only.
-    DepartmentStaff,
-    /// Head of a department's hotline desk.
-    DepartmentAdmin,
-    /// Reads statistics; never personal data.
-    Analyst,
-    /// System administrator.
-    Admin,
-    /// A machine client acting for citizens.
-    Integration,
+named_enum! {
+    pub enum Role {
+        /// A member of the public: their own cases only.
+        Citizen,
+        /// Call-taker (接线员).
+        Operator,
+        /// Dispatch desk (派单员): an operator's rights plus dispatch and review.
+        Dispatcher,
+        /// Supervision desk (督办员): a dispatcher's rights plus supervision and decisions.
+        Supervisor,
+        /// Case handler in a department (承办人): their department's assignments only.
+        DepartmentStaff,
+        /// Head of a department's hotline desk.
+        DepartmentAdmin,
+        /// Reads statistics; never personal data.
+        Analyst,
+        /// System administrator.
+        Admin,
+        /// A machine client acting for citizens.
+        Integration,
+    }
 }
-
-super::named_enum!(Role);
 
 impl Role {
     /// Roles that belong to exactly one department.

@@ -7,57 +7,25 @@ use utoipa::ToSchema;
 
 use super::calendar::{Due, WorkingCalendar};
 
-/// What a citizen's request is (SPEC 2.3).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    eserde::Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum CaseKind {
-    Consultation,
-    Complaint,
-    Suggestion,
-    Help,
-    Report,
-    Praise,
+named_enum! {
+    /// What a citizen's request is (SPEC 2.3).
+    pub enum CaseKind {
+        Consultation,
+        Complaint,
+        Suggestion,
+        Help,
+        Report,
+        Praise,
+    }
 }
 
-super::named_enum!(CaseKind);
-
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    eserde::Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Urgency {
-    Normal,
-    Urgent,
-    Complex,
+named_enum! {
+    pub enum Urgency {
+        Normal,
+        Urgent,
+        Complex,
+    }
 }
-
-super::named_enum!(Urgency);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -4,6 +4,7 @@
 //! the clocks that became due soon or were missed, and urges the department of every missed
 //! clock once, by itself.
 
+use crate::domain::named_enum;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -27,53 +28,23 @@ use crate::service::cases::event_keeping_status;
 use crate::service::deadlines::new_deadline;
 use crate::service::reference::ReferenceData;
 
-/// 催办 (urge) or 督办 (supervise).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    eserde::Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum SupervisionKind {
-    Urge,
-    Supervise,
+named_enum! {
+    /// 催办 (urge) or 督办 (supervise).
+    pub enum SupervisionKind {
+        Urge,
+        Supervise,
+    }
 }
 
-crate::domain::named_enum!(SupervisionKind);
-
-/// How the centre pressed the department; `system` is the sweep's own urge.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    eserde::Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum SupervisionMethod {
-    System,
-    Phone,
-    Written,
-    OnSite,
+named_enum! {
+    /// How the centre pressed the department; `system` is the sweep's own urge.
+    pub enum SupervisionMethod {
+        System,
+        Phone,
+        Written,
+        OnSite,
+    }
 }
-
-crate::domain::named_enum!(SupervisionMethod);
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SupervisionView {
