@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{AssignmentId, CaseId};
 use crate::service::supervision::{SupervisionKind, SupervisionMethod};
 
 use super::assignments::DeadlineRow;
@@ -20,7 +20,7 @@ pub struct SupervisionRow {
     pub kind: SupervisionKind,
     pub method: SupervisionMethod,
     pub case_id: CaseId,
-    pub assignment_id: i64,
+    pub assignment_id: AssignmentId,
     pub department_id: i64,
     pub deadline_id: Option<i64>,
     pub note: String,
@@ -38,7 +38,7 @@ pub struct NewSupervision {
     pub kind: SupervisionKind,
     pub method: SupervisionMethod,
     pub case_id: CaseId,
-    pub assignment_id: i64,
+    pub assignment_id: AssignmentId,
     pub department_id: i64,
     pub deadline_id: Option<i64>,
     pub note: String,
@@ -106,7 +106,7 @@ pub struct SupervisionFilter {
     pub method: Option<SupervisionMethod>,
     pub department_id: Option<i64>,
     pub case_id: Option<CaseId>,
-    pub assignment_id: Option<i64>,
+    pub assignment_id: Option<AssignmentId>,
     /// Written supervision still without the department's explanation.
     pub awaiting_explanation: bool,
 }

@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 use crate::auth::{Permit, op};
 use crate::db::assignments::DeadlineFilter;
 use crate::domain::dispatch::{DeadlineKind, DeadlineState};
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{AssignmentId, CaseId};
 use crate::error::ApiError;
 use crate::pagination::{Page, PageParams};
 use crate::routes::enum_list;
@@ -22,7 +22,7 @@ pub struct DeadlineListQuery {
     pub state: Option<String>,
     pub kind: Option<DeadlineKind>,
     pub case_id: Option<CaseId>,
-    pub assignment_id: Option<i64>,
+    pub assignment_id: Option<AssignmentId>,
     /// Ignored for department users, who see only their own department's.
     pub department_id: Option<i64>,
     /// Due before this instant.

@@ -9,7 +9,7 @@ use crate::db::assignments::{self as assignment_db, DeadlineFilter, DeadlineRow,
 use crate::db::{DbConnection, PageRequest, now};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::dispatch::{DeadlineKind, DeadlineState, clock_flags};
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{AssignmentId, CaseId};
 use crate::error::ApiError;
 use crate::service::reference::ReferenceData;
 
@@ -17,7 +17,7 @@ use crate::service::reference::ReferenceData;
 pub(crate) fn new_deadline(
     kind: DeadlineKind,
     case_id: CaseId,
-    assignment_id: Option<i64>,
+    assignment_id: Option<AssignmentId>,
     department_id: Option<i64>,
     starts_at: chrono::NaiveDateTime,
     due_at: DateTime<Utc>,
@@ -48,7 +48,7 @@ pub struct DeadlineView {
     pub id: i64,
     pub kind: DeadlineKind,
     pub case_id: CaseId,
-    pub assignment_id: Option<i64>,
+    pub assignment_id: Option<AssignmentId>,
     pub department_id: Option<i64>,
     pub starts_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,

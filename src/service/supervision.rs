@@ -19,7 +19,7 @@ use crate::db::supervision::{
 use crate::db::{DbConnection, PageRequest, now, write_transaction};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::dispatch::{DeadlineKind, DeadlineState, due_soon_from};
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{AssignmentId, CaseId};
 
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
 use crate::service::assignments::visible_assignment;
@@ -81,7 +81,7 @@ pub struct SupervisionView {
     pub kind: SupervisionKind,
     pub method: SupervisionMethod,
     pub case_id: CaseId,
-    pub assignment_id: i64,
+    pub assignment_id: AssignmentId,
     pub department_id: i64,
     /// The missed clock a system urge is about.
     pub deadline_id: Option<i64>,
@@ -117,7 +117,7 @@ fn view(row: SupervisionRow) -> Result<SupervisionView, ApiError> {
 
 /// What the centre records when it presses a department.
 pub struct NewPressure<'a> {
-    pub assignment_id: i64,
+    pub assignment_id: AssignmentId,
     pub kind: SupervisionKind,
     pub method: SupervisionMethod,
     pub note: &'a str,
