@@ -7,7 +7,7 @@ use crate::domain::case::Channel;
 use crate::domain::dispatch::{
     AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, DispatchMode, ReturnRuling,
 };
-use crate::domain::ids::{AssignmentId, CaseId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
 use crate::domain::sla::{CaseKind, Urgency};
 
 use super::schema::{assignments, cases, deadlines};
@@ -113,7 +113,7 @@ pub struct AssignmentChanges {
 #[derive(Debug, Clone, Queryable, Identifiable)]
 #[diesel(table_name = deadlines)]
 pub struct DeadlineRow {
-    pub id: i64,
+    pub id: DeadlineId,
     pub kind: DeadlineKind,
     pub case_id: CaseId,
     pub assignment_id: Option<AssignmentId>,
@@ -370,7 +370,7 @@ pub fn insert_deadline(conn: &mut DbConnection, row: NewDeadline) -> QueryResult
         .get_result(conn)
 }
 
-pub fn find_deadline(conn: &mut DbConnection, id: i64) -> QueryResult<Option<DeadlineRow>> {
+pub fn find_deadline(conn: &mut DbConnection, id: DeadlineId) -> QueryResult<Option<DeadlineRow>> {
     deadlines::table
         .find(id)
         .select(deadlines::all_columns)
@@ -396,7 +396,7 @@ pub fn running_deadline(
 /// Stops a clock: `met` or `missed` at `at`, or `cancelled`.
 pub fn finish_deadline(
     conn: &mut DbConnection,
-    id: i64,
+    id: DeadlineId,
     state: DeadlineState,
     at: NaiveDateTime,
 ) -> QueryResult<()> {

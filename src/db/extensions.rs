@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use crate::domain::dispatch::DeadlineState;
 use crate::domain::extension::ExtensionState;
-use crate::domain::ids::{AssignmentId, CaseId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
 
 use super::schema::{assignments, deadlines, extensions};
 use super::{DbConnection, MultiBackend, PageRequest};
@@ -14,7 +14,7 @@ use super::{DbConnection, MultiBackend, PageRequest};
 #[diesel(table_name = extensions)]
 pub struct ExtensionRow {
     pub id: i64,
-    pub deadline_id: i64,
+    pub deadline_id: DeadlineId,
     pub assignment_id: AssignmentId,
     pub case_id: CaseId,
     pub department_id: i64,
@@ -33,7 +33,7 @@ pub struct ExtensionRow {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = extensions, treat_none_as_default_value = false)]
 pub struct NewExtension {
-    pub deadline_id: i64,
+    pub deadline_id: DeadlineId,
     pub assignment_id: AssignmentId,
     pub case_id: CaseId,
     pub department_id: i64,
@@ -110,7 +110,7 @@ pub fn decide(
 /// no longer running.
 pub fn move_reply_deadline(
     conn: &mut DbConnection,
-    deadline_id: i64,
+    deadline_id: DeadlineId,
     assignment_id: AssignmentId,
     due_at: NaiveDateTime,
     beyond_calendar: bool,

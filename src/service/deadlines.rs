@@ -9,7 +9,7 @@ use crate::db::assignments::{self as assignment_db, DeadlineFilter, DeadlineRow,
 use crate::db::{DbConnection, PageRequest, now};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::dispatch::{DeadlineKind, DeadlineState, clock_flags};
-use crate::domain::ids::{AssignmentId, CaseId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
 use crate::error::ApiError;
 use crate::service::reference::ReferenceData;
 
@@ -45,7 +45,7 @@ pub(crate) fn new_deadline(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeadlineView {
-    pub id: i64,
+    pub id: DeadlineId,
     pub kind: DeadlineKind,
     pub case_id: CaseId,
     pub assignment_id: Option<AssignmentId>,
@@ -106,7 +106,7 @@ pub fn get_deadline(
     conn: &mut DbConnection,
     reference: &ReferenceData,
     principal: &Principal,
-    id: i64,
+    id: DeadlineId,
 ) -> Result<DeadlineView, ApiError> {
     let row = assignment_db::find_deadline(conn, id)?
         .filter(|d| principal.sees_department_row(d.department_id))
