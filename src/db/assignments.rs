@@ -7,7 +7,7 @@ use crate::domain::case::Channel;
 use crate::domain::dispatch::{
     AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, DispatchMode, ReturnRuling,
 };
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
 use crate::domain::sla::{CaseKind, Urgency};
 
 use super::schema::{assignments, cases, deadlines};
@@ -16,7 +16,7 @@ use super::{DbConnection, MultiBackend, PageRequest};
 #[derive(Debug, Clone, Queryable, Identifiable)]
 #[diesel(table_name = assignments)]
 pub struct AssignmentRow {
-    pub id: i64,
+    pub id: AssignmentId,
     pub case_id: CaseId,
     pub department_id: i64,
     pub round: i32,
@@ -113,10 +113,10 @@ pub struct AssignmentChanges {
 #[derive(Debug, Clone, Queryable, Identifiable)]
 #[diesel(table_name = deadlines)]
 pub struct DeadlineRow {
-    pub id: i64,
+    pub id: DeadlineId,
     pub kind: DeadlineKind,
     pub case_id: CaseId,
-    pub assignment_id: Option<i64>,
+    pub assignment_id: Option<AssignmentId>,
     pub department_id: Option<i64>,
     pub starts_at: NaiveDateTime,
     pub due_at: NaiveDateTime,
@@ -139,7 +139,7 @@ pub struct DeadlineRow {
 pub struct NewDeadline<T = NaiveDateTime> {
     pub kind: DeadlineKind,
     pub case_id: CaseId,
-    pub assignment_id: Option<i64>,
+    pub assignment_id: Option<AssignmentId>,
     pub department_id: Option<i64>,
     pub starts_at: T,
     pub due_at: T,
@@ -173,7 +173,10 @@ pub fn insert_assignment(
         .get_result(conn)
 }
 
-pub fn find_assignment(conn: &mut DbConnection, id: i64) -> QueryResult<Option<AssignmentRow>> {
+pub fn find_assignment(
+    conn: &mut DbConnection,
+    id: AssignmentId,
+) -> QueryResult<Option<AssignmentRow>> {
     assignments::table
         .find(id)
         .select(assignments::all_columns)
@@ -210,7 +213,7 @@ pub fn department_has_case(
 /// Applies `changes` only if the assignment is still at `expected_version`.
 pub fn update_assignment(
     conn: &mut DbConnection,
-    id: i64,
+    id: AssignmentId,
     expected_version: i32,
     changes: AssignmentChanges,
 ) -> QueryResult<Option<AssignmentRow>> {
@@ -367,7 +370,7 @@ pub fn insert_deadline(conn: &mut DbConnection, row: NewDeadline) -> QueryResult
         .get_result(conn)
 }
 
-pub fn find_deadline(conn: &mut DbConnection, id: i64) -> QueryResult<Option<DeadlineRow>> {
+pub fn find_deadline(conn: &mut DbConnection, id: DeadlineId) -> QueryResult<Option<DeadlineRow>> {
     deadlines::table
         .find(id)
         .select(deadlines::all_columns)
@@ -378,7 +381,7 @@ pub fn find_deadline(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Dea
 /// The running clock of `kind` on an assignment, if any.
 pub fn running_deadline(
     conn: &mut DbConnection,
-    assignment_id: i64,
+    assignment_id: AssignmentId,
     kind: DeadlineKind,
 ) -> QueryResult<Option<DeadlineRow>> {
     deadlines::table
@@ -393,7 +396,7 @@ pub fn running_deadline(
 /// Stops a clock: `met` or `missed` at `at`, or `cancelled`.
 pub fn finish_deadline(
     conn: &mut DbConnection,
-    id: i64,
+    id: DeadlineId,
     state: DeadlineState,
     at: NaiveDateTime,
 ) -> QueryResult<()> {
@@ -415,7 +418,7 @@ pub fn finish_deadline(
 pub fn cancel_deadlines(
     conn: &mut DbConnection,
     case_id: CaseId,
-    assignment_id: Option<i64>,
+    assignment_id: Option<AssignmentId>,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
     let mut query = diesel::update(deadlines::table)
@@ -439,7 +442,7 @@ pub struct DeadlineFilter {
     pub states: Vec<DeadlineState>,
     pub kind: Option<DeadlineKind>,
     pub case_id: Option<CaseId>,
-    pub assignment_id: Option<i64>,
+    pub assignment_id: Option<AssignmentId>,
     pub department_id: Option<i64>,
     pub due_before: Option<NaiveDateTime>,
     /// Running and past due.

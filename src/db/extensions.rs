@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use crate::domain::dispatch::DeadlineState;
 use crate::domain::extension::ExtensionState;
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
 
 use super::schema::{assignments, deadlines, extensions};
 use super::{DbConnection, MultiBackend, PageRequest};
@@ -14,8 +14,8 @@ use super::{DbConnection, MultiBackend, PageRequest};
 #[diesel(table_name = extensions)]
 pub struct ExtensionRow {
     pub id: i64,
-    pub deadline_id: i64,
-    pub assignment_id: i64,
+    pub deadline_id: DeadlineId,
+    pub assignment_id: AssignmentId,
     pub case_id: CaseId,
     pub department_id: i64,
     pub requested_by: i64,
@@ -33,8 +33,8 @@ pub struct ExtensionRow {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = extensions, treat_none_as_default_value = false)]
 pub struct NewExtension {
-    pub deadline_id: i64,
-    pub assignment_id: i64,
+    pub deadline_id: DeadlineId,
+    pub assignment_id: AssignmentId,
     pub case_id: CaseId,
     pub department_id: i64,
     pub requested_by: i64,
@@ -73,7 +73,7 @@ pub fn find_extension(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Ex
 /// How many requests of an assignment are in `state`.
 pub fn count_for_assignment(
     conn: &mut DbConnection,
-    assignment_id: i64,
+    assignment_id: AssignmentId,
     state: ExtensionState,
 ) -> QueryResult<i64> {
     extensions::table
@@ -110,8 +110,8 @@ pub fn decide(
 /// no longer running.
 pub fn move_reply_deadline(
     conn: &mut DbConnection,
-    deadline_id: i64,
-    assignment_id: i64,
+    deadline_id: DeadlineId,
+    assignment_id: AssignmentId,
     due_at: NaiveDateTime,
     beyond_calendar: bool,
     at: NaiveDateTime,
@@ -149,7 +149,7 @@ pub struct ExtensionFilter {
     pub state: Option<ExtensionState>,
     pub department_id: Option<i64>,
     pub case_id: Option<CaseId>,
-    pub assignment_id: Option<i64>,
+    pub assignment_id: Option<AssignmentId>,
 }
 
 /// Newest first, like every list.

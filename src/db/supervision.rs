@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
 use crate::service::supervision::{SupervisionKind, SupervisionMethod};
 
 use super::assignments::DeadlineRow;
@@ -20,13 +20,13 @@ pub struct SupervisionRow {
     pub kind: SupervisionKind,
     pub method: SupervisionMethod,
     pub case_id: CaseId,
-    pub assignment_id: i64,
+    pub assignment_id: AssignmentId,
     pub department_id: i64,
-    pub deadline_id: Option<i64>,
+    pub deadline_id: Option<DeadlineId>,
     pub note: String,
     pub created_by: Option<i64>,
     pub created_at: NaiveDateTime,
-    pub response_deadline_id: Option<i64>,
+    pub response_deadline_id: Option<DeadlineId>,
     pub explanation: Option<String>,
     pub explained_by: Option<i64>,
     pub explained_at: Option<NaiveDateTime>,
@@ -38,9 +38,9 @@ pub struct NewSupervision {
     pub kind: SupervisionKind,
     pub method: SupervisionMethod,
     pub case_id: CaseId,
-    pub assignment_id: i64,
+    pub assignment_id: AssignmentId,
     pub department_id: i64,
-    pub deadline_id: Option<i64>,
+    pub deadline_id: Option<DeadlineId>,
     pub note: String,
     pub created_by: Option<i64>,
     pub created_at: NaiveDateTime,
@@ -68,7 +68,7 @@ pub fn find_supervision(conn: &mut DbConnection, id: i64) -> QueryResult<Option<
 pub fn set_response_deadline(
     conn: &mut DbConnection,
     id: i64,
-    deadline_id: i64,
+    deadline_id: DeadlineId,
 ) -> QueryResult<SupervisionRow> {
     diesel::update(supervisions::table.find(id))
         .set(supervisions::response_deadline_id.eq(deadline_id))
@@ -106,7 +106,7 @@ pub struct SupervisionFilter {
     pub method: Option<SupervisionMethod>,
     pub department_id: Option<i64>,
     pub case_id: Option<CaseId>,
-    pub assignment_id: Option<i64>,
+    pub assignment_id: Option<AssignmentId>,
     /// Written supervision still without the department's explanation.
     pub awaiting_explanation: bool,
 }
@@ -177,9 +177,9 @@ pub fn past_due_unmarked(
 /// Marks the clocks missed that are still running and unmarked; returns those it marked.
 pub fn mark_missed(
     conn: &mut DbConnection,
-    ids: &[i64],
+    ids: &[DeadlineId],
     at: NaiveDateTime,
-) -> QueryResult<Vec<i64>> {
+) -> QueryResult<Vec<DeadlineId>> {
     diesel::update(
         deadlines::table
             .filter(deadlines::id.eq_any(ids))
@@ -206,7 +206,7 @@ pub fn unplanned(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<Deadlin
 /// Stores when a clock becomes due soon (the same answer whichever sweep works it out).
 pub fn plan_due_soon(
     conn: &mut DbConnection,
-    id: i64,
+    id: DeadlineId,
     due_soon_at: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::update(
@@ -240,9 +240,9 @@ pub fn due_soon_unmarked(
 /// Marks the clocks due soon that are not marked yet; returns those it marked.
 pub fn mark_due_soon(
     conn: &mut DbConnection,
-    ids: &[i64],
+    ids: &[DeadlineId],
     at: NaiveDateTime,
-) -> QueryResult<Vec<i64>> {
+) -> QueryResult<Vec<DeadlineId>> {
     diesel::update(
         deadlines::table
             .filter(deadlines::id.eq_any(ids))

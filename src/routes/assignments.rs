@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 use crate::auth::{Permit, Principal, op};
 use crate::db::assignments::AssignmentFilter;
 use crate::domain::dispatch::AssignmentState;
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{AssignmentId, CaseId};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
@@ -100,7 +100,7 @@ pub async fn list_assignments(
     Ok(web::Json(Page::try_from_rows(
         rows,
         page,
-        |a| a.id,
+        |a| a.id.get(),
         crate::service::assignments::assignment_view,
     )?))
 }
@@ -119,7 +119,7 @@ pub async fn list_assignments(
 pub async fn get_assignment(
     state: web::Data<AppState>,
     principal: Permit<op::GetAssignment>,
-    id: web::Path<i64>,
+    id: web::Path<AssignmentId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let view = state
@@ -133,7 +133,7 @@ async fn act(
     state: web::Data<AppState>,
     principal: Principal,
     req: HttpRequest,
-    id: i64,
+    id: AssignmentId,
     mv: AssignmentMove,
 ) -> Result<HttpResponse, ApiError> {
     let expected = if_match(&req);
@@ -167,7 +167,7 @@ pub async fn sign(
     state: web::Data<AppState>,
     principal: Permit<op::Sign>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<AssignmentId>,
 ) -> Result<HttpResponse, ApiError> {
     act(
         state,
@@ -201,7 +201,7 @@ pub async fn return_assignment(
     state: web::Data<AppState>,
     principal: Permit<op::ReturnAssignment>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<AssignmentId>,
     body: ApiJson<ReturnAssignment>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = trimmed(&body.0.reason);
@@ -236,7 +236,7 @@ pub async fn return_ruling(
     state: web::Data<AppState>,
     principal: Permit<op::ReturnRuling>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<AssignmentId>,
     body: ApiJson<RuleOnReturn>,
 ) -> Result<HttpResponse, ApiError> {
     let ApiJson(input) = body;
@@ -275,7 +275,7 @@ pub async fn handover(
     state: web::Data<AppState>,
     principal: Permit<op::Handover>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<AssignmentId>,
     body: ApiJson<Handover>,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = body.0.user_id;
@@ -310,7 +310,7 @@ pub async fn progress(
     state: web::Data<AppState>,
     principal: Permit<op::Progress>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<AssignmentId>,
     body: ApiJson<Progress>,
 ) -> Result<HttpResponse, ApiError> {
     let note = trimmed(&body.0.note);
@@ -346,7 +346,7 @@ pub async fn reply(
     state: web::Data<AppState>,
     principal: Permit<op::Reply>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<AssignmentId>,
     body: ApiJson<Reply>,
 ) -> Result<HttpResponse, ApiError> {
     let ApiJson(input) = body;

@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 use crate::auth::{Permit, op};
 use crate::db::assignments::DeadlineFilter;
 use crate::domain::dispatch::{DeadlineKind, DeadlineState};
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
 use crate::error::ApiError;
 use crate::pagination::{Page, PageParams};
 use crate::routes::enum_list;
@@ -22,7 +22,7 @@ pub struct DeadlineListQuery {
     pub state: Option<String>,
     pub kind: Option<DeadlineKind>,
     pub case_id: Option<CaseId>,
-    pub assignment_id: Option<i64>,
+    pub assignment_id: Option<AssignmentId>,
     /// Ignored for department users, who see only their own department's.
     pub department_id: Option<i64>,
     /// Due before this instant.
@@ -75,7 +75,12 @@ pub async fn list_deadlines(
         })
         .await?;
     // The views keep the rows' order and count, so the page is cut from them directly.
-    Ok(web::Json(Page::from_rows(views, page, |d| d.id, |d| d)))
+    Ok(web::Json(Page::from_rows(
+        views,
+        page,
+        |d| d.id.get(),
+        |d| d,
+    )))
 }
 
 /// One deadline.
@@ -92,7 +97,7 @@ pub async fn list_deadlines(
 pub async fn get_deadline(
     state: web::Data<AppState>,
     principal: Permit<op::GetDeadline>,
-    id: web::Path<i64>,
+    id: web::Path<DeadlineId>,
 ) -> Result<web::Json<DeadlineView>, ApiError> {
     let id = id.into_inner();
     let reference = state.reference.clone();

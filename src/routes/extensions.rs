@@ -9,7 +9,7 @@ use crate::auth::{Permit, op};
 use crate::db::extensions::ExtensionFilter;
 use crate::domain::extension::MAX_REQUESTED_WORKING_DAYS;
 use crate::domain::extension::{ExtensionDecision, ExtensionState};
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
@@ -53,7 +53,7 @@ pub struct ExtensionRequest {
 pub async fn request_extension(
     state: web::Data<AppState>,
     principal: Permit<op::RequestExtension>,
-    id: web::Path<i64>,
+    id: web::Path<DeadlineId>,
     body: ApiJson<ExtensionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (deadline_id, ApiJson(body)) = (id.into_inner(), body);
@@ -81,7 +81,7 @@ pub struct ExtensionListQuery {
     /// Ignored for department users, who see only their own department's.
     pub department_id: Option<i64>,
     pub case_id: Option<CaseId>,
-    pub assignment_id: Option<i64>,
+    pub assignment_id: Option<AssignmentId>,
     /// Rows per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,

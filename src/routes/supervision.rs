@@ -8,7 +8,7 @@ use validator::Validate;
 
 use crate::auth::{Permit, op};
 use crate::db::supervision::SupervisionFilter;
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{AssignmentId, CaseId};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
@@ -63,7 +63,7 @@ pub async fn create_supervision(
                 &reference,
                 &principal,
                 NewPressure {
-                    assignment_id: body.assignment_id,
+                    assignment_id: AssignmentId(body.assignment_id),
                     kind: body.kind,
                     method: body.method,
                     note: &body.note,
@@ -82,7 +82,7 @@ pub struct SupervisionListQuery {
     /// Ignored for department users, who see only their own department's.
     pub department_id: Option<i64>,
     pub case_id: Option<CaseId>,
-    pub assignment_id: Option<i64>,
+    pub assignment_id: Option<AssignmentId>,
     /// `true`: written supervision still waiting for the department's explanation.
     pub awaiting_explanation: Option<bool>,
     /// Rows per page, 1 to 200 (default 50).

@@ -18,7 +18,7 @@ use crate::domain::case::{CaseStatus, Channel, Closure};
 use crate::domain::dispatch::{
     AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, DispatchMode,
 };
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{AssignmentId, CaseId};
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
 use crate::service::assignments::Reply;
@@ -658,7 +658,7 @@ fn deadline(
         NewDeadline {
             kind,
             case_id,
-            assignment_id: assignment.map(|(id, _)| id),
+            assignment_id: assignment.map(|(id, _)| AssignmentId(id)),
             department_id: assignment.map(|(_, department)| department),
             starts_at: Ts::new(starts_at),
             due_at: Ts::new(due_at),

@@ -19,7 +19,7 @@ use crate::domain::dispatch::{
     AssignmentAction, AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, DispatchMode,
     ReturnRuling, assignment_transition,
 };
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{AssignmentId, CaseId};
 use crate::domain::lifecycle::status_after_round;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
@@ -56,7 +56,7 @@ pub struct Reply {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AssignmentView {
-    pub id: i64,
+    pub id: AssignmentId,
     pub case_id: CaseId,
     pub department_id: i64,
     /// The dispatch round (1 for the first dispatch, one more per redo or re-dispatch).
@@ -142,7 +142,7 @@ pub fn assignment_view(row: AssignmentRow) -> Result<AssignmentView, ApiError> {
 pub fn visible_assignment(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: AssignmentId,
 ) -> Result<AssignmentRow, ApiError> {
     assignment_db::find_assignment(conn, id)?
         .filter(|a| principal.sees_department_row(Some(a.department_id)))
@@ -152,7 +152,7 @@ pub fn visible_assignment(
 pub fn get_assignment(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: AssignmentId,
 ) -> Result<AssignmentView, ApiError> {
     assignment_view(visible_assignment(conn, principal, id)?)
 }
@@ -225,7 +225,7 @@ impl AssignmentMove {
 pub fn act_on_assignment(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: AssignmentId,
     mv: AssignmentMove,
     if_match: Option<i32>,
 ) -> Result<AssignmentView, ApiError> {

@@ -9,7 +9,7 @@ use crate::db::assignments::{self as assignment_db, DeadlineFilter, DeadlineRow,
 use crate::db::{DbConnection, PageRequest, now};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::dispatch::{DeadlineKind, DeadlineState, clock_flags};
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
 use crate::error::ApiError;
 use crate::service::reference::ReferenceData;
 
@@ -17,7 +17,7 @@ use crate::service::reference::ReferenceData;
 pub(crate) fn new_deadline(
     kind: DeadlineKind,
     case_id: CaseId,
-    assignment_id: Option<i64>,
+    assignment_id: Option<AssignmentId>,
     department_id: Option<i64>,
     starts_at: chrono::NaiveDateTime,
     due_at: DateTime<Utc>,
@@ -45,10 +45,10 @@ pub(crate) fn new_deadline(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeadlineView {
-    pub id: i64,
+    pub id: DeadlineId,
     pub kind: DeadlineKind,
     pub case_id: CaseId,
-    pub assignment_id: Option<i64>,
+    pub assignment_id: Option<AssignmentId>,
     pub department_id: Option<i64>,
     pub starts_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
@@ -106,7 +106,7 @@ pub fn get_deadline(
     conn: &mut DbConnection,
     reference: &ReferenceData,
     principal: &Principal,
-    id: i64,
+    id: DeadlineId,
 ) -> Result<DeadlineView, ApiError> {
     let row = assignment_db::find_deadline(conn, id)?
         .filter(|d| principal.sees_department_row(d.department_id))

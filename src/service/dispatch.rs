@@ -14,7 +14,7 @@ use crate::domain::dispatch::{
     AssignmentAction, AssignmentRole, AssignmentState, DeadlineKind, DispatchMode, DispatchTarget,
     assignment_transition, dispatch_mode,
 };
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{AssignmentId, CaseId};
 use crate::domain::lifecycle::{CaseMove, transition};
 use crate::domain::sla::{Period, PeriodUnit};
 use crate::error::{ApiError, FieldErrorCode, FieldErrors};
@@ -353,7 +353,7 @@ pub fn review(
                 )
             }
             ReviewDecision::SendBack => {
-                let assignment_id = input.assignment_id.unwrap_or_default();
+                let assignment_id = AssignmentId(input.assignment_id.unwrap_or_default());
                 let assignment = assignment_db::find_assignment(conn, assignment_id)?
                     .filter(|a| a.case_id == case.id && a.round == case.current_round)
                     .ok_or_else(|| {

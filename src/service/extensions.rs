@@ -16,7 +16,7 @@ use crate::domain::dispatch::{AssignmentRole, DeadlineKind, DeadlineState};
 use crate::domain::extension::{
     ExtensionDecision, ExtensionLimits, ExtensionRefusal, ExtensionState, extended_due,
 };
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
 
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
 use crate::service::cases::{event_keeping_status, stored};
@@ -26,8 +26,8 @@ use crate::service::reference::ReferenceData;
 pub struct ExtensionView {
     pub id: i64,
     /// The reply deadline it extends.
-    pub deadline_id: i64,
-    pub assignment_id: i64,
+    pub deadline_id: DeadlineId,
+    pub assignment_id: AssignmentId,
     pub case_id: CaseId,
     pub department_id: i64,
     pub requested_by: i64,
@@ -70,7 +70,7 @@ fn view(row: ExtensionRow) -> Result<ExtensionView, ApiError> {
 fn grantable(
     conn: &mut DbConnection,
     reference: &ReferenceData,
-    assignment_id: i64,
+    assignment_id: AssignmentId,
     current_due: DateTime<Utc>,
     working_days: u32,
 ) -> Result<crate::domain::calendar::Due, ApiError> {
@@ -116,7 +116,7 @@ pub fn request(
     conn: &mut DbConnection,
     reference: &ReferenceData,
     principal: &Principal,
-    deadline_id: i64,
+    deadline_id: DeadlineId,
     reason: &str,
     working_days: u32,
 ) -> Result<ExtensionView, ApiError> {

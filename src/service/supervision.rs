@@ -20,7 +20,7 @@ use crate::db::supervision::{
 use crate::db::{DbConnection, PageRequest, now, write_transaction};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::dispatch::{DeadlineKind, DeadlineState, due_soon_from};
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
 
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
 use crate::service::assignments::visible_assignment;
@@ -52,16 +52,16 @@ pub struct SupervisionView {
     pub kind: SupervisionKind,
     pub method: SupervisionMethod,
     pub case_id: CaseId,
-    pub assignment_id: i64,
+    pub assignment_id: AssignmentId,
     pub department_id: i64,
     /// The missed clock a system urge is about.
-    pub deadline_id: Option<i64>,
+    pub deadline_id: Option<DeadlineId>,
     pub note: String,
     /// Absent for the sweep's own urges.
     pub created_by: Option<i64>,
     pub created_at: DateTime<Utc>,
     /// Written supervision: the clock of the department's explanation.
-    pub response_deadline_id: Option<i64>,
+    pub response_deadline_id: Option<DeadlineId>,
     pub explanation: Option<String>,
     pub explained_by: Option<i64>,
     pub explained_at: Option<DateTime<Utc>>,
@@ -88,7 +88,7 @@ fn view(row: SupervisionRow) -> Result<SupervisionView, ApiError> {
 
 /// What the centre records when it presses a department.
 pub struct NewPressure<'a> {
-    pub assignment_id: i64,
+    pub assignment_id: AssignmentId,
     pub kind: SupervisionKind,
     pub method: SupervisionMethod,
     pub note: &'a str,
@@ -174,7 +174,7 @@ pub fn create(
                 ),
             )?;
             row = supervision_db::set_response_deadline(conn, row.id, clock.id)?;
-            details["response_deadline_id"] = clock.id.into();
+            details["response_deadline_id"] = clock.id.get().into();
             details["explanation_due_at"] = serde_json::json!(due.at);
         }
         let action = match pressure.kind {
@@ -314,7 +314,7 @@ pub fn sweep(
             break;
         }
         let (missed, urged) = write_transaction(conn, |conn| {
-            let marked: HashSet<i64> = supervision_db::mark_missed(conn, &ids(&rows), at)?
+            let marked: HashSet<DeadlineId> = supervision_db::mark_missed(conn, &ids(&rows), at)?
                 .into_iter()
                 .collect();
             let urges: Vec<NewSupervision> = rows
@@ -350,7 +350,7 @@ pub fn sweep(
             break;
         }
         report.due_soon += write_transaction(conn, |conn| {
-            let marked: HashSet<i64> = supervision_db::mark_due_soon(conn, &ids(&rows), at)?
+            let marked: HashSet<DeadlineId> = supervision_db::mark_due_soon(conn, &ids(&rows), at)?
                 .into_iter()
                 .collect();
             let events = system_events(conn, &rows, &marked, "deadline_due_soon", at)?;
@@ -361,7 +361,7 @@ pub fn sweep(
     Ok(report)
 }
 
-fn ids(rows: &[DeadlineRow]) -> Vec<i64> {
+fn ids(rows: &[DeadlineRow]) -> Vec<DeadlineId> {
     rows.iter().map(|row| row.id).collect()
 }
 
@@ -389,7 +389,7 @@ fn system_urge(row: &DeadlineRow, at: NaiveDateTime) -> Option<NewSupervision> {
 fn system_events(
     conn: &mut DbConnection,
     rows: &[DeadlineRow],
-    marked: &HashSet<i64>,
+    marked: &HashSet<DeadlineId>,
     action: &str,
     at: NaiveDateTime,
 ) -> Result<Vec<NewCaseEvent>, ApiError> {
