@@ -135,6 +135,22 @@ fn check_category(
     Ok(())
 }
 
+/// A case's district is a department of kind `district`.
+fn check_district(
+    conn: &mut DbConnection,
+    errors: &mut FieldErrors,
+    id: i64,
+) -> Result<(), ApiError> {
+    if organisation::find_department(conn, id)?.is_none_or(|d| d.kind != DepartmentKind::District) {
+        errors.add(
+            "district_id",
+            FieldErrorCode::NotFound,
+            "no district with this id",
+        );
+    }
+    Ok(())
+}
+
 /// Registers a case. Runs in one transaction: number, case, complainant, first timeline event and
 /// the idempotency record all commit together or not at all.
 pub fn register(
@@ -222,15 +238,8 @@ pub fn register(
     if let Some(category) = input.category_id {
         check_category(conn, &mut errors, category)?;
     }
-    if let Some(district) = input.district_id
-        && organisation::find_department(conn, district)?
-            .is_none_or(|d| d.kind != DepartmentKind::District)
-    {
-        errors.add(
-            "district_id",
-            FieldErrorCode::NotFound,
-            "no district with this id",
-        );
+    if let Some(district) = input.district_id {
+        check_district(conn, &mut errors, district)?;
     }
 
     // The complainant: citizens are who their account says; others give the details.
@@ -530,15 +539,8 @@ pub fn reclassify(
         if let Some(Some(category)) = input.category_id {
             check_category(conn, &mut errors, category)?;
         }
-        if let Some(Some(district)) = input.district_id
-            && organisation::find_department(conn, district)?
-                .is_none_or(|d| d.kind != DepartmentKind::District)
-        {
-            errors.add(
-                "district_id",
-                FieldErrorCode::NotFound,
-                "no district with this id",
-            );
+        if let Some(Some(district)) = input.district_id {
+            check_district(conn, &mut errors, district)?;
         }
         errors.finish()?;
         check_version(&case, if_match)?;
