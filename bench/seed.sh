@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Seeding speed: `hotline seed --cases N` on a fresh SQLite database (or a fresh PostgreSQL
+# database with DATABASE_URL=postgres://…/name, created and dropped), ROUNDS times, printing each
+# run's cases/s. BIN= times another build (run two builds alternately for an A/B).
+#   bash bench/seed.sh                                   # 100,000 cases, twice
+#   CASES=1000000 ROUNDS=1 bash bench/seed.sh
+#   BIN=/var/tmp/hotline-ab-target-96a723b/release/hotline bash bench/seed.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/hotline-target}"
+CASES="${CASES:-100000}"
+ROUNDS="${ROUNDS:-2}"
+if [ -n "${BIN:-}" ]; then
+    bin="$(realpath "$BIN")"
+else
+    cargo build --release --quiet --bin hotline
+    bin="$CARGO_TARGET_DIR/release/hotline"
+fi
+for round in $(seq "$ROUNDS"); do
+    work="$(mktemp -d)"
+    url="sqlite://$work/seed.db"
+    if [[ "${DATABASE_URL:-}" == postgres://* ]]; then
+        url="${DATABASE_URL%/*}/hotline_seed_$$"
+        psql "${DATABASE_URL%/*}/postgres" -qc "CREATE DATABASE hotline_seed_$$" >/dev/null
+    fi
+    DATABASE_URL="$url" RUST_LOG=warn "$bin" seed --cases "$CASES" 2>&1 | tail -1
+    if [[ "$url" == postgres://* ]]; then
+        psql "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE hotline_seed_$$" >/dev/null
+    fi
+    rm -rf "$work"
+done
