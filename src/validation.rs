@@ -362,10 +362,10 @@ mod tests {
         crate::service::organisation::CreateIntegrationClient => [];
         crate::service::organisation::UpdateIntegrationClient => [];
         crate::routes::auth::RegisterCitizenRequest => ["phone"];
-        crate::routes::supervision::SupervisionRequest => [];
-        crate::routes::supervision::ExplanationRequest => [];
-        crate::routes::extensions::ExtensionRequest => [];
-        crate::routes::extensions::ExtensionDecisionRequest => [];
+        crate::service::supervision::SupervisionRequest => [];
+        crate::service::supervision::ExplanationRequest => [];
+        crate::service::extensions::ExtensionRequest => [];
+        crate::service::extensions::ExtensionDecisionRequest => [];
         crate::service::intake::RegisterCase => ["complainant.phone"];
         crate::service::intake::UpdateCase => [];
         crate::service::intake::RejectCase => [];

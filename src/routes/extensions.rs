@@ -2,37 +2,19 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
-use validator::Validate;
+use utoipa::IntoParams;
 
 use crate::auth::{Permit, op};
 use crate::db::extensions::ExtensionFilter;
-use crate::domain::extension::MAX_REQUESTED_WORKING_DAYS;
-use crate::domain::extension::{ExtensionDecision, ExtensionState};
+use crate::domain::extension::ExtensionState;
 use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
-use crate::service::extensions::{self as extension_service, ExtensionView};
+use crate::service::extensions::{
+    self as extension_service, ExtensionDecisionRequest, ExtensionRequest, ExtensionView,
+};
 use crate::startup::AppState;
-use crate::validation;
-
-#[derive(eserde::Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExtensionRequest {
-    /// Why the department needs more time (延期理由).
-    #[schema(
-        example = "需协调区住建局联合现场勘查，原时限内无法完成。",
-        min_length = 1,
-        max_length = 2000
-    )]
-    #[validate(length(min = 1, max = 2000), custom(function = "validation::text"))]
-    pub reason: String,
-    /// Working days asked for, counted from the current reply deadline.
-    #[schema(minimum = 1, maximum = 30, example = 5)]
-    #[validate(range(min = 1, max = MAX_REQUESTED_WORKING_DAYS, code = "out_of_range"))]
-    pub working_days: u32,
-}
 
 /// Ask for more time on a running reply deadline (延期申请). At most one request per assignment waits
 /// at a time; the policy caps how many an assignment is granted (default 2) and how far the
@@ -144,17 +126,6 @@ pub async fn get_extension(
         .run(move |conn| extension_service::get(conn, &principal, id))
         .await?;
     Ok(web::Json(view))
-}
-
-#[derive(eserde::Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExtensionDecisionRequest {
-    pub decision: ExtensionDecision,
-    /// Told to the department with the decision.
-    #[schema(max_length = 2000)]
-    #[validate(length(max = 2000), custom(function = "validation::text"))]
-    #[serde(default)]
-    pub note: Option<String>,
 }
 
 /// Approve or reject a waiting request. Approval moves the reply deadline (and the assignment's

@@ -3,8 +3,7 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
-use validator::Validate;
+use utoipa::IntoParams;
 
 use crate::auth::{Permit, op};
 use crate::db::supervision::SupervisionFilter;
@@ -13,27 +12,10 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
 use crate::service::supervision::{
-    self as supervision_service, NewPressure, SupervisionKind, SupervisionMethod, SupervisionView,
+    self as supervision_service, ExplanationRequest, NewPressure, SupervisionKind,
+    SupervisionMethod, SupervisionRequest, SupervisionView,
 };
 use crate::startup::AppState;
-use crate::validation;
-
-#[derive(eserde::Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SupervisionRequest {
-    /// The open assignment of the department pressed.
-    pub assignment_id: i64,
-    pub kind: SupervisionKind,
-    /// `phone`, `written` (the department owes a written explanation) or `on_site`.
-    pub method: SupervisionMethod,
-    #[schema(
-        example = "请于今日内联系诉求人并反馈办理进展。",
-        min_length = 1,
-        max_length = 2000
-    )]
-    #[validate(length(min = 1, max = 2000), custom(function = "validation::text"))]
-    pub note: String,
-}
 
 /// Urge (催办) or supervise (督办) the department of an open assignment. Written supervision starts a
 /// `supervision_response` clock (policy: 2 working days) for the department's explanation.
@@ -149,19 +131,6 @@ pub async fn get_supervision(
         .run(move |conn| supervision_service::get(conn, &principal, id))
         .await?;
     Ok(web::Json(view))
-}
-
-#[derive(eserde::Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExplanationRequest {
-    /// The department's written explanation (书面说明).
-    #[schema(
-        example = "因涉及多部门职责交叉，已于本周召开协调会，明确由我局牵头处理。",
-        min_length = 1,
-        max_length = 5000
-    )]
-    #[validate(length(min = 1, max = 5000), custom(function = "validation::text"))]
-    pub explanation: String,
 }
 
 /// Answer a written supervision of your department, once; its clock is met or missed by it.

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
+use validator::Validate;
 
 use crate::auth::Principal;
 use crate::db::assignments as assignment_db;
@@ -14,13 +15,15 @@ use crate::db::extensions::{
 use crate::db::{DbConnection, PageRequest, now, write_transaction};
 use crate::domain::dispatch::{AssignmentRole, DeadlineKind, DeadlineState};
 use crate::domain::extension::{
-    ExtensionDecision, ExtensionLimits, ExtensionRefusal, ExtensionState, extended_due,
+    ExtensionDecision, ExtensionLimits, ExtensionRefusal, ExtensionState,
+    MAX_REQUESTED_WORKING_DAYS, extended_due,
 };
 use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
 
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
 use crate::service::cases::{event_keeping_status, stored};
 use crate::service::reference::ReferenceData;
+use crate::validation;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExtensionView {
@@ -108,6 +111,34 @@ fn grantable(
             ),
         ),
     })
+}
+
+#[derive(eserde::Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionRequest {
+    /// Why the department needs more time (延期理由).
+    #[schema(
+        example = "需协调区住建局联合现场勘查，原时限内无法完成。",
+        min_length = 1,
+        max_length = 2000
+    )]
+    #[validate(length(min = 1, max = 2000), custom(function = "validation::text"))]
+    pub reason: String,
+    /// Working days asked for, counted from the current reply deadline.
+    #[schema(minimum = 1, maximum = 30, example = 5)]
+    #[validate(range(min = 1, max = MAX_REQUESTED_WORKING_DAYS, code = "out_of_range"))]
+    pub working_days: u32,
+}
+
+#[derive(eserde::Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionDecisionRequest {
+    pub decision: ExtensionDecision,
+    /// Told to the department with the decision.
+    #[schema(max_length = 2000)]
+    #[validate(length(max = 2000), custom(function = "validation::text"))]
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// A department admin asks for `working_days` more on a running reply deadline of their

@@ -4,12 +4,12 @@
 //! the clocks that became due soon or were missed, and urges the department of every missed
 //! clock once, by itself.
 
-use crate::domain::named_enum;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
+use validator::Validate;
 
 use crate::auth::Principal;
 use crate::db::assignments::{self as assignment_db, DeadlineRow};
@@ -21,12 +21,14 @@ use crate::db::{DbConnection, PageRequest, now, write_transaction};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::dispatch::{DeadlineKind, DeadlineState, due_soon_from};
 use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
+use crate::domain::named_enum;
 
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
 use crate::service::assignments::visible_assignment;
 use crate::service::cases::event_keeping_status;
 use crate::service::deadlines::new_deadline;
 use crate::service::reference::ReferenceData;
+use crate::validation;
 
 named_enum! {
     /// 催办 (urge) or 督办 (supervise).
@@ -92,6 +94,36 @@ pub struct NewPressure<'a> {
     pub kind: SupervisionKind,
     pub method: SupervisionMethod,
     pub note: &'a str,
+}
+
+#[derive(eserde::Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisionRequest {
+    /// The open assignment of the department pressed.
+    pub assignment_id: i64,
+    pub kind: SupervisionKind,
+    /// `phone`, `written` (the department owes a written explanation) or `on_site`.
+    pub method: SupervisionMethod,
+    #[schema(
+        example = "请于今日内联系诉求人并反馈办理进展。",
+        min_length = 1,
+        max_length = 2000
+    )]
+    #[validate(length(min = 1, max = 2000), custom(function = "validation::text"))]
+    pub note: String,
+}
+
+#[derive(eserde::Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExplanationRequest {
+    /// The department's written explanation (书面说明).
+    #[schema(
+        example = "因涉及多部门职责交叉，已于本周召开协调会，明确由我局牵头处理。",
+        min_length = 1,
+        max_length = 5000
+    )]
+    #[validate(length(min = 1, max = 5000), custom(function = "validation::text"))]
+    pub explanation: String,
 }
 
 /// A supervisor urges or supervises the department of an open assignment. In writing, the
