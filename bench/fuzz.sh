@@ -40,6 +40,11 @@ fresh_server fuzz HOTLINE_PUBLIC_RATE_LIMIT=0 HOTLINE_ACCESS_TOKEN_TTL_SECS=7200
 # administrator is fuzzed last: it may reset or disable any account (a random seed found that: the
 # supervisor could no longer sign in), while the others can change only their own password, behind
 # a current-password check that random data does not pass.
+# The coverage phase is left out by default (FUZZ_PHASES=examples,coverage,fuzzing,stateful puts it
+# back): schemathesis 4.32.5's coverage walker raises a KeyError inside itself on this document and,
+# on 2026-11-30, reported PATCH /departments/{id} for accepting a body "missing required property
+# contact_person", a property the schema does not require. Hostile and out-of-bounds input is
+# bench/hostile.sh's, and the limits test compares every declared bound with the rules.
 declare -A tokens
 for account in supervisor cgj.admin admin; do
     tokens[$account]="$(curl -fsS "$base/api/v1/auth/login" -H 'content-type: application/json' \
@@ -53,6 +58,7 @@ for account in supervisor cgj.admin admin; do
     "$st_bin" run "$base/openapi.json" \
         --checks all \
         --exclude-checks positive_data_acceptance \
+        --phases "${FUZZ_PHASES:-examples,fuzzing,stateful}" \
         --workers 2 \
         --seed "$seed" \
         --request-timeout 10 \
