@@ -86,24 +86,31 @@ macro_rules! stored_enums {
     )+};
 }
 
-stored_enums!(
-    crate::domain::role::Role,
-    crate::domain::organisation::DepartmentKind,
-    crate::domain::case::Channel,
-    crate::domain::case::CaseStatus,
-    crate::domain::case::Closure,
-    crate::domain::sla::CaseKind,
-    crate::domain::sla::Urgency,
-    crate::domain::dispatch::AssignmentState,
-    crate::domain::dispatch::AssignmentRole,
-    crate::domain::dispatch::DispatchMode,
-    crate::domain::dispatch::DeadlineKind,
-    crate::domain::dispatch::DeadlineState,
-    crate::domain::dispatch::ReturnRuling,
-    crate::domain::extension::ExtensionState,
-    crate::service::supervision::SupervisionKind,
-    crate::service::supervision::SupervisionMethod,
-);
+/// Every enum stored in a text column, listed once: the mapping below and the test take it from here.
+macro_rules! with_stored_enums {
+    ($apply:ident) => {
+        $apply!(
+            crate::domain::role::Role,
+            crate::domain::organisation::DepartmentKind,
+            crate::domain::case::Channel,
+            crate::domain::case::CaseStatus,
+            crate::domain::case::Closure,
+            crate::domain::sla::CaseKind,
+            crate::domain::sla::Urgency,
+            crate::domain::dispatch::AssignmentState,
+            crate::domain::dispatch::AssignmentRole,
+            crate::domain::dispatch::DispatchMode,
+            crate::domain::dispatch::DeadlineKind,
+            crate::domain::dispatch::DeadlineState,
+            crate::domain::dispatch::ReturnRuling,
+            crate::domain::extension::ExtensionState,
+            crate::service::supervision::SupervisionKind,
+            crate::service::supervision::SupervisionMethod,
+        );
+    };
+}
+
+with_stored_enums!(stored_enums);
 
 #[cfg(test)]
 mod tests {
@@ -126,23 +133,6 @@ mod tests {
 
     #[test]
     fn serde_names_are_the_stored_names() {
-        names_agree!(
-            crate::domain::role::Role,
-            crate::domain::organisation::DepartmentKind,
-            crate::domain::case::Channel,
-            crate::domain::case::CaseStatus,
-            crate::domain::case::Closure,
-            crate::domain::sla::CaseKind,
-            crate::domain::sla::Urgency,
-            crate::domain::dispatch::AssignmentState,
-            crate::domain::dispatch::AssignmentRole,
-            crate::domain::dispatch::DispatchMode,
-            crate::domain::dispatch::DeadlineKind,
-            crate::domain::dispatch::DeadlineState,
-            crate::domain::dispatch::ReturnRuling,
-            crate::domain::extension::ExtensionState,
-            crate::service::supervision::SupervisionKind,
-            crate::service::supervision::SupervisionMethod,
-        );
+        with_stored_enums!(names_agree);
     }
 }
