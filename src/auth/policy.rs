@@ -164,6 +164,15 @@ const NOTE_WRITERS: &[Role] = &[
     Role::Supervisor,
 ];
 const ACCOUNT_ADMINS: &[Role] = &[Role::Admin, Role::DepartmentAdmin];
+/// Who reads follow-up attempts across cases: the centre, admins, and analysts (without the
+/// citizens' words).
+const FOLLOW_UP_READERS: &[Role] = &[
+    Role::Operator,
+    Role::Dispatcher,
+    Role::Supervisor,
+    Role::Admin,
+    Role::Analyst,
+];
 
 macro_rules! policy {
     ($($op:ident = $id:literal, $method:ident $path:literal, $access:expr, $rows:ident;)+) => {
@@ -272,6 +281,12 @@ policy! {
     ListSupervisions = "list_supervisions", GET "/api/v1/supervisions", Roles(WORK_READERS), DepartmentWork;
     GetSupervision = "get_supervision", GET "/api/v1/supervisions/{id}", Roles(WORK_READERS), DepartmentWork;
     Explain = "explain", POST "/api/v1/supervisions/{id}/explanation", Roles(DEPARTMENT_ADMIN), DepartmentWork;
+
+    RecordFollowUpCall = "record_follow_up_call", POST "/api/v1/cases/{id}/follow-up-calls", Roles(CENTRE_DESKS), Cases;
+    CaseFollowUpCalls = "case_follow_up_calls", GET "/api/v1/cases/{id}/follow-up-calls", Roles(WORK_READERS), Cases;
+    ListFollowUpCalls = "list_follow_up_calls", GET "/api/v1/follow-up-calls", Roles(FOLLOW_UP_READERS), All;
+    FollowUpQueue = "follow_up_queue", GET "/api/v1/follow-up-queue", Roles(CENTRE_DESKS), All;
+    FollowUpDecision = "follow_up_decision", POST "/api/v1/cases/{id}/follow-up-decision", Roles(SUPERVISOR), Cases;
 }
 
 /// The entry of an OpenAPI operation, by method and path.

@@ -300,6 +300,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    follow_up_calls (id) {
+        id -> BigInt,
+        case_id -> BigInt,
+        deadline_id -> BigInt,
+        evaluated_case_id -> BigInt,
+        round -> Integer,
+        department_id -> Nullable<BigInt>,
+        channel -> Text,
+        outcome -> Text,
+        resolved -> Nullable<Text>,
+        satisfaction -> Nullable<Text>,
+        citizen_words -> Nullable<Text>,
+        effect -> Text,
+        called_by -> BigInt,
+        called_at -> Timestamp,
+        recorded_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(complainants -> cases (case_id));
 diesel::joinable!(assignments -> cases (case_id));
 diesel::joinable!(deadlines -> assignments (assignment_id));
@@ -328,4 +348,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     deadlines,
     extensions,
     supervisions,
+    follow_up_calls,
 );
