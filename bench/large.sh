@@ -2,7 +2,7 @@
 # Large-data benchmark: builds the release binary, fills a fresh embedded SQLite database with
 # `hotline seed` (1,000,000 cases unless CASES says otherwise), then drives the case list with wrk:
 # filtered by status and department, and keyword searches (a common phrase of 3+ characters, which
-# the trigram index answers, and a 2-character word, which is scanned). Prints the seed rate, the
+# the trigram index answers, and a 2-character word, which is scanned), and the follow-up queue. Prints the seed rate, the
 # database size, requests/s, p50 and p99 latency, and the server's peak memory.
 #   bash bench/large.sh
 #   CASES=200000 DURATION=20s bash bench/large.sh
@@ -74,6 +74,9 @@ run "GET /cases?status=in_progress&department_id=CGJ" \
 run "GET /cases?q=$QUERY" "/api/v1/cases?q=$(urlencode "$QUERY")&limit=50"
 run "GET /cases?q=$SHORT_QUERY (2 characters: no index)" "/api/v1/cases?q=$(urlencode "$SHORT_QUERY")&limit=50"
 run "GET /cases?status=in_progress&q=$QUERY" "/api/v1/cases?status=in_progress&q=$(urlencode "$QUERY")&limit=50"
+# The centre's follow-up work queue: each page shows 50 complainants in full, so each request
+# also records 50 personal-data reads.
+run "GET /follow-up-queue (first 50, reads recorded)" "/api/v1/follow-up-queue?limit=50"
 
 peak_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
 echo

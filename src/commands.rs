@@ -256,6 +256,10 @@ enum DemoStage {
     InProgress,
     PendingReview,
     AwaitingFollowUp,
+    /// Followed up: the citizen was satisfied.
+    ClosedAfterFollowUp,
+    /// Followed up: the citizen was dissatisfied; the supervisor decides.
+    AwaitingDecision,
     ClosedBySupervisor,
     Merged,
 }
@@ -368,6 +372,26 @@ const DEMO_CASES: &[(
             ("匿名", "13288889999", false, true),
         ),
         (
+            ClosedAfterFollowUp,
+            Complaint,
+            Phone,
+            "010101",
+            "菜市场门口垃圾堆积",
+            "菜市场门口垃圾堆积多日无人清运，气味很大。",
+            "东城区东华门街道某菜市场",
+            ("孙女士", "13566667777", true, false),
+        ),
+        (
+            AwaitingDecision,
+            Complaint,
+            Phone,
+            "0102",
+            "楼道堆放杂物未清理",
+            "楼道长期堆放杂物，存在消防隐患，物业一直不处理。",
+            "东城区景山街道某小区7号楼",
+            ("周先生", "13455556666", true, false),
+        ),
+        (
             ClosedBySupervisor,
             Complaint,
             Letter,
@@ -408,11 +432,13 @@ fn demo_principal(
 }
 
 fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<String, ApiError> {
+    use crate::domain::follow_up::{CallOutcome, FollowUpChannel, Resolved, Satisfaction};
     use crate::service::assignments::{self, AssignmentMove, Reply};
     use crate::service::case_closing::{self, CloseCase, MergeCase};
     use crate::service::dispatch::{
         self, DispatchCase, DispatchTargetInput, ReviewCase, ReviewDecision,
     };
+    use crate::service::follow_up::{self, RecordCall};
     use crate::service::intake::{self, ComplainantInput, IntakeDecision, RegisterCase};
 
     let listed = crate::db::cases::list_cases(
@@ -613,6 +639,31 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
                 note: None,
             },
             None,
+        )?;
+        let (resolved, satisfaction) = match stage {
+            DemoStage::ClosedAfterFollowUp => (Resolved::Yes, Satisfaction::Satisfied),
+            DemoStage::AwaitingDecision => (Resolved::No, Satisfaction::Dissatisfied),
+            _ => continue,
+        };
+        follow_up::record_call(
+            conn,
+            &reference,
+            &operator,
+            id,
+            RecordCall {
+                channel: FollowUpChannel::Phone,
+                outcome: CallOutcome::Reached,
+                resolved: Some(resolved),
+                satisfaction: Some(satisfaction),
+                citizen_words: Some(
+                    match satisfaction {
+                        Satisfaction::Satisfied => "已经处理好了，谢谢。",
+                        _ => "问题还是没有解决。",
+                    }
+                    .into(),
+                ),
+                called_at: None,
+            },
         )?;
     }
     Ok(format!(
