@@ -1453,6 +1453,7 @@ async fn the_demo_has_cases_in_every_stage() {
     assert_eq!(
         statuses,
         [
+            "awaiting_decision",
             "awaiting_follow_up",
             "closed",
             "dispatched",
