@@ -53,7 +53,7 @@ pub struct NewFollowUpCall<T = NaiveDateTime> {
     pub recorded_at: T,
 }
 
-pub fn insert_call(conn: &mut DbConnection, row: NewFollowUpCall) -> QueryResult<FollowUpCallRow> {
+pub fn insert_call(conn: &mut DbConnection, row: &NewFollowUpCall) -> QueryResult<FollowUpCallRow> {
     diesel::insert_into(follow_up_calls::table)
         .values(row)
         .returning(follow_up_calls::all_columns)

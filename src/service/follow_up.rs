@@ -291,35 +291,24 @@ pub fn record_call(
             _ if merged => CallEffect::FollowUpEnded,
             _ => verdict.effect(),
         };
-        let call = follow_up_db::insert_call(
-            conn,
-            NewFollowUpCall {
-                case_id: case.id,
-                deadline_id: clock.id,
-                evaluated_case_id: evaluated.id,
-                round: evaluated.current_round,
-                department_id: evaluated.lead_department_id,
-                channel: input.channel,
-                outcome: input.outcome,
-                resolved: input.resolved,
-                satisfaction: input.satisfaction,
-                citizen_words: words.clone(),
-                effect,
-                called_by: caller,
-                called_at: called_at.naive_utc(),
-                recorded_at,
-            },
-        )?;
-        // The timeline keeps the answer but not the citizen's words (they stay with the call).
-        let details = serde_json::json!({
-            "call_id": call.id,
-            "channel": call.channel.as_str(),
-            "outcome": call.outcome.as_str(),
-            "resolved": call.resolved.map(Resolved::as_str),
-            "satisfaction": call.satisfaction.map(Satisfaction::as_str),
-            "called_at": called_at,
-            "evaluated_case_id": evaluated.id,
-        });
+        let new_call = NewFollowUpCall {
+            case_id: case.id,
+            deadline_id: clock.id,
+            evaluated_case_id: evaluated.id,
+            round: evaluated.current_round,
+            department_id: evaluated.lead_department_id,
+            channel: input.channel,
+            outcome: input.outcome,
+            resolved: input.resolved,
+            satisfaction: input.satisfaction,
+            citizen_words: words.clone(),
+            effect,
+            called_by: caller,
+            called_at: called_at.naive_utc(),
+            recorded_at,
+        };
+        let call = follow_up_db::insert_call(conn, &new_call)?;
+        let details = call_details(call.id, &new_call);
         let actor = EventActor::from(principal);
         let row = match verdict {
             Verdict::TryAgain => {
@@ -351,6 +340,31 @@ pub fn record_call(
         call: call_view(principal, call),
         case: view(conn, principal, row)?,
     })
+}
+
+/// The timeline event's details of an attempt: the answer, not the citizen's words (they stay
+/// with the call). The seed writes the same.
+pub(crate) fn call_details<T: Copy + Into<NaiveDateTime>>(
+    call_id: i64,
+    call: &NewFollowUpCall<T>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "call_id": call_id,
+        "channel": call.channel.as_str(),
+        "outcome": call.outcome.as_str(),
+        "resolved": call.resolved.map(Resolved::as_str),
+        "satisfaction": call.satisfaction.map(Satisfaction::as_str),
+        "called_at": call.called_at.into().and_utc(),
+        "evaluated_case_id": call.evaluated_case_id,
+    })
+}
+
+/// The timeline event's details of the supervisor's closing decision.
+pub(crate) fn close_decision_details(
+    reason: DecisionReason,
+    note: Option<&str>,
+) -> serde_json::Value {
+    serde_json::json!({"decision": "close", "reason": reason.as_str(), "note": note})
 }
 
 /// Applies a citizen's evaluation given another way than a call (an answered survey) to a case
@@ -609,7 +623,7 @@ pub fn decide(
                         closed_at: Some(Some(at)),
                         ..Default::default()
                     },
-                    serde_json::json!({"decision": "close", "reason": reason.as_str(), "note": note}),
+                    close_decision_details(reason, note.as_deref()),
                 )
             }
             Decision::Redo => {
