@@ -12,17 +12,23 @@ use diesel::ExpressionMethods;
 use super::write::{Batch, OrganisationRows, Ts};
 use crate::db::assignments::{NewAssignment, NewDeadline};
 use crate::db::cases::{ComplainantRow, NewCase, NewCaseEvent};
-use crate::db::schema::{assignments, case_events, cases, deadlines};
+use crate::db::follow_up::NewFollowUpCall;
+use crate::db::schema::{assignments, case_events, cases, deadlines, follow_up_calls};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::case::{CaseStatus, Channel, Closure};
 use crate::domain::dispatch::{
     AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, DispatchMode,
 };
-use crate::domain::ids::{AssignmentId, CaseId};
+use crate::domain::follow_up::{
+    CallOutcome, DecisionReason, Evaluation, FollowUpChannel, Resolved, Satisfaction, Verdict,
+    verdict,
+};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
 use crate::service::assignments::Reply;
 use crate::service::dispatch::period_text;
+use crate::service::follow_up::{call_details, close_decision_details};
 use crate::service::reference::PolicyVersion;
 
 /// What each category's cases say. `{addr}` is replaced by an address, `{n}` by a small number.
@@ -618,6 +624,7 @@ pub(super) struct Generator {
     pub next_event: i64,
     pub next_assignment: i64,
     pub next_deadline: i64,
+    pub next_call: i64,
     pub start: NaiveDateTime,
     pub span_seconds: i64,
     pub total: u64,
@@ -645,7 +652,7 @@ fn deadline(
     due: &crate::domain::calendar::Due,
     period: String,
     end: ClockEnd,
-) {
+) -> DeadlineId {
     let due_at = due.at.naive_utc();
     let (state, met_at, updated_at) = match end {
         ClockEnd::Running => (DeadlineState::Running, None, starts_at),
@@ -672,6 +679,183 @@ fn deadline(
         },
     ));
     *next_id += 1;
+    DeadlineId(*next_id - 1)
+}
+
+/// One follow-up attempt of a seeded case, and what the product's rule makes of it.
+struct Attempt {
+    at: NaiveDateTime,
+    channel: FollowUpChannel,
+    outcome: CallOutcome,
+    evaluation: Option<Evaluation>,
+    verdict: Verdict,
+}
+
+/// The follow-up of an approved case: its attempts, and after a dissatisfied citizen the
+/// supervisor's closing decision (time, reason, note).
+#[derive(Default)]
+struct FollowUpPlan {
+    attempts: Vec<Attempt>,
+    decision: Option<(NaiveDateTime, DecisionReason, &'static str)>,
+}
+
+const CITIZEN_WORDS: &[&str] = &[
+    "已经处理好了，谢谢。",
+    "问题基本解决了，希望以后多巡查。",
+    "处理得很及时，满意。",
+    "还有一点没弄完，但态度不错。",
+];
+const DISSATISFIED_WORDS: &[&str] = &["问题还是没有解决。", "只是来看了一下，没有实际处理。"];
+
+/// Plans the follow-up of a case approved at `approved_at`. A closing case ends it by
+/// `ends_at` (a realistic mix: most citizens satisfied or basically satisfied, some refusing,
+/// some unreachable on three days, some dissatisfied and closed by the supervisor); an open one
+/// has had up to two unanswered attempts by `now`. Each attempt's effect is the product's rule
+/// (`domain::follow_up::verdict`), so a plan that the rule would end differently is cut there.
+fn plan_follow_up(
+    rng: &mut fastrand::Rng,
+    calendar: &WorkingCalendar,
+    approved_at: NaiveDateTime,
+    ends_at: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> FollowUpPlan {
+    let mut planned: Vec<(NaiveDateTime, CallOutcome, Option<Evaluation>)> = Vec::new();
+    let hours = |n: i64| TimeDelta::hours(n);
+    let reached = |resolved, satisfaction| {
+        Some(Evaluation {
+            resolved,
+            satisfaction,
+        })
+    };
+    let mut decision = None;
+    match ends_at {
+        None => {
+            for day in 0..rng.i64(0..3) {
+                planned.push((
+                    approved_at + TimeDelta::days(day) + hours(1) + minutes(rng, 0, 300),
+                    CallOutcome::NoAnswer,
+                    None,
+                ));
+            }
+        }
+        Some(end) => {
+            let roll = rng.u32(..100);
+            if rng.u32(..5) == 0 && roll < 95 {
+                // A first call nobody answered, a little after the approval.
+                planned.push((
+                    approved_at + minutes(rng, 10, 60),
+                    CallOutcome::NoAnswer,
+                    None,
+                ));
+            }
+            match roll {
+                0..62 => {
+                    let resolved = if rng.u32(..10) == 0 {
+                        Resolved::Partly
+                    } else {
+                        Resolved::Yes
+                    };
+                    planned.push((
+                        end,
+                        CallOutcome::Reached,
+                        reached(resolved, Satisfaction::Satisfied),
+                    ));
+                }
+                62..88 => {
+                    let resolved = match rng.u32(..10) {
+                        0..6 => Resolved::Yes,
+                        6..9 => Resolved::Partly,
+                        _ => Resolved::No,
+                    };
+                    planned.push((
+                        end,
+                        CallOutcome::Reached,
+                        reached(resolved, Satisfaction::BasicallySatisfied),
+                    ));
+                }
+                88..91 => planned.push((end, CallOutcome::Refused, None)),
+                91..95 => {
+                    // Three days in a row, a day apart: three different local days.
+                    for day in 0..3 {
+                        let outcome = if rng.u32(..4) == 0 {
+                            CallOutcome::WrongNumber
+                        } else {
+                            CallOutcome::NoAnswer
+                        };
+                        planned.push((
+                            approved_at + TimeDelta::days(day) + hours(2),
+                            outcome,
+                            None,
+                        ));
+                    }
+                }
+                _ => {
+                    let resolved = if rng.bool() {
+                        Resolved::No
+                    } else {
+                        Resolved::Partly
+                    };
+                    planned.push((
+                        end,
+                        CallOutcome::Reached,
+                        reached(resolved, Satisfaction::Dissatisfied),
+                    ));
+                    let reason = match rng.u32(..100) {
+                        0..40 => (
+                            DecisionReason::BeyondPolicy,
+                            "诉求超出政策规定范围，已向市民解释。",
+                        ),
+                        40..75 => (
+                            DecisionReason::UnreasonableDemand,
+                            "诉求不合理，已做好解释工作。",
+                        ),
+                        _ => (
+                            DecisionReason::ResolvedPerDepartment,
+                            "经核实承办单位已按规定处理到位。",
+                        ),
+                    };
+                    decision = Some((
+                        (end + minutes(rng, 30, 8 * 60)).min(now),
+                        reason.0,
+                        reason.1,
+                    ));
+                }
+            }
+        }
+    }
+    let mut plan = FollowUpPlan::default();
+    let mut unreached = std::collections::BTreeSet::new();
+    for (at, outcome, evaluation) in planned {
+        if at > now {
+            break;
+        }
+        let day = calendar.local_date(at.and_utc());
+        let Ok(verdict) = verdict(outcome, evaluation, &unreached, day) else {
+            break;
+        };
+        if evaluation.is_none() && verdict == Verdict::TryAgain {
+            unreached.insert(day);
+        }
+        let channel = if rng.u32(..10) == 0 {
+            FollowUpChannel::Sms
+        } else {
+            FollowUpChannel::Phone
+        };
+        plan.attempts.push(Attempt {
+            at,
+            channel,
+            outcome,
+            evaluation,
+            verdict,
+        });
+        if verdict != Verdict::TryAgain {
+            if verdict == Verdict::AwaitSupervisor {
+                plan.decision = decision;
+            }
+            break;
+        }
+    }
+    plan
 }
 
 impl Generator {
@@ -789,9 +973,13 @@ impl Generator {
                 },
             ));
             self.next_event += 1;
-            status = after;
-            version += 1;
-            updated_at = at;
+            // A move that keeps the status (a follow-up attempt) leaves the case as it is, as the
+            // product's `event_keeping_status` does.
+            if action != "follow_up_attempt" {
+                status = after;
+                version += 1;
+                updated_at = at;
+            }
         };
         let operating = (operator, Role::Operator);
         let dispatching = (dispatcher, Role::Dispatcher);
@@ -965,14 +1153,76 @@ impl Generator {
                 (assignment_version, assignment_updated) = (assignment_version + 1, reviewed_at);
                 follow_up = Some((due, format!("{days} working_days")));
             }
-            // Closed cases end with the supervisor closing them as resolved (the follow-up call
-            // that would close them is not built yet): open work is cancelled, clocks stopped.
-            let close_at = if approved {
-                closed_at
-            } else {
-                dispatched_at.max(clamp(dispatched_at + TimeDelta::days(5)))
-            };
-            let closed_by_supervisor = closing.then_some(close_at);
+            // Approved cases are followed up by the rules; cases that never reached approval (no
+            // one in the department to reply) are closed by the supervisor: open work cancelled,
+            // clocks stopped.
+            let plan = approved.then(|| {
+                plan_follow_up(
+                    rng,
+                    &calendar,
+                    reviewed_at,
+                    closing.then_some(closed_at),
+                    self.now,
+                )
+            });
+            let mut calls = Vec::new();
+            let mut follow_up_end = ClockEnd::Running;
+            for attempt in plan.iter().flat_map(|plan| &plan.attempts) {
+                let call = NewFollowUpCall {
+                    case_id: id,
+                    // The clock's id is known once it is written, below.
+                    deadline_id: DeadlineId(0),
+                    evaluated_case_id: id,
+                    round: 1,
+                    department_id: Some(lead),
+                    channel: attempt.channel,
+                    outcome: attempt.outcome,
+                    resolved: attempt.evaluation.map(|e| e.resolved),
+                    satisfaction: attempt.evaluation.map(|e| e.satisfaction),
+                    citizen_words: attempt.evaluation.map(|e| {
+                        let words = match e.satisfaction {
+                            Satisfaction::Dissatisfied => DISSATISFIED_WORDS,
+                            _ => CITIZEN_WORDS,
+                        };
+                        pick(rng, words).to_owned()
+                    }),
+                    effect: attempt.verdict.effect(),
+                    called_by: operator,
+                    called_at: Ts::new(attempt.at),
+                    recorded_at: Ts::new(attempt.at),
+                };
+                let details = call_details(self.next_call, &call);
+                let (action, after) = match attempt.verdict {
+                    Verdict::TryAgain => ("follow_up_attempt", CaseStatus::AwaitingFollowUp),
+                    Verdict::AwaitSupervisor => ("awaiting_decision", CaseStatus::AwaitingDecision),
+                    _ => ("closed_after_follow_up", CaseStatus::Closed),
+                };
+                event(batch, attempt.at, operating, action, after, details);
+                if let Some(ends) = attempt.verdict.closure() {
+                    closure = Some(ends);
+                    closed = Some(attempt.at);
+                }
+                if attempt.verdict != Verdict::TryAgain {
+                    follow_up_end = ClockEnd::Done(attempt.at);
+                }
+                calls.push((follow_up_calls::id.eq(self.next_call), call));
+                self.next_call += 1;
+            }
+            if let Some((at, reason, note)) = plan.as_ref().and_then(|plan| plan.decision) {
+                closure = Some(reason.closure());
+                closed = Some(at);
+                resolution = Some(note.to_owned());
+                event(
+                    batch,
+                    at,
+                    supervising,
+                    "follow_up_decision",
+                    CaseStatus::Closed,
+                    close_decision_details(reason, Some(note)),
+                );
+            }
+            let close_at = dispatched_at.max(clamp(dispatched_at + TimeDelta::days(5)));
+            let closed_by_supervisor = (closing && !approved).then_some(close_at);
             if let Some(at) = closed_by_supervisor {
                 closure = Some(Closure::Resolved);
                 closed = Some(at);
@@ -1020,8 +1270,7 @@ impl Generator {
                 reply_end,
             );
             if let Some((due, period)) = follow_up {
-                let end = closed_by_supervisor.map_or(ClockEnd::Running, ClockEnd::Cancelled);
-                deadline(
+                let clock = deadline(
                     batch,
                     (&mut self.next_deadline, self.clocks.policy.version),
                     DeadlineKind::FollowUp,
@@ -1030,8 +1279,12 @@ impl Generator {
                     reviewed_at,
                     &due,
                     period,
-                    end,
+                    follow_up_end,
                 );
+                for (_, call) in &mut calls {
+                    call.deadline_id = clock;
+                }
+                batch.follow_up_calls.append(&mut calls);
             }
             let worker =
                 |done: Option<((i64, Role), NaiveDateTime)>| done.map(|((user, _), _)| user);

@@ -1,8 +1,8 @@
 //! `hotline seed --cases N`: bulk-generates realistic cases for trying the API and for the large-data
 //! benchmark: the command, its options and the two threads that run it. [`generate`] makes the
 //! cases (text, distributions, and a history of the API's own moves for each: case number
-//! continuing the per-day counters, complainant, timeline, and for dispatched cases the round-1
-//! lead assignment with its clocks); [`write`] puts them in the database through the product's
+//! continuing the per-day counters, complainant, timeline, for dispatched cases the round-1
+//! lead assignment with its clocks, and for approved cases their follow-up calls); [`write`] puts them in the database through the product's
 //! own `Insertable` rows.
 //!
 //! Speed comes from large transactions, multi-row INSERTs of a fixed size (one prepared statement
@@ -115,6 +115,7 @@ fn seed_on(
         next_event: write::max_id(conn, "case_events")? + 1,
         next_assignment: write::max_id(conn, "assignments")? + 1,
         next_deadline: write::max_id(conn, "deadlines")? + 1,
+        next_call: write::max_id(conn, "follow_up_calls")? + 1,
         start: now - span,
         span_seconds: span.num_seconds() - 60,
         total: options.cases.max(1),
@@ -200,7 +201,13 @@ fn seed_on(
     match conn {
         DbConnection::Postgres(_) => {
             // Ids were given explicitly: move the identity sequences past them.
-            for table in ["cases", "case_events", "assignments", "deadlines"] {
+            for table in [
+                "cases",
+                "case_events",
+                "assignments",
+                "deadlines",
+                "follow_up_calls",
+            ] {
                 conn.batch_execute(&format!(
                     "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
                      GREATEST((SELECT MAX(id) FROM {table}), 1))"

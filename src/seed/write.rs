@@ -16,9 +16,10 @@ use diesel::sqlite::Sqlite;
 
 use crate::db::assignments::{NewAssignment, NewDeadline};
 use crate::db::cases::{ComplainantRow, NewCase, NewCaseEvent};
+use crate::db::follow_up::NewFollowUpCall;
 use crate::db::schema::{
     assignments, case_counters, case_events, cases, categories, complainants, deadlines,
-    departments, users,
+    departments, follow_up_calls, users,
 };
 use crate::db::{DbConnection, write_transaction};
 
@@ -37,6 +38,7 @@ pub(super) struct Batch {
     pub events: Vec<WithId<case_events::id, NewCaseEvent<Ts>>>,
     pub assignments: Vec<WithId<assignments::id, NewAssignment<Ts>>>,
     pub deadlines: Vec<WithId<deadlines::id, NewDeadline<Ts>>>,
+    pub follow_up_calls: Vec<WithId<follow_up_calls::id, NewFollowUpCall<Ts>>>,
     /// The batch's cases' ids, first and last (they are consecutive).
     pub case_ids: Option<(i64, i64)>,
     /// Per-day counters reached in this batch (`YYYYMMDD` → last value).
@@ -51,6 +53,7 @@ impl Batch {
         self.events.clear();
         self.assignments.clear();
         self.deadlines.clear();
+        self.follow_up_calls.clear();
         self.case_ids = None;
         self.counters.clear();
     }
@@ -117,6 +120,12 @@ impl Ts {
     }
 }
 
+impl From<Ts> for NaiveDateTime {
+    fn from(ts: Ts) -> Self {
+        ts.at
+    }
+}
+
 impl ToSql<Timestamp, Sqlite> for Ts {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
         out.set_value(self.text());
@@ -168,6 +177,7 @@ pub(super) fn write_batch(
                 insert_rows!($c, case_events::table, &batch.events);
                 insert_rows!($c, assignments::table, &batch.assignments);
                 insert_rows!($c, deadlines::table, &batch.deadlines);
+                insert_rows!($c, follow_up_calls::table, &batch.follow_up_calls);
                 for (day, last) in &batch.counters {
                     diesel::sql_query(concat!(
                         "INSERT INTO case_counters (day, last_value) VALUES ($1, $2) \

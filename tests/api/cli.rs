@@ -713,6 +713,25 @@ async fn shape_of(app: &crate::helpers::TestApp, token: &str, id: i64) -> Vec<St
             ),
         ));
     }
+    let calls = json_of(
+        app.get_as(token, &format!("/api/v1/cases/{id}/follow-up-calls"))
+            .await,
+        200,
+        "follow-up calls",
+    )
+    .await;
+    for call in calls.as_array().unwrap() {
+        shape.push(format!(
+            "call {} {} round {} with {}",
+            call["outcome"],
+            call["effect"],
+            call["round"],
+            set(
+                call,
+                &["resolved", "satisfaction", "citizen_words", "department_id"]
+            ),
+        ));
+    }
     let clocks = json_of(
         app.get_as(token, &format!("/api/v1/deadlines?case_id={id}&limit=100"))
             .await,
@@ -840,6 +859,78 @@ async fn seeded_histories_are_made_of_the_apis_own_moves() {
         }
         made.push(case);
     }
+    // Followed up: every ending the seed makes, and cases still waiting after unanswered calls.
+    let approved = || {
+        let (app, d) = (&app, &d);
+        async move {
+            let (case, assignment, ..) = dispatched_to(app, d, d.cgj).await;
+            sign_and_reply(app, &d.cgj_staff, assignment).await;
+            let path = format!("/api/v1/cases/{case}/review");
+            let body = json!({"decision": "approve"});
+            json_of(post(app, &d.dispatcher, &path, body).await, 200, "review").await;
+            case
+        }
+    };
+    let call = |case: i64, body: Value| {
+        let (app, operator) = (&app, d.operator.clone());
+        async move {
+            let path = format!("/api/v1/cases/{case}/follow-up-calls");
+            json_of(post(app, &operator, &path, body).await, 201, "call").await;
+        }
+    };
+    let reached = |resolved: &str, satisfaction: &str| {
+        json!({"channel": "phone", "outcome": "reached", "resolved": resolved,
+               "satisfaction": satisfaction, "citizen_words": "已经处理好了，谢谢。"})
+    };
+    let no_answer = json!({"channel": "sms", "outcome": "no_answer"});
+    for (first, last) in [
+        (None, reached("yes", "satisfied")),
+        (
+            Some(no_answer.clone()),
+            reached("partly", "basically_satisfied"),
+        ),
+        (None, reached("no", "basically_satisfied")),
+        (None, json!({"channel": "phone", "outcome": "refused"})),
+    ] {
+        let case = approved().await;
+        if let Some(first) = first {
+            call(case, first).await;
+        }
+        call(case, last).await;
+        made.push(case);
+    }
+    for reason in [
+        "beyond_policy",
+        "unreasonable_demand",
+        "resolved_per_department",
+    ] {
+        let case = approved().await;
+        call(case, reached("no", "dissatisfied")).await;
+        let path = format!("/api/v1/cases/{case}/follow-up-decision");
+        let body = json!({"decision": "close", "reason": reason, "note": "诉求超出政策规定范围"});
+        json_of(post(&app, &d.supervisor, &path, body).await, 200, "decide").await;
+        made.push(case);
+    }
+    let waiting = approved().await;
+    call(waiting, no_answer.clone()).await;
+    made.push(waiting);
+    // Unreachable: calls recorded on three days after an approval three weeks back.
+    let unreachable = approved().await;
+    let started = chrono::Utc::now() - chrono::Duration::days(21);
+    db.execute(&format!(
+        "UPDATE deadlines SET starts_at = '{}' WHERE case_id = {unreachable} AND kind = 'follow_up'",
+        started.format("%Y-%m-%d %H:%M:%S")
+    ))
+    .await;
+    for (days, outcome) in [(20, "no_answer"), (19, "wrong_number"), (18, "no_answer")] {
+        let at = (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339();
+        call(
+            unreachable,
+            json!({"channel": "phone", "outcome": outcome, "called_at": at}),
+        )
+        .await;
+    }
+    made.push(unreachable);
 
     let mut producible = std::collections::BTreeSet::new();
     for id in made {
@@ -860,6 +951,7 @@ async fn seeded_histories_are_made_of_the_apis_own_moves() {
         "assignment_replied",
         "review_approved",
         "closed",
+        "closed_after_follow_up",
     ] {
         assert!(
             written
