@@ -77,6 +77,8 @@ fn seed_on(
     tz: chrono_tz::Tz,
     options: &SeedOptions,
 ) -> Result<u64, ApiError> {
+    let secret = uuid::Uuid::new_v4().to_string();
+    write::add_handlers(conn, &crate::auth::password::hash(&secret))?;
     let org = Organisation::new(write::load_organisation(conn)?).map_err(ApiError::internal)?;
     let reference = crate::service::reference::ReferenceData::load(conn, tz)?;
     let clocks = Clocks {

@@ -17,11 +17,13 @@ use diesel::sqlite::Sqlite;
 use crate::db::assignments::{NewAssignment, NewDeadline};
 use crate::db::cases::{ComplainantRow, NewCase, NewCaseEvent};
 use crate::db::follow_up::NewFollowUpCall;
+use crate::db::models::NewUser;
 use crate::db::schema::{
     assignments, case_counters, case_events, cases, categories, complainants, deadlines,
     departments, follow_up_calls, users,
 };
 use crate::db::{DbConnection, write_transaction};
+use crate::domain::role::Role;
 
 /// Rows per multi-row INSERT. The widest table (assignments, 30 columns) stays below SQLite's
 /// limit of 32,766 bound values per statement.
@@ -276,6 +278,53 @@ pub(super) fn restore_fts_hashsize(
             diesel::sql_query("DELETE FROM cases_fts_config WHERE k = 'hashsize'").execute(conn)?;
         }
         Ok(())
+    })
+}
+
+/// Gives every active department without a department user one handler account (department
+/// staff, `handler.<department id>`), so that the cases the seed sends there are signed, replied
+/// and followed up rather than left unworked. Its password hash is of a random secret nobody
+/// keeps: the account cannot sign in until an admin sets a password. Returns how many it made.
+pub(super) fn add_handlers(conn: &mut DbConnection, password_hash: &str) -> QueryResult<usize> {
+    use std::collections::HashSet;
+    let staffed: HashSet<Option<i64>> = users::table
+        .filter(users::role.eq_any([Role::DepartmentStaff, Role::DepartmentAdmin]))
+        .filter(users::active.eq(true))
+        .select(users::department_id)
+        .load::<Option<i64>>(conn)?
+        .into_iter()
+        .collect();
+    let unstaffed: Vec<(i64, String)> = departments::table
+        .filter(departments::active.eq(true))
+        .order(departments::id)
+        .select((departments::id, departments::name))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .filter(|(id, _)| !staffed.contains(&Some(*id)))
+        .collect();
+    let at = crate::db::now();
+    let rows: Vec<NewUser> = unstaffed
+        .iter()
+        .map(|(id, name)| NewUser {
+            username: format!("handler.{id}"),
+            display_name: format!("{name}承办人"),
+            role: Role::DepartmentStaff,
+            department_id: Some(*id),
+            phone: None,
+            password_hash: password_hash.to_owned(),
+            active: true,
+            password_changed_at: at,
+            created_at: at,
+            updated_at: at,
+        })
+        .collect();
+    write_transaction(conn, |conn| {
+        for row in &rows {
+            diesel::insert_into(users::table)
+                .values(row)
+                .execute(conn)?;
+        }
+        Ok(rows.len())
     })
 }
 

@@ -914,23 +914,26 @@ async fn seeded_histories_are_made_of_the_apis_own_moves() {
     let waiting = approved().await;
     call(waiting, no_answer.clone()).await;
     made.push(waiting);
-    // Unreachable: calls recorded on three days after an approval three weeks back.
-    let unreachable = approved().await;
-    let started = chrono::Utc::now() - chrono::Duration::days(21);
-    db.execute(&format!(
-        "UPDATE deadlines SET starts_at = '{}' WHERE case_id = {unreachable} AND kind = 'follow_up'",
-        started.format("%Y-%m-%d %H:%M:%S")
-    ))
-    .await;
-    for (days, outcome) in [(20, "no_answer"), (19, "wrong_number"), (18, "no_answer")] {
-        let at = (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339();
-        call(
-            unreachable,
-            json!({"channel": "phone", "outcome": outcome, "called_at": at}),
-        )
+    // Unreachable: calls recorded on three days after an approval three weeks back, the last
+    // one unanswered or a wrong number.
+    for last in ["no_answer", "wrong_number"] {
+        let unreachable = approved().await;
+        let started = chrono::Utc::now() - chrono::Duration::days(21);
+        db.execute(&format!(
+            "UPDATE deadlines SET starts_at = '{}' WHERE case_id = {unreachable} AND kind = 'follow_up'",
+            started.format("%Y-%m-%d %H:%M:%S")
+        ))
         .await;
+        for (days, outcome) in [(20, "no_answer"), (19, "wrong_number"), (18, last)] {
+            let at = (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339();
+            call(
+                unreachable,
+                json!({"channel": "phone", "outcome": outcome, "called_at": at}),
+            )
+            .await;
+        }
+        made.push(unreachable);
     }
-    made.push(unreachable);
 
     let mut producible = std::collections::BTreeSet::new();
     for id in made {
@@ -950,8 +953,10 @@ async fn seeded_histories_are_made_of_the_apis_own_moves() {
         "answered_directly",
         "assignment_replied",
         "review_approved",
-        "closed",
         "closed_after_follow_up",
+        "follow_up_attempt",
+        "awaiting_decision",
+        "follow_up_decision",
     ] {
         assert!(
             written
