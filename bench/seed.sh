@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Seeding speed: `hotline seed --cases N` on a fresh SQLite database (or a fresh PostgreSQL
 # database with DATABASE_URL=postgres://…/name, created and dropped), ROUNDS times, printing each
-# run's cases/s. BIN= times another build (run two builds alternately for an A/B).
+# run's cases/s, and (SQLite) the last run's mix of follow-up results. BIN= times another build
+# (run two builds alternately for an A/B).
 #   bash bench/seed.sh                                   # 100,000 cases, twice
 #   CASES=1000000 ROUNDS=1 bash bench/seed.sh
 #   BIN=/var/tmp/hotline-ab-target-96a723b/release/hotline bash bench/seed.sh
@@ -24,6 +25,19 @@ for round in $(seq "$ROUNDS"); do
         psql "${DATABASE_URL%/*}/postgres" -qc "CREATE DATABASE hotline_seed_$$" >/dev/null
     fi
     DATABASE_URL="$url" RUST_LOG=warn "$bin" seed --cases "$CASES" 2>&1 | tail -1
+    if [[ "$url" == sqlite://* && "$round" == "$ROUNDS" ]]; then
+        python3 - "$work/seed.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+reached, satisfied = db.execute(
+    "SELECT COUNT(*), SUM(satisfaction IN ('satisfied', 'basically_satisfied')) "
+    "FROM follow_up_calls WHERE outcome = 'reached'").fetchone()
+print(f"follow-ups: {reached} citizens reached, {satisfied / max(reached, 1):.0%} satisfied or basically satisfied")
+closures = db.execute("SELECT closure, COUNT(*) FROM cases WHERE status = 'closed' "
+                      "GROUP BY closure ORDER BY 2 DESC").fetchall()
+print("closed cases by closure: " + ", ".join(f"{c} {n}" for c, n in closures))
+PY
+    fi
     if [[ "$url" == postgres://* ]]; then
         psql "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE hotline_seed_$$" >/dev/null
     fi
