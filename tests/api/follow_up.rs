@@ -153,6 +153,21 @@ async fn a_satisfied_citizen_closes_the_case_as_resolved_as_they_say() {
             "case_not_awaiting_follow_up",
         )
         .await;
+        if closure == "unresolved" {
+            let reopened = json_of(
+                post(
+                    &app,
+                    &d.supervisor,
+                    &format!("/api/v1/cases/{id}/reopen"),
+                    json!({"reason": "市民再次来电反映问题未解决"}),
+                )
+                .await,
+                200,
+                "reopen",
+            )
+            .await;
+            assert_eq!(reopened["status"], "pending_dispatch");
+        }
     }
     let id = approved_case(&app, &d).await;
     let calls = json_of(
