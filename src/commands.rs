@@ -497,7 +497,7 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
                         &operator,
                         id,
                         MergeCase {
-                            into_case_id: into_case_id.get(),
+                            into_case_id,
                             reason: Some("同一市民重复反映同一事项".into()),
                         },
                         None,

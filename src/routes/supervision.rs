@@ -45,7 +45,7 @@ pub async fn create_supervision(
                 &reference,
                 &principal,
                 NewPressure {
-                    assignment_id: AssignmentId(body.assignment_id),
+                    assignment_id: body.assignment_id,
                     kind: body.kind,
                     method: body.method,
                     note: &body.note,

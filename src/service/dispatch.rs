@@ -275,7 +275,7 @@ pub struct ReviewCase {
     pub decision: ReviewDecision,
     /// With `send_back`: the assignment of the current round that goes back.
     #[serde(default)]
-    pub assignment_id: Option<i64>,
+    pub assignment_id: Option<AssignmentId>,
     /// Required with `send_back`: what is missing.
     #[schema(example = "答复未说明整改期限，请补充。", max_length = 2000)]
     #[validate(length(max = 2000), custom(function = "validation::text"))]
@@ -353,7 +353,8 @@ pub fn review(
                 )
             }
             ReviewDecision::SendBack => {
-                let assignment_id = AssignmentId(input.assignment_id.unwrap_or_default());
+                // Present: checked above. 0 is no assignment.
+                let assignment_id = input.assignment_id.unwrap_or(AssignmentId(0));
                 let assignment = assignment_db::find_assignment(conn, assignment_id)?
                     .filter(|a| a.case_id == case.id && a.round == case.current_round)
                     .ok_or_else(|| {

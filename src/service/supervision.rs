@@ -100,7 +100,7 @@ pub struct NewPressure<'a> {
 #[serde(deny_unknown_fields)]
 pub struct SupervisionRequest {
     /// The open assignment of the department pressed.
-    pub assignment_id: i64,
+    pub assignment_id: AssignmentId,
     pub kind: SupervisionKind,
     /// `phone`, `written` (the department owes a written explanation) or `on_site`.
     pub method: SupervisionMethod,
