@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use crate::domain::dispatch::DeadlineState;
 use crate::domain::extension::ExtensionState;
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, ExtensionId};
 
 use super::schema::{assignments, deadlines, extensions};
 use super::{DbConnection, MultiBackend, PageRequest};
@@ -13,7 +13,7 @@ use super::{DbConnection, MultiBackend, PageRequest};
 #[derive(Debug, Clone, Queryable)]
 #[diesel(table_name = extensions)]
 pub struct ExtensionRow {
-    pub id: i64,
+    pub id: ExtensionId,
     pub deadline_id: DeadlineId,
     pub assignment_id: AssignmentId,
     pub case_id: CaseId,
@@ -62,7 +62,10 @@ pub fn insert_extension(conn: &mut DbConnection, row: NewExtension) -> QueryResu
         .get_result(conn)
 }
 
-pub fn find_extension(conn: &mut DbConnection, id: i64) -> QueryResult<Option<ExtensionRow>> {
+pub fn find_extension(
+    conn: &mut DbConnection,
+    id: ExtensionId,
+) -> QueryResult<Option<ExtensionRow>> {
     extensions::table
         .find(id)
         .select(extensions::all_columns)
@@ -86,7 +89,7 @@ pub fn count_for_assignment(
 /// Records the decision if the request is still pending; `None` when another decision came first.
 pub fn decide(
     conn: &mut DbConnection,
-    id: i64,
+    id: ExtensionId,
     decision: Decision,
 ) -> QueryResult<Option<ExtensionRow>> {
     diesel::update(

@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, SupervisionId};
 use crate::service::supervision::{SupervisionKind, SupervisionMethod};
 
 use super::assignments::DeadlineRow;
@@ -16,7 +16,7 @@ use super::{DbConnection, MultiBackend, PageRequest};
 #[derive(Debug, Clone, Queryable)]
 #[diesel(table_name = supervisions)]
 pub struct SupervisionRow {
-    pub id: i64,
+    pub id: SupervisionId,
     pub kind: SupervisionKind,
     pub method: SupervisionMethod,
     pub case_id: CaseId,
@@ -56,7 +56,10 @@ pub fn insert_supervision(
         .get_result(conn)
 }
 
-pub fn find_supervision(conn: &mut DbConnection, id: i64) -> QueryResult<Option<SupervisionRow>> {
+pub fn find_supervision(
+    conn: &mut DbConnection,
+    id: SupervisionId,
+) -> QueryResult<Option<SupervisionRow>> {
     supervisions::table
         .find(id)
         .select(supervisions::all_columns)
@@ -67,7 +70,7 @@ pub fn find_supervision(conn: &mut DbConnection, id: i64) -> QueryResult<Option<
 /// Links a written supervision to the clock of the explanation it asks for.
 pub fn set_response_deadline(
     conn: &mut DbConnection,
-    id: i64,
+    id: SupervisionId,
     deadline_id: DeadlineId,
 ) -> QueryResult<SupervisionRow> {
     diesel::update(supervisions::table.find(id))
@@ -79,7 +82,7 @@ pub fn set_response_deadline(
 /// Records the department's explanation unless one is there already; `None` then.
 pub fn explain(
     conn: &mut DbConnection,
-    id: i64,
+    id: SupervisionId,
     text: &str,
     by: i64,
     at: NaiveDateTime,

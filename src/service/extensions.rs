@@ -18,7 +18,7 @@ use crate::domain::extension::{
     ExtensionDecision, ExtensionLimits, ExtensionRefusal, ExtensionState,
     MAX_REQUESTED_WORKING_DAYS, extended_due,
 };
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, ExtensionId};
 
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
 use crate::service::cases::{event_keeping_status, stored};
@@ -27,7 +27,7 @@ use crate::validation;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExtensionView {
-    pub id: i64,
+    pub id: ExtensionId,
     /// The reply deadline it extends.
     pub deadline_id: DeadlineId,
     pub assignment_id: AssignmentId,
@@ -246,7 +246,7 @@ pub fn decide(
     conn: &mut DbConnection,
     reference: &ReferenceData,
     principal: &Principal,
-    id: i64,
+    id: ExtensionId,
     decision: ExtensionDecision,
     note: Option<&str>,
 ) -> Result<ExtensionView, ApiError> {
@@ -358,7 +358,7 @@ fn already_decided() -> ApiError {
 pub fn get(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: ExtensionId,
 ) -> Result<ExtensionView, ApiError> {
     let row = extension_db::find_extension(conn, id)?
         .filter(|row| principal.sees_department_row(Some(row.department_id)))

@@ -20,7 +20,7 @@ use crate::db::supervision::{
 use crate::db::{DbConnection, PageRequest, now, write_transaction};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::dispatch::{DeadlineKind, DeadlineState, due_soon_from};
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, SupervisionId};
 use crate::domain::named_enum;
 
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
@@ -50,7 +50,7 @@ named_enum! {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SupervisionView {
-    pub id: i64,
+    pub id: SupervisionId,
     pub kind: SupervisionKind,
     pub method: SupervisionMethod,
     pub case_id: CaseId,
@@ -224,7 +224,7 @@ pub fn create(
 pub fn explain(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: SupervisionId,
     text: &str,
 ) -> Result<SupervisionView, ApiError> {
     let text = text.trim().to_owned();
@@ -280,7 +280,7 @@ pub fn explain(
 fn visible(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: SupervisionId,
 ) -> Result<SupervisionRow, ApiError> {
     supervision_db::find_supervision(conn, id)?
         .filter(|row| principal.sees_department_row(Some(row.department_id)))
@@ -290,7 +290,7 @@ fn visible(
 pub fn get(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: SupervisionId,
 ) -> Result<SupervisionView, ApiError> {
     view(visible(conn, principal, id)?)
 }
