@@ -3,7 +3,7 @@
 
 use crate::auth::password;
 use crate::db::{Db, DbConnection, accounts, organisation as org_db};
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{CaseId, DepartmentId};
 use crate::domain::organisation::DepartmentKind;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode};
@@ -513,12 +513,12 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
         }
         let joint = *stage == DemoStage::InProgress;
         let mut targets = vec![DispatchTargetInput {
-            department_id: cgj.unwrap_or_default(),
+            department_id: cgj.unwrap_or(DepartmentId(0)),
             role: Some(crate::domain::dispatch::AssignmentRole::Lead),
         }];
         if joint {
             targets.push(DispatchTargetInput {
-                department_id: dc.unwrap_or_default(),
+                department_id: dc.unwrap_or(DepartmentId(0)),
                 role: None,
             });
         }

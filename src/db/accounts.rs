@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use super::models::*;
 use super::schema::{integration_clients, login_throttle, refresh_tokens, users};
 use super::{DbConnection, MultiBackend, PageRequest, like_pattern};
+use crate::domain::ids::DepartmentId;
 use crate::domain::role::Role;
 
 /// The account behind a token, as stored now.
@@ -20,7 +21,7 @@ pub enum Account {
 pub struct Standing {
     pub active: bool,
     pub role: Role,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     /// Only tokens of this session epoch are honoured (users; clients have none).
     pub session_epoch: Option<i64>,
     /// The whole row, so that handlers about the caller need not read it again.
@@ -84,7 +85,7 @@ pub fn update_user(conn: &mut DbConnection, id: i64, changes: UserChanges) -> Qu
 #[derive(Debug, Default)]
 pub struct UserFilter {
     pub role: Option<Role>,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub active: Option<bool>,
     /// Substring of the username or display name.
     pub q: Option<String>,

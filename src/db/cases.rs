@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::domain::case::{CaseStatus, Channel, Closure};
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{CaseId, CategoryId, DepartmentId};
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
 
@@ -22,11 +22,11 @@ pub struct CaseRow {
     pub channel: Channel,
     pub kind: CaseKind,
     pub urgency: Urgency,
-    pub category_id: Option<i64>,
+    pub category_id: Option<CategoryId>,
     pub title: String,
     pub description: String,
     pub address: Option<String>,
-    pub district_id: Option<i64>,
+    pub district_id: Option<DepartmentId>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub occurred_at: Option<NaiveDateTime>,
@@ -44,7 +44,7 @@ pub struct CaseRow {
     pub closed_at: Option<NaiveDateTime>,
     /// 0 until the first dispatch; each dispatch (and redo) opens the next round.
     pub current_round: i32,
-    pub lead_department_id: Option<i64>,
+    pub lead_department_id: Option<DepartmentId>,
     /// The reply time the citizen was told at dispatch.
     pub reply_due_at: Option<NaiveDateTime>,
     pub merged_into: Option<CaseId>,
@@ -63,11 +63,11 @@ pub struct NewCase<T = NaiveDateTime> {
     pub channel: Channel,
     pub kind: CaseKind,
     pub urgency: Urgency,
-    pub category_id: Option<i64>,
+    pub category_id: Option<CategoryId>,
     pub title: String,
     pub description: String,
     pub address: Option<String>,
-    pub district_id: Option<i64>,
+    pub district_id: Option<DepartmentId>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub occurred_at: Option<T>,
@@ -84,7 +84,7 @@ pub struct NewCase<T = NaiveDateTime> {
     pub accepted_at: Option<T>,
     pub closed_at: Option<T>,
     pub current_round: i32,
-    pub lead_department_id: Option<i64>,
+    pub lead_department_id: Option<DepartmentId>,
     pub reply_due_at: Option<T>,
     pub merged_into: Option<CaseId>,
     pub redo_count: i32,
@@ -103,7 +103,7 @@ pub struct CaseChanges {
     pub closed_at: Option<Option<NaiveDateTime>>,
     pub updated_at: Option<NaiveDateTime>,
     pub current_round: Option<i32>,
-    pub lead_department_id: Option<Option<i64>>,
+    pub lead_department_id: Option<Option<DepartmentId>>,
     pub reply_due_at: Option<Option<NaiveDateTime>>,
     pub merged_into: Option<Option<CaseId>>,
     pub redo_count: Option<i32>,
@@ -298,7 +298,7 @@ pub fn similar_cases(
                 .select(complainants::case_id),
         ));
     let same_place = cases::district_id
-        .eq(case.district_id.unwrap_or(-1))
+        .eq(case.district_id.unwrap_or(DepartmentId(-1)))
         .or(cases::address.eq(case.address.clone().unwrap_or_default()))
         .or(cases::latitude
             .between(
@@ -310,7 +310,7 @@ pub fn similar_cases(
                 case.longitude.unwrap_or(1000.0) + NEAR,
             )));
     let same_matter = cases::category_id
-        .eq(case.category_id.unwrap_or(-1))
+        .eq(case.category_id.unwrap_or(CategoryId(-1)))
         .and(same_place);
     cases::table
         .filter(cases::id.lt(case.id))
@@ -463,11 +463,11 @@ pub struct CaseFilter {
     pub kind: Option<CaseKind>,
     pub urgency: Option<Urgency>,
     pub channel: Option<Channel>,
-    pub category_id: Option<i64>,
-    pub district_id: Option<i64>,
+    pub category_id: Option<CategoryId>,
+    pub district_id: Option<DepartmentId>,
     /// Cases with an assignment (of any round) for this department; also the row scope of
     /// department roles.
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     /// Past the reply time the citizen was told, and still with the departments.
     pub overdue: bool,
     pub registered_from: Option<NaiveDateTime>,
@@ -638,11 +638,11 @@ fn select_cases(
 pub struct Classification {
     pub kind: Option<CaseKind>,
     pub urgency: Option<Urgency>,
-    pub category_id: Option<Option<i64>>,
+    pub category_id: Option<Option<CategoryId>>,
     pub title: Option<String>,
     pub description: Option<String>,
     pub address: Option<Option<String>>,
-    pub district_id: Option<Option<i64>>,
+    pub district_id: Option<Option<DepartmentId>>,
     pub updated_at: Option<NaiveDateTime>,
 }
 

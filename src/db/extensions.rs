@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use crate::domain::dispatch::DeadlineState;
 use crate::domain::extension::ExtensionState;
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, ExtensionId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId, ExtensionId};
 
 use super::schema::{assignments, deadlines, extensions};
 use super::{DbConnection, MultiBackend, PageRequest};
@@ -17,7 +17,7 @@ pub struct ExtensionRow {
     pub deadline_id: DeadlineId,
     pub assignment_id: AssignmentId,
     pub case_id: CaseId,
-    pub department_id: i64,
+    pub department_id: DepartmentId,
     pub requested_by: i64,
     pub requested_at: NaiveDateTime,
     pub reason: String,
@@ -36,7 +36,7 @@ pub struct NewExtension {
     pub deadline_id: DeadlineId,
     pub assignment_id: AssignmentId,
     pub case_id: CaseId,
-    pub department_id: i64,
+    pub department_id: DepartmentId,
     pub requested_by: i64,
     pub requested_at: NaiveDateTime,
     pub reason: String,
@@ -150,7 +150,7 @@ pub fn move_reply_deadline(
 #[derive(Debug, Default, Clone)]
 pub struct ExtensionFilter {
     pub state: Option<ExtensionState>,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub case_id: Option<CaseId>,
     pub assignment_id: Option<AssignmentId>,
 }

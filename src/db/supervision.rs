@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, SupervisionId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId, SupervisionId};
 use crate::service::supervision::{SupervisionKind, SupervisionMethod};
 
 use super::assignments::DeadlineRow;
@@ -21,7 +21,7 @@ pub struct SupervisionRow {
     pub method: SupervisionMethod,
     pub case_id: CaseId,
     pub assignment_id: AssignmentId,
-    pub department_id: i64,
+    pub department_id: DepartmentId,
     pub deadline_id: Option<DeadlineId>,
     pub note: String,
     pub created_by: Option<i64>,
@@ -39,7 +39,7 @@ pub struct NewSupervision {
     pub method: SupervisionMethod,
     pub case_id: CaseId,
     pub assignment_id: AssignmentId,
-    pub department_id: i64,
+    pub department_id: DepartmentId,
     pub deadline_id: Option<DeadlineId>,
     pub note: String,
     pub created_by: Option<i64>,
@@ -107,7 +107,7 @@ pub fn explain(
 pub struct SupervisionFilter {
     pub kind: Option<SupervisionKind>,
     pub method: Option<SupervisionMethod>,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub case_id: Option<CaseId>,
     pub assignment_id: Option<AssignmentId>,
     /// Written supervision still without the department's explanation.

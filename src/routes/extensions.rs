@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 use crate::auth::{Permit, op};
 use crate::db::extensions::ExtensionFilter;
 use crate::domain::extension::ExtensionState;
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, ExtensionId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId, ExtensionId};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
@@ -61,7 +61,7 @@ pub async fn request_extension(
 pub struct ExtensionListQuery {
     pub state: Option<ExtensionState>,
     /// Ignored for department users, who see only their own department's.
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub case_id: Option<CaseId>,
     pub assignment_id: Option<AssignmentId>,
     /// Rows per page, 1 to 200 (default 50).

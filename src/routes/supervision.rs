@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 
 use crate::auth::{Permit, op};
 use crate::db::supervision::SupervisionFilter;
-use crate::domain::ids::{AssignmentId, CaseId, SupervisionId};
+use crate::domain::ids::{AssignmentId, CaseId, DepartmentId, SupervisionId};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
@@ -62,7 +62,7 @@ pub struct SupervisionListQuery {
     pub kind: Option<SupervisionKind>,
     pub method: Option<SupervisionMethod>,
     /// Ignored for department users, who see only their own department's.
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub case_id: Option<CaseId>,
     pub assignment_id: Option<AssignmentId>,
     /// `true`: written supervision still waiting for the department's explanation.

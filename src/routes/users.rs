@@ -7,6 +7,7 @@ use utoipa::IntoParams;
 use crate::auth::password;
 use crate::auth::{Permit, op};
 use crate::db::accounts::UserFilter;
+use crate::domain::ids::DepartmentId;
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -21,7 +22,7 @@ use crate::startup::AppState;
 #[into_params(parameter_in = Query)]
 pub struct UserListQuery {
     pub role: Option<Role>,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub active: Option<bool>,
     /// Part of the username or display name.
     #[param(max_length = 100)]

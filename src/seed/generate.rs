@@ -18,7 +18,7 @@ use crate::domain::case::{CaseStatus, Channel, Closure};
 use crate::domain::dispatch::{
     AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, DispatchMode,
 };
-use crate::domain::ids::{AssignmentId, CaseId};
+use crate::domain::ids::{AssignmentId, CaseId, CategoryId, DepartmentId};
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
 use crate::service::assignments::Reply;
@@ -516,23 +516,23 @@ fn fill(template: &str, address: &str, n: u32) -> String {
 
 /// What the generator needs of the organisation.
 pub(super) struct Organisation {
-    topics: Vec<(usize, i64, Option<i64>)>,
+    topics: Vec<(usize, CategoryId, Option<DepartmentId>)>,
     topic_weight_total: u32,
     districts: Vec<District>,
     /// Active departments: a category's default department that is retired takes no dispatch.
-    active: std::collections::HashSet<i64>,
+    active: std::collections::HashSet<DepartmentId>,
     operator: i64,
     dispatcher: i64,
     supervisor: i64,
     /// A department user per department (staff before admins), who signs and replies. The cases
     /// of a department without one stay with the centre: nobody there can sign for them.
-    handlers: HashMap<i64, (i64, Role)>,
+    handlers: HashMap<DepartmentId, (i64, Role)>,
 }
 
 struct District {
-    id: i64,
+    id: DepartmentId,
     name: String,
-    streets: Vec<(i64, String)>,
+    streets: Vec<(DepartmentId, String)>,
 }
 
 impl Organisation {
@@ -558,7 +558,7 @@ impl Organisation {
         if districts.is_empty() {
             return Err("no active district department to place cases in".into());
         }
-        let topics: Vec<(usize, i64, Option<i64>)> = TOPICS
+        let topics: Vec<(usize, CategoryId, Option<DepartmentId>)> = TOPICS
             .iter()
             .enumerate()
             .filter_map(|(index, topic)| {
@@ -640,7 +640,7 @@ fn deadline(
     (next_id, policy_version): (&mut i64, i32),
     kind: DeadlineKind,
     case_id: CaseId,
-    assignment: Option<(i64, i64)>,
+    assignment: Option<(i64, DepartmentId)>,
     starts_at: NaiveDateTime,
     due: &crate::domain::calendar::Due,
     period: String,

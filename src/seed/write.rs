@@ -21,6 +21,7 @@ use crate::db::schema::{
     departments, users,
 };
 use crate::db::{DbConnection, write_transaction};
+use crate::domain::ids::{CategoryId, DepartmentId};
 
 /// Rows per multi-row INSERT. The widest table (assignments, 30 columns) stays below SQLite's
 /// limit of 32,766 bound values per statement.
@@ -284,9 +285,9 @@ pub(super) fn max_id(conn: &mut DbConnection, table: &str) -> QueryResult<i64> {
 /// What the generator builds on, as stored: active departments (id, name, kind, parent), active
 /// categories (id, code, default department) and users (id, role, department).
 pub(super) struct OrganisationRows {
-    pub departments: Vec<(i64, String, String, Option<i64>)>,
-    pub categories: Vec<(i64, String, Option<i64>)>,
-    pub users: Vec<(i64, String, Option<i64>)>,
+    pub departments: Vec<(DepartmentId, String, String, Option<DepartmentId>)>,
+    pub categories: Vec<(CategoryId, String, Option<DepartmentId>)>,
+    pub users: Vec<(i64, String, Option<DepartmentId>)>,
 }
 
 pub(super) fn load_organisation(conn: &mut DbConnection) -> QueryResult<OrganisationRows> {

@@ -19,7 +19,7 @@ use crate::domain::dispatch::{
     AssignmentAction, AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, DispatchMode,
     ReturnRuling, assignment_transition,
 };
-use crate::domain::ids::{AssignmentId, CaseId};
+use crate::domain::ids::{AssignmentId, CaseId, DepartmentId};
 use crate::domain::lifecycle::status_after_round;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
@@ -58,7 +58,7 @@ pub struct Reply {
 pub struct AssignmentView {
     pub id: AssignmentId,
     pub case_id: CaseId,
-    pub department_id: i64,
+    pub department_id: DepartmentId,
     /// The dispatch round (1 for the first dispatch, one more per redo or re-dispatch).
     pub round: i32,
     pub role: AssignmentRole,

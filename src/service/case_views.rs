@@ -12,7 +12,7 @@ use crate::domain::case::{
     CaseStatus, Channel, CitizenStatus, Closure, ContactWishes, Disclosure, disclosure, mask_name,
     mask_phone,
 };
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{CaseId, CategoryId, DepartmentId};
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
 use crate::error::{ApiError, ErrorCode};
@@ -56,11 +56,11 @@ pub struct CaseView {
     pub channel: Channel,
     pub kind: CaseKind,
     pub urgency: Urgency,
-    pub category_id: Option<i64>,
+    pub category_id: Option<CategoryId>,
     pub title: String,
     pub description: String,
     pub address: Option<String>,
-    pub district_id: Option<i64>,
+    pub district_id: Option<DepartmentId>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub occurred_at: Option<DateTime<Utc>>,
@@ -83,7 +83,7 @@ pub struct CaseView {
     /// The dispatch round (0 before the first dispatch).
     pub current_round: i32,
     /// The department leading the current round.
-    pub lead_department_id: Option<i64>,
+    pub lead_department_id: Option<DepartmentId>,
     /// The reply time the citizen was told at dispatch.
     pub reply_due_at: Option<DateTime<Utc>>,
     /// For a merged case: the case it was merged into.
@@ -247,8 +247,8 @@ pub struct CaseSummary {
     pub channel: Channel,
     pub kind: CaseKind,
     pub urgency: Urgency,
-    pub category_id: Option<i64>,
-    pub district_id: Option<i64>,
+    pub category_id: Option<CategoryId>,
+    pub district_id: Option<DepartmentId>,
     pub title: String,
     pub status: CaseStatus,
     pub citizen_status: CitizenStatus,

@@ -14,7 +14,7 @@ use crate::domain::dispatch::{
     AssignmentAction, AssignmentRole, AssignmentState, DeadlineKind, DispatchMode, DispatchTarget,
     assignment_transition, dispatch_mode,
 };
-use crate::domain::ids::{AssignmentId, CaseId};
+use crate::domain::ids::{AssignmentId, CaseId, DepartmentId};
 use crate::domain::lifecycle::{CaseMove, transition};
 use crate::domain::sla::{Period, PeriodUnit};
 use crate::error::{ApiError, FieldErrorCode, FieldErrors};
@@ -27,7 +27,7 @@ use crate::validation::{self, trimmed};
 #[derive(Debug, eserde::Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct DispatchTargetInput {
-    pub department_id: i64,
+    pub department_id: DepartmentId,
     /// `lead` or `assisting`; a single department always leads. Default `assisting` when there
     /// are several, so name the lead.
     #[serde(default)]

@@ -18,7 +18,7 @@ use crate::domain::extension::{
     ExtensionDecision, ExtensionLimits, ExtensionRefusal, ExtensionState,
     MAX_REQUESTED_WORKING_DAYS, extended_due,
 };
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, ExtensionId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId, ExtensionId};
 
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
 use crate::service::cases::{event_keeping_status, stored};
@@ -32,7 +32,7 @@ pub struct ExtensionView {
     pub deadline_id: DeadlineId,
     pub assignment_id: AssignmentId,
     pub case_id: CaseId,
-    pub department_id: i64,
+    pub department_id: DepartmentId,
     pub requested_by: i64,
     pub requested_at: DateTime<Utc>,
     pub reason: String,

@@ -20,7 +20,7 @@ use crate::db::supervision::{
 use crate::db::{DbConnection, PageRequest, now, write_transaction};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::dispatch::{DeadlineKind, DeadlineState, due_soon_from};
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, SupervisionId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId, SupervisionId};
 use crate::domain::named_enum;
 
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
@@ -55,7 +55,7 @@ pub struct SupervisionView {
     pub method: SupervisionMethod,
     pub case_id: CaseId,
     pub assignment_id: AssignmentId,
-    pub department_id: i64,
+    pub department_id: DepartmentId,
     /// The missed clock a system urge is about.
     pub deadline_id: Option<DeadlineId>,
     pub note: String,
