@@ -3,7 +3,7 @@
 
 use crate::auth::password;
 use crate::db::{Db, DbConnection, accounts, organisation as org_db};
-use crate::domain::ids::{CaseId, DepartmentId};
+use crate::domain::ids::{CaseId, DepartmentId, UserId};
 use crate::domain::organisation::DepartmentKind;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode};
@@ -207,7 +207,7 @@ pub(crate) fn load_demo_on(conn: &mut DbConnection) -> Result<String, ApiError> 
         )?;
         category_ids.insert(*code, row.id);
     }
-    let mut admin_id = 0;
+    let mut admin_id = UserId(0);
     let demo_hash = password::hash(DEMO_PASSWORD);
     for (username, display_name, role, department, phone) in DEMO_USERS {
         let user = users_service::create_user(

@@ -6,15 +6,15 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, web};
 
 use crate::db::accounts::{self, Account};
-use crate::domain::ids::DepartmentId;
+use crate::domain::ids::{ClientId, DepartmentId, UserId};
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrincipalKind {
-    User { id: i64 },
-    Client { id: i64 },
+    User { id: UserId },
+    Client { id: ClientId },
 }
 
 /// Who is calling, as the database says now (not merely as the token said when it was issued).
@@ -58,14 +58,14 @@ impl Principal {
         }
     }
 
-    pub fn user_id(&self) -> Option<i64> {
+    pub fn user_id(&self) -> Option<UserId> {
         match self.kind {
             PrincipalKind::User { id } => Some(id),
             PrincipalKind::Client { .. } => None,
         }
     }
 
-    pub fn client_id(&self) -> Option<i64> {
+    pub fn client_id(&self) -> Option<ClientId> {
         match self.kind {
             PrincipalKind::Client { id } => Some(id),
             PrincipalKind::User { .. } => None,
@@ -110,7 +110,7 @@ impl Principal {
         Ok(requested.is_none_or(|d| d == own).then_some(Some(own)))
     }
 
-    pub fn is_self(&self, user_id: i64) -> bool {
+    pub fn is_self(&self, user_id: UserId) -> bool {
         self.user_id() == Some(user_id)
     }
 }
@@ -165,7 +165,7 @@ pub struct Credentials {
 /// Who is calling, for middleware that keeps records per caller (not a permit to do anything).
 #[derive(Debug, Clone, Copy)]
 pub struct Caller {
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     pub role: Role,
 }
 
@@ -249,10 +249,10 @@ pub fn credentials(req: &HttpRequest) -> Option<Credentials> {
 
 fn parse_subject(sub: &str) -> Option<PrincipalKind> {
     let (kind, id) = sub.split_once(':')?;
-    let id = id.parse().ok()?;
+    let id: i64 = id.parse().ok()?;
     match kind {
-        "user" => Some(PrincipalKind::User { id }),
-        "client" => Some(PrincipalKind::Client { id }),
+        "user" => Some(PrincipalKind::User { id: UserId(id) }),
+        "client" => Some(PrincipalKind::Client { id: ClientId(id) }),
         _ => None,
     }
 }
@@ -271,8 +271,8 @@ mod tests {
     #[test]
     fn subjects_round_trip() {
         for kind in [
-            PrincipalKind::User { id: 5 },
-            PrincipalKind::Client { id: 9 },
+            PrincipalKind::User { id: UserId(5) },
+            PrincipalKind::Client { id: ClientId(9) },
         ] {
             assert_eq!(parse_subject(&subject(kind)), Some(kind));
         }
@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn department_scope_applies_to_department_roles_only() {
         let staff = Principal::for_test(
-            PrincipalKind::User { id: 1 },
+            PrincipalKind::User { id: UserId(1) },
             Role::DepartmentStaff,
             Some(DepartmentId(4)),
         );

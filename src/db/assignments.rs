@@ -7,7 +7,7 @@ use crate::domain::case::Channel;
 use crate::domain::dispatch::{
     AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, DispatchMode, ReturnRuling,
 };
-use crate::domain::ids::{AssignmentId, CaseId, CategoryId, DeadlineId, DepartmentId};
+use crate::domain::ids::{AssignmentId, CaseId, CategoryId, DeadlineId, DepartmentId, UserId};
 use crate::domain::sla::{CaseKind, Urgency};
 
 use super::schema::{assignments, cases, deadlines};
@@ -25,14 +25,14 @@ pub struct AssignmentRow {
     pub assigned: bool,
     pub instructions: Option<String>,
     pub state: AssignmentState,
-    pub dispatched_by: Option<i64>,
+    pub dispatched_by: Option<UserId>,
     pub dispatched_at: NaiveDateTime,
     pub sign_due_at: NaiveDateTime,
     pub reply_due_at: NaiveDateTime,
-    pub handler_id: Option<i64>,
-    pub signed_by: Option<i64>,
+    pub handler_id: Option<UserId>,
+    pub signed_by: Option<UserId>,
     pub signed_at: Option<NaiveDateTime>,
-    pub returned_by: Option<i64>,
+    pub returned_by: Option<UserId>,
     pub returned_at: Option<NaiveDateTime>,
     pub return_reason: Option<String>,
     pub ruling: Option<ReturnRuling>,
@@ -40,7 +40,7 @@ pub struct AssignmentRow {
     pub ruled_at: Option<NaiveDateTime>,
     /// JSON of the department's reply.
     pub reply: Option<String>,
-    pub replied_by: Option<i64>,
+    pub replied_by: Option<UserId>,
     pub replied_at: Option<NaiveDateTime>,
     pub review_decision: Option<String>,
     pub review_note: Option<String>,
@@ -63,14 +63,14 @@ pub struct NewAssignment<T = NaiveDateTime> {
     pub assigned: bool,
     pub instructions: Option<String>,
     pub state: AssignmentState,
-    pub dispatched_by: Option<i64>,
+    pub dispatched_by: Option<UserId>,
     pub dispatched_at: T,
     pub sign_due_at: T,
     pub reply_due_at: T,
-    pub handler_id: Option<i64>,
-    pub signed_by: Option<i64>,
+    pub handler_id: Option<UserId>,
+    pub signed_by: Option<UserId>,
     pub signed_at: Option<T>,
-    pub returned_by: Option<i64>,
+    pub returned_by: Option<UserId>,
     pub returned_at: Option<T>,
     pub return_reason: Option<String>,
     pub ruling: Option<ReturnRuling>,
@@ -78,7 +78,7 @@ pub struct NewAssignment<T = NaiveDateTime> {
     pub ruled_at: Option<T>,
     /// JSON of the department's reply.
     pub reply: Option<String>,
-    pub replied_by: Option<i64>,
+    pub replied_by: Option<UserId>,
     pub replied_at: Option<T>,
     pub review_decision: Option<String>,
     pub review_note: Option<String>,
@@ -92,17 +92,17 @@ pub struct NewAssignment<T = NaiveDateTime> {
 #[diesel(table_name = assignments)]
 pub struct AssignmentChanges {
     pub state: Option<AssignmentState>,
-    pub handler_id: Option<Option<i64>>,
-    pub signed_by: Option<i64>,
+    pub handler_id: Option<Option<UserId>>,
+    pub signed_by: Option<UserId>,
     pub signed_at: Option<NaiveDateTime>,
-    pub returned_by: Option<i64>,
+    pub returned_by: Option<UserId>,
     pub returned_at: Option<NaiveDateTime>,
     pub return_reason: Option<String>,
     pub ruling: Option<ReturnRuling>,
     pub ruling_note: Option<String>,
     pub ruled_at: Option<NaiveDateTime>,
     pub reply: Option<String>,
-    pub replied_by: Option<i64>,
+    pub replied_by: Option<UserId>,
     pub replied_at: Option<NaiveDateTime>,
     pub review_decision: Option<String>,
     pub review_note: Option<String>,
@@ -281,7 +281,7 @@ pub struct AssignmentFilter {
     pub states: Vec<AssignmentState>,
     pub department_id: Option<DepartmentId>,
     pub case_id: Option<CaseId>,
-    pub handler_id: Option<i64>,
+    pub handler_id: Option<UserId>,
     /// Open and past its sign or reply time.
     pub overdue: bool,
     pub dispatched_from: Option<NaiveDateTime>,

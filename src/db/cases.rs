@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::domain::case::{CaseStatus, Channel, Closure};
-use crate::domain::ids::{CaseId, CategoryId, DepartmentId};
+use crate::domain::ids::{CaseId, CategoryId, ClientId, DepartmentId, UserId};
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
 
@@ -33,9 +33,9 @@ pub struct CaseRow {
     pub status: CaseStatus,
     pub closure: Option<Closure>,
     pub resolution: Option<String>,
-    pub citizen_id: Option<i64>,
-    pub registered_by: Option<i64>,
-    pub source_client: Option<i64>,
+    pub citizen_id: Option<UserId>,
+    pub registered_by: Option<UserId>,
+    pub source_client: Option<ClientId>,
     pub external_ref: Option<String>,
     pub version: i32,
     pub created_at: NaiveDateTime,
@@ -74,9 +74,9 @@ pub struct NewCase<T = NaiveDateTime> {
     pub status: CaseStatus,
     pub closure: Option<Closure>,
     pub resolution: Option<String>,
-    pub citizen_id: Option<i64>,
-    pub registered_by: Option<i64>,
-    pub source_client: Option<i64>,
+    pub citizen_id: Option<UserId>,
+    pub registered_by: Option<UserId>,
+    pub source_client: Option<ClientId>,
     pub external_ref: Option<String>,
     pub version: i32,
     pub created_at: T,
@@ -138,8 +138,8 @@ pub struct CaseEventRow {
     pub id: i64,
     pub case_id: CaseId,
     pub occurred_at: NaiveDateTime,
-    pub actor_user_id: Option<i64>,
-    pub actor_client_id: Option<i64>,
+    pub actor_user_id: Option<UserId>,
+    pub actor_client_id: Option<ClientId>,
     pub actor_role: String,
     pub action: String,
     pub status_before: Option<String>,
@@ -153,8 +153,8 @@ pub struct CaseEventRow {
 pub struct NewCaseEvent<T = NaiveDateTime> {
     pub case_id: CaseId,
     pub occurred_at: T,
-    pub actor_user_id: Option<i64>,
-    pub actor_client_id: Option<i64>,
+    pub actor_user_id: Option<UserId>,
+    pub actor_client_id: Option<ClientId>,
     pub actor_role: String,
     pub action: String,
     pub status_before: Option<String>,
@@ -236,7 +236,7 @@ pub fn find_by_number(conn: &mut DbConnection, case_no: &str) -> QueryResult<Opt
 
 pub fn find_by_external_ref(
     conn: &mut DbConnection,
-    client: i64,
+    client: ClientId,
     external_ref: &str,
 ) -> QueryResult<Option<CaseRow>> {
     cases::table
@@ -290,7 +290,7 @@ pub fn similar_cases(
     limit: i64,
 ) -> QueryResult<Vec<CaseRow>> {
     let same_person = cases::citizen_id
-        .eq(case.citizen_id.unwrap_or(-1))
+        .eq(case.citizen_id.unwrap_or(UserId(-1)))
         .or(cases::id.eq_any(
             complainants::table
                 .filter(complainants::phone.eq(phone.unwrap_or("")))
@@ -427,7 +427,7 @@ pub fn save_idempotent(conn: &mut DbConnection, row: IdempotencyRow) -> QueryRes
 pub struct PersonalDataRead {
     pub id: i64,
     pub case_id: CaseId,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub role: Role,
     pub read_at: NaiveDateTime,
 }
@@ -435,7 +435,7 @@ pub struct PersonalDataRead {
 pub fn list_reads(
     conn: &mut DbConnection,
     case_id: Option<CaseId>,
-    user_id: Option<i64>,
+    user_id: Option<UserId>,
     page: super::PageRequest,
 ) -> QueryResult<Vec<PersonalDataRead>> {
     let mut query = personal_data_reads::table
@@ -475,9 +475,9 @@ pub struct CaseFilter {
     /// Substring of the title or description (Chinese has no word breaks: substring matching).
     pub q: Option<String>,
     /// Row scope: only this citizen's cases.
-    pub citizen_id: Option<i64>,
+    pub citizen_id: Option<UserId>,
     /// Row scope: only this client's cases.
-    pub source_client: Option<i64>,
+    pub source_client: Option<ClientId>,
 }
 
 /// Queries this long or longer are answered from the trigram index.

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use crate::domain::dispatch::DeadlineState;
 use crate::domain::extension::ExtensionState;
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId, ExtensionId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId, ExtensionId, UserId};
 
 use super::schema::{assignments, deadlines, extensions};
 use super::{DbConnection, MultiBackend, PageRequest};
@@ -18,13 +18,13 @@ pub struct ExtensionRow {
     pub assignment_id: AssignmentId,
     pub case_id: CaseId,
     pub department_id: DepartmentId,
-    pub requested_by: i64,
+    pub requested_by: UserId,
     pub requested_at: NaiveDateTime,
     pub reason: String,
     pub working_days: i32,
     pub due_before: NaiveDateTime,
     pub state: ExtensionState,
-    pub decided_by: Option<i64>,
+    pub decided_by: Option<UserId>,
     pub decided_at: Option<NaiveDateTime>,
     pub decision_note: Option<String>,
     pub new_due_at: Option<NaiveDateTime>,
@@ -37,7 +37,7 @@ pub struct NewExtension {
     pub assignment_id: AssignmentId,
     pub case_id: CaseId,
     pub department_id: DepartmentId,
-    pub requested_by: i64,
+    pub requested_by: UserId,
     pub requested_at: NaiveDateTime,
     pub reason: String,
     pub working_days: i32,
@@ -49,7 +49,7 @@ pub struct NewExtension {
 #[derive(Debug)]
 pub struct Decision {
     pub state: ExtensionState,
-    pub decided_by: i64,
+    pub decided_by: UserId,
     pub decided_at: NaiveDateTime,
     pub note: Option<String>,
     pub new_due_at: Option<NaiveDateTime>,

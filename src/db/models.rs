@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::domain::ids::{CategoryId, DepartmentId};
+use crate::domain::ids::{CategoryId, ClientId, DepartmentId, UserId};
 use crate::domain::organisation::DepartmentKind;
 use crate::domain::role::Role;
 
@@ -88,7 +88,7 @@ pub struct CategoryChanges {
 #[derive(Clone, Queryable, Identifiable)]
 #[diesel(table_name = users)]
 pub struct User {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub display_name: String,
     pub role: Role,
@@ -145,7 +145,7 @@ pub struct UserChanges {
 #[diesel(table_name = refresh_tokens)]
 pub struct RefreshToken {
     pub id: i64,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub family: String,
     pub token_hash: String,
     pub issued_at: NaiveDateTime,
@@ -159,7 +159,7 @@ pub struct RefreshToken {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = refresh_tokens, treat_none_as_default_value = false)]
 pub struct NewRefreshToken {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub family: String,
     pub token_hash: String,
     pub issued_at: NaiveDateTime,
@@ -179,12 +179,12 @@ pub struct LoginThrottle {
 #[derive(Debug, Clone, Queryable, Identifiable)]
 #[diesel(table_name = integration_clients)]
 pub struct IntegrationClient {
-    pub id: i64,
+    pub id: ClientId,
     pub client_id: String,
     pub name: String,
     pub secret_hash: String,
     pub active: bool,
-    pub created_by: i64,
+    pub created_by: UserId,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -196,7 +196,7 @@ pub struct NewIntegrationClient {
     pub name: String,
     pub secret_hash: String,
     pub active: bool,
-    pub created_by: i64,
+    pub created_by: UserId,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }

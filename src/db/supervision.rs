@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId, SupervisionId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId, SupervisionId, UserId};
 use crate::service::supervision::{SupervisionKind, SupervisionMethod};
 
 use super::assignments::DeadlineRow;
@@ -24,11 +24,11 @@ pub struct SupervisionRow {
     pub department_id: DepartmentId,
     pub deadline_id: Option<DeadlineId>,
     pub note: String,
-    pub created_by: Option<i64>,
+    pub created_by: Option<UserId>,
     pub created_at: NaiveDateTime,
     pub response_deadline_id: Option<DeadlineId>,
     pub explanation: Option<String>,
-    pub explained_by: Option<i64>,
+    pub explained_by: Option<UserId>,
     pub explained_at: Option<NaiveDateTime>,
 }
 
@@ -42,7 +42,7 @@ pub struct NewSupervision {
     pub department_id: DepartmentId,
     pub deadline_id: Option<DeadlineId>,
     pub note: String,
-    pub created_by: Option<i64>,
+    pub created_by: Option<UserId>,
     pub created_at: NaiveDateTime,
 }
 
@@ -84,7 +84,7 @@ pub fn explain(
     conn: &mut DbConnection,
     id: SupervisionId,
     text: &str,
-    by: i64,
+    by: UserId,
     at: NaiveDateTime,
 ) -> QueryResult<Option<SupervisionRow>> {
     diesel::update(

@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 use crate::auth::{Permit, Principal, op};
 use crate::db::assignments::AssignmentFilter;
 use crate::domain::dispatch::AssignmentState;
-use crate::domain::ids::{AssignmentId, CaseId, CategoryId, DepartmentId};
+use crate::domain::ids::{AssignmentId, CaseId, CategoryId, DepartmentId, UserId};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
@@ -36,7 +36,7 @@ pub struct AssignmentListQuery {
     pub department_id: Option<DepartmentId>,
     pub case_id: Option<CaseId>,
     /// The department user it was handed to.
-    pub handler_id: Option<i64>,
+    pub handler_id: Option<UserId>,
     /// `true`: only open assignments past their sign or reply time.
     pub overdue: Option<bool>,
     pub kind: Option<crate::domain::sla::CaseKind>,

@@ -6,7 +6,7 @@ use utoipa::IntoParams;
 
 use crate::auth::{Permit, op};
 use crate::db::organisation::{CategoryFilter, DepartmentFilter};
-use crate::domain::ids::{CategoryId, DepartmentId};
+use crate::domain::ids::{CategoryId, ClientId, DepartmentId};
 use crate::domain::organisation::{DepartmentKind, build_forest};
 
 use crate::error::ApiError;
@@ -356,7 +356,7 @@ pub async fn list_clients(
     Ok(web::Json(Page::from_rows(
         rows,
         page,
-        |c| c.id,
+        |c| c.id.get(),
         IntegrationClientView::from_row,
     )))
 }
@@ -402,7 +402,7 @@ pub async fn create_client(
 pub async fn update_client(
     state: web::Data<AppState>,
     _permit: Permit<op::UpdateClient>,
-    id: web::Path<i64>,
+    id: web::Path<ClientId>,
     body: ApiJson<UpdateIntegrationClient>,
 ) -> Result<web::Json<IntegrationClientView>, ApiError> {
     let (id, ApiJson(input)) = (id.into_inner(), body);

@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 use crate::auth::password;
 use crate::auth::{Permit, op};
 use crate::db::accounts::UserFilter;
-use crate::domain::ids::DepartmentId;
+use crate::domain::ids::{DepartmentId, UserId};
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -67,7 +67,7 @@ pub async fn list_users(
     Ok(web::Json(Page::try_from_rows(
         rows,
         page,
-        |u| u.id,
+        |u| u.id.get(),
         UserView::from_row,
     )?))
 }
@@ -112,7 +112,7 @@ pub async fn create_user(
 pub async fn get_user(
     state: web::Data<AppState>,
     principal: Permit<op::GetUser>,
-    id: web::Path<i64>,
+    id: web::Path<UserId>,
 ) -> Result<web::Json<UserView>, ApiError> {
     let id = id.into_inner();
     let user = state
@@ -140,7 +140,7 @@ pub async fn get_user(
 pub async fn update_user(
     state: web::Data<AppState>,
     principal: Permit<op::UpdateUser>,
-    id: web::Path<i64>,
+    id: web::Path<UserId>,
     body: ApiJson<UpdateUser>,
 ) -> Result<web::Json<UserView>, ApiError> {
     let (id, ApiJson(input)) = (id.into_inner(), body);

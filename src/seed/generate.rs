@@ -18,7 +18,7 @@ use crate::domain::case::{CaseStatus, Channel, Closure};
 use crate::domain::dispatch::{
     AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, DispatchMode,
 };
-use crate::domain::ids::{AssignmentId, CaseId, CategoryId, DepartmentId};
+use crate::domain::ids::{AssignmentId, CaseId, CategoryId, DepartmentId, UserId};
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
 use crate::service::assignments::Reply;
@@ -521,12 +521,12 @@ pub(super) struct Organisation {
     districts: Vec<District>,
     /// Active departments: a category's default department that is retired takes no dispatch.
     active: std::collections::HashSet<DepartmentId>,
-    operator: i64,
-    dispatcher: i64,
-    supervisor: i64,
+    operator: UserId,
+    dispatcher: UserId,
+    supervisor: UserId,
     /// A department user per department (staff before admins), who signs and replies. The cases
     /// of a department without one stay with the centre: nobody there can sign for them.
-    handlers: HashMap<DepartmentId, (i64, Role)>,
+    handlers: HashMap<DepartmentId, (UserId, Role)>,
 }
 
 struct District {
@@ -770,7 +770,7 @@ impl Generator {
         // One move: its timeline event, the case's new status, version and time.
         let mut event = |batch: &mut Batch,
                          at: NaiveDateTime,
-                         (actor, role): (i64, Role),
+                         (actor, role): (UserId, Role),
                          action: &str,
                          after: CaseStatus,
                          details: serde_json::Value| {
@@ -1034,7 +1034,7 @@ impl Generator {
                 );
             }
             let worker =
-                |done: Option<((i64, Role), NaiveDateTime)>| done.map(|((user, _), _)| user);
+                |done: Option<((UserId, Role), NaiveDateTime)>| done.map(|((user, _), _)| user);
             batch.assignments.push((
                 assignments::id.eq(assignment_id),
                 NewAssignment {

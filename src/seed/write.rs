@@ -21,7 +21,7 @@ use crate::db::schema::{
     departments, users,
 };
 use crate::db::{DbConnection, write_transaction};
-use crate::domain::ids::{CategoryId, DepartmentId};
+use crate::domain::ids::{CategoryId, DepartmentId, UserId};
 
 /// Rows per multi-row INSERT. The widest table (assignments, 30 columns) stays below SQLite's
 /// limit of 32,766 bound values per statement.
@@ -287,7 +287,7 @@ pub(super) fn max_id(conn: &mut DbConnection, table: &str) -> QueryResult<i64> {
 pub(super) struct OrganisationRows {
     pub departments: Vec<(DepartmentId, String, String, Option<DepartmentId>)>,
     pub categories: Vec<(CategoryId, String, Option<DepartmentId>)>,
-    pub users: Vec<(i64, String, Option<DepartmentId>)>,
+    pub users: Vec<(UserId, String, Option<DepartmentId>)>,
 }
 
 pub(super) fn load_organisation(conn: &mut DbConnection) -> QueryResult<OrganisationRows> {

@@ -6,12 +6,12 @@ use crate::db::assignments as assignment_db;
 use crate::db::cases::{self as case_db, CaseChanges, CaseRow, NewCaseEvent};
 use crate::db::{DbConnection, now};
 use crate::domain::case::CaseStatus;
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{CaseId, ClientId, UserId};
 use crate::domain::lifecycle::IllegalTransition;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode};
 
-fn actor_ids(principal: &Principal) -> (Option<i64>, Option<i64>) {
+fn actor_ids(principal: &Principal) -> (Option<UserId>, Option<ClientId>) {
     (principal.user_id(), principal.client_id())
 }
 

@@ -18,7 +18,7 @@ use crate::domain::extension::{
     ExtensionDecision, ExtensionLimits, ExtensionRefusal, ExtensionState,
     MAX_REQUESTED_WORKING_DAYS, extended_due,
 };
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId, ExtensionId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId, ExtensionId, UserId};
 
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
 use crate::service::cases::{event_keeping_status, stored};
@@ -33,7 +33,7 @@ pub struct ExtensionView {
     pub assignment_id: AssignmentId,
     pub case_id: CaseId,
     pub department_id: DepartmentId,
-    pub requested_by: i64,
+    pub requested_by: UserId,
     pub requested_at: DateTime<Utc>,
     pub reason: String,
     /// Working days asked for, counted from the deadline as it stood.
@@ -42,7 +42,7 @@ pub struct ExtensionView {
     /// The reply deadline when the request was made.
     pub due_before: DateTime<Utc>,
     pub state: ExtensionState,
-    pub decided_by: Option<i64>,
+    pub decided_by: Option<UserId>,
     pub decided_at: Option<DateTime<Utc>>,
     pub decision_note: Option<String>,
     /// The reply deadline the approval gave.

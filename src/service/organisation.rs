@@ -12,7 +12,7 @@ use crate::db::models::*;
 use crate::db::organisation::{CategoryFilter, DepartmentFilter};
 use crate::db::{DbConnection, PageRequest, accounts, now, organisation, write_transaction};
 use crate::domain::account::{parse_code, parse_name};
-use crate::domain::ids::{CategoryId, DepartmentId};
+use crate::domain::ids::{CategoryId, ClientId, DepartmentId, UserId};
 use crate::domain::organisation::{DepartmentKind, TreeNode, would_create_cycle};
 use crate::domain::phone::PhoneNumber;
 use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
@@ -424,13 +424,13 @@ pub fn update_category(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IntegrationClientView {
-    pub id: i64,
+    pub id: ClientId,
     /// The id the client presents at `POST /auth/token`.
     #[schema(example = "cli_3f9a1c0b7d2e4f56")]
     pub client_id: String,
     pub name: String,
     pub active: bool,
-    pub created_by: i64,
+    pub created_by: UserId,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -480,7 +480,7 @@ pub struct UpdateIntegrationClient {
 
 pub fn create_client(
     conn: &mut DbConnection,
-    created_by: i64,
+    created_by: UserId,
     input: CreateIntegrationClient,
 ) -> Result<CreatedIntegrationClient, ApiError> {
     let name = parsed(parse_name(&input.name, 100))?;
@@ -509,7 +509,7 @@ pub fn create_client(
 
 pub fn update_client(
     conn: &mut DbConnection,
-    id: i64,
+    id: ClientId,
     input: UpdateIntegrationClient,
 ) -> Result<IntegrationClient, ApiError> {
     let name = input

@@ -20,7 +20,7 @@ use crate::db::supervision::{
 use crate::db::{DbConnection, PageRequest, now, write_transaction};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::dispatch::{DeadlineKind, DeadlineState, due_soon_from};
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId, SupervisionId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId, SupervisionId, UserId};
 use crate::domain::named_enum;
 
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
@@ -60,12 +60,12 @@ pub struct SupervisionView {
     pub deadline_id: Option<DeadlineId>,
     pub note: String,
     /// Absent for the sweep's own urges.
-    pub created_by: Option<i64>,
+    pub created_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
     /// Written supervision: the clock of the department's explanation.
     pub response_deadline_id: Option<DeadlineId>,
     pub explanation: Option<String>,
-    pub explained_by: Option<i64>,
+    pub explained_by: Option<UserId>,
     pub explained_at: Option<DateTime<Utc>>,
 }
 
