@@ -3,7 +3,7 @@
 
 use crate::auth::password;
 use crate::db::{Db, DbConnection, accounts, organisation as org_db};
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{CaseId, DepartmentId, UserId};
 use crate::domain::organisation::DepartmentKind;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode};
@@ -207,7 +207,7 @@ pub(crate) fn load_demo_on(conn: &mut DbConnection) -> Result<String, ApiError> 
         )?;
         category_ids.insert(*code, row.id);
     }
-    let mut admin_id = 0;
+    let mut admin_id = UserId(0);
     let demo_hash = password::hash(DEMO_PASSWORD);
     for (username, display_name, role, department, phone) in DEMO_USERS {
         let user = users_service::create_user(
@@ -523,7 +523,7 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
                         &operator,
                         id,
                         MergeCase {
-                            into_case_id: into_case_id.get(),
+                            into_case_id,
                             reason: Some("同一市民重复反映同一事项".into()),
                         },
                         None,
@@ -539,12 +539,12 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
         }
         let joint = *stage == DemoStage::InProgress;
         let mut targets = vec![DispatchTargetInput {
-            department_id: cgj.unwrap_or_default(),
+            department_id: cgj.unwrap_or(DepartmentId(0)),
             role: Some(crate::domain::dispatch::AssignmentRole::Lead),
         }];
         if joint {
             targets.push(DispatchTargetInput {
-                department_id: dc.unwrap_or_default(),
+                department_id: dc.unwrap_or(DepartmentId(0)),
                 role: None,
             });
         }

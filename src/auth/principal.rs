@@ -6,14 +6,15 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, web};
 
 use crate::db::accounts::{self, Account};
+use crate::domain::ids::{ClientId, DepartmentId, UserId};
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrincipalKind {
-    User { id: i64 },
-    Client { id: i64 },
+    User { id: UserId },
+    Client { id: ClientId },
 }
 
 /// Who is calling, as the database says now (not merely as the token said when it was issued).
@@ -23,7 +24,7 @@ pub enum PrincipalKind {
 pub struct Principal {
     pub kind: PrincipalKind,
     pub role: Role,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     /// The caller's row as read for this request (`None` only in unit tests).
     pub account: Option<Account>,
     /// Made only here (from a verified token, or for the command line's named accounts).
@@ -43,7 +44,11 @@ impl Principal {
     }
 
     #[cfg(test)]
-    pub(crate) fn for_test(kind: PrincipalKind, role: Role, department_id: Option<i64>) -> Self {
+    pub(crate) fn for_test(
+        kind: PrincipalKind,
+        role: Role,
+        department_id: Option<DepartmentId>,
+    ) -> Self {
         Principal {
             kind,
             role,
@@ -53,14 +58,14 @@ impl Principal {
         }
     }
 
-    pub fn user_id(&self) -> Option<i64> {
+    pub fn user_id(&self) -> Option<UserId> {
         match self.kind {
             PrincipalKind::User { id } => Some(id),
             PrincipalKind::Client { .. } => None,
         }
     }
 
-    pub fn client_id(&self) -> Option<i64> {
+    pub fn client_id(&self) -> Option<ClientId> {
         match self.kind {
             PrincipalKind::Client { id } => Some(id),
             PrincipalKind::User { .. } => None,
@@ -68,7 +73,7 @@ impl Principal {
     }
 
     /// The department whose rows a department user is confined to; `None` for everyone else.
-    pub fn department_scope(&self) -> Option<i64> {
+    pub fn department_scope(&self) -> Option<DepartmentId> {
         if self.role.is_department_role() {
             self.department_id
         } else {
@@ -79,7 +84,7 @@ impl Principal {
     /// Whether the caller may see a row of the departments' work that belongs to `department`:
     /// the centre desks and admins every row, department users their own department's, no one
     /// else any (assignments, deadlines, extension requests, supervision records).
-    pub fn sees_department_row(&self, department: Option<i64>) -> bool {
+    pub fn sees_department_row(&self, department: Option<DepartmentId>) -> bool {
         match self.role {
             Role::Operator | Role::Dispatcher | Role::Supervisor | Role::Admin => true,
             Role::DepartmentStaff | Role::DepartmentAdmin => {
@@ -94,8 +99,8 @@ impl Principal {
     /// there is nothing to list), everyone else what they asked for.
     pub fn department_filter(
         &self,
-        requested: Option<i64>,
-    ) -> Result<Option<Option<i64>>, ApiError> {
+        requested: Option<DepartmentId>,
+    ) -> Result<Option<Option<DepartmentId>>, ApiError> {
         if !self.role.is_department_role() {
             return Ok(Some(requested));
         }
@@ -105,7 +110,7 @@ impl Principal {
         Ok(requested.is_none_or(|d| d == own).then_some(Some(own)))
     }
 
-    pub fn is_self(&self, user_id: i64) -> bool {
+    pub fn is_self(&self, user_id: UserId) -> bool {
         self.user_id() == Some(user_id)
     }
 }
@@ -160,7 +165,7 @@ pub struct Credentials {
 /// Who is calling, for middleware that keeps records per caller (not a permit to do anything).
 #[derive(Debug, Clone, Copy)]
 pub struct Caller {
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     pub role: Role,
 }
 
@@ -244,10 +249,10 @@ pub fn credentials(req: &HttpRequest) -> Option<Credentials> {
 
 fn parse_subject(sub: &str) -> Option<PrincipalKind> {
     let (kind, id) = sub.split_once(':')?;
-    let id = id.parse().ok()?;
+    let id: i64 = id.parse().ok()?;
     match kind {
-        "user" => Some(PrincipalKind::User { id }),
-        "client" => Some(PrincipalKind::Client { id }),
+        "user" => Some(PrincipalKind::User { id: UserId(id) }),
+        "client" => Some(PrincipalKind::Client { id: ClientId(id) }),
         _ => None,
     }
 }
@@ -266,8 +271,8 @@ mod tests {
     #[test]
     fn subjects_round_trip() {
         for kind in [
-            PrincipalKind::User { id: 5 },
-            PrincipalKind::Client { id: 9 },
+            PrincipalKind::User { id: UserId(5) },
+            PrincipalKind::Client { id: ClientId(9) },
         ] {
             assert_eq!(parse_subject(&subject(kind)), Some(kind));
         }
@@ -278,11 +283,11 @@ mod tests {
     #[test]
     fn department_scope_applies_to_department_roles_only() {
         let staff = Principal::for_test(
-            PrincipalKind::User { id: 1 },
+            PrincipalKind::User { id: UserId(1) },
             Role::DepartmentStaff,
-            Some(4),
+            Some(DepartmentId(4)),
         );
-        assert_eq!(staff.department_scope(), Some(4));
+        assert_eq!(staff.department_scope(), Some(DepartmentId(4)));
         let dispatcher = Principal {
             role: Role::Dispatcher,
             department_id: None,
@@ -291,23 +296,32 @@ mod tests {
         assert_eq!(dispatcher.department_scope(), None);
         // Lists: a department user's filter is always their own department; asking for another
         // finds nothing. Others filter as they ask.
-        assert_eq!(staff.department_filter(None).unwrap(), Some(Some(4)));
-        assert_eq!(staff.department_filter(Some(4)).unwrap(), Some(Some(4)));
-        assert_eq!(staff.department_filter(Some(5)).unwrap(), None);
         assert_eq!(
-            dispatcher.department_filter(Some(5)).unwrap(),
-            Some(Some(5))
+            staff.department_filter(None).unwrap(),
+            Some(Some(DepartmentId(4)))
+        );
+        assert_eq!(
+            staff.department_filter(Some(DepartmentId(4))).unwrap(),
+            Some(Some(DepartmentId(4)))
+        );
+        assert_eq!(
+            staff.department_filter(Some(DepartmentId(5))).unwrap(),
+            None
+        );
+        assert_eq!(
+            dispatcher.department_filter(Some(DepartmentId(5))).unwrap(),
+            Some(Some(DepartmentId(5)))
         );
         assert_eq!(dispatcher.department_filter(None).unwrap(), Some(None));
         // Rows of the departments' work.
-        assert!(staff.sees_department_row(Some(4)));
-        assert!(!staff.sees_department_row(Some(5)));
+        assert!(staff.sees_department_row(Some(DepartmentId(4))));
+        assert!(!staff.sees_department_row(Some(DepartmentId(5))));
         assert!(!staff.sees_department_row(None));
-        assert!(dispatcher.sees_department_row(Some(5)));
+        assert!(dispatcher.sees_department_row(Some(DepartmentId(5))));
         let analyst = Principal {
             role: Role::Analyst,
             ..dispatcher.clone()
         };
-        assert!(!analyst.sees_department_row(Some(5)));
+        assert!(!analyst.sees_department_row(Some(DepartmentId(5))));
     }
 }

@@ -10,6 +10,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{JwtAlgorithm, JwtSettings};
+use crate::domain::ids::DepartmentId;
 use crate::domain::role::Role;
 use crate::error::ErrorCode;
 
@@ -20,7 +21,7 @@ pub struct Claims {
     pub sub: String,
     pub role: Role,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dept: Option<i64>,
+    pub dept: Option<DepartmentId>,
     pub iat: i64,
     pub nbf: i64,
     pub exp: i64,
@@ -145,7 +146,7 @@ impl TokenKeys {
 
     /// Signs an access token for `sub` with `role` (and department, for department roles), valid
     /// while the account stays in session epoch `sv`.
-    pub fn issue(&self, sub: String, role: Role, dept: Option<i64>, sv: i64) -> String {
+    pub fn issue(&self, sub: String, role: Role, dept: Option<DepartmentId>, sv: i64) -> String {
         let now = Utc::now().timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -216,11 +217,16 @@ mod tests {
     #[test]
     fn issued_tokens_verify() {
         let keys = TokenKeys::from_settings(&settings(SECRET, "k1")).unwrap();
-        let token = keys.issue("user:7".into(), Role::DepartmentStaff, Some(3), 0);
+        let token = keys.issue(
+            "user:7".into(),
+            Role::DepartmentStaff,
+            Some(DepartmentId(3)),
+            0,
+        );
         let claims = keys.verify(&token).unwrap();
         assert_eq!(
             (claims.sub.as_str(), claims.role, claims.dept),
-            ("user:7", Role::DepartmentStaff, Some(3))
+            ("user:7", Role::DepartmentStaff, Some(DepartmentId(3)))
         );
     }
 

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use super::models::*;
 use super::schema::{integration_clients, login_throttle, refresh_tokens, users};
 use super::{DbConnection, MultiBackend, PageRequest, like_pattern};
+use crate::domain::ids::{ClientId, DepartmentId, UserId};
 use crate::domain::role::Role;
 
 /// The account behind a token, as stored now.
@@ -20,14 +21,14 @@ pub enum Account {
 pub struct Standing {
     pub active: bool,
     pub role: Role,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     /// Only tokens of this session epoch are honoured (users; clients have none).
     pub session_epoch: Option<i64>,
     /// The whole row, so that handlers about the caller need not read it again.
     pub account: Account,
 }
 
-pub fn user_standing(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Standing>> {
+pub fn user_standing(conn: &mut DbConnection, id: UserId) -> QueryResult<Option<Standing>> {
     find_user(conn, id)?
         .map(|user| {
             Ok(Standing {
@@ -41,7 +42,7 @@ pub fn user_standing(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Sta
         .transpose()
 }
 
-pub fn client_standing(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Standing>> {
+pub fn client_standing(conn: &mut DbConnection, id: ClientId) -> QueryResult<Option<Standing>> {
     Ok(find_client(conn, id)?.map(|client| Standing {
         active: client.active,
         role: Role::Integration,
@@ -51,7 +52,7 @@ pub fn client_standing(conn: &mut DbConnection, id: i64) -> QueryResult<Option<S
     }))
 }
 
-pub fn find_user(conn: &mut DbConnection, id: i64) -> QueryResult<Option<User>> {
+pub fn find_user(conn: &mut DbConnection, id: UserId) -> QueryResult<Option<User>> {
     users::table
         .find(id)
         .select(users::all_columns)
@@ -74,7 +75,7 @@ pub fn insert_user(conn: &mut DbConnection, user: NewUser) -> QueryResult<User> 
         .get_result(conn)
 }
 
-pub fn update_user(conn: &mut DbConnection, id: i64, changes: UserChanges) -> QueryResult<User> {
+pub fn update_user(conn: &mut DbConnection, id: UserId, changes: UserChanges) -> QueryResult<User> {
     diesel::update(users::table.find(id))
         .set(changes)
         .returning(users::all_columns)
@@ -84,7 +85,7 @@ pub fn update_user(conn: &mut DbConnection, id: i64, changes: UserChanges) -> Qu
 #[derive(Debug, Default)]
 pub struct UserFilter {
     pub role: Option<Role>,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub active: Option<bool>,
     /// Substring of the username or display name.
     pub q: Option<String>,
@@ -179,7 +180,7 @@ pub fn revoke_family(
 /// issued in the same clock tick as the change is refused too).
 pub fn revoke_user_tokens(
     conn: &mut DbConnection,
-    user_id: i64,
+    user_id: UserId,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(users::table.find(user_id))
@@ -243,7 +244,10 @@ pub fn insert_client(
         .get_result(conn)
 }
 
-pub fn find_client(conn: &mut DbConnection, id: i64) -> QueryResult<Option<IntegrationClient>> {
+pub fn find_client(
+    conn: &mut DbConnection,
+    id: ClientId,
+) -> QueryResult<Option<IntegrationClient>> {
     integration_clients::table
         .find(id)
         .select(integration_clients::all_columns)
@@ -264,7 +268,7 @@ pub fn find_client_by_client_id(
 
 pub fn update_client(
     conn: &mut DbConnection,
-    id: i64,
+    id: ClientId,
     changes: IntegrationClientChanges,
 ) -> QueryResult<IntegrationClient> {
     diesel::update(integration_clients::table.find(id))

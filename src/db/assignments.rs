@@ -7,7 +7,7 @@ use crate::domain::case::Channel;
 use crate::domain::dispatch::{
     AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, DispatchMode, ReturnRuling,
 };
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
+use crate::domain::ids::{AssignmentId, CaseId, CategoryId, DeadlineId, DepartmentId, UserId};
 use crate::domain::sla::{CaseKind, Urgency};
 
 use super::schema::{assignments, cases, deadlines};
@@ -18,21 +18,21 @@ use super::{DbConnection, MultiBackend, PageRequest};
 pub struct AssignmentRow {
     pub id: AssignmentId,
     pub case_id: CaseId,
-    pub department_id: i64,
+    pub department_id: DepartmentId,
     pub round: i32,
     pub role: AssignmentRole,
     pub mode: DispatchMode,
     pub assigned: bool,
     pub instructions: Option<String>,
     pub state: AssignmentState,
-    pub dispatched_by: Option<i64>,
+    pub dispatched_by: Option<UserId>,
     pub dispatched_at: NaiveDateTime,
     pub sign_due_at: NaiveDateTime,
     pub reply_due_at: NaiveDateTime,
-    pub handler_id: Option<i64>,
-    pub signed_by: Option<i64>,
+    pub handler_id: Option<UserId>,
+    pub signed_by: Option<UserId>,
     pub signed_at: Option<NaiveDateTime>,
-    pub returned_by: Option<i64>,
+    pub returned_by: Option<UserId>,
     pub returned_at: Option<NaiveDateTime>,
     pub return_reason: Option<String>,
     pub ruling: Option<ReturnRuling>,
@@ -40,7 +40,7 @@ pub struct AssignmentRow {
     pub ruled_at: Option<NaiveDateTime>,
     /// JSON of the department's reply.
     pub reply: Option<String>,
-    pub replied_by: Option<i64>,
+    pub replied_by: Option<UserId>,
     pub replied_at: Option<NaiveDateTime>,
     pub review_decision: Option<String>,
     pub review_note: Option<String>,
@@ -56,21 +56,21 @@ pub struct AssignmentRow {
 #[diesel(table_name = assignments, treat_none_as_default_value = false)]
 pub struct NewAssignment<T = NaiveDateTime> {
     pub case_id: CaseId,
-    pub department_id: i64,
+    pub department_id: DepartmentId,
     pub round: i32,
     pub role: AssignmentRole,
     pub mode: DispatchMode,
     pub assigned: bool,
     pub instructions: Option<String>,
     pub state: AssignmentState,
-    pub dispatched_by: Option<i64>,
+    pub dispatched_by: Option<UserId>,
     pub dispatched_at: T,
     pub sign_due_at: T,
     pub reply_due_at: T,
-    pub handler_id: Option<i64>,
-    pub signed_by: Option<i64>,
+    pub handler_id: Option<UserId>,
+    pub signed_by: Option<UserId>,
     pub signed_at: Option<T>,
-    pub returned_by: Option<i64>,
+    pub returned_by: Option<UserId>,
     pub returned_at: Option<T>,
     pub return_reason: Option<String>,
     pub ruling: Option<ReturnRuling>,
@@ -78,7 +78,7 @@ pub struct NewAssignment<T = NaiveDateTime> {
     pub ruled_at: Option<T>,
     /// JSON of the department's reply.
     pub reply: Option<String>,
-    pub replied_by: Option<i64>,
+    pub replied_by: Option<UserId>,
     pub replied_at: Option<T>,
     pub review_decision: Option<String>,
     pub review_note: Option<String>,
@@ -92,17 +92,17 @@ pub struct NewAssignment<T = NaiveDateTime> {
 #[diesel(table_name = assignments)]
 pub struct AssignmentChanges {
     pub state: Option<AssignmentState>,
-    pub handler_id: Option<Option<i64>>,
-    pub signed_by: Option<i64>,
+    pub handler_id: Option<Option<UserId>>,
+    pub signed_by: Option<UserId>,
     pub signed_at: Option<NaiveDateTime>,
-    pub returned_by: Option<i64>,
+    pub returned_by: Option<UserId>,
     pub returned_at: Option<NaiveDateTime>,
     pub return_reason: Option<String>,
     pub ruling: Option<ReturnRuling>,
     pub ruling_note: Option<String>,
     pub ruled_at: Option<NaiveDateTime>,
     pub reply: Option<String>,
-    pub replied_by: Option<i64>,
+    pub replied_by: Option<UserId>,
     pub replied_at: Option<NaiveDateTime>,
     pub review_decision: Option<String>,
     pub review_note: Option<String>,
@@ -117,7 +117,7 @@ pub struct DeadlineRow {
     pub kind: DeadlineKind,
     pub case_id: CaseId,
     pub assignment_id: Option<AssignmentId>,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub starts_at: NaiveDateTime,
     pub due_at: NaiveDateTime,
     pub policy_version: Option<i32>,
@@ -140,7 +140,7 @@ pub struct NewDeadline<T = NaiveDateTime> {
     pub kind: DeadlineKind,
     pub case_id: CaseId,
     pub assignment_id: Option<AssignmentId>,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub starts_at: T,
     pub due_at: T,
     pub policy_version: Option<i32>,
@@ -199,7 +199,7 @@ pub fn case_assignments(
 /// Whether the department was ever given a share of the case: what lets its users see it.
 pub fn department_has_case(
     conn: &mut DbConnection,
-    department_id: i64,
+    department_id: DepartmentId,
     case_id: CaseId,
 ) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
@@ -279,9 +279,9 @@ pub fn complete_round(
 #[derive(Debug, Default, Clone)]
 pub struct AssignmentFilter {
     pub states: Vec<AssignmentState>,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub case_id: Option<CaseId>,
-    pub handler_id: Option<i64>,
+    pub handler_id: Option<UserId>,
     /// Open and past its sign or reply time.
     pub overdue: bool,
     pub dispatched_from: Option<NaiveDateTime>,
@@ -289,8 +289,8 @@ pub struct AssignmentFilter {
     pub kind: Option<CaseKind>,
     pub urgency: Option<Urgency>,
     pub channel: Option<Channel>,
-    pub category_id: Option<i64>,
-    pub district_id: Option<i64>,
+    pub category_id: Option<CategoryId>,
+    pub district_id: Option<DepartmentId>,
 }
 
 /// Newest first, keyset-paginated on the id.
@@ -443,7 +443,7 @@ pub struct DeadlineFilter {
     pub kind: Option<DeadlineKind>,
     pub case_id: Option<CaseId>,
     pub assignment_id: Option<AssignmentId>,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub due_before: Option<NaiveDateTime>,
     /// Running and past due.
     pub overdue: bool,

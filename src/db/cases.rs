@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::domain::case::{CaseStatus, Channel, Closure};
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{CaseId, CategoryId, ClientId, DepartmentId, UserId};
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
 
@@ -22,20 +22,20 @@ pub struct CaseRow {
     pub channel: Channel,
     pub kind: CaseKind,
     pub urgency: Urgency,
-    pub category_id: Option<i64>,
+    pub category_id: Option<CategoryId>,
     pub title: String,
     pub description: String,
     pub address: Option<String>,
-    pub district_id: Option<i64>,
+    pub district_id: Option<DepartmentId>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub occurred_at: Option<NaiveDateTime>,
     pub status: CaseStatus,
     pub closure: Option<Closure>,
     pub resolution: Option<String>,
-    pub citizen_id: Option<i64>,
-    pub registered_by: Option<i64>,
-    pub source_client: Option<i64>,
+    pub citizen_id: Option<UserId>,
+    pub registered_by: Option<UserId>,
+    pub source_client: Option<ClientId>,
     pub external_ref: Option<String>,
     pub version: i32,
     pub created_at: NaiveDateTime,
@@ -44,7 +44,7 @@ pub struct CaseRow {
     pub closed_at: Option<NaiveDateTime>,
     /// 0 until the first dispatch; each dispatch (and redo) opens the next round.
     pub current_round: i32,
-    pub lead_department_id: Option<i64>,
+    pub lead_department_id: Option<DepartmentId>,
     /// The reply time the citizen was told at dispatch.
     pub reply_due_at: Option<NaiveDateTime>,
     pub merged_into: Option<CaseId>,
@@ -63,20 +63,20 @@ pub struct NewCase<T = NaiveDateTime> {
     pub channel: Channel,
     pub kind: CaseKind,
     pub urgency: Urgency,
-    pub category_id: Option<i64>,
+    pub category_id: Option<CategoryId>,
     pub title: String,
     pub description: String,
     pub address: Option<String>,
-    pub district_id: Option<i64>,
+    pub district_id: Option<DepartmentId>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub occurred_at: Option<T>,
     pub status: CaseStatus,
     pub closure: Option<Closure>,
     pub resolution: Option<String>,
-    pub citizen_id: Option<i64>,
-    pub registered_by: Option<i64>,
-    pub source_client: Option<i64>,
+    pub citizen_id: Option<UserId>,
+    pub registered_by: Option<UserId>,
+    pub source_client: Option<ClientId>,
     pub external_ref: Option<String>,
     pub version: i32,
     pub created_at: T,
@@ -84,7 +84,7 @@ pub struct NewCase<T = NaiveDateTime> {
     pub accepted_at: Option<T>,
     pub closed_at: Option<T>,
     pub current_round: i32,
-    pub lead_department_id: Option<i64>,
+    pub lead_department_id: Option<DepartmentId>,
     pub reply_due_at: Option<T>,
     pub merged_into: Option<CaseId>,
     pub redo_count: i32,
@@ -103,7 +103,7 @@ pub struct CaseChanges {
     pub closed_at: Option<Option<NaiveDateTime>>,
     pub updated_at: Option<NaiveDateTime>,
     pub current_round: Option<i32>,
-    pub lead_department_id: Option<Option<i64>>,
+    pub lead_department_id: Option<Option<DepartmentId>>,
     pub reply_due_at: Option<Option<NaiveDateTime>>,
     pub merged_into: Option<Option<CaseId>>,
     pub redo_count: Option<i32>,
@@ -138,8 +138,8 @@ pub struct CaseEventRow {
     pub id: i64,
     pub case_id: CaseId,
     pub occurred_at: NaiveDateTime,
-    pub actor_user_id: Option<i64>,
-    pub actor_client_id: Option<i64>,
+    pub actor_user_id: Option<UserId>,
+    pub actor_client_id: Option<ClientId>,
     pub actor_role: String,
     pub action: String,
     pub status_before: Option<String>,
@@ -153,8 +153,8 @@ pub struct CaseEventRow {
 pub struct NewCaseEvent<T = NaiveDateTime> {
     pub case_id: CaseId,
     pub occurred_at: T,
-    pub actor_user_id: Option<i64>,
-    pub actor_client_id: Option<i64>,
+    pub actor_user_id: Option<UserId>,
+    pub actor_client_id: Option<ClientId>,
     pub actor_role: String,
     pub action: String,
     pub status_before: Option<String>,
@@ -236,7 +236,7 @@ pub fn find_by_number(conn: &mut DbConnection, case_no: &str) -> QueryResult<Opt
 
 pub fn find_by_external_ref(
     conn: &mut DbConnection,
-    client: i64,
+    client: ClientId,
     external_ref: &str,
 ) -> QueryResult<Option<CaseRow>> {
     cases::table
@@ -290,7 +290,7 @@ pub fn similar_cases(
     limit: i64,
 ) -> QueryResult<Vec<CaseRow>> {
     let same_person = cases::citizen_id
-        .eq(case.citizen_id.unwrap_or(-1))
+        .eq(case.citizen_id.unwrap_or(UserId(-1)))
         .or(cases::id.eq_any(
             complainants::table
                 .filter(complainants::phone.eq(phone.unwrap_or("")))
@@ -298,7 +298,7 @@ pub fn similar_cases(
                 .select(complainants::case_id),
         ));
     let same_place = cases::district_id
-        .eq(case.district_id.unwrap_or(-1))
+        .eq(case.district_id.unwrap_or(DepartmentId(-1)))
         .or(cases::address.eq(case.address.clone().unwrap_or_default()))
         .or(cases::latitude
             .between(
@@ -310,7 +310,7 @@ pub fn similar_cases(
                 case.longitude.unwrap_or(1000.0) + NEAR,
             )));
     let same_matter = cases::category_id
-        .eq(case.category_id.unwrap_or(-1))
+        .eq(case.category_id.unwrap_or(CategoryId(-1)))
         .and(same_place);
     cases::table
         .filter(cases::id.lt(case.id))
@@ -427,7 +427,7 @@ pub fn save_idempotent(conn: &mut DbConnection, row: IdempotencyRow) -> QueryRes
 pub struct PersonalDataRead {
     pub id: i64,
     pub case_id: CaseId,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub role: Role,
     pub read_at: NaiveDateTime,
 }
@@ -435,7 +435,7 @@ pub struct PersonalDataRead {
 pub fn list_reads(
     conn: &mut DbConnection,
     case_id: Option<CaseId>,
-    user_id: Option<i64>,
+    user_id: Option<UserId>,
     page: super::PageRequest,
 ) -> QueryResult<Vec<PersonalDataRead>> {
     let mut query = personal_data_reads::table
@@ -463,11 +463,11 @@ pub struct CaseFilter {
     pub kind: Option<CaseKind>,
     pub urgency: Option<Urgency>,
     pub channel: Option<Channel>,
-    pub category_id: Option<i64>,
-    pub district_id: Option<i64>,
+    pub category_id: Option<CategoryId>,
+    pub district_id: Option<DepartmentId>,
     /// Cases with an assignment (of any round) for this department; also the row scope of
     /// department roles.
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     /// Past the reply time the citizen was told, and still with the departments.
     pub overdue: bool,
     pub registered_from: Option<NaiveDateTime>,
@@ -475,9 +475,9 @@ pub struct CaseFilter {
     /// Substring of the title or description (Chinese has no word breaks: substring matching).
     pub q: Option<String>,
     /// Row scope: only this citizen's cases.
-    pub citizen_id: Option<i64>,
+    pub citizen_id: Option<UserId>,
     /// Row scope: only this client's cases.
-    pub source_client: Option<i64>,
+    pub source_client: Option<ClientId>,
 }
 
 /// Queries this long or longer are answered from the trigram index.
@@ -638,11 +638,11 @@ fn select_cases(
 pub struct Classification {
     pub kind: Option<CaseKind>,
     pub urgency: Option<Urgency>,
-    pub category_id: Option<Option<i64>>,
+    pub category_id: Option<Option<CategoryId>>,
     pub title: Option<String>,
     pub description: Option<String>,
     pub address: Option<Option<String>>,
-    pub district_id: Option<Option<i64>>,
+    pub district_id: Option<Option<DepartmentId>>,
     pub updated_at: Option<NaiveDateTime>,
 }
 

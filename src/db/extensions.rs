@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use crate::domain::dispatch::DeadlineState;
 use crate::domain::extension::ExtensionState;
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId, ExtensionId, UserId};
 
 use super::schema::{assignments, deadlines, extensions};
 use super::{DbConnection, MultiBackend, PageRequest};
@@ -13,18 +13,18 @@ use super::{DbConnection, MultiBackend, PageRequest};
 #[derive(Debug, Clone, Queryable)]
 #[diesel(table_name = extensions)]
 pub struct ExtensionRow {
-    pub id: i64,
+    pub id: ExtensionId,
     pub deadline_id: DeadlineId,
     pub assignment_id: AssignmentId,
     pub case_id: CaseId,
-    pub department_id: i64,
-    pub requested_by: i64,
+    pub department_id: DepartmentId,
+    pub requested_by: UserId,
     pub requested_at: NaiveDateTime,
     pub reason: String,
     pub working_days: i32,
     pub due_before: NaiveDateTime,
     pub state: ExtensionState,
-    pub decided_by: Option<i64>,
+    pub decided_by: Option<UserId>,
     pub decided_at: Option<NaiveDateTime>,
     pub decision_note: Option<String>,
     pub new_due_at: Option<NaiveDateTime>,
@@ -36,8 +36,8 @@ pub struct NewExtension {
     pub deadline_id: DeadlineId,
     pub assignment_id: AssignmentId,
     pub case_id: CaseId,
-    pub department_id: i64,
-    pub requested_by: i64,
+    pub department_id: DepartmentId,
+    pub requested_by: UserId,
     pub requested_at: NaiveDateTime,
     pub reason: String,
     pub working_days: i32,
@@ -49,7 +49,7 @@ pub struct NewExtension {
 #[derive(Debug)]
 pub struct Decision {
     pub state: ExtensionState,
-    pub decided_by: i64,
+    pub decided_by: UserId,
     pub decided_at: NaiveDateTime,
     pub note: Option<String>,
     pub new_due_at: Option<NaiveDateTime>,
@@ -62,7 +62,10 @@ pub fn insert_extension(conn: &mut DbConnection, row: NewExtension) -> QueryResu
         .get_result(conn)
 }
 
-pub fn find_extension(conn: &mut DbConnection, id: i64) -> QueryResult<Option<ExtensionRow>> {
+pub fn find_extension(
+    conn: &mut DbConnection,
+    id: ExtensionId,
+) -> QueryResult<Option<ExtensionRow>> {
     extensions::table
         .find(id)
         .select(extensions::all_columns)
@@ -86,7 +89,7 @@ pub fn count_for_assignment(
 /// Records the decision if the request is still pending; `None` when another decision came first.
 pub fn decide(
     conn: &mut DbConnection,
-    id: i64,
+    id: ExtensionId,
     decision: Decision,
 ) -> QueryResult<Option<ExtensionRow>> {
     diesel::update(
@@ -147,7 +150,7 @@ pub fn move_reply_deadline(
 #[derive(Debug, Default, Clone)]
 pub struct ExtensionFilter {
     pub state: Option<ExtensionState>,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub case_id: Option<CaseId>,
     pub assignment_id: Option<AssignmentId>,
 }

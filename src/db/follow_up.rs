@@ -12,24 +12,24 @@ use crate::db::assignments::DeadlineRow;
 use crate::db::cases::{CaseRow, ComplainantRow};
 use crate::domain::dispatch::{DeadlineKind, DeadlineState};
 use crate::domain::follow_up::{CallEffect, CallOutcome, FollowUpChannel, Resolved, Satisfaction};
-use crate::domain::ids::{CaseId, DeadlineId};
+use crate::domain::ids::{CaseId, DeadlineId, DepartmentId, FollowUpCallId, UserId};
 
 #[derive(Debug, Clone, Queryable)]
 #[diesel(table_name = follow_up_calls)]
 pub struct FollowUpCallRow {
-    pub id: i64,
+    pub id: FollowUpCallId,
     pub case_id: CaseId,
     pub deadline_id: DeadlineId,
     pub evaluated_case_id: CaseId,
     pub round: i32,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub channel: FollowUpChannel,
     pub outcome: CallOutcome,
     pub resolved: Option<Resolved>,
     pub satisfaction: Option<Satisfaction>,
     pub citizen_words: Option<String>,
     pub effect: CallEffect,
-    pub called_by: i64,
+    pub called_by: UserId,
     pub called_at: NaiveDateTime,
     pub recorded_at: NaiveDateTime,
 }
@@ -41,14 +41,14 @@ pub struct NewFollowUpCall<T = NaiveDateTime> {
     pub deadline_id: DeadlineId,
     pub evaluated_case_id: CaseId,
     pub round: i32,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub channel: FollowUpChannel,
     pub outcome: CallOutcome,
     pub resolved: Option<Resolved>,
     pub satisfaction: Option<Satisfaction>,
     pub citizen_words: Option<String>,
     pub effect: CallEffect,
-    pub called_by: i64,
+    pub called_by: UserId,
     pub called_at: T,
     pub recorded_at: T,
 }
@@ -109,13 +109,13 @@ pub fn merged_into(conn: &mut DbConnection, case_id: CaseId) -> QueryResult<Vec<
 #[derive(Debug, Default, Clone)]
 pub struct CallFilter {
     pub outcome: Option<CallOutcome>,
-    pub called_by: Option<i64>,
+    pub called_by: Option<UserId>,
     /// Called at or after (UTC).
     pub from: Option<NaiveDateTime>,
     /// Called before (UTC).
     pub until: Option<NaiveDateTime>,
     /// The lead department of the evaluated round.
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
 }
 
 /// Attempts across cases, newest first.
@@ -143,7 +143,7 @@ pub fn list_calls(
         query = query.filter(follow_up_calls::department_id.eq(department));
     }
     if let Some(before_id) = page.after {
-        query = query.filter(follow_up_calls::id.lt(before_id));
+        query = query.filter(follow_up_calls::id.lt(FollowUpCallId(before_id)));
     }
     query
         .order(follow_up_calls::id.desc())

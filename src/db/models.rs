@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::domain::ids::{CategoryId, ClientId, DepartmentId, UserId};
 use crate::domain::organisation::DepartmentKind;
 use crate::domain::role::Role;
 
@@ -11,10 +12,10 @@ use super::schema::*;
 #[derive(Debug, Clone, Queryable, Identifiable)]
 #[diesel(table_name = departments)]
 pub struct Department {
-    pub id: i64,
+    pub id: DepartmentId,
     pub code: String,
     pub name: String,
-    pub parent_id: Option<i64>,
+    pub parent_id: Option<DepartmentId>,
     pub kind: DepartmentKind,
     pub contact_person: Option<String>,
     pub contact_phone: Option<String>,
@@ -28,7 +29,7 @@ pub struct Department {
 pub struct NewDepartment {
     pub code: String,
     pub name: String,
-    pub parent_id: Option<i64>,
+    pub parent_id: Option<DepartmentId>,
     pub kind: DepartmentKind,
     pub contact_person: Option<String>,
     pub contact_phone: Option<String>,
@@ -41,7 +42,7 @@ pub struct NewDepartment {
 #[diesel(table_name = departments)]
 pub struct DepartmentChanges {
     pub name: Option<String>,
-    pub parent_id: Option<Option<i64>>,
+    pub parent_id: Option<Option<DepartmentId>>,
     pub kind: Option<DepartmentKind>,
     pub contact_person: Option<Option<String>>,
     pub contact_phone: Option<Option<String>>,
@@ -52,11 +53,11 @@ pub struct DepartmentChanges {
 #[derive(Debug, Clone, Queryable, Identifiable)]
 #[diesel(table_name = categories)]
 pub struct Category {
-    pub id: i64,
+    pub id: CategoryId,
     pub code: String,
     pub name: String,
-    pub parent_id: Option<i64>,
-    pub default_department_id: Option<i64>,
+    pub parent_id: Option<CategoryId>,
+    pub default_department_id: Option<DepartmentId>,
     pub active: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -67,8 +68,8 @@ pub struct Category {
 pub struct NewCategory {
     pub code: String,
     pub name: String,
-    pub parent_id: Option<i64>,
-    pub default_department_id: Option<i64>,
+    pub parent_id: Option<CategoryId>,
+    pub default_department_id: Option<DepartmentId>,
     pub active: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -78,8 +79,8 @@ pub struct NewCategory {
 #[diesel(table_name = categories)]
 pub struct CategoryChanges {
     pub name: Option<String>,
-    pub parent_id: Option<Option<i64>>,
-    pub default_department_id: Option<Option<i64>>,
+    pub parent_id: Option<Option<CategoryId>>,
+    pub default_department_id: Option<Option<DepartmentId>>,
     pub active: Option<bool>,
     pub updated_at: Option<NaiveDateTime>,
 }
@@ -87,11 +88,11 @@ pub struct CategoryChanges {
 #[derive(Clone, Queryable, Identifiable)]
 #[diesel(table_name = users)]
 pub struct User {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub display_name: String,
     pub role: Role,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub phone: Option<String>,
     pub password_hash: String,
     pub active: bool,
@@ -118,7 +119,7 @@ pub struct NewUser {
     pub username: String,
     pub display_name: String,
     pub role: Role,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub phone: Option<String>,
     pub password_hash: String,
     pub active: bool,
@@ -132,7 +133,7 @@ pub struct NewUser {
 pub struct UserChanges {
     pub display_name: Option<String>,
     pub role: Option<Role>,
-    pub department_id: Option<Option<i64>>,
+    pub department_id: Option<Option<DepartmentId>>,
     pub phone: Option<Option<String>>,
     pub password_hash: Option<String>,
     pub active: Option<bool>,
@@ -144,7 +145,7 @@ pub struct UserChanges {
 #[diesel(table_name = refresh_tokens)]
 pub struct RefreshToken {
     pub id: i64,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub family: String,
     pub token_hash: String,
     pub issued_at: NaiveDateTime,
@@ -158,7 +159,7 @@ pub struct RefreshToken {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = refresh_tokens, treat_none_as_default_value = false)]
 pub struct NewRefreshToken {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub family: String,
     pub token_hash: String,
     pub issued_at: NaiveDateTime,
@@ -178,12 +179,12 @@ pub struct LoginThrottle {
 #[derive(Debug, Clone, Queryable, Identifiable)]
 #[diesel(table_name = integration_clients)]
 pub struct IntegrationClient {
-    pub id: i64,
+    pub id: ClientId,
     pub client_id: String,
     pub name: String,
     pub secret_hash: String,
     pub active: bool,
-    pub created_by: i64,
+    pub created_by: UserId,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -195,7 +196,7 @@ pub struct NewIntegrationClient {
     pub name: String,
     pub secret_hash: String,
     pub active: bool,
-    pub created_by: i64,
+    pub created_by: UserId,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }

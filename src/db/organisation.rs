@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 
+use crate::domain::ids::{CategoryId, DepartmentId};
 use crate::domain::organisation::DepartmentKind;
 
 use super::models::*;
@@ -17,7 +18,10 @@ pub fn insert_department(conn: &mut DbConnection, row: NewDepartment) -> QueryRe
         .get_result(conn)
 }
 
-pub fn find_department(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Department>> {
+pub fn find_department(
+    conn: &mut DbConnection,
+    id: DepartmentId,
+) -> QueryResult<Option<Department>> {
     departments::table
         .find(id)
         .select(departments::all_columns)
@@ -27,7 +31,7 @@ pub fn find_department(conn: &mut DbConnection, id: i64) -> QueryResult<Option<D
 
 pub fn update_department(
     conn: &mut DbConnection,
-    id: i64,
+    id: DepartmentId,
     changes: DepartmentChanges,
 ) -> QueryResult<Department> {
     diesel::update(departments::table.find(id))
@@ -43,8 +47,10 @@ pub fn all_departments(conn: &mut DbConnection) -> QueryResult<Vec<Department>> 
         .load(conn)
 }
 
-pub fn department_parents(conn: &mut DbConnection) -> QueryResult<HashMap<i64, Option<i64>>> {
-    let rows: Vec<(i64, Option<i64>)> = departments::table
+pub fn department_parents(
+    conn: &mut DbConnection,
+) -> QueryResult<HashMap<DepartmentId, Option<DepartmentId>>> {
+    let rows: Vec<(DepartmentId, Option<DepartmentId>)> = departments::table
         .select((departments::id, departments::parent_id))
         .load(conn)?;
     Ok(rows.into_iter().collect())
@@ -52,7 +58,7 @@ pub fn department_parents(conn: &mut DbConnection) -> QueryResult<HashMap<i64, O
 
 #[derive(Debug, Default)]
 pub struct DepartmentFilter {
-    pub parent_id: Option<i64>,
+    pub parent_id: Option<DepartmentId>,
     pub kind: Option<DepartmentKind>,
     pub active: Option<bool>,
     pub q: Option<String>,
@@ -100,7 +106,7 @@ pub fn insert_category(conn: &mut DbConnection, row: NewCategory) -> QueryResult
         .get_result(conn)
 }
 
-pub fn find_category(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Category>> {
+pub fn find_category(conn: &mut DbConnection, id: CategoryId) -> QueryResult<Option<Category>> {
     categories::table
         .find(id)
         .select(categories::all_columns)
@@ -110,7 +116,7 @@ pub fn find_category(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Cat
 
 pub fn update_category(
     conn: &mut DbConnection,
-    id: i64,
+    id: CategoryId,
     changes: CategoryChanges,
 ) -> QueryResult<Category> {
     diesel::update(categories::table.find(id))
@@ -126,8 +132,10 @@ pub fn all_categories(conn: &mut DbConnection) -> QueryResult<Vec<Category>> {
         .load(conn)
 }
 
-pub fn category_parents(conn: &mut DbConnection) -> QueryResult<HashMap<i64, Option<i64>>> {
-    let rows: Vec<(i64, Option<i64>)> = categories::table
+pub fn category_parents(
+    conn: &mut DbConnection,
+) -> QueryResult<HashMap<CategoryId, Option<CategoryId>>> {
+    let rows: Vec<(CategoryId, Option<CategoryId>)> = categories::table
         .select((categories::id, categories::parent_id))
         .load(conn)?;
     Ok(rows.into_iter().collect())
@@ -135,8 +143,8 @@ pub fn category_parents(conn: &mut DbConnection) -> QueryResult<HashMap<i64, Opt
 
 #[derive(Debug, Default)]
 pub struct CategoryFilter {
-    pub parent_id: Option<i64>,
-    pub default_department_id: Option<i64>,
+    pub parent_id: Option<CategoryId>,
+    pub default_department_id: Option<DepartmentId>,
     pub active: Option<bool>,
     pub q: Option<String>,
 }

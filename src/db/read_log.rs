@@ -10,14 +10,14 @@ use std::sync::mpsc;
 use chrono::NaiveDateTime;
 
 use super::{Db, cases, write_transaction};
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{CaseId, UserId};
 use crate::error::ApiError;
 
 /// One full read: who, when, which case.
 #[derive(Debug, Clone)]
 pub struct FullRead {
     pub case_id: CaseId,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub role: &'static str,
     pub at: NaiveDateTime,
 }

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::{calendar_years, sla_policies};
+use crate::domain::ids::UserId;
 
 #[derive(Debug, Clone, Queryable, Insertable)]
 #[diesel(table_name = calendar_years, treat_none_as_default_value = false)]
@@ -12,7 +13,7 @@ pub struct CalendarYear {
     pub year: i32,
     pub rules: String,
     pub revision: i64,
-    pub updated_by: Option<i64>,
+    pub updated_by: Option<UserId>,
     pub updated_at: NaiveDateTime,
 }
 
@@ -21,7 +22,7 @@ pub struct CalendarYear {
 pub struct SlaPolicyRow {
     pub version: i32,
     pub rules: String,
-    pub created_by: Option<i64>,
+    pub created_by: Option<UserId>,
     pub created_at: NaiveDateTime,
 }
 
@@ -53,7 +54,7 @@ pub fn save_year(
     conn: &mut DbConnection,
     year: i32,
     rules: String,
-    updated_by: Option<i64>,
+    updated_by: Option<UserId>,
     now: NaiveDateTime,
     replace: bool,
 ) -> QueryResult<CalendarYear> {
@@ -103,7 +104,7 @@ pub fn current_policy(conn: &mut DbConnection) -> QueryResult<Option<SlaPolicyRo
 pub fn add_policy(
     conn: &mut DbConnection,
     rules: String,
-    created_by: Option<i64>,
+    created_by: Option<UserId>,
     now: NaiveDateTime,
     only_if_none: bool,
 ) -> QueryResult<SlaPolicyRow> {

@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId, SupervisionId, UserId};
 use crate::service::supervision::{SupervisionKind, SupervisionMethod};
 
 use super::assignments::DeadlineRow;
@@ -16,19 +16,19 @@ use super::{DbConnection, MultiBackend, PageRequest};
 #[derive(Debug, Clone, Queryable)]
 #[diesel(table_name = supervisions)]
 pub struct SupervisionRow {
-    pub id: i64,
+    pub id: SupervisionId,
     pub kind: SupervisionKind,
     pub method: SupervisionMethod,
     pub case_id: CaseId,
     pub assignment_id: AssignmentId,
-    pub department_id: i64,
+    pub department_id: DepartmentId,
     pub deadline_id: Option<DeadlineId>,
     pub note: String,
-    pub created_by: Option<i64>,
+    pub created_by: Option<UserId>,
     pub created_at: NaiveDateTime,
     pub response_deadline_id: Option<DeadlineId>,
     pub explanation: Option<String>,
-    pub explained_by: Option<i64>,
+    pub explained_by: Option<UserId>,
     pub explained_at: Option<NaiveDateTime>,
 }
 
@@ -39,10 +39,10 @@ pub struct NewSupervision {
     pub method: SupervisionMethod,
     pub case_id: CaseId,
     pub assignment_id: AssignmentId,
-    pub department_id: i64,
+    pub department_id: DepartmentId,
     pub deadline_id: Option<DeadlineId>,
     pub note: String,
-    pub created_by: Option<i64>,
+    pub created_by: Option<UserId>,
     pub created_at: NaiveDateTime,
 }
 
@@ -56,7 +56,10 @@ pub fn insert_supervision(
         .get_result(conn)
 }
 
-pub fn find_supervision(conn: &mut DbConnection, id: i64) -> QueryResult<Option<SupervisionRow>> {
+pub fn find_supervision(
+    conn: &mut DbConnection,
+    id: SupervisionId,
+) -> QueryResult<Option<SupervisionRow>> {
     supervisions::table
         .find(id)
         .select(supervisions::all_columns)
@@ -67,7 +70,7 @@ pub fn find_supervision(conn: &mut DbConnection, id: i64) -> QueryResult<Option<
 /// Links a written supervision to the clock of the explanation it asks for.
 pub fn set_response_deadline(
     conn: &mut DbConnection,
-    id: i64,
+    id: SupervisionId,
     deadline_id: DeadlineId,
 ) -> QueryResult<SupervisionRow> {
     diesel::update(supervisions::table.find(id))
@@ -79,9 +82,9 @@ pub fn set_response_deadline(
 /// Records the department's explanation unless one is there already; `None` then.
 pub fn explain(
     conn: &mut DbConnection,
-    id: i64,
+    id: SupervisionId,
     text: &str,
-    by: i64,
+    by: UserId,
     at: NaiveDateTime,
 ) -> QueryResult<Option<SupervisionRow>> {
     diesel::update(
@@ -104,7 +107,7 @@ pub fn explain(
 pub struct SupervisionFilter {
     pub kind: Option<SupervisionKind>,
     pub method: Option<SupervisionMethod>,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub case_id: Option<CaseId>,
     pub assignment_id: Option<AssignmentId>,
     /// Written supervision still without the department's explanation.

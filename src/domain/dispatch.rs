@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::calendar::WorkingCalendar;
+use super::ids::DepartmentId;
 use super::lifecycle::{IllegalTransition, illegal};
 use crate::error::ErrorCode;
 
@@ -154,7 +155,7 @@ pub fn assignment_transition(
 /// One department in a dispatch request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DispatchTarget {
-    pub department_id: i64,
+    pub department_id: DepartmentId,
     pub role: AssignmentRole,
 }
 
@@ -170,7 +171,7 @@ pub fn dispatch_mode(targets: &[DispatchTarget]) -> Result<DispatchMode, &'stati
     if targets.len() > MAX_DEPARTMENTS_PER_DISPATCH {
         return Err("at most 10 departments share one dispatch");
     }
-    let mut ids: Vec<i64> = targets.iter().map(|t| t.department_id).collect();
+    let mut ids: Vec<DepartmentId> = targets.iter().map(|t| t.department_id).collect();
     ids.sort_unstable();
     ids.dedup();
     if ids.len() != targets.len() {
@@ -288,11 +289,11 @@ mod tests {
     #[test]
     fn dispatch_targets() {
         let lead = |id| DispatchTarget {
-            department_id: id,
+            department_id: DepartmentId(id),
             role: AssignmentRole::Lead,
         };
         let assisting = |id| DispatchTarget {
-            department_id: id,
+            department_id: DepartmentId(id),
             role: AssignmentRole::Assisting,
         };
         assert_eq!(dispatch_mode(&[lead(1)]), Ok(DispatchMode::Direct));

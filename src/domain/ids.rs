@@ -1,6 +1,8 @@
 //! Typed ids of the main resources: an assignment's id cannot be passed where a case's is meant.
 //! Each is an `i64` in the database (Diesel, through `diesel-derive-newtype`) and on the wire
-//! (serde, transparent), and its own integer schema in the OpenAPI document.
+//! (serde, transparent), and its own integer schema in the OpenAPI document. Request bodies take
+//! them too: `eserde` reads them as it reads an `i64` (serde's own logic and wording), so a bad id
+//! in a body is reported like any other bad field.
 
 use std::borrow::Cow;
 
@@ -22,6 +24,8 @@ macro_rules! typed_ids {
                 self.0
             }
         }
+
+        eserde::impl_edeserialize_compat!($name);
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -74,4 +78,6 @@ typed_ids! {
     SupervisionId;
     /// The id of an integration client (not its public `client_id`).
     ClientId;
+    /// The id of a follow-up call (one attempt to reach the citizen).
+    FollowUpCallId;
 }

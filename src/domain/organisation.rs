@@ -1,6 +1,7 @@
 //! Departments and categories: kinds, and the rules of their trees.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 
 named_enum! {
     pub enum DepartmentKind {
@@ -18,7 +19,12 @@ named_enum! {
 
 /// Whether making `new_parent` the parent of `node` would close a loop: true when `new_parent` is
 /// `node` itself or one of its descendants. `parents` maps every node to its current parent.
-pub fn would_create_cycle(parents: &HashMap<i64, Option<i64>>, node: i64, new_parent: i64) -> bool {
+/// `Id` is the tree's id type (`DepartmentId`, `CategoryId`).
+pub fn would_create_cycle<Id: Copy + Eq + Hash>(
+    parents: &HashMap<Id, Option<Id>>,
+    node: Id,
+    new_parent: Id,
+) -> bool {
     let mut current = Some(new_parent);
     let mut steps = 0;
     while let Some(id) = current {
@@ -43,21 +49,21 @@ pub struct TreeNode<T> {
 
 /// Arranges flat rows into a forest, keeping the input order among siblings. Rows whose parent
 /// is missing become roots.
-pub fn build_forest<T>(
+pub fn build_forest<T, Id: Copy + Eq + Hash>(
     rows: Vec<T>,
-    id: impl Fn(&T) -> i64,
-    parent: impl Fn(&T) -> Option<i64>,
+    id: impl Fn(&T) -> Id,
+    parent: impl Fn(&T) -> Option<Id>,
 ) -> Vec<TreeNode<T>> {
-    let ids: std::collections::HashSet<i64> = rows.iter().map(&id).collect();
-    let mut children: HashMap<Option<i64>, Vec<T>> = HashMap::new();
+    let ids: std::collections::HashSet<Id> = rows.iter().map(&id).collect();
+    let mut children: HashMap<Option<Id>, Vec<T>> = HashMap::new();
     for row in rows {
         let key = parent(&row).filter(|p| ids.contains(p));
         children.entry(key).or_default().push(row);
     }
-    fn attach<T>(
-        key: Option<i64>,
-        children: &mut HashMap<Option<i64>, Vec<T>>,
-        id: &impl Fn(&T) -> i64,
+    fn attach<T, Id: Copy + Eq + Hash>(
+        key: Option<Id>,
+        children: &mut HashMap<Option<Id>, Vec<T>>,
+        id: &impl Fn(&T) -> Id,
     ) -> Vec<TreeNode<T>> {
         let Some(rows) = children.remove(&key) else {
             return Vec::new();

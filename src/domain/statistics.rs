@@ -253,11 +253,13 @@ mod tests {
     #[test]
     fn weights_are_checked() {
         assert!(Weights::default().check().is_ok());
-        let mut w = Weights::default();
-        w.response = -1.0;
-        assert!(w.check().is_err());
-        w.response = f64::NAN;
-        assert!(w.check().is_err());
+        for response in [-1.0, f64::NAN] {
+            let w = Weights {
+                response,
+                ..Weights::default()
+            };
+            assert!(w.check().is_err());
+        }
         let zero = Weights {
             response: 0.0,
             on_time: 0.0,

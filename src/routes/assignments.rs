@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 use crate::auth::{Permit, Principal, op};
 use crate::db::assignments::AssignmentFilter;
 use crate::domain::dispatch::AssignmentState;
-use crate::domain::ids::{AssignmentId, CaseId};
+use crate::domain::ids::{AssignmentId, CaseId, CategoryId, DepartmentId, UserId};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
@@ -33,17 +33,17 @@ pub struct AssignmentListQuery {
     #[param(example = "pending_sign,in_progress")]
     pub state: Option<String>,
     /// Ignored for department users, who see only their own department's.
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub case_id: Option<CaseId>,
     /// The department user it was handed to.
-    pub handler_id: Option<i64>,
+    pub handler_id: Option<UserId>,
     /// `true`: only open assignments past their sign or reply time.
     pub overdue: Option<bool>,
     pub kind: Option<crate::domain::sla::CaseKind>,
     pub urgency: Option<crate::domain::sla::Urgency>,
     pub channel: Option<crate::domain::case::Channel>,
-    pub category_id: Option<i64>,
-    pub district_id: Option<i64>,
+    pub category_id: Option<CategoryId>,
+    pub district_id: Option<DepartmentId>,
     /// Dispatched at or after this instant.
     #[param(value_type = Option<String>, format = DateTime)]
     pub dispatched_from: Option<chrono::DateTime<chrono::Utc>>,

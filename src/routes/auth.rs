@@ -9,6 +9,7 @@ use validator::Validate;
 use crate::auth::password;
 use crate::auth::{Permit, op};
 use crate::db::accounts::Account;
+use crate::domain::ids::DepartmentId;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, JsonOrForm};
@@ -245,7 +246,7 @@ pub struct Me {
     #[schema(example = "user")]
     pub kind: &'static str,
     pub role: Role,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     /// Present for users.
     pub user: Option<UserView>,
     /// Present for integration clients.

@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Permit, Principal, op};
 use crate::domain::calendar::{Due, YearRules};
+use crate::domain::ids::UserId;
 
 use crate::domain::sla::SlaPolicy;
 use crate::error::{ApiError, ErrorCode};
@@ -14,7 +15,7 @@ use crate::extract::ApiJson;
 use crate::service::reference::{CalendarYearView, PolicyVersion};
 use crate::startup::AppState;
 
-fn admin_id(principal: &Principal) -> Result<i64, ApiError> {
+fn admin_id(principal: &Principal) -> Result<UserId, ApiError> {
     principal
         .user_id()
         .ok_or_else(|| ApiError::internal("admin without user id"))

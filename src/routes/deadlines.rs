@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 use crate::auth::{Permit, op};
 use crate::db::assignments::DeadlineFilter;
 use crate::domain::dispatch::{DeadlineKind, DeadlineState};
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId};
 use crate::error::ApiError;
 use crate::pagination::{Page, PageParams};
 use crate::routes::enum_list;
@@ -24,7 +24,7 @@ pub struct DeadlineListQuery {
     pub case_id: Option<CaseId>,
     pub assignment_id: Option<AssignmentId>,
     /// Ignored for department users, who see only their own department's.
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     /// Due before this instant.
     #[param(value_type = Option<String>, format = DateTime)]
     pub due_before: Option<chrono::DateTime<chrono::Utc>>,

@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 use crate::auth::{Permit, op};
 use crate::db::extensions::ExtensionFilter;
 use crate::domain::extension::ExtensionState;
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId, ExtensionId};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
@@ -61,7 +61,7 @@ pub async fn request_extension(
 pub struct ExtensionListQuery {
     pub state: Option<ExtensionState>,
     /// Ignored for department users, who see only their own department's.
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub case_id: Option<CaseId>,
     pub assignment_id: Option<AssignmentId>,
     /// Rows per page, 1 to 200 (default 50).
@@ -101,7 +101,12 @@ pub async fn list_extensions(
         .db
         .run(move |conn| extension_service::list(conn, &principal, filter, page))
         .await?;
-    Ok(web::Json(Page::from_rows(views, page, |e| e.id, |e| e)))
+    Ok(web::Json(Page::from_rows(
+        views,
+        page,
+        |e| e.id.get(),
+        |e| e,
+    )))
 }
 
 /// One extension request.
@@ -118,7 +123,7 @@ pub async fn list_extensions(
 pub async fn get_extension(
     state: web::Data<AppState>,
     principal: Permit<op::GetExtension>,
-    id: web::Path<i64>,
+    id: web::Path<ExtensionId>,
 ) -> Result<web::Json<ExtensionView>, ApiError> {
     let id = id.into_inner();
     let view = state
@@ -146,7 +151,7 @@ pub async fn get_extension(
 pub async fn decide_extension(
     state: web::Data<AppState>,
     principal: Permit<op::DecideExtension>,
-    id: web::Path<i64>,
+    id: web::Path<ExtensionId>,
     body: ApiJson<ExtensionDecisionRequest>,
 ) -> Result<web::Json<ExtensionView>, ApiError> {
     let (id, ApiJson(body)) = (id.into_inner(), body);

@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 use crate::auth::{Permit, op};
 use crate::db::follow_up::CallFilter;
 use crate::domain::follow_up::CallOutcome;
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{CaseId, DepartmentId, UserId};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
@@ -87,13 +87,13 @@ pub async fn case_follow_up_calls(
 pub struct CallListQuery {
     pub outcome: Option<CallOutcome>,
     /// The user who called.
-    pub called_by: Option<i64>,
+    pub called_by: Option<UserId>,
     /// Called on or after this local date (the centre's time zone).
     pub from: Option<NaiveDate>,
     /// Called on or before this local date.
     pub to: Option<NaiveDate>,
     /// The lead department of the evaluated round.
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     /// Rows per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
@@ -147,7 +147,12 @@ pub async fn list_follow_up_calls(
         .db
         .run(move |conn| crate::service::follow_up::list_calls(conn, &principal, filter, page))
         .await?;
-    Ok(web::Json(Page::from_rows(calls, page, |c| c.id, |c| c)))
+    Ok(web::Json(Page::from_rows(
+        calls,
+        page,
+        |c| c.id.get(),
+        |c| c,
+    )))
 }
 
 /// The centre's follow-up work queue: cases awaiting follow-up (and merged cases whose citizens

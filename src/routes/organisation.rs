@@ -6,6 +6,7 @@ use utoipa::IntoParams;
 
 use crate::auth::{Permit, op};
 use crate::db::organisation::{CategoryFilter, DepartmentFilter};
+use crate::domain::ids::{CategoryId, ClientId, DepartmentId};
 use crate::domain::organisation::{DepartmentKind, build_forest};
 
 use crate::error::ApiError;
@@ -20,7 +21,7 @@ use crate::startup::AppState;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DepartmentListQuery {
-    pub parent_id: Option<i64>,
+    pub parent_id: Option<DepartmentId>,
     pub kind: Option<DepartmentKind>,
     pub active: Option<bool>,
     /// Part of the name or code.
@@ -66,7 +67,7 @@ pub async fn list_departments(
     Ok(web::Json(Page::from_rows(
         rows,
         page,
-        |d| d.id,
+        |d| d.id.get(),
         DepartmentView::from_row,
     )))
 }
@@ -131,7 +132,7 @@ pub async fn create_department(
 pub async fn get_department(
     state: web::Data<AppState>,
     _permit: Permit<op::GetDepartment>,
-    id: web::Path<i64>,
+    id: web::Path<DepartmentId>,
 ) -> Result<web::Json<DepartmentView>, ApiError> {
     let id = id.into_inner();
     let row = state
@@ -156,7 +157,7 @@ pub async fn get_department(
 pub async fn update_department(
     state: web::Data<AppState>,
     _permit: Permit<op::UpdateDepartment>,
-    id: web::Path<i64>,
+    id: web::Path<DepartmentId>,
     body: ApiJson<UpdateDepartment>,
 ) -> Result<web::Json<DepartmentView>, ApiError> {
     let (id, ApiJson(input)) = (id.into_inner(), body);
@@ -170,8 +171,8 @@ pub async fn update_department(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CategoryListQuery {
-    pub parent_id: Option<i64>,
-    pub default_department_id: Option<i64>,
+    pub parent_id: Option<CategoryId>,
+    pub default_department_id: Option<DepartmentId>,
     pub active: Option<bool>,
     /// Part of the name or code.
     #[param(max_length = 100)]
@@ -216,7 +217,7 @@ pub async fn list_categories(
     Ok(web::Json(Page::from_rows(
         rows,
         page,
-        |c| c.id,
+        |c| c.id.get(),
         CategoryView::from_row,
     )))
 }
@@ -281,7 +282,7 @@ pub async fn create_category(
 pub async fn get_category(
     state: web::Data<AppState>,
     _permit: Permit<op::GetCategory>,
-    id: web::Path<i64>,
+    id: web::Path<CategoryId>,
 ) -> Result<web::Json<CategoryView>, ApiError> {
     let id = id.into_inner();
     let row = state
@@ -306,7 +307,7 @@ pub async fn get_category(
 pub async fn update_category(
     state: web::Data<AppState>,
     _permit: Permit<op::UpdateCategory>,
-    id: web::Path<i64>,
+    id: web::Path<CategoryId>,
     body: ApiJson<UpdateCategory>,
 ) -> Result<web::Json<CategoryView>, ApiError> {
     let (id, ApiJson(input)) = (id.into_inner(), body);
@@ -355,7 +356,7 @@ pub async fn list_clients(
     Ok(web::Json(Page::from_rows(
         rows,
         page,
-        |c| c.id,
+        |c| c.id.get(),
         IntegrationClientView::from_row,
     )))
 }
@@ -401,7 +402,7 @@ pub async fn create_client(
 pub async fn update_client(
     state: web::Data<AppState>,
     _permit: Permit<op::UpdateClient>,
-    id: web::Path<i64>,
+    id: web::Path<ClientId>,
     body: ApiJson<UpdateIntegrationClient>,
 ) -> Result<web::Json<IntegrationClientView>, ApiError> {
     let (id, ApiJson(input)) = (id.into_inner(), body);

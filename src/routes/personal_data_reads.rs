@@ -4,7 +4,7 @@ use actix_web::{get, web};
 use serde::Deserialize;
 
 use crate::auth::{Permit, op};
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{CaseId, UserId};
 use crate::error::ApiError;
 use crate::service::case_views::PersonalDataReadView;
 use crate::startup::AppState;
@@ -13,7 +13,7 @@ use crate::startup::AppState;
 #[into_params(parameter_in = Query)]
 pub struct ReadsQuery {
     pub case_id: Option<CaseId>,
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     /// Rows per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,

@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 
 use crate::auth::{Permit, op};
 use crate::db::supervision::SupervisionFilter;
-use crate::domain::ids::{AssignmentId, CaseId};
+use crate::domain::ids::{AssignmentId, CaseId, DepartmentId, SupervisionId};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
@@ -45,7 +45,7 @@ pub async fn create_supervision(
                 &reference,
                 &principal,
                 NewPressure {
-                    assignment_id: AssignmentId(body.assignment_id),
+                    assignment_id: body.assignment_id,
                     kind: body.kind,
                     method: body.method,
                     note: &body.note,
@@ -62,7 +62,7 @@ pub struct SupervisionListQuery {
     pub kind: Option<SupervisionKind>,
     pub method: Option<SupervisionMethod>,
     /// Ignored for department users, who see only their own department's.
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub case_id: Option<CaseId>,
     pub assignment_id: Option<AssignmentId>,
     /// `true`: written supervision still waiting for the department's explanation.
@@ -106,7 +106,12 @@ pub async fn list_supervisions(
         .db
         .run(move |conn| supervision_service::list(conn, &principal, filter, page))
         .await?;
-    Ok(web::Json(Page::from_rows(views, page, |s| s.id, |s| s)))
+    Ok(web::Json(Page::from_rows(
+        views,
+        page,
+        |s| s.id.get(),
+        |s| s,
+    )))
 }
 
 /// One supervision record.
@@ -123,7 +128,7 @@ pub async fn list_supervisions(
 pub async fn get_supervision(
     state: web::Data<AppState>,
     principal: Permit<op::GetSupervision>,
-    id: web::Path<i64>,
+    id: web::Path<SupervisionId>,
 ) -> Result<web::Json<SupervisionView>, ApiError> {
     let id = id.into_inner();
     let view = state
@@ -150,7 +155,7 @@ pub async fn get_supervision(
 pub async fn explain(
     state: web::Data<AppState>,
     principal: Permit<op::Explain>,
-    id: web::Path<i64>,
+    id: web::Path<SupervisionId>,
     body: ApiJson<ExplanationRequest>,
 ) -> Result<web::Json<SupervisionView>, ApiError> {
     let (id, ApiJson(body)) = (id.into_inner(), body);

@@ -7,6 +7,7 @@ use utoipa::IntoParams;
 use crate::auth::password;
 use crate::auth::{Permit, op};
 use crate::db::accounts::UserFilter;
+use crate::domain::ids::{DepartmentId, UserId};
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -21,7 +22,7 @@ use crate::startup::AppState;
 #[into_params(parameter_in = Query)]
 pub struct UserListQuery {
     pub role: Option<Role>,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub active: Option<bool>,
     /// Part of the username or display name.
     #[param(max_length = 100)]
@@ -66,7 +67,7 @@ pub async fn list_users(
     Ok(web::Json(Page::try_from_rows(
         rows,
         page,
-        |u| u.id,
+        |u| u.id.get(),
         UserView::from_row,
     )?))
 }
@@ -111,7 +112,7 @@ pub async fn create_user(
 pub async fn get_user(
     state: web::Data<AppState>,
     principal: Permit<op::GetUser>,
-    id: web::Path<i64>,
+    id: web::Path<UserId>,
 ) -> Result<web::Json<UserView>, ApiError> {
     let id = id.into_inner();
     let user = state
@@ -139,7 +140,7 @@ pub async fn get_user(
 pub async fn update_user(
     state: web::Data<AppState>,
     principal: Permit<op::UpdateUser>,
-    id: web::Path<i64>,
+    id: web::Path<UserId>,
     body: ApiJson<UpdateUser>,
 ) -> Result<web::Json<UserView>, ApiError> {
     let (id, ApiJson(input)) = (id.into_inner(), body);

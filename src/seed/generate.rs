@@ -23,7 +23,9 @@ use crate::domain::follow_up::{
     CallOutcome, DecisionReason, Evaluation, FollowUpChannel, Resolved, Satisfaction, Verdict,
     verdict,
 };
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
+use crate::domain::ids::{
+    AssignmentId, CaseId, CategoryId, DeadlineId, DepartmentId, FollowUpCallId, UserId,
+};
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
 use crate::service::assignments::Reply;
@@ -522,23 +524,23 @@ fn fill(template: &str, address: &str, n: u32) -> String {
 
 /// What the generator needs of the organisation.
 pub(super) struct Organisation {
-    topics: Vec<(usize, i64, Option<i64>)>,
+    topics: Vec<(usize, CategoryId, Option<DepartmentId>)>,
     topic_weight_total: u32,
     districts: Vec<District>,
     /// Active departments: a category's default department that is retired takes no dispatch.
-    active: std::collections::HashSet<i64>,
-    operator: i64,
-    dispatcher: i64,
-    supervisor: i64,
+    active: std::collections::HashSet<DepartmentId>,
+    operator: UserId,
+    dispatcher: UserId,
+    supervisor: UserId,
     /// A department user per department (staff before admins), who signs and replies. The cases
     /// of a department without one stay with the centre: nobody there can sign for them.
-    handlers: HashMap<i64, (i64, Role)>,
+    handlers: HashMap<DepartmentId, (UserId, Role)>,
 }
 
 struct District {
-    id: i64,
+    id: DepartmentId,
     name: String,
-    streets: Vec<(i64, String)>,
+    streets: Vec<(DepartmentId, String)>,
 }
 
 impl Organisation {
@@ -564,7 +566,7 @@ impl Organisation {
         if districts.is_empty() {
             return Err("no active district department to place cases in".into());
         }
-        let topics: Vec<(usize, i64, Option<i64>)> = TOPICS
+        let topics: Vec<(usize, CategoryId, Option<DepartmentId>)> = TOPICS
             .iter()
             .enumerate()
             .filter_map(|(index, topic)| {
@@ -647,7 +649,7 @@ fn deadline(
     (next_id, policy_version): (&mut i64, i32),
     kind: DeadlineKind,
     case_id: CaseId,
-    assignment: Option<(i64, i64)>,
+    assignment: Option<(i64, DepartmentId)>,
     starts_at: NaiveDateTime,
     due: &crate::domain::calendar::Due,
     period: String,
@@ -954,7 +956,7 @@ impl Generator {
         // One move: its timeline event, the case's new status, version and time.
         let mut event = |batch: &mut Batch,
                          at: NaiveDateTime,
-                         (actor, role): (i64, Role),
+                         (actor, role): (UserId, Role),
                          action: &str,
                          after: CaseStatus,
                          details: serde_json::Value| {
@@ -1191,7 +1193,7 @@ impl Generator {
                     called_at: Ts::new(attempt.at),
                     recorded_at: Ts::new(attempt.at),
                 };
-                let details = call_details(self.next_call, &call);
+                let details = call_details(FollowUpCallId(self.next_call), &call);
                 let (action, after) = match attempt.verdict {
                     Verdict::TryAgain => ("follow_up_attempt", CaseStatus::AwaitingFollowUp),
                     Verdict::AwaitSupervisor => ("awaiting_decision", CaseStatus::AwaitingDecision),
@@ -1287,7 +1289,7 @@ impl Generator {
                 batch.follow_up_calls.append(&mut calls);
             }
             let worker =
-                |done: Option<((i64, Role), NaiveDateTime)>| done.map(|((user, _), _)| user);
+                |done: Option<((UserId, Role), NaiveDateTime)>| done.map(|((user, _), _)| user);
             batch.assignments.push((
                 assignments::id.eq(assignment_id),
                 NewAssignment {

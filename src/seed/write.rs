@@ -23,6 +23,7 @@ use crate::db::schema::{
     departments, follow_up_calls, users,
 };
 use crate::db::{DbConnection, write_transaction};
+use crate::domain::ids::{CategoryId, DepartmentId, UserId};
 use crate::domain::role::Role;
 
 /// Rows per multi-row INSERT. The widest table (assignments, 30 columns) stays below SQLite's
@@ -287,18 +288,18 @@ pub(super) fn restore_fts_hashsize(
 /// keeps: the account cannot sign in until an admin sets a password. Returns how many it made.
 pub(super) fn add_handlers(conn: &mut DbConnection, password_hash: &str) -> QueryResult<usize> {
     use std::collections::HashSet;
-    let staffed: HashSet<Option<i64>> = users::table
+    let staffed: HashSet<Option<DepartmentId>> = users::table
         .filter(users::role.eq_any([Role::DepartmentStaff, Role::DepartmentAdmin]))
         .filter(users::active.eq(true))
         .select(users::department_id)
-        .load::<Option<i64>>(conn)?
+        .load::<Option<DepartmentId>>(conn)?
         .into_iter()
         .collect();
-    let unstaffed: Vec<(i64, String)> = departments::table
+    let unstaffed: Vec<(DepartmentId, String)> = departments::table
         .filter(departments::active.eq(true))
         .order(departments::id)
         .select((departments::id, departments::name))
-        .load::<(i64, String)>(conn)?
+        .load::<(DepartmentId, String)>(conn)?
         .into_iter()
         .filter(|(id, _)| !staffed.contains(&Some(*id)))
         .collect();
@@ -343,9 +344,9 @@ pub(super) fn max_id(conn: &mut DbConnection, table: &str) -> QueryResult<i64> {
 /// What the generator builds on, as stored: active departments (id, name, kind, parent), active
 /// categories (id, code, default department) and users (id, role, department).
 pub(super) struct OrganisationRows {
-    pub departments: Vec<(i64, String, String, Option<i64>)>,
-    pub categories: Vec<(i64, String, Option<i64>)>,
-    pub users: Vec<(i64, String, Option<i64>)>,
+    pub departments: Vec<(DepartmentId, String, String, Option<DepartmentId>)>,
+    pub categories: Vec<(CategoryId, String, Option<DepartmentId>)>,
+    pub users: Vec<(UserId, String, Option<DepartmentId>)>,
 }
 
 pub(super) fn load_organisation(conn: &mut DbConnection) -> QueryResult<OrganisationRows> {

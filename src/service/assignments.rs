@@ -19,7 +19,7 @@ use crate::domain::dispatch::{
     AssignmentAction, AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, DispatchMode,
     ReturnRuling, assignment_transition,
 };
-use crate::domain::ids::{AssignmentId, CaseId};
+use crate::domain::ids::{AssignmentId, CaseId, DepartmentId, UserId};
 use crate::domain::lifecycle::status_after_round;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
@@ -58,7 +58,7 @@ pub struct Reply {
 pub struct AssignmentView {
     pub id: AssignmentId,
     pub case_id: CaseId,
-    pub department_id: i64,
+    pub department_id: DepartmentId,
     /// The dispatch round (1 for the first dispatch, one more per redo or re-dispatch).
     pub round: i32,
     pub role: AssignmentRole,
@@ -67,22 +67,22 @@ pub struct AssignmentView {
     pub assigned: bool,
     pub instructions: Option<String>,
     pub state: AssignmentState,
-    pub dispatched_by: Option<i64>,
+    pub dispatched_by: Option<UserId>,
     pub dispatched_at: DateTime<Utc>,
     pub sign_due_at: DateTime<Utc>,
     pub reply_due_at: DateTime<Utc>,
     /// The department user it was handed to.
-    pub handler_id: Option<i64>,
-    pub signed_by: Option<i64>,
+    pub handler_id: Option<UserId>,
+    pub signed_by: Option<UserId>,
     pub signed_at: Option<DateTime<Utc>>,
-    pub returned_by: Option<i64>,
+    pub returned_by: Option<UserId>,
     pub returned_at: Option<DateTime<Utc>>,
     pub return_reason: Option<String>,
     pub ruling: Option<ReturnRuling>,
     pub ruling_note: Option<String>,
     pub ruled_at: Option<DateTime<Utc>>,
     pub reply: Option<Reply>,
-    pub replied_by: Option<i64>,
+    pub replied_by: Option<UserId>,
     pub replied_at: Option<DateTime<Utc>>,
     /// `approved` or `sent_back`.
     pub review_decision: Option<String>,
@@ -182,7 +182,7 @@ pub enum AssignmentMove {
         note: Option<String>,
     },
     Handover {
-        user_id: i64,
+        user_id: UserId,
     },
     Progress {
         note: String,
@@ -312,7 +312,7 @@ pub fn act_on_assignment(
                         "no active user of this department with this id",
                     ));
                 }
-                details["handler_id"] = (*user_id).into();
+                details["handler_id"] = user_id.get().into();
                 AssignmentChanges {
                     handler_id: Some(Some(*user_id)),
                     ..Default::default()
@@ -429,7 +429,7 @@ pub struct RuleOnReturn {
 #[serde(deny_unknown_fields)]
 pub struct Handover {
     /// An active staff member (or admin) of the assignment's department.
-    pub user_id: i64,
+    pub user_id: UserId,
 }
 
 #[derive(eserde::Deserialize, Validate, ToSchema)]

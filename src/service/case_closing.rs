@@ -23,7 +23,7 @@ use crate::validation::{self, trimmed};
 #[serde(deny_unknown_fields)]
 pub struct MergeCase {
     /// The earlier open case this one is the same matter as.
-    pub into_case_id: i64,
+    pub into_case_id: CaseId,
     #[schema(example = "同一市民重复反映同一事项", max_length = 2000)]
     #[validate(length(max = 2000), custom(function = "validation::text"))]
     #[serde(default)]
@@ -41,7 +41,7 @@ pub fn merge(
     let reason = input.reason.as_deref().map(trimmed);
     let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
         // Lock in id order so two merges touching the same pair cannot deadlock.
-        let into = CaseId(input.into_case_id);
+        let into = input.into_case_id;
         let (first, second) = (id.min(into), id.max(into));
         assignment_db::lock_case(conn, first)?;
         assignment_db::lock_case(conn, second)?;

@@ -12,7 +12,7 @@ use crate::domain::case::{
     CaseStatus, Channel, CitizenStatus, Closure, ContactWishes, Disclosure, disclosure, mask_name,
     mask_phone,
 };
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{CaseId, CategoryId, ClientId, DepartmentId, UserId};
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
 use crate::error::{ApiError, ErrorCode};
@@ -56,11 +56,11 @@ pub struct CaseView {
     pub channel: Channel,
     pub kind: CaseKind,
     pub urgency: Urgency,
-    pub category_id: Option<i64>,
+    pub category_id: Option<CategoryId>,
     pub title: String,
     pub description: String,
     pub address: Option<String>,
-    pub district_id: Option<i64>,
+    pub district_id: Option<DepartmentId>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub occurred_at: Option<DateTime<Utc>>,
@@ -73,7 +73,7 @@ pub struct CaseView {
     /// Absent where the viewer may see nothing of the complainant.
     #[serde(serialize_with = "serialize_complainant")]
     pub complainant: Option<ComplainantView>,
-    pub source_client: Option<i64>,
+    pub source_client: Option<ClientId>,
     pub external_ref: Option<String>,
     pub version: i32,
     pub created_at: DateTime<Utc>,
@@ -83,7 +83,7 @@ pub struct CaseView {
     /// The dispatch round (0 before the first dispatch).
     pub current_round: i32,
     /// The department leading the current round.
-    pub lead_department_id: Option<i64>,
+    pub lead_department_id: Option<DepartmentId>,
     /// The reply time the citizen was told at dispatch.
     pub reply_due_at: Option<DateTime<Utc>>,
     /// For a merged case: the case it was merged into.
@@ -206,8 +206,8 @@ pub struct TimelineEvent {
     pub id: i64,
     pub at: DateTime<Utc>,
     /// The user who acted (absent for clients and the system).
-    pub actor_user_id: Option<i64>,
-    pub actor_client_id: Option<i64>,
+    pub actor_user_id: Option<UserId>,
+    pub actor_client_id: Option<ClientId>,
     /// The actor's role, or `system`.
     pub actor_role: String,
     #[schema(example = "accepted")]
@@ -252,8 +252,8 @@ pub struct CaseSummary {
     pub channel: Channel,
     pub kind: CaseKind,
     pub urgency: Urgency,
-    pub category_id: Option<i64>,
-    pub district_id: Option<i64>,
+    pub category_id: Option<CategoryId>,
+    pub district_id: Option<DepartmentId>,
     pub title: String,
     pub status: CaseStatus,
     pub citizen_status: CitizenStatus,
@@ -325,7 +325,7 @@ pub fn list(
 pub fn personal_data_reads(
     conn: &mut DbConnection,
     case_id: Option<CaseId>,
-    user_id: Option<i64>,
+    user_id: Option<UserId>,
     page: crate::db::PageRequest,
 ) -> Result<Vec<(case_db::PersonalDataRead, Role)>, ApiError> {
     case_db::list_reads(conn, case_id, user_id, page)?
@@ -342,7 +342,7 @@ pub fn personal_data_reads(
 pub struct PersonalDataReadView {
     pub id: i64,
     pub case_id: CaseId,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub role: Role,
     pub read_at: chrono::DateTime<chrono::Utc>,
 }

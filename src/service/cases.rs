@@ -6,7 +6,7 @@ use crate::db::assignments as assignment_db;
 use crate::db::cases::{self as case_db, CaseChanges, CaseRow, NewCaseEvent};
 use crate::db::{DbConnection, now};
 use crate::domain::case::CaseStatus;
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{CaseId, ClientId, UserId};
 use crate::domain::lifecycle::IllegalTransition;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode};
@@ -15,8 +15,8 @@ use crate::error::{ApiError, ErrorCode};
 /// without signing in (no account to name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventActor {
-    pub user_id: Option<i64>,
-    pub client_id: Option<i64>,
+    pub user_id: Option<UserId>,
+    pub client_id: Option<ClientId>,
     pub role: Role,
 }
 

@@ -9,7 +9,7 @@ use crate::db::assignments::{self as assignment_db, DeadlineFilter, DeadlineRow,
 use crate::db::{DbConnection, PageRequest, now};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::dispatch::{DeadlineKind, DeadlineState, clock_flags};
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId};
 use crate::error::ApiError;
 use crate::service::reference::ReferenceData;
 
@@ -18,7 +18,7 @@ pub(crate) fn new_deadline(
     kind: DeadlineKind,
     case_id: CaseId,
     assignment_id: Option<AssignmentId>,
-    department_id: Option<i64>,
+    department_id: Option<DepartmentId>,
     starts_at: chrono::NaiveDateTime,
     due_at: DateTime<Utc>,
     policy_version: Option<i32>,
@@ -49,7 +49,7 @@ pub struct DeadlineView {
     pub kind: DeadlineKind,
     pub case_id: CaseId,
     pub assignment_id: Option<AssignmentId>,
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub starts_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
     /// The SLA policy version that produced it; absent when the centre set it (交办).

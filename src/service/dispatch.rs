@@ -16,7 +16,7 @@ use crate::domain::dispatch::{
     AssignmentAction, AssignmentRole, AssignmentState, DeadlineKind, DispatchMode, DispatchTarget,
     assignment_transition, dispatch_mode,
 };
-use crate::domain::ids::{AssignmentId, CaseId};
+use crate::domain::ids::{AssignmentId, CaseId, DepartmentId};
 use crate::domain::lifecycle::{CaseMove, transition};
 use crate::domain::sla::{Period, PeriodUnit};
 use crate::error::{ApiError, FieldErrorCode, FieldErrors};
@@ -29,7 +29,7 @@ use crate::validation::{self, trimmed};
 #[derive(Debug, eserde::Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct DispatchTargetInput {
-    pub department_id: i64,
+    pub department_id: DepartmentId,
     /// `lead` or `assisting`; a single department always leads. Default `assisting` when there
     /// are several, so name the lead.
     #[serde(default)]
@@ -327,7 +327,7 @@ pub struct ReviewCase {
     pub decision: ReviewDecision,
     /// With `send_back`: the assignment of the current round that goes back.
     #[serde(default)]
-    pub assignment_id: Option<i64>,
+    pub assignment_id: Option<AssignmentId>,
     /// Required with `send_back`: what is missing.
     #[schema(example = "答复未说明整改期限，请补充。", max_length = 2000)]
     #[validate(length(max = 2000), custom(function = "validation::text"))]
@@ -414,7 +414,8 @@ pub fn review(
                 )
             }
             ReviewDecision::SendBack => {
-                let assignment_id = AssignmentId(input.assignment_id.unwrap_or_default());
+                // Present: checked above. 0 is no assignment.
+                let assignment_id = input.assignment_id.unwrap_or(AssignmentId(0));
                 let assignment = assignment_db::find_assignment(conn, assignment_id)?
                     .filter(|a| a.case_id == case.id && a.round == case.current_round)
                     .ok_or_else(|| {

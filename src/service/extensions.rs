@@ -18,7 +18,7 @@ use crate::domain::extension::{
     ExtensionDecision, ExtensionLimits, ExtensionRefusal, ExtensionState,
     MAX_REQUESTED_WORKING_DAYS, extended_due,
 };
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId, ExtensionId, UserId};
 
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
 use crate::service::cases::{event_keeping_status, stored};
@@ -27,13 +27,13 @@ use crate::validation;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExtensionView {
-    pub id: i64,
+    pub id: ExtensionId,
     /// The reply deadline it extends.
     pub deadline_id: DeadlineId,
     pub assignment_id: AssignmentId,
     pub case_id: CaseId,
-    pub department_id: i64,
-    pub requested_by: i64,
+    pub department_id: DepartmentId,
+    pub requested_by: UserId,
     pub requested_at: DateTime<Utc>,
     pub reason: String,
     /// Working days asked for, counted from the deadline as it stood.
@@ -42,7 +42,7 @@ pub struct ExtensionView {
     /// The reply deadline when the request was made.
     pub due_before: DateTime<Utc>,
     pub state: ExtensionState,
-    pub decided_by: Option<i64>,
+    pub decided_by: Option<UserId>,
     pub decided_at: Option<DateTime<Utc>>,
     pub decision_note: Option<String>,
     /// The reply deadline the approval gave.
@@ -246,7 +246,7 @@ pub fn decide(
     conn: &mut DbConnection,
     reference: &ReferenceData,
     principal: &Principal,
-    id: i64,
+    id: ExtensionId,
     decision: ExtensionDecision,
     note: Option<&str>,
 ) -> Result<ExtensionView, ApiError> {
@@ -358,7 +358,7 @@ fn already_decided() -> ApiError {
 pub fn get(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: ExtensionId,
 ) -> Result<ExtensionView, ApiError> {
     let row = extension_db::find_extension(conn, id)?
         .filter(|row| principal.sees_department_row(Some(row.department_id)))

@@ -22,7 +22,7 @@ use crate::domain::follow_up::{
     CallEffect, CallOutcome, DecisionReason, Evaluation, FollowUpChannel, FollowUpError, Resolved,
     Satisfaction, Verdict, check_call_time, verdict,
 };
-use crate::domain::ids::{CaseId, DeadlineId};
+use crate::domain::ids::{CaseId, DeadlineId, DepartmentId, FollowUpCallId, UserId};
 use crate::domain::lifecycle::{CaseMove, transition};
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
@@ -64,7 +64,7 @@ pub struct RecordCall {
 /// An attempt as stored.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FollowUpCallView {
-    pub id: i64,
+    pub id: FollowUpCallId,
     /// The case whose citizen was called.
     pub case_id: CaseId,
     /// The follow-up clock the attempt answers.
@@ -75,7 +75,7 @@ pub struct FollowUpCallView {
     /// The evaluated dispatch round.
     pub round: i32,
     /// The lead department of that round: the answer counts for it.
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub channel: FollowUpChannel,
     pub outcome: CallOutcome,
     pub resolved: Option<Resolved>,
@@ -85,7 +85,7 @@ pub struct FollowUpCallView {
     /// What the attempt did to the case.
     pub effect: CallEffect,
     /// The user who called.
-    pub called_by: i64,
+    pub called_by: UserId,
     pub called_at: DateTime<Utc>,
     pub recorded_at: DateTime<Utc>,
 }
@@ -312,17 +312,17 @@ pub fn record_call(
         let actor = EventActor::from(principal);
         let row = match verdict {
             Verdict::TryAgain => {
-                event_keeping_status(conn, &actor, case.id, "follow_up_attempt", details)?;
+                event_keeping_status(conn, actor, case.id, "follow_up_attempt", details)?;
                 case
             }
             _ if merged => {
                 // The merged case stays closed as merged; its citizen's answer is on record for
                 // the case it was merged into.
                 stop_clock(conn, &clock, recorded_at)?;
-                event_keeping_status(conn, &actor, case.id, "follow_up_recorded", details.clone())?;
+                event_keeping_status(conn, actor, case.id, "follow_up_recorded", details.clone())?;
                 event_keeping_status(
                     conn,
-                    &actor,
+                    actor,
                     evaluated.id,
                     "merged_case_followed_up",
                     serde_json::json!({"case_id": case.id, "call_id": call.id, "outcome": call.outcome.as_str()}),
@@ -345,7 +345,7 @@ pub fn record_call(
 /// The timeline event's details of an attempt: the answer, not the citizen's words (they stay
 /// with the call). The seed writes the same.
 pub(crate) fn call_details<T: Copy + Into<NaiveDateTime>>(
-    call_id: i64,
+    call_id: FollowUpCallId,
     call: &NewFollowUpCall<T>,
 ) -> serde_json::Value {
     serde_json::json!({

@@ -14,7 +14,7 @@ use crate::db::cases::{
 use crate::db::{DbConnection, now, organisation, write_transaction};
 use crate::domain::account::parse_name;
 use crate::domain::case::{CaseStatus, Channel, Closure, case_number};
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{CaseId, CategoryId, DepartmentId};
 use crate::domain::lifecycle::{CaseMove, answerable, transition};
 use crate::domain::organisation::DepartmentKind;
 use crate::domain::phone::PhoneNumber;
@@ -67,7 +67,7 @@ pub struct RegisterCase {
     #[serde(default)]
     pub urgency: Option<Urgency>,
     #[serde(default)]
-    pub category_id: Option<i64>,
+    pub category_id: Option<CategoryId>,
     #[schema(example = "小区门口占道经营", min_length = 1, max_length = 200)]
     #[validate(length(min = 1, max = 200), custom(function = "validation::text"))]
     pub title: String,
@@ -84,7 +84,7 @@ pub struct RegisterCase {
     pub address: Option<String>,
     /// A department of kind `district`.
     #[serde(default)]
-    pub district_id: Option<i64>,
+    pub district_id: Option<DepartmentId>,
     #[schema(minimum = -90, maximum = 90)]
     #[validate(range(min = -90.0, max = 90.0))]
     #[serde(default)]
@@ -117,7 +117,7 @@ pub struct Registered {
 fn check_category(
     conn: &mut DbConnection,
     errors: &mut FieldErrors,
-    id: i64,
+    id: CategoryId,
 ) -> Result<(), ApiError> {
     match organisation::find_category(conn, id)? {
         None => errors.add(
@@ -139,7 +139,7 @@ fn check_category(
 fn check_district(
     conn: &mut DbConnection,
     errors: &mut FieldErrors,
-    id: i64,
+    id: DepartmentId,
 ) -> Result<(), ApiError> {
     if organisation::find_department(conn, id)?.is_none_or(|d| d.kind != DepartmentKind::District) {
         errors.add(
@@ -502,8 +502,8 @@ pub struct UpdateCase {
     #[serde(default)]
     pub urgency: Option<Urgency>,
     #[serde(default, deserialize_with = "crate::service::users::nullable")]
-    #[schema(value_type = Option<i64>)]
-    pub category_id: Option<Option<i64>>,
+    #[schema(value_type = Option<CategoryId>)]
+    pub category_id: Option<Option<CategoryId>>,
     #[schema(min_length = 1, max_length = 200)]
     #[validate(length(min = 1, max = 200), custom(function = "validation::text"))]
     #[serde(default)]
@@ -517,8 +517,8 @@ pub struct UpdateCase {
     #[validate(length(max = 500), custom(function = "validation::text"))]
     pub address: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::service::users::nullable")]
-    #[schema(value_type = Option<i64>)]
-    pub district_id: Option<Option<i64>>,
+    #[schema(value_type = Option<DepartmentId>)]
+    pub district_id: Option<Option<DepartmentId>>,
 }
 
 pub fn reclassify(

@@ -12,6 +12,7 @@ use crate::db::models::*;
 use crate::db::organisation::{CategoryFilter, DepartmentFilter};
 use crate::db::{DbConnection, PageRequest, accounts, now, organisation, write_transaction};
 use crate::domain::account::{parse_code, parse_name};
+use crate::domain::ids::{CategoryId, ClientId, DepartmentId, UserId};
 use crate::domain::organisation::{DepartmentKind, TreeNode, would_create_cycle};
 use crate::domain::phone::PhoneNumber;
 use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
@@ -19,12 +20,12 @@ use crate::validation::{self, parsed};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DepartmentView {
-    pub id: i64,
+    pub id: DepartmentId,
     #[schema(example = "CGJ")]
     pub code: String,
     #[schema(example = "市城市管理局")]
     pub name: String,
-    pub parent_id: Option<i64>,
+    pub parent_id: Option<DepartmentId>,
     pub kind: DepartmentKind,
     pub contact_person: Option<String>,
     pub contact_phone: Option<String>,
@@ -97,7 +98,7 @@ pub struct CreateDepartment {
     #[validate(length(min = 1, max = 100), custom(function = "validation::name"))]
     pub name: String,
     #[serde(default)]
-    pub parent_id: Option<i64>,
+    pub parent_id: Option<DepartmentId>,
     pub kind: DepartmentKind,
     #[schema(max_length = 50)]
     #[validate(length(max = 50), custom(function = "validation::name"))]
@@ -119,8 +120,8 @@ pub struct UpdateDepartment {
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>)]
-    pub parent_id: Option<Option<i64>>,
+    #[schema(value_type = Option<DepartmentId>)]
+    pub parent_id: Option<Option<DepartmentId>>,
     #[serde(default)]
     pub kind: Option<DepartmentKind>,
     #[serde(default, deserialize_with = "nullable")]
@@ -138,7 +139,7 @@ pub struct UpdateDepartment {
 fn check_parent_department(
     conn: &mut DbConnection,
     errors: &mut FieldErrors,
-    parent: Option<i64>,
+    parent: Option<DepartmentId>,
 ) -> Result<(), ApiError> {
     if let Some(parent) = parent
         && organisation::find_department(conn, parent)?.is_none()
@@ -204,7 +205,7 @@ fn duplicate_code(error: diesel::result::Error) -> ApiError {
 
 pub fn update_department(
     conn: &mut DbConnection,
-    id: i64,
+    id: DepartmentId,
     input: UpdateDepartment,
 ) -> Result<Department, ApiError> {
     write_transaction(conn, |conn| -> Result<_, ApiError> {
@@ -256,14 +257,14 @@ pub fn update_department(
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CategoryView {
-    pub id: i64,
+    pub id: CategoryId,
     #[schema(example = "010203")]
     pub code: String,
     #[schema(example = "占道经营")]
     pub name: String,
-    pub parent_id: Option<i64>,
+    pub parent_id: Option<CategoryId>,
     /// The department suggested when dispatching cases of this category.
-    pub default_department_id: Option<i64>,
+    pub default_department_id: Option<DepartmentId>,
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -294,9 +295,9 @@ pub struct CreateCategory {
     #[validate(length(min = 1, max = 100), custom(function = "validation::name"))]
     pub name: String,
     #[serde(default)]
-    pub parent_id: Option<i64>,
+    pub parent_id: Option<CategoryId>,
     #[serde(default)]
-    pub default_department_id: Option<i64>,
+    pub default_department_id: Option<DepartmentId>,
 }
 
 /// Changes to a category. Inactive categories stay valid on old cases.
@@ -308,11 +309,11 @@ pub struct UpdateCategory {
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>)]
-    pub parent_id: Option<Option<i64>>,
+    #[schema(value_type = Option<CategoryId>)]
+    pub parent_id: Option<Option<CategoryId>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>)]
-    pub default_department_id: Option<Option<i64>>,
+    #[schema(value_type = Option<DepartmentId>)]
+    pub default_department_id: Option<Option<DepartmentId>>,
     #[serde(default)]
     pub active: Option<bool>,
 }
@@ -320,8 +321,8 @@ pub struct UpdateCategory {
 fn check_category_links(
     conn: &mut DbConnection,
     errors: &mut FieldErrors,
-    parent: Option<i64>,
-    department: Option<i64>,
+    parent: Option<CategoryId>,
+    department: Option<DepartmentId>,
 ) -> Result<(), ApiError> {
     if let Some(parent) = parent
         && organisation::find_category(conn, parent)?.is_none()
@@ -378,7 +379,7 @@ pub fn create_category(
 
 pub fn update_category(
     conn: &mut DbConnection,
-    id: i64,
+    id: CategoryId,
     input: UpdateCategory,
 ) -> Result<Category, ApiError> {
     write_transaction(conn, |conn| -> Result<_, ApiError> {
@@ -423,13 +424,13 @@ pub fn update_category(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IntegrationClientView {
-    pub id: i64,
+    pub id: ClientId,
     /// The id the client presents at `POST /auth/token`.
     #[schema(example = "cli_3f9a1c0b7d2e4f56")]
     pub client_id: String,
     pub name: String,
     pub active: bool,
-    pub created_by: i64,
+    pub created_by: UserId,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -479,7 +480,7 @@ pub struct UpdateIntegrationClient {
 
 pub fn create_client(
     conn: &mut DbConnection,
-    created_by: i64,
+    created_by: UserId,
     input: CreateIntegrationClient,
 ) -> Result<CreatedIntegrationClient, ApiError> {
     let name = parsed(parse_name(&input.name, 100))?;
@@ -508,7 +509,7 @@ pub fn create_client(
 
 pub fn update_client(
     conn: &mut DbConnection,
-    id: i64,
+    id: ClientId,
     input: UpdateIntegrationClient,
 ) -> Result<IntegrationClient, ApiError> {
     let name = input
@@ -546,7 +547,7 @@ pub fn all_departments(conn: &mut DbConnection) -> Result<Vec<Department>, ApiEr
     Ok(organisation::all_departments(conn)?)
 }
 
-pub fn get_department(conn: &mut DbConnection, id: i64) -> Result<Department, ApiError> {
+pub fn get_department(conn: &mut DbConnection, id: DepartmentId) -> Result<Department, ApiError> {
     organisation::find_department(conn, id)?
         .ok_or_else(|| ApiError::not_found("no such department"))
 }
@@ -563,7 +564,7 @@ pub fn all_categories(conn: &mut DbConnection) -> Result<Vec<Category>, ApiError
     Ok(organisation::all_categories(conn)?)
 }
 
-pub fn get_category(conn: &mut DbConnection, id: i64) -> Result<Category, ApiError> {
+pub fn get_category(conn: &mut DbConnection, id: CategoryId) -> Result<Category, ApiError> {
     organisation::find_category(conn, id)?.ok_or_else(|| ApiError::not_found("no such category"))
 }
 

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use crate::db::reference::{self, CalendarYear, SlaPolicyRow};
 use crate::db::{Db, DbConnection, now, write_transaction};
 use crate::domain::calendar::{WorkingCalendar, YearRules, default_years};
+use crate::domain::ids::UserId;
 use crate::domain::sla::SlaPolicy;
 use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
 
@@ -26,7 +27,7 @@ pub struct PolicyVersion {
     pub version: i32,
     /// The periods and rules of this version (what `PUT /sla-policies` takes).
     pub policy: SlaPolicy,
-    pub created_by: Option<i64>,
+    pub created_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -36,7 +37,7 @@ pub struct CalendarYearView {
     pub year: i32,
     /// The holidays and make-up days (what `PUT /calendar/{year}` takes).
     pub rules: YearRules,
-    pub updated_by: Option<i64>,
+    pub updated_by: Option<UserId>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -187,7 +188,7 @@ impl ReferenceData {
         conn: &mut DbConnection,
         year: i32,
         rules: YearRules,
-        by: i64,
+        by: UserId,
     ) -> Result<CalendarYearView, ApiError> {
         check_year(year)?;
         let mut errors = FieldErrors::default();
@@ -213,7 +214,7 @@ impl ReferenceData {
         &self,
         conn: &mut DbConnection,
         policy: SlaPolicy,
-        by: i64,
+        by: UserId,
     ) -> Result<PolicyVersion, ApiError> {
         let mut errors = FieldErrors::default();
         for (field, message) in policy.validate() {

@@ -20,7 +20,7 @@ use crate::db::supervision::{
 use crate::db::{DbConnection, PageRequest, now, write_transaction};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::dispatch::{DeadlineKind, DeadlineState, due_soon_from};
-use crate::domain::ids::{AssignmentId, CaseId, DeadlineId};
+use crate::domain::ids::{AssignmentId, CaseId, DeadlineId, DepartmentId, SupervisionId, UserId};
 use crate::domain::named_enum;
 
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
@@ -50,22 +50,22 @@ named_enum! {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SupervisionView {
-    pub id: i64,
+    pub id: SupervisionId,
     pub kind: SupervisionKind,
     pub method: SupervisionMethod,
     pub case_id: CaseId,
     pub assignment_id: AssignmentId,
-    pub department_id: i64,
+    pub department_id: DepartmentId,
     /// The missed clock a system urge is about.
     pub deadline_id: Option<DeadlineId>,
     pub note: String,
     /// Absent for the sweep's own urges.
-    pub created_by: Option<i64>,
+    pub created_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
     /// Written supervision: the clock of the department's explanation.
     pub response_deadline_id: Option<DeadlineId>,
     pub explanation: Option<String>,
-    pub explained_by: Option<i64>,
+    pub explained_by: Option<UserId>,
     pub explained_at: Option<DateTime<Utc>>,
 }
 
@@ -100,7 +100,7 @@ pub struct NewPressure<'a> {
 #[serde(deny_unknown_fields)]
 pub struct SupervisionRequest {
     /// The open assignment of the department pressed.
-    pub assignment_id: i64,
+    pub assignment_id: AssignmentId,
     pub kind: SupervisionKind,
     /// `phone`, `written` (the department owes a written explanation) or `on_site`.
     pub method: SupervisionMethod,
@@ -224,7 +224,7 @@ pub fn create(
 pub fn explain(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: SupervisionId,
     text: &str,
 ) -> Result<SupervisionView, ApiError> {
     let text = text.trim().to_owned();
@@ -280,7 +280,7 @@ pub fn explain(
 fn visible(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: SupervisionId,
 ) -> Result<SupervisionRow, ApiError> {
     supervision_db::find_supervision(conn, id)?
         .filter(|row| principal.sees_department_row(Some(row.department_id)))
@@ -290,7 +290,7 @@ fn visible(
 pub fn get(
     conn: &mut DbConnection,
     principal: &Principal,
-    id: i64,
+    id: SupervisionId,
 ) -> Result<SupervisionView, ApiError> {
     view(visible(conn, principal, id)?)
 }

@@ -10,6 +10,7 @@ use crate::db::accounts::{self, UserFilter};
 use crate::db::models::{NewUser, User, UserChanges};
 use crate::db::{DbConnection, PageRequest, now, organisation, write_transaction};
 use crate::domain::account::{NewPassword, Username, parse_name};
+use crate::domain::ids::{DepartmentId, UserId};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
@@ -18,12 +19,12 @@ use crate::validation::{self, parsed};
 /// A user as the API shows it. Never carries the password hash.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub display_name: String,
     pub role: Role,
     /// The department of department roles.
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     pub phone: Option<String>,
     pub active: bool,
     pub created_at: DateTime<Utc>,
@@ -68,7 +69,7 @@ pub struct CreateUser {
     pub role: Role,
     /// Required for `department_staff` and `department_admin`, absent for every other role.
     #[serde(default)]
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     /// Mainland mobile or landline with area code; stored normalised.
     #[schema(example = "13812345678")]
     #[validate(custom(function = "validation::phone"))]
@@ -106,8 +107,8 @@ pub struct UpdateUser {
     pub role: Option<Role>,
     /// Administrators only.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>)]
-    pub department_id: Option<Option<i64>>,
+    #[schema(value_type = Option<DepartmentId>)]
+    pub department_id: Option<Option<DepartmentId>>,
     /// Administrators only. A disabled user's tokens stop working at once.
     #[serde(default)]
     pub active: Option<bool>,
@@ -132,7 +133,7 @@ fn check_department(
     conn: &mut DbConnection,
     errors: &mut FieldErrors,
     role: Role,
-    department_id: Option<i64>,
+    department_id: Option<DepartmentId>,
 ) -> Result<(), ApiError> {
     match (role.is_department_role(), department_id) {
         (true, None) => errors.add(
@@ -227,7 +228,7 @@ pub fn may_view(actor: &Principal, user: &User) -> bool {
             && user.department_id == actor.department_id)
 }
 
-pub fn get_user(conn: &mut DbConnection, actor: &Principal, id: i64) -> Result<User, ApiError> {
+pub fn get_user(conn: &mut DbConnection, actor: &Principal, id: UserId) -> Result<User, ApiError> {
     accounts::find_user(conn, id)?
         .filter(|user| may_view(actor, user))
         .ok_or_else(|| ApiError::not_found("no such user"))
@@ -294,7 +295,7 @@ impl PasswordWork {
 pub fn update_user(
     conn: &mut DbConnection,
     actor: &Principal,
-    id: i64,
+    id: UserId,
     input: UpdateUser,
     work: PasswordWork,
 ) -> Result<User, ApiError> {
@@ -404,11 +405,11 @@ mod tests {
     fn user(id: i64, department_id: Option<i64>) -> User {
         let t = chrono::NaiveDateTime::default();
         User {
-            id,
+            id: UserId(id),
             username: "u".into(),
             display_name: "u".into(),
             role: Role::DepartmentStaff,
-            department_id,
+            department_id: department_id.map(DepartmentId),
             phone: None,
             password_hash: String::new(),
             active: true,
@@ -422,13 +423,14 @@ mod tests {
     #[test]
     fn visibility_follows_role_and_department() {
         let dept_admin = Principal::for_test(
-            PrincipalKind::User { id: 1 },
+            PrincipalKind::User { id: UserId(1) },
             Role::DepartmentAdmin,
-            Some(7),
+            Some(DepartmentId(7)),
         );
         assert!(may_view(&dept_admin, &user(2, Some(7))));
         assert!(!may_view(&dept_admin, &user(3, Some(8))));
-        let operator = Principal::for_test(PrincipalKind::User { id: 4 }, Role::Operator, None);
+        let operator =
+            Principal::for_test(PrincipalKind::User { id: UserId(4) }, Role::Operator, None);
         assert!(may_view(&operator, &user(4, None)));
         assert!(!may_view(&operator, &user(5, None)));
     }

@@ -142,6 +142,41 @@ async fn registration_is_validated() {
         "validation_failed",
     )
     .await;
+    // Ids in a body are typed ids: a wrong one is named like any other bad field, all at once.
+    let mut bad_ids = complaint();
+    bad_ids["category_id"] = json!("7");
+    bad_ids["district_id"] = json!(1.5);
+    bad_ids["kind"] = json!(3);
+    let problem = assert_problem(
+        app.post_as(Some(&operator), "/api/v1/cases", &bad_ids)
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    let mut errors: Vec<(&str, &str, &str)> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap(),
+                e["code"].as_str().unwrap(),
+                e["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    errors.sort();
+    assert_eq!(
+        errors.iter().map(|e| (e.0, e.1)).collect::<Vec<_>>(),
+        [
+            ("category_id", "invalid_type"),
+            ("district_id", "invalid_type"),
+            ("kind", "invalid_type")
+        ],
+        "{problem}"
+    );
+    assert_eq!(errors[0].2, "expected i64", "{problem}");
     // Anonymous callers are allowed.
     let mut anonymous = complaint();
     anonymous["complainant"] = json!({"anonymous": true});

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::auth::{PendingPermit, Permit, op};
 use crate::domain::case::is_case_number;
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{CaseId, CategoryId, DepartmentId};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::ApiJson;
 use crate::routes::if_match;
@@ -168,10 +168,10 @@ pub struct CaseListQuery {
     pub kind: Option<crate::domain::sla::CaseKind>,
     pub urgency: Option<crate::domain::sla::Urgency>,
     pub channel: Option<crate::domain::case::Channel>,
-    pub category_id: Option<i64>,
-    pub district_id: Option<i64>,
+    pub category_id: Option<CategoryId>,
+    pub district_id: Option<DepartmentId>,
     /// Cases dispatched to this department (in any round).
-    pub department_id: Option<i64>,
+    pub department_id: Option<DepartmentId>,
     /// `true`: only cases past the reply time the citizen was told and not yet replied to.
     pub overdue: Option<bool>,
     /// Registered at or after this instant.
