@@ -383,6 +383,9 @@ mod tests {
         crate::service::assignments::Reply => [];
         crate::domain::calendar::YearRules => [];
         crate::domain::sla::SlaPolicy => [];
+        crate::service::surveys::CreateTemplate => [];
+        crate::service::surveys::IssueSurvey => [];
+        crate::service::surveys::SurveyResponse => [];
     }
 
     #[test]

@@ -74,4 +74,8 @@ typed_ids! {
     SupervisionId;
     /// The id of an integration client (not its public `client_id`).
     ClientId;
+    /// The id of a survey template version.
+    SurveyTemplateId;
+    /// The id of a survey invitation (with its answer, once given).
+    SurveyId;
 }

@@ -50,6 +50,8 @@ pub enum CaseMove {
     Reopen,
     /// Someone adds a note.
     Note,
+    /// The centre invites the citizen to a satisfaction survey: once the replies are approved.
+    IssueSurvey,
 }
 
 /// Where a legal move leads.
@@ -166,6 +168,14 @@ const fn rule(mv: CaseMove) -> Rule {
                 "a closed case is read-only; ask a supervisor to reopen it",
             ),
         ),
+        CaseMove::IssueSurvey => row(
+            &[AwaitingFollowUp, Closed],
+            Same,
+            illegal(
+                ErrorCode::CaseNotSurveyable,
+                "a survey is issued once the replies are approved (awaiting follow-up) or the case is closed",
+            ),
+        ),
     }
 }
 
@@ -185,7 +195,7 @@ const NOT_ENDED: &[CaseStatus] = &[
 ];
 
 impl CaseMove {
-    pub const ALL: [CaseMove; 13] = [
+    pub const ALL: [CaseMove; 14] = [
         CaseMove::Accept,
         CaseMove::Reject,
         CaseMove::Answer,
@@ -199,6 +209,7 @@ impl CaseMove {
         CaseMove::Close,
         CaseMove::Reopen,
         CaseMove::Note,
+        CaseMove::IssueSurvey,
     ];
 }
 
@@ -287,7 +298,7 @@ mod tests {
         const __: Option<CaseStatus> = None;
         use ErrorCode as E;
         #[rustfmt::skip]
-        let expected: [(CaseMove, [Option<CaseStatus>; 8], ErrorCode); 13] = [
+        let expected: [(CaseMove, [Option<CaseStatus>; 8], ErrorCode); 14] = [
             //                        from: registered pend_disp dispatched in_prog pend_rev await_fu rejected closed
             (CaseMove::Accept,     [PD, __, __, __, __, __, __, __], E::CaseNotRegistered),
             (CaseMove::Reject,     [RJ, __, __, __, __, __, __, __], E::CaseNotRegistered),
@@ -302,6 +313,7 @@ mod tests {
             (CaseMove::Close,      [__, CL, CL, CL, CL, CL, __, __], E::CaseNotOpen),
             (CaseMove::Reopen,     [__, __, __, __, __, __, __, PD], E::CaseNotClosed),
             (CaseMove::Note,       [RG, PD, DI, IP, PR, AF, __, __], E::CaseClosed),
+            (CaseMove::IssueSurvey,[__, __, __, __, __, AF, __, CL], E::CaseNotSurveyable),
         ];
         assert_eq!(
             expected.map(|(mv, _, _)| mv),

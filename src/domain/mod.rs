@@ -52,3 +52,4 @@ pub mod organisation;
 pub mod phone;
 pub mod role;
 pub mod sla;
+pub mod survey;

@@ -18,6 +18,7 @@ pub mod health;
 pub mod organisation;
 pub mod personal_data_reads;
 pub mod supervision;
+pub mod surveys;
 pub mod users;
 
 /// Registers every endpoint; shared by the server and by the OpenAPI document generator.
@@ -92,7 +93,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(supervision::create_supervision)
                 .service(supervision::list_supervisions)
                 .service(supervision::get_supervision)
-                .service(supervision::explain),
+                .service(supervision::explain)
+                .service(surveys::list_survey_templates)
+                .service(surveys::create_survey_template)
+                .service(surveys::get_survey_template)
+                .service(surveys::issue_survey)
+                .service(surveys::list_surveys)
+                .service(surveys::get_survey)
+                .service(surveys::public_survey)
+                .service(surveys::answer_survey),
         );
 }
 
