@@ -34,6 +34,7 @@ use crate::error::{FieldError, PROBLEM_JSON, Problem};
         (name = "integration clients", description = "Machine clients that create cases for citizens"),
         (name = "cases", description = "Citizens' requests: intake, decisions, dispatch, review, redo, merge, close, timeline"),
         (name = "assignments", description = "Departments' shares of cases (派单): sign, return, handover, progress, reply"),
+        (name = "follow-up", description = "Calling citizens back after the centre approved the result (回访): attempts, the work queue, and the supervisor's decision after a dissatisfied citizen"),
         (name = "deadlines", description = "Every clock the system runs: sign, reply, follow-up, with due-soon and overdue flags; extensions (延期)"),
         (name = "supervision", description = "The centre urging (催办) and supervising (督办) departments, the deadline sweep's own urges, written explanations"),
         (name = "surveys", description = "Satisfaction surveys (满意度调查): versioned templates, invitations with a single-use link, the citizen's answer (public), and the answers read by the centre, departments and analysts"),

@@ -383,6 +383,8 @@ mod tests {
         crate::service::assignments::Reply => [];
         crate::domain::calendar::YearRules => [];
         crate::domain::sla::SlaPolicy => [];
+        crate::service::follow_up::RecordCall => [];
+        crate::service::follow_up::FollowUpDecision => [];
         crate::service::surveys::CreateTemplate => [];
         crate::service::surveys::IssueSurvey => [];
         crate::service::surveys::SurveyResponse => [];

@@ -191,6 +191,15 @@ const SURVEY_READERS: &[Role] = &[
     Role::DepartmentStaff,
     Role::DepartmentAdmin,
 ];
+/// Who reads follow-up attempts across cases: the centre, admins, and analysts (without the
+/// citizens' words).
+const FOLLOW_UP_READERS: &[Role] = &[
+    Role::Operator,
+    Role::Dispatcher,
+    Role::Supervisor,
+    Role::Admin,
+    Role::Analyst,
+];
 
 macro_rules! policy {
     ($($op:ident = $id:literal, $method:ident $path:literal, $access:expr, $rows:ident;)+) => {
@@ -300,6 +309,11 @@ policy! {
     GetSupervision = "get_supervision", GET "/api/v1/supervisions/{id}", Roles(WORK_READERS), DepartmentWork;
     Explain = "explain", POST "/api/v1/supervisions/{id}/explanation", Roles(DEPARTMENT_ADMIN), DepartmentWork;
 
+    RecordFollowUpCall = "record_follow_up_call", POST "/api/v1/cases/{id}/follow-up-calls", Roles(CENTRE_DESKS), Cases;
+    CaseFollowUpCalls = "case_follow_up_calls", GET "/api/v1/cases/{id}/follow-up-calls", Roles(WORK_READERS), Cases;
+    ListFollowUpCalls = "list_follow_up_calls", GET "/api/v1/follow-up-calls", Roles(FOLLOW_UP_READERS), All;
+    FollowUpQueue = "follow_up_queue", GET "/api/v1/follow-up-queue", Roles(CENTRE_DESKS), All;
+    FollowUpDecision = "follow_up_decision", POST "/api/v1/cases/{id}/follow-up-decision", Roles(SUPERVISOR), Cases;
     ListSurveyTemplates = "list_survey_templates", GET "/api/v1/survey-templates", Roles(TEMPLATE_READERS), All;
     CreateSurveyTemplate = "create_survey_template", POST "/api/v1/survey-templates", Roles(ADMIN), All;
     GetSurveyTemplate = "get_survey_template", GET "/api/v1/survey-templates/{id}", Roles(TEMPLATE_READERS), All;

@@ -20,6 +20,7 @@ pub mod accounts;
 pub mod assignments;
 pub mod cases;
 pub mod extensions;
+pub mod follow_up;
 pub mod idempotency;
 pub mod models;
 pub mod organisation;

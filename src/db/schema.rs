@@ -301,6 +301,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    follow_up_calls (id) {
+        id -> BigInt,
+        case_id -> BigInt,
+        deadline_id -> BigInt,
+        evaluated_case_id -> BigInt,
+        round -> Integer,
+        department_id -> Nullable<BigInt>,
+        channel -> Text,
+        outcome -> Text,
+        resolved -> Nullable<Text>,
+        satisfaction -> Nullable<Text>,
+        citizen_words -> Nullable<Text>,
+        effect -> Text,
+        called_by -> BigInt,
+        called_at -> Timestamp,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     survey_templates (id) {
         id -> BigInt,
         name -> Text,
@@ -362,6 +382,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     deadlines,
     extensions,
     supervisions,
+    follow_up_calls,
     survey_templates,
     surveys,
 );

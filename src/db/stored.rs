@@ -106,6 +106,11 @@ macro_rules! with_stored_enums {
             crate::domain::extension::ExtensionState,
             crate::service::supervision::SupervisionKind,
             crate::service::supervision::SupervisionMethod,
+            crate::domain::follow_up::FollowUpChannel,
+            crate::domain::follow_up::CallOutcome,
+            crate::domain::follow_up::Resolved,
+            crate::domain::follow_up::Satisfaction,
+            crate::domain::follow_up::CallEffect,
         );
     };
 }

@@ -5,6 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::domain::follow_up::{Resolved, Satisfaction};
 use crate::domain::ids::{CaseId, SurveyId, SurveyTemplateId};
 
 use super::schema::{assignments, complainants, survey_templates, surveys};
@@ -127,8 +128,8 @@ pub struct SurveyRow {
     pub answered_by: Option<i64>,
     /// JSON: the checked answers (`domain::survey::Answer`).
     pub answers: Option<String>,
-    pub resolved: Option<String>,
-    pub satisfaction: Option<String>,
+    pub resolved: Option<Resolved>,
+    pub satisfaction: Option<Satisfaction>,
 }
 
 #[derive(Debug, Insertable)]
@@ -170,8 +171,8 @@ pub struct AnswerRecord {
     pub answered_at: NaiveDateTime,
     pub answered_by: Option<i64>,
     pub answers: String,
-    pub resolved: Option<String>,
-    pub satisfaction: Option<String>,
+    pub resolved: Option<Resolved>,
+    pub satisfaction: Option<Satisfaction>,
 }
 
 /// Writes the answer if the invitation is still unanswered and unexpired at that moment; `None`

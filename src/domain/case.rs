@@ -38,6 +38,9 @@ named_enum! {
         InProgress,
         PendingReview,
         AwaitingFollowUp,
+        /// The citizen was dissatisfied at the follow-up: a supervisor decides (redo, or close
+        /// with a reason).
+        AwaitingDecision,
         /// Not accepted (不予受理); read-only like a closed case.
         Rejected,
         Closed,
@@ -53,7 +56,7 @@ impl CaseStatus {
             | CaseStatus::Dispatched
             | CaseStatus::InProgress
             | CaseStatus::PendingReview => CitizenStatus::InHand,
-            CaseStatus::AwaitingFollowUp => CitizenStatus::Answered,
+            CaseStatus::AwaitingFollowUp | CaseStatus::AwaitingDecision => CitizenStatus::Answered,
             CaseStatus::Rejected => CitizenStatus::NotAccepted,
             CaseStatus::Closed => CitizenStatus::Closed,
         }
@@ -81,9 +84,24 @@ named_enum! {
     pub enum Closure {
         /// A consultation answered during the call.
         AnsweredDirectly,
+        /// The citizen said at the follow-up that the problem was solved.
         Resolved,
+        /// The citizen said it was partly solved, and was satisfied or basically satisfied.
+        PartlyResolved,
+        /// The citizen was satisfied with the handling though the problem was not solved.
+        Unresolved,
         Merged,
+        /// Three follow-up attempts on three different days did not reach the citizen.
         Unreachable,
+        /// The citizen would not evaluate the handling (the follow-up was refused).
+        NotEvaluated,
+        /// After a dissatisfied follow-up the supervisor closed it: the demand exceeds policy (超出政策).
+        BeyondPolicy,
+        /// …: the demand is unreasonable (诉求不合理).
+        UnreasonableDemand,
+        /// …: the department's handling stands as the resolution.
+        ResolvedPerDepartment,
+        /// A supervisor closed it with a reason of their own.
         ClosedBySupervisor,
     }
 }

@@ -5,47 +5,47 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
 
-/// How the centre reached out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum FollowUpChannel {
-    Phone,
-    Sms,
-    Wechat,
-    App,
+use super::case::Closure;
+
+named_enum! {
+    /// How the centre reached out.
+    pub enum FollowUpChannel {
+        Phone,
+        Sms,
+        Wechat,
+        App,
+    }
 }
 
-/// What came of one attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CallOutcome {
-    /// The citizen answered and evaluated the handling.
-    Reached,
-    NoAnswer,
-    /// The citizen answered but would not evaluate.
-    Refused,
-    WrongNumber,
+named_enum! {
+    /// What came of one attempt.
+    pub enum CallOutcome {
+        /// The citizen answered and evaluated the handling.
+        Reached,
+        NoAnswer,
+        /// The citizen answered but would not evaluate.
+        Refused,
+        WrongNumber,
+    }
 }
 
-/// Whether the problem was solved, in the citizen's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Resolved {
-    Yes,
-    Partly,
-    No,
+named_enum! {
+    /// Whether the problem was solved, in the citizen's words.
+    pub enum Resolved {
+        Yes,
+        Partly,
+        No,
+    }
 }
 
-/// How satisfied the citizen is with the handling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, eserde::Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Satisfaction {
-    Satisfied,
-    BasicallySatisfied,
-    Dissatisfied,
+named_enum! {
+    /// How satisfied the citizen is with the handling.
+    pub enum Satisfaction {
+        Satisfied,
+        BasicallySatisfied,
+        Dissatisfied,
+    }
 }
 
 /// The citizen's evaluation, given when the call reached them.
@@ -58,8 +58,8 @@ pub struct Evaluation {
 /// What an attempt does to the case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Satisfied or basically satisfied: the case closes, resolved (`yes`) or partly resolved.
-    Close { fully_resolved: bool },
+    /// Satisfied or basically satisfied: the case closes, as resolved as the citizen says.
+    Close { resolved: Resolved },
     /// Dissatisfied: a supervisor decides (redo, or close with a reason).
     AwaitSupervisor,
     /// The citizen would not evaluate: closed without an evaluation.
@@ -68,6 +68,77 @@ pub enum Verdict {
     CloseUnreachable,
     /// Not reached yet; the centre tries again.
     TryAgain,
+}
+
+impl Verdict {
+    /// How the case ends, when the verdict ends it.
+    pub fn closure(self) -> Option<Closure> {
+        match self {
+            Verdict::Close {
+                resolved: Resolved::Yes,
+            } => Some(Closure::Resolved),
+            Verdict::Close {
+                resolved: Resolved::Partly,
+            } => Some(Closure::PartlyResolved),
+            Verdict::Close {
+                resolved: Resolved::No,
+            } => Some(Closure::Unresolved),
+            Verdict::CloseWithoutEvaluation => Some(Closure::NotEvaluated),
+            Verdict::CloseUnreachable => Some(Closure::Unreachable),
+            Verdict::AwaitSupervisor | Verdict::TryAgain => None,
+        }
+    }
+
+    /// What the attempt did, as stored with it.
+    pub fn effect(self) -> CallEffect {
+        match self {
+            Verdict::Close { .. } | Verdict::CloseWithoutEvaluation | Verdict::CloseUnreachable => {
+                CallEffect::Closed
+            }
+            Verdict::AwaitSupervisor => CallEffect::AwaitingDecision,
+            Verdict::TryAgain => CallEffect::TryAgain,
+        }
+    }
+}
+
+named_enum! {
+    /// What a follow-up attempt did to its case.
+    pub enum CallEffect {
+        /// The case closed (satisfied, refused to evaluate, or unreachable).
+        Closed,
+        /// The citizen was dissatisfied: the case awaits the supervisor's decision.
+        AwaitingDecision,
+        /// Not reached yet: the centre tries again.
+        TryAgain,
+        /// The citizen of a merged case (并单) was followed up: their own follow-up is over; the
+        /// answer counts for the case it was merged into, whose status it does not change.
+        FollowUpEnded,
+    }
+}
+
+named_enum! {
+    /// Why the supervisor closes a case after a dissatisfied follow-up.
+    pub enum DecisionReason {
+        /// 超出政策: the demand goes beyond what policy allows.
+        BeyondPolicy,
+        /// 诉求不合理: the demand is unreasonable.
+        UnreasonableDemand,
+        /// The department's handling stands as the resolution.
+        ResolvedPerDepartment,
+        /// Another reason, given in words.
+        Other,
+    }
+}
+
+impl DecisionReason {
+    pub fn closure(self) -> Closure {
+        match self {
+            DecisionReason::BeyondPolicy => Closure::BeyondPolicy,
+            DecisionReason::UnreasonableDemand => Closure::UnreasonableDemand,
+            DecisionReason::ResolvedPerDepartment => Closure::ResolvedPerDepartment,
+            DecisionReason::Other => Closure::ClosedBySupervisor,
+        }
+    }
 }
 
 /// Days on which the citizen must have been tried in vain before the case closes unreachable.
@@ -86,7 +157,7 @@ pub fn verdict(
         (CallOutcome::Reached, Some(evaluation)) => Ok(match evaluation.satisfaction {
             Satisfaction::Dissatisfied => Verdict::AwaitSupervisor,
             Satisfaction::Satisfied | Satisfaction::BasicallySatisfied => Verdict::Close {
-                fully_resolved: evaluation.resolved == Resolved::Yes,
+                resolved: evaluation.resolved,
             },
         }),
         (_, Some(_)) => Err(FollowUpError::EvaluationWithoutReaching),
@@ -159,7 +230,7 @@ mod tests {
                     day(1)
                 ),
                 Ok(Verdict::Close {
-                    fully_resolved: true
+                    resolved: Resolved::Yes
                 })
             );
             for resolved in [Resolved::Partly, Resolved::No] {
@@ -170,12 +241,28 @@ mod tests {
                         &none,
                         day(1)
                     ),
-                    Ok(Verdict::Close {
-                        fully_resolved: false
-                    })
+                    Ok(Verdict::Close { resolved })
                 );
             }
         }
+    }
+
+    #[test]
+    fn closures_follow_the_citizens_answer() {
+        assert_eq!(
+            Verdict::Close {
+                resolved: Resolved::Partly
+            }
+            .closure(),
+            Some(Closure::PartlyResolved)
+        );
+        assert_eq!(
+            Verdict::CloseUnreachable.closure(),
+            Some(Closure::Unreachable)
+        );
+        assert_eq!(Verdict::AwaitSupervisor.closure(), None);
+        assert_eq!(Verdict::TryAgain.effect(), CallEffect::TryAgain);
+        assert_eq!(DecisionReason::Other.closure(), Closure::ClosedBySupervisor);
     }
 
     #[test]

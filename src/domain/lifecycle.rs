@@ -50,6 +50,16 @@ pub enum CaseMove {
     Reopen,
     /// Someone adds a note.
     Note,
+    /// A follow-up attempt that leaves the case waiting (not reached yet).
+    FollowUpAttempt,
+    /// A follow-up that ends the case: satisfied, refused to evaluate, or unreachable.
+    FollowUpClose,
+    /// A follow-up where the citizen was dissatisfied: the supervisor decides.
+    FollowUpDissatisfied,
+    /// The supervisor's decision after a dissatisfied follow-up: redo (a new round).
+    DecideRedo,
+    /// The supervisor's decision after a dissatisfied follow-up: close with a reason.
+    DecideClose,
     /// The centre invites the citizen to a satisfaction survey: once the replies are approved.
     IssueSurvey,
 }
@@ -70,8 +80,8 @@ struct Rule {
 }
 
 use CaseStatus::{
-    AwaitingFollowUp, Closed, Dispatched, InProgress, PendingDispatch, PendingReview, Registered,
-    Rejected,
+    AwaitingDecision, AwaitingFollowUp, Closed, Dispatched, InProgress, PendingDispatch,
+    PendingReview, Registered, Rejected,
 };
 
 /// Accepted and not yet ended.
@@ -81,6 +91,7 @@ const OPEN: &[CaseStatus] = &[
     InProgress,
     PendingReview,
     AwaitingFollowUp,
+    AwaitingDecision,
 ];
 
 const NOT_REGISTERED: IllegalTransition = illegal(
@@ -121,11 +132,11 @@ const fn rule(mv: CaseMove) -> Rule {
         CaseMove::Approve => row(&[PendingReview], To(AwaitingFollowUp), NOT_PENDING_REVIEW),
         CaseMove::SendBack => row(&[PendingReview], To(InProgress), NOT_PENDING_REVIEW),
         CaseMove::Redo => row(
-            &[PendingReview, AwaitingFollowUp],
+            &[PendingReview, AwaitingFollowUp, AwaitingDecision],
             To(PendingDispatch),
             illegal(
                 ErrorCode::CaseNotRedoable,
-                "a case is redone after its replies are in (pending review or awaiting follow-up)",
+                "a case is redone after its replies are in (pending review, awaiting follow-up or the supervisor's decision)",
             ),
         ),
         CaseMove::Merge => row(
@@ -168,6 +179,19 @@ const fn rule(mv: CaseMove) -> Rule {
                 "a closed case is read-only; ask a supervisor to reopen it",
             ),
         ),
+        CaseMove::FollowUpAttempt => row(&[AwaitingFollowUp], Same, NOT_AWAITING_FOLLOW_UP),
+        CaseMove::FollowUpClose => row(&[AwaitingFollowUp], To(Closed), NOT_AWAITING_FOLLOW_UP),
+        CaseMove::FollowUpDissatisfied => row(
+            &[AwaitingFollowUp],
+            To(AwaitingDecision),
+            NOT_AWAITING_FOLLOW_UP,
+        ),
+        CaseMove::DecideRedo => row(
+            &[AwaitingDecision],
+            To(PendingDispatch),
+            NOT_AWAITING_DECISION,
+        ),
+        CaseMove::DecideClose => row(&[AwaitingDecision], To(Closed), NOT_AWAITING_DECISION),
         CaseMove::IssueSurvey => row(
             &[AwaitingFollowUp, Closed],
             Same,
@@ -178,6 +202,16 @@ const fn rule(mv: CaseMove) -> Rule {
         ),
     }
 }
+
+const NOT_AWAITING_FOLLOW_UP: IllegalTransition = illegal(
+    ErrorCode::CaseNotAwaitingFollowUp,
+    "follow-up calls are recorded once the centre approved the case's result",
+);
+
+const NOT_AWAITING_DECISION: IllegalTransition = illegal(
+    ErrorCode::CaseNotAwaitingDecision,
+    "only a case whose citizen was dissatisfied at the follow-up awaits a decision",
+);
 
 const NOT_PENDING_REVIEW: IllegalTransition = illegal(
     ErrorCode::CaseNotPendingReview,
@@ -192,10 +226,11 @@ const NOT_ENDED: &[CaseStatus] = &[
     InProgress,
     PendingReview,
     AwaitingFollowUp,
+    AwaitingDecision,
 ];
 
 impl CaseMove {
-    pub const ALL: [CaseMove; 14] = [
+    pub const ALL: [CaseMove; 19] = [
         CaseMove::Accept,
         CaseMove::Reject,
         CaseMove::Answer,
@@ -209,6 +244,11 @@ impl CaseMove {
         CaseMove::Close,
         CaseMove::Reopen,
         CaseMove::Note,
+        CaseMove::FollowUpAttempt,
+        CaseMove::FollowUpClose,
+        CaseMove::FollowUpDissatisfied,
+        CaseMove::DecideRedo,
+        CaseMove::DecideClose,
         CaseMove::IssueSurvey,
     ];
 }
@@ -293,27 +333,33 @@ mod tests {
         const IP: Option<CaseStatus> = Some(InProgress);
         const PR: Option<CaseStatus> = Some(PendingReview);
         const AF: Option<CaseStatus> = Some(AwaitingFollowUp);
+        const AD: Option<CaseStatus> = Some(AwaitingDecision);
         const RJ: Option<CaseStatus> = Some(Rejected);
         const CL: Option<CaseStatus> = Some(Closed);
         const __: Option<CaseStatus> = None;
         use ErrorCode as E;
         #[rustfmt::skip]
-        let expected: [(CaseMove, [Option<CaseStatus>; 8], ErrorCode); 14] = [
-            //                        from: registered pend_disp dispatched in_prog pend_rev await_fu rejected closed
-            (CaseMove::Accept,     [PD, __, __, __, __, __, __, __], E::CaseNotRegistered),
-            (CaseMove::Reject,     [RJ, __, __, __, __, __, __, __], E::CaseNotRegistered),
-            (CaseMove::Answer,     [CL, __, __, __, __, __, __, __], E::CaseNotRegistered),
-            (CaseMove::Reclassify, [RG, PD, __, __, __, __, __, __], E::ClassificationLocked),
-            (CaseMove::Dispatch,   [__, DI, __, __, __, __, __, __], E::CaseNotPendingDispatch),
-            (CaseMove::Approve,    [__, __, __, __, AF, __, __, __], E::CaseNotPendingReview),
-            (CaseMove::SendBack,   [__, __, __, __, IP, __, __, __], E::CaseNotPendingReview),
-            (CaseMove::Redo,       [__, __, __, __, PD, PD, __, __], E::CaseNotRedoable),
-            (CaseMove::Merge,      [CL, CL, __, __, __, __, __, __], E::CaseNotMergeable),
-            (CaseMove::TakeMerged, [RG, PD, DI, IP, PR, AF, __, __], E::MergeTargetClosed),
-            (CaseMove::Close,      [__, CL, CL, CL, CL, CL, __, __], E::CaseNotOpen),
-            (CaseMove::Reopen,     [__, __, __, __, __, __, __, PD], E::CaseNotClosed),
-            (CaseMove::Note,       [RG, PD, DI, IP, PR, AF, __, __], E::CaseClosed),
-            (CaseMove::IssueSurvey,[__, __, __, __, __, AF, __, CL], E::CaseNotSurveyable),
+        let expected: [(CaseMove, [Option<CaseStatus>; 9], ErrorCode); 19] = [
+            //                        from: registered pend_disp dispatched in_prog pend_rev await_fu await_dec rejected closed
+            (CaseMove::Accept,     [PD, __, __, __, __, __, __, __, __], E::CaseNotRegistered),
+            (CaseMove::Reject,     [RJ, __, __, __, __, __, __, __, __], E::CaseNotRegistered),
+            (CaseMove::Answer,     [CL, __, __, __, __, __, __, __, __], E::CaseNotRegistered),
+            (CaseMove::Reclassify, [RG, PD, __, __, __, __, __, __, __], E::ClassificationLocked),
+            (CaseMove::Dispatch,   [__, DI, __, __, __, __, __, __, __], E::CaseNotPendingDispatch),
+            (CaseMove::Approve,    [__, __, __, __, AF, __, __, __, __], E::CaseNotPendingReview),
+            (CaseMove::SendBack,   [__, __, __, __, IP, __, __, __, __], E::CaseNotPendingReview),
+            (CaseMove::Redo,       [__, __, __, __, PD, PD, PD, __, __], E::CaseNotRedoable),
+            (CaseMove::Merge,      [CL, CL, __, __, __, __, __, __, __], E::CaseNotMergeable),
+            (CaseMove::TakeMerged, [RG, PD, DI, IP, PR, AF, AD, __, __], E::MergeTargetClosed),
+            (CaseMove::Close,      [__, CL, CL, CL, CL, CL, CL, __, __], E::CaseNotOpen),
+            (CaseMove::Reopen,     [__, __, __, __, __, __, __, __, PD], E::CaseNotClosed),
+            (CaseMove::Note,       [RG, PD, DI, IP, PR, AF, AD, __, __], E::CaseClosed),
+            (CaseMove::FollowUpAttempt,      [__, __, __, __, __, AF, __, __, __], E::CaseNotAwaitingFollowUp),
+            (CaseMove::FollowUpClose,        [__, __, __, __, __, CL, __, __, __], E::CaseNotAwaitingFollowUp),
+            (CaseMove::FollowUpDissatisfied, [__, __, __, __, __, AD, __, __, __], E::CaseNotAwaitingFollowUp),
+            (CaseMove::DecideRedo,           [__, __, __, __, __, __, PD, __, __], E::CaseNotAwaitingDecision),
+            (CaseMove::DecideClose,          [__, __, __, __, __, __, CL, __, __], E::CaseNotAwaitingDecision),
+            (CaseMove::IssueSurvey,          [__, __, __, __, __, AF, __, __, CL], E::CaseNotSurveyable),
         ];
         assert_eq!(
             expected.map(|(mv, _, _)| mv),
@@ -377,6 +423,7 @@ mod tests {
             Registered,
             PendingDispatch,
             AwaitingFollowUp,
+            AwaitingDecision,
             Rejected,
             Closed,
         ] {

@@ -175,7 +175,7 @@ code_catalogue! {
         ClassificationLocked = "classification_locked": "The classification can change only until the case is dispatched.",
         CaseNotPendingDispatch = "case_not_pending_dispatch": "Only an accepted case waiting for dispatch can be dispatched.",
         CaseNotPendingReview = "case_not_pending_review": "The case is not waiting for review of the departments' replies.",
-        CaseNotRedoable = "case_not_redoable": "A case is redone only after its replies are in (pending review or awaiting follow-up).",
+        CaseNotRedoable = "case_not_redoable": "A case is redone only after its replies are in (pending review, awaiting follow-up or awaiting the supervisor's decision).",
         CaseNotMergeable = "case_not_mergeable": "Only a case not yet dispatched can be merged into another.",
         MergeTargetClosed = "merge_target_closed": "The case to merge into is closed or rejected.",
         MergeTargetNotEarlier = "merge_target_not_earlier": "A case is merged into an earlier case, not a later one.",
@@ -183,6 +183,11 @@ code_catalogue! {
         CaseNotClosed = "case_not_closed": "Only a closed case can be reopened.",
         CaseClosed = "case_closed": "A closed or rejected case is read-only; a supervisor may reopen a closed one.",
         ReopenWindowPassed = "reopen_window_passed": "A closed case can be reopened only within 30 days of closing.",
+        // Follow-up (409).
+        CaseNotAwaitingFollowUp = "case_not_awaiting_follow_up": "Follow-up calls are recorded for a case whose result the centre approved (awaiting follow-up), or a case merged into one.",
+        FollowUpNotDue = "follow_up_not_due": "The case this one was merged into has not had its result approved yet; follow up after that.",
+        FollowUpEnded = "follow_up_ended": "The follow-up of this case is over (the citizen answered, refused, or could not be reached).",
+        CaseNotAwaitingDecision = "case_not_awaiting_decision": "Only a case whose citizen was dissatisfied at the follow-up awaits the supervisor's decision.",
         // Assignment life cycle (409, 403).
         AssignmentSuperseded = "assignment_superseded": "The assignment belongs to an earlier dispatch round.",
         NotYourAssignment = "not_your_assignment": "The assignment was handed to another member of the department.",

@@ -14,6 +14,7 @@ pub mod calendar;
 pub mod cases;
 pub mod deadlines;
 pub mod extensions;
+pub mod follow_up;
 pub mod health;
 pub mod organisation;
 pub mod personal_data_reads;
@@ -94,6 +95,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(supervision::list_supervisions)
                 .service(supervision::get_supervision)
                 .service(supervision::explain)
+                .service(follow_up::record_follow_up_call)
+                .service(follow_up::case_follow_up_calls)
+                .service(follow_up::list_follow_up_calls)
+                .service(follow_up::follow_up_queue)
+                .service(follow_up::follow_up_decision)
                 .service(surveys::list_survey_templates)
                 .service(surveys::create_survey_template)
                 .service(surveys::get_survey_template)

@@ -38,7 +38,7 @@ pub struct ComplainantView {
 
 /// Writing a complainant into an answer notes the full read it owes; the server records it
 /// before the answer leaves (`startup::record_personal_data_reads`).
-fn serialize_complainant<S: serde::Serializer>(
+pub(crate) fn serialize_complainant<S: serde::Serializer>(
     complainant: &Option<ComplainantView>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
@@ -105,60 +105,65 @@ pub fn view(
     render(principal, row, complainant)
 }
 
+/// What `principal` may see of a case's complainant (SPEC 5.3); a full disclosure to centre staff
+/// carries the read it owes.
+pub(crate) fn complainant_view(
+    principal: &Principal,
+    case: &CaseRow,
+    complainant: Option<ComplainantRow>,
+) -> Option<ComplainantView> {
+    let c = complainant?;
+    let is_own = principal.role == Role::Citizen && case.citizen_id == principal.user_id();
+    let wishes = ContactWishes {
+        contact_allowed: c.contact_allowed,
+        confidential: c.confidential,
+    };
+    match disclosure(principal.role, is_own, wishes) {
+        Disclosure::Hidden => None,
+        Disclosure::Masked => Some(ComplainantView {
+            disclosure: "masked",
+            name: c.name.as_deref().map(mask_name),
+            phone: c.phone.as_deref().map(mask_phone),
+            contact_address: None,
+            contact_allowed: c.contact_allowed,
+            confidential: c.confidential,
+            anonymous: c.anonymous,
+            owed_read: None,
+        }),
+        Disclosure::Full => {
+            let has_data = c.name.is_some() || c.phone.is_some() || c.contact_address.is_some();
+            let owed_read = match principal.user_id() {
+                Some(user_id) if has_data && principal.role != Role::Citizen => {
+                    Some(crate::db::read_log::FullRead {
+                        case_id: case.id,
+                        user_id,
+                        role: principal.role.as_str(),
+                        at: now(),
+                    })
+                }
+                _ => None,
+            };
+            Some(ComplainantView {
+                disclosure: "full",
+                name: c.name,
+                phone: c.phone,
+                contact_address: c.contact_address,
+                contact_allowed: c.contact_allowed,
+                confidential: c.confidential,
+                anonymous: c.anonymous,
+                owed_read,
+            })
+        }
+    }
+}
+
 /// [`view`] with the complainant already at hand.
 pub(crate) fn render(
     principal: &Principal,
     row: CaseRow,
     complainant: Option<ComplainantRow>,
 ) -> Result<CaseView, ApiError> {
-    let is_own = principal.role == Role::Citizen && row.citizen_id == principal.user_id();
-    let complainant = match complainant {
-        None => None,
-        Some(c) => {
-            let wishes = ContactWishes {
-                contact_allowed: c.contact_allowed,
-                confidential: c.confidential,
-            };
-            match disclosure(principal.role, is_own, wishes) {
-                Disclosure::Hidden => None,
-                Disclosure::Masked => Some(ComplainantView {
-                    disclosure: "masked",
-                    name: c.name.as_deref().map(mask_name),
-                    phone: c.phone.as_deref().map(mask_phone),
-                    contact_address: None,
-                    contact_allowed: c.contact_allowed,
-                    confidential: c.confidential,
-                    anonymous: c.anonymous,
-                    owed_read: None,
-                }),
-                Disclosure::Full => {
-                    let has_data =
-                        c.name.is_some() || c.phone.is_some() || c.contact_address.is_some();
-                    let owed_read = match principal.user_id() {
-                        Some(user_id) if has_data && principal.role != Role::Citizen => {
-                            Some(crate::db::read_log::FullRead {
-                                case_id: row.id,
-                                user_id,
-                                role: principal.role.as_str(),
-                                at: now(),
-                            })
-                        }
-                        _ => None,
-                    };
-                    Some(ComplainantView {
-                        disclosure: "full",
-                        name: c.name,
-                        phone: c.phone,
-                        contact_address: c.contact_address,
-                        contact_allowed: c.contact_allowed,
-                        confidential: c.confidential,
-                        anonymous: c.anonymous,
-                        owed_read,
-                    })
-                }
-            }
-        }
-    };
+    let complainant = complainant_view(principal, &row, complainant);
     let status = row.status;
     Ok(CaseView {
         id: row.id,

@@ -11,25 +11,57 @@ use crate::domain::lifecycle::IllegalTransition;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode};
 
-fn actor_ids(principal: &Principal) -> (Option<i64>, Option<i64>) {
-    (principal.user_id(), principal.client_id())
+/// Who a timeline event names: a signed-in caller, or a citizen answering a survey by its link
+/// without signing in (no account to name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventActor {
+    pub user_id: Option<i64>,
+    pub client_id: Option<i64>,
+    pub role: Role,
+}
+
+impl EventActor {
+    /// A citizen acting through a link they were sent (a survey), not signed in.
+    pub fn public_citizen() -> Self {
+        EventActor {
+            user_id: None,
+            client_id: None,
+            role: Role::Citizen,
+        }
+    }
+}
+
+impl From<&Principal> for EventActor {
+    fn from(principal: &Principal) -> Self {
+        EventActor {
+            user_id: principal.user_id(),
+            client_id: principal.client_id(),
+            role: principal.role,
+        }
+    }
+}
+
+impl From<&EventActor> for EventActor {
+    fn from(actor: &EventActor) -> Self {
+        *actor
+    }
 }
 
 pub(crate) fn event(
-    principal: &Principal,
+    actor: impl Into<EventActor>,
     case_id: CaseId,
     action: &str,
     before: Option<CaseStatus>,
     after: CaseStatus,
     details: serde_json::Value,
 ) -> NewCaseEvent {
-    let (user, client) = actor_ids(principal);
+    let actor = actor.into();
     NewCaseEvent {
         case_id,
         occurred_at: now(),
-        actor_user_id: user,
-        actor_client_id: client,
-        actor_role: principal.role.as_str().to_owned(),
+        actor_user_id: actor.user_id,
+        actor_client_id: actor.client_id,
+        actor_role: actor.role.as_str().to_owned(),
         action: action.to_owned(),
         status_before: before.map(|s| s.as_str().to_owned()),
         status_after: Some(after.as_str().to_owned()),
@@ -41,7 +73,7 @@ pub(crate) fn event(
 /// (extensions, supervision).
 pub(crate) fn event_keeping_status(
     conn: &mut DbConnection,
-    principal: &Principal,
+    actor: impl Into<EventActor>,
     case_id: CaseId,
     action: &str,
     details: serde_json::Value,
@@ -50,7 +82,7 @@ pub(crate) fn event_keeping_status(
     let status = case.status;
     case_db::insert_event(
         conn,
-        event(principal, case_id, action, Some(status), status, details),
+        event(actor, case_id, action, Some(status), status, details),
     )
     .map_err(ApiError::from)
 }
@@ -169,7 +201,7 @@ pub(crate) fn lock_visible_case(
 /// Writes the case's new state (one version up) and its timeline event.
 pub(crate) fn change_case(
     conn: &mut DbConnection,
-    principal: &Principal,
+    actor: impl Into<EventActor>,
     case: &CaseRow,
     (before, after): (CaseStatus, CaseStatus),
     action: &str,
@@ -185,7 +217,7 @@ pub(crate) fn change_case(
         case_db::change_status(conn, case.id, case.version, changes)?.ok_or_else(concurrent)?;
     case_db::insert_event(
         conn,
-        event(principal, case.id, action, Some(before), after, details),
+        event(actor, case.id, action, Some(before), after, details),
     )?;
     Ok(updated)
 }

@@ -9,7 +9,9 @@ use validator::Validate;
 use crate::auth::Principal;
 use crate::db::assignments::{self as assignment_db, AssignmentChanges, NewAssignment};
 use crate::db::cases::{CaseChanges, CaseRow};
+use crate::db::follow_up as follow_up_db;
 use crate::db::{DbConnection, now, organisation, write_transaction};
+use crate::domain::case::CaseStatus;
 use crate::domain::dispatch::{
     AssignmentAction, AssignmentRole, AssignmentState, DeadlineKind, DispatchMode, DispatchTarget,
     assignment_transition, dispatch_mode,
@@ -72,30 +74,7 @@ pub fn dispatch(
     if_match: Option<i32>,
 ) -> Result<CaseView, ApiError> {
     let mut errors = FieldErrors::default();
-    let targets: Vec<DispatchTarget> = input
-        .departments
-        .iter()
-        .map(|t| DispatchTarget {
-            department_id: t.department_id,
-            role: t.role.unwrap_or(AssignmentRole::Assisting),
-        })
-        .collect();
-    let mode = match dispatch_mode(&targets) {
-        Ok(mode) => mode,
-        Err(message) => {
-            errors.add("departments", FieldErrorCode::Invalid, message);
-            DispatchMode::Direct
-        }
-    };
-    for (i, target) in targets.iter().enumerate() {
-        if organisation::find_department(conn, target.department_id)?.is_none_or(|d| !d.active) {
-            errors.add(
-                &format!("departments[{i}].department_id"),
-                FieldErrorCode::NotFound,
-                "no active department with this id",
-            );
-        }
-    }
+    let (targets, mode) = checked_targets(conn, &input.departments, "departments", &mut errors)?;
     let instructions = input.instructions.as_deref().map(trimmed);
     let assigned = input.assigned.unwrap_or(false);
     let started = Utc::now();
@@ -119,144 +98,217 @@ pub fn dispatch(
     }
     errors.finish()?;
 
-    let calendar = reference.calendar();
-    let policy = reference.policy();
+    let reply_due_at = input.reply_due_at.filter(|_| assigned);
     let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
         let (case, status) = lock_visible_case(conn, principal, id, if_match)?;
         let next = transition(status, CaseMove::Dispatch).map_err(conflict)?;
-        let kind = case.kind;
-        let urgency = case.urgency;
-        let rule = policy.policy.rule(kind, urgency).ok_or_else(|| {
-            ApiError::internal(format!("the policy has no rule for {kind:?} {urgency:?}"))
-        })?;
-        let at = now();
-        let start = at.and_utc();
-        let sign_due = rule.sign.due_from(&calendar, start);
-        let (reply_due_at, reply_period, reply_policy, reply_beyond) = match input.reply_due_at {
-            Some(due) if assigned => (
-                crate::db::truncate(due),
-                "set_by_centre".to_owned(),
-                None,
-                false,
-            ),
-            _ => {
-                let due = rule.reply.due_from(&calendar, start);
-                (
-                    due.at,
-                    period_text(&rule.reply),
-                    Some(policy.version),
-                    !due.calendar_complete,
-                )
-            }
+        let round = NewRound {
+            targets: &targets,
+            mode,
+            instructions: instructions.clone(),
+            assigned,
+            reply_due_at,
         };
-        let round = case.current_round + 1;
-        let single = targets.len() == 1;
-        let mut lead = None;
-        let mut departments = Vec::new();
-        for target in &targets {
-            let role = if single {
-                AssignmentRole::Lead
-            } else {
-                target.role
-            };
-            let assignment = assignment_db::insert_assignment(
-                conn,
-                NewAssignment {
-                    case_id: case.id,
-                    department_id: target.department_id,
-                    round,
-                    role,
-                    mode,
-                    assigned,
-                    instructions: instructions.clone(),
-                    state: AssignmentState::PendingSign,
-                    dispatched_by: principal.user_id(),
-                    dispatched_at: at,
-                    sign_due_at: sign_due.at.naive_utc(),
-                    reply_due_at: reply_due_at.naive_utc(),
-                    handler_id: None,
-                    signed_by: None,
-                    signed_at: None,
-                    returned_by: None,
-                    returned_at: None,
-                    return_reason: None,
-                    ruling: None,
-                    ruling_note: None,
-                    ruled_at: None,
-                    reply: None,
-                    replied_by: None,
-                    replied_at: None,
-                    review_decision: None,
-                    review_note: None,
-                    reviewed_at: None,
-                    version: 1,
-                    updated_at: at,
-                },
-            )?;
-            assignment_db::insert_deadline(
-                conn,
-                new_deadline(
-                    DeadlineKind::Sign,
-                    case.id,
-                    Some(assignment.id),
-                    Some(target.department_id),
-                    at,
-                    sign_due.at,
-                    Some(policy.version),
-                    period_text(&rule.sign),
-                    !sign_due.calendar_complete,
-                ),
-            )?;
-            assignment_db::insert_deadline(
-                conn,
-                new_deadline(
-                    DeadlineKind::Reply,
-                    case.id,
-                    Some(assignment.id),
-                    Some(target.department_id),
-                    at,
-                    reply_due_at,
-                    reply_policy,
-                    reply_period.clone(),
-                    reply_beyond,
-                ),
-            )?;
-            if role == AssignmentRole::Lead {
-                lead = Some(target.department_id);
-            }
-            departments.push(serde_json::json!({
-                "assignment_id": assignment.id,
-                "department_id": target.department_id,
-                "role": role.as_str(),
-            }));
-        }
-        // What the citizen is told: who handles the case, and by when.
-        let details = serde_json::json!({
-            "round": round,
-            "mode": mode.as_str(),
-            "assigned": assigned,
-            "departments": departments,
-            "lead_department_id": lead,
-            "reply_due_at": reply_due_at,
-            "instructions": instructions,
-        });
-        change_case(
-            conn,
-            principal,
-            &case,
-            (status, next),
-            "dispatched",
-            CaseChanges {
-                current_round: Some(round),
-                lead_department_id: Some(lead),
-                reply_due_at: Some(Some(reply_due_at.naive_utc())),
-                dispatched_at: Some(at),
-                ..Default::default()
-            },
-            details,
-        )
+        start_round(conn, reference, principal, &case, (status, next), round)
     })?;
     view(conn, principal, row)
+}
+
+/// The departments of a dispatch, checked: one lead, each department active. Problems are added
+/// to `errors` under `field` (`departments[1].department_id`).
+pub(crate) fn checked_targets(
+    conn: &mut DbConnection,
+    departments: &[DispatchTargetInput],
+    field: &str,
+    errors: &mut FieldErrors,
+) -> Result<(Vec<DispatchTarget>, DispatchMode), ApiError> {
+    let targets: Vec<DispatchTarget> = departments
+        .iter()
+        .map(|t| DispatchTarget {
+            department_id: t.department_id,
+            role: t.role.unwrap_or(AssignmentRole::Assisting),
+        })
+        .collect();
+    let mode = match dispatch_mode(&targets) {
+        Ok(mode) => mode,
+        Err(message) => {
+            errors.add(field, FieldErrorCode::Invalid, message);
+            DispatchMode::Direct
+        }
+    };
+    for (i, target) in targets.iter().enumerate() {
+        if organisation::find_department(conn, target.department_id)?.is_none_or(|d| !d.active) {
+            errors.add(
+                &format!("{field}[{i}].department_id"),
+                FieldErrorCode::NotFound,
+                "no active department with this id",
+            );
+        }
+    }
+    Ok((targets, mode))
+}
+
+/// What a new dispatch round sends, and to whom.
+pub(crate) struct NewRound<'a> {
+    pub targets: &'a [DispatchTarget],
+    pub mode: DispatchMode,
+    pub instructions: Option<String>,
+    /// 交办, with the centre's own reply deadline.
+    pub assigned: bool,
+    pub reply_due_at: Option<DateTime<Utc>>,
+}
+
+/// Opens the case's next round: its assignments with their sign and reply clocks, and the case
+/// moved from `status` to `next` (dispatched). Runs inside the caller's transaction, on a case it
+/// locked.
+pub(crate) fn start_round(
+    conn: &mut DbConnection,
+    reference: &ReferenceData,
+    principal: &Principal,
+    case: &CaseRow,
+    (status, next): (CaseStatus, CaseStatus),
+    new_round: NewRound<'_>,
+) -> Result<CaseRow, ApiError> {
+    let calendar = reference.calendar();
+    let policy = reference.policy();
+    let NewRound {
+        targets,
+        mode,
+        instructions,
+        assigned,
+        reply_due_at: centre_due_at,
+    } = new_round;
+    let kind = case.kind;
+    let urgency = case.urgency;
+    let rule = policy.policy.rule(kind, urgency).ok_or_else(|| {
+        ApiError::internal(format!("the policy has no rule for {kind:?} {urgency:?}"))
+    })?;
+    let at = now();
+    let start = at.and_utc();
+    let sign_due = rule.sign.due_from(&calendar, start);
+    let (reply_due_at, reply_period, reply_policy, reply_beyond) = match centre_due_at {
+        Some(due) => (
+            crate::db::truncate(due),
+            "set_by_centre".to_owned(),
+            None,
+            false,
+        ),
+        _ => {
+            let due = rule.reply.due_from(&calendar, start);
+            (
+                due.at,
+                period_text(&rule.reply),
+                Some(policy.version),
+                !due.calendar_complete,
+            )
+        }
+    };
+    let round = case.current_round + 1;
+    let single = targets.len() == 1;
+    let mut lead = None;
+    let mut departments = Vec::new();
+    for target in targets {
+        let role = if single {
+            AssignmentRole::Lead
+        } else {
+            target.role
+        };
+        let assignment = assignment_db::insert_assignment(
+            conn,
+            NewAssignment {
+                case_id: case.id,
+                department_id: target.department_id,
+                round,
+                role,
+                mode,
+                assigned,
+                instructions: instructions.clone(),
+                state: AssignmentState::PendingSign,
+                dispatched_by: principal.user_id(),
+                dispatched_at: at,
+                sign_due_at: sign_due.at.naive_utc(),
+                reply_due_at: reply_due_at.naive_utc(),
+                handler_id: None,
+                signed_by: None,
+                signed_at: None,
+                returned_by: None,
+                returned_at: None,
+                return_reason: None,
+                ruling: None,
+                ruling_note: None,
+                ruled_at: None,
+                reply: None,
+                replied_by: None,
+                replied_at: None,
+                review_decision: None,
+                review_note: None,
+                reviewed_at: None,
+                version: 1,
+                updated_at: at,
+            },
+        )?;
+        assignment_db::insert_deadline(
+            conn,
+            new_deadline(
+                DeadlineKind::Sign,
+                case.id,
+                Some(assignment.id),
+                Some(target.department_id),
+                at,
+                sign_due.at,
+                Some(policy.version),
+                period_text(&rule.sign),
+                !sign_due.calendar_complete,
+            ),
+        )?;
+        assignment_db::insert_deadline(
+            conn,
+            new_deadline(
+                DeadlineKind::Reply,
+                case.id,
+                Some(assignment.id),
+                Some(target.department_id),
+                at,
+                reply_due_at,
+                reply_policy,
+                reply_period.clone(),
+                reply_beyond,
+            ),
+        )?;
+        if role == AssignmentRole::Lead {
+            lead = Some(target.department_id);
+        }
+        departments.push(serde_json::json!({
+            "assignment_id": assignment.id,
+            "department_id": target.department_id,
+            "role": role.as_str(),
+        }));
+    }
+    // What the citizen is told: who handles the case, and by when.
+    let details = serde_json::json!({
+        "round": round,
+        "mode": mode.as_str(),
+        "assigned": assigned,
+        "departments": departments,
+        "lead_department_id": lead,
+        "reply_due_at": reply_due_at,
+        "instructions": instructions,
+    });
+    change_case(
+        conn,
+        principal,
+        case,
+        (status, next),
+        "dispatched",
+        CaseChanges {
+            current_round: Some(round),
+            lead_department_id: Some(lead),
+            reply_due_at: Some(Some(reply_due_at.naive_utc())),
+            dispatched_at: Some(at),
+            ..Default::default()
+        },
+        details,
+    )
 }
 
 /// The centre's review of a round's replies.
@@ -325,20 +377,29 @@ pub fn review(
                 assignment_db::complete_round(conn, case.id, case.current_round, at)?;
                 let due =
                     calendar.add_working_days(at.and_utc(), policy.policy.follow_up_working_days);
-                assignment_db::insert_deadline(
-                    conn,
-                    new_deadline(
-                        DeadlineKind::FollowUp,
-                        case.id,
-                        None,
-                        None,
-                        at,
-                        due.at,
-                        Some(policy.version),
-                        format!("{} working_days", policy.policy.follow_up_working_days),
-                        !due.calendar_complete,
-                    ),
-                )?;
+                // The citizens of the cases merged into this one (并单) are followed up too, each
+                // on a clock of their own case.
+                let merged = follow_up_db::merged_into(conn, case.id)?;
+                for case_id in std::iter::once(case.id).chain(merged) {
+                    if case_id != case.id {
+                        // A merged citizen not yet reached after an earlier round starts afresh.
+                        assignment_db::cancel_deadlines(conn, case_id, None, at)?;
+                    }
+                    assignment_db::insert_deadline(
+                        conn,
+                        new_deadline(
+                            DeadlineKind::FollowUp,
+                            case_id,
+                            None,
+                            None,
+                            at,
+                            due.at,
+                            Some(policy.version),
+                            format!("{} working_days", policy.policy.follow_up_working_days),
+                            !due.calendar_complete,
+                        ),
+                    )?;
+                }
                 change_case(
                     conn,
                     principal,

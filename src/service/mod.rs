@@ -10,6 +10,7 @@ pub mod cases;
 pub mod deadlines;
 pub mod dispatch;
 pub mod extensions;
+pub mod follow_up;
 pub mod intake;
 pub mod notes;
 pub mod organisation;

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::auth::{Principal, secrets};
-use crate::db::cases::{self as case_db, CaseRow, NewCaseEvent};
+use crate::db::cases::{self as case_db, CaseRow};
 use crate::db::surveys::{
     self as survey_db, AnswerRecord, NewSurvey, NewTemplate, SurveyFilter, SurveyRow, TemplateRow,
 };
@@ -23,7 +23,8 @@ use crate::domain::survey::{
     self, Answer, ChoiceOption, Meaning, Measure, Question, QuestionKind, RawAnswer, SurveyState,
 };
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
-use crate::service::cases::{conflict, event, lock_visible_case, stored};
+use crate::service::cases::{EventActor, conflict, event, lock_visible_case, stored};
+use crate::service::follow_up::apply_evaluation;
 use crate::validation;
 
 // ---------------------------------------------------------------------------------------------
@@ -244,24 +245,6 @@ pub struct PublicSurvey {
     pub answered_at: Option<DateTime<Utc>>,
 }
 
-fn parse_stored<T: serde::de::DeserializeOwned>(
-    value: Option<&str>,
-) -> Result<Option<T>, ApiError> {
-    value
-        .map(|v| {
-            serde_json::from_value(serde_json::Value::String(v.to_owned()))
-                .map_err(|e| ApiError::internal(format!("unreadable stored survey value: {e}")))
-        })
-        .transpose()
-}
-
-fn stored_name<T: Serialize>(value: Option<T>) -> Option<String> {
-    value.and_then(|v| match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(name)) => Some(name),
-        _ => None,
-    })
-}
-
 /// What a reader may see of the answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reading {
@@ -309,8 +292,8 @@ fn survey_view(
         answered_by: row.answered_by.filter(|_| reading == Reading::Full),
         answers,
         text_withheld,
-        resolved: parse_stored(row.resolved.as_deref())?,
-        satisfaction: parse_stored(row.satisfaction.as_deref())?,
+        resolved: row.resolved,
+        satisfaction: row.satisfaction,
     })
 }
 
@@ -628,8 +611,8 @@ pub fn answer(
                 answered_at: at,
                 answered_by: own.and_then(|p| p.user_id()),
                 answers: answers.clone(),
-                resolved: stored_name(checked.resolved),
-                satisfaction: stored_name(checked.satisfaction),
+                resolved: checked.resolved,
+                satisfaction: checked.satisfaction,
             },
         )?
         else {
@@ -641,30 +624,38 @@ pub fn answer(
                 expired()
             });
         };
+        let actor = own.map_or_else(EventActor::public_citizen, EventActor::from);
+        // Never the answers themselves: text answers may carry personal data.
+        let details = serde_json::json!({
+            "survey_id": row.id,
+            "template_id": row.template_id,
+            "resolved": checked.resolved.map(Resolved::as_str),
+            "satisfaction": checked.satisfaction.map(Satisfaction::as_str),
+            "signed_in": own.is_some(),
+        });
         let status = case.status;
         case_db::insert_event(
             conn,
-            NewCaseEvent {
-                case_id: case.id,
-                occurred_at: at,
-                actor_user_id: own.and_then(|p| p.user_id()),
-                actor_client_id: None,
-                // Answered through the link: the citizen, without an account to name.
-                actor_role: Role::Citizen.as_str().to_owned(),
-                action: "survey_answered".to_owned(),
-                status_before: Some(status.as_str().to_owned()),
-                status_after: Some(status.as_str().to_owned()),
-                // Never the answers themselves: text answers may carry personal data.
-                details: serde_json::json!({
-                    "survey_id": row.id,
-                    "template_id": row.template_id,
-                    "resolved": checked.resolved,
-                    "satisfaction": checked.satisfaction,
-                    "signed_in": own.is_some(),
-                })
-                .to_string(),
-            },
+            event(
+                &actor,
+                case.id,
+                "survey_answered",
+                Some(status),
+                status,
+                details.clone(),
+            ),
         )?;
+        // On a template carrying the follow-up result, for a case awaiting follow-up, the answer
+        // is the follow-up's result, as a reached call's would be.
+        let case = match checked.evaluation() {
+            Some(evaluation) => {
+                match apply_evaluation(conn, &actor, case.id, evaluation, at, details)? {
+                    Some(_) => stored(case_db::find_case(conn, case.id)?, "case")?,
+                    None => case,
+                }
+            }
+            None => case,
+        };
         Ok((row, case))
     })?;
     let at = now();

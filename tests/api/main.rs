@@ -12,6 +12,7 @@ mod cli;
 mod dispatch;
 mod errors;
 mod extensions;
+mod follow_up;
 mod hardening;
 mod health;
 mod helpers;

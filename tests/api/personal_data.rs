@@ -9,13 +9,31 @@ use serde_json::{Value, json};
 use crate::dispatch::{accepted_case, assignment_for, assignments_of, complaint, desk, json_of};
 use crate::helpers::{TestApp, spawn_app};
 
-/// Every operation whose answer is (or holds) a `CaseView`.
-async fn operations_answering_a_case(app: &TestApp) -> BTreeSet<String> {
+/// Whether `schema` holds a `ComplainantView`, following `$ref`s through the components.
+fn holds_complainant(doc: &Value, schema: &Value, seen: &mut BTreeSet<String>) -> bool {
+    match schema {
+        Value::Object(map) => map.iter().any(|(key, value)| match (key.as_str(), value) {
+            ("$ref", Value::String(reference)) => {
+                let name = reference.rsplit('/').next().unwrap().to_owned();
+                name == "ComplainantView"
+                    || (seen.insert(name.clone())
+                        && holds_complainant(doc, &doc["components"]["schemas"][&name], seen))
+            }
+            _ => holds_complainant(doc, value, seen),
+        }),
+        Value::Array(items) => items.iter().any(|v| holds_complainant(doc, v, seen)),
+        _ => false,
+    }
+}
+
+/// Every operation whose answer can show a complainant: it holds a `ComplainantView`, at any
+/// depth (a case, a follow-up queue entry…).
+async fn operations_answering_a_complainant(app: &TestApp) -> BTreeSet<String> {
     let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
     let mut found = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
-            if operation["responses"].to_string().contains("CaseView") {
+            if holds_complainant(&doc, &operation["responses"], &mut BTreeSet::new()) {
                 found.insert(format!("{} {path}", method.to_uppercase()));
             }
         }
@@ -54,6 +72,19 @@ impl Ledger<'_> {
         recorded: usize,
         request: reqwest::RequestBuilder,
     ) -> Value {
+        self.walk_at(operation, case, recorded, "/complainant", request)
+            .await
+    }
+
+    /// [`Ledger::walk`] for an answer that holds the complainant at `pointer`.
+    async fn walk_at(
+        &mut self,
+        operation: &str,
+        case: i64,
+        recorded: usize,
+        pointer: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Value {
         let before = self.reads_of(case).await;
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
@@ -63,7 +94,8 @@ impl Ledger<'_> {
             "{operation}: {status} {answer}"
         );
         assert_eq!(
-            answer["complainant"]["disclosure"], "full",
+            answer.pointer(pointer).unwrap_or(&Value::Null)["disclosure"],
+            "full",
             "{operation} shows the complainant in full: {answer}"
         );
         assert_eq!(
@@ -261,10 +293,73 @@ async fn every_answer_showing_a_complainant_in_full_is_on_record() {
         .walk("POST /api/v1/cases/{id}/close", closing, 1, close())
         .await;
 
+    // Follow-up: the queue shows whom to call; the call and the decision answer with the case.
+    let followed = accepted_case(&app, &d, &complaint(true, false)).await;
+    json_of(
+        app.post_as(
+            Some(&d.dispatcher),
+            &format!("/api/v1/cases/{followed}/dispatch"),
+            &json!({"departments": [{"department_id": d.cgj}]}),
+        )
+        .await,
+        200,
+        "dispatch",
+    )
+    .await;
+    let assignment = assignment_for(&assignments_of(&app, &d.dispatcher, followed).await, d.cgj);
+    crate::dispatch::sign_and_reply(&app, &d.cgj_staff, assignment).await;
+    json_of(
+        app.post_as(
+            Some(&d.dispatcher),
+            &format!("/api/v1/cases/{followed}/review"),
+            &json!({"decision": "approve"}),
+        )
+        .await,
+        200,
+        "approve",
+    )
+    .await;
+    ledger
+        .walk_at(
+            "GET /api/v1/follow-up-queue",
+            followed,
+            1,
+            "/items/0/complainant",
+            as_(&d.operator, "GET", "/api/v1/follow-up-queue".into()),
+        )
+        .await;
+    ledger
+        .walk_at(
+            "POST /api/v1/cases/{id}/follow-up-calls",
+            followed,
+            1,
+            "/case/complainant",
+            as_(
+                &d.operator,
+                "POST",
+                format!("/api/v1/cases/{followed}/follow-up-calls"),
+            )
+            .json(&json!({"channel": "phone", "outcome": "reached", "resolved": "no", "satisfaction": "dissatisfied"})),
+        )
+        .await;
+    ledger
+        .walk(
+            "POST /api/v1/cases/{id}/follow-up-decision",
+            followed,
+            1,
+            as_(
+                &d.supervisor,
+                "POST",
+                format!("/api/v1/cases/{followed}/follow-up-decision"),
+            )
+            .json(&json!({"decision": "close", "reason": "unreasonable_demand"})),
+        )
+        .await;
+
     assert_eq!(
         ledger.walked,
-        operations_answering_a_case(&app).await,
-        "every operation that answers with a case is walked here"
+        operations_answering_a_complainant(&app).await,
+        "every operation whose answer can show a complainant is walked here"
     );
 
     // A department sees the complainant in full only where the citizen allowed contact; that read

@@ -100,6 +100,15 @@ async fn timeline_actions(app: &TestApp, token: &str, case: i64) -> Vec<Value> {
         .collect()
 }
 
+async fn case_of(app: &TestApp, token: &str, case: i64) -> Value {
+    json_of(
+        app.get_as(token, &format!("/api/v1/cases/{case}")).await,
+        200,
+        "case",
+    )
+    .await
+}
+
 /// A template with a required rating, a choice and an optional text question.
 fn rating_template() -> Value {
     json!({
@@ -235,6 +244,20 @@ async fn a_survey_is_issued_shown_without_personal_data_answered_once_and_on_the
     assert_eq!(read["answers"][2]["kind"], "text");
     assert!(read.get("token").is_none() && read.get("token_hash").is_none());
 
+    // The answer stands as the follow-up result: resolved and basically satisfied closes the case.
+    let closed = case_of(&app, &d.operator, case).await;
+    assert_eq!(closed["status"], "closed");
+    assert_eq!(closed["closure"], "resolved");
+    let all: Value = app
+        .get_as(&d.operator, &format!("/api/v1/cases/{case}/timeline"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let last = all.as_array().unwrap().last().unwrap();
+    assert_eq!(last["action"], "closed_after_follow_up");
+    assert_eq!(last["actor_role"], "citizen");
+    assert_eq!(last["details"]["survey_id"], id);
     let events = timeline_actions(&app, &d.operator, case).await;
     let actions: Vec<&str> = events
         .iter()
@@ -325,6 +348,100 @@ async fn twenty_concurrent_answers_let_exactly_one_win() {
         events.last().unwrap()["details"]["satisfaction"],
         "the answer kept is the one on the timeline"
     );
+    // …and the one the follow-up rules applied, once.
+    let status = case_of(&app, &d.operator, case).await["status"].clone();
+    let expected = if read["satisfaction"] == "satisfied" {
+        "closed"
+    } else {
+        "awaiting_decision"
+    };
+    assert_eq!(status, expected);
+}
+
+#[tokio::test]
+async fn a_dissatisfied_answer_goes_to_the_supervisor_and_closed_cases_only_record_answers() {
+    let app = app().await;
+    let d = desk(&app).await;
+    let case = awaiting_case(&app, &d, false).await;
+    let invitation = issue(&app, &d.operator, case, json!({})).await;
+    // A second invitation for the same case, answered after the first decided the follow-up.
+    let later = issue(&app, &d.operator, case, json!({})).await;
+    json_of(
+        app.post_as(
+            None,
+            &answer_path(invitation["token"].as_str().unwrap()),
+            &default_answers("dissatisfied"),
+        )
+        .await,
+        201,
+        "dissatisfied",
+    )
+    .await;
+    assert_eq!(
+        case_of(&app, &d.operator, case).await["status"],
+        "awaiting_decision"
+    );
+    // While the supervisor decides, no new survey.
+    assert_problem(
+        post(
+            &app,
+            &d.operator,
+            &format!("/api/v1/cases/{case}/surveys"),
+            json!({}),
+        )
+        .await,
+        409,
+        "case_not_surveyable",
+    )
+    .await;
+    // The other invitation still takes its answer, which changes nothing more.
+    json_of(
+        app.post_as(
+            None,
+            &answer_path(later["token"].as_str().unwrap()),
+            &default_answers("satisfied"),
+        )
+        .await,
+        201,
+        "later answer",
+    )
+    .await;
+    assert_eq!(
+        case_of(&app, &d.operator, case).await["status"],
+        "awaiting_decision"
+    );
+
+    // A closed case: surveyed and answered, its closure kept as it was.
+    json_of(
+        post(
+            &app,
+            &d.supervisor,
+            &format!("/api/v1/cases/{case}/follow-up-decision"),
+            json!({"decision": "close", "reason": "beyond_policy"}),
+        )
+        .await,
+        200,
+        "decide close",
+    )
+    .await;
+    let before = case_of(&app, &d.operator, case).await;
+    assert_eq!(before["status"], "closed");
+    let after_close = issue(&app, &d.operator, case, json!({})).await;
+    json_of(
+        app.post_as(
+            None,
+            &answer_path(after_close["token"].as_str().unwrap()),
+            &default_answers("satisfied"),
+        )
+        .await,
+        201,
+        "answer on a closed case",
+    )
+    .await;
+    let after = case_of(&app, &d.operator, case).await;
+    assert_eq!(after["status"], "closed");
+    assert_eq!(after["closure"], before["closure"]);
+    assert_eq!(after["version"], before["version"]);
 }
 
 #[tokio::test]
@@ -498,6 +615,11 @@ async fn every_bad_answer_is_listed_in_one_422() {
         json!({"question": "speed", "kind": "rating", "value": 5})
     );
     assert!(read["resolved"].is_null() && read["satisfaction"].is_null());
+    assert_eq!(
+        case_of(&app, &d.operator, case).await["status"],
+        "awaiting_follow_up",
+        "a template without the follow-up result leaves the follow-up to a call"
+    );
 }
 
 #[tokio::test]

@@ -210,7 +210,7 @@ impl WorkingCalendar {
     }
 
     /// The instant a local date begins (00:00 local, or the first instant that exists).
-    fn start_of(&self, day: NaiveDate) -> DateTime<Utc> {
+    pub fn start_of(&self, day: NaiveDate) -> DateTime<Utc> {
         let mut local = day.and_time(NaiveTime::MIN);
         for _ in 0..4 {
             if let Some(t) = self.tz.from_local_datetime(&local).earliest() {

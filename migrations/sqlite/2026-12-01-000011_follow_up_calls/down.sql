@@ -1,0 +1,2 @@
+DROP INDEX deadlines_follow_up_queue;
+DROP TABLE follow_up_calls;
