@@ -637,7 +637,7 @@ pub fn answer(
         case_db::insert_event(
             conn,
             event(
-                &actor,
+                actor,
                 case.id,
                 "survey_answered",
                 Some(status),
