@@ -187,6 +187,11 @@ pub struct Settings {
     pub hsts_max_age: Option<u64>,
     /// How long a stored `Idempotency-Key` answers a retry before it is forgotten.
     pub idempotency_ttl: Duration,
+    /// The citizens' front end, without a trailing slash: survey links are
+    /// `{public_base_url}/surveys/{token}`.
+    pub public_base_url: String,
+    /// How many days a survey invitation may be answered.
+    pub survey_validity_days: i64,
     pub jwt: JwtSettings,
 }
 
@@ -271,6 +276,32 @@ impl Settings {
             bounded_int(raw, 60, 30 * 86400)
         })
         .map(Duration::from_secs)?;
+        let public_base_url = parse_var(
+            &get,
+            "HOTLINE_PUBLIC_BASE_URL",
+            "http://127.0.0.1:8080",
+            |raw| {
+                let base = raw.trim_end_matches('/');
+                let rest = base
+                    .strip_prefix("https://")
+                    .or_else(|| base.strip_prefix("http://"));
+                match rest {
+                    Some(rest)
+                        if !rest.is_empty()
+                            && !rest.contains(['?', '#'])
+                            && !rest.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+                    {
+                        Ok(base.to_owned())
+                    }
+                    _ => Err(format!(
+                        "'{raw}' is not an http:// or https:// address without query or fragment"
+                    )),
+                }
+            },
+        )?;
+        let survey_validity_days = parse_var(&get, "HOTLINE_SURVEY_VALIDITY_DAYS", "14", |raw| {
+            bounded_int(raw, 1, 365)
+        })?;
 
         let jwt = JwtSettings {
             algorithm: parse_var(&get, "HOTLINE_JWT_ALGORITHM", "HS256", JwtAlgorithm::parse)?,
@@ -354,6 +385,8 @@ impl Settings {
             shutdown_timeout,
             hsts_max_age,
             idempotency_ttl,
+            public_base_url,
+            survey_validity_days,
             jwt,
         })
     }
@@ -413,6 +446,26 @@ mod tests {
         assert_eq!(s.cors_origins, CorsOrigins::None);
         assert_eq!(s.jwt.algorithm, JwtAlgorithm::Hs256);
         assert_eq!(s.jwt.access_ttl, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn survey_links_need_a_plain_web_address() {
+        let s =
+            settings(&[("HOTLINE_PUBLIC_BASE_URL", "https://12345.example.gov.cn/m/")]).unwrap();
+        assert_eq!(s.public_base_url, "https://12345.example.gov.cn/m");
+        assert_eq!(settings(&[]).unwrap().survey_validity_days, 14);
+        for bad in [
+            "ftp://x",
+            "https://",
+            "12345.example.gov.cn",
+            "https://x/?a=1",
+            "https://a b",
+        ] {
+            let e = settings(&[("HOTLINE_PUBLIC_BASE_URL", bad)]).unwrap_err();
+            assert_eq!(e.variable, "HOTLINE_PUBLIC_BASE_URL", "{bad}");
+        }
+        let e = settings(&[("HOTLINE_SURVEY_VALIDITY_DAYS", "0")]).unwrap_err();
+        assert_eq!(e.variable, "HOTLINE_SURVEY_VALIDITY_DAYS");
     }
 
     #[test]

@@ -108,6 +108,12 @@ pub enum ApiError {
         code: ErrorCode,
         detail: Cow<'static, str>,
     },
+    /// 410: the resource existed but is gone for good (an expired survey invitation).
+    #[error("{detail}")]
+    Gone {
+        code: ErrorCode,
+        detail: Cow<'static, str>,
+    },
     #[error("{detail}")]
     PreconditionFailed {
         code: ErrorCode,
@@ -227,6 +233,7 @@ impl ApiError {
             | Self::Forbidden { code, .. }
             | Self::NotFound { code, .. }
             | Self::Conflict { code, .. }
+            | Self::Gone { code, .. }
             | Self::PreconditionFailed { code, .. }
             | Self::ServiceUnavailable { code, .. }
             | Self::Other { code, .. } => *code,
@@ -281,6 +288,7 @@ impl ResponseError for ApiError {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Gone { .. } => StatusCode::GONE,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,

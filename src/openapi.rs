@@ -18,7 +18,7 @@ use crate::error::{FieldError, PROBLEM_JSON, Problem};
         title = "hotline",
         description = "Headless JSON REST API of a government public-service hotline (12345 centre): \
             case intake, dispatch to departments with working-day deadlines, extensions, \
-            supervision, review and redo.\n\n\
+            supervision, review and redo, satisfaction surveys.\n\n\
             Conventions: JSON with snake_case fields; times in RFC 3339 UTC; every error is an \
             `application/problem+json` document with a stable `code`; every response carries \
             `X-Request-Id`.",
@@ -37,6 +37,7 @@ use crate::error::{FieldError, PROBLEM_JSON, Problem};
         (name = "follow-up", description = "Calling citizens back after the centre approved the result (回访): attempts, the work queue, and the supervisor's decision after a dissatisfied citizen"),
         (name = "deadlines", description = "Every clock the system runs: sign, reply, follow-up, with due-soon and overdue flags; extensions (延期)"),
         (name = "supervision", description = "The centre urging (催办) and supervising (督办) departments, the deadline sweep's own urges, written explanations"),
+        (name = "surveys", description = "Satisfaction surveys (满意度调查): versioned templates, invitations with a single-use link, the citizen's answer (public), and the answers read by the centre, departments and analysts"),
         (name = "calendar", description = "The working-day calendar and deadline previews"),
         (name = "sla policies", description = "Sign and reply periods per kind and urgency, versioned"),
         (name = "operations", description = "Health and readiness probes for load balancers and orchestrators"),

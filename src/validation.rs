@@ -385,6 +385,9 @@ mod tests {
         crate::domain::sla::SlaPolicy => [];
         crate::service::follow_up::RecordCall => [];
         crate::service::follow_up::FollowUpDecision => [];
+        crate::service::surveys::CreateTemplate => [];
+        crate::service::surveys::IssueSurvey => [];
+        crate::service::surveys::SurveyResponse => [];
     }
 
     #[test]

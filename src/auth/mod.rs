@@ -7,5 +7,5 @@ pub mod principal;
 pub mod secrets;
 pub mod tokens;
 
-pub use policy::{PendingPermit, Permit, op};
+pub use policy::{PendingPermit, Permit, PublicCaller, op};
 pub use principal::{Credentials, Principal, PrincipalKind};

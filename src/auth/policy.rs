@@ -50,6 +50,9 @@ pub enum Rows {
     Users,
     /// The caller's own account.
     Own,
+    /// Survey invitations and answers: the centre desks and admins all; analysts all, without
+    /// text answers or who answered; department roles those of cases dispatched to them.
+    Surveys,
 }
 
 impl Rows {
@@ -67,6 +70,10 @@ impl Rows {
                 "admins every account; department admins their own department's; everyone themselves"
             }
             Rows::Own => "the caller's own account",
+            Rows::Surveys => {
+                "centre desks and admins all; analysts all, without text answers or who answered; \
+                 department roles the surveys of cases dispatched to their department"
+            }
         }
     }
 
@@ -77,6 +84,7 @@ impl Rows {
             Rows::DepartmentWork => "department_work",
             Rows::Users => "users",
             Rows::Own => "own",
+            Rows::Surveys => "surveys",
         }
     }
 }
@@ -164,6 +172,25 @@ const NOTE_WRITERS: &[Role] = &[
     Role::Supervisor,
 ];
 const ACCOUNT_ADMINS: &[Role] = &[Role::Admin, Role::DepartmentAdmin];
+/// Who reads survey templates: administrators (who manage them), the desks that issue surveys,
+/// and analysts, who read the answers.
+const TEMPLATE_READERS: &[Role] = &[
+    Role::Admin,
+    Role::Operator,
+    Role::Dispatcher,
+    Role::Supervisor,
+    Role::Analyst,
+];
+/// Who reads survey invitations and answers (each within the `Surveys` row rule).
+const SURVEY_READERS: &[Role] = &[
+    Role::Operator,
+    Role::Dispatcher,
+    Role::Supervisor,
+    Role::Admin,
+    Role::Analyst,
+    Role::DepartmentStaff,
+    Role::DepartmentAdmin,
+];
 /// Who reads follow-up attempts across cases: the centre, admins, and analysts (without the
 /// citizens' words).
 const FOLLOW_UP_READERS: &[Role] = &[
@@ -287,6 +314,14 @@ policy! {
     ListFollowUpCalls = "list_follow_up_calls", GET "/api/v1/follow-up-calls", Roles(FOLLOW_UP_READERS), All;
     FollowUpQueue = "follow_up_queue", GET "/api/v1/follow-up-queue", Roles(CENTRE_DESKS), All;
     FollowUpDecision = "follow_up_decision", POST "/api/v1/cases/{id}/follow-up-decision", Roles(SUPERVISOR), Cases;
+    ListSurveyTemplates = "list_survey_templates", GET "/api/v1/survey-templates", Roles(TEMPLATE_READERS), All;
+    CreateSurveyTemplate = "create_survey_template", POST "/api/v1/survey-templates", Roles(ADMIN), All;
+    GetSurveyTemplate = "get_survey_template", GET "/api/v1/survey-templates/{id}", Roles(TEMPLATE_READERS), All;
+    IssueSurvey = "issue_survey", POST "/api/v1/cases/{id}/surveys", Roles(CENTRE_DESKS), Cases;
+    ListSurveys = "list_surveys", GET "/api/v1/surveys", Roles(SURVEY_READERS), Surveys;
+    GetSurvey = "get_survey", GET "/api/v1/surveys/{id}", Roles(SURVEY_READERS), Surveys;
+    PublicSurvey = "public_survey", GET "/api/v1/public/surveys/{token}", Public, All;
+    AnswerSurvey = "answer_survey", POST "/api/v1/public/surveys/{token}/responses", Public, All;
 }
 
 /// The entry of an OpenAPI operation, by method and path.
@@ -458,6 +493,53 @@ impl<O: Operation> FromRequest for Permit<O> {
     }
 }
 
+/// The caller of a public operation `O`, when it sent a bearer token. Public operations take no
+/// permit; a survey answer still records the signed-in citizen. A token that is sent must be valid
+/// (401 otherwise, as anywhere); every role may send one, the operation being public.
+#[derive(Debug, Clone, Copy)]
+pub struct PublicCaller<O: Operation> {
+    credentials: Option<Credentials>,
+    operation: PhantomData<fn() -> O>,
+}
+
+impl<O: Operation> PublicCaller<O> {
+    /// Re-reads the account of a caller who sent a token (a revoked token gets 401).
+    pub fn resolve(self, conn: &mut DbConnection) -> Result<Option<Principal>, ApiError> {
+        self.credentials.map(|c| c.resolve(conn)).transpose()
+    }
+}
+
+fn public_caller<O: Operation>(req: &HttpRequest) -> Result<PublicCaller<O>, ApiError> {
+    check_route::<O>(req)?;
+    if O::ENTRY.access != Access::Public {
+        return Err(ApiError::internal(format!(
+            "{} is not public: its handler takes a permit",
+            O::ENTRY.id
+        )));
+    }
+    let credentials = if req
+        .headers()
+        .contains_key(actix_web::http::header::AUTHORIZATION)
+    {
+        Some(verify_bearer(req)?)
+    } else {
+        None
+    };
+    Ok(PublicCaller {
+        credentials,
+        operation: PhantomData,
+    })
+}
+
+impl<O: Operation> FromRequest for PublicCaller<O> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(public_caller::<O>(req))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,7 +592,9 @@ mod tests {
                 "refresh",
                 "logout",
                 "token",
-                "register_citizen"
+                "register_citizen",
+                "public_survey",
+                "answer_survey"
             ]
         );
     }

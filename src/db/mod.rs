@@ -29,6 +29,7 @@ pub mod reference;
 pub mod schema;
 mod stored;
 pub mod supervision;
+pub mod surveys;
 mod writer;
 
 use writer::{SqliteWriter, WriterContext};

@@ -320,6 +320,38 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    survey_templates (id) {
+        id -> BigInt,
+        name -> Text,
+        description -> Nullable<Text>,
+        version -> Integer,
+        replaces -> Nullable<BigInt>,
+        superseded_by -> Nullable<BigInt>,
+        is_default -> Bool,
+        questions -> Text,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    surveys (id) {
+        id -> BigInt,
+        case_id -> BigInt,
+        template_id -> BigInt,
+        token_hash -> Text,
+        issued_by -> Nullable<BigInt>,
+        issued_at -> Timestamp,
+        expires_at -> Timestamp,
+        answered_at -> Nullable<Timestamp>,
+        answered_by -> Nullable<BigInt>,
+        answers -> Nullable<Text>,
+        resolved -> Nullable<Text>,
+        satisfaction -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(complainants -> cases (case_id));
 diesel::joinable!(assignments -> cases (case_id));
 diesel::joinable!(deadlines -> assignments (assignment_id));
@@ -328,6 +360,8 @@ diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(categories -> departments (default_department_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(integration_clients -> users (created_by));
+diesel::joinable!(surveys -> cases (case_id));
+diesel::joinable!(surveys -> survey_templates (template_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     departments,
@@ -349,4 +383,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     extensions,
     supervisions,
     follow_up_calls,
+    survey_templates,
+    surveys,
 );

@@ -80,4 +80,8 @@ typed_ids! {
     ClientId;
     /// The id of a follow-up call (one attempt to reach the citizen).
     FollowUpCallId;
+    /// The id of a survey template version.
+    SurveyTemplateId;
+    /// The id of a survey invitation (with its answer, once given).
+    SurveyId;
 }

@@ -60,6 +60,8 @@ pub enum CaseMove {
     DecideRedo,
     /// The supervisor's decision after a dissatisfied follow-up: close with a reason.
     DecideClose,
+    /// The centre invites the citizen to a satisfaction survey: once the replies are approved.
+    IssueSurvey,
 }
 
 /// Where a legal move leads.
@@ -190,6 +192,14 @@ const fn rule(mv: CaseMove) -> Rule {
             NOT_AWAITING_DECISION,
         ),
         CaseMove::DecideClose => row(&[AwaitingDecision], To(Closed), NOT_AWAITING_DECISION),
+        CaseMove::IssueSurvey => row(
+            &[AwaitingFollowUp, Closed],
+            Same,
+            illegal(
+                ErrorCode::CaseNotSurveyable,
+                "a survey is issued once the replies are approved (awaiting follow-up) or the case is closed",
+            ),
+        ),
     }
 }
 
@@ -220,7 +230,7 @@ const NOT_ENDED: &[CaseStatus] = &[
 ];
 
 impl CaseMove {
-    pub const ALL: [CaseMove; 18] = [
+    pub const ALL: [CaseMove; 19] = [
         CaseMove::Accept,
         CaseMove::Reject,
         CaseMove::Answer,
@@ -239,6 +249,7 @@ impl CaseMove {
         CaseMove::FollowUpDissatisfied,
         CaseMove::DecideRedo,
         CaseMove::DecideClose,
+        CaseMove::IssueSurvey,
     ];
 }
 
@@ -328,7 +339,7 @@ mod tests {
         const __: Option<CaseStatus> = None;
         use ErrorCode as E;
         #[rustfmt::skip]
-        let expected: [(CaseMove, [Option<CaseStatus>; 9], ErrorCode); 18] = [
+        let expected: [(CaseMove, [Option<CaseStatus>; 9], ErrorCode); 19] = [
             //                        from: registered pend_disp dispatched in_prog pend_rev await_fu await_dec rejected closed
             (CaseMove::Accept,     [PD, __, __, __, __, __, __, __, __], E::CaseNotRegistered),
             (CaseMove::Reject,     [RJ, __, __, __, __, __, __, __, __], E::CaseNotRegistered),
@@ -348,6 +359,7 @@ mod tests {
             (CaseMove::FollowUpDissatisfied, [__, __, __, __, __, AD, __, __, __], E::CaseNotAwaitingFollowUp),
             (CaseMove::DecideRedo,           [__, __, __, __, __, __, PD, __, __], E::CaseNotAwaitingDecision),
             (CaseMove::DecideClose,          [__, __, __, __, __, __, CL, __, __], E::CaseNotAwaitingDecision),
+            (CaseMove::IssueSurvey,          [__, __, __, __, __, AF, __, __, CL], E::CaseNotSurveyable),
         ];
         assert_eq!(
             expected.map(|(mv, _, _)| mv),

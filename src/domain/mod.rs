@@ -53,3 +53,4 @@ pub mod phone;
 pub mod role;
 pub mod sla;
 pub mod statistics;
+pub mod survey;

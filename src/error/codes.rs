@@ -206,6 +206,11 @@ code_catalogue! {
         ExtensionDecided = "extension_decided": "The extension request has been decided already.",
         NoExplanationRequired = "no_explanation_required": "Only written supervision asks for an explanation.",
         AlreadyExplained = "already_explained": "The explanation was given already.",
+        // Satisfaction surveys (409, 410).
+        CaseNotSurveyable = "case_not_surveyable": "A survey is issued only for a case awaiting follow-up or closed.",
+        TemplateSuperseded = "template_superseded": "The survey template has a newer version; use (or edit) that one.",
+        SurveyAlreadyAnswered = "survey_already_answered": "The survey was answered already; each invitation takes one answer.",
+        SurveyExpired = "survey_expired": "The survey invitation has expired unanswered; ask the centre for a new one.",
         // Load and server state (429, 500, 503).
         RateLimited = "rate_limited": "Too many requests, or too many failed sign-ins for the account; wait for the seconds in `Retry-After`.",
         Busy = "busy": "Too many sign-ins are being checked right now; try again shortly.",

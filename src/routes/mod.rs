@@ -19,6 +19,7 @@ pub mod health;
 pub mod organisation;
 pub mod personal_data_reads;
 pub mod supervision;
+pub mod surveys;
 pub mod users;
 
 /// Registers every endpoint; shared by the server and by the OpenAPI document generator.
@@ -98,7 +99,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(follow_up::case_follow_up_calls)
                 .service(follow_up::list_follow_up_calls)
                 .service(follow_up::follow_up_queue)
-                .service(follow_up::follow_up_decision),
+                .service(follow_up::follow_up_decision)
+                .service(surveys::list_survey_templates)
+                .service(surveys::create_survey_template)
+                .service(surveys::get_survey_template)
+                .service(surveys::issue_survey)
+                .service(surveys::list_surveys)
+                .service(surveys::get_survey)
+                .service(surveys::public_survey)
+                .service(surveys::answer_survey),
         );
 }
 

@@ -16,4 +16,5 @@ pub mod notes;
 pub mod organisation;
 pub mod reference;
 pub mod supervision;
+pub mod surveys;
 pub mod users;

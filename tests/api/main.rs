@@ -22,4 +22,5 @@ mod organisation;
 mod personal_data;
 mod search;
 mod supervision;
+mod surveys;
 mod tokens;

@@ -1,0 +1,2 @@
+DROP TABLE surveys;
+DROP TABLE survey_templates;
