@@ -663,6 +663,7 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
                     .into(),
                 ),
                 called_at: None,
+                survey: None,
             },
         )?;
     }

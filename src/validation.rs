@@ -388,6 +388,7 @@ mod tests {
         crate::service::surveys::CreateTemplate => [];
         crate::service::surveys::IssueSurvey => [];
         crate::service::surveys::SurveyResponse => [];
+        crate::service::surveys::PhoneSurvey => [];
     }
 
     #[test]

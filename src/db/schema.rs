@@ -340,7 +340,7 @@ diesel::table! {
         id -> BigInt,
         case_id -> BigInt,
         template_id -> BigInt,
-        token_hash -> Text,
+        token_hash -> Nullable<Text>,
         issued_by -> Nullable<BigInt>,
         issued_at -> Timestamp,
         expires_at -> Timestamp,
@@ -349,6 +349,8 @@ diesel::table! {
         answers -> Nullable<Text>,
         resolved -> Nullable<Text>,
         satisfaction -> Nullable<Text>,
+        channel -> Text,
+        follow_up_call_id -> Nullable<BigInt>,
     }
 }
 

@@ -111,6 +111,7 @@ macro_rules! with_stored_enums {
             crate::domain::follow_up::Resolved,
             crate::domain::follow_up::Satisfaction,
             crate::domain::follow_up::CallEffect,
+            crate::domain::survey::SurveyChannel,
         );
     };
 }

@@ -6,7 +6,10 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::domain::follow_up::{Resolved, Satisfaction};
-use crate::domain::ids::{CaseId, CategoryId, DepartmentId, SurveyId, SurveyTemplateId, UserId};
+use crate::domain::ids::{
+    CaseId, CategoryId, DepartmentId, FollowUpCallId, SurveyId, SurveyTemplateId, UserId,
+};
+use crate::domain::survey::SurveyChannel;
 
 use super::schema::{assignments, complainants, survey_templates, surveys};
 use super::{DbConnection, MultiBackend, PageRequest};
@@ -119,8 +122,8 @@ pub struct SurveyRow {
     pub id: SurveyId,
     pub case_id: CaseId,
     pub template_id: SurveyTemplateId,
-    /// Never leaves the server.
-    pub token_hash: String,
+    /// Never leaves the server. `None` for phone surveys (no link was sent).
+    pub token_hash: Option<String>,
     pub issued_by: Option<UserId>,
     pub issued_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
@@ -130,17 +133,29 @@ pub struct SurveyRow {
     pub answers: Option<String>,
     pub resolved: Option<Resolved>,
     pub satisfaction: Option<Satisfaction>,
+    pub channel: SurveyChannel,
+    /// The follow-up call a phone survey was asked in.
+    pub follow_up_call_id: Option<FollowUpCallId>,
 }
 
+/// A survey as it is stored: an invitation (`link`: a token's digest, unanswered) or a phone
+/// survey (`phone`: no token, answered in its call). The seed writes answered invitations too.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = surveys, treat_none_as_default_value = false)]
-pub struct NewSurvey {
+pub struct NewSurvey<T = NaiveDateTime> {
     pub case_id: CaseId,
     pub template_id: SurveyTemplateId,
-    pub token_hash: String,
+    pub token_hash: Option<String>,
     pub issued_by: Option<UserId>,
-    pub issued_at: NaiveDateTime,
-    pub expires_at: NaiveDateTime,
+    pub issued_at: T,
+    pub expires_at: T,
+    pub answered_at: Option<T>,
+    pub answered_by: Option<UserId>,
+    pub answers: Option<String>,
+    pub resolved: Option<Resolved>,
+    pub satisfaction: Option<Satisfaction>,
+    pub channel: SurveyChannel,
+    pub follow_up_call_id: Option<FollowUpCallId>,
 }
 
 pub fn insert_survey(conn: &mut DbConnection, row: NewSurvey) -> QueryResult<SurveyRow> {
@@ -158,9 +173,12 @@ pub fn find_survey(conn: &mut DbConnection, id: SurveyId) -> QueryResult<Option<
         .optional()
 }
 
+/// The invitation whose token has this digest. Only link surveys have a token: a phone survey's
+/// NULL digest equals nothing in SQL, and the channel is checked as well.
 pub fn find_by_token_hash(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<SurveyRow>> {
     surveys::table
         .filter(surveys::token_hash.eq(hash))
+        .filter(surveys::channel.eq(SurveyChannel::Link))
         .select(surveys::all_columns)
         .get_result(conn)
         .optional()
@@ -206,6 +224,7 @@ pub struct SurveyFilter {
     pub case_id: Option<CaseId>,
     pub template_id: Option<SurveyTemplateId>,
     pub answered: Option<bool>,
+    pub channel: Option<SurveyChannel>,
     /// Issued at or after.
     pub issued_from: Option<NaiveDateTime>,
     /// Issued before.
@@ -233,6 +252,9 @@ pub fn list_surveys(
         Some(true) => query = query.filter(surveys::answered_at.is_not_null()),
         Some(false) => query = query.filter(surveys::answered_at.is_null()),
         None => {}
+    }
+    if let Some(channel) = filter.channel {
+        query = query.filter(surveys::channel.eq(channel));
     }
     if let Some(from) = filter.issued_from {
         query = query.filter(surveys::issued_at.ge(from));

@@ -74,6 +74,22 @@ impl Meaning {
     }
 }
 
+named_enum! {
+    /// How a survey was answered.
+    ///
+    /// A phone survey is the evaluation its follow-up call gave, stored twice over: the call
+    /// (`follow_up_calls`, outcome `reached`) and the survey row pointing at it
+    /// (`follow_up_call_id`). Counting reached follow-ups therefore counts reached calls plus
+    /// answered surveys without a follow-up call (the link answers), never both rows of one
+    /// phone survey.
+    pub enum SurveyChannel {
+        /// Through the public link of an invitation (its single-use token), or signed in.
+        Link,
+        /// Asked during a follow-up call that reached the citizen; no token, answered at once.
+        Phone,
+    }
+}
+
 /// One option of a choice question.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ChoiceOption {
@@ -337,6 +353,31 @@ pub fn check_answers(
         checked.answers.push(answer);
     }
     Ok(checked)
+}
+
+/// The evaluation of a follow-up call recorded with a phone survey: each measure the answers
+/// carry stands for the call, and a measure the call gives as well must say the same. Returns the
+/// call's resolved and satisfaction, or the measures on which the call and the answers disagree.
+pub fn call_evaluation(
+    call: (Option<Resolved>, Option<Satisfaction>),
+    answers: &CheckedAnswers,
+) -> Result<(Option<Resolved>, Option<Satisfaction>), Vec<Measure>> {
+    let mut disagree = Vec::new();
+    if let (Some(given), Some(answered)) = (call.0, answers.resolved)
+        && given != answered
+    {
+        disagree.push(Measure::Resolved);
+    }
+    if let (Some(given), Some(answered)) = (call.1, answers.satisfaction)
+        && given != answered
+    {
+        disagree.push(Measure::Satisfaction);
+    }
+    if disagree.is_empty() {
+        Ok((answers.resolved.or(call.0), answers.satisfaction.or(call.1)))
+    } else {
+        Err(disagree)
+    }
 }
 
 /// Whether the answer to `key` was sent but already reported as bad (no second "missing" error).
@@ -687,5 +728,45 @@ mod tests {
         assert_eq!(state(None, expires, before), SurveyState::Open);
         assert_eq!(state(None, expires, expires), SurveyState::Expired);
         assert_eq!(state(Some(before), expires, expires), SurveyState::Answered);
+    }
+
+    #[test]
+    fn a_phone_survey_gives_its_call_the_measures_it_carries() {
+        let answered = |resolved, satisfaction| CheckedAnswers {
+            answers: Vec::new(),
+            resolved,
+            satisfaction,
+        };
+        let both = answered(Some(Resolved::Partly), Some(Satisfaction::Dissatisfied));
+        // Nothing given with the call: the answers stand for it.
+        assert_eq!(
+            call_evaluation((None, None), &both),
+            Ok((Some(Resolved::Partly), Some(Satisfaction::Dissatisfied)))
+        );
+        // Given and the same: fine.
+        assert_eq!(
+            call_evaluation((Some(Resolved::Partly), None), &both),
+            Ok((Some(Resolved::Partly), Some(Satisfaction::Dissatisfied)))
+        );
+        // Given and different: each disagreeing measure named.
+        assert_eq!(
+            call_evaluation((Some(Resolved::Yes), Some(Satisfaction::Satisfied)), &both),
+            Err(vec![Measure::Resolved, Measure::Satisfaction])
+        );
+        assert_eq!(
+            call_evaluation((None, Some(Satisfaction::Satisfied)), &both),
+            Err(vec![Measure::Satisfaction])
+        );
+        // A template carrying only satisfaction: the call gives resolved itself.
+        let one = answered(None, Some(Satisfaction::Satisfied));
+        assert_eq!(
+            call_evaluation((Some(Resolved::Yes), None), &one),
+            Ok((Some(Resolved::Yes), Some(Satisfaction::Satisfied)))
+        );
+        // A template carrying nothing: the call's own fields, whatever they are.
+        assert_eq!(
+            call_evaluation((None, None), &answered(None, None)),
+            Ok((None, None))
+        );
     }
 }

@@ -27,7 +27,11 @@ use crate::startup::AppState;
 /// `awaiting_decision` (the supervisor decides); `refused` → closed `not_evaluated`; the third
 /// local day on which `no_answer` or `wrong_number` attempts failed → closed `unreachable`. Any
 /// ending stops the follow-up clock (met, or missed when late). On a merged case the answer is
-/// recorded for the case it was merged into; the merged case stays as it is.
+/// recorded for the case it was merged into; the merged case stays as it is. A reached call may
+/// be recorded as a survey response (`survey`, channel `phone`): its answers are checked as
+/// through the public link, give the call's `resolved` and `satisfaction` when the template
+/// carries them, and are stored as a survey linked to the call, in the same transaction; the
+/// follow-up rule is applied once, by the call.
 #[utoipa::path(
     tag = "follow-up",
     security(("bearer" = [])),
@@ -36,8 +40,8 @@ use crate::startup::AppState;
     responses(
         (status = 201, description = "Recorded; the case as it is after the attempt", body = RecordedCall),
         (status = 404, description = "No such case"),
-        (status = 409, description = "The case does not await follow-up (`case_not_awaiting_follow_up`), the case it was merged into is not approved yet (`follow_up_not_due`), or this citizen's follow-up is over (`follow_up_ended`)"),
-        (status = 422, description = "Invalid attempt: an evaluation missing on a reached call or given on an unreached one, a call time in the future or before approval"),
+        (status = 409, description = "The case does not await follow-up (`case_not_awaiting_follow_up`), the case it was merged into is not approved yet (`follow_up_not_due`), this citizen's follow-up is over (`follow_up_ended`), or the survey's template has a newer version (`template_superseded`)"),
+        (status = 422, description = "Invalid attempt: an evaluation missing on a reached call or given on an unreached one, a call time in the future or before approval, a survey on an unreached call, bad survey answers (every one listed, under `survey.answers`), or a survey answer disagreeing with the call's `resolved` or `satisfaction` (both named)"),
     ),
 )]
 #[post("/cases/{id:\\d+}/follow-up-calls")]

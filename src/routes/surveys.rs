@@ -8,7 +8,7 @@ use utoipa::IntoParams;
 use crate::auth::{Permit, PublicCaller, op};
 use crate::db::surveys::SurveyFilter;
 use crate::domain::ids::{CaseId, SurveyId, SurveyTemplateId};
-use crate::domain::survey::RawAnswer;
+use crate::domain::survey::{RawAnswer, SurveyChannel};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
@@ -158,6 +158,8 @@ pub struct SurveyListQuery {
     pub template_id: Option<SurveyTemplateId>,
     /// `true`: answered only; `false`: not answered (open or expired).
     pub answered: Option<bool>,
+    /// `link` (invitations) or `phone` (answered during follow-up calls).
+    pub channel: Option<SurveyChannel>,
     /// Issued at or after this instant.
     #[param(value_type = Option<String>, format = DateTime)]
     pub issued_from: Option<chrono::DateTime<chrono::Utc>>,
@@ -198,6 +200,7 @@ pub async fn list_surveys(
         case_id: query.case_id,
         template_id: query.template_id,
         answered: query.answered,
+        channel: query.channel,
         issued_from: query.issued_from.map(|t| t.naive_utc()),
         issued_to: query.issued_before.map(|t| t.naive_utc()),
         department_id: None,

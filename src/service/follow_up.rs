@@ -25,6 +25,7 @@ use crate::domain::follow_up::{
 use crate::domain::ids::{CaseId, DeadlineId, DepartmentId, FollowUpCallId, UserId};
 use crate::domain::lifecycle::{CaseMove, transition};
 use crate::domain::role::Role;
+use crate::domain::survey::call_evaluation;
 use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
 use crate::service::case_views::{
     CaseSummary, CaseView, ComplainantView, complainant_view, serialize_complainant, view,
@@ -35,6 +36,9 @@ use crate::service::cases::{
 };
 use crate::service::dispatch::{DispatchTargetInput, NewRound, checked_targets, start_round};
 use crate::service::reference::ReferenceData;
+use crate::service::surveys::{
+    PhoneAnswers, PhoneSurvey, SurveyView, centre_view, check_phone_survey, record_phone_survey,
+};
 use crate::validation::{self, trimmed};
 
 /// One attempt to reach the citizen, as the caller records it.
@@ -59,6 +63,13 @@ pub struct RecordCall {
     #[eserde(compat)]
     #[serde(default)]
     pub called_at: Option<DateTime<Utc>>,
+    /// Only with `reached`: the call recorded as a survey response (channel `phone`), with the
+    /// answers checked as through the public link. When the template carries resolved and
+    /// satisfaction, the answers give the call's `resolved` and `satisfaction` (if those are sent
+    /// as well, they must say the same).
+    #[validate(nested)]
+    #[serde(default)]
+    pub survey: Option<PhoneSurvey>,
 }
 
 /// An attempt as stored.
@@ -119,6 +130,8 @@ fn call_view(principal: &Principal, row: FollowUpCallRow) -> FollowUpCallView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RecordedCall {
     pub call: FollowUpCallView,
+    /// The survey response the call was recorded as, when it was.
+    pub survey: Option<SurveyView>,
     pub case: CaseView,
 }
 
@@ -240,13 +253,53 @@ fn conclude(
     }
 }
 
+/// Checks a phone survey sent with a call and merges what its answers say into the call's own
+/// resolved and satisfaction.
+fn phone_survey(
+    conn: &mut DbConnection,
+    input: &mut RecordCall,
+) -> Result<Option<PhoneAnswers>, ApiError> {
+    let Some(survey) = input.survey.take() else {
+        return Ok(None);
+    };
+    if input.outcome != CallOutcome::Reached {
+        return Err(ApiError::field(
+            "survey",
+            FieldErrorCode::NotAllowed,
+            "only a call that reached the citizen is a survey response",
+        ));
+    }
+    let answers = check_phone_survey(conn, survey)?;
+    match call_evaluation((input.resolved, input.satisfaction), &answers.checked) {
+        Ok((resolved, satisfaction)) => {
+            (input.resolved, input.satisfaction) = (resolved, satisfaction);
+            Ok(Some(answers))
+        }
+        Err(measures) => {
+            let mut errors = FieldErrors::default();
+            for measure in measures {
+                let message = format!(
+                    "the call's {0} and the survey's answer on {0} disagree",
+                    measure.as_str()
+                );
+                errors.add(measure.as_str(), FieldErrorCode::Invalid, message.clone());
+                if let Some((_, path)) = answers.paths.iter().find(|(m, _)| *m == measure) {
+                    errors.add(path, FieldErrorCode::Invalid, message);
+                }
+            }
+            Err(errors.finish().expect_err("at least one disagreement"))
+        }
+    }
+}
+
 pub fn record_call(
     conn: &mut DbConnection,
     reference: &ReferenceData,
     principal: &Principal,
     id: CaseId,
-    input: RecordCall,
+    mut input: RecordCall,
 ) -> Result<RecordedCall, ApiError> {
+    let survey = phone_survey(conn, &mut input)?;
     let evaluation = match (input.resolved, input.satisfaction) {
         (Some(resolved), Some(satisfaction)) => Some(Evaluation {
             resolved,
@@ -264,7 +317,7 @@ pub fn record_call(
         .user_id()
         .ok_or_else(|| ApiError::internal("a follow-up call without a calling user"))?;
     let calendar = reference.calendar();
-    let (call, row) = write_transaction(conn, |conn| -> Result<_, ApiError> {
+    let (call, survey, row) = write_transaction(conn, |conn| -> Result<_, ApiError> {
         let (case, status) = lock_visible_case(conn, principal, id, None)?;
         let FollowUpTarget { clock, evaluated } = follow_up_target(conn, &case)?;
         let recorded_at = now();
@@ -310,6 +363,17 @@ pub fn record_call(
         let call = follow_up_db::insert_call(conn, &new_call)?;
         let details = call_details(call.id, &new_call);
         let actor = EventActor::from(principal);
+        // The survey response is the call's evaluation on record a second way; the call's rule
+        // below is the only one applied.
+        let survey = match &survey {
+            Some(answers) => Some(record_phone_survey(
+                conn,
+                &actor,
+                (call.id, &new_call),
+                answers,
+            )?),
+            None => None,
+        };
         let row = match verdict {
             Verdict::TryAgain => {
                 event_keeping_status(conn, actor, case.id, "follow_up_attempt", details)?;
@@ -334,10 +398,11 @@ pub fn record_call(
                 conclude(conn, &actor, &case, &clock, verdict, details)?
             }
         };
-        Ok((call, row))
+        Ok((call, survey, row))
     })?;
     Ok(RecordedCall {
         call: call_view(principal, call),
+        survey: survey.map(centre_view).transpose()?,
         case: view(conn, principal, row)?,
     })
 }

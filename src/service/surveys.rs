@@ -9,21 +9,25 @@ use validator::Validate;
 
 use crate::auth::{Principal, secrets};
 use crate::db::cases::{self as case_db, CaseRow};
+use crate::db::follow_up::NewFollowUpCall;
 use crate::db::surveys::{
     self as survey_db, AnswerRecord, NewSurvey, NewTemplate, SurveyFilter, SurveyRow, TemplateRow,
 };
 use crate::db::{DbConnection, PageRequest, is_unique_violation, now, write_transaction};
 use crate::domain::case::CitizenStatus;
 use crate::domain::follow_up::{Resolved, Satisfaction};
-use crate::domain::ids::{CaseId, CategoryId, SurveyId, SurveyTemplateId, UserId};
+use crate::domain::ids::{CaseId, CategoryId, FollowUpCallId, SurveyId, SurveyTemplateId, UserId};
 use crate::domain::lifecycle::{CaseMove, transition};
 use crate::domain::role::Role;
 use crate::domain::sla::CaseKind;
 use crate::domain::survey::{
-    self, Answer, ChoiceOption, Meaning, Measure, Question, QuestionKind, RawAnswer, SurveyState,
+    self, Answer, CheckedAnswers, ChoiceOption, Meaning, Measure, Question, QuestionKind,
+    RawAnswer, SurveyChannel, SurveyState,
 };
 use crate::error::{ApiError, ErrorCode, FieldErrorCode};
-use crate::service::cases::{EventActor, conflict, event, lock_visible_case, stored};
+use crate::service::cases::{
+    EventActor, conflict, event, event_keeping_status, lock_visible_case, stored,
+};
 use crate::service::follow_up::apply_evaluation;
 use crate::validation;
 
@@ -105,7 +109,7 @@ pub struct IssueSurvey {
     pub template_id: Option<SurveyTemplateId>,
 }
 
-#[derive(eserde::Deserialize, Serialize, Validate, ToSchema)]
+#[derive(Debug, eserde::Deserialize, Serialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerInput {
     /// The question's `key`.
@@ -118,6 +122,19 @@ pub struct AnswerInput {
     #[schema(value_type = Object)]
     #[serde(default)]
     pub value: serde_json::Value,
+}
+
+/// A survey answered during a follow-up call that reached the citizen (channel `phone`).
+#[derive(Debug, eserde::Deserialize, Serialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneSurvey {
+    /// The template asked; the default template when absent. Must be a current version.
+    #[serde(default)]
+    pub template_id: Option<SurveyTemplateId>,
+    /// The citizen's answers, as through the public link.
+    #[schema(max_items = 100)]
+    #[validate(length(max = 100), nested)]
+    pub answers: Vec<AnswerInput>,
 }
 
 #[derive(eserde::Deserialize, Validate, ToSchema)]
@@ -177,7 +194,13 @@ pub struct SurveyView {
     pub case_id: CaseId,
     /// The template version asked (and answered).
     pub template_id: SurveyTemplateId,
+    /// `link` (an invitation answered through its link) or `phone` (answered during a follow-up
+    /// call: the call stands for the same evaluation, so statistics count the one or the other).
+    pub channel: SurveyChannel,
+    /// The follow-up call a phone survey was answered in.
+    pub follow_up_call_id: Option<FollowUpCallId>,
     pub state: SurveyState,
+    /// Who issued the invitation, or for a phone survey who called.
     pub issued_by: Option<UserId>,
     pub issued_at: DateTime<Utc>,
     /// The link stops working at this time unless answered before.
@@ -280,6 +303,8 @@ fn survey_view(
         id: row.id,
         case_id: row.case_id,
         template_id: row.template_id,
+        channel: row.channel,
+        follow_up_call_id: row.follow_up_call_id,
         state: survey::state(
             row.answered_at.map(|t| t.and_utc()),
             row.expires_at.and_utc(),
@@ -295,6 +320,11 @@ fn survey_view(
         resolved: row.resolved,
         satisfaction: row.satisfaction,
     })
+}
+
+/// A survey as the centre desks read it: everything but the token.
+pub(crate) fn centre_view(row: SurveyRow) -> Result<SurveyView, ApiError> {
+    survey_view(row, now(), Reading::Full)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -416,6 +446,160 @@ pub fn create_template(
 // ---------------------------------------------------------------------------------------------
 // Invitations
 
+/// The template a new survey asks: the one named (at `field`), or the default; a current version.
+fn template_to_ask(
+    conn: &mut DbConnection,
+    template_id: Option<SurveyTemplateId>,
+    field: &str,
+) -> Result<TemplateRow, ApiError> {
+    let template = match template_id {
+        Some(id) => survey_db::find_template(conn, id)?
+            .ok_or_else(|| ApiError::field(field, FieldErrorCode::NotFound, "no such template"))?,
+        None => survey_db::default_template(conn)?.ok_or_else(|| {
+            ApiError::field(
+                field,
+                FieldErrorCode::Required,
+                "there is no default template: name one",
+            )
+        })?,
+    };
+    if template.superseded_by.is_some() {
+        return Err(superseded());
+    }
+    Ok(template)
+}
+
+/// The timeline event's details of an answered survey: what it says for the follow-up, never the
+/// answers themselves (text answers may carry personal data). `call` is the follow-up call a
+/// phone survey was answered in. The seed writes the same.
+pub(crate) fn answered_details(
+    survey_id: SurveyId,
+    template_id: SurveyTemplateId,
+    call: Option<FollowUpCallId>,
+    (resolved, satisfaction): (Option<Resolved>, Option<Satisfaction>),
+    signed_in: bool,
+) -> serde_json::Value {
+    let channel = match call {
+        Some(_) => SurveyChannel::Phone,
+        None => SurveyChannel::Link,
+    };
+    serde_json::json!({
+        "survey_id": survey_id,
+        "template_id": template_id,
+        "channel": channel.as_str(),
+        "follow_up_call_id": call,
+        "resolved": resolved.map(Resolved::as_str),
+        "satisfaction": satisfaction.map(Satisfaction::as_str),
+        "signed_in": signed_in,
+    })
+}
+
+/// A phone survey's answers checked against its template, before its call is recorded.
+pub(crate) struct PhoneAnswers {
+    pub template_id: SurveyTemplateId,
+    pub checked: CheckedAnswers,
+    /// Where each measure's answer was in the request (`survey.answers[i].value`), to name it
+    /// when the call says otherwise.
+    pub paths: Vec<(Measure, String)>,
+}
+
+/// Checks a phone survey: its template (the default when none is named) and its answers, with
+/// the same rules and the same 422 as an answer through the link (paths under `survey.`).
+pub(crate) fn check_phone_survey(
+    conn: &mut DbConnection,
+    input: PhoneSurvey,
+) -> Result<PhoneAnswers, ApiError> {
+    let template = template_to_ask(conn, input.template_id, "survey.template_id")?;
+    let questions = questions_of(&template)?;
+    let raw: Vec<RawAnswer> = input
+        .answers
+        .into_iter()
+        .map(|a| RawAnswer {
+            question: a.question,
+            value: a.value,
+        })
+        .collect();
+    let checked = survey::check_answers(&questions, &raw).map_err(|mut errors| {
+        for error in &mut errors {
+            error.field.insert_str(0, "survey.");
+        }
+        ApiError::validation(errors)
+    })?;
+    let paths = questions
+        .iter()
+        .filter_map(|q| q.carries.map(|m| (m, q)))
+        .filter_map(|(measure, q)| {
+            let at = raw.iter().position(|a| a.question == q.key)?;
+            Some((measure, format!("survey.answers[{at}].value")))
+        })
+        .collect();
+    Ok(PhoneAnswers {
+        template_id: template.id,
+        checked,
+        paths,
+    })
+}
+
+/// Stores a phone survey answered in call `call_id` (already recorded, with its effect) and puts
+/// it on the case's timeline. Runs inside the call's transaction and applies no follow-up rule of
+/// its own: the call did, once.
+pub(crate) fn record_phone_survey(
+    conn: &mut DbConnection,
+    actor: &EventActor,
+    (call_id, call): (FollowUpCallId, &NewFollowUpCall),
+    answers: &PhoneAnswers,
+) -> Result<SurveyRow, ApiError> {
+    let json = serde_json::to_string(&answers.checked.answers)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let new = phone_survey_row(
+        (call_id, call),
+        answers.template_id,
+        json,
+        (answers.checked.resolved, answers.checked.satisfaction),
+    );
+    let row = survey_db::insert_survey(conn, new)?;
+    event_keeping_status(
+        conn,
+        actor,
+        call.case_id,
+        "survey_answered",
+        answered_details(
+            row.id,
+            row.template_id,
+            row.follow_up_call_id,
+            (row.resolved, row.satisfaction),
+            false,
+        ),
+    )?;
+    Ok(row)
+}
+
+/// The row of a phone survey answered in call `call_id`: about the called case, issued and
+/// answered when the call was made, by its caller, and never open (no token, no link). The seed
+/// writes the same.
+pub(crate) fn phone_survey_row<T: Copy>(
+    (call_id, call): (FollowUpCallId, &NewFollowUpCall<T>),
+    template_id: SurveyTemplateId,
+    answers: String,
+    (resolved, satisfaction): (Option<Resolved>, Option<Satisfaction>),
+) -> NewSurvey<T> {
+    NewSurvey {
+        case_id: call.case_id,
+        template_id,
+        token_hash: None,
+        issued_by: Some(call.called_by),
+        issued_at: call.called_at,
+        expires_at: call.called_at,
+        answered_at: Some(call.called_at),
+        answered_by: None,
+        answers: Some(answers),
+        resolved,
+        satisfaction,
+        channel: SurveyChannel::Phone,
+        follow_up_call_id: Some(call_id),
+    }
+}
+
 /// The centre invites the citizen of a case awaiting follow-up (or closed) to a survey.
 pub fn issue(
     conn: &mut DbConnection,
@@ -429,21 +613,7 @@ pub fn issue(
     let row = write_transaction(conn, |conn| -> Result<SurveyRow, ApiError> {
         let (case, status) = lock_visible_case(conn, principal, case_id, None)?;
         transition(status, CaseMove::IssueSurvey).map_err(conflict)?;
-        let template = match template_id {
-            Some(id) => survey_db::find_template(conn, id)?.ok_or_else(|| {
-                ApiError::field("template_id", FieldErrorCode::NotFound, "no such template")
-            })?,
-            None => survey_db::default_template(conn)?.ok_or_else(|| {
-                ApiError::field(
-                    "template_id",
-                    FieldErrorCode::Required,
-                    "there is no default template: name one",
-                )
-            })?,
-        };
-        if template.superseded_by.is_some() {
-            return Err(superseded());
-        }
+        let template = template_to_ask(conn, template_id, "template_id")?;
         let at = now();
         let expires = survey::expires_at(at.and_utc(), settings.validity_days).naive_utc();
         let row = survey_db::insert_survey(
@@ -451,10 +621,17 @@ pub fn issue(
             NewSurvey {
                 case_id: case.id,
                 template_id: template.id,
-                token_hash: token_hash.clone(),
+                token_hash: Some(token_hash.clone()),
                 issued_by: principal.user_id(),
                 issued_at: at,
                 expires_at: expires,
+                answered_at: None,
+                answered_by: None,
+                answers: None,
+                resolved: None,
+                satisfaction: None,
+                channel: SurveyChannel::Link,
+                follow_up_call_id: None,
             },
         )
         .map_err(|e| {
@@ -624,14 +801,13 @@ pub fn answer(
             });
         };
         let actor = own.map_or_else(EventActor::public_citizen, EventActor::from);
-        // Never the answers themselves: text answers may carry personal data.
-        let details = serde_json::json!({
-            "survey_id": row.id,
-            "template_id": row.template_id,
-            "resolved": checked.resolved.map(Resolved::as_str),
-            "satisfaction": checked.satisfaction.map(Satisfaction::as_str),
-            "signed_in": own.is_some(),
-        });
+        let details = answered_details(
+            row.id,
+            row.template_id,
+            None,
+            (checked.resolved, checked.satisfaction),
+            own.is_some(),
+        );
         let status = case.status;
         case_db::insert_event(
             conn,

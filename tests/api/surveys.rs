@@ -1174,3 +1174,366 @@ async fn the_public_survey_endpoints_are_rate_limited_per_address() {
     assert!(limited.headers().contains_key("retry-after"));
     assert_problem(limited, 429, "rate_limited").await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Phone surveys: a reached follow-up call recorded as a survey response.
+
+fn call_path(case: i64) -> String {
+    format!("/api/v1/cases/{case}/follow-up-calls")
+}
+
+fn field_codes(problem: &Value) -> Vec<(String, String)> {
+    problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap().to_owned(),
+                e["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn surveys_of(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
+    json_of(
+        app.get_as(token, &format!("/api/v1/surveys?{query}")).await,
+        200,
+        "surveys",
+    )
+    .await["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn a_reached_call_recorded_as_a_phone_survey_closes_the_case_once() {
+    let app = app().await;
+    let d = desk(&app).await;
+    let case = awaiting_case(&app, &d, false).await;
+    // The answers give the call its evaluation: nothing else is sent.
+    let recorded = json_of(
+        post(
+            &app,
+            &d.operator,
+            &call_path(case),
+            json!({"channel": "phone", "outcome": "reached", "citizen_words": "修好了",
+                   "survey": default_answers("basically_satisfied")}),
+        )
+        .await,
+        201,
+        "call with survey",
+    )
+    .await;
+    let call = &recorded["call"];
+    assert_eq!(call["resolved"], "yes");
+    assert_eq!(call["satisfaction"], "basically_satisfied");
+    assert_eq!(call["effect"], "closed");
+    assert_eq!(recorded["case"]["status"], "closed");
+    assert_eq!(recorded["case"]["closure"], "resolved");
+    let survey = &recorded["survey"];
+    assert_eq!(survey["channel"], "phone");
+    assert_eq!(survey["follow_up_call_id"], call["id"]);
+    assert_eq!(survey["case_id"], case);
+    assert_eq!(survey["state"], "answered");
+    assert_eq!(survey["answered_at"], call["called_at"]);
+    assert_eq!(survey["satisfaction"], "basically_satisfied");
+    assert_eq!(survey["answers"].as_array().unwrap().len(), 3);
+
+    // Listed with its channel and call, by the channel filter too.
+    let id = survey["id"].as_i64().unwrap();
+    let shown = json_of(
+        app.get_as(&d.operator, &format!("/api/v1/surveys/{id}"))
+            .await,
+        200,
+        "survey",
+    )
+    .await;
+    assert_eq!(shown["channel"], "phone");
+    assert_eq!(shown["follow_up_call_id"], call["id"]);
+    let phone = surveys_of(&app, &d.operator, "channel=phone").await;
+    assert_eq!(phone.len(), 1);
+    assert_eq!(phone[0]["id"], id);
+    assert!(
+        surveys_of(&app, &d.operator, "channel=link")
+            .await
+            .is_empty()
+    );
+    assert_problem(
+        app.get_as(&d.operator, "/api/v1/surveys?channel=fax").await,
+        400,
+        "invalid_query",
+    )
+    .await;
+
+    // One survey_answered (status kept) and one closing: the follow-up rule applied once.
+    let events = json_of(
+        app.get_as(&d.operator, &format!("/api/v1/cases/{case}/timeline"))
+            .await,
+        200,
+        "timeline",
+    )
+    .await;
+    let actions: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    let tail = &actions[actions.len() - 2..];
+    assert_eq!(tail, ["survey_answered", "closed_after_follow_up"]);
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "closed_after_follow_up")
+            .count(),
+        1
+    );
+    let answered = &events.as_array().unwrap()[actions.len() - 2];
+    assert_eq!(answered["status_before"], "awaiting_follow_up");
+    assert_eq!(answered["status_after"], "awaiting_follow_up");
+    assert_eq!(answered["details"]["channel"], "phone");
+    assert_eq!(answered["details"]["follow_up_call_id"], call["id"]);
+    assert_eq!(answered["details"]["satisfaction"], "basically_satisfied");
+    assert!(answered["details"].get("answers").is_none());
+    // The case's only follow-up clock stopped once.
+    let clocks = json_of(
+        app.get_as(
+            &d.operator,
+            &format!("/api/v1/deadlines?case_id={case}&kind=follow_up"),
+        )
+        .await,
+        200,
+        "clocks",
+    )
+    .await;
+    let clocks = clocks["items"].as_array().unwrap();
+    assert_eq!(clocks.len(), 1);
+    assert_eq!(clocks[0]["state"], "met");
+
+    // Agreeing fields are fine; a dissatisfied answer goes to the supervisor, as a call would.
+    let second = awaiting_case(&app, &d, false).await;
+    let mut answers = default_answers("dissatisfied");
+    answers["answers"][0]["value"] = json!("no");
+    let recorded = json_of(
+        post(
+            &app,
+            &d.operator,
+            &call_path(second),
+            json!({"channel": "phone", "outcome": "reached", "satisfaction": "dissatisfied",
+                   "survey": answers}),
+        )
+        .await,
+        201,
+        "dissatisfied",
+    )
+    .await;
+    assert_eq!(recorded["case"]["status"], "awaiting_decision");
+    assert_eq!(recorded["call"]["resolved"], "no");
+    assert_eq!(recorded["survey"]["resolved"], "no");
+
+    // A template carrying neither measure: the call gives them, the survey records its answers.
+    let admin = app.token("admin").await;
+    let template = json_of(
+        app.post_as(Some(&admin), "/api/v1/survey-templates", &rating_template())
+            .await,
+        201,
+        "template",
+    )
+    .await;
+    let third = awaiting_case(&app, &d, false).await;
+    let recorded = json_of(
+        post(
+            &app,
+            &d.operator,
+            &call_path(third),
+            json!({"channel": "phone", "outcome": "reached", "resolved": "partly",
+                   "satisfaction": "satisfied",
+                   "survey": {"template_id": template["id"], "answers": [
+                       {"question": "speed", "value": 4},
+                       {"question": "attitude", "value": "good"}]}}),
+        )
+        .await,
+        201,
+        "rating survey",
+    )
+    .await;
+    assert_eq!(recorded["case"]["closure"], "partly_resolved");
+    assert_eq!(recorded["survey"]["template_id"], template["id"]);
+    assert!(recorded["survey"]["resolved"].is_null());
+    assert!(recorded["survey"]["satisfaction"].is_null());
+    // Without its measures from the body, such a call lacks its evaluation.
+    let fourth = awaiting_case(&app, &d, false).await;
+    let problem = assert_problem(
+        post(
+            &app,
+            &d.operator,
+            &call_path(fourth),
+            json!({"channel": "phone", "outcome": "reached",
+                   "survey": {"template_id": template["id"], "answers": [
+                       {"question": "speed", "value": 4},
+                       {"question": "attitude", "value": "good"}]}}),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(
+        field_codes(&problem),
+        [
+            ("resolved".to_owned(), "required".to_owned()),
+            ("satisfaction".to_owned(), "required".to_owned())
+        ]
+    );
+    assert_eq!(
+        surveys_of(&app, &d.operator, "channel=phone").await.len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_phone_survey_that_disagrees_with_the_call_or_is_not_one_changes_nothing() {
+    let app = app().await;
+    let d = desk(&app).await;
+    let case = awaiting_case(&app, &d, false).await;
+    // The call says satisfied, the answers say dissatisfied: both named.
+    let problem = assert_problem(
+        post(
+            &app,
+            &d.operator,
+            &call_path(case),
+            json!({"channel": "phone", "outcome": "reached", "resolved": "yes",
+                   "satisfaction": "satisfied", "survey": default_answers("dissatisfied")}),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(
+        field_codes(&problem),
+        [
+            ("satisfaction".to_owned(), "invalid".to_owned()),
+            ("survey.answers[1].value".to_owned(), "invalid".to_owned())
+        ]
+    );
+    // A survey on a call that did not reach the citizen.
+    for outcome in ["no_answer", "refused", "wrong_number"] {
+        let problem = assert_problem(
+            post(
+                &app,
+                &d.operator,
+                &call_path(case),
+                json!({"channel": "phone", "outcome": outcome,
+                       "survey": default_answers("satisfied")}),
+            )
+            .await,
+            422,
+            "validation_failed",
+        )
+        .await;
+        assert_eq!(
+            field_codes(&problem),
+            [("survey".to_owned(), "not_allowed".to_owned())]
+        );
+    }
+    // Bad answers, every one listed under `survey.`; an unknown template.
+    let problem = assert_problem(
+        post(
+            &app,
+            &d.operator,
+            &call_path(case),
+            json!({"channel": "phone", "outcome": "reached", "survey": {"answers": [
+                {"question": "resolved", "value": "maybe"},
+                {"question": "colour", "value": "red"},
+                {"question": "comment", "value": 5}]}}),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(
+        field_codes(&problem),
+        [
+            (
+                "survey.answers[0].value".to_owned(),
+                "unknown_value".to_owned()
+            ),
+            (
+                "survey.answers[1].question".to_owned(),
+                "unknown_value".to_owned()
+            ),
+            (
+                "survey.answers[2].value".to_owned(),
+                "invalid_type".to_owned()
+            ),
+            ("survey.answers".to_owned(), "required".to_owned()),
+        ]
+    );
+    let problem = assert_problem(
+        post(
+            &app,
+            &d.operator,
+            &call_path(case),
+            json!({"channel": "phone", "outcome": "reached",
+                   "survey": {"template_id": 999_999, "answers": []}}),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(
+        field_codes(&problem),
+        [("survey.template_id".to_owned(), "not_found".to_owned())]
+    );
+    // The shape of the body is checked like any other: answers are required, fields known.
+    assert_problem(
+        post(
+            &app,
+            &d.operator,
+            &call_path(case),
+            json!({"channel": "phone", "outcome": "reached", "survey": {"colour": 1}}),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+
+    // Departments and analysts record no calls, surveys or not.
+    let analyst = app.token("analyst").await;
+    for token in [&d.cgj_staff, &d.cgj_admin, &analyst] {
+        assert_problem(
+            post(
+                &app,
+                token,
+                &call_path(case),
+                json!({"channel": "phone", "outcome": "reached",
+                       "survey": default_answers("satisfied")}),
+            )
+            .await,
+            403,
+            "forbidden_role",
+        )
+        .await;
+    }
+
+    // Nothing of it was stored: no call, no survey, the case still waits.
+    let calls = json_of(
+        app.get_as(&d.operator, &call_path(case)).await,
+        200,
+        "calls",
+    )
+    .await;
+    assert!(calls.as_array().unwrap().is_empty());
+    assert!(surveys_of(&app, &d.operator, "").await.is_empty());
+    assert_eq!(
+        case_of(&app, &d.operator, case).await["status"],
+        "awaiting_follow_up"
+    );
+}
