@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Seeding speed: `hotline seed --cases N` on a fresh SQLite database (or a fresh PostgreSQL
 # database with DATABASE_URL=postgres://…/name, created and dropped), ROUNDS times, printing each
-# run's cases/s, and (SQLite) the last run's mix of follow-up results. BIN= times another build
+# run's cases/s, and (SQLite) the last run's mix of follow-up results and surveys. BIN= times another build
 # (run two builds alternately for an A/B).
 #   bash bench/seed.sh                                   # 100,000 cases, twice
 #   CASES=1000000 ROUNDS=1 bash bench/seed.sh
@@ -29,10 +29,17 @@ for round in $(seq "$ROUNDS"); do
         python3 - "$work/seed.db" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
+# Reached follow-ups: reached calls, and answered surveys that are not a call's (a phone survey
+# is its call's evaluation stored twice).
 reached, satisfied = db.execute(
-    "SELECT COUNT(*), SUM(satisfaction IN ('satisfied', 'basically_satisfied')) "
-    "FROM follow_up_calls WHERE outcome = 'reached'").fetchone()
-print(f"follow-ups: {reached} citizens reached, {satisfied / max(reached, 1):.0%} satisfied or basically satisfied")
+    "SELECT COUNT(*), SUM(satisfaction IN ('satisfied', 'basically_satisfied')) FROM ("
+    "SELECT satisfaction FROM follow_up_calls WHERE outcome = 'reached' UNION ALL "
+    "SELECT satisfaction FROM surveys WHERE answered_at IS NOT NULL "
+    "AND follow_up_call_id IS NULL AND satisfaction IS NOT NULL)").fetchone()
+print(f"follow-ups: {reached} citizens reached, {(satisfied or 0) / max(reached, 1):.0%} satisfied or basically satisfied")
+surveys = db.execute("SELECT channel, answered_at IS NOT NULL, COUNT(*) FROM surveys "
+                     "GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+print("surveys: " + ", ".join(f"{c} {'answered' if a else 'unanswered'} {n}" for c, a, n in surveys))
 closures = db.execute("SELECT closure, COUNT(*) FROM cases WHERE status = 'closed' "
                       "GROUP BY closure ORDER BY 2 DESC").fetchall()
 print("closed cases by closure: " + ", ".join(f"{c} {n}" for c, n in closures))

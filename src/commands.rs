@@ -258,6 +258,8 @@ enum DemoStage {
     AwaitingFollowUp,
     /// Followed up: the citizen was satisfied.
     ClosedAfterFollowUp,
+    /// Invited to a survey and answered it through the link, satisfied: the answer closed it.
+    ClosedBySurvey,
     /// Followed up: the citizen was dissatisfied; the supervisor decides.
     AwaitingDecision,
     ClosedBySupervisor,
@@ -382,6 +384,16 @@ const DEMO_CASES: &[(
             ("孙女士", "13566667777", true, false),
         ),
         (
+            ClosedBySurvey,
+            Complaint,
+            Wechat,
+            "010101",
+            "夜市摊位占用消防通道",
+            "夜市摊贩把摊位摆到小区消防通道上，消防车无法通行。",
+            "东城区景山街道某小区东门",
+            ("冯女士", "13677778888", true, false),
+        ),
+        (
             AwaitingDecision,
             Complaint,
             Phone,
@@ -433,6 +445,7 @@ fn demo_principal(
 
 fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<String, ApiError> {
     use crate::domain::follow_up::{CallOutcome, FollowUpChannel, Resolved, Satisfaction};
+    use crate::domain::survey::RawAnswer;
     use crate::service::assignments::{self, AssignmentMove, Reply};
     use crate::service::case_closing::{self, CloseCase, MergeCase};
     use crate::service::dispatch::{
@@ -440,6 +453,7 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
     };
     use crate::service::follow_up::{self, RecordCall};
     use crate::service::intake::{self, ComplainantInput, IntakeDecision, RegisterCase};
+    use crate::service::surveys;
 
     let listed = crate::db::cases::list_cases(
         conn,
@@ -640,6 +654,33 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
             },
             None,
         )?;
+        // Survey invitations: one left open (its token is not kept), one answered through its
+        // link, which closes the case as a reached call would.
+        let settings = surveys::SurveySettings {
+            public_base_url: String::new(),
+            validity_days: crate::domain::survey::VALIDITY_DAYS,
+        };
+        match stage {
+            DemoStage::AwaitingFollowUp => {
+                surveys::issue(conn, &settings, &operator, id, None)?;
+                continue;
+            }
+            DemoStage::ClosedBySurvey => {
+                let invitation = surveys::issue(conn, &settings, &operator, id, None)?;
+                let answers = [
+                    ("resolved", "yes"),
+                    ("satisfaction", "satisfied"),
+                    ("comment", "摊位已经清走了，谢谢。"),
+                ]
+                .map(|(question, value)| RawAnswer {
+                    question: question.into(),
+                    value: value.into(),
+                });
+                surveys::answer(conn, &invitation.token, None, answers.into())?;
+                continue;
+            }
+            _ => {}
+        }
         let (resolved, satisfaction) = match stage {
             DemoStage::ClosedAfterFollowUp => (Resolved::Yes, Satisfaction::Satisfied),
             DemoStage::AwaitingDecision => (Resolved::No, Satisfaction::Dissatisfied),

@@ -103,6 +103,7 @@ fn main() -> ExitCode {
             Command::Seed { cases, seed } => {
                 let db = open_database(&settings).await.map_err(|e| e.to_string())?;
                 let tz = settings.timezone;
+                let survey_validity_days = settings.survey_validity_days;
                 let report = blocking(move || {
                     hotline::seed::seed(
                         db,
@@ -111,6 +112,7 @@ fn main() -> ExitCode {
                             cases,
                             seed,
                             progress: true,
+                            survey_validity_days,
                         },
                     )
                 })

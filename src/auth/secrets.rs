@@ -21,8 +21,15 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// Hex SHA-256, the form in which tokens and secrets are stored and looked up.
 pub fn digest(secret: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let hash = Sha256::digest(secret.as_bytes());
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    // One allocation (the seed digests a token per seeded invitation).
+    let mut hex = String::with_capacity(2 * hash.len());
+    for byte in hash {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 15)]));
+    }
+    hex
 }
 
 #[cfg(test)]

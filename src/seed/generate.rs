@@ -13,7 +13,8 @@ use super::write::{Batch, OrganisationRows, Ts};
 use crate::db::assignments::{NewAssignment, NewDeadline};
 use crate::db::cases::{ComplainantRow, NewCase, NewCaseEvent};
 use crate::db::follow_up::NewFollowUpCall;
-use crate::db::schema::{assignments, case_events, cases, deadlines, follow_up_calls};
+use crate::db::schema::{assignments, case_events, cases, deadlines, follow_up_calls, surveys};
+use crate::db::surveys::{NewSurvey, TemplateRow};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::case::{CaseStatus, Channel, Closure};
 use crate::domain::dispatch::{
@@ -24,14 +25,20 @@ use crate::domain::follow_up::{
     verdict,
 };
 use crate::domain::ids::{
-    AssignmentId, CaseId, CategoryId, DeadlineId, DepartmentId, FollowUpCallId, UserId,
+    AssignmentId, CaseId, CategoryId, DeadlineId, DepartmentId, FollowUpCallId, SurveyId,
+    SurveyTemplateId, UserId,
 };
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
+use crate::domain::survey::{
+    self, Meaning, Measure, Question, QuestionKind, RawAnswer, SurveyChannel,
+};
+use crate::error::ApiError;
 use crate::service::assignments::Reply;
 use crate::service::dispatch::period_text;
 use crate::service::follow_up::{call_details, close_decision_details};
 use crate::service::reference::PolicyVersion;
+use crate::service::surveys::{answered_details, issued_details, phone_survey_row};
 
 /// What each category's cases say. `{addr}` is replaced by an address, `{n}` by a small number.
 struct Topic {
@@ -616,6 +623,123 @@ pub(super) struct Clocks {
     pub policy: Arc<PolicyVersion>,
 }
 
+/// What the seeded surveys ask and answer: the default template, and for each evaluation the
+/// answers a citizen gives, checked and stored as the product checks and stores them.
+pub(super) struct Surveys {
+    /// None: no default template, so no invitations.
+    template: Option<SurveyTemplateId>,
+    /// The stored answers (JSON) giving each evaluation; empty when the default template does not
+    /// carry both measures (its answers close nothing: the seed's invitations then go unanswered).
+    answers: Vec<(Evaluation, String)>,
+    validity_days: i64,
+    /// Tokens are random (a generator seeded by the operating system, not by `--seed`) and kept
+    /// by nobody: only their digests are written, as the product stores them.
+    tokens: rand::rngs::StdRng,
+}
+
+impl Surveys {
+    pub(super) fn new(template: Option<TemplateRow>, validity_days: i64) -> Result<Self, ApiError> {
+        use rand::SeedableRng;
+        let tokens = rand::rngs::StdRng::from_rng(rand::rngs::OsRng)
+            .map_err(|e| ApiError::internal(format!("no random source for survey tokens: {e}")))?;
+        let Some(template) = template else {
+            return Ok(Surveys {
+                template: None,
+                answers: Vec::new(),
+                validity_days,
+                tokens,
+            });
+        };
+        let questions: Vec<Question> = serde_json::from_str(&template.questions)
+            .map_err(|e| ApiError::internal(format!("default survey template unreadable: {e}")))?;
+        let mut answers = Vec::new();
+        for resolved in Resolved::ALL {
+            for satisfaction in Satisfaction::ALL {
+                let evaluation = Evaluation {
+                    resolved: *resolved,
+                    satisfaction: *satisfaction,
+                };
+                match answers_giving(&questions, evaluation) {
+                    Some(json) => answers.push((evaluation, json)),
+                    None => {
+                        answers.clear();
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(Surveys {
+            template: Some(template.id),
+            answers,
+            validity_days,
+            tokens,
+        })
+    }
+
+    /// Whether an answered survey can stand as the follow-up result.
+    fn answerable(&self) -> bool {
+        !self.answers.is_empty()
+    }
+
+    fn answers(&self, evaluation: Evaluation) -> String {
+        self.answers
+            .iter()
+            .find(|(e, _)| *e == evaluation)
+            .map(|(_, json)| json.clone())
+            .expect("answers for every evaluation")
+    }
+
+    /// The digest of a new random token, which is thrown away.
+    fn token_digest(&mut self) -> String {
+        use base64::Engine;
+        use rand::RngCore;
+        let mut bytes = [0u8; 32];
+        self.tokens.fill_bytes(&mut bytes);
+        let mut text = [0u8; 44];
+        let len = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode_slice(bytes, &mut text)
+            .expect("32 bytes fit in 44 characters");
+        crate::auth::secrets::digest(std::str::from_utf8(&text[..len]).expect("base64 is ASCII"))
+    }
+}
+
+/// The answers to `questions` a citizen gives with `evaluation` (the options carrying it, the
+/// first option or the best rating on other required questions), as the product checks and
+/// stores them; None when the template's answers would not give exactly that evaluation.
+fn answers_giving(questions: &[Question], evaluation: Evaluation) -> Option<String> {
+    let option = |q: &Question, meaning: Option<Meaning>| {
+        q.options
+            .iter()
+            .find(|o| meaning.is_some() && o.maps_to == meaning)
+            .map(|o| serde_json::Value::from(o.value.as_str()))
+    };
+    let raw: Vec<RawAnswer> = questions
+        .iter()
+        .filter_map(|q| {
+            let value = match q.carries {
+                Some(Measure::Resolved) => option(q, Meaning::parse(evaluation.resolved.as_str()))?,
+                Some(Measure::Satisfaction) => {
+                    option(q, Meaning::parse(evaluation.satisfaction.as_str()))?
+                }
+                None if !q.required => return None,
+                None => match q.kind {
+                    QuestionKind::Rating => survey::MAX_RATING.into(),
+                    QuestionKind::Choice => q.options.first()?.value.as_str().into(),
+                    QuestionKind::Text => "满意".into(),
+                },
+            };
+            Some(RawAnswer {
+                question: q.key.clone(),
+                value,
+            })
+        })
+        .collect();
+    let checked = survey::check_answers(questions, &raw).ok()?;
+    (checked.evaluation() == Some(evaluation))
+        .then(|| serde_json::to_string(&checked.answers).ok())
+        .flatten()
+}
+
 pub(super) struct Generator {
     pub rng: fastrand::Rng,
     pub org: Organisation,
@@ -627,6 +751,8 @@ pub(super) struct Generator {
     pub next_assignment: i64,
     pub next_deadline: i64,
     pub next_call: i64,
+    pub next_survey: i64,
+    pub surveys: Surveys,
     pub start: NaiveDateTime,
     pub span_seconds: i64,
     pub total: u64,
@@ -693,12 +819,27 @@ struct Attempt {
     verdict: Verdict,
 }
 
+/// How a followed-up citizen is surveyed, besides the calls.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum SurveyPlan {
+    #[default]
+    None,
+    /// Invited after the approval, never answered (the link is open, or expired).
+    Unanswered,
+    /// Invited after the approval and answered through the link: the answer is the follow-up
+    /// result, in place of the last (reached) call.
+    ByLink,
+    /// The last (reached) call is recorded as a phone survey.
+    Phone,
+}
+
 /// The follow-up of an approved case: its attempts, and after a dissatisfied citizen the
-/// supervisor's closing decision (time, reason, note).
+/// supervisor's closing decision (time, reason, note); and the survey besides.
 #[derive(Default)]
 struct FollowUpPlan {
     attempts: Vec<Attempt>,
     decision: Option<(NaiveDateTime, DecisionReason, &'static str)>,
+    survey: SurveyPlan,
 }
 
 const CITIZEN_WORDS: &[&str] = &[
@@ -714,12 +855,18 @@ const DISSATISFIED_WORDS: &[&str] = &["问题还是没有解决。", "只是来�
 /// some unreachable on three days, some dissatisfied and closed by the supervisor); an open one
 /// has had up to two unanswered attempts by `now`. Each attempt's effect is the product's rule
 /// (`domain::follow_up::verdict`), so a plan that the rule would end differently is cut there.
+///
+/// With `surveys` (None: no template to ask), some citizens are invited to a survey too: some
+/// never answer it, and when a reached call ends the follow-up, it is sometimes an answer
+/// through the link instead (only if the template's answers carry the result, `Some(true)`) or
+/// recorded as a phone survey.
 fn plan_follow_up(
     rng: &mut fastrand::Rng,
     calendar: &WorkingCalendar,
     approved_at: NaiveDateTime,
     ends_at: Option<NaiveDateTime>,
     now: NaiveDateTime,
+    surveys: Option<bool>,
 ) -> FollowUpPlan {
     let mut planned: Vec<(NaiveDateTime, CallOutcome, Option<Evaluation>)> = Vec::new();
     let hours = |n: i64| TimeDelta::hours(n);
@@ -857,6 +1004,21 @@ fn plan_follow_up(
             break;
         }
     }
+    let reached = plan
+        .attempts
+        .last()
+        .is_some_and(|a| a.outcome == CallOutcome::Reached);
+    plan.survey = match (surveys, rng.u32(..100)) {
+        (Some(true), 0..10) if reached => SurveyPlan::ByLink,
+        (Some(true), 10..20) if reached => SurveyPlan::Phone,
+        (Some(_), 20..28) => SurveyPlan::Unanswered,
+        _ => SurveyPlan::None,
+    };
+    if plan.survey == SurveyPlan::Phone
+        && let Some(last) = plan.attempts.last_mut()
+    {
+        last.channel = FollowUpChannel::Phone;
+    }
     plan
 }
 
@@ -956,7 +1118,7 @@ impl Generator {
         // One move: its timeline event, the case's new status, version and time.
         let mut event = |batch: &mut Batch,
                          at: NaiveDateTime,
-                         (actor, role): (UserId, Role),
+                         (actor, role): (Option<UserId>, Role),
                          action: &str,
                          after: CaseStatus,
                          details: serde_json::Value| {
@@ -965,7 +1127,7 @@ impl Generator {
                 NewCaseEvent {
                     case_id: id,
                     occurred_at: Ts::new(at),
-                    actor_user_id: Some(actor),
+                    actor_user_id: actor,
                     actor_client_id: None,
                     actor_role: role.as_str().to_owned(),
                     action: action.to_owned(),
@@ -975,17 +1137,22 @@ impl Generator {
                 },
             ));
             self.next_event += 1;
-            // A move that keeps the status (a follow-up attempt) leaves the case as it is, as the
-            // product's `event_keeping_status` does.
-            if action != "follow_up_attempt" {
+            // A move that keeps the status (a follow-up attempt, a survey issued or answered)
+            // leaves the case as it is, as the product's `event_keeping_status` does.
+            if !matches!(
+                action,
+                "follow_up_attempt" | "survey_issued" | "survey_answered"
+            ) {
                 status = after;
                 version += 1;
                 updated_at = at;
             }
         };
-        let operating = (operator, Role::Operator);
-        let dispatching = (dispatcher, Role::Dispatcher);
-        let supervising = (supervisor, Role::Supervisor);
+        let operating = (Some(operator), Role::Operator);
+        let dispatching = (Some(dispatcher), Role::Dispatcher);
+        let supervising = (Some(supervisor), Role::Supervisor);
+        // A citizen answering through the link they were sent, not signed in.
+        let citizen = (None, Role::Citizen);
         event(
             batch,
             created_at,
@@ -1114,7 +1281,7 @@ impl Generator {
                 event(
                     batch,
                     at,
-                    user,
+                    (Some(user.0), user.1),
                     "assignment_signed",
                     CaseStatus::InProgress,
                     details,
@@ -1130,7 +1297,7 @@ impl Generator {
                 event(
                     batch,
                     at,
-                    user,
+                    (Some(user.0), user.1),
                     "assignment_replied",
                     CaseStatus::PendingReview,
                     details,
@@ -1165,11 +1332,92 @@ impl Generator {
                     reviewed_at,
                     closing.then_some(closed_at),
                     self.now,
+                    self.surveys.template.map(|_| self.surveys.answerable()),
                 )
             });
+            let survey_plan = plan.as_ref().map_or(SurveyPlan::None, |plan| plan.survey);
+            // An invitation, issued a few minutes after the approval (before any call).
+            let mut invitation = None;
+            if let (SurveyPlan::Unanswered | SurveyPlan::ByLink, Some(template)) =
+                (survey_plan, self.surveys.template)
+            {
+                let issued = clamp(reviewed_at + minutes(rng, 1, 10));
+                let expires =
+                    survey::expires_at(issued.and_utc(), self.surveys.validity_days).naive_utc();
+                let survey_id = SurveyId(self.next_survey);
+                self.next_survey += 1;
+                event(
+                    batch,
+                    issued,
+                    operating,
+                    "survey_issued",
+                    CaseStatus::AwaitingFollowUp,
+                    issued_details(survey_id, template, expires.and_utc()),
+                );
+                invitation = Some((
+                    survey_id,
+                    NewSurvey {
+                        case_id: id,
+                        template_id: template,
+                        token_hash: Some(self.surveys.token_digest()),
+                        issued_by: Some(operator),
+                        issued_at: Ts::new(issued),
+                        expires_at: Ts::new(expires),
+                        answered_at: None,
+                        answered_by: None,
+                        answers: None,
+                        resolved: None,
+                        satisfaction: None,
+                        channel: SurveyChannel::Link,
+                        follow_up_call_id: None,
+                    },
+                ));
+            }
             let mut calls = Vec::new();
             let mut follow_up_end = ClockEnd::Running;
-            for attempt in plan.iter().flat_map(|plan| &plan.attempts) {
+            let attempts = plan.as_ref().map_or(&[][..], |plan| &plan.attempts[..]);
+            for (index, attempt) in attempts.iter().enumerate() {
+                let last = index + 1 == attempts.len();
+                let evaluation = attempt.evaluation.filter(|_| last);
+                let (action, after) = match attempt.verdict {
+                    Verdict::TryAgain => ("follow_up_attempt", CaseStatus::AwaitingFollowUp),
+                    Verdict::AwaitSupervisor => ("awaiting_decision", CaseStatus::AwaitingDecision),
+                    _ => ("closed_after_follow_up", CaseStatus::Closed),
+                };
+                if let Some(ends) = attempt.verdict.closure() {
+                    closure = Some(ends);
+                    closed = Some(attempt.at);
+                }
+                if attempt.verdict != Verdict::TryAgain {
+                    follow_up_end = ClockEnd::Done(attempt.at);
+                }
+                // The citizen answers the invitation instead of the last call: the answer is the
+                // result, applied as a reached call's would be (`apply_evaluation`).
+                if let (SurveyPlan::ByLink, Some(evaluation), Some((survey_id, survey))) =
+                    (survey_plan, evaluation, invitation.as_mut())
+                {
+                    survey.answered_at = Some(Ts::new(attempt.at));
+                    survey.answers = Some(self.surveys.answers(evaluation));
+                    survey.resolved = Some(evaluation.resolved);
+                    survey.satisfaction = Some(evaluation.satisfaction);
+                    let details = answered_details(
+                        *survey_id,
+                        survey.template_id,
+                        None,
+                        (survey.resolved, survey.satisfaction),
+                        false,
+                    );
+                    event(
+                        batch,
+                        attempt.at,
+                        citizen,
+                        "survey_answered",
+                        CaseStatus::AwaitingFollowUp,
+                        details.clone(),
+                    );
+                    event(batch, attempt.at, citizen, action, after, details);
+                    continue;
+                }
                 let call = NewFollowUpCall {
                     case_id: id,
                     // The clock's id is known once it is written, below.
@@ -1193,22 +1441,47 @@ impl Generator {
                     called_at: Ts::new(attempt.at),
                     recorded_at: Ts::new(attempt.at),
                 };
-                let details = call_details(FollowUpCallId(self.next_call), &call);
-                let (action, after) = match attempt.verdict {
-                    Verdict::TryAgain => ("follow_up_attempt", CaseStatus::AwaitingFollowUp),
-                    Verdict::AwaitSupervisor => ("awaiting_decision", CaseStatus::AwaitingDecision),
-                    _ => ("closed_after_follow_up", CaseStatus::Closed),
-                };
+                let call_id = FollowUpCallId(self.next_call);
+                let details = call_details(call_id, &call);
+                // The reached call recorded as a phone survey: stored with it, on the timeline
+                // before the call's effect, as the product records it.
+                if let (SurveyPlan::Phone, Some(evaluation), Some(template)) =
+                    (survey_plan, evaluation, self.surveys.template)
+                {
+                    let survey_id = SurveyId(self.next_survey);
+                    self.next_survey += 1;
+                    let survey = phone_survey_row(
+                        (call_id, &call),
+                        template,
+                        self.surveys.answers(evaluation),
+                        (Some(evaluation.resolved), Some(evaluation.satisfaction)),
+                    );
+                    event(
+                        batch,
+                        attempt.at,
+                        operating,
+                        "survey_answered",
+                        CaseStatus::AwaitingFollowUp,
+                        answered_details(
+                            survey_id,
+                            template,
+                            Some(call_id),
+                            (survey.resolved, survey.satisfaction),
+                            false,
+                        ),
+                    );
+                    batch
+                        .surveys
+                        .push((surveys::id.eq(survey_id.get()), survey));
+                }
                 event(batch, attempt.at, operating, action, after, details);
-                if let Some(ends) = attempt.verdict.closure() {
-                    closure = Some(ends);
-                    closed = Some(attempt.at);
-                }
-                if attempt.verdict != Verdict::TryAgain {
-                    follow_up_end = ClockEnd::Done(attempt.at);
-                }
                 calls.push((follow_up_calls::id.eq(self.next_call), call));
                 self.next_call += 1;
+            }
+            if let Some((survey_id, survey)) = invitation {
+                batch
+                    .surveys
+                    .push((surveys::id.eq(survey_id.get()), survey));
             }
             if let Some((at, reason, note)) = plan.as_ref().and_then(|plan| plan.decision) {
                 closure = Some(reason.closure());

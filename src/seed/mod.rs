@@ -25,7 +25,7 @@ use diesel::connection::SimpleConnection;
 
 use crate::db::{Db, DbConnection, now};
 use crate::error::ApiError;
-use generate::{Clocks, Generator, Organisation};
+use generate::{Clocks, Generator, Organisation, Surveys};
 
 /// Cases per transaction. 50,000 was 5 % faster at 1,000,000 cases but took 1 GB of memory
 /// (two batches live at once: one written, the next generated); 20,000 keeps it near 0.4 GB.
@@ -38,6 +38,8 @@ pub struct SeedOptions {
     pub seed: u64,
     /// Draw a progress bar on stderr (hidden anyway when stderr is not a terminal).
     pub progress: bool,
+    /// How long the seeded survey invitations stay open (`HOTLINE_SURVEY_VALIDITY_DAYS`).
+    pub survey_validity_days: i64,
 }
 
 #[derive(Debug)]
@@ -118,6 +120,11 @@ fn seed_on(
         next_assignment: write::max_id(conn, "assignments")? + 1,
         next_deadline: write::max_id(conn, "deadlines")? + 1,
         next_call: write::max_id(conn, "follow_up_calls")? + 1,
+        next_survey: write::max_id(conn, "surveys")? + 1,
+        surveys: Surveys::new(
+            crate::db::surveys::default_template(conn)?,
+            options.survey_validity_days,
+        )?,
         start: now - span,
         span_seconds: span.num_seconds() - 60,
         total: options.cases.max(1),
@@ -209,6 +216,7 @@ fn seed_on(
                 "assignments",
                 "deadlines",
                 "follow_up_calls",
+                "surveys",
             ] {
                 conn.batch_execute(&format!(
                     "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \

@@ -20,8 +20,9 @@ use crate::db::follow_up::NewFollowUpCall;
 use crate::db::models::NewUser;
 use crate::db::schema::{
     assignments, case_counters, case_events, cases, categories, complainants, deadlines,
-    departments, follow_up_calls, users,
+    departments, follow_up_calls, surveys, users,
 };
+use crate::db::surveys::NewSurvey;
 use crate::db::{DbConnection, write_transaction};
 use crate::domain::ids::{CategoryId, DepartmentId, UserId};
 use crate::domain::role::Role;
@@ -42,6 +43,7 @@ pub(super) struct Batch {
     pub assignments: Vec<WithId<assignments::id, NewAssignment<Ts>>>,
     pub deadlines: Vec<WithId<deadlines::id, NewDeadline<Ts>>>,
     pub follow_up_calls: Vec<WithId<follow_up_calls::id, NewFollowUpCall<Ts>>>,
+    pub surveys: Vec<WithId<surveys::id, NewSurvey<Ts>>>,
     /// The batch's cases' ids, first and last (they are consecutive).
     pub case_ids: Option<(i64, i64)>,
     /// Per-day counters reached in this batch (`YYYYMMDD` → last value).
@@ -57,6 +59,7 @@ impl Batch {
         self.assignments.clear();
         self.deadlines.clear();
         self.follow_up_calls.clear();
+        self.surveys.clear();
         self.case_ids = None;
         self.counters.clear();
     }
@@ -181,6 +184,7 @@ pub(super) fn write_batch(
                 insert_rows!($c, assignments::table, &batch.assignments);
                 insert_rows!($c, deadlines::table, &batch.deadlines);
                 insert_rows!($c, follow_up_calls::table, &batch.follow_up_calls);
+                insert_rows!($c, surveys::table, &batch.surveys);
                 for (day, last) in &batch.counters {
                     diesel::sql_query(concat!(
                         "INSERT INTO case_counters (day, last_value) VALUES ($1, $2) \

@@ -469,6 +469,19 @@ fn template_to_ask(
     Ok(template)
 }
 
+/// The timeline event's details of an invitation. The seed writes the same.
+pub(crate) fn issued_details(
+    survey_id: SurveyId,
+    template_id: SurveyTemplateId,
+    expires_at: DateTime<Utc>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "survey_id": survey_id,
+        "template_id": template_id,
+        "expires_at": expires_at,
+    })
+}
+
 /// The timeline event's details of an answered survey: what it says for the follow-up, never the
 /// answers themselves (text answers may carry personal data). `call` is the follow-up call a
 /// phone survey was answered in. The seed writes the same.
@@ -649,11 +662,7 @@ pub fn issue(
                 "survey_issued",
                 Some(status),
                 status,
-                serde_json::json!({
-                    "survey_id": row.id,
-                    "template_id": template.id,
-                    "expires_at": expires.and_utc(),
-                }),
+                issued_details(row.id, template.id, expires.and_utc()),
             ),
         )?;
         Ok(row)

@@ -732,6 +732,36 @@ async fn shape_of(app: &crate::helpers::TestApp, token: &str, id: i64) -> Vec<St
             ),
         ));
     }
+    let surveys = json_of(
+        app.get_as(token, &format!("/api/v1/surveys?case_id={id}&limit=100"))
+            .await,
+        200,
+        "surveys",
+    )
+    .await;
+    for survey in surveys["items"].as_array().unwrap() {
+        shape.push(format!(
+            "survey {} {} with {}",
+            survey["channel"],
+            // Open or expired depends on the day it is read: both are unanswered.
+            if survey["answered_at"].is_null() {
+                "unanswered"
+            } else {
+                "answered"
+            },
+            set(
+                survey,
+                &[
+                    "resolved",
+                    "satisfaction",
+                    "follow_up_call_id",
+                    "issued_by",
+                    "answered_by",
+                    "answers",
+                ]
+            ),
+        ));
+    }
     let clocks = json_of(
         app.get_as(token, &format!("/api/v1/deadlines?case_id={id}&limit=100"))
             .await,
@@ -914,6 +944,57 @@ async fn seeded_histories_are_made_of_the_apis_own_moves() {
     let waiting = approved().await;
     call(waiting, no_answer.clone()).await;
     made.push(waiting);
+    // Surveys: an invitation answered through its link (satisfied: it closes the case;
+    // dissatisfied: the supervisor closes it), one never answered while calls go on, and a
+    // reached call recorded as a phone survey.
+    let invite = |case: i64| {
+        let (app, operator) = (&app, d.operator.clone());
+        async move {
+            let path = format!("/api/v1/cases/{case}/surveys");
+            json_of(post(app, &operator, &path, json!({})).await, 201, "invite").await["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let survey_answers = |resolved: &str, satisfaction: &str| {
+        json!({"answers": [{"question": "resolved", "value": resolved},
+                           {"question": "satisfaction", "value": satisfaction}]})
+    };
+    for satisfaction in ["satisfied", "dissatisfied"] {
+        let case = approved().await;
+        let token = invite(case).await;
+        let path = format!("/api/v1/public/surveys/{token}/responses");
+        let response = app
+            .post_as(None, &path, &survey_answers("partly", satisfaction))
+            .await;
+        json_of(response, 201, "answer").await;
+        if satisfaction == "dissatisfied" {
+            let path = format!("/api/v1/cases/{case}/follow-up-decision");
+            let body = json!({"decision": "close", "reason": "beyond_policy", "note": "超出政策"});
+            json_of(post(&app, &d.supervisor, &path, body).await, 200, "decide").await;
+        }
+        made.push(case);
+    }
+    for ending in [None, Some(reached("yes", "satisfied"))] {
+        let case = approved().await;
+        invite(case).await;
+        call(case, no_answer.clone()).await;
+        if let Some(ending) = ending {
+            call(case, ending).await;
+        }
+        made.push(case);
+    }
+    for satisfaction in ["satisfied", "basically_satisfied"] {
+        let case = approved().await;
+        call(
+            case,
+            json!({"channel": "phone", "outcome": "reached", "citizen_words": "满意",
+                   "survey": survey_answers("yes", satisfaction)}),
+        )
+        .await;
+        made.push(case);
+    }
     // Unreachable: calls recorded on three days after an approval three weeks back, the last
     // one unanswered or a wrong number.
     for last in ["no_answer", "wrong_number"] {
@@ -957,6 +1038,8 @@ async fn seeded_histories_are_made_of_the_apis_own_moves() {
         "follow_up_attempt",
         "awaiting_decision",
         "follow_up_decision",
+        "survey_issued",
+        "survey_answered",
     ] {
         assert!(
             written
@@ -965,4 +1048,21 @@ async fn seeded_histories_are_made_of_the_apis_own_moves() {
             "400 seeded cases include a {action} event: {written:#?}"
         );
     }
+    for survey in [
+        "survey \"link\" answered",
+        "survey \"link\" unanswered",
+        "survey \"phone\" answered",
+    ] {
+        assert!(
+            written.iter().any(|s| s.starts_with(survey)),
+            "400 seeded cases include a {survey}: {written:#?}"
+        );
+    }
+    // An answer through the link, not a call, closed some of them.
+    assert!(
+        written
+            .iter()
+            .any(|s| s.starts_with("event \"closed_after_follow_up\" by \"citizen\"")),
+        "a seeded survey answer closes its case: {written:#?}"
+    );
 }

@@ -1479,4 +1479,34 @@ async fn the_demo_has_cases_in_every_stage() {
         1,
         "only the joint case"
     );
+    // One invitation answered through its link (it closed its case), one still open.
+    let surveys = json_of(
+        app.get_as(&dispatcher, "/api/v1/surveys").await,
+        200,
+        "surveys",
+    )
+    .await;
+    let mut states: Vec<(String, String, String)> = Vec::new();
+    for survey in surveys["items"].as_array().unwrap() {
+        let case = json_of(
+            app.get_as(&dispatcher, &format!("/api/v1/cases/{}", survey["case_id"]))
+                .await,
+            200,
+            "surveyed case",
+        )
+        .await;
+        states.push((
+            survey["channel"].as_str().unwrap().into(),
+            survey["state"].as_str().unwrap().into(),
+            case["status"].as_str().unwrap().into(),
+        ));
+    }
+    states.sort();
+    assert_eq!(
+        states,
+        [
+            ("link".into(), "answered".into(), "closed".into()),
+            ("link".into(), "open".into(), "awaiting_follow_up".into()),
+        ]
+    );
 }
