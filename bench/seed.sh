@@ -40,6 +40,9 @@ print(f"follow-ups: {reached} citizens reached, {(satisfied or 0) / max(reached,
 surveys = db.execute("SELECT channel, answered_at IS NOT NULL, COUNT(*) FROM surveys "
                      "GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
 print("surveys: " + ", ".join(f"{c} {'answered' if a else 'unanswered'} {n}" for c, a, n in surveys))
+redone, redone_closed = db.execute("SELECT COUNT(*), SUM(status = 'closed') FROM cases "
+                                  "WHERE redo_count > 0").fetchone()
+print(f"redone (重办) after a dissatisfied follow-up: {redone} cases, {redone_closed or 0} closed since")
 closures = db.execute("SELECT closure, COUNT(*) FROM cases WHERE status = 'closed' "
                       "GROUP BY closure ORDER BY 2 DESC").fetchall()
 print("closed cases by closure: " + ", ".join(f"{c} {n}" for c, n in closures))

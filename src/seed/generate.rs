@@ -1,7 +1,8 @@
 //! What the seed generates: Chinese titles and descriptions per category, complainants, the spread
 //! over departments, districts, channels, kinds and a year of dates, and for each case a history
 //! made only of the moves the API itself makes (register, accept, reject, answer, dispatch, sign,
-//! reply, review, close by a supervisor), with the rows and timeline events those moves write.
+//! reply, review, follow up, survey, the supervisor's decision and redo, close by a supervisor),
+//! with the rows and timeline events those moves write.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,14 +30,14 @@ use crate::domain::ids::{
     SurveyTemplateId, UserId,
 };
 use crate::domain::role::Role;
-use crate::domain::sla::{CaseKind, Urgency};
+use crate::domain::sla::{CaseKind, Period, Urgency};
 use crate::domain::survey::{
     self, Meaning, Measure, Question, QuestionKind, RawAnswer, SurveyChannel,
 };
 use crate::error::ApiError;
 use crate::service::assignments::Reply;
 use crate::service::dispatch::period_text;
-use crate::service::follow_up::{call_details, close_decision_details};
+use crate::service::follow_up::{call_details, close_decision_details, redo_details};
 use crate::service::reference::PolicyVersion;
 use crate::service::surveys::{answered_details, issued_details, phone_survey_row};
 
@@ -740,6 +741,93 @@ fn answers_giving(questions: &[Question], evaluation: Evaluation) -> Option<Stri
         .flatten()
 }
 
+/// A seeded case's timeline as it is written, move by move: each move's event, and the case's
+/// status, version and time after it.
+struct Timeline {
+    case_id: CaseId,
+    next_event: i64,
+    status: CaseStatus,
+    version: i32,
+    updated_at: NaiveDateTime,
+}
+
+impl Timeline {
+    fn event(
+        &mut self,
+        batch: &mut Batch,
+        at: NaiveDateTime,
+        (actor, role): (Option<UserId>, Role),
+        action: &str,
+        after: CaseStatus,
+        details: serde_json::Value,
+    ) {
+        batch.events.push((
+            case_events::id.eq(self.next_event),
+            NewCaseEvent {
+                case_id: self.case_id,
+                occurred_at: Ts::new(at),
+                actor_user_id: actor,
+                actor_client_id: None,
+                actor_role: role.as_str().to_owned(),
+                action: action.to_owned(),
+                status_before: (self.version > 0).then(|| self.status.as_str().to_owned()),
+                status_after: Some(after.as_str().to_owned()),
+                details: details.to_string(),
+            },
+        ));
+        self.next_event += 1;
+        // A move that keeps the status (a follow-up attempt, a survey issued or answered) leaves
+        // the case as it is, as the product's `event_keeping_status` does.
+        if !matches!(
+            action,
+            "follow_up_attempt" | "survey_issued" | "survey_answered"
+        ) {
+            self.status = after;
+            self.version += 1;
+            self.updated_at = at;
+        }
+    }
+}
+
+/// The case's fields its moves set, as the last move leaves them.
+#[derive(Default)]
+struct CaseEnd {
+    closure: Option<Closure>,
+    resolution: Option<String>,
+    closed: Option<NaiveDateTime>,
+    reviewed: Option<NaiveDateTime>,
+    reply_due: Option<NaiveDateTime>,
+    dispatched: Option<NaiveDateTime>,
+    round: i32,
+    redo_count: i32,
+}
+
+/// What every dispatch round of a case shares.
+#[derive(Clone, Copy)]
+struct RoundCase {
+    id: CaseId,
+    /// The lead department, and its user who signs and replies (none: nobody works it).
+    lead: DepartmentId,
+    handler: Option<(UserId, Role)>,
+    sign: Period,
+    reply: Period,
+    /// What the department's reply says was done.
+    result: &'static str,
+}
+
+/// Where a dispatch round starts and how far it goes.
+#[derive(Clone, Copy)]
+struct RoundStart {
+    round: i32,
+    at: NaiveDateTime,
+    /// Who dispatched it: the dispatcher, or the supervisor's redo.
+    by: (UserId, Role),
+    /// `dispatched`, `in_progress`, `pending_review`, `awaiting_follow_up` or `closed`.
+    planned: &'static str,
+    /// Whether a dissatisfied citizen may have the case redone.
+    may_redo: bool,
+}
+
 pub(super) struct Generator {
     pub rng: fastrand::Rng,
     pub org: Organisation,
@@ -819,6 +907,15 @@ struct Attempt {
     verdict: Verdict,
 }
 
+/// The supervisor's decision after a dissatisfied citizen.
+#[derive(Debug, Clone, Copy)]
+enum Decision {
+    /// Closed with a reason (and its note).
+    Close(NaiveDateTime, DecisionReason, &'static str),
+    /// 重办: a new round to the same departments, with the note saying why.
+    Redo(NaiveDateTime, &'static str),
+}
+
 /// How a followed-up citizen is surveyed, besides the calls.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 enum SurveyPlan {
@@ -838,7 +935,7 @@ enum SurveyPlan {
 #[derive(Default)]
 struct FollowUpPlan {
     attempts: Vec<Attempt>,
-    decision: Option<(NaiveDateTime, DecisionReason, &'static str)>,
+    decision: Option<Decision>,
     survey: SurveyPlan,
 }
 
@@ -852,7 +949,9 @@ const DISSATISFIED_WORDS: &[&str] = &["问题还是没有解决。", "只是来�
 
 /// Plans the follow-up of a case approved at `approved_at`. A closing case ends it by
 /// `ends_at` (a realistic mix: most citizens satisfied or basically satisfied, some refusing,
-/// some unreachable on three days, some dissatisfied and closed by the supervisor); an open one
+/// some unreachable on three days, some dissatisfied and closed by the supervisor or, when
+/// `may_redo`, sometimes redone; without `may_redo`, a redone round, satisfied or basically
+/// satisfied); an open one
 /// has had up to two unanswered attempts by `now`. Each attempt's effect is the product's rule
 /// (`domain::follow_up::verdict`), so a plan that the rule would end differently is cut there.
 ///
@@ -867,6 +966,7 @@ fn plan_follow_up(
     ends_at: Option<NaiveDateTime>,
     now: NaiveDateTime,
     surveys: Option<bool>,
+    may_redo: bool,
 ) -> FollowUpPlan {
     let mut planned: Vec<(NaiveDateTime, CallOutcome, Option<Evaluation>)> = Vec::new();
     let hours = |n: i64| TimeDelta::hours(n);
@@ -888,7 +988,9 @@ fn plan_follow_up(
             }
         }
         Some(end) => {
-            let roll = rng.u32(..100);
+            // A redone round ends with a satisfied or basically satisfied citizen (the last rolls
+            // are the refusals, the unreachable and the dissatisfied).
+            let roll = rng.u32(..if may_redo { 100 } else { 88 });
             if rng.u32(..5) == 0 && roll < 95 {
                 // A first call nobody answered, a little after the approval.
                 planned.push((
@@ -963,11 +1065,12 @@ fn plan_follow_up(
                             "经核实承办单位已按规定处理到位。",
                         ),
                     };
-                    decision = Some((
-                        (end + minutes(rng, 30, 8 * 60)).min(now),
-                        reason.0,
-                        reason.1,
-                    ));
+                    let at = (end + minutes(rng, 30, 8 * 60)).min(now);
+                    decision = Some(if may_redo && rng.bool() {
+                        Decision::Redo(at, "市民反映问题仍未解决，责成重新办理。")
+                    } else {
+                        Decision::Close(at, reason.0, reason.1)
+                    });
                 }
             }
         }
@@ -1023,6 +1126,449 @@ fn plan_follow_up(
 }
 
 impl Generator {
+    /// Appends dispatch round `start.round` of a case (its assignment to the lead department, the
+    /// assignment's sign and reply clocks, and as far as `start.planned` goes: signed, replied,
+    /// approved with a follow-up clock, followed up and closed, or closed by the supervisor when
+    /// nobody there works it). Returns when the supervisor had the case redone after a
+    /// dissatisfied citizen: the next round starts then.
+    fn round(
+        &mut self,
+        batch: &mut Batch,
+        timeline: &mut Timeline,
+        end: &mut CaseEnd,
+        case: &RoundCase,
+        start: RoundStart,
+    ) -> Option<NaiveDateTime> {
+        let rng = &mut self.rng;
+        let now = self.now;
+        let clamp = |t: NaiveDateTime| t.min(now);
+        let RoundCase {
+            id,
+            lead,
+            handler,
+            sign,
+            reply,
+            result,
+        } = *case;
+        let (operator, supervisor) = (self.org.operator, self.org.supervisor);
+        let operating = (Some(operator), Role::Operator);
+        let supervising = (Some(supervisor), Role::Supervisor);
+        // A citizen answering through the link they were sent, not signed in.
+        let citizen = (None, Role::Citizen);
+        let dispatching = (Some(start.by.0), start.by.1);
+        // The dispatch desk reviews every round, whoever dispatched it.
+        let reviewing = (Some(self.org.dispatcher), Role::Dispatcher);
+        let (planned, dispatched_at) = (start.planned, start.at);
+        // Each step a little after the one before, never in the future.
+        let signed_at = clamp(dispatched_at + minutes(rng, 30, 20 * 60));
+        let replied_at = clamp(signed_at + minutes(rng, 12 * 60, 4 * 24 * 60));
+        let reviewed_at = clamp(replied_at + minutes(rng, 30, 8 * 60));
+        let closed_at = clamp(reviewed_at + minutes(rng, 4 * 60, 2 * 24 * 60));
+        end.round = start.round;
+        end.dispatched = Some(dispatched_at);
+        let mut redo = None;
+        let assignment_id = self.next_assignment;
+        self.next_assignment += 1;
+        let calendar = Arc::clone(&self.clocks.calendar);
+        let sign_due = sign.due_from(&calendar, dispatched_at.and_utc());
+        let reply_due_at = reply.due_from(&calendar, dispatched_at.and_utc());
+        end.reply_due = Some(reply_due_at.at.naive_utc());
+        timeline.event(
+            batch,
+            dispatched_at,
+            dispatching,
+            "dispatched",
+            CaseStatus::Dispatched,
+            serde_json::json!({
+                "round": start.round,
+                "mode": DispatchMode::Direct.as_str(),
+                "assigned": false,
+                "departments": [{
+                    "assignment_id": assignment_id,
+                    "department_id": lead,
+                    "role": AssignmentRole::Lead.as_str(),
+                }],
+                "lead_department_id": lead,
+                "reply_due_at": reply_due_at.at,
+                "instructions": null,
+            }),
+        );
+        // Only a user of the lead department signs and replies; without one the case
+        // stays dispatched, or the supervisor closes it.
+        let worked = handler.filter(|_| planned != "dispatched");
+        let signed = worked.map(|user| (user, signed_at));
+        let replied = worked
+            .filter(|_| planned != "in_progress")
+            .map(|user| (user, replied_at));
+        let approved = replied.is_some() && planned != "pending_review";
+        let closing = planned == "closed";
+        let reply_text = replied.map(|_| Reply {
+            investigation: "承办人员到现场核实了反映的情况。".into(),
+            actions: result.into(),
+            result: "问题已解决".into(),
+            contacted_citizen: true,
+        });
+        let department_move =
+            |action: &str, (before, after): (AssignmentState, AssignmentState)| {
+                let mut details = serde_json::json!({
+                    "assignment_id": assignment_id,
+                    "department_id": lead,
+                    "state_before": before.as_str(),
+                    "state_after": after.as_str(),
+                });
+                if let (Some(reply), "assignment_replied") = (&reply_text, action) {
+                    details["reply"] = serde_json::to_value(reply).expect("a reply is JSON");
+                }
+                details
+            };
+        let mut assignment_state = AssignmentState::PendingSign;
+        let mut assignment_version = 1;
+        let mut assignment_updated = dispatched_at;
+        if let Some((user, at)) = signed {
+            let details = department_move(
+                "assignment_signed",
+                (assignment_state, AssignmentState::InProgress),
+            );
+            timeline.event(
+                batch,
+                at,
+                (Some(user.0), user.1),
+                "assignment_signed",
+                CaseStatus::InProgress,
+                details,
+            );
+            assignment_state = AssignmentState::InProgress;
+            (assignment_version, assignment_updated) = (assignment_version + 1, at);
+        }
+        if let Some((user, at)) = replied {
+            let details = department_move(
+                "assignment_replied",
+                (assignment_state, AssignmentState::Replied),
+            );
+            timeline.event(
+                batch,
+                at,
+                (Some(user.0), user.1),
+                "assignment_replied",
+                CaseStatus::PendingReview,
+                details,
+            );
+            assignment_state = AssignmentState::Replied;
+            (assignment_version, assignment_updated) = (assignment_version + 1, at);
+        }
+        let mut follow_up = None;
+        if approved {
+            let days = self.clocks.policy.policy.follow_up_working_days;
+            let due = calendar.add_working_days(reviewed_at.and_utc(), days);
+            timeline.event(
+                batch,
+                reviewed_at,
+                reviewing,
+                "review_approved",
+                CaseStatus::AwaitingFollowUp,
+                serde_json::json!({ "round": start.round, "follow_up_due_at": due.at, "note": null }),
+            );
+            end.reviewed = Some(reviewed_at);
+            assignment_state = AssignmentState::Completed;
+            (assignment_version, assignment_updated) = (assignment_version + 1, reviewed_at);
+            follow_up = Some((due, format!("{days} working_days")));
+        }
+        // Approved cases are followed up by the rules; cases that never reached approval (no
+        // one in the department to reply) are closed by the supervisor: open work cancelled,
+        // clocks stopped.
+        let plan = approved.then(|| {
+            plan_follow_up(
+                rng,
+                &calendar,
+                reviewed_at,
+                closing.then_some(closed_at),
+                self.now,
+                self.surveys.template.map(|_| self.surveys.answerable()),
+                start.may_redo,
+            )
+        });
+        let survey_plan = plan.as_ref().map_or(SurveyPlan::None, |plan| plan.survey);
+        // An invitation, issued a few minutes after the approval (before any call).
+        let mut invitation = None;
+        if let (SurveyPlan::Unanswered | SurveyPlan::ByLink, Some(template)) =
+            (survey_plan, self.surveys.template)
+        {
+            let issued = clamp(reviewed_at + minutes(rng, 1, 10));
+            let expires =
+                survey::expires_at(issued.and_utc(), self.surveys.validity_days).naive_utc();
+            let survey_id = SurveyId(self.next_survey);
+            self.next_survey += 1;
+            timeline.event(
+                batch,
+                issued,
+                operating,
+                "survey_issued",
+                CaseStatus::AwaitingFollowUp,
+                issued_details(survey_id, template, expires.and_utc()),
+            );
+            invitation = Some((
+                survey_id,
+                NewSurvey {
+                    case_id: id,
+                    template_id: template,
+                    token_hash: Some(self.surveys.token_digest()),
+                    issued_by: Some(operator),
+                    issued_at: Ts::new(issued),
+                    expires_at: Ts::new(expires),
+                    answered_at: None,
+                    answered_by: None,
+                    answers: None,
+                    resolved: None,
+                    satisfaction: None,
+                    channel: SurveyChannel::Link,
+                    follow_up_call_id: None,
+                },
+            ));
+        }
+        let mut calls = Vec::new();
+        let mut follow_up_end = ClockEnd::Running;
+        let attempts = plan.as_ref().map_or(&[][..], |plan| &plan.attempts[..]);
+        for (index, attempt) in attempts.iter().enumerate() {
+            let last = index + 1 == attempts.len();
+            let evaluation = attempt.evaluation.filter(|_| last);
+            let (action, after) = match attempt.verdict {
+                Verdict::TryAgain => ("follow_up_attempt", CaseStatus::AwaitingFollowUp),
+                Verdict::AwaitSupervisor => ("awaiting_decision", CaseStatus::AwaitingDecision),
+                _ => ("closed_after_follow_up", CaseStatus::Closed),
+            };
+            if let Some(ends) = attempt.verdict.closure() {
+                end.closure = Some(ends);
+                end.closed = Some(attempt.at);
+            }
+            if attempt.verdict != Verdict::TryAgain {
+                follow_up_end = ClockEnd::Done(attempt.at);
+            }
+            // The citizen answers the invitation instead of the last call: the answer is the
+            // result, applied as a reached call's would be (`apply_evaluation`).
+            if let (SurveyPlan::ByLink, Some(evaluation), Some((survey_id, survey))) =
+                (survey_plan, evaluation, invitation.as_mut())
+            {
+                survey.answered_at = Some(Ts::new(attempt.at));
+                survey.answers = Some(self.surveys.answers(evaluation));
+                survey.resolved = Some(evaluation.resolved);
+                survey.satisfaction = Some(evaluation.satisfaction);
+                let details = answered_details(
+                    *survey_id,
+                    survey.template_id,
+                    None,
+                    (survey.resolved, survey.satisfaction),
+                    false,
+                );
+                timeline.event(
+                    batch,
+                    attempt.at,
+                    citizen,
+                    "survey_answered",
+                    CaseStatus::AwaitingFollowUp,
+                    details.clone(),
+                );
+                timeline.event(batch, attempt.at, citizen, action, after, details);
+                continue;
+            }
+            let call = NewFollowUpCall {
+                case_id: id,
+                // The clock's id is known once it is written, below.
+                deadline_id: DeadlineId(0),
+                evaluated_case_id: id,
+                round: start.round,
+                department_id: Some(lead),
+                channel: attempt.channel,
+                outcome: attempt.outcome,
+                resolved: attempt.evaluation.map(|e| e.resolved),
+                satisfaction: attempt.evaluation.map(|e| e.satisfaction),
+                citizen_words: attempt.evaluation.map(|e| {
+                    let words = match e.satisfaction {
+                        Satisfaction::Dissatisfied => DISSATISFIED_WORDS,
+                        _ => CITIZEN_WORDS,
+                    };
+                    pick(rng, words).to_owned()
+                }),
+                effect: attempt.verdict.effect(),
+                called_by: operator,
+                called_at: Ts::new(attempt.at),
+                recorded_at: Ts::new(attempt.at),
+            };
+            let call_id = FollowUpCallId(self.next_call);
+            let details = call_details(call_id, &call);
+            // The reached call recorded as a phone survey: stored with it, on the timeline
+            // before the call's effect, as the product records it.
+            if let (SurveyPlan::Phone, Some(evaluation), Some(template)) =
+                (survey_plan, evaluation, self.surveys.template)
+            {
+                let survey_id = SurveyId(self.next_survey);
+                self.next_survey += 1;
+                let survey = phone_survey_row(
+                    (call_id, &call),
+                    template,
+                    self.surveys.answers(evaluation),
+                    (Some(evaluation.resolved), Some(evaluation.satisfaction)),
+                );
+                timeline.event(
+                    batch,
+                    attempt.at,
+                    operating,
+                    "survey_answered",
+                    CaseStatus::AwaitingFollowUp,
+                    answered_details(
+                        survey_id,
+                        template,
+                        Some(call_id),
+                        (survey.resolved, survey.satisfaction),
+                        false,
+                    ),
+                );
+                batch
+                    .surveys
+                    .push((surveys::id.eq(survey_id.get()), survey));
+            }
+            timeline.event(batch, attempt.at, operating, action, after, details);
+            calls.push((follow_up_calls::id.eq(self.next_call), call));
+            self.next_call += 1;
+        }
+        if let Some((survey_id, survey)) = invitation {
+            batch
+                .surveys
+                .push((surveys::id.eq(survey_id.get()), survey));
+        }
+        match plan.as_ref().and_then(|plan| plan.decision) {
+            Some(Decision::Close(at, reason, note)) => {
+                end.closure = Some(reason.closure());
+                end.closed = Some(at);
+                end.resolution = Some(note.to_owned());
+                timeline.event(
+                    batch,
+                    at,
+                    supervising,
+                    "follow_up_decision",
+                    CaseStatus::Closed,
+                    close_decision_details(reason, Some(note)),
+                );
+            }
+            Some(Decision::Redo(at, note)) => {
+                // The round's assignment stays completed and its clocks stopped; the next
+                // round is dispatched at once by the same decision.
+                timeline.event(
+                    batch,
+                    at,
+                    supervising,
+                    "redo",
+                    CaseStatus::PendingDispatch,
+                    redo_details(Some(note), start.round),
+                );
+                redo = Some(at);
+            }
+            None => {}
+        }
+        let close_at = dispatched_at.max(clamp(dispatched_at + TimeDelta::days(5)));
+        let closed_by_supervisor = (closing && !approved).then_some(close_at);
+        if let Some(at) = closed_by_supervisor {
+            end.closure = Some(Closure::Resolved);
+            end.closed = Some(at);
+            end.resolution = Some(result.to_owned());
+            timeline.event(
+                batch,
+                at,
+                supervising,
+                "closed",
+                CaseStatus::Closed,
+                serde_json::json!({ "reason": result, "closure": Closure::Resolved.as_str() }),
+            );
+            if assignment_state.is_open() || assignment_state == AssignmentState::Replied {
+                assignment_state = AssignmentState::Cancelled;
+                (assignment_version, assignment_updated) = (assignment_version + 1, at);
+            }
+        }
+        let stopped = |done: Option<NaiveDateTime>| match (done, closed_by_supervisor) {
+            (Some(at), _) => ClockEnd::Done(at),
+            (None, Some(at)) => ClockEnd::Cancelled(at),
+            (None, None) => ClockEnd::Running,
+        };
+        let (sign_end, reply_end) = (stopped(signed.map(|s| s.1)), stopped(replied.map(|r| r.1)));
+        deadline(
+            batch,
+            (&mut self.next_deadline, self.clocks.policy.version),
+            DeadlineKind::Sign,
+            id,
+            Some((assignment_id, lead)),
+            dispatched_at,
+            &sign_due,
+            period_text(&sign),
+            sign_end,
+        );
+        deadline(
+            batch,
+            (&mut self.next_deadline, self.clocks.policy.version),
+            DeadlineKind::Reply,
+            id,
+            Some((assignment_id, lead)),
+            dispatched_at,
+            &reply_due_at,
+            period_text(&reply),
+            reply_end,
+        );
+        if let Some((due, period)) = follow_up {
+            let clock = deadline(
+                batch,
+                (&mut self.next_deadline, self.clocks.policy.version),
+                DeadlineKind::FollowUp,
+                id,
+                None,
+                reviewed_at,
+                &due,
+                period,
+                follow_up_end,
+            );
+            for (_, call) in &mut calls {
+                call.deadline_id = clock;
+            }
+            batch.follow_up_calls.append(&mut calls);
+        }
+        let worker =
+            |done: Option<((UserId, Role), NaiveDateTime)>| done.map(|((user, _), _)| user);
+        batch.assignments.push((
+            assignments::id.eq(assignment_id),
+            NewAssignment {
+                case_id: id,
+                department_id: lead,
+                round: start.round,
+                role: AssignmentRole::Lead,
+                mode: DispatchMode::Direct,
+                assigned: false,
+                instructions: None,
+                state: assignment_state,
+                dispatched_by: Some(start.by.0),
+                dispatched_at: Ts::new(dispatched_at),
+                sign_due_at: Ts::new(sign_due.at.naive_utc()),
+                reply_due_at: Ts::new(reply_due_at.at.naive_utc()),
+                handler_id: worker(signed),
+                signed_by: worker(signed),
+                signed_at: signed.map(|(_, at)| Ts::new(at)),
+                returned_by: None,
+                returned_at: None,
+                return_reason: None,
+                ruling: None,
+                ruling_note: None,
+                ruled_at: None,
+                reply: reply_text
+                    .as_ref()
+                    .map(|reply| serde_json::to_string(reply).expect("a reply is JSON")),
+                replied_by: worker(replied),
+                replied_at: replied.map(|(_, at)| Ts::new(at)),
+                review_decision: approved.then(|| "approved".to_owned()),
+                review_note: None,
+                reviewed_at: approved.then(|| Ts::new(reviewed_at)),
+                version: assignment_version,
+                updated_at: Ts::new(assignment_updated),
+            },
+        ));
+        redo
+    }
+
     /// Appends the rows of case number `index` (of `total`) to `batch`.
     pub(super) fn case(&mut self, index: u64, batch: &mut Batch) {
         let rng = &mut self.rng;
@@ -1060,6 +1606,7 @@ impl Generator {
         let (topic_index, category_id, default_department) = *chosen;
         let topic = &TOPICS[topic_index];
         let district = &org.districts[rng.usize(..org.districts.len())];
+        let district_id = district.id;
         let street = (!district.streets.is_empty())
             .then(|| &district.streets[rng.usize(..district.streets.len())]);
         let mut address = String::with_capacity(64);
@@ -1105,55 +1652,19 @@ impl Generator {
         let clamp = |t: NaiveDateTime| t.min(self.now);
         let accepted_at = clamp(created_at + minutes(rng, 2, 90));
         let dispatched_at = clamp(accepted_at + minutes(rng, 10, 240));
-        let signed_at = clamp(dispatched_at + minutes(rng, 30, 20 * 60));
-        let replied_at = clamp(signed_at + minutes(rng, 12 * 60, 4 * 24 * 60));
-        let reviewed_at = clamp(replied_at + minutes(rng, 30, 8 * 60));
-        let closed_at = clamp(reviewed_at + minutes(rng, 4 * 60, 2 * 24 * 60));
         let result = pick(rng, topic.results);
 
         let (operator, dispatcher, supervisor) = (org.operator, org.dispatcher, org.supervisor);
-        let mut status = CaseStatus::Registered;
-        let mut version = 0;
-        let mut updated_at = created_at;
-        // One move: its timeline event, the case's new status, version and time.
-        let mut event = |batch: &mut Batch,
-                         at: NaiveDateTime,
-                         (actor, role): (Option<UserId>, Role),
-                         action: &str,
-                         after: CaseStatus,
-                         details: serde_json::Value| {
-            batch.events.push((
-                case_events::id.eq(self.next_event),
-                NewCaseEvent {
-                    case_id: id,
-                    occurred_at: Ts::new(at),
-                    actor_user_id: actor,
-                    actor_client_id: None,
-                    actor_role: role.as_str().to_owned(),
-                    action: action.to_owned(),
-                    status_before: (version > 0).then(|| status.as_str().to_owned()),
-                    status_after: Some(after.as_str().to_owned()),
-                    details: details.to_string(),
-                },
-            ));
-            self.next_event += 1;
-            // A move that keeps the status (a follow-up attempt, a survey issued or answered)
-            // leaves the case as it is, as the product's `event_keeping_status` does.
-            if !matches!(
-                action,
-                "follow_up_attempt" | "survey_issued" | "survey_answered"
-            ) {
-                status = after;
-                version += 1;
-                updated_at = at;
-            }
+        // One move at a time: its timeline event, the case's new status, version and time.
+        let mut timeline = Timeline {
+            case_id: id,
+            next_event: self.next_event,
+            status: CaseStatus::Registered,
+            version: 0,
+            updated_at: created_at,
         };
         let operating = (Some(operator), Role::Operator);
-        let dispatching = (Some(dispatcher), Role::Dispatcher);
-        let supervising = (Some(supervisor), Role::Supervisor);
-        // A citizen answering through the link they were sent, not signed in.
-        let citizen = (None, Role::Citizen);
-        event(
+        timeline.event(
             batch,
             created_at,
             operating,
@@ -1161,18 +1672,16 @@ impl Generator {
             CaseStatus::Registered,
             serde_json::json!({ "channel": channel }),
         );
-        let mut closure = None;
-        let mut resolution = None;
-        let mut closed = None;
+        let mut end = CaseEnd::default();
         let mut accepted = None;
         match planned {
             "registered" => {}
             "rejected" => {
                 let reason = "不属于本热线受理范围";
                 let redirect_to = "请通过人民法院诉讼途径解决";
-                resolution = Some(format!("{reason}\n{redirect_to}"));
-                closed = Some(accepted_at);
-                event(
+                end.resolution = Some(format!("{reason}\n{redirect_to}"));
+                end.closed = Some(accepted_at);
+                timeline.event(
                     batch,
                     accepted_at,
                     operating,
@@ -1183,9 +1692,9 @@ impl Generator {
             }
             _ if answered_directly => {
                 let answer = result.to_owned();
-                closure = Some(Closure::AnsweredDirectly);
-                closed = Some(accepted_at);
-                event(
+                end.closure = Some(Closure::AnsweredDirectly);
+                end.closed = Some(accepted_at);
+                timeline.event(
                     batch,
                     accepted_at,
                     operating,
@@ -1193,11 +1702,11 @@ impl Generator {
                     CaseStatus::Closed,
                     serde_json::json!({ "answer": answer }),
                 );
-                resolution = Some(answer);
+                end.resolution = Some(answer);
             }
             _ => {
                 accepted = Some(accepted_at);
-                event(
+                timeline.event(
                     batch,
                     accepted_at,
                     operating,
@@ -1208,399 +1717,47 @@ impl Generator {
             }
         }
 
-        let mut reviewed = None;
-        let mut reply_due = None;
         if dispatched {
-            let assignment_id = self.next_assignment;
-            self.next_assignment += 1;
             let rule = CaseKind::parse(kind)
                 .zip(Urgency::parse(urgency))
                 .and_then(|(kind, urgency)| self.clocks.policy.policy.rule(kind, urgency))
                 .expect("the policy has a rule for every kind and urgency");
-            let (sign, reply) = (rule.sign, rule.reply);
-            let calendar = Arc::clone(&self.clocks.calendar);
-            let sign_due = sign.due_from(&calendar, dispatched_at.and_utc());
-            let reply_due_at = reply.due_from(&calendar, dispatched_at.and_utc());
-            reply_due = Some(reply_due_at.at.naive_utc());
-            event(
-                batch,
-                dispatched_at,
-                dispatching,
-                "dispatched",
-                CaseStatus::Dispatched,
-                serde_json::json!({
-                    "round": 1,
-                    "mode": DispatchMode::Direct.as_str(),
-                    "assigned": false,
-                    "departments": [{
-                        "assignment_id": assignment_id,
-                        "department_id": lead,
-                        "role": AssignmentRole::Lead.as_str(),
-                    }],
-                    "lead_department_id": lead,
-                    "reply_due_at": reply_due_at.at,
-                    "instructions": null,
-                }),
-            );
-            // Only a user of the lead department signs and replies; without one the case
-            // stays dispatched, or the supervisor closes it.
-            let worked = handler.filter(|_| planned != "dispatched");
-            let signed = worked.map(|user| (user, signed_at));
-            let replied = worked
-                .filter(|_| planned != "in_progress")
-                .map(|user| (user, replied_at));
-            let approved = replied.is_some() && planned != "pending_review";
-            let closing = planned == "closed";
-            let reply_text = replied.map(|_| Reply {
-                investigation: "承办人员到现场核实了反映的情况。".into(),
-                actions: result.into(),
-                result: "问题已解决".into(),
-                contacted_citizen: true,
-            });
-            let department_move =
-                |action: &str, (before, after): (AssignmentState, AssignmentState)| {
-                    let mut details = serde_json::json!({
-                        "assignment_id": assignment_id,
-                        "department_id": lead,
-                        "state_before": before.as_str(),
-                        "state_after": after.as_str(),
-                    });
-                    if let (Some(reply), "assignment_replied") = (&reply_text, action) {
-                        details["reply"] = serde_json::to_value(reply).expect("a reply is JSON");
-                    }
-                    details
-                };
-            let mut assignment_state = AssignmentState::PendingSign;
-            let mut assignment_version = 1;
-            let mut assignment_updated = dispatched_at;
-            if let Some((user, at)) = signed {
-                let details = department_move(
-                    "assignment_signed",
-                    (assignment_state, AssignmentState::InProgress),
-                );
-                event(
-                    batch,
-                    at,
-                    (Some(user.0), user.1),
-                    "assignment_signed",
-                    CaseStatus::InProgress,
-                    details,
-                );
-                assignment_state = AssignmentState::InProgress;
-                (assignment_version, assignment_updated) = (assignment_version + 1, at);
-            }
-            if let Some((user, at)) = replied {
-                let details = department_move(
-                    "assignment_replied",
-                    (assignment_state, AssignmentState::Replied),
-                );
-                event(
-                    batch,
-                    at,
-                    (Some(user.0), user.1),
-                    "assignment_replied",
-                    CaseStatus::PendingReview,
-                    details,
-                );
-                assignment_state = AssignmentState::Replied;
-                (assignment_version, assignment_updated) = (assignment_version + 1, at);
-            }
-            let mut follow_up = None;
-            if approved {
-                let days = self.clocks.policy.policy.follow_up_working_days;
-                let due = calendar.add_working_days(reviewed_at.and_utc(), days);
-                event(
-                    batch,
-                    reviewed_at,
-                    dispatching,
-                    "review_approved",
-                    CaseStatus::AwaitingFollowUp,
-                    serde_json::json!({ "round": 1, "follow_up_due_at": due.at, "note": null }),
-                );
-                reviewed = Some(reviewed_at);
-                assignment_state = AssignmentState::Completed;
-                (assignment_version, assignment_updated) = (assignment_version + 1, reviewed_at);
-                follow_up = Some((due, format!("{days} working_days")));
-            }
-            // Approved cases are followed up by the rules; cases that never reached approval (no
-            // one in the department to reply) are closed by the supervisor: open work cancelled,
-            // clocks stopped.
-            let plan = approved.then(|| {
-                plan_follow_up(
-                    rng,
-                    &calendar,
-                    reviewed_at,
-                    closing.then_some(closed_at),
-                    self.now,
-                    self.surveys.template.map(|_| self.surveys.answerable()),
-                )
-            });
-            let survey_plan = plan.as_ref().map_or(SurveyPlan::None, |plan| plan.survey);
-            // An invitation, issued a few minutes after the approval (before any call).
-            let mut invitation = None;
-            if let (SurveyPlan::Unanswered | SurveyPlan::ByLink, Some(template)) =
-                (survey_plan, self.surveys.template)
-            {
-                let issued = clamp(reviewed_at + minutes(rng, 1, 10));
-                let expires =
-                    survey::expires_at(issued.and_utc(), self.surveys.validity_days).naive_utc();
-                let survey_id = SurveyId(self.next_survey);
-                self.next_survey += 1;
-                event(
-                    batch,
-                    issued,
-                    operating,
-                    "survey_issued",
-                    CaseStatus::AwaitingFollowUp,
-                    issued_details(survey_id, template, expires.and_utc()),
-                );
-                invitation = Some((
-                    survey_id,
-                    NewSurvey {
-                        case_id: id,
-                        template_id: template,
-                        token_hash: Some(self.surveys.token_digest()),
-                        issued_by: Some(operator),
-                        issued_at: Ts::new(issued),
-                        expires_at: Ts::new(expires),
-                        answered_at: None,
-                        answered_by: None,
-                        answers: None,
-                        resolved: None,
-                        satisfaction: None,
-                        channel: SurveyChannel::Link,
-                        follow_up_call_id: None,
-                    },
-                ));
-            }
-            let mut calls = Vec::new();
-            let mut follow_up_end = ClockEnd::Running;
-            let attempts = plan.as_ref().map_or(&[][..], |plan| &plan.attempts[..]);
-            for (index, attempt) in attempts.iter().enumerate() {
-                let last = index + 1 == attempts.len();
-                let evaluation = attempt.evaluation.filter(|_| last);
-                let (action, after) = match attempt.verdict {
-                    Verdict::TryAgain => ("follow_up_attempt", CaseStatus::AwaitingFollowUp),
-                    Verdict::AwaitSupervisor => ("awaiting_decision", CaseStatus::AwaitingDecision),
-                    _ => ("closed_after_follow_up", CaseStatus::Closed),
-                };
-                if let Some(ends) = attempt.verdict.closure() {
-                    closure = Some(ends);
-                    closed = Some(attempt.at);
-                }
-                if attempt.verdict != Verdict::TryAgain {
-                    follow_up_end = ClockEnd::Done(attempt.at);
-                }
-                // The citizen answers the invitation instead of the last call: the answer is the
-                // result, applied as a reached call's would be (`apply_evaluation`).
-                if let (SurveyPlan::ByLink, Some(evaluation), Some((survey_id, survey))) =
-                    (survey_plan, evaluation, invitation.as_mut())
-                {
-                    survey.answered_at = Some(Ts::new(attempt.at));
-                    survey.answers = Some(self.surveys.answers(evaluation));
-                    survey.resolved = Some(evaluation.resolved);
-                    survey.satisfaction = Some(evaluation.satisfaction);
-                    let details = answered_details(
-                        *survey_id,
-                        survey.template_id,
-                        None,
-                        (survey.resolved, survey.satisfaction),
-                        false,
-                    );
-                    event(
-                        batch,
-                        attempt.at,
-                        citizen,
-                        "survey_answered",
-                        CaseStatus::AwaitingFollowUp,
-                        details.clone(),
-                    );
-                    event(batch, attempt.at, citizen, action, after, details);
-                    continue;
-                }
-                let call = NewFollowUpCall {
-                    case_id: id,
-                    // The clock's id is known once it is written, below.
-                    deadline_id: DeadlineId(0),
-                    evaluated_case_id: id,
-                    round: 1,
-                    department_id: Some(lead),
-                    channel: attempt.channel,
-                    outcome: attempt.outcome,
-                    resolved: attempt.evaluation.map(|e| e.resolved),
-                    satisfaction: attempt.evaluation.map(|e| e.satisfaction),
-                    citizen_words: attempt.evaluation.map(|e| {
-                        let words = match e.satisfaction {
-                            Satisfaction::Dissatisfied => DISSATISFIED_WORDS,
-                            _ => CITIZEN_WORDS,
-                        };
-                        pick(rng, words).to_owned()
-                    }),
-                    effect: attempt.verdict.effect(),
-                    called_by: operator,
-                    called_at: Ts::new(attempt.at),
-                    recorded_at: Ts::new(attempt.at),
-                };
-                let call_id = FollowUpCallId(self.next_call);
-                let details = call_details(call_id, &call);
-                // The reached call recorded as a phone survey: stored with it, on the timeline
-                // before the call's effect, as the product records it.
-                if let (SurveyPlan::Phone, Some(evaluation), Some(template)) =
-                    (survey_plan, evaluation, self.surveys.template)
-                {
-                    let survey_id = SurveyId(self.next_survey);
-                    self.next_survey += 1;
-                    let survey = phone_survey_row(
-                        (call_id, &call),
-                        template,
-                        self.surveys.answers(evaluation),
-                        (Some(evaluation.resolved), Some(evaluation.satisfaction)),
-                    );
-                    event(
-                        batch,
-                        attempt.at,
-                        operating,
-                        "survey_answered",
-                        CaseStatus::AwaitingFollowUp,
-                        answered_details(
-                            survey_id,
-                            template,
-                            Some(call_id),
-                            (survey.resolved, survey.satisfaction),
-                            false,
-                        ),
-                    );
-                    batch
-                        .surveys
-                        .push((surveys::id.eq(survey_id.get()), survey));
-                }
-                event(batch, attempt.at, operating, action, after, details);
-                calls.push((follow_up_calls::id.eq(self.next_call), call));
-                self.next_call += 1;
-            }
-            if let Some((survey_id, survey)) = invitation {
-                batch
-                    .surveys
-                    .push((surveys::id.eq(survey_id.get()), survey));
-            }
-            if let Some((at, reason, note)) = plan.as_ref().and_then(|plan| plan.decision) {
-                closure = Some(reason.closure());
-                closed = Some(at);
-                resolution = Some(note.to_owned());
-                event(
-                    batch,
-                    at,
-                    supervising,
-                    "follow_up_decision",
-                    CaseStatus::Closed,
-                    close_decision_details(reason, Some(note)),
-                );
-            }
-            let close_at = dispatched_at.max(clamp(dispatched_at + TimeDelta::days(5)));
-            let closed_by_supervisor = (closing && !approved).then_some(close_at);
-            if let Some(at) = closed_by_supervisor {
-                closure = Some(Closure::Resolved);
-                closed = Some(at);
-                resolution = Some(result.to_owned());
-                event(
-                    batch,
-                    at,
-                    supervising,
-                    "closed",
-                    CaseStatus::Closed,
-                    serde_json::json!({ "reason": result, "closure": Closure::Resolved.as_str() }),
-                );
-                if assignment_state.is_open() || assignment_state == AssignmentState::Replied {
-                    assignment_state = AssignmentState::Cancelled;
-                    (assignment_version, assignment_updated) = (assignment_version + 1, at);
-                }
-            }
-            let stopped = |done: Option<NaiveDateTime>| match (done, closed_by_supervisor) {
-                (Some(at), _) => ClockEnd::Done(at),
-                (None, Some(at)) => ClockEnd::Cancelled(at),
-                (None, None) => ClockEnd::Running,
+            let case = RoundCase {
+                id,
+                lead,
+                handler,
+                sign: rule.sign,
+                reply: rule.reply,
+                result,
             };
-            let (sign_end, reply_end) =
-                (stopped(signed.map(|s| s.1)), stopped(replied.map(|r| r.1)));
-            deadline(
-                batch,
-                (&mut self.next_deadline, self.clocks.policy.version),
-                DeadlineKind::Sign,
-                id,
-                Some((assignment_id, lead)),
-                dispatched_at,
-                &sign_due,
-                period_text(&sign),
-                sign_end,
-            );
-            deadline(
-                batch,
-                (&mut self.next_deadline, self.clocks.policy.version),
-                DeadlineKind::Reply,
-                id,
-                Some((assignment_id, lead)),
-                dispatched_at,
-                &reply_due_at,
-                period_text(&reply),
-                reply_end,
-            );
-            if let Some((due, period)) = follow_up {
-                let clock = deadline(
-                    batch,
-                    (&mut self.next_deadline, self.clocks.policy.version),
-                    DeadlineKind::FollowUp,
-                    id,
-                    None,
-                    reviewed_at,
-                    &due,
-                    period,
-                    follow_up_end,
-                );
-                for (_, call) in &mut calls {
-                    call.deadline_id = clock;
-                }
-                batch.follow_up_calls.append(&mut calls);
+            let mut start = RoundStart {
+                round: 1,
+                at: dispatched_at,
+                by: (dispatcher, Role::Dispatcher),
+                planned,
+                may_redo: true,
+            };
+            while let Some(redone_at) = self.round(batch, &mut timeline, &mut end, &case, start) {
+                // 重办: a new round to the same lead department, dispatched by the supervisor's
+                // decision, which then goes as far as a first round of its age would.
+                let planned = match status_for_age(&mut self.rng, self.now - redone_at) {
+                    "registered" | "pending_dispatch" => "dispatched",
+                    "rejected" => "closed",
+                    other => other,
+                };
+                end.redo_count += 1;
+                start = RoundStart {
+                    round: start.round + 1,
+                    at: redone_at,
+                    by: (supervisor, Role::Supervisor),
+                    planned,
+                    may_redo: false,
+                };
             }
-            let worker =
-                |done: Option<((UserId, Role), NaiveDateTime)>| done.map(|((user, _), _)| user);
-            batch.assignments.push((
-                assignments::id.eq(assignment_id),
-                NewAssignment {
-                    case_id: id,
-                    department_id: lead,
-                    round: 1,
-                    role: AssignmentRole::Lead,
-                    mode: DispatchMode::Direct,
-                    assigned: false,
-                    instructions: None,
-                    state: assignment_state,
-                    dispatched_by: Some(dispatcher),
-                    dispatched_at: Ts::new(dispatched_at),
-                    sign_due_at: Ts::new(sign_due.at.naive_utc()),
-                    reply_due_at: Ts::new(reply_due_at.at.naive_utc()),
-                    handler_id: worker(signed),
-                    signed_by: worker(signed),
-                    signed_at: signed.map(|(_, at)| Ts::new(at)),
-                    returned_by: None,
-                    returned_at: None,
-                    return_reason: None,
-                    ruling: None,
-                    ruling_note: None,
-                    ruled_at: None,
-                    reply: reply_text
-                        .as_ref()
-                        .map(|reply| serde_json::to_string(reply).expect("a reply is JSON")),
-                    replied_by: worker(replied),
-                    replied_at: replied.map(|(_, at)| Ts::new(at)),
-                    review_decision: approved.then(|| "approved".to_owned()),
-                    review_note: None,
-                    reviewed_at: approved.then(|| Ts::new(reviewed_at)),
-                    version: assignment_version,
-                    updated_at: Ts::new(assignment_updated),
-                },
-            ));
         }
 
+        self.next_event = timeline.next_event;
+        let rng = &mut self.rng;
         let anonymous = rng.u32(..100) < 3;
         let name = (!anonymous).then(|| {
             let mut name = String::with_capacity(12);
@@ -1646,32 +1803,32 @@ impl Generator {
                 title,
                 description,
                 address: Some(address),
-                district_id: Some(district.id),
+                district_id: Some(district_id),
                 latitude,
                 longitude,
                 occurred_at: rng
                     .bool()
                     .then(|| Ts::new(created_at - minutes(rng, 10, 48 * 60))),
-                status,
-                closure,
-                resolution,
+                status: timeline.status,
+                closure: end.closure,
+                resolution: end.resolution,
                 citizen_id: None,
                 registered_by: Some(operator),
                 source_client: None,
                 external_ref: None,
-                version,
+                version: timeline.version,
                 created_at: Ts::new(created_at),
-                updated_at: Ts::new(updated_at),
+                updated_at: Ts::new(timeline.updated_at),
                 accepted_at: accepted.map(Ts::new),
-                closed_at: closed.map(Ts::new),
-                current_round: i32::from(dispatched),
+                closed_at: end.closed.map(Ts::new),
+                current_round: end.round,
                 // A close keeps the lead and the reply time the citizen was told.
                 lead_department_id: dispatched.then_some(lead),
-                reply_due_at: reply_due.map(Ts::new),
+                reply_due_at: end.reply_due.map(Ts::new),
                 merged_into: None,
-                redo_count: 0,
-                dispatched_at: dispatched.then(|| Ts::new(dispatched_at)),
-                reviewed_at: reviewed.map(Ts::new),
+                redo_count: end.redo_count,
+                dispatched_at: end.dispatched.map(Ts::new),
+                reviewed_at: end.reviewed.map(Ts::new),
             },
         ));
     }

@@ -2,7 +2,8 @@
 //! benchmark: the command, its options and the two threads that run it. [`generate`] makes the
 //! cases (text, distributions, and a history of the API's own moves for each: case number
 //! continuing the per-day counters, complainant, timeline, for dispatched cases the round-1
-//! lead assignment with its clocks, and for approved cases their follow-up calls); [`write`] puts them in the database through the product's
+//! lead assignment with its clocks, for approved cases their follow-up calls and surveys, and
+//! after a redo the second round); [`write`] puts them in the database through the product's
 //! own `Insertable` rows.
 //!
 //! Speed comes from large transactions, multi-row INSERTs of a fixed size (one prepared statement

@@ -432,6 +432,12 @@ pub(crate) fn close_decision_details(
     serde_json::json!({"decision": "close", "reason": reason.as_str(), "note": note})
 }
 
+/// The timeline event's details of the supervisor's redo (重办) after round `previous_round`.
+/// The seed writes the same.
+pub(crate) fn redo_details(note: Option<&str>, previous_round: i32) -> serde_json::Value {
+    serde_json::json!({"decision": "redo", "reason": note, "previous_round": previous_round})
+}
+
 /// Applies a citizen's evaluation given another way than a call (an answered survey) to a case
 /// awaiting follow-up: closes it, or hands it to the supervisor's decision, like a reached call.
 /// Runs inside the caller's transaction; returns the case's new status, or `None` (nothing done)
@@ -711,11 +717,7 @@ pub fn decide(
                         reply_due_at: Some(None),
                         ..Default::default()
                     },
-                    serde_json::json!({
-                        "decision": "redo",
-                        "reason": note,
-                        "previous_round": case.current_round,
-                    }),
+                    redo_details(note.as_deref(), case.current_round),
                 )?;
                 let dispatched = transition(next, CaseMove::Dispatch).map_err(conflict)?;
                 start_round(

@@ -1016,6 +1016,61 @@ async fn seeded_histories_are_made_of_the_apis_own_moves() {
         made.push(unreachable);
     }
 
+    // Redone (重办) after a dissatisfied citizen: round 2 to the same lead department, which
+    // stops wherever a first round may, or is followed up satisfied and closed.
+    for stop in [
+        "dispatched",
+        "signed",
+        "replied",
+        "approved",
+        "resolved",
+        "partly_resolved",
+        "unresolved",
+    ] {
+        let case = approved().await;
+        call(case, reached("no", "dissatisfied")).await;
+        let path = format!("/api/v1/cases/{case}/follow-up-decision");
+        let body = json!({"decision": "redo", "note": "市民反映问题仍未解决，责成重新办理。"});
+        let redone = json_of(post(&app, &d.supervisor, &path, body).await, 200, "redo").await;
+        assert_eq!(redone["current_round"], 2);
+        let round_two = crate::dispatch::assignments_of(&app, &d.dispatcher, case)
+            .await
+            .into_iter()
+            .find(|a| a["round"] == 2)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        match stop {
+            "dispatched" => {}
+            "signed" => {
+                let path = format!("/api/v1/assignments/{round_two}/sign");
+                json_of(
+                    post(&app, &d.cgj_staff, &path, json!({})).await,
+                    200,
+                    "sign",
+                )
+                .await;
+            }
+            _ => sign_and_reply(&app, &d.cgj_staff, round_two).await,
+        }
+        if !matches!(stop, "dispatched" | "signed" | "replied") {
+            let path = format!("/api/v1/cases/{case}/review");
+            let body = json!({"decision": "approve"});
+            json_of(post(&app, &d.dispatcher, &path, body).await, 200, "review").await;
+        }
+        let ending = match stop {
+            "approved" => Some(no_answer.clone()),
+            "resolved" => Some(reached("yes", "satisfied")),
+            "partly_resolved" => Some(reached("partly", "basically_satisfied")),
+            "unresolved" => Some(reached("no", "basically_satisfied")),
+            _ => None,
+        };
+        if let Some(ending) = ending {
+            call(case, ending).await;
+        }
+        made.push(case);
+    }
+
     let mut producible = std::collections::BTreeSet::new();
     for id in made {
         producible.extend(shape_of(&app, &d.dispatcher, id).await);
@@ -1040,6 +1095,7 @@ async fn seeded_histories_are_made_of_the_apis_own_moves() {
         "follow_up_decision",
         "survey_issued",
         "survey_answered",
+        "redo",
     ] {
         assert!(
             written
@@ -1058,6 +1114,13 @@ async fn seeded_histories_are_made_of_the_apis_own_moves() {
             "400 seeded cases include a {survey}: {written:#?}"
         );
     }
+    // Some were redone, and their second round went on.
+    assert!(
+        written
+            .iter()
+            .any(|s| s.starts_with("event \"dispatched\" by \"supervisor\"")),
+        "a seeded redo dispatches round 2: {written:#?}"
+    );
     // An answer through the link, not a call, closed some of them.
     assert!(
         written
