@@ -33,7 +33,9 @@ use crate::service::cases::{
     EventActor, change_case, conflict, event_keeping_status, lock_visible_case, stored,
     visible_case,
 };
-use crate::service::dispatch::{DispatchTargetInput, NewRound, checked_targets, start_round};
+use crate::service::dispatch::{
+    DispatchTargetInput, NewRound, checked_targets, set_round_aside, start_round,
+};
 use crate::service::reference::ReferenceData;
 use crate::validation::{self, trimmed};
 
@@ -632,26 +634,10 @@ pub fn decide(
                     Some(chosen) => chosen.clone(),
                     None => previous_round(conn, &case)?,
                 };
-                assignment_db::cancel_open_assignments(conn, case.id, at)?;
-                assignment_db::cancel_deadlines(conn, case.id, None, at)?;
-                let redone = change_case(
-                    conn,
-                    principal,
-                    &case,
-                    (status, next),
-                    "redo",
-                    CaseChanges {
-                        redo_count: Some(case.redo_count + 1),
-                        lead_department_id: Some(None),
-                        reply_due_at: Some(None),
-                        ..Default::default()
-                    },
-                    serde_json::json!({
-                        "decision": "redo",
-                        "reason": note,
-                        "previous_round": case.current_round,
-                    }),
-                )?;
+                // The same `redo` event as `/redo`'s: the decision is the reason's context.
+                let details =
+                    serde_json::json!({"reason": note, "previous_round": case.current_round});
+                let redone = set_round_aside(conn, principal, &case, (status, next), details)?;
                 let dispatched = transition(next, CaseMove::Dispatch).map_err(conflict)?;
                 start_round(
                     conn,
