@@ -55,11 +55,11 @@ department="$(curl -fsS "$base/api/v1/departments?limit=200" "${auth[@]}" \
 urlencode() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$1"; }
 
 declare -a rows=()
-run() { # name, path
-    local name="$1" path="$2"
+run() { # name, path[, connections]
+    local name="$1" path="$2" connections="${3:-$CONNECTIONS}"
     local out rps p50 p99 count
     count="$(curl -fsS "$base$path" "${auth[@]}" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')"
-    out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${auth[@]}" "$base$path")"
+    out="$(wrk -t"$THREADS" -c"$connections" -d"$DURATION" --latency "${auth[@]}" "$base$path")"
     if echo "$out" | grep -q "Non-2xx"; then
         echo "$name: wrk saw non-2xx answers:" >&2; echo "$out" >&2; exit 1
     fi
@@ -77,6 +77,7 @@ run "GET /cases?status=in_progress&q=$QUERY" "/api/v1/cases?status=in_progress&q
 # The centre's follow-up work queue: each page shows 50 complainants in full, so each request
 # also records 50 personal-data reads.
 run "GET /follow-up-queue (first 50, reads recorded)" "/api/v1/follow-up-queue?limit=50"
+run "GET /follow-up-queue, 10 clients (-c10)" "/api/v1/follow-up-queue?limit=50" 10
 
 peak_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
 echo

@@ -9,10 +9,12 @@ use diesel::sql_types::Bool;
 use super::schema::{cases, complainants, deadlines, follow_up_calls};
 use super::{DbConnection, MultiBackend, PageRequest};
 use crate::db::assignments::DeadlineRow;
-use crate::db::cases::{CaseRow, ComplainantRow};
+use crate::db::cases::ComplainantRow;
+use crate::domain::case::{CaseStatus, Channel};
 use crate::domain::dispatch::{DeadlineKind, DeadlineState};
 use crate::domain::follow_up::{CallEffect, CallOutcome, FollowUpChannel, Resolved, Satisfaction};
-use crate::domain::ids::{CaseId, DeadlineId, DepartmentId, FollowUpCallId, UserId};
+use crate::domain::ids::{CaseId, CategoryId, DeadlineId, DepartmentId, FollowUpCallId, UserId};
+use crate::domain::sla::{CaseKind, Urgency};
 
 #[derive(Debug, Clone, Queryable)]
 #[diesel(table_name = follow_up_calls)]
@@ -151,8 +153,28 @@ pub fn list_calls(
         .load(conn)
 }
 
-/// One entry of the follow-up queue: the running clock, its case and complainant.
-pub type QueueRow = (DeadlineRow, CaseRow, Option<ComplainantRow>);
+/// One entry of the follow-up queue: the running clock, what the queue shows of its case, and
+/// the complainant. Only the columns shown are read (every timestamp read from SQLite is parsed).
+#[derive(Debug, Queryable)]
+pub struct QueueRow {
+    pub deadline_id: DeadlineId,
+    pub starts_at: NaiveDateTime,
+    pub due_at: NaiveDateTime,
+    pub case_id: CaseId,
+    pub case_no: String,
+    pub channel: Channel,
+    pub kind: CaseKind,
+    pub urgency: Urgency,
+    pub category_id: Option<CategoryId>,
+    pub district_id: Option<DepartmentId>,
+    pub title: String,
+    pub status: CaseStatus,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub citizen_id: Option<UserId>,
+    pub merged_into: Option<CaseId>,
+    pub complainant: Option<ComplainantRow>,
+}
 
 /// Running follow-up clocks, oldest first (by clock id, which is the order they started), with
 /// their cases and complainants.
@@ -165,13 +187,27 @@ pub fn queue(conn: &mut DbConnection, page: PageRequest) -> QueryResult<Vec<Queu
             "deadlines.kind = 'follow_up' AND deadlines.state = 'running'",
         ))
         .select((
-            deadlines::all_columns,
-            cases::all_columns,
+            deadlines::id,
+            deadlines::starts_at,
+            deadlines::due_at,
+            cases::id,
+            cases::case_no,
+            cases::channel,
+            cases::kind,
+            cases::urgency,
+            cases::category_id,
+            cases::district_id,
+            cases::title,
+            cases::status,
+            cases::created_at,
+            cases::updated_at,
+            cases::citizen_id,
+            cases::merged_into,
             complainants::all_columns.nullable(),
         ))
         .into_boxed::<MultiBackend>();
     if let Some(after) = page.after {
-        query = query.filter(deadlines::id.gt(after));
+        query = query.filter(deadlines::id.gt(DeadlineId(after)));
     }
     query
         .order(deadlines::id.asc())

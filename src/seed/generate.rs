@@ -36,8 +36,8 @@ use crate::domain::survey::{
 };
 use crate::error::ApiError;
 use crate::service::assignments::Reply;
-use crate::service::dispatch::period_text;
-use crate::service::follow_up::{call_details, close_decision_details, redo_details};
+use crate::service::dispatch::{period_text, redo_details};
+use crate::service::follow_up::{call_details, close_decision_details};
 use crate::service::reference::PolicyVersion;
 use crate::service::surveys::{answered_details, issued_details, phone_survey_row};
 

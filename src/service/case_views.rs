@@ -109,11 +109,11 @@ pub fn view(
 /// carries the read it owes.
 pub(crate) fn complainant_view(
     principal: &Principal,
-    case: &CaseRow,
+    (case_id, citizen_id): (CaseId, Option<UserId>),
     complainant: Option<ComplainantRow>,
 ) -> Option<ComplainantView> {
     let c = complainant?;
-    let is_own = principal.role == Role::Citizen && case.citizen_id == principal.user_id();
+    let is_own = principal.role == Role::Citizen && citizen_id == principal.user_id();
     let wishes = ContactWishes {
         contact_allowed: c.contact_allowed,
         confidential: c.confidential,
@@ -135,7 +135,7 @@ pub(crate) fn complainant_view(
             let owed_read = match principal.user_id() {
                 Some(user_id) if has_data && principal.role != Role::Citizen => {
                     Some(crate::db::read_log::FullRead {
-                        case_id: case.id,
+                        case_id,
                         user_id,
                         role: principal.role.as_str(),
                         at: now(),
@@ -163,7 +163,7 @@ pub(crate) fn render(
     row: CaseRow,
     complainant: Option<ComplainantRow>,
 ) -> Result<CaseView, ApiError> {
-    let complainant = complainant_view(principal, &row, complainant);
+    let complainant = complainant_view(principal, (row.id, row.citizen_id), complainant);
     let status = row.status;
     Ok(CaseView {
         id: row.id,

@@ -497,23 +497,42 @@ pub fn redo(
     let row = write_transaction(conn, |conn| -> Result<CaseRow, ApiError> {
         let (case, status) = lock_visible_case(conn, principal, id, if_match)?;
         let next = transition(status, CaseMove::Redo).map_err(conflict)?;
-        let at = now();
-        assignment_db::cancel_open_assignments(conn, case.id, at)?;
-        assignment_db::cancel_deadlines(conn, case.id, None, at)?;
-        change_case(
-            conn,
-            principal,
-            &case,
-            (status, next),
-            "redo",
-            CaseChanges {
-                redo_count: Some(case.redo_count + 1),
-                lead_department_id: Some(None),
-                reply_due_at: Some(None),
-                ..Default::default()
-            },
-            serde_json::json!({"reason": reason, "previous_round": case.current_round}),
-        )
+        let details = redo_details(Some(&reason), case.current_round);
+        set_round_aside(conn, principal, &case, (status, next), details)
     })?;
     view(conn, principal, row)
+}
+
+/// The `redo` event's details: why, and which round was set aside (the `/redo` of a round under
+/// review and the supervisor's redo decision after follow-up write the same; so does the seed).
+pub(crate) fn redo_details(reason: Option<&str>, previous_round: i32) -> serde_json::Value {
+    serde_json::json!({"reason": reason, "previous_round": previous_round})
+}
+
+/// 重办: the round's open work and running clocks end, and the case (moved from `status` to
+/// `next`) waits for a new round, counted in `redo_count`; `details` go on the `redo` event.
+pub(crate) fn set_round_aside(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    case: &CaseRow,
+    (status, next): (CaseStatus, CaseStatus),
+    details: serde_json::Value,
+) -> Result<CaseRow, ApiError> {
+    let at = now();
+    assignment_db::cancel_open_assignments(conn, case.id, at)?;
+    assignment_db::cancel_deadlines(conn, case.id, None, at)?;
+    change_case(
+        conn,
+        principal,
+        case,
+        (status, next),
+        "redo",
+        CaseChanges {
+            redo_count: Some(case.redo_count + 1),
+            lead_department_id: Some(None),
+            reply_due_at: Some(None),
+            ..Default::default()
+        },
+        details,
+    )
 }

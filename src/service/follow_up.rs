@@ -34,7 +34,9 @@ use crate::service::cases::{
     EventActor, change_case, conflict, event_keeping_status, lock_visible_case, stored,
     visible_case,
 };
-use crate::service::dispatch::{DispatchTargetInput, NewRound, checked_targets, start_round};
+use crate::service::dispatch::{
+    DispatchTargetInput, NewRound, checked_targets, redo_details, set_round_aside, start_round,
+};
 use crate::service::reference::ReferenceData;
 use crate::service::surveys::{
     PhoneAnswers, PhoneSurvey, SurveyView, centre_view, check_phone_survey, record_phone_survey,
@@ -432,12 +434,6 @@ pub(crate) fn close_decision_details(
     serde_json::json!({"decision": "close", "reason": reason.as_str(), "note": note})
 }
 
-/// The timeline event's details of the supervisor's redo (重办) after round `previous_round`.
-/// The seed writes the same.
-pub(crate) fn redo_details(note: Option<&str>, previous_round: i32) -> serde_json::Value {
-    serde_json::json!({"decision": "redo", "reason": note, "previous_round": previous_round})
-}
-
 /// Applies a citizen's evaluation given another way than a call (an answered survey) to a case
 /// awaiting follow-up: closes it, or hands it to the supervisor's decision, like a reached call.
 /// Runs inside the caller's transaction; returns the case's new status, or `None` (nothing done)
@@ -523,23 +519,14 @@ pub fn queue(
     page: PageRequest,
 ) -> Result<Vec<FollowUpQueueItem>, ApiError> {
     let rows = follow_up_db::queue(conn, page)?;
-    let clocks: Vec<DeadlineId> = rows.iter().map(|(clock, _, _)| clock.id).collect();
+    let clocks: Vec<DeadlineId> = rows.iter().map(|row| row.deadline_id).collect();
     let attempts = follow_up_db::attempts(conn, &clocks)?;
     let calendar = reference.calendar();
     let now = Utc::now();
-    rows.into_iter()
-        .map(|(clock, case, complainant)| {
-            queue_item(
-                principal,
-                &calendar,
-                now,
-                &attempts,
-                clock,
-                case,
-                complainant,
-            )
-        })
-        .collect()
+    Ok(rows
+        .into_iter()
+        .map(|row| queue_item(principal, &calendar, now, &attempts, row))
+        .collect())
 }
 
 fn queue_item(
@@ -547,30 +534,41 @@ fn queue_item(
     calendar: &WorkingCalendar,
     now: DateTime<Utc>,
     attempts: &std::collections::HashMap<DeadlineId, i64>,
-    clock: DeadlineRow,
-    case: CaseRow,
-    complainant: Option<crate::db::cases::ComplainantRow>,
-) -> Result<FollowUpQueueItem, ApiError> {
-    let (starts_at, due_at) = (clock.starts_at.and_utc(), clock.due_at.and_utc());
+    row: follow_up_db::QueueRow,
+) -> FollowUpQueueItem {
+    let (starts_at, due_at) = (row.starts_at.and_utc(), row.due_at.and_utc());
     let (due_soon, overdue) = clock_flags(calendar, starts_at, due_at, true, now);
     let working_seconds_left = if overdue {
         -calendar.working_time_between(due_at, now).0.num_seconds()
     } else {
         calendar.working_time_between(now, due_at).0.num_seconds()
     };
-    let complainant = complainant_view(principal, &case, complainant);
-    Ok(FollowUpQueueItem {
-        deadline_id: clock.id,
-        evaluated_case_id: case.merged_into.unwrap_or(case.id),
+    let complainant = complainant_view(principal, (row.case_id, row.citizen_id), row.complainant);
+    FollowUpQueueItem {
+        deadline_id: row.deadline_id,
+        evaluated_case_id: row.merged_into.unwrap_or(row.case_id),
         complainant,
         starts_at,
         due_at,
         working_seconds_left,
         due_soon,
         overdue,
-        attempts: attempts.get(&clock.id).copied().unwrap_or(0),
-        case: CaseSummary::from_row(case)?,
-    })
+        attempts: attempts.get(&row.deadline_id).copied().unwrap_or(0),
+        case: CaseSummary {
+            id: row.case_id,
+            case_no: row.case_no,
+            channel: row.channel,
+            kind: row.kind,
+            urgency: row.urgency,
+            category_id: row.category_id,
+            district_id: row.district_id,
+            title: row.title,
+            status: row.status,
+            citizen_status: row.status.for_citizen(),
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        },
+    }
 }
 
 /// What the supervisor decides after a dissatisfied follow-up.
@@ -703,22 +701,9 @@ pub fn decide(
                     Some(chosen) => chosen.clone(),
                     None => previous_round(conn, &case)?,
                 };
-                assignment_db::cancel_open_assignments(conn, case.id, at)?;
-                assignment_db::cancel_deadlines(conn, case.id, None, at)?;
-                let redone = change_case(
-                    conn,
-                    principal,
-                    &case,
-                    (status, next),
-                    "redo",
-                    CaseChanges {
-                        redo_count: Some(case.redo_count + 1),
-                        lead_department_id: Some(None),
-                        reply_due_at: Some(None),
-                        ..Default::default()
-                    },
-                    redo_details(note.as_deref(), case.current_round),
-                )?;
+                // The same `redo` event as `/redo`'s: the decision is the reason's context.
+                let details = redo_details(note.as_deref(), case.current_round);
+                let redone = set_round_aside(conn, principal, &case, (status, next), details)?;
                 let dispatched = transition(next, CaseMove::Dispatch).map_err(conflict)?;
                 start_round(
                     conn,

@@ -171,17 +171,47 @@ pub struct Due {
 pub struct WorkingCalendar {
     tz: Tz,
     years: HashMap<i32, YearBits>,
+    /// Per loaded year, the working seconds of its days before each day (by ordinal, one entry
+    /// more than the year has days): working time over many days is a subtraction, not a walk
+    /// (the follow-up queue shows how long clocks months overdue have been overdue).
+    worked_before: HashMap<i32, Box<[i64]>>,
 }
 
 impl WorkingCalendar {
     pub fn new(tz: Tz, years: &[(i32, YearRules)]) -> Self {
-        Self {
+        let mut calendar = Self {
             tz,
             years: years
                 .iter()
                 .map(|(year, rules)| (*year, YearBits::from_rules(*year, rules)))
                 .collect(),
+            worked_before: HashMap::new(),
+        };
+        let worked_before = calendar
+            .years
+            .iter()
+            .map(|(year, bits)| (*year, calendar.cumulative_working_seconds(*year, bits)))
+            .collect();
+        calendar.worked_before = worked_before;
+        calendar
+    }
+
+    /// Working seconds of `year`'s days before each day (each day as long as it is locally:
+    /// 23 or 25 hours where the clocks change).
+    fn cumulative_working_seconds(&self, year: i32, bits: &YearBits) -> Box<[i64]> {
+        let first = NaiveDate::from_ymd_opt(year, 1, 1).expect("a valid year");
+        let mut sums = vec![0i64];
+        let mut total = 0i64;
+        let mut begin = self.start_of(first);
+        for day in first.iter_days().take_while(|d| d.year() == year) {
+            let next = self.start_of(day.succ_opt().expect("dates stay in range"));
+            if bits.is_working(day) {
+                total += (next - begin).num_seconds();
+            }
+            sums.push(total);
+            begin = next;
         }
+        sums.into_boxed_slice()
     }
 
     pub fn timezone(&self) -> Tz {
@@ -270,6 +300,50 @@ impl WorkingCalendar {
     /// Time between two instants that falls on working days (whole local days 00:00–24:00), and
     /// whether a loaded calendar covered every day involved. Zero when `to` is not after `from`.
     pub fn working_time_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> (Duration, bool) {
+        if to <= from {
+            return (Duration::zero(), true);
+        }
+        let (first, last) = (self.local_date(from), self.local_date(to));
+        if (last - first).num_days() < 2 {
+            return self.working_time_by_days(from, to);
+        }
+        // The two partial days by the walk, the whole days between from the per-year sums.
+        let after_first = first.succ_opt().expect("dates stay in range");
+        let (head, head_known) = self.working_time_by_days(from, self.start_of(after_first));
+        let (tail, tail_known) = self.working_time_by_days(self.start_of(last), to);
+        let (middle, middle_known) =
+            self.whole_days(after_first, last.pred_opt().expect("dates stay in range"));
+        (
+            head + middle + tail,
+            head_known && middle_known && tail_known,
+        )
+    }
+
+    /// Working time of the whole local days `from..=to`.
+    fn whole_days(&self, from: NaiveDate, to: NaiveDate) -> (Duration, bool) {
+        let mut seconds = 0i64;
+        let mut complete = true;
+        for year in from.year()..=to.year() {
+            let start = from.max(NaiveDate::from_ymd_opt(year, 1, 1).expect("a valid year"));
+            let end = to.min(NaiveDate::from_ymd_opt(year, 12, 31).expect("a valid year"));
+            match self.worked_before.get(&year) {
+                Some(sums) => {
+                    seconds += sums[end.ordinal0() as usize + 1] - sums[start.ordinal0() as usize];
+                }
+                None => {
+                    let next = end.succ_opt().expect("dates stay in range");
+                    let (walked, _) =
+                        self.working_time_by_days(self.start_of(start), self.start_of(next));
+                    seconds += walked.num_seconds();
+                    complete = false;
+                }
+            }
+        }
+        (Duration::seconds(seconds), complete)
+    }
+
+    /// [`Self::working_time_between`] by walking the days one by one.
+    fn working_time_by_days(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> (Duration, bool) {
         if to <= from {
             return (Duration::zero(), true);
         }

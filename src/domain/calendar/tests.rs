@@ -227,3 +227,24 @@ fn working_time_before_walks_back_over_weekends_and_holidays() {
         );
     }
 }
+
+/// Whole days from the per-year sums give what walking every day gives: across years with and
+/// without a loaded calendar, in a zone without clock changes and in one with them.
+#[test]
+fn working_time_over_many_days_is_the_walk_of_every_day() {
+    let years = default_years();
+    for tz in [chrono_tz::Asia::Shanghai, chrono_tz::Europe::Berlin] {
+        let calendar = WorkingCalendar::new(tz, &years);
+        let mut rng = fastrand::Rng::with_seed(11);
+        let base = Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0).unwrap();
+        for _ in 0..2_000 {
+            let from = base + Duration::seconds(rng.i64(0..3 * 365 * 86_400));
+            let to = from + Duration::seconds(rng.i64(0..400 * 86_400));
+            assert_eq!(
+                calendar.working_time_between(from, to),
+                calendar.working_time_by_days(from, to),
+                "{tz} {from} .. {to}"
+            );
+        }
+    }
+}
