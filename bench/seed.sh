@@ -29,6 +29,14 @@ for round in $(seq "$ROUNDS"); do
         python3 - "$work/seed.db" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
+tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+counted = [t for t in ("cases", "complainants", "case_events", "assignments", "deadlines",
+                       "follow_up_calls", "surveys") if t in tables]
+rows = sum(db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in counted)
+cases = db.execute("SELECT COUNT(*) FROM cases").fetchone()[0]
+print(f"rows written: {rows} ({rows / max(cases, 1):.1f} a case, over {', '.join(counted)})")
+if "surveys" not in tables:
+    sys.exit()  # an older build: no follow-ups to describe
 # Reached follow-ups: reached calls, and answered surveys that are not a call's (a phone survey
 # is its call's evaluation stored twice).
 reached, satisfied = db.execute(
