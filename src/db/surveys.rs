@@ -280,14 +280,19 @@ pub fn list_surveys(
         .load(conn)
 }
 
-/// Of `case_ids`, the cases whose complainant asked for confidentiality.
-pub fn confidential_cases(
+/// Of `case_ids`, the cases whose complainant departments may not see in full (SPEC 5.3: asked
+/// for confidentiality, or did not allow the department to contact them).
+pub fn withheld_from_departments(
     conn: &mut DbConnection,
     case_ids: &[CaseId],
 ) -> QueryResult<Vec<CaseId>> {
     complainants::table
         .filter(complainants::case_id.eq_any(case_ids))
-        .filter(complainants::confidential.eq(true))
+        .filter(
+            complainants::confidential
+                .eq(true)
+                .or(complainants::contact_allowed.eq(false)),
+        )
         .select(complainants::case_id)
         .load(conn)
 }

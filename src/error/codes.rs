@@ -207,7 +207,7 @@ code_catalogue! {
         NoExplanationRequired = "no_explanation_required": "Only written supervision asks for an explanation.",
         AlreadyExplained = "already_explained": "The explanation was given already.",
         // Satisfaction surveys (409, 410).
-        CaseNotSurveyable = "case_not_surveyable": "A survey is issued only for a case awaiting follow-up or closed.",
+        CaseNotSurveyable = "case_not_surveyable": "A survey is issued only for a case awaiting follow-up or closed (not merged into another: that citizen is followed up on the other case).",
         TemplateSuperseded = "template_superseded": "The survey template has a newer version; use (or edit) that one.",
         SurveyAlreadyAnswered = "survey_already_answered": "The survey was answered already; each invitation takes one answer.",
         SurveyExpired = "survey_expired": "The survey invitation has expired unanswered; ask the centre for a new one.",

@@ -219,6 +219,9 @@ pub fn reopen(
         let next = transition(status, CaseMove::Reopen).map_err(conflict)?;
         let closed_at = case.closed_at.unwrap_or(case.updated_at).and_utc();
         may_reopen(closed_at, Utc::now()).map_err(conflict)?;
+        // A merged case's citizen was waiting for a follow-up on the other case's result; the
+        // reopened case will get its own.
+        assignment_db::cancel_deadlines(conn, case.id, None, now())?;
         change_case(
             conn,
             principal,

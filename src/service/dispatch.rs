@@ -9,7 +9,6 @@ use validator::Validate;
 use crate::auth::Principal;
 use crate::db::assignments::{self as assignment_db, AssignmentChanges, NewAssignment};
 use crate::db::cases::{CaseChanges, CaseRow};
-use crate::db::follow_up as follow_up_db;
 use crate::db::{DbConnection, now, organisation, write_transaction};
 use crate::domain::case::CaseStatus;
 use crate::domain::dispatch::{
@@ -379,7 +378,7 @@ pub fn review(
                     calendar.add_working_days(at.and_utc(), policy.policy.follow_up_working_days);
                 // The citizens of the cases merged into this one (并单) are followed up too, each
                 // on a clock of their own case.
-                let merged = follow_up_db::merged_into(conn, case.id)?;
+                let merged = crate::service::follow_up::merged_citizens(conn, case.id)?;
                 for case_id in std::iter::once(case.id).chain(merged) {
                     if case_id != case.id {
                         // A merged citizen not yet reached after an earlier round starts afresh.
@@ -521,6 +520,11 @@ pub(crate) fn set_round_aside(
     let at = now();
     assignment_db::cancel_open_assignments(conn, case.id, at)?;
     assignment_db::cancel_deadlines(conn, case.id, None, at)?;
+    // The citizens of cases merged into this one wait for the new round's result, not the one
+    // set aside: approval starts their clocks again.
+    for merged in crate::service::follow_up::merged_citizens(conn, case.id)? {
+        assignment_db::cancel_deadlines(conn, merged, None, at)?;
+    }
     change_case(
         conn,
         principal,

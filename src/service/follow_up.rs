@@ -153,7 +153,7 @@ fn follow_up_target(conn: &mut DbConnection, case: &CaseRow) -> Result<FollowUpT
         .merged_into
         .filter(|_| status == CaseStatus::Closed && case.closure == Some(Closure::Merged));
     let evaluated = match merged_into {
-        Some(into) => stored(case_db::find_case(conn, into)?, "case merged into")?,
+        Some(into) => surviving_case(conn, into)?,
         None => {
             transition(status, CaseMove::FollowUpAttempt).map_err(conflict)?;
             case.clone()
@@ -174,6 +174,44 @@ fn follow_up_target(conn: &mut DbConnection, case: &CaseRow) -> Result<FollowUpT
             "this citizen's follow-up is over",
         )),
     }
+}
+
+/// How deep merges into merged cases are followed (a chain longer than this is not made by hand).
+const MERGE_CHAIN_LIMIT: usize = 32;
+
+/// The case a merge chain ends in: `id`, or the case it was merged into, and so on (A merged into
+/// B, later B into C: A's citizen is followed up on C's result).
+fn surviving_case(conn: &mut DbConnection, id: CaseId) -> Result<CaseRow, ApiError> {
+    let mut case = stored(case_db::find_case(conn, id)?, "case merged into")?;
+    for _ in 0..MERGE_CHAIN_LIMIT {
+        match case
+            .merged_into
+            .filter(|_| case.closure == Some(Closure::Merged))
+        {
+            Some(into) => case = stored(case_db::find_case(conn, into)?, "case merged into")?,
+            None => break,
+        }
+    }
+    Ok(case)
+}
+
+/// Every case merged into `id`, directly or through a chain of merges: the citizens followed up
+/// on `id`'s result.
+pub(crate) fn merged_citizens(
+    conn: &mut DbConnection,
+    id: CaseId,
+) -> Result<Vec<CaseId>, ApiError> {
+    let mut found = Vec::new();
+    let mut next = vec![id];
+    while let Some(case) = next.pop() {
+        for merged in follow_up_db::merged_into(conn, case)? {
+            if found.len() < MERGE_CHAIN_LIMIT * 64 && !found.contains(&merged) {
+                found.push(merged);
+                next.push(merged);
+            }
+        }
+    }
+    Ok(found)
 }
 
 fn follow_up_error(e: FollowUpError) -> ApiError {
@@ -216,13 +254,14 @@ fn conclude(
     conn: &mut DbConnection,
     actor: &EventActor,
     case: &CaseRow,
-    clock: &DeadlineRow,
+    (clock, answered_at): (&DeadlineRow, NaiveDateTime),
     verdict: Verdict,
     details: serde_json::Value,
 ) -> Result<CaseRow, ApiError> {
     let status = case.status;
     let at = now();
-    stop_clock(conn, clock, at)?;
+    // The clock is met by the call when it was made, also when it is recorded later.
+    stop_clock(conn, clock, answered_at)?;
     match verdict.closure() {
         Some(closure) => {
             let next = transition(status, CaseMove::FollowUpClose).map_err(conflict)?;
@@ -384,7 +423,7 @@ pub fn record_call(
             _ if merged => {
                 // The merged case stays closed as merged; its citizen's answer is on record for
                 // the case it was merged into.
-                stop_clock(conn, &clock, recorded_at)?;
+                stop_clock(conn, &clock, called_at.naive_utc())?;
                 event_keeping_status(conn, actor, case.id, "follow_up_recorded", details.clone())?;
                 event_keeping_status(
                     conn,
@@ -397,7 +436,14 @@ pub fn record_call(
             }
             _ => {
                 debug_assert_eq!(status, CaseStatus::AwaitingFollowUp);
-                conclude(conn, &actor, &case, &clock, verdict, details)?
+                conclude(
+                    conn,
+                    &actor,
+                    &case,
+                    (&clock, called_at.naive_utc()),
+                    verdict,
+                    details,
+                )?
             }
         };
         Ok((call, survey, row))
@@ -434,16 +480,18 @@ pub(crate) fn close_decision_details(
     serde_json::json!({"decision": "close", "reason": reason.as_str(), "note": note})
 }
 
-/// Applies a citizen's evaluation given another way than a call (an answered survey) to a case
-/// awaiting follow-up: closes it, or hands it to the supervisor's decision, like a reached call.
-/// Runs inside the caller's transaction; returns the case's new status, or `None` (nothing done)
-/// when the case does not await follow-up.
+/// Applies a citizen's evaluation given another way than a call (an answered survey, asked at
+/// `asked_at` and answered at `at`) to a case awaiting follow-up: closes it, or hands it to the
+/// supervisor's decision, like a reached call. Only the follow-up running when the question was
+/// asked is answered: an invitation from before a redo evaluates a round that was set aside, and
+/// is only recorded. Runs inside the caller's transaction; returns the case's new status, or
+/// `None` (nothing done).
 pub fn apply_evaluation(
     conn: &mut DbConnection,
     actor: &EventActor,
     case_id: CaseId,
     evaluation: Evaluation,
-    at: NaiveDateTime,
+    (asked_at, at): (NaiveDateTime, NaiveDateTime),
     details: serde_json::Value,
 ) -> Result<Option<CaseStatus>, ApiError> {
     assignment_db::lock_case(conn, case_id)?;
@@ -454,6 +502,9 @@ pub fn apply_evaluation(
     let Some(clock) = follow_up_db::running_follow_up_clock(conn, case.id)? else {
         return Ok(None);
     };
+    if asked_at < clock.starts_at {
+        return Ok(None);
+    }
     let verdict = verdict(
         CallOutcome::Reached,
         Some(evaluation),
@@ -461,7 +512,7 @@ pub fn apply_evaluation(
         at.date(),
     )
     .map_err(follow_up_error)?;
-    let row = conclude(conn, actor, &case, &clock, verdict, details)?;
+    let row = conclude(conn, actor, &case, (&clock, at), verdict, details)?;
     Ok(Some(row.status))
 }
 
@@ -495,8 +546,8 @@ pub struct FollowUpQueueItem {
     /// The follow-up clock; its id is the queue's order (oldest clock first).
     pub deadline_id: DeadlineId,
     pub case: CaseSummary,
-    /// The case whose result the citizen is asked about: the case itself, or for a merged case
-    /// (并单) the case it was merged into.
+    /// The case itself, or for a merged case (并单) the case it was merged into (directly: after
+    /// merges into merged cases the call evaluates the case the chain ends in).
     pub evaluated_case_id: CaseId,
     /// Whom to call: the complainant in full (each such read is recorded).
     #[serde(serialize_with = "serialize_complainant")]

@@ -14,7 +14,7 @@ use crate::db::surveys::{
     self as survey_db, AnswerRecord, NewSurvey, NewTemplate, SurveyFilter, SurveyRow, TemplateRow,
 };
 use crate::db::{DbConnection, PageRequest, is_unique_violation, now, write_transaction};
-use crate::domain::case::CitizenStatus;
+use crate::domain::case::{CitizenStatus, Closure};
 use crate::domain::follow_up::{Resolved, Satisfaction};
 use crate::domain::ids::{CaseId, CategoryId, FollowUpCallId, SurveyId, SurveyTemplateId, UserId};
 use crate::domain::lifecycle::{CaseMove, transition};
@@ -273,7 +273,8 @@ pub struct PublicSurvey {
 enum Reading {
     /// The centre desks and admins: everything.
     Full,
-    /// Without text answers or who answered (analysts; departments on confidential cases).
+    /// Without text answers or who answered (analysts; departments where the complainant is not
+    /// disclosed to them in full: confidential, or contact not allowed).
     WithoutText,
     /// Departments on other cases: the answers, not who answered.
     Department,
@@ -626,6 +627,13 @@ pub fn issue(
     let row = write_transaction(conn, |conn| -> Result<SurveyRow, ApiError> {
         let (case, status) = lock_visible_case(conn, principal, case_id, None)?;
         transition(status, CaseMove::IssueSurvey).map_err(conflict)?;
+        if case.closure == Some(Closure::Merged) {
+            // Its citizen is followed up by call on the result of the case it was merged into.
+            return Err(ApiError::conflict(
+                ErrorCode::CaseNotSurveyable,
+                "a merged case's citizen is followed up on the case it was merged into",
+            ));
+        }
         let template = template_to_ask(conn, template_id, "template_id")?;
         let at = now();
         let expires = survey::expires_at(at.and_utc(), settings.validity_days).naive_utc();
@@ -833,7 +841,8 @@ pub fn answer(
         // is the follow-up's result, as a reached call's would be.
         let case = match checked.evaluation() {
             Some(evaluation) => {
-                match apply_evaluation(conn, &actor, case.id, evaluation, at, details)? {
+                let times = (row.issued_at, at);
+                match apply_evaluation(conn, &actor, case.id, evaluation, times, details)? {
                     Some(_) => stored(case_db::find_case(conn, case.id)?, "case")?,
                     None => case,
                 }
@@ -858,7 +867,8 @@ fn reading_of(principal: &Principal) -> Reading {
     }
 }
 
-/// Departments: without text on cases whose complainant asked for confidentiality.
+/// Departments: without text (the citizen's words) where the complainant is not disclosed to them
+/// in full (SPEC 5.3).
 fn readings(
     conn: &mut DbConnection,
     principal: &Principal,
@@ -869,7 +879,7 @@ fn readings(
         return Ok(vec![reading; rows.len()]);
     }
     let case_ids: Vec<CaseId> = rows.iter().map(|r| r.case_id).collect();
-    let confidential = survey_db::confidential_cases(conn, &case_ids)?;
+    let confidential = survey_db::withheld_from_departments(conn, &case_ids)?;
     Ok(rows
         .iter()
         .map(|r| {

@@ -847,3 +847,211 @@ async fn attempts_are_listed_across_cases_with_filters_and_without_words_for_out
     )
     .await;
 }
+
+async fn queue_cases(app: &TestApp, token: &str) -> Vec<i64> {
+    let page = json_of(
+        app.get_as(token, "/api/v1/follow-up-queue?limit=200").await,
+        200,
+        "queue",
+    )
+    .await;
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["case"]["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// A redo sets aside what the first round's follow-up was about: an invitation from before it
+/// is only recorded, and the merged citizens wait for the new round.
+#[tokio::test]
+async fn after_a_redo_old_invitations_and_merged_clocks_wait_for_the_new_round() {
+    let app = spawn_app().await;
+    let d = desk(&app).await;
+    let id = accepted_case(&app, &d, &complaint(true, false)).await;
+    let merged = accepted_case(&app, &d, &complaint(true, false)).await;
+    json_of(
+        post(
+            &app,
+            &d.operator,
+            &format!("/api/v1/cases/{merged}/merge"),
+            json!({"into_case_id": id}),
+        )
+        .await,
+        200,
+        "merge",
+    )
+    .await;
+    approve(&app, &d, id).await;
+    assert!(queue_cases(&app, &d.operator).await.contains(&merged));
+    let invitation = json_of(
+        post(
+            &app,
+            &d.operator,
+            &format!("/api/v1/cases/{id}/surveys"),
+            json!({}),
+        )
+        .await,
+        201,
+        "survey",
+    )
+    .await;
+    let link_token = invitation["token"].as_str().unwrap().to_owned();
+    json_of(
+        call(&app, &d.operator, id, reached("no", "dissatisfied")).await,
+        201,
+        "dissatisfied",
+    )
+    .await;
+    json_of(
+        post(
+            &app,
+            &d.supervisor,
+            &format!("/api/v1/cases/{id}/follow-up-decision"),
+            json!({"decision": "redo", "note": "重新办理"}),
+        )
+        .await,
+        200,
+        "redo",
+    )
+    .await;
+    assert!(
+        !queue_cases(&app, &d.operator).await.contains(&merged),
+        "the merged citizen waits for the new round's result"
+    );
+    // Round two, approved: the old link's satisfied answer is recorded and decides nothing.
+    let round_two = assignments_of(&app, &d.dispatcher, id)
+        .await
+        .into_iter()
+        .find(|a| a["round"] == 2)
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    sign_and_reply(&app, &d.cgj_staff, round_two).await;
+    json_of(
+        post(
+            &app,
+            &d.dispatcher,
+            &format!("/api/v1/cases/{id}/review"),
+            json!({"decision": "approve"}),
+        )
+        .await,
+        200,
+        "approve round two",
+    )
+    .await;
+    assert!(queue_cases(&app, &d.operator).await.contains(&merged));
+    let answers = json!({"answers": [
+        {"question": "resolved", "value": "yes"},
+        {"question": "satisfaction", "value": "satisfied"},
+    ]});
+    let path = format!("/api/v1/public/surveys/{link_token}/responses");
+    let answered = app.post_as(None, &path, &answers).await;
+    assert!(answered.status().is_success(), "{}", answered.status());
+    assert_eq!(
+        case_of(&app, &d.operator, id).await["status"],
+        "awaiting_follow_up",
+        "an invitation of the round set aside does not close the new one"
+    );
+    // A merged case is not surveyed: its citizen is followed up on the other case.
+    assert_problem(
+        post(
+            &app,
+            &d.operator,
+            &format!("/api/v1/cases/{merged}/surveys"),
+            json!({}),
+        )
+        .await,
+        409,
+        "case_not_surveyable",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_call_recorded_late_meets_the_clock_when_it_was_made() {
+    let app = spawn_app().await;
+    let d = desk(&app).await;
+    let id = approved_case(&app, &d).await;
+    // The clock started two days ago and fell due an hour ago; the call was made before that.
+    let (started, due) = (
+        Utc::now() - Duration::days(2),
+        Utc::now() - Duration::hours(1),
+    );
+    app.db
+        .execute(&format!(
+            "UPDATE deadlines SET starts_at = '{}', due_at = '{}' WHERE case_id = {id} AND kind = 'follow_up'",
+            started.format("%Y-%m-%d %H:%M:%S"),
+            due.format("%Y-%m-%d %H:%M:%S")
+        ))
+        .await;
+    let mut body = reached("yes", "satisfied");
+    body["called_at"] = json!((Utc::now() - Duration::hours(3)).to_rfc3339());
+    json_of(call(&app, &d.operator, id, body).await, 201, "late record").await;
+    assert_eq!(follow_up_clock(&app, &d.operator, id).await["state"], "met");
+}
+
+#[tokio::test]
+async fn merges_into_merged_cases_follow_the_chain_and_reopening_ends_a_merged_follow_up() {
+    let app = spawn_app().await;
+    let d = desk(&app).await;
+    let first = accepted_case(&app, &d, &complaint(true, false)).await;
+    let second = accepted_case(&app, &d, &complaint(true, false)).await;
+    let third = accepted_case(&app, &d, &complaint(true, false)).await;
+    for (from, into) in [(third, second), (second, first)] {
+        json_of(
+            post(
+                &app,
+                &d.operator,
+                &format!("/api/v1/cases/{from}/merge"),
+                json!({"into_case_id": into}),
+            )
+            .await,
+            200,
+            "merge",
+        )
+        .await;
+    }
+    approve(&app, &d, first).await;
+    let page = json_of(
+        app.get_as(&d.operator, "/api/v1/follow-up-queue").await,
+        200,
+        "queue",
+    )
+    .await;
+    let evaluated: Vec<(i64, i64)> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["case"]["id"].as_i64().unwrap(),
+                i["evaluated_case_id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(evaluated.contains(&(third, second)), "{evaluated:?}");
+    let recorded = json_of(
+        call(&app, &d.operator, third, reached("yes", "satisfied")).await,
+        201,
+        "the end of the chain",
+    )
+    .await;
+    assert_eq!(recorded["call"]["evaluated_case_id"], first);
+    // Reopening a merged case ends the follow-up its citizen was waiting for.
+    assert!(queue_cases(&app, &d.operator).await.contains(&second));
+    json_of(
+        post(
+            &app,
+            &d.supervisor,
+            &format!("/api/v1/cases/{second}/reopen"),
+            json!({"reason": "并单有误，单独办理"}),
+        )
+        .await,
+        200,
+        "reopen",
+    )
+    .await;
+    assert!(!queue_cases(&app, &d.operator).await.contains(&second));
+}
