@@ -240,13 +240,28 @@ pub struct RawAnswer {
     pub value: serde_json::Value,
 }
 
+/// An answer's value in the OpenAPI document: a whole number (a rating) or a string (a choice's
+/// `value`, or text).
+pub fn answer_value_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    Schema::OneOf(
+        OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Integer))
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .description(Some(
+            "A rating (whole number 1–5), the `value` of one of a choice question's options, or text",
+        ))
+        .build(),
+    )
+}
+
 /// One checked answer, as stored and shown: a rating, an option's value or text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Answer {
     pub question: String,
     pub kind: QuestionKind,
     /// A number for ratings, the option's `value` for choices, text for text questions.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = answer_value_schema)]
     pub value: serde_json::Value,
 }
 
