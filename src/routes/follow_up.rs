@@ -10,11 +10,11 @@ use crate::auth::{Permit, op};
 use crate::db::follow_up::CallFilter;
 use crate::domain::follow_up::CallOutcome;
 use crate::domain::ids::{CaseId, DepartmentId, UserId};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
 use crate::routes::cases::with_etag;
-use crate::routes::if_match;
+use crate::routes::{if_match, local_days};
 use crate::service::case_views::CaseView;
 use crate::service::follow_up::{
     FollowUpCallView, FollowUpDecision, FollowUpQueueItem, RecordCall, RecordedCall,
@@ -128,23 +128,12 @@ pub async fn list_follow_up_calls(
         cursor: query.cursor.clone(),
     }
     .parse()?;
-    if let (Some(from), Some(to)) = (query.from, query.to)
-        && from > to
-    {
-        return Err(ApiError::bad_request(
-            ErrorCode::InvalidQuery,
-            "`from` is after `to`",
-        ));
-    }
-    let calendar = state.reference.calendar();
+    let (from, until) = local_days(&state.reference.calendar(), query.from, query.to)?;
     let filter = CallFilter {
         outcome: query.outcome,
         called_by: query.called_by,
-        from: query.from.map(|day| calendar.start_of(day).naive_utc()),
-        until: query
-            .to
-            .and_then(|day| day.succ_opt())
-            .map(|day| calendar.start_of(day).naive_utc()),
+        from,
+        until,
         department_id: query.department_id,
     };
     let calls = state

@@ -169,3 +169,25 @@ pub fn enum_list<T>(
         })
         .collect()
 }
+
+/// A list's `from`/`to` filter of local dates (both inclusive, in the centre's time zone) as the
+/// UTC instants `[start of from, start of the day after to)`; 400 when `from` is after `to`.
+pub fn local_days(
+    calendar: &crate::domain::calendar::WorkingCalendar,
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+) -> Result<(Option<chrono::NaiveDateTime>, Option<chrono::NaiveDateTime>), ApiError> {
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        return Err(ApiError::bad_request(
+            crate::error::ErrorCode::InvalidQuery,
+            "`from` is after `to`",
+        ));
+    }
+    Ok((
+        from.map(|day| calendar.start_of(day).naive_utc()),
+        to.and_then(|day| day.succ_opt())
+            .map(|day| calendar.start_of(day).naive_utc()),
+    ))
+}

@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::pagination::{Page, PageParams};
 use crate::rate_limit::WithinPublicLimit;
+use crate::routes::local_days;
 use crate::service::surveys::{
     self as survey_service, CreateTemplate, IssueSurvey, PublicSurvey, SurveyInvitation,
     SurveyResponse, SurveySettings, SurveyView, TemplateView,
@@ -160,12 +161,10 @@ pub struct SurveyListQuery {
     pub answered: Option<bool>,
     /// `link` (invitations) or `phone` (answered during follow-up calls).
     pub channel: Option<SurveyChannel>,
-    /// Issued at or after this instant.
-    #[param(value_type = Option<String>, format = DateTime)]
-    pub issued_from: Option<chrono::DateTime<chrono::Utc>>,
-    /// Issued before this instant.
-    #[param(value_type = Option<String>, format = DateTime)]
-    pub issued_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Issued on or after this local date (the centre's time zone), as `GET /follow-up-calls`.
+    pub from: Option<chrono::NaiveDate>,
+    /// Issued on or before this local date.
+    pub to: Option<chrono::NaiveDate>,
     /// Rows per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
@@ -196,13 +195,14 @@ pub async fn list_surveys(
         cursor: query.cursor.clone(),
     }
     .parse()?;
+    let (issued_from, issued_to) = local_days(&state.reference.calendar(), query.from, query.to)?;
     let filter = SurveyFilter {
         case_id: query.case_id,
         template_id: query.template_id,
         answered: query.answered,
         channel: query.channel,
-        issued_from: query.issued_from.map(|t| t.naive_utc()),
-        issued_to: query.issued_before.map(|t| t.naive_utc()),
+        issued_from,
+        issued_to,
         department_id: None,
     };
     let views = state
