@@ -440,6 +440,11 @@ pub fn create_template(
             code: ErrorCode::AlreadyExists,
             ..
         }) if body.replaces.is_some() => Err(superseded()),
+        // Two templates made the default at once: the one-default index takes one.
+        Err(ApiError::Conflict {
+            code: ErrorCode::AlreadyExists,
+            ..
+        }) => Err(crate::service::cases::concurrent()),
         other => template_view(other?),
     }
 }
