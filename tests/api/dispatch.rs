@@ -1510,3 +1510,35 @@ async fn the_demo_has_cases_in_every_stage() {
         ]
     );
 }
+
+/// Dispatches accepted case `case` to `department`, has `staff` sign and reply, and approves the
+/// reply: the case then awaits follow-up.
+pub(crate) async fn to_follow_up(app: &TestApp, d: &Desk, case: i64, department: i64, staff: &str) {
+    json_of(
+        post(
+            app,
+            &d.dispatcher,
+            &format!("/api/v1/cases/{case}/dispatch"),
+            json!({"departments": [{"department_id": department}]}),
+        )
+        .await,
+        200,
+        "dispatch",
+    )
+    .await;
+    let assignment = assignment_for(&assignments_of(app, &d.dispatcher, case).await, department);
+    sign_and_reply(app, staff, assignment).await;
+    let approved = json_of(
+        post(
+            app,
+            &d.dispatcher,
+            &format!("/api/v1/cases/{case}/review"),
+            json!({"decision": "approve"}),
+        )
+        .await,
+        200,
+        "approve",
+    )
+    .await;
+    assert_eq!(approved["status"], "awaiting_follow_up");
+}

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::dispatch::{
     Desk, accepted_case, assignments_of, complaint, desk, json_of, post, sign_and_reply,
+    to_follow_up,
 };
 use crate::helpers::{TestApp, assert_problem, spawn_app};
 
@@ -19,40 +20,7 @@ async fn approved_case(app: &TestApp, d: &Desk) -> i64 {
 
 /// Dispatches an accepted case to CGJ, has it replied, and approves the reply.
 async fn approve(app: &TestApp, d: &Desk, id: i64) {
-    json_of(
-        post(
-            app,
-            &d.dispatcher,
-            &format!("/api/v1/cases/{id}/dispatch"),
-            json!({"departments": [{"department_id": d.cgj}]}),
-        )
-        .await,
-        200,
-        "dispatch",
-    )
-    .await;
-    let assignment = assignments_of(app, &d.dispatcher, id)
-        .await
-        .iter()
-        .rev()
-        .find(|a| a["department_id"] == d.cgj)
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap();
-    sign_and_reply(app, &d.cgj_staff, assignment).await;
-    let approved = json_of(
-        post(
-            app,
-            &d.dispatcher,
-            &format!("/api/v1/cases/{id}/review"),
-            json!({"decision": "approve"}),
-        )
-        .await,
-        200,
-        "approve",
-    )
-    .await;
-    assert_eq!(approved["status"], "awaiting_follow_up");
+    to_follow_up(app, d, id, d.cgj, &d.cgj_staff).await;
 }
 
 async fn call(app: &TestApp, token: &str, id: i64, body: Value) -> reqwest::Response {

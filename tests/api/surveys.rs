@@ -3,10 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::dispatch::{
-    Desk, accepted_case, assignment_for, assignments_of, complaint, desk, json_of, post,
-    sign_and_reply,
-};
+use crate::dispatch::{Desk, accepted_case, complaint, desk, json_of, post, to_follow_up};
 use crate::helpers::{TestApp, assert_problem, spawn_app_with};
 
 const BASE_URL: &str = "https://12345.example.gov.cn/m";
@@ -17,38 +14,6 @@ async fn app() -> TestApp {
         ("HOTLINE_PUBLIC_RATE_LIMIT", "0"),
     ])
     .await
-}
-
-/// Dispatches accepted case `case` to `department`, has `staff` sign and reply, and approves the
-/// reply: the case then awaits follow-up.
-async fn to_follow_up(app: &TestApp, d: &Desk, case: i64, department: i64, staff: &str) {
-    json_of(
-        post(
-            app,
-            &d.dispatcher,
-            &format!("/api/v1/cases/{case}/dispatch"),
-            json!({"departments": [{"department_id": department}]}),
-        )
-        .await,
-        200,
-        "dispatch",
-    )
-    .await;
-    let assignment = assignment_for(&assignments_of(app, &d.dispatcher, case).await, department);
-    sign_and_reply(app, staff, assignment).await;
-    let approved = json_of(
-        post(
-            app,
-            &d.dispatcher,
-            &format!("/api/v1/cases/{case}/review"),
-            json!({"decision": "approve"}),
-        )
-        .await,
-        200,
-        "approve",
-    )
-    .await;
-    assert_eq!(approved["status"], "awaiting_follow_up");
 }
 
 /// A complaint of 张三 dispatched to CGJ and approved.
