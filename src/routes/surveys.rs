@@ -175,8 +175,8 @@ pub struct SurveyListQuery {
 
 /// Survey invitations and their answers, newest first. Never the token. Analysts get the answers
 /// without text answers (the citizen's own words) and without who answered; departments only the
-/// surveys of cases dispatched to them (without text answers when the complainant asked for
-/// confidentiality).
+/// surveys of cases dispatched to them (without text answers unless they may see the complainant
+/// in full: contact allowed and not confidential).
 #[utoipa::path(
     tag = "surveys",
     security(("bearer" = [])),
