@@ -722,3 +722,27 @@ pub fn sweep(db: &Db, tz: chrono_tz::Tz) -> Result<SweepReport, String> {
     })
     .map_err(describe)
 }
+
+/// `hotline stats rebuild`.
+pub fn stats_rebuild(
+    db: &Db,
+    tz: chrono_tz::Tz,
+) -> Result<crate::service::stats::RebuildReport, String> {
+    db.with_connection(|conn| {
+        let reference = ReferenceData::load(conn, tz)?;
+        crate::service::stats::rebuild(conn, &reference.calendar())
+    })
+    .map_err(describe)
+}
+
+/// `hotline stats check`.
+pub fn stats_check(
+    db: &Db,
+    tz: chrono_tz::Tz,
+) -> Result<crate::service::stats::CheckReport, String> {
+    db.with_connection(|conn| {
+        let reference = ReferenceData::load(conn, tz)?;
+        crate::service::stats::check(conn, &reference.calendar())
+    })
+    .map_err(describe)
+}

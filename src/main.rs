@@ -47,6 +47,21 @@ enum Command {
     /// Run the deadline sweep once (for cron; the server runs it by itself as well): mark clocks
     /// due soon and missed, urge the departments of missed ones. Prints what it did as JSON.
     Sweep,
+    /// The statistics' per-day figures (kept up to date by every change of a case).
+    Stats {
+        #[command(subcommand)]
+        command: StatsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StatsCommand {
+    /// Recompute every figure from the raw records (after an import, a repair, or a change of the
+    /// calendar that should apply to the past). Prints what it did as JSON.
+    Rebuild,
+    /// Recompute every figure and compare it with the stored ones; exits non-zero on any
+    /// difference. Prints what it found as JSON (case ids and days, never a case's content).
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -139,6 +154,26 @@ fn main() -> ExitCode {
                     serde_json::to_string(&report).map_err(|e| e.to_string())?
                 );
                 Ok(())
+            }
+            Command::Stats { command } => {
+                let db = open_database(&settings).await.map_err(|e| e.to_string())?;
+                let tz = settings.timezone;
+                match command {
+                    StatsCommand::Rebuild => {
+                        let report = blocking(move || commands::stats_rebuild(&db, tz)).await?;
+                        println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+                        Ok(())
+                    }
+                    StatsCommand::Check => {
+                        let report = blocking(move || commands::stats_check(&db, tz)).await?;
+                        println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+                        if report.consistent {
+                            Ok(())
+                        } else {
+                            Err("the stored statistics differ from the raw records".into())
+                        }
+                    }
+                }
             }
             Command::Demo => {
                 let db = open_database(&settings).await.map_err(|e| e.to_string())?;

@@ -211,7 +211,9 @@ pub fn insert_complainant(conn: &mut DbConnection, row: ComplainantRow) -> Query
     Ok(())
 }
 
+/// Every change of a case writes an event: the statistics refresh the cases that have new ones.
 pub fn insert_event(conn: &mut DbConnection, row: NewCaseEvent) -> QueryResult<()> {
+    super::stats::touch(row.case_id);
     diesel::insert_into(case_events::table)
         .values(row)
         .execute(conn)?;

@@ -29,6 +29,7 @@ pub mod reference;
 pub mod schema;
 mod stored;
 pub mod supervision;
+pub mod stats;
 pub mod surveys;
 mod writer;
 
@@ -194,6 +195,8 @@ pub struct Db {
     writer: Option<Arc<SqliteWriter>>,
     backend: &'static str,
     manager: DbConnectionManager,
+    /// The calendar this database's statistics are counted with (see `stats`).
+    calendar: stats::CalendarSlot,
 }
 
 impl Db {
@@ -223,6 +226,7 @@ impl Db {
             writer,
             backend: url.backend_name(),
             manager,
+            calendar: Default::default(),
         })
     }
 
@@ -278,6 +282,7 @@ impl Db {
     {
         let mut conn = self.pool.get().map_err(ApiError::database_unavailable)?;
         let _writer = WriterContext::enter(self.writer.clone());
+        let _calendar = stats::enter_calendar_slot(self.calendar.clone());
         f(&mut conn)
     }
 
@@ -359,6 +364,25 @@ where
     if IN_WRITE_TRANSACTION.with(std::cell::Cell::get) {
         return conn.transaction(f);
     }
+    // The statistics follow every case the transaction touched, in the same transaction.
+    stats::forget_touched();
+    let f = |conn: &mut DbConnection| -> Result<T, E> {
+        let value = f(conn)?;
+        stats::refresh_touched(conn)?;
+        Ok(value)
+    };
+    let result = write_transaction_outermost(conn, f);
+    if result.is_err() {
+        stats::forget_touched();
+    }
+    result
+}
+
+fn write_transaction_outermost<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
     if let DbConnection::Sqlite(_) = conn
         && let Some(writer) = writer::current()
     {

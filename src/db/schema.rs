@@ -354,6 +354,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    case_stat_facts (case_id) {
+        case_id -> BigInt,
+        facts -> Binary,
+    }
+}
+
+diesel::table! {
+    stat_days (dim, day, key) {
+        dim -> SmallInt,
+        day -> Integer,
+        key -> Text,
+        figures -> Binary,
+    }
+}
+
+diesel::table! {
+    stat_settings (id) {
+        id -> Integer,
+        weights -> Text,
+        max_reply_gap -> Integer,
+        updated_by -> Nullable<BigInt>,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(complainants -> cases (case_id));
 diesel::joinable!(assignments -> cases (case_id));
 diesel::joinable!(deadlines -> assignments (assignment_id));
@@ -387,4 +413,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     follow_up_calls,
     survey_templates,
     surveys,
+    case_stat_facts,
+    stat_days,
+    stat_settings,
 );

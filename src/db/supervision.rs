@@ -278,6 +278,9 @@ pub fn insert_supervisions(conn: &mut DbConnection, rows: &[NewSupervision]) -> 
 
 /// Many timeline events in few statements.
 pub fn insert_events(conn: &mut DbConnection, rows: &[NewCaseEvent]) -> QueryResult<()> {
+    for row in rows {
+        super::stats::touch(row.case_id);
+    }
     super::insert_many!(conn, case_events::table, rows);
     Ok(())
 }

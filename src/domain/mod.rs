@@ -52,5 +52,6 @@ pub mod organisation;
 pub mod phone;
 pub mod role;
 pub mod sla;
+pub mod stat_facts;
 pub mod statistics;
 pub mod survey;

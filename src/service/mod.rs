@@ -15,6 +15,7 @@ pub mod intake;
 pub mod notes;
 pub mod organisation;
 pub mod reference;
+pub mod stats;
 pub mod supervision;
 pub mod surveys;
 pub mod users;

@@ -111,8 +111,10 @@ fn load_snapshot(conn: &mut DbConnection, tz: Tz) -> Result<Snapshot, ApiError> 
         .collect::<Result<Vec<_>, ApiError>>()?;
     let policy = reference::current_policy(conn)?
         .ok_or_else(|| ApiError::internal("no deadline policy stored"))?;
+    let calendar = Arc::new(WorkingCalendar::new(tz, &years));
+    crate::db::stats::publish_calendar(calendar.clone());
     Ok(Snapshot {
-        calendar: Arc::new(WorkingCalendar::new(tz, &years)),
+        calendar,
         policy: Arc::new(parse_policy(policy)?),
         revisions,
     })

@@ -1,0 +1,718 @@
+//! Statistics storage (SPEC 6): each case's facts, the per-day figures they add up to, and the
+//! settings. Every write transaction that touches a case (every change writes a timeline event,
+//! and [`touch`] is called there) refreshes that case's facts just before it commits: the case's
+//! raw records are read again, its facts made anew (`domain::stat_facts`), and the difference
+//! applied to `stat_days`. So the figures change in the same transaction as what they count, and a
+//! case whose raw records were repaired by hand is put right by its next change or by
+//! `hotline stats rebuild`.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{
+    assignments, case_events, case_stat_facts, cases, deadlines, extensions, follow_up_calls,
+    stat_days, stat_settings, surveys,
+};
+use super::{DbConnection, unreadable};
+use crate::domain::calendar::WorkingCalendar;
+use crate::domain::case::{CaseStatus, Channel, Closure};
+use crate::domain::dispatch::{
+    AssignmentRole, AssignmentState, DeadlineKind, DeadlineState, ReturnRuling,
+};
+use crate::domain::extension::ExtensionState;
+use crate::domain::follow_up::{CallOutcome, Resolved, Satisfaction};
+use crate::domain::ids::{AssignmentId, CaseId, CategoryId, DepartmentId, UserId};
+use crate::domain::sla::CaseKind;
+use crate::domain::stat_facts::{
+    AssignmentRecord, CaseFacts, CaseRecord, CaseRecords, ClockRecord, DayFigures, Figure,
+    FollowUpRecord, case_facts, difference,
+};
+
+thread_local! {
+    /// Cases changed by the write transaction running on this thread.
+    static TOUCHED: RefCell<BTreeSet<CaseId>> = const { RefCell::new(BTreeSet::new()) };
+}
+
+/// Where the calendar the facts are counted with (working time, local days) is kept: one per
+/// database (`Db` holds it and makes it this thread's while it lends a connection), published by
+/// the reference-data cache whenever it loads a calendar. Commands that borrow a bare connection
+/// use the process's own.
+pub type CalendarSlot = Arc<RwLock<Option<Arc<WorkingCalendar>>>>;
+
+static PROCESS_CALENDAR: RwLock<Option<Arc<WorkingCalendar>>> = RwLock::new(None);
+
+thread_local! {
+    static CALENDAR_SLOT: RefCell<Option<CalendarSlot>> = const { RefCell::new(None) };
+}
+
+/// Makes `slot` this thread's calendar slot until the guard is dropped.
+pub(super) fn enter_calendar_slot(slot: CalendarSlot) -> CalendarSlotGuard {
+    CalendarSlotGuard(CALENDAR_SLOT.with(|s| s.borrow_mut().replace(slot)))
+}
+
+pub(super) struct CalendarSlotGuard(Option<CalendarSlot>);
+
+impl Drop for CalendarSlotGuard {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        CALENDAR_SLOT.with(|s| *s.borrow_mut() = previous);
+    }
+}
+
+pub fn publish_calendar(calendar: Arc<WorkingCalendar>) {
+    let slot = CALENDAR_SLOT.with(|s| s.borrow().clone());
+    match slot {
+        Some(slot) => *slot.write().unwrap_or_else(|e| e.into_inner()) = Some(calendar),
+        None => *PROCESS_CALENDAR.write().unwrap_or_else(|e| e.into_inner()) = Some(calendar),
+    }
+}
+
+fn calendar() -> QueryResult<Arc<WorkingCalendar>> {
+    let slot = CALENDAR_SLOT.with(|s| s.borrow().clone());
+    let calendar = match slot {
+        Some(slot) => slot.read().unwrap_or_else(|e| e.into_inner()).clone(),
+        None => None,
+    };
+    calendar
+        .or_else(|| PROCESS_CALENDAR.read().unwrap_or_else(|e| e.into_inner()).clone())
+        .ok_or_else(|| unreadable("statistics need the calendar: none was loaded"))
+}
+
+/// Notes that the running write transaction changed `case`.
+pub fn touch(case: CaseId) {
+    TOUCHED.with(|t| t.borrow_mut().insert(case));
+}
+
+/// Forgets what an abandoned transaction touched.
+pub(super) fn forget_touched() {
+    TOUCHED.with(|t| t.borrow_mut().clear());
+}
+
+/// Refreshes the facts of every case the transaction touched (called by `write_transaction`
+/// just before it commits).
+pub(super) fn refresh_touched(conn: &mut DbConnection) -> QueryResult<()> {
+    loop {
+        let Some(case) = TOUCHED.with(|t| t.borrow_mut().pop_first()) else {
+            return Ok(());
+        };
+        refresh_case(conn, case)?;
+    }
+}
+
+/// Makes `case`'s facts anew and applies the difference to the per-day figures.
+pub fn refresh_case(conn: &mut DbConnection, case: CaseId) -> QueryResult<()> {
+    let calendar = calendar()?;
+    let records = load_records(conn, case, case)?;
+    let after = records
+        .get(&case)
+        .map(|r| case_facts(r, &calendar))
+        .unwrap_or_default();
+    let stored = stored_facts(conn, case)?;
+    let existed = stored.is_some();
+    let before = stored.unwrap_or_default();
+    if existed && before == after {
+        return Ok(());
+    }
+    apply(conn, &before, &after)?;
+    save_facts(conn, case, &after, existed)
+}
+
+/// Applies the change from `before` to `after` to the stored per-day figures.
+fn apply(conn: &mut DbConnection, before: &CaseFacts, after: &CaseFacts) -> QueryResult<()> {
+    // Grouped by row, rows in key order (PostgreSQL locks them in one order: no deadlocks).
+    let mut rows: BTreeMap<(i16, i32, String), Vec<(Figure, i64)>> = BTreeMap::new();
+    let mut widest_gap = 0u16;
+    for (c, sign) in difference(before, after) {
+        if let (Figure::ReplyDue { gap, .. }, 1) = (c.figure, sign) {
+            widest_gap = widest_gap.max(gap);
+        }
+        rows.entry((c.grouping, c.day, c.key))
+            .or_default()
+            .push((c.figure, sign));
+    }
+    for ((grouping, day, key), changes) in rows {
+        let stored = lock_day(conn, grouping, day, &key)?;
+        let existed = stored.is_some();
+        let mut figures = stored.unwrap_or_default();
+        for (figure, sign) in changes {
+            figures.apply(figure, sign);
+        }
+        save_day(conn, (grouping, day, &key), &figures, existed)?;
+    }
+    if widest_gap > 0 {
+        diesel::update(
+            stat_settings::table.filter(stat_settings::max_reply_gap.lt(i32::from(widest_gap))),
+        )
+        .set(stat_settings::max_reply_gap.eq(i32::from(widest_gap)))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> QueryResult<Vec<u8>> {
+    postcard::to_allocvec(value).map_err(|e| unreadable(format!("statistics encoding: {e}")))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> QueryResult<T> {
+    postcard::from_bytes(bytes).map_err(|e| unreadable(format!("stored statistics: {e}")))
+}
+
+pub fn stored_facts(conn: &mut DbConnection, case: CaseId) -> QueryResult<Option<CaseFacts>> {
+    case_stat_facts::table
+        .find(case)
+        .select(case_stat_facts::facts)
+        .first::<Vec<u8>>(conn)
+        .optional()?
+        .map(|bytes| decode(&bytes))
+        .transpose()
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = case_stat_facts)]
+struct FactsRow {
+    case_id: CaseId,
+    facts: Vec<u8>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = stat_days)]
+struct DayRow {
+    dim: i16,
+    day: i32,
+    key: String,
+    figures: Vec<u8>,
+}
+
+fn save_facts(
+    conn: &mut DbConnection,
+    case: CaseId,
+    facts: &CaseFacts,
+    existed: bool,
+) -> QueryResult<()> {
+    let bytes = encode(facts)?;
+    if existed {
+        diesel::update(case_stat_facts::table.find(case))
+            .set(case_stat_facts::facts.eq(bytes))
+            .execute(conn)?;
+    } else {
+        diesel::insert_into(case_stat_facts::table)
+            .values(FactsRow {
+                case_id: case,
+                facts: bytes,
+            })
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Reads one day's row for changing it; on PostgreSQL the row is created if missing and locked
+/// until the transaction ends, so that two servers never both add to the value they read.
+fn lock_day(
+    conn: &mut DbConnection,
+    grouping: i16,
+    day: i32,
+    key: &str,
+) -> QueryResult<Option<DayFigures>> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query(
+            "INSERT INTO stat_days (dim, day, key, figures) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind::<diesel::sql_types::SmallInt, _>(grouping)
+        .bind::<diesel::sql_types::Integer, _>(day)
+        .bind::<diesel::sql_types::Text, _>(key)
+        .bind::<diesel::sql_types::Binary, _>(encode(&DayFigures::default())?)
+        .execute(pg)?;
+        #[derive(QueryableByName)]
+        struct Locked {
+            #[diesel(sql_type = diesel::sql_types::Binary)]
+            figures: Vec<u8>,
+        }
+        let row: Locked = diesel::sql_query(
+            "SELECT figures FROM stat_days WHERE dim = $1 AND day = $2 AND key = $3 FOR UPDATE",
+        )
+        .bind::<diesel::sql_types::SmallInt, _>(grouping)
+        .bind::<diesel::sql_types::Integer, _>(day)
+        .bind::<diesel::sql_types::Text, _>(key)
+        .get_result(pg)?;
+        return decode(&row.figures).map(Some);
+    }
+    stat_days::table
+        .find((grouping, day, key))
+        .select(stat_days::figures)
+        .first::<Vec<u8>>(conn)
+        .optional()?
+        .map(|bytes| decode(&bytes))
+        .transpose()
+}
+
+fn save_day(
+    conn: &mut DbConnection,
+    (grouping, day, key): (i16, i32, &str),
+    figures: &DayFigures,
+    existed: bool,
+) -> QueryResult<()> {
+    let row = stat_days::table.find((grouping, day, key));
+    if figures.is_empty() {
+        if existed {
+            diesel::delete(row).execute(conn)?;
+        }
+        return Ok(());
+    }
+    let bytes = encode(figures)?;
+    if existed {
+        diesel::update(row)
+            .set(stat_days::figures.eq(bytes))
+            .execute(conn)?;
+    } else {
+        diesel::insert_into(stat_days::table)
+            .values(DayRow {
+                dim: grouping,
+                day,
+                key: key.to_owned(),
+                figures: bytes,
+            })
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+// ---- Reading the raw records ------------------------------------------------------------------
+
+type CaseColumns = (
+    CaseId,
+    NaiveDateTime,
+    Option<CategoryId>,
+    Option<DepartmentId>,
+    Channel,
+    CaseKind,
+    CaseStatus,
+    Option<Closure>,
+    Option<NaiveDateTime>,
+    NaiveDateTime,
+);
+
+/// The raw records of the cases with ids `first..=last`.
+pub fn load_records(
+    conn: &mut DbConnection,
+    first: CaseId,
+    last: CaseId,
+) -> QueryResult<HashMap<CaseId, CaseRecords>> {
+    let case_rows: Vec<CaseColumns> = cases::table
+        .filter(cases::id.between(first, last))
+        .select((
+            cases::id,
+            cases::created_at,
+            cases::category_id,
+            cases::district_id,
+            cases::channel,
+            cases::kind,
+            cases::status,
+            cases::closure,
+            cases::closed_at,
+            cases::updated_at,
+        ))
+        .load(conn)?;
+    let mut out: HashMap<CaseId, CaseRecords> = case_rows
+        .into_iter()
+        .map(
+            |(id, created, category, district, channel, kind, status, closure, closed, updated)| {
+                let ended_at = match status {
+                    CaseStatus::Rejected => Some(closed.unwrap_or(updated)),
+                    _ => closed,
+                };
+                let case = CaseRecord {
+                    created_at: created.and_utc(),
+                    category_id: category,
+                    district_id: district,
+                    channel,
+                    kind,
+                    status,
+                    closure,
+                    ended_at: ended_at.map(|t| t.and_utc()),
+                };
+                (
+                    id,
+                    CaseRecords {
+                        case,
+                        assignments: Vec::new(),
+                        clocks: Vec::new(),
+                        extensions: Vec::new(),
+                        follow_ups: Vec::new(),
+                        redos: Vec::new(),
+                    },
+                )
+            },
+        )
+        .collect();
+    if out.is_empty() {
+        return Ok(out);
+    }
+
+    type AssignmentColumns = (
+        AssignmentId,
+        CaseId,
+        DepartmentId,
+        i32,
+        AssignmentRole,
+        AssignmentState,
+        NaiveDateTime,
+        Option<ReturnRuling>,
+        Option<NaiveDateTime>,
+        Option<String>,
+        Option<NaiveDateTime>,
+    );
+    let rows: Vec<AssignmentColumns> = assignments::table
+        .filter(assignments::case_id.between(first, last))
+        .select((
+            assignments::id,
+            assignments::case_id,
+            assignments::department_id,
+            assignments::round,
+            assignments::role,
+            assignments::state,
+            assignments::dispatched_at,
+            assignments::ruling,
+            assignments::ruled_at,
+            assignments::review_decision,
+            assignments::reviewed_at,
+        ))
+        .order(assignments::id)
+        .load(conn)?;
+    for (id, case, department, round, role, state, dispatched, ruling, ruled, review, reviewed) in
+        rows
+    {
+        if let Some(records) = out.get_mut(&case) {
+            records.assignments.push(AssignmentRecord {
+                id,
+                department_id: department,
+                round,
+                role,
+                state,
+                dispatched_at: dispatched.and_utc(),
+                ruling: ruling.zip(ruled).map(|(r, at)| (r, at.and_utc())),
+                approved_at: reviewed
+                    .filter(|_| review.as_deref() == Some("approved"))
+                    .map(|t| t.and_utc()),
+            });
+        }
+    }
+
+    type ClockColumns = (
+        CaseId,
+        Option<AssignmentId>,
+        DeadlineKind,
+        NaiveDateTime,
+        DeadlineState,
+        Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
+    );
+    let rows: Vec<ClockColumns> = deadlines::table
+        .filter(deadlines::case_id.between(first, last))
+        .filter(deadlines::kind.eq_any([DeadlineKind::Sign, DeadlineKind::Reply]))
+        .select((
+            deadlines::case_id,
+            deadlines::assignment_id,
+            deadlines::kind,
+            deadlines::due_at,
+            deadlines::state,
+            deadlines::met_at,
+            deadlines::missed_marked_at,
+        ))
+        .order(deadlines::id)
+        .load(conn)?;
+    for (case, assignment, kind, due, state, met, marked) in rows {
+        if let (Some(records), Some(assignment_id)) = (out.get_mut(&case), assignment) {
+            records.clocks.push(ClockRecord {
+                assignment_id,
+                reply: kind == DeadlineKind::Reply,
+                due_at: due.and_utc(),
+                state,
+                met_at: met.map(|t| t.and_utc()),
+                marked_missed: marked.is_some(),
+            });
+        }
+    }
+
+    let rows: Vec<(CaseId, DepartmentId, Option<NaiveDateTime>)> = extensions::table
+        .filter(extensions::case_id.between(first, last))
+        .filter(extensions::state.eq(ExtensionState::Approved))
+        .select((
+            extensions::case_id,
+            extensions::department_id,
+            extensions::decided_at,
+        ))
+        .order(extensions::id)
+        .load(conn)?;
+    for (case, department, decided) in rows {
+        if let (Some(records), Some(at)) = (out.get_mut(&case), decided) {
+            records.extensions.push((department, at.and_utc()));
+        }
+    }
+
+    type CallColumns = (
+        CaseId,
+        NaiveDateTime,
+        Option<DepartmentId>,
+        Option<Resolved>,
+        Option<Satisfaction>,
+    );
+    let rows: Vec<CallColumns> = follow_up_calls::table
+        .filter(follow_up_calls::evaluated_case_id.between(first, last))
+        .filter(follow_up_calls::outcome.eq(CallOutcome::Reached))
+        .select((
+            follow_up_calls::evaluated_case_id,
+            follow_up_calls::called_at,
+            follow_up_calls::department_id,
+            follow_up_calls::resolved,
+            follow_up_calls::satisfaction,
+        ))
+        .order(follow_up_calls::id)
+        .load(conn)?;
+    for (case, at, department, resolved, satisfaction) in rows {
+        if let (Some(records), Some(resolved), Some(satisfaction)) =
+            (out.get_mut(&case), resolved, satisfaction)
+        {
+            records.follow_ups.push(FollowUpRecord {
+                at: at.and_utc(),
+                department_id: department,
+                from_call: true,
+                resolved,
+                satisfaction,
+            });
+        }
+    }
+
+    // Surveys answered on their own; one asked during a call is that call's answer.
+    type SurveyColumns = (
+        CaseId,
+        Option<NaiveDateTime>,
+        Option<Resolved>,
+        Option<Satisfaction>,
+    );
+    let rows: Vec<SurveyColumns> = surveys::table
+        .filter(surveys::case_id.between(first, last))
+        .filter(surveys::answered_at.is_not_null())
+        .filter(surveys::follow_up_call_id.is_null())
+        .select((
+            surveys::case_id,
+            surveys::answered_at,
+            surveys::resolved,
+            surveys::satisfaction,
+        ))
+        .order(surveys::id)
+        .load(conn)?;
+    for (case, answered, resolved, satisfaction) in rows {
+        if let (Some(records), Some(at), Some(resolved), Some(satisfaction)) =
+            (out.get_mut(&case), answered, resolved, satisfaction)
+        {
+            records.follow_ups.push(FollowUpRecord {
+                at: at.and_utc(),
+                department_id: None,
+                from_call: false,
+                resolved,
+                satisfaction,
+            });
+        }
+    }
+
+    let rows: Vec<(CaseId, NaiveDateTime, String)> = case_events::table
+        .filter(case_events::case_id.between(first, last))
+        .filter(case_events::action.eq("redo"))
+        .select((
+            case_events::case_id,
+            case_events::occurred_at,
+            case_events::details,
+        ))
+        .order(case_events::id)
+        .load(conn)?;
+    for (case, at, details) in rows {
+        let round = serde_json::from_str::<serde_json::Value>(&details)
+            .ok()
+            .and_then(|d| d["previous_round"].as_i64())
+            .ok_or_else(|| unreadable(format!("redo event of case {case} without its round")))?;
+        if let Some(records) = out.get_mut(&case) {
+            records.redos.push((at.and_utc(), round as i32));
+        }
+    }
+    Ok(out)
+}
+
+// ---- Rebuild and check ------------------------------------------------------------------------
+
+/// The per-day figures all cases make, computed from the raw records in batches of cases;
+/// `each_batch` gets every batch's facts (and the connection) as they are made, so that a
+/// decade of cases is never held in memory at once.
+pub struct Recomputed {
+    pub cases: usize,
+    pub days: BTreeMap<(i16, i32, String), DayFigures>,
+    pub max_gap: u16,
+}
+
+const BATCH: i64 = 5_000;
+
+pub fn recompute<F>(
+    conn: &mut DbConnection,
+    calendar: &WorkingCalendar,
+    mut each_batch: F,
+) -> QueryResult<Recomputed>
+where
+    F: FnMut(&mut DbConnection, (CaseId, CaseId), Vec<(CaseId, CaseFacts)>) -> QueryResult<()>,
+{
+    let (low, high): (Option<CaseId>, Option<CaseId>) = cases::table
+        .select((diesel::dsl::min(cases::id), diesel::dsl::max(cases::id)))
+        .first(conn)?;
+    let mut out = Recomputed {
+        cases: 0,
+        days: BTreeMap::new(),
+        max_gap: 0,
+    };
+    let (Some(low), Some(high)) = (low, high) else {
+        return Ok(out);
+    };
+    let mut first = low.0;
+    while first <= high.0 {
+        let last = (first + BATCH - 1).min(high.0);
+        let records = load_records(conn, CaseId(first), CaseId(last))?;
+        let mut ids: Vec<_> = records.keys().copied().collect();
+        ids.sort();
+        let mut batch = Vec::with_capacity(ids.len());
+        for id in ids {
+            let facts = case_facts(&records[&id], calendar);
+            for c in facts.contributions() {
+                if let Figure::ReplyDue { gap, .. } = c.figure {
+                    out.max_gap = out.max_gap.max(gap);
+                }
+                out.days
+                    .entry((c.grouping, c.day, c.key))
+                    .or_default()
+                    .apply(c.figure, 1);
+            }
+            batch.push((id, facts));
+        }
+        out.cases += batch.len();
+        each_batch(conn, (CaseId(first), CaseId(last)), batch)?;
+        first = last + 1;
+    }
+    out.days.retain(|_, figures| !figures.is_empty());
+    Ok(out)
+}
+
+/// Every stored per-day row.
+pub fn stored_days(conn: &mut DbConnection) -> QueryResult<BTreeMap<(i16, i32, String), DayFigures>> {
+    let rows: Vec<(i16, i32, String, Vec<u8>)> = stat_days::table
+        .select((stat_days::dim, stat_days::day, stat_days::key, stat_days::figures))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(g, d, k, bytes)| Ok(((g, d, k), decode(&bytes)?)))
+        .collect()
+}
+
+/// The stored facts of the cases `first..=last`.
+pub fn stored_facts_between(
+    conn: &mut DbConnection,
+    (first, last): (CaseId, CaseId),
+) -> QueryResult<HashMap<CaseId, CaseFacts>> {
+    let rows: Vec<(CaseId, Vec<u8>)> = case_stat_facts::table
+        .filter(case_stat_facts::case_id.between(first, last))
+        .select((case_stat_facts::case_id, case_stat_facts::facts))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(id, bytes)| Ok((id, decode(&bytes)?)))
+        .collect()
+}
+
+pub fn stored_max_gap(conn: &mut DbConnection) -> QueryResult<i32> {
+    stat_settings::table
+        .select(stat_settings::max_reply_gap)
+        .first(conn)
+}
+
+/// Forgets every stored fact and figure (a rebuild writes them anew).
+pub fn clear_all(conn: &mut DbConnection) -> QueryResult<()> {
+    diesel::delete(stat_days::table).execute(conn)?;
+    diesel::delete(case_stat_facts::table).execute(conn)?;
+    Ok(())
+}
+
+pub fn insert_facts(conn: &mut DbConnection, batch: &[(CaseId, CaseFacts)]) -> QueryResult<()> {
+    let rows = batch
+        .iter()
+        .map(|(id, facts)| {
+            Ok(FactsRow {
+                case_id: *id,
+                facts: encode(facts)?,
+            })
+        })
+        .collect::<QueryResult<Vec<_>>>()?;
+    super::insert_many!(conn, case_stat_facts::table, rows);
+    Ok(())
+}
+
+/// Writes the per-day figures of a rebuild (into emptied tables).
+pub fn insert_days(conn: &mut DbConnection, recomputed: &Recomputed) -> QueryResult<()> {
+    let rows = recomputed
+        .days
+        .iter()
+        .map(|((dim, day, key), figures)| {
+            Ok(DayRow {
+                dim: *dim,
+                day: *day,
+                key: key.clone(),
+                figures: encode(figures)?,
+            })
+        })
+        .collect::<QueryResult<Vec<_>>>()?;
+    super::insert_many!(conn, stat_days::table, rows);
+    diesel::update(stat_settings::table)
+        .set(stat_settings::max_reply_gap.eq(i32::from(recomputed.max_gap)))
+        .execute(conn)?;
+    Ok(())
+}
+
+// ---- Reading figures --------------------------------------------------------------------------
+
+/// The stored rows of one grouping for the days `first..=last`: (day, key, figures).
+pub fn days(
+    conn: &mut DbConnection,
+    grouping: i16,
+    (first, last): (i32, i32),
+    key: Option<&str>,
+) -> QueryResult<Vec<(i32, String, DayFigures)>> {
+    let mut query = stat_days::table
+        .filter(stat_days::dim.eq(grouping))
+        .filter(stat_days::day.between(first, last))
+        .select((stat_days::day, stat_days::key, stat_days::figures))
+        .into_boxed();
+    if let Some(key) = key {
+        query = query.filter(stat_days::key.eq(key.to_owned()));
+    }
+    let rows: Vec<(i32, String, Vec<u8>)> = query.load(conn)?;
+    rows.into_iter()
+        .map(|(d, k, bytes)| Ok((d, k, decode(&bytes)?)))
+        .collect()
+}
+
+pub fn weights(conn: &mut DbConnection) -> QueryResult<String> {
+    stat_settings::table.select(stat_settings::weights).first(conn)
+}
+
+pub fn save_weights(
+    conn: &mut DbConnection,
+    weights: String,
+    by: UserId,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(stat_settings::table)
+        .set((
+            stat_settings::weights.eq(weights),
+            stat_settings::updated_by.eq(Some(by)),
+            stat_settings::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,634 @@
+//! What each case contributes to the statistics (SPEC 6), and the per-day figures those
+//! contributions add up to. Pure rules: the storage layer loads a case's raw records, this module
+//! says which figures of which local day and department they make, and the storage layer keeps
+//! per-day sums of them up to date in the same transaction (so that a period is read from a few
+//! rows per day, never from every case).
+//!
+//! Each figure is attributed to one local day:
+//! - registered: the day the case was registered;
+//! - due to be signed / signed on time: the day of the dispatch (an assignment counts once it is
+//!   signed or once the sweep marked its sign clock missed);
+//! - replies due / replied on time: counted in a period when the reply deadline's day **or** the
+//!   reply's day falls in it (once); kept at the earlier of the two days with the distance to the
+//!   later one, so that a period's start can add the replies that straddle it;
+//! - overdue: the reply deadline's day; handling time: the reply's day;
+//! - follow-ups: the day of the call or of the survey answer, for the evaluated round's lead;
+//! - excluded (分类评价): the day the case was closed or rejected;
+//! - returns: the day of the ruling; redo: the day of the decision; approved replies: the day of
+//!   the review; extensions: the day they were granted.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::calendar::WorkingCalendar;
+use super::case::{CaseStatus, Channel, Closure};
+use super::dispatch::{AssignmentRole, AssignmentState, DeadlineState, ReturnRuling};
+use super::follow_up::{Resolved, Satisfaction};
+use super::ids::{AssignmentId, CategoryId, DepartmentId};
+use super::sla::CaseKind;
+
+named_enum! {
+    /// How figures are grouped: by the department a figure is counted for, or by an attribute of
+    /// the case.
+    pub enum Grouping {
+        Department,
+        Category,
+        District,
+        Channel,
+        Kind,
+    }
+}
+
+impl Grouping {
+    /// The stored code of the grouping (`stat_days.dim`).
+    pub fn code(self) -> i16 {
+        match self {
+            Grouping::Department => 0,
+            Grouping::Category => 1,
+            Grouping::District => 2,
+            Grouping::Channel => 3,
+            Grouping::Kind => 4,
+        }
+    }
+}
+
+/// Why a case is left out of its department's resolution and satisfaction figures (分类评价).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Exclusion {
+    Merged,
+    Rejected,
+    UnreasonableDemand,
+    BeyondPolicy,
+}
+
+impl Exclusion {
+    pub const ALL: [Exclusion; 4] = [
+        Exclusion::Merged,
+        Exclusion::Rejected,
+        Exclusion::UnreasonableDemand,
+        Exclusion::BeyondPolicy,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Whether a case in this state is judged apart.
+    pub fn of(status: CaseStatus, closure: Option<Closure>) -> Option<Self> {
+        if status == CaseStatus::Rejected {
+            return Some(Exclusion::Rejected);
+        }
+        match closure {
+            Some(Closure::Merged) => Some(Exclusion::Merged),
+            Some(Closure::UnreasonableDemand) => Some(Exclusion::UnreasonableDemand),
+            Some(Closure::BeyondPolicy) => Some(Exclusion::BeyondPolicy),
+            _ => None,
+        }
+    }
+}
+
+/// One counted thing. Small and ordered so that two sets of facts can be compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Figure {
+    Registered,
+    SignDue { on_time: bool },
+    /// Kept at the earlier of the deadline's and the reply's day; `gap` days to the later one.
+    ReplyDue { gap: u16, on_time: bool },
+    Overdue,
+    Handled { minutes: u32 },
+    FollowUp { resolved: u8, satisfaction: u8 },
+    Excluded(Exclusion),
+    ReturnRuled { accepted: bool },
+    Redo,
+    Approved,
+    Extension,
+}
+
+/// A figure of one local day (days since 1970-01-01), counted for a department or for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Fact {
+    pub day: i32,
+    pub department: Option<DepartmentId>,
+    pub figure: Figure,
+}
+
+/// Everything one case contributes: its facts and the groups its facts count in.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CaseFacts {
+    /// The keys of the case's category, district, channel and kind (`""` for none).
+    pub keys: [String; 4],
+    /// Sorted.
+    pub facts: Vec<Fact>,
+}
+
+/// One counted thing as a contribution to one stored row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Contribution {
+    pub grouping: i16,
+    pub day: i32,
+    pub key: String,
+    pub figure: Figure,
+}
+
+impl CaseFacts {
+    /// Every fact in every grouping.
+    pub fn contributions(&self) -> Vec<Contribution> {
+        let mut out = Vec::with_capacity(self.facts.len() * 5);
+        for fact in &self.facts {
+            let department = fact.department.map(|d| d.0.to_string()).unwrap_or_default();
+            out.push(Contribution {
+                grouping: Grouping::Department.code(),
+                day: fact.day,
+                key: department,
+                figure: fact.figure,
+            });
+            for (grouping, key) in [
+                Grouping::Category,
+                Grouping::District,
+                Grouping::Channel,
+                Grouping::Kind,
+            ]
+            .into_iter()
+            .zip(&self.keys)
+            {
+                out.push(Contribution {
+                    grouping: grouping.code(),
+                    day: fact.day,
+                    key: key.clone(),
+                    figure: fact.figure,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// What `after` adds and what it takes away against `before`: (contribution, +1 or -1), the
+/// contributions both share left out.
+pub fn difference(before: &CaseFacts, after: &CaseFacts) -> Vec<(Contribution, i64)> {
+    let mut old = before.contributions();
+    let mut new = after.contributions();
+    old.sort();
+    new.sort();
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < old.len() || j < new.len() {
+        match (old.get(i), new.get(j)) {
+            (Some(a), Some(b)) if a == b => {
+                i += 1;
+                j += 1;
+            }
+            (Some(a), Some(b)) if a < b => {
+                out.push((a.clone(), -1));
+                i += 1;
+            }
+            (Some(_), Some(b)) | (None, Some(b)) => {
+                out.push((b.clone(), 1));
+                j += 1;
+            }
+            (Some(a), None) => {
+                out.push((a.clone(), -1));
+                i += 1;
+            }
+            (None, None) => unreachable!("the loop stops before"),
+        }
+    }
+    out
+}
+
+/// The figures of one grouping's key on one local day.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DayFigures {
+    pub counts: Counts,
+    /// Handling times in working minutes, sorted.
+    pub handling: Vec<u32>,
+    /// Replies due kept at this day whose later day is `gap` days on: (gap, due, on time), by gap.
+    pub spans: Vec<(u16, i64, i64)>,
+}
+
+/// Additive counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Counts {
+    pub registered: i64,
+    pub sign_due: i64,
+    pub signed_on_time: i64,
+    pub replies_due: i64,
+    pub replied_on_time: i64,
+    pub overdue: i64,
+    pub reached: i64,
+    pub resolved_yes: i64,
+    pub resolved_partly: i64,
+    pub satisfied: i64,
+    pub basically_satisfied: i64,
+    pub dissatisfied: i64,
+    pub excluded: [i64; 4],
+    pub returns_accepted: i64,
+    pub returns_refused: i64,
+    pub redo: i64,
+    pub approved: i64,
+    pub extensions: i64,
+}
+
+impl Counts {
+    pub fn add(&mut self, other: &Counts) {
+        macro_rules! sum {
+            ($($field:ident),*) => { $(self.$field += other.$field;)* };
+        }
+        sum!(
+            registered,
+            sign_due,
+            signed_on_time,
+            replies_due,
+            replied_on_time,
+            overdue,
+            reached,
+            resolved_yes,
+            resolved_partly,
+            satisfied,
+            basically_satisfied,
+            dissatisfied,
+            returns_accepted,
+            returns_refused,
+            redo,
+            approved,
+            extensions
+        );
+        for (mine, theirs) in self.excluded.iter_mut().zip(other.excluded) {
+            *mine += theirs;
+        }
+    }
+
+    pub fn excluded(&self, reason: Exclusion) -> i64 {
+        self.excluded[reason.index()]
+    }
+}
+
+pub const RESOLVED_YES: u8 = 0;
+pub const RESOLVED_PARTLY: u8 = 1;
+pub const RESOLVED_NO: u8 = 2;
+pub const SATISFIED: u8 = 0;
+pub const BASICALLY_SATISFIED: u8 = 1;
+pub const DISSATISFIED: u8 = 2;
+
+fn resolved_code(resolved: Resolved) -> u8 {
+    match resolved {
+        Resolved::Yes => RESOLVED_YES,
+        Resolved::Partly => RESOLVED_PARTLY,
+        Resolved::No => RESOLVED_NO,
+    }
+}
+
+fn satisfaction_code(satisfaction: Satisfaction) -> u8 {
+    match satisfaction {
+        Satisfaction::Satisfied => SATISFIED,
+        Satisfaction::BasicallySatisfied => BASICALLY_SATISFIED,
+        Satisfaction::Dissatisfied => DISSATISFIED,
+    }
+}
+
+impl DayFigures {
+    /// Adds (`sign` 1) or takes away (-1) one figure.
+    pub fn apply(&mut self, figure: Figure, sign: i64) {
+        let c = &mut self.counts;
+        match figure {
+            Figure::Registered => c.registered += sign,
+            Figure::SignDue { on_time } => {
+                c.sign_due += sign;
+                c.signed_on_time += sign * i64::from(on_time);
+            }
+            Figure::ReplyDue { gap, on_time } => {
+                c.replies_due += sign;
+                c.replied_on_time += sign * i64::from(on_time);
+                if gap > 0 {
+                    let at = self.spans.partition_point(|s| s.0 < gap);
+                    if self.spans.get(at).is_none_or(|s| s.0 != gap) {
+                        self.spans.insert(at, (gap, 0, 0));
+                    }
+                    let span = &mut self.spans[at];
+                    span.1 += sign;
+                    span.2 += sign * i64::from(on_time);
+                    if span.1 == 0 && span.2 == 0 {
+                        self.spans.remove(at);
+                    }
+                }
+            }
+            Figure::Overdue => c.overdue += sign,
+            Figure::Handled { minutes } => {
+                let at = self.handling.partition_point(|m| *m < minutes);
+                if sign > 0 {
+                    self.handling.insert(at, minutes);
+                } else if self.handling.get(at) == Some(&minutes) {
+                    self.handling.remove(at);
+                }
+            }
+            Figure::FollowUp {
+                resolved,
+                satisfaction,
+            } => {
+                c.reached += sign;
+                match resolved {
+                    RESOLVED_YES => c.resolved_yes += sign,
+                    RESOLVED_PARTLY => c.resolved_partly += sign,
+                    _ => {}
+                }
+                match satisfaction {
+                    SATISFIED => c.satisfied += sign,
+                    BASICALLY_SATISFIED => c.basically_satisfied += sign,
+                    _ => c.dissatisfied += sign,
+                }
+            }
+            Figure::Excluded(reason) => c.excluded[reason.index()] += sign,
+            Figure::ReturnRuled { accepted: true } => c.returns_accepted += sign,
+            Figure::ReturnRuled { accepted: false } => c.returns_refused += sign,
+            Figure::Redo => c.redo += sign,
+            Figure::Approved => c.approved += sign,
+            Figure::Extension => c.extensions += sign,
+        }
+    }
+
+    /// Nothing counted: the stored row can go.
+    pub fn is_empty(&self) -> bool {
+        self.counts == Counts::default() && self.handling.is_empty() && self.spans.is_empty()
+    }
+}
+
+/// The figures of one key over a period: the days inside it, plus the replies kept at a day
+/// before it whose later day falls inside.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PeriodFigures {
+    pub counts: Counts,
+    pub handling: Vec<u32>,
+}
+
+impl PeriodFigures {
+    /// Adds a day of the period.
+    pub fn add_day(&mut self, day: &DayFigures) {
+        self.counts.add(&day.counts);
+        self.handling.extend_from_slice(&day.handling);
+    }
+
+    /// Adds what straddles the period's start from `day`, before it: replies due whose later
+    /// day is in `first..=last`.
+    pub fn add_straddling(&mut self, day: i32, figures: &DayFigures, (first, last): (i32, i32)) {
+        for &(gap, due, on_time) in &figures.spans {
+            let later = day + i32::from(gap);
+            if (first..=last).contains(&later) {
+                self.counts.replies_due += due;
+                self.counts.replied_on_time += on_time;
+            }
+        }
+    }
+
+    /// The median handling time in working hours, to two decimals.
+    pub fn median_hours(&mut self) -> Option<f64> {
+        let n = self.handling.len();
+        if n == 0 {
+            return None;
+        }
+        self.handling.sort_unstable();
+        let minutes = if n % 2 == 1 {
+            f64::from(self.handling[n / 2])
+        } else {
+            (f64::from(self.handling[n / 2 - 1]) + f64::from(self.handling[n / 2])) / 2.0
+        };
+        Some((minutes / 60.0 * 100.0).round() / 100.0)
+    }
+}
+
+/// Days since 1970-01-01 of a local date.
+pub fn day_number(day: NaiveDate) -> i32 {
+    (day - NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date")).num_days() as i32
+}
+
+/// The local date of a day number.
+pub fn day_of(number: i32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date") + chrono::Duration::days(number.into())
+}
+
+// ---- The raw records a case's facts are made from --------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct CaseRecord {
+    pub created_at: DateTime<Utc>,
+    pub category_id: Option<CategoryId>,
+    pub district_id: Option<DepartmentId>,
+    pub channel: Channel,
+    pub kind: CaseKind,
+    pub status: CaseStatus,
+    pub closure: Option<Closure>,
+    /// When it was closed or rejected (`updated_at` for a rejection that kept no time).
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AssignmentRecord {
+    pub id: AssignmentId,
+    pub department_id: DepartmentId,
+    pub round: i32,
+    pub role: AssignmentRole,
+    pub state: AssignmentState,
+    pub dispatched_at: DateTime<Utc>,
+    pub ruling: Option<(ReturnRuling, DateTime<Utc>)>,
+    /// When the centre approved the reply in review.
+    pub approved_at: Option<DateTime<Utc>>,
+}
+
+/// A sign or reply clock of an assignment; the last of each kind (by id) is the one that counts.
+#[derive(Debug, Clone)]
+pub struct ClockRecord {
+    pub assignment_id: AssignmentId,
+    pub reply: bool,
+    pub due_at: DateTime<Utc>,
+    pub state: DeadlineState,
+    pub met_at: Option<DateTime<Utc>>,
+    pub marked_missed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct FollowUpRecord {
+    pub at: DateTime<Utc>,
+    /// The evaluated round's lead department, when the record says it (calls do); `None` for a
+    /// survey answer, whose round is the one running when it was answered.
+    pub department_id: Option<DepartmentId>,
+    pub from_call: bool,
+    pub resolved: Resolved,
+    pub satisfaction: Satisfaction,
+}
+
+/// Everything about one case the statistics read.
+#[derive(Debug, Clone)]
+pub struct CaseRecords {
+    pub case: CaseRecord,
+    pub assignments: Vec<AssignmentRecord>,
+    /// In id order.
+    pub clocks: Vec<ClockRecord>,
+    /// Granted extensions: (department, when granted).
+    pub extensions: Vec<(DepartmentId, DateTime<Utc>)>,
+    /// Reached calls that evaluated this case, and surveys of it answered on their own.
+    pub follow_ups: Vec<FollowUpRecord>,
+    /// Redo decisions: (when, the round set aside).
+    pub redos: Vec<(DateTime<Utc>, i32)>,
+}
+
+impl CaseRecords {
+    fn lead_of(&self, round: i32) -> Option<DepartmentId> {
+        self.assignments
+            .iter()
+            .find(|a| a.round == round && a.role == AssignmentRole::Lead)
+            .map(|a| a.department_id)
+    }
+
+    /// The lead of the latest round dispatched at or before `at`.
+    fn lead_at(&self, at: DateTime<Utc>) -> Option<DepartmentId> {
+        self.assignments
+            .iter()
+            .filter(|a| a.role == AssignmentRole::Lead && a.dispatched_at <= at)
+            .max_by_key(|a| (a.round, a.id))
+            .map(|a| a.department_id)
+    }
+
+    fn last_lead(&self) -> Option<DepartmentId> {
+        self.assignments
+            .iter()
+            .filter(|a| a.role == AssignmentRole::Lead)
+            .max_by_key(|a| (a.round, a.id))
+            .map(|a| a.department_id)
+    }
+}
+
+/// The facts of one case, by the rules in this module's description.
+pub fn case_facts(records: &CaseRecords, calendar: &WorkingCalendar) -> CaseFacts {
+    let day = |at: DateTime<Utc>| day_number(calendar.local_date(at));
+    let case = &records.case;
+    let mut facts = vec![Fact {
+        day: day(case.created_at),
+        department: None,
+        figure: Figure::Registered,
+    }];
+    let mut push = |at: i32, department: Option<DepartmentId>, figure: Figure| {
+        facts.push(Fact {
+            day: at,
+            department,
+            figure,
+        })
+    };
+
+    let excluded = Exclusion::of(case.status, case.closure);
+    if let (Some(reason), Some(at)) = (excluded, case.ended_at) {
+        push(day(at), records.last_lead(), Figure::Excluded(reason));
+    }
+
+    for assignment in &records.assignments {
+        let department = Some(assignment.department_id);
+        if let Some((ruling, at)) = assignment.ruling {
+            let accepted = ruling == ReturnRuling::Accepted;
+            push(day(at), department, Figure::ReturnRuled { accepted });
+        }
+        if let Some(at) = assignment.approved_at
+            && assignment.role == AssignmentRole::Lead
+        {
+            push(day(at), department, Figure::Approved);
+        }
+        // The centre took back a wrong dispatch: the department is not measured on it.
+        if assignment.state == AssignmentState::Withdrawn {
+            continue;
+        }
+        let last = |reply: bool| {
+            records
+                .clocks
+                .iter()
+                .rev()
+                .find(|c| c.assignment_id == assignment.id && c.reply == reply)
+        };
+        if let Some(sign) = last(false) {
+            let on_time = match sign.state {
+                DeadlineState::Met => Some(true),
+                DeadlineState::Missed => Some(false),
+                _ if sign.marked_missed => Some(false),
+                _ => None,
+            };
+            if let Some(on_time) = on_time {
+                push(
+                    day(assignment.dispatched_at),
+                    department,
+                    Figure::SignDue { on_time },
+                );
+            }
+        }
+        if let Some(reply) = last(true) {
+            let deadline_day = day(reply.due_at);
+            let replied = match (reply.state, reply.met_at) {
+                (DeadlineState::Met | DeadlineState::Missed, Some(at)) => Some(at),
+                _ => None,
+            };
+            let missed = reply.state == DeadlineState::Missed || reply.marked_missed;
+            match replied {
+                Some(at) => {
+                    let reply_day = day(at);
+                    let first = deadline_day.min(reply_day);
+                    let gap = (deadline_day.max(reply_day) - first).clamp(0, i32::from(u16::MAX));
+                    push(
+                        first,
+                        department,
+                        Figure::ReplyDue {
+                            gap: gap as u16,
+                            on_time: reply.state == DeadlineState::Met,
+                        },
+                    );
+                    let (worked, _) = calendar.working_time_between(assignment.dispatched_at, at);
+                    let minutes = u32::try_from(worked.num_minutes().max(0)).unwrap_or(u32::MAX);
+                    push(reply_day, department, Figure::Handled { minutes });
+                }
+                None if missed => push(
+                    deadline_day,
+                    department,
+                    Figure::ReplyDue {
+                        gap: 0,
+                        on_time: false,
+                    },
+                ),
+                None => {}
+            }
+            if missed {
+                push(deadline_day, department, Figure::Overdue);
+            }
+        }
+    }
+
+    for &(department, at) in &records.extensions {
+        push(day(at), Some(department), Figure::Extension);
+    }
+    for &(at, round) in &records.redos {
+        push(day(at), records.lead_of(round), Figure::Redo);
+    }
+    // A case judged apart takes its follow-ups with it (分类评价).
+    if excluded.is_none() {
+        for follow_up in &records.follow_ups {
+            let department = if follow_up.from_call {
+                follow_up.department_id
+            } else {
+                records.lead_at(follow_up.at)
+            };
+            push(
+                day(follow_up.at),
+                department,
+                Figure::FollowUp {
+                    resolved: resolved_code(follow_up.resolved),
+                    satisfaction: satisfaction_code(follow_up.satisfaction),
+                },
+            );
+        }
+    }
+
+    facts.sort();
+    let key = |id: Option<i64>| id.map(|i| i.to_string()).unwrap_or_default();
+    CaseFacts {
+        keys: [
+            key(case.category_id.map(|c| c.0)),
+            key(case.district_id.map(|d| d.0)),
+            case.channel.as_str().to_owned(),
+            case.kind.as_str().to_owned(),
+        ],
+        facts,
+    }
+}
