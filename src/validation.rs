@@ -389,6 +389,7 @@ mod tests {
         crate::service::surveys::IssueSurvey => [];
         crate::service::surveys::SurveyResponse => [];
         crate::service::surveys::PhoneSurvey => [];
+        crate::domain::statistics::Weights => [];
     }
 
     #[test]

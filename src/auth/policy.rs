@@ -172,6 +172,23 @@ const NOTE_WRITERS: &[Role] = &[
     Role::Supervisor,
 ];
 const ACCOUNT_ADMINS: &[Role] = &[Role::Admin, Role::DepartmentAdmin];
+/// Who reads statistics: analysts, the centre and admins (figures only, never personal data).
+const STATS_READERS: &[Role] = &[
+    Role::Analyst,
+    Role::Operator,
+    Role::Dispatcher,
+    Role::Supervisor,
+    Role::Admin,
+];
+/// … and the department table: department admins too, for their own department's row.
+const STATS_TABLE_READERS: &[Role] = &[
+    Role::Analyst,
+    Role::Operator,
+    Role::Dispatcher,
+    Role::Supervisor,
+    Role::Admin,
+    Role::DepartmentAdmin,
+];
 /// Who reads survey templates: administrators (who manage them), the desks that issue surveys,
 /// and analysts, who read the answers.
 const TEMPLATE_READERS: &[Role] = &[
@@ -322,6 +339,11 @@ policy! {
     GetSurvey = "get_survey", GET "/api/v1/surveys/{id}", Roles(SURVEY_READERS), Surveys;
     PublicSurvey = "public_survey", GET "/api/v1/public/surveys/{token}", Public, All;
     AnswerSurvey = "answer_survey", POST "/api/v1/public/surveys/{token}/responses", Public, All;
+
+    StatsDepartments = "stats_departments", GET "/api/v1/stats/departments", Roles(STATS_TABLE_READERS), DepartmentWork;
+    StatsTrends = "stats_trends", GET "/api/v1/stats/trends", Roles(STATS_READERS), All;
+    GetStatsWeights = "get_stats_weights", GET "/api/v1/stats/weights", Roles(STATS_TABLE_READERS), All;
+    PutStatsWeights = "put_stats_weights", PUT "/api/v1/stats/weights", Roles(ADMIN), All;
 }
 
 /// The entry of an OpenAPI operation, by method and path.

@@ -40,11 +40,26 @@ pub struct FourRates {
 }
 
 /// The composite score's weights, in percent (default 10 / 20 / 35 / 35).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Serialize, eserde::Deserialize, ToSchema, validator::Validate,
+)]
+#[serde(deny_unknown_fields)]
 pub struct Weights {
+    /// Weight of the response rate (响应率).
+    #[validate(range(min = 0.0, max = 100.0))]
+    #[schema(minimum = 0, maximum = 100)]
     pub response: f64,
+    /// Weight of the on-time rate (按时办结率).
+    #[validate(range(min = 0.0, max = 100.0))]
+    #[schema(minimum = 0, maximum = 100)]
     pub on_time: f64,
+    /// Weight of the resolution rate (解决率).
+    #[validate(range(min = 0.0, max = 100.0))]
+    #[schema(minimum = 0, maximum = 100)]
     pub resolution: f64,
+    /// Weight of the satisfaction rate (满意率).
+    #[validate(range(min = 0.0, max = 100.0))]
+    #[schema(minimum = 0, maximum = 100)]
     pub satisfaction: f64,
 }
 

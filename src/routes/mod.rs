@@ -19,6 +19,7 @@ pub mod health;
 pub mod organisation;
 pub mod personal_data_reads;
 pub mod supervision;
+pub mod stats;
 pub mod surveys;
 pub mod users;
 
@@ -107,7 +108,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(surveys::list_surveys)
                 .service(surveys::get_survey)
                 .service(surveys::public_survey)
-                .service(surveys::answer_survey),
+                .service(surveys::answer_survey)
+                .service(stats::stats_departments)
+                .service(stats::stats_trends)
+                .service(stats::get_stats_weights)
+                .service(stats::put_stats_weights),
         );
 }
 

@@ -1,0 +1,167 @@
+//! Statistics (SPEC 6): the department table (also by category, district, channel, kind), trends
+//! and the composite score's weights.
+
+use actix_web::{get, put, web};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::auth::{Permit, op};
+use crate::domain::ids::DepartmentId;
+use crate::domain::stat_facts::Grouping;
+use crate::domain::statistics::{Interval, Period, Weights};
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::ApiJson;
+use crate::service::stats::{self as stats_service, StatsTable, TableQuery, Trends};
+use crate::startup::AppState;
+
+fn period(from: NaiveDate, to: NaiveDate) -> Result<Period, ApiError> {
+    Period::parse(from, to).map_err(|detail| ApiError::bad_request(ErrorCode::InvalidQuery, detail))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TableParams {
+    /// First local date of the period (inclusive), `YYYY-MM-DD`.
+    pub from: NaiveDate,
+    /// Last local date of the period (inclusive); at most ten years after `from`.
+    pub to: NaiveDate,
+    /// How rows are grouped (default `department`). Department admins: `department` only.
+    pub by: Option<Grouping>,
+    /// Only this department's row, ranked among all.
+    pub department_id: Option<DepartmentId>,
+}
+
+/// The statistics table of a period: per department (or category, district, channel, kind)
+/// the four rates (响应率 signed on time / dispatched and due to be signed; 按时办结率 replied on
+/// time / replies due, a reply being due in a period when its deadline's day or its reply's
+/// day falls in it; 解决率 resolved `yes` / follow-ups reached; 满意率 satisfied and basically
+/// satisfied / follow-ups reached — follow-ups counted for the evaluated round's lead
+/// department, cases closed as merged, rejected, unreasonable demand or beyond policy left out
+/// and counted apart in `excluded`), the composite score (Σ weight × rate × 100 over the rates
+/// that have a denominator, weights scaled to 100 %) and the rank (ties share one), returns,
+/// redo, extensions, overdue, and the median working hours from dispatch to reply. Days are
+/// local dates; every rate is 0..1 or `null` with an empty denominator. Read from per-day
+/// figures kept up to date with every change; never any personal data.
+#[utoipa::path(
+    tag = "statistics",
+    security(("bearer" = [])),
+    params(TableParams),
+    responses(
+        (status = 200, description = "The table", body = StatsTable),
+        (status = 400, description = "`from` after `to`, a period over ten years, or a malformed parameter (`invalid_query`)"),
+        (status = 403, description = "A department admin asking for another department or another grouping (`forbidden`)"),
+    ),
+)]
+#[get("/stats/departments")]
+pub async fn stats_departments(
+    state: web::Data<AppState>,
+    principal: Permit<op::StatsDepartments>,
+    params: web::Query<TableParams>,
+) -> Result<web::Json<StatsTable>, ApiError> {
+    let params = params.into_inner();
+    let query = TableQuery {
+        period: period(params.from, params.to)?,
+        by: params.by.unwrap_or(Grouping::Department),
+        department: params.department_id,
+    };
+    let table = state
+        .db
+        .run(move |conn| stats_service::table(conn, &principal, query))
+        .await?;
+    Ok(web::Json(table))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TrendParams {
+    /// First local date (inclusive).
+    pub from: NaiveDate,
+    /// Last local date (inclusive); at most ten years after `from`.
+    pub to: NaiveDate,
+    /// `day`, `week` (ISO weeks, Monday to Sunday) or `month` (default `day`).
+    pub interval: Option<Interval>,
+    /// `kind` (default), `category`, `channel` or `district`.
+    pub by: Option<Grouping>,
+}
+
+/// Cases registered per day, ISO week or month, by kind, category, channel or district,
+/// zero-filled; the first and last interval are clipped to the period.
+#[utoipa::path(
+    tag = "statistics",
+    security(("bearer" = [])),
+    params(TrendParams),
+    responses(
+        (status = 200, description = "The series", body = Trends),
+        (status = 400, description = "`from` after `to`, a period over ten years, `by=department`, or a malformed parameter (`invalid_query`)"),
+    ),
+)]
+#[get("/stats/trends")]
+pub async fn stats_trends(
+    state: web::Data<AppState>,
+    _principal: Permit<op::StatsTrends>,
+    params: web::Query<TrendParams>,
+) -> Result<web::Json<Trends>, ApiError> {
+    let params = params.into_inner();
+    let period = period(params.from, params.to)?;
+    let by = params.by.unwrap_or(Grouping::Kind);
+    if by == Grouping::Department {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidQuery,
+            "trends count registrations: by kind, category, channel or district",
+        ));
+    }
+    let interval = params.interval.unwrap_or(Interval::Day);
+    if interval == Interval::Day && period.days() > 3 * 366 {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidQuery,
+            "daily trends span at most three years; use week or month",
+        ));
+    }
+    let trends = state
+        .db
+        .run(move |conn| stats_service::trends(conn, period, interval, by))
+        .await?;
+    Ok(web::Json(trends))
+}
+
+/// The composite score's weights (default response 10, on-time 20, resolution 35,
+/// satisfaction 35).
+#[utoipa::path(
+    tag = "statistics",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The weights in force", body = Weights)),
+)]
+#[get("/stats/weights")]
+pub async fn get_stats_weights(
+    state: web::Data<AppState>,
+    _principal: Permit<op::GetStatsWeights>,
+) -> Result<web::Json<Weights>, ApiError> {
+    Ok(web::Json(state.db.run(stats_service::weights).await?))
+}
+
+/// Set the composite score's weights: numbers from 0 to 100, not all 0; they need not sum to
+/// 100 (they are scaled). Applies to every table read afterwards, past periods included.
+#[utoipa::path(
+    tag = "statistics",
+    security(("bearer" = [])),
+    request_body = Weights,
+    responses(
+        (status = 200, description = "The weights now in force", body = Weights),
+        (status = 422, description = "A weight out of range, all weights 0, or a malformed body"),
+    ),
+)]
+#[put("/stats/weights")]
+pub async fn put_stats_weights(
+    state: web::Data<AppState>,
+    principal: Permit<op::PutStatsWeights>,
+    body: ApiJson<Weights>,
+) -> Result<web::Json<Weights>, ApiError> {
+    let ApiJson(weights) = body;
+    Ok(web::Json(
+        state
+            .db
+            .run(move |conn| stats_service::set_weights(conn, &principal, weights))
+            .await?,
+    ))
+}
