@@ -279,17 +279,38 @@ pub fn table(
     } else {
         None
     };
+    let (mut rows, total, weights) = ranked_rows(conn, query.by, query.period)?;
+    if let Some(only) = own.or(query.department) {
+        rows.retain(|r| r.department_id == Some(only));
+    }
+    Ok(StatsTable {
+        from: query.period.from,
+        to: query.period.to,
+        by: query.by,
+        weights,
+        rows,
+        total: own.is_none().then_some(total),
+    })
+}
+
+/// Every row of `by` over `period`, ranked and ordered by rank, with the whole city's row and
+/// the weights they were scored with.
+pub fn ranked_rows(
+    conn: &mut DbConnection,
+    by: Grouping,
+    period: Period,
+) -> Result<(Vec<StatsRow>, StatsRow, Weights), ApiError> {
     let weights = weights(conn)?;
-    let (by_key, total) = period_figures(conn, query.by, query.period)?;
-    let names = names(conn, query.by)?;
+    let (by_key, total) = period_figures(conn, by, period)?;
+    let names = names(conn, by)?;
     let mut rows: Vec<StatsRow> = by_key
         .into_iter()
         // Figures counted for no department are in the total only.
-        .filter(|(key, _)| !(query.by == Grouping::Department && key.is_empty()))
+        .filter(|(key, _)| !(by == Grouping::Department && key.is_empty()))
         .map(|(key, figures)| {
             let mut row = row_of(figures, &weights);
             let name = names.get(&key).cloned();
-            if query.by == Grouping::Department {
+            if by == Grouping::Department {
                 row.department_id = key.parse().ok().map(DepartmentId);
                 row.department_name = name;
             } else {
@@ -304,17 +325,7 @@ pub fn table(
         row.rank = rank;
     }
     rows.sort_by_key(|r| (r.rank.unwrap_or(u32::MAX), r.department_id, r.key.clone()));
-    if let Some(only) = own.or(query.department) {
-        rows.retain(|r| r.department_id == Some(only));
-    }
-    Ok(StatsTable {
-        from: query.period.from,
-        to: query.period.to,
-        by: query.by,
-        weights,
-        rows,
-        total: own.is_none().then(|| row_of(total, &weights)),
-    })
+    Ok((rows, row_of(total, &weights), weights))
 }
 
 /// Registrations per interval and group.
