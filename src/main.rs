@@ -161,12 +161,18 @@ fn main() -> ExitCode {
                 match command {
                     StatsCommand::Rebuild => {
                         let report = blocking(move || commands::stats_rebuild(&db, tz)).await?;
-                        println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+                        println!(
+                            "{}",
+                            serde_json::to_string(&report).map_err(|e| e.to_string())?
+                        );
                         Ok(())
                     }
                     StatsCommand::Check => {
                         let report = blocking(move || commands::stats_check(&db, tz)).await?;
-                        println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+                        println!(
+                            "{}",
+                            serde_json::to_string(&report).map_err(|e| e.to_string())?
+                        );
                         if report.consistent {
                             Ok(())
                         } else {

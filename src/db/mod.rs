@@ -27,9 +27,9 @@ pub mod organisation;
 pub mod read_log;
 pub mod reference;
 pub mod schema;
+pub mod stats;
 mod stored;
 pub mod supervision;
-pub mod stats;
 pub mod surveys;
 mod writer;
 

@@ -78,7 +78,12 @@ fn calendar() -> QueryResult<Arc<WorkingCalendar>> {
         None => None,
     };
     calendar
-        .or_else(|| PROCESS_CALENDAR.read().unwrap_or_else(|e| e.into_inner()).clone())
+        .or_else(|| {
+            PROCESS_CALENDAR
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+        })
         .ok_or_else(|| unreadable("statistics need the calendar: none was loaded"))
 }
 
@@ -558,12 +563,31 @@ const BATCH: i64 = 5_000;
 pub fn recompute<F>(
     conn: &mut DbConnection,
     calendar: &WorkingCalendar,
+    each_batch: F,
+) -> QueryResult<Recomputed>
+where
+    F: FnMut(&mut DbConnection, (CaseId, CaseId), Vec<(CaseId, CaseFacts)>) -> QueryResult<()>,
+{
+    recompute_between(
+        conn,
+        calendar,
+        (CaseId(i64::MIN), CaseId(i64::MAX)),
+        each_batch,
+    )
+}
+
+/// [`recompute`] for the cases with ids `first..=last` only.
+pub fn recompute_between<F>(
+    conn: &mut DbConnection,
+    calendar: &WorkingCalendar,
+    (first, last): (CaseId, CaseId),
     mut each_batch: F,
 ) -> QueryResult<Recomputed>
 where
     F: FnMut(&mut DbConnection, (CaseId, CaseId), Vec<(CaseId, CaseFacts)>) -> QueryResult<()>,
 {
     let (low, high): (Option<CaseId>, Option<CaseId>) = cases::table
+        .filter(cases::id.between(first, last))
         .select((diesel::dsl::min(cases::id), diesel::dsl::max(cases::id)))
         .first(conn)?;
     let mut out = Recomputed {
@@ -603,9 +627,16 @@ where
 }
 
 /// Every stored per-day row.
-pub fn stored_days(conn: &mut DbConnection) -> QueryResult<BTreeMap<(i16, i32, String), DayFigures>> {
+pub fn stored_days(
+    conn: &mut DbConnection,
+) -> QueryResult<BTreeMap<(i16, i32, String), DayFigures>> {
     let rows: Vec<(i16, i32, String, Vec<u8>)> = stat_days::table
-        .select((stat_days::dim, stat_days::day, stat_days::key, stat_days::figures))
+        .select((
+            stat_days::dim,
+            stat_days::day,
+            stat_days::key,
+            stat_days::figures,
+        ))
         .load(conn)?;
     rows.into_iter()
         .map(|(g, d, k, bytes)| Ok(((g, d, k), decode(&bytes)?)))
@@ -674,6 +705,24 @@ pub fn insert_days(conn: &mut DbConnection, recomputed: &Recomputed) -> QueryRes
     Ok(())
 }
 
+/// Adds the figures of cases new to the statistics (a bulk import such as the seed) to the
+/// stored ones.
+pub fn add_days(conn: &mut DbConnection, recomputed: &Recomputed) -> QueryResult<()> {
+    for ((grouping, day, key), figures) in &recomputed.days {
+        let stored = lock_day(conn, *grouping, *day, key)?;
+        let existed = stored.is_some();
+        let mut sum = stored.unwrap_or_default();
+        sum.add(figures);
+        save_day(conn, (*grouping, *day, key), &sum, existed)?;
+    }
+    diesel::update(
+        stat_settings::table.filter(stat_settings::max_reply_gap.lt(i32::from(recomputed.max_gap))),
+    )
+    .set(stat_settings::max_reply_gap.eq(i32::from(recomputed.max_gap)))
+    .execute(conn)?;
+    Ok(())
+}
+
 // ---- Reading figures --------------------------------------------------------------------------
 
 /// The stored rows of one grouping for the days `first..=last`: (day, key, figures).
@@ -698,7 +747,9 @@ pub fn days(
 }
 
 pub fn weights(conn: &mut DbConnection) -> QueryResult<String> {
-    stat_settings::table.select(stat_settings::weights).first(conn)
+    stat_settings::table
+        .select(stat_settings::weights)
+        .first(conn)
 }
 
 pub fn save_weights(

@@ -91,14 +91,26 @@ impl Exclusion {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Figure {
     Registered,
-    SignDue { on_time: bool },
+    SignDue {
+        on_time: bool,
+    },
     /// Kept at the earlier of the deadline's and the reply's day; `gap` days to the later one.
-    ReplyDue { gap: u16, on_time: bool },
+    ReplyDue {
+        gap: u16,
+        on_time: bool,
+    },
     Overdue,
-    Handled { minutes: u32 },
-    FollowUp { resolved: u8, satisfaction: u8 },
+    Handled {
+        minutes: u32,
+    },
+    FollowUp {
+        resolved: u8,
+        satisfaction: u8,
+    },
     Excluded(Exclusion),
-    ReturnRuled { accepted: bool },
+    ReturnRuled {
+        accepted: bool,
+    },
     Redo,
     Approved,
     Extension,
@@ -346,6 +358,23 @@ impl DayFigures {
         }
     }
 
+    /// Adds another day's figures of the same key (a batch of new cases).
+    pub fn add(&mut self, other: &DayFigures) {
+        self.counts.add(&other.counts);
+        self.handling.extend_from_slice(&other.handling);
+        self.handling.sort_unstable();
+        for &(gap, due, on_time) in &other.spans {
+            let at = self.spans.partition_point(|s| s.0 < gap);
+            match self.spans.get_mut(at) {
+                Some(span) if span.0 == gap => {
+                    span.1 += due;
+                    span.2 += on_time;
+                }
+                _ => self.spans.insert(at, (gap, due, on_time)),
+            }
+        }
+    }
+
     /// Nothing counted: the stored row can go.
     pub fn is_empty(&self) -> bool {
         self.counts == Counts::default() && self.handling.is_empty() && self.spans.is_empty()
@@ -402,7 +431,8 @@ pub fn day_number(day: NaiveDate) -> i32 {
 
 /// The local date of a day number.
 pub fn day_of(number: i32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date") + chrono::Duration::days(number.into())
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date")
+        + chrono::Duration::days(number.into())
 }
 
 // ---- The raw records a case's facts are made from --------------------------------------------
@@ -630,5 +660,277 @@ pub fn case_facts(records: &CaseRecords, calendar: &WorkingCalendar) -> CaseFact
             case.kind.as_str().to_owned(),
         ],
         facts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::calendar::default_years;
+
+    fn calendar() -> WorkingCalendar {
+        WorkingCalendar::new(chrono_tz::Asia::Shanghai, &default_years())
+    }
+
+    /// A local time in Shanghai on 2026-03-`day`.
+    fn at(day: u32, hour: u32) -> DateTime<Utc> {
+        chrono_tz::Asia::Shanghai
+            .with_ymd_and_hms(2026, 3, day, hour, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn day(d: u32) -> i32 {
+        day_number(NaiveDate::from_ymd_opt(2026, 3, d).unwrap())
+    }
+
+    fn records() -> CaseRecords {
+        CaseRecords {
+            case: CaseRecord {
+                created_at: at(2, 9),
+                category_id: Some(CategoryId(4)),
+                district_id: None,
+                channel: Channel::Phone,
+                kind: CaseKind::Complaint,
+                status: CaseStatus::Closed,
+                closure: Some(Closure::Resolved),
+                ended_at: Some(at(20, 9)),
+            },
+            assignments: vec![
+                AssignmentRecord {
+                    id: AssignmentId(1),
+                    department_id: DepartmentId(7),
+                    round: 1,
+                    role: AssignmentRole::Lead,
+                    state: AssignmentState::Completed,
+                    dispatched_at: at(2, 10),
+                    ruling: None,
+                    approved_at: Some(at(13, 9)),
+                },
+                AssignmentRecord {
+                    id: AssignmentId(2),
+                    department_id: DepartmentId(8),
+                    round: 1,
+                    role: AssignmentRole::Assisting,
+                    state: AssignmentState::Withdrawn,
+                    dispatched_at: at(2, 10),
+                    ruling: Some((ReturnRuling::Accepted, at(3, 9))),
+                    approved_at: None,
+                },
+            ],
+            clocks: vec![
+                ClockRecord {
+                    assignment_id: AssignmentId(1),
+                    reply: false,
+                    due_at: at(3, 23),
+                    state: DeadlineState::Met,
+                    met_at: Some(at(2, 11)),
+                    marked_missed: false,
+                },
+                ClockRecord {
+                    assignment_id: AssignmentId(1),
+                    reply: true,
+                    due_at: at(10, 23),
+                    state: DeadlineState::Missed,
+                    met_at: Some(at(12, 10)),
+                    marked_missed: true,
+                },
+                ClockRecord {
+                    assignment_id: AssignmentId(2),
+                    reply: false,
+                    due_at: at(3, 23),
+                    state: DeadlineState::Cancelled,
+                    met_at: None,
+                    marked_missed: false,
+                },
+            ],
+            extensions: vec![],
+            follow_ups: vec![FollowUpRecord {
+                at: at(16, 10),
+                department_id: None,
+                from_call: false,
+                resolved: Resolved::Partly,
+                satisfaction: Satisfaction::BasicallySatisfied,
+            }],
+            redos: vec![],
+        }
+    }
+
+    fn figures_of(facts: &CaseFacts) -> Vec<(i32, Option<i64>, Figure)> {
+        facts
+            .facts
+            .iter()
+            .map(|f| (f.day, f.department.map(|d| d.0), f.figure))
+            .collect()
+    }
+
+    #[test]
+    fn a_late_reply_counts_at_its_deadline_with_the_distance_to_the_reply() {
+        let facts = case_facts(&records(), &calendar());
+        let figures = figures_of(&facts);
+        assert!(figures.contains(&(day(2), None, Figure::Registered)));
+        assert!(figures.contains(&(day(2), Some(7), Figure::SignDue { on_time: true })));
+        assert!(figures.contains(&(
+            day(10),
+            Some(7),
+            Figure::ReplyDue {
+                gap: 2,
+                on_time: false
+            }
+        )));
+        assert!(figures.contains(&(day(10), Some(7), Figure::Overdue)));
+        assert!(figures.contains(&(day(13), Some(7), Figure::Approved)));
+        // The withdrawn assignment counts its ruling only.
+        assert!(figures.contains(&(day(3), Some(8), Figure::ReturnRuled { accepted: true })));
+        assert!(!figures.iter().any(|(_, d, f)| *d == Some(8)
+            && matches!(f, Figure::SignDue { .. } | Figure::ReplyDue { .. })));
+        // The survey answered on its own counts for the lead of the round running then.
+        assert!(figures.contains(&(
+            day(16),
+            Some(7),
+            Figure::FollowUp {
+                resolved: RESOLVED_PARTLY,
+                satisfaction: BASICALLY_SATISFIED
+            }
+        )));
+        // Handling: 2 March 10:00 to 12 March 10:00, working days only (2026-03-02 is a Monday):
+        // eight whole working days.
+        assert!(figures.contains(&(
+            day(12),
+            Some(7),
+            Figure::Handled {
+                minutes: 8 * 24 * 60
+            }
+        )));
+        assert_eq!(
+            facts.keys,
+            [
+                "4".to_owned(),
+                String::new(),
+                "phone".into(),
+                "complaint".into()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_case_judged_apart_takes_its_follow_ups_with_it() {
+        let mut records = records();
+        records.case.closure = Some(Closure::UnreasonableDemand);
+        let figures = figures_of(&case_facts(&records, &calendar()));
+        assert!(figures.contains(&(
+            day(20),
+            Some(7),
+            Figure::Excluded(Exclusion::UnreasonableDemand)
+        )));
+        assert!(
+            !figures
+                .iter()
+                .any(|(_, _, f)| matches!(f, Figure::FollowUp { .. }))
+        );
+    }
+
+    #[test]
+    fn a_clock_neither_stopped_nor_marked_counts_nowhere_yet() {
+        let mut records = records();
+        records.clocks[1].state = DeadlineState::Running;
+        records.clocks[1].met_at = None;
+        records.clocks[1].marked_missed = false;
+        let figures = figures_of(&case_facts(&records, &calendar()));
+        assert!(!figures.iter().any(|(_, _, f)| matches!(
+            f,
+            Figure::ReplyDue { .. } | Figure::Overdue | Figure::Handled { .. }
+        )));
+        // Marked missed by the sweep: due (at the deadline) and overdue, not yet handled.
+        records.clocks[1].marked_missed = true;
+        let figures = figures_of(&case_facts(&records, &calendar()));
+        assert!(figures.contains(&(
+            day(10),
+            Some(7),
+            Figure::ReplyDue {
+                gap: 0,
+                on_time: false
+            }
+        )));
+        assert!(figures.contains(&(day(10), Some(7), Figure::Overdue)));
+    }
+
+    #[test]
+    fn the_difference_of_two_sets_of_facts_adds_and_takes_away_only_what_changed() {
+        let before = case_facts(&records(), &calendar());
+        let mut changed = records();
+        changed.clocks[0].state = DeadlineState::Missed;
+        let after = case_facts(&changed, &calendar());
+        let diff = difference(&before, &after);
+        // One figure changed, in each of the five groupings.
+        assert_eq!(diff.len(), 10);
+        assert_eq!(diff.iter().filter(|(_, sign)| *sign == 1).count(), 5);
+        assert!(diff.iter().all(|(c, sign)| c.figure
+            == Figure::SignDue {
+                on_time: *sign == -1
+            }));
+        assert!(difference(&after, &after).is_empty());
+        // From nothing: every contribution added.
+        assert_eq!(
+            difference(&CaseFacts::default(), &after).len(),
+            after.facts.len() * 5
+        );
+    }
+
+    #[test]
+    fn applying_and_taking_back_leaves_an_empty_row() {
+        let mut figures = DayFigures::default();
+        let late = Figure::ReplyDue {
+            gap: 3,
+            on_time: false,
+        };
+        for figure in [late, Figure::Handled { minutes: 90 }, Figure::Registered] {
+            figures.apply(figure, 1);
+        }
+        assert_eq!(figures.spans, vec![(3, 1, 0)]);
+        assert_eq!(figures.handling, vec![90]);
+        for figure in [late, Figure::Handled { minutes: 90 }, Figure::Registered] {
+            figures.apply(figure, -1);
+        }
+        assert!(figures.is_empty());
+    }
+
+    #[test]
+    fn replies_straddling_a_period_start_count_once_in_each_period_they_touch() {
+        // Deadline on day 10, replied on day 12 (late): kept at day 10 with a gap of 2.
+        let mut kept = DayFigures::default();
+        kept.apply(
+            Figure::ReplyDue {
+                gap: 2,
+                on_time: false,
+            },
+            1,
+        );
+        let count = |first: i32, last: i32| {
+            let mut period = PeriodFigures::default();
+            if (first..=last).contains(&10) {
+                period.add_day(&kept);
+            } else if first > 10 {
+                period.add_straddling(10, &kept, (first, last));
+            }
+            period.counts.replies_due
+        };
+        assert_eq!(count(1, 10), 1, "the deadline's day");
+        assert_eq!(count(11, 12), 1, "the reply's day");
+        assert_eq!(count(10, 12), 1, "both, once");
+        assert_eq!(count(11, 11), 0, "between the two");
+        assert_eq!(count(13, 20), 0, "after both");
+    }
+
+    #[test]
+    fn the_median_is_the_middle_or_the_mean_of_the_middle_two() {
+        let mut period = PeriodFigures::default();
+        assert_eq!(period.median_hours(), None);
+        period.handling = vec![180, 60, 120];
+        assert_eq!(period.median_hours(), Some(2.0));
+        period.handling.push(150);
+        assert_eq!(period.median_hours(), Some(2.25));
     }
 }

@@ -18,8 +18,8 @@ pub mod follow_up;
 pub mod health;
 pub mod organisation;
 pub mod personal_data_reads;
-pub mod supervision;
 pub mod stats;
+pub mod supervision;
 pub mod surveys;
 pub mod users;
 

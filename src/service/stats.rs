@@ -210,11 +210,7 @@ pub fn set_weights(
     weights: Weights,
 ) -> Result<Weights, ApiError> {
     weights.check().map_err(|message| {
-        ApiError::field(
-            "weights",
-            crate::error::FieldErrorCode::Range,
-            message,
-        )
+        ApiError::field("weights", crate::error::FieldErrorCode::Range, message)
     })?;
     let json = serde_json::to_string(&weights).map_err(|e| ApiError::internal(e.to_string()))?;
     let user = principal
@@ -391,9 +387,7 @@ pub fn trends(
         }
         let bucket = interval.bucket(day_of(day));
         let index = buckets.partition_point(|b| *b < bucket);
-        let counts = series
-            .entry(key)
-            .or_insert_with(|| vec![0; periods.len()]);
+        let counts = series.entry(key).or_insert_with(|| vec![0; periods.len()]);
         counts[index] += registered;
         totals[index] += registered;
     }
@@ -446,6 +440,23 @@ pub fn rebuild(
     })
 }
 
+/// Counts cases new to the statistics, written in bulk without the per-transaction refresh (the
+/// seed): their facts are made and their figures added to the stored ones, in one transaction.
+pub fn add_new_cases(
+    conn: &mut DbConnection,
+    calendar: &WorkingCalendar,
+    (first, last): (crate::domain::ids::CaseId, crate::domain::ids::CaseId),
+) -> Result<usize, ApiError> {
+    write_transaction(conn, |conn| {
+        let recomputed =
+            stats_db::recompute_between(conn, calendar, (first, last), |conn, _, batch| {
+                stats_db::insert_facts(conn, &batch)
+            })?;
+        stats_db::add_days(conn, &recomputed)?;
+        Ok(recomputed.cases)
+    })
+}
+
 /// What `hotline stats check` found: case ids and day rows whose stored figures differ from
 /// the recomputed ones (never any content of a case).
 #[derive(Debug, Serialize)]
@@ -479,8 +490,7 @@ pub fn check(conn: &mut DbConnection, calendar: &WorkingCalendar) -> Result<Chec
     })?;
     let stored = stats_db::stored_days(conn)?;
     let mut day_rows_differing = 0;
-    let keys: std::collections::BTreeSet<_> =
-        stored.keys().chain(recomputed.days.keys()).collect();
+    let keys: std::collections::BTreeSet<_> = stored.keys().chain(recomputed.days.keys()).collect();
     for key in keys {
         let (a, b) = (stored.get(key), recomputed.days.get(key));
         if a != b {
