@@ -129,6 +129,35 @@ pub struct TestApp {
     pub db: TestDatabase,
 }
 
+/// Every test's scenario ends with the statistics checked against the raw records
+/// (`hotline stats check`): whatever a test did through the API, the per-day figures kept in its
+/// transactions must equal the ones recomputed from scratch.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if std::thread::panicking() || matches!(self.db, TestDatabase::Shared { .. }) {
+            return;
+        }
+        let url = self.db.url();
+        let output = std::thread::spawn(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+                .args(["stats", "check"])
+                .current_dir(std::env::temp_dir())
+                .env("DATABASE_URL", url)
+                .env("RUST_LOG", "warn")
+                .output()
+        })
+        .join()
+        .expect("the check runs")
+        .expect("the check starts");
+        assert!(
+            output.status.success(),
+            "the stored statistics differ from the raw records: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
