@@ -443,17 +443,23 @@ pub fn load_records(
         }
     }
 
-    let rows: Vec<(CaseId, DepartmentId, Option<NaiveDateTime>)> = extensions::table
-        .filter(extensions::case_id.between(first, last))
-        .filter(extensions::state.eq(ExtensionState::Approved))
-        .select((
-            extensions::case_id,
-            extensions::department_id,
-            extensions::decided_at,
-        ))
-        .order(extensions::id)
-        .load(conn)?;
-    for (case, department, decided) in rows {
+    // Filters on other columns stay out of the SQL: with them SQLite may pick an index on the
+    // state (all granted extensions) over the one on the case.
+    let rows: Vec<(CaseId, DepartmentId, ExtensionState, Option<NaiveDateTime>)> =
+        extensions::table
+            .filter(extensions::case_id.between(first, last))
+            .select((
+                extensions::case_id,
+                extensions::department_id,
+                extensions::state,
+                extensions::decided_at,
+            ))
+            .order(extensions::id)
+            .load(conn)?;
+    for (case, department, state, decided) in rows {
+        if state != ExtensionState::Approved {
+            continue;
+        }
         if let (Some(records), Some(at)) = (out.get_mut(&case), decided) {
             records.extensions.push((department, at.and_utc()));
         }
@@ -493,25 +499,29 @@ pub fn load_records(
     }
 
     // Surveys answered on their own; one asked during a call is that call's answer.
+    // (`follow_up_call_id IS NULL` in SQL would let SQLite pick that column's unique index.)
     type SurveyColumns = (
         CaseId,
         Option<NaiveDateTime>,
         Option<Resolved>,
         Option<Satisfaction>,
+        Option<i64>,
     );
     let rows: Vec<SurveyColumns> = surveys::table
         .filter(surveys::case_id.between(first, last))
-        .filter(surveys::answered_at.is_not_null())
-        .filter(surveys::follow_up_call_id.is_null())
         .select((
             surveys::case_id,
             surveys::answered_at,
             surveys::resolved,
             surveys::satisfaction,
+            surveys::follow_up_call_id,
         ))
         .order(surveys::id)
         .load(conn)?;
-    for (case, answered, resolved, satisfaction) in rows {
+    for (case, answered, resolved, satisfaction, call) in rows {
+        if call.is_some() {
+            continue;
+        }
         if let (Some(records), Some(at), Some(resolved), Some(satisfaction)) =
             (out.get_mut(&case), answered, resolved, satisfaction)
         {

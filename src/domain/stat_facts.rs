@@ -414,11 +414,13 @@ impl PeriodFigures {
         if n == 0 {
             return None;
         }
-        self.handling.sort_unstable();
+        // Selection, not a sort: a year of a large department is hundreds of thousands of values.
+        let (below, &mut upper, _) = self.handling.select_nth_unstable(n / 2);
         let minutes = if n % 2 == 1 {
-            f64::from(self.handling[n / 2])
+            f64::from(upper)
         } else {
-            (f64::from(self.handling[n / 2 - 1]) + f64::from(self.handling[n / 2])) / 2.0
+            let lower = below.iter().copied().max().unwrap_or(upper);
+            (f64::from(lower) + f64::from(upper)) / 2.0
         };
         Some((minutes / 60.0 * 100.0).round() / 100.0)
     }

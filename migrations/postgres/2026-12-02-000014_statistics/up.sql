@@ -34,8 +34,5 @@ INSERT INTO stat_settings (id, weights, max_reply_gap, updated_by, updated_at)
 VALUES (1, '{"response":10.0,"on_time":20.0,"resolution":35.0,"satisfaction":35.0}', 0, NULL,
         CURRENT_TIMESTAMP);
 
--- Redo decisions, read per case and by `hotline stats rebuild`.
-CREATE INDEX case_events_redo ON case_events (case_id) WHERE action = 'redo';
-
 -- Granted extensions, read per case.
 CREATE INDEX extensions_case ON extensions (case_id);
