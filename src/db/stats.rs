@@ -28,7 +28,7 @@ use crate::domain::follow_up::{CallOutcome, Resolved, Satisfaction};
 use crate::domain::ids::{AssignmentId, CaseId, CategoryId, DepartmentId, UserId};
 use crate::domain::sla::CaseKind;
 use crate::domain::stat_facts::{
-    AssignmentRecord, CaseFacts, CaseRecord, CaseRecords, ClockRecord, DayFigures, Figure,
+    AssignmentRecord, CaseFacts, CaseRecord, CaseRecords, ClockRecord, Counts, DayFigures, Figure,
     FollowUpRecord, case_facts, difference,
 };
 
@@ -753,6 +753,26 @@ pub fn days(
     let rows: Vec<(i32, String, Vec<u8>)> = query.load(conn)?;
     rows.into_iter()
         .map(|(d, k, bytes)| Ok((d, k, decode(&bytes)?)))
+        .collect()
+}
+
+/// [`days`], the counters only (what trends read).
+pub fn day_counts(
+    conn: &mut DbConnection,
+    grouping: i16,
+    (first, last): (i32, i32),
+) -> QueryResult<Vec<(i32, String, Counts)>> {
+    let rows: Vec<(i32, String, Vec<u8>)> = stat_days::table
+        .filter(stat_days::dim.eq(grouping))
+        .filter(stat_days::day.between(first, last))
+        .select((stat_days::day, stat_days::key, stat_days::figures))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(d, k, bytes)| {
+            let (counts, _) = postcard::take_from_bytes::<Counts>(&bytes)
+                .map_err(|e| unreadable(format!("stored statistics: {e}")))?;
+            Ok((d, k, counts))
+        })
         .collect()
 }
 

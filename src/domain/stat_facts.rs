@@ -208,14 +208,47 @@ pub fn difference(before: &CaseFacts, after: &CaseFacts) -> Vec<(Contribution, i
     out
 }
 
-/// The figures of one grouping's key on one local day.
+/// The figures of one grouping's key on one local day. `counts` comes first: a reader that
+/// wants only the counters (trends) decodes that much and stops.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct DayFigures {
     pub counts: Counts,
-    /// Handling times in working minutes, sorted.
+    /// Handling times in working minutes, sorted; stored as little-endian bytes (decoded with
+    /// one copy, not value by value: a year of them is read per request).
+    #[serde(with = "minutes_as_bytes")]
     pub handling: Vec<u32>,
     /// Replies due kept at this day whose later day is `gap` days on: (gap, due, on time), by gap.
     pub spans: Vec<(u16, i64, i64)>,
+}
+
+mod minutes_as_bytes {
+    use serde::de::{Error, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(values: &[u32], serializer: S) -> Result<S::Ok, S::Error> {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        serializer.serialize_bytes(&bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u32>, D::Error> {
+        struct Minutes;
+        impl Visitor<'_> for Minutes {
+            type Value = Vec<u32>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("little-endian u32 values")
+            }
+            fn visit_bytes<E: Error>(self, bytes: &[u8]) -> Result<Vec<u32>, E> {
+                if bytes.len() % 4 != 0 {
+                    return Err(E::custom("not a whole number of u32 values"));
+                }
+                Ok(bytes
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect())
+            }
+        }
+        deserializer.deserialize_bytes(Minutes)
+    }
 }
 
 /// Additive counters.

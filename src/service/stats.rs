@@ -376,12 +376,12 @@ pub fn trends(
         })
         .collect();
     let (first, last) = (day_number(period.from), day_number(period.to));
-    let rows = stats_db::days(conn, by.code(), (first, last), None)?;
+    let rows = stats_db::day_counts(conn, by.code(), (first, last))?;
     let names = names(conn, by)?;
     let mut series: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     let mut totals = vec![0i64; periods.len()];
-    for (day, key, figures) in rows {
-        let registered = figures.counts.registered;
+    for (day, key, counts) in rows {
+        let registered = counts.registered;
         if registered == 0 {
             continue;
         }
