@@ -13,6 +13,7 @@ pub mod auth;
 pub mod calendar;
 pub mod cases;
 pub mod deadlines;
+pub mod exports;
 pub mod extensions;
 pub mod follow_up;
 pub mod health;
@@ -69,6 +70,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(cases::actions::reject)
                 .service(cases::actions::answer)
                 .service(personal_data_reads::personal_data_reads)
+                .service(personal_data_reads::personal_data_exports)
                 .service(cases::actions::dispatch)
                 .service(cases::actions::review)
                 .service(cases::actions::redo)
@@ -107,7 +109,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(surveys::list_surveys)
                 .service(surveys::get_survey)
                 .service(surveys::public_survey)
-                .service(surveys::answer_survey),
+                .service(surveys::answer_survey)
+                .service(exports::export_cases),
         );
 }
 
