@@ -192,6 +192,9 @@ pub struct Settings {
     pub public_base_url: String,
     /// How many days a survey invitation may be answered.
     pub survey_validity_days: i64,
+    /// Rows per sheet of an XLSX export, its header included: Excel's 1,048,576 unless lowered
+    /// (which tests do, to see a workbook continue on its next sheet without a million rows).
+    pub xlsx_sheet_rows: u32,
     pub jwt: JwtSettings,
 }
 
@@ -302,6 +305,9 @@ impl Settings {
         let survey_validity_days = parse_var(&get, "HOTLINE_SURVEY_VALIDITY_DAYS", "14", |raw| {
             bounded_int(raw, 1, 365)
         })?;
+        let xlsx_sheet_rows = parse_var(&get, "HOTLINE_XLSX_SHEET_ROWS", "1048576", |raw| {
+            bounded_int(raw, 2, 1_048_576)
+        })?;
 
         let jwt = JwtSettings {
             algorithm: parse_var(&get, "HOTLINE_JWT_ALGORITHM", "HS256", JwtAlgorithm::parse)?,
@@ -387,6 +393,7 @@ impl Settings {
             idempotency_ttl,
             public_base_url,
             survey_validity_days,
+            xlsx_sheet_rows,
             jwt,
         })
     }

@@ -53,6 +53,9 @@ pub enum Rows {
     /// Survey invitations and answers: the centre desks and admins all; analysts all, without
     /// text answers or who answered; department roles those of cases dispatched to them.
     Surveys,
+    /// The case export: the rows of [`Rows::Cases`] for the centre and the departments, with
+    /// the complainant as they see it; analysts every case, without description or complainant.
+    CaseExport,
 }
 
 impl Rows {
@@ -74,6 +77,11 @@ impl Rows {
                 "centre desks and admins all; analysts all, without text answers or who answered; \
                  department roles the surveys of cases dispatched to their department"
             }
+            Rows::CaseExport => {
+                "centre desks and admins all cases, the complainant in full; department roles the \
+                 cases dispatched to their department, the complainant as they see it; analysts \
+                 all cases, without description or complainant"
+            }
         }
     }
 
@@ -85,6 +93,7 @@ impl Rows {
             Rows::Users => "users",
             Rows::Own => "own",
             Rows::Surveys => "surveys",
+            Rows::CaseExport => "case_export",
         }
     }
 }
@@ -208,6 +217,17 @@ const SURVEY_READERS: &[Role] = &[
     Role::DepartmentStaff,
     Role::DepartmentAdmin,
 ];
+/// Who exports cases: who reads them (less citizens and clients, who read their own one by one),
+/// and analysts, for whom the export is the only view of single cases, without personal data.
+const CASE_EXPORTERS: &[Role] = &[
+    Role::Operator,
+    Role::Dispatcher,
+    Role::Supervisor,
+    Role::Admin,
+    Role::DepartmentStaff,
+    Role::DepartmentAdmin,
+    Role::Analyst,
+];
 /// Who reads follow-up attempts across cases: the centre, admins, and analysts (without the
 /// citizens' words).
 const FOLLOW_UP_READERS: &[Role] = &[
@@ -296,6 +316,7 @@ policy! {
     Reject = "reject", POST "/api/v1/cases/{id}/reject", Roles(CENTRE_DESKS), Cases;
     Answer = "answer", POST "/api/v1/cases/{id}/answer", Roles(CENTRE_DESKS), Cases;
     PersonalDataReads = "personal_data_reads", GET "/api/v1/personal-data-reads", Roles(ADMIN), All;
+    PersonalDataExports = "personal_data_exports", GET "/api/v1/personal-data-exports", Roles(ADMIN), All;
     Dispatch = "dispatch", POST "/api/v1/cases/{id}/dispatch", Roles(DISPATCH_DESKS), Cases;
     Review = "review", POST "/api/v1/cases/{id}/review", Roles(DISPATCH_DESKS), Cases;
     Redo = "redo", POST "/api/v1/cases/{id}/redo", Roles(SUPERVISOR), Cases;
@@ -344,6 +365,7 @@ policy! {
     StatsTrends = "stats_trends", GET "/api/v1/stats/trends", Roles(STATS_READERS), All;
     GetStatsWeights = "get_stats_weights", GET "/api/v1/stats/weights", Roles(STATS_TABLE_READERS), All;
     PutStatsWeights = "put_stats_weights", PUT "/api/v1/stats/weights", Roles(ADMIN), All;
+    ExportCases = "export_cases", GET "/api/v1/exports/cases", Roles(CASE_EXPORTERS), CaseExport;
 }
 
 /// The entry of an OpenAPI operation, by method and path.

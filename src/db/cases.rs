@@ -10,8 +10,7 @@ use crate::domain::sla::{CaseKind, Urgency};
 
 use super::DbConnection;
 use super::schema::{
-    assignments, case_counters, case_events, cases, complainants, idempotency_keys,
-    personal_data_reads,
+    case_counters, case_events, cases, complainants, idempotency_keys, personal_data_reads,
 };
 
 #[derive(Debug, Clone, Queryable, Identifiable)]
@@ -557,6 +556,81 @@ fn list_by_trigram_index(
     Ok(rows)
 }
 
+/// Narrows a boxed query over `cases` (alone, or joined with tables that leave one row per case)
+/// to the cases matching a [`CaseFilter`] (and, when `ids` is given, among those ids): the one
+/// place the list's filters are written, for the case list and the export alike.
+macro_rules! filtered {
+    ($query:expr, $filter:expr, $ids:expr) => {{
+        use diesel::prelude::*;
+        use $crate::db::schema::{assignments, cases};
+        use $crate::domain::case::CaseStatus;
+        let filter: &$crate::db::cases::CaseFilter = $filter;
+        let ids: Option<Vec<i64>> = $ids;
+        let mut query = $query;
+        // One value is the common case: `=` keeps the statement cacheable (`IN` lists are not).
+        match filter.statuses.as_slice() {
+            [] => {}
+            [one] => query = query.filter(cases::status.eq(*one)),
+            many => query = query.filter(cases::status.eq_any(many.to_vec())),
+        }
+        if let Some(kind) = &filter.kind {
+            query = query.filter(cases::kind.eq(*kind));
+        }
+        if let Some(urgency) = &filter.urgency {
+            query = query.filter(cases::urgency.eq(*urgency));
+        }
+        if let Some(channel) = &filter.channel {
+            query = query.filter(cases::channel.eq(*channel));
+        }
+        if let Some(category) = filter.category_id {
+            query = query.filter(cases::category_id.eq(category));
+        }
+        if let Some(district) = filter.district_id {
+            query = query.filter(cases::district_id.eq(district));
+        }
+        if let Some(department) = filter.department_id {
+            query = query.filter(diesel::dsl::exists(
+                assignments::table
+                    .filter(assignments::case_id.eq(cases::id))
+                    .filter(assignments::department_id.eq(department)),
+            ));
+        }
+        if filter.overdue {
+            query = query
+                .filter(cases::status.eq_any([CaseStatus::Dispatched, CaseStatus::InProgress]))
+                .filter(cases::reply_due_at.lt($crate::db::now()));
+        }
+        if let Some(from) = filter.registered_from {
+            query = query.filter(cases::created_at.ge(from));
+        }
+        if let Some(before) = filter.registered_before {
+            query = query.filter(cases::created_at.lt(before));
+        }
+        if let Some(ids) = ids {
+            // Candidates from the trigram index: they hold the phrase already.
+            query = query.filter(cases::id.eq_any(ids));
+        } else if let Some(q) = &filter.q {
+            // PostgreSQL answers LIKE from its trigram GIN indexes (three characters or more);
+            // shorter queries are too short for any trigram index and are scanned.
+            let pattern = $crate::db::like_pattern(q);
+            query = query.filter(
+                cases::title
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(cases::description.like(pattern).escape('\\')),
+            );
+        }
+        if let Some(citizen) = filter.citizen_id {
+            query = query.filter(cases::citizen_id.eq(citizen));
+        }
+        if let Some(client) = filter.source_client {
+            query = query.filter(cases::source_client.eq(client));
+        }
+        query
+    }};
+}
+pub(super) use filtered;
+
 /// The cases matching `filter` (and, when given, among `ids`), with an id below `below`, newest
 /// first, at most `fetch`.
 fn select_cases(
@@ -566,68 +640,13 @@ fn select_cases(
     below: Option<i64>,
     fetch: i64,
 ) -> QueryResult<Vec<CaseRow>> {
-    let mut query = cases::table
-        .select(cases::all_columns)
-        .into_boxed::<super::MultiBackend>();
-    // One value is the common case: `=` keeps the statement cacheable (`IN` lists are not).
-    match filter.statuses.as_slice() {
-        [] => {}
-        [one] => query = query.filter(cases::status.eq(*one)),
-        many => query = query.filter(cases::status.eq_any(many.to_vec())),
-    }
-    if let Some(kind) = &filter.kind {
-        query = query.filter(cases::kind.eq(*kind));
-    }
-    if let Some(urgency) = &filter.urgency {
-        query = query.filter(cases::urgency.eq(*urgency));
-    }
-    if let Some(channel) = &filter.channel {
-        query = query.filter(cases::channel.eq(*channel));
-    }
-    if let Some(category) = filter.category_id {
-        query = query.filter(cases::category_id.eq(category));
-    }
-    if let Some(district) = filter.district_id {
-        query = query.filter(cases::district_id.eq(district));
-    }
-    if let Some(department) = filter.department_id {
-        query = query.filter(diesel::dsl::exists(
-            assignments::table
-                .filter(assignments::case_id.eq(cases::id))
-                .filter(assignments::department_id.eq(department)),
-        ));
-    }
-    if filter.overdue {
-        query = query
-            .filter(cases::status.eq_any([CaseStatus::Dispatched, CaseStatus::InProgress]))
-            .filter(cases::reply_due_at.lt(super::now()));
-    }
-    if let Some(from) = filter.registered_from {
-        query = query.filter(cases::created_at.ge(from));
-    }
-    if let Some(before) = filter.registered_before {
-        query = query.filter(cases::created_at.lt(before));
-    }
-    if let Some(ids) = ids {
-        // Candidates from the trigram index: they hold the phrase already.
-        query = query.filter(cases::id.eq_any(ids));
-    } else if let Some(q) = &filter.q {
-        // PostgreSQL answers LIKE from its trigram GIN indexes (three characters or more);
-        // shorter queries are too short for any trigram index and are scanned.
-        let pattern = super::like_pattern(q);
-        query = query.filter(
-            cases::title
-                .like(pattern.clone())
-                .escape('\\')
-                .or(cases::description.like(pattern).escape('\\')),
-        );
-    }
-    if let Some(citizen) = filter.citizen_id {
-        query = query.filter(cases::citizen_id.eq(citizen));
-    }
-    if let Some(client) = filter.source_client {
-        query = query.filter(cases::source_client.eq(client));
-    }
+    let mut query = filtered!(
+        cases::table
+            .select(cases::all_columns)
+            .into_boxed::<super::MultiBackend>(),
+        filter,
+        ids
+    );
     if let Some(before_id) = below {
         query = query.filter(cases::id.lt(before_id));
     }

@@ -19,6 +19,7 @@ use crate::error::ApiError;
 pub mod accounts;
 pub mod assignments;
 pub mod cases;
+pub mod exports;
 pub mod extensions;
 pub mod follow_up;
 pub mod idempotency;

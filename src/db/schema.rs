@@ -240,6 +240,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    personal_data_exports (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        role -> Text,
+        format -> Text,
+        filters -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        completed -> Bool,
+        rows_exported -> Nullable<BigInt>,
+        rows_with_personal_data -> Nullable<BigInt>,
+        first_case_id -> Nullable<BigInt>,
+        last_case_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     idempotent_requests (principal, key_digest) {
         principal -> Text,
         key_digest -> Text,
@@ -405,6 +422,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_events,
     case_counters,
     personal_data_reads,
+    personal_data_exports,
     idempotency_keys,
     assignments,
     deadlines,

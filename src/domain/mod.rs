@@ -44,6 +44,7 @@ pub mod account;
 pub mod calendar;
 pub mod case;
 pub mod dispatch;
+pub mod export;
 pub mod extension;
 pub mod follow_up;
 pub mod ids;

@@ -136,6 +136,7 @@ code_catalogue! {
         MethodNotAllowed = "method_not_allowed": "The endpoint exists but not with this method; `Allow` lists those it takes.",
         PayloadTooLarge = "payload_too_large": "The request body is larger than the server accepts.",
         UnsupportedMediaType = "unsupported_media_type": "The body's `Content-Type` is not one this endpoint takes.",
+        NotAcceptable = "not_acceptable": "`Accept` names no format this endpoint answers in; its description lists them.",
         // Identity (401) and permission (403).
         Unauthorized = "unauthorized": "The request needs a valid bearer token.",
         MissingToken = "missing_token": "The operation needs a bearer access token and none was sent.",
@@ -214,6 +215,7 @@ code_catalogue! {
         // Load and server state (429, 500, 503).
         RateLimited = "rate_limited": "Too many requests, or too many failed sign-ins for the account; wait for the seconds in `Retry-After`.",
         Busy = "busy": "Too many sign-ins are being checked right now; try again shortly.",
+        ExportsBusy = "exports_busy": "Too many exports are running on this server; try again shortly.",
         DatabaseUnavailable = "database_unavailable": "The database is not reachable; try again shortly.",
         InternalError = "internal_error": "The server failed; quote the `request_id` to support.",
     }

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod calendar;
 pub mod cases;
 pub mod deadlines;
+pub mod exports;
 pub mod extensions;
 pub mod follow_up;
 pub mod health;
@@ -70,6 +71,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(cases::actions::reject)
                 .service(cases::actions::answer)
                 .service(personal_data_reads::personal_data_reads)
+                .service(personal_data_reads::personal_data_exports)
                 .service(cases::actions::dispatch)
                 .service(cases::actions::review)
                 .service(cases::actions::redo)
@@ -112,7 +114,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(stats::stats_departments)
                 .service(stats::stats_trends)
                 .service(stats::get_stats_weights)
-                .service(stats::put_stats_weights),
+                .service(stats::put_stats_weights)
+                .service(exports::export_cases),
         );
 }
 

@@ -9,6 +9,7 @@ pub mod case_views;
 pub mod cases;
 pub mod deadlines;
 pub mod dispatch;
+pub mod exports;
 pub mod extensions;
 pub mod follow_up;
 pub mod intake;

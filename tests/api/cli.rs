@@ -108,10 +108,10 @@ fn start_server(db: &TestDatabase) -> (Server, Duration) {
     let server = Server { child, port };
     let deadline = started + Duration::from_secs(30);
     loop {
-        if let Ok(response) = raw_http::get_status(&format!("http://127.0.0.1:{port}/readyz")) {
-            if response == 200 {
-                return (server, started.elapsed());
-            }
+        if let Ok(response) = raw_http::get_status(&format!("http://127.0.0.1:{port}/readyz"))
+            && response == 200
+        {
+            return (server, started.elapsed());
         }
         assert!(Instant::now() < deadline, "the server did not become ready");
         std::thread::sleep(Duration::from_millis(20));

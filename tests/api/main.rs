@@ -11,6 +11,7 @@ mod cases;
 mod cli;
 mod dispatch;
 mod errors;
+mod exports;
 mod extensions;
 mod follow_up;
 mod hardening;

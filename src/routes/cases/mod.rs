@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::auth::{PendingPermit, Permit, op};
 use crate::domain::case::is_case_number;
 use crate::domain::ids::{CaseId, CategoryId, DepartmentId};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::routes::if_match;
 use crate::service::case_views::{CaseView, TimelineEvent};
@@ -159,90 +159,84 @@ pub async fn timeline(
     ))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+/// The filters of the case list, shared by the export (`GET /exports/cases`).
+#[derive(Debug, Deserialize, serde::Serialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct CaseListQuery {
+pub struct CaseFilterQuery {
     /// One status, or several separated by commas.
     #[param(example = "registered,pending_dispatch")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<crate::domain::sla::CaseKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub urgency: Option<crate::domain::sla::Urgency>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<crate::domain::case::Channel>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub category_id: Option<CategoryId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub district_id: Option<DepartmentId>,
     /// Cases dispatched to this department (in any round).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub department_id: Option<DepartmentId>,
     /// `true`: only cases past the reply time the citizen was told and not yet replied to.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub overdue: Option<bool>,
     /// Registered at or after this instant.
     #[param(value_type = Option<String>, format = DateTime)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub registered_from: Option<chrono::DateTime<chrono::Utc>>,
     /// Registered before this instant.
     #[param(value_type = Option<String>, format = DateTime)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub registered_before: Option<chrono::DateTime<chrono::Utc>>,
     /// Words from the title or description (substring match; works for Chinese).
     #[param(max_length = 100)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub q: Option<String>,
-    /// Rows per page, 1 to 200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
-    #[param(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
-    pub cursor: Option<String>,
+}
+
+impl CaseFilterQuery {
+    /// The filter, checked: 400 `invalid_query` for an unknown status or an overlong `q`.
+    pub fn into_filter(self) -> Result<crate::db::cases::CaseFilter, ApiError> {
+        Ok(crate::db::cases::CaseFilter {
+            statuses: crate::routes::enum_list(
+                "status",
+                self.status.as_deref(),
+                crate::domain::case::CaseStatus::parse,
+            )?,
+            kind: self.kind,
+            urgency: self.urgency,
+            channel: self.channel,
+            category_id: self.category_id,
+            district_id: self.district_id,
+            department_id: self.department_id,
+            overdue: self.overdue.unwrap_or(false),
+            registered_from: self.registered_from.map(|t| t.naive_utc()),
+            registered_before: self.registered_before.map(|t| t.naive_utc()),
+            q: crate::routes::search_text(self.q)?,
+            ..Default::default()
+        })
+    }
 }
 
 /// Cases, newest first.
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
-    params(CaseListQuery),
+    params(CaseFilterQuery, crate::pagination::PageParams),
     responses((status = 200, description = "One page of cases", body = crate::pagination::Page<crate::service::case_views::CaseSummary>)),
 )]
 #[get("/cases")]
 pub async fn list_cases(
     state: web::Data<AppState>,
     permit: PendingPermit<op::ListCases>,
-    query: web::Query<CaseListQuery>,
+    query: web::Query<CaseFilterQuery>,
+    page: web::Query<crate::pagination::PageParams>,
 ) -> Result<web::Json<crate::pagination::Page<crate::service::case_views::CaseSummary>>, ApiError> {
-    let query = query.into_inner();
-    let page = crate::pagination::PageParams {
-        limit: query.limit,
-        cursor: query.cursor.clone(),
-    }
-    .parse()?;
-    let statuses = match query
-        .status
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        None => Vec::new(),
-        Some(list) => list
-            .split(',')
-            .map(|s| {
-                crate::domain::case::CaseStatus::parse(s.trim()).ok_or_else(|| {
-                    ApiError::bad_request(
-                        ErrorCode::InvalidQuery,
-                        format!("unknown status '{}'", s.trim()),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    let filter = crate::db::cases::CaseFilter {
-        statuses,
-        kind: query.kind,
-        urgency: query.urgency,
-        channel: query.channel,
-        category_id: query.category_id,
-        district_id: query.district_id,
-        department_id: query.department_id,
-        overdue: query.overdue.unwrap_or(false),
-        registered_from: query.registered_from.map(|t| t.naive_utc()),
-        registered_before: query.registered_before.map(|t| t.naive_utc()),
-        q: crate::routes::search_text(query.q)?,
-        ..Default::default()
-    };
+    let page = page.parse()?;
+    let filter = query.into_inner().into_filter()?;
     let rows = state
         .db
         .run(move |conn| {
