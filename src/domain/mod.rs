@@ -50,6 +50,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod organisation;
 pub mod phone;
+pub mod place;
 pub mod role;
 pub mod sla;
 pub mod stat_facts;
