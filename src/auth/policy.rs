@@ -344,6 +344,7 @@ policy! {
     StatsTrends = "stats_trends", GET "/api/v1/stats/trends", Roles(STATS_READERS), All;
     GetStatsWeights = "get_stats_weights", GET "/api/v1/stats/weights", Roles(STATS_TABLE_READERS), All;
     PutStatsWeights = "put_stats_weights", PUT "/api/v1/stats/weights", Roles(ADMIN), All;
+    StatsHotspots = "stats_hotspots", GET "/api/v1/stats/hotspots", Roles(STATS_READERS), All;
 }
 
 /// The entry of an OpenAPI operation, by method and path.

@@ -21,6 +21,7 @@ pub mod assignments;
 pub mod cases;
 pub mod extensions;
 pub mod follow_up;
+pub mod hotspots;
 pub mod idempotency;
 pub mod models;
 pub mod organisation;

@@ -46,6 +46,7 @@ pub mod case;
 pub mod dispatch;
 pub mod extension;
 pub mod follow_up;
+pub mod hotspots;
 pub mod ids;
 pub mod lifecycle;
 pub mod organisation;

@@ -112,7 +112,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(stats::stats_departments)
                 .service(stats::stats_trends)
                 .service(stats::get_stats_weights)
-                .service(stats::put_stats_weights),
+                .service(stats::put_stats_weights)
+                .service(stats::stats_hotspots),
         );
 }
 

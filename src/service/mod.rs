@@ -11,6 +11,7 @@ pub mod deadlines;
 pub mod dispatch;
 pub mod extensions;
 pub mod follow_up;
+pub mod hotspots;
 pub mod intake;
 pub mod notes;
 pub mod organisation;
