@@ -44,6 +44,8 @@ pub struct AppState {
     pub public_limit: Arc<PublicRateLimit>,
     /// The server's part of the keys that seal recorded idempotent answers (see `idempotency`).
     pub sealing_secret: [u8; 32],
+    /// Public reports made in the last few minutes (see `service::reports::ReportCache`).
+    pub reports: Arc<crate::service::reports::ReportCache>,
 }
 
 impl AppState {
@@ -150,6 +152,7 @@ impl Application {
             read_log: read_log.clone(),
             public_limit,
             sealing_secret,
+            reports: Arc::default(),
         });
         let server = HttpServer::new(move || build_app(state.clone()))
             .workers(workers)

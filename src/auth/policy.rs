@@ -345,6 +345,7 @@ policy! {
     GetStatsWeights = "get_stats_weights", GET "/api/v1/stats/weights", Roles(STATS_TABLE_READERS), All;
     PutStatsWeights = "put_stats_weights", PUT "/api/v1/stats/weights", Roles(ADMIN), All;
     StatsHotspots = "stats_hotspots", GET "/api/v1/stats/hotspots", Roles(STATS_READERS), All;
+    PublicReport = "public_report", GET "/api/v1/public/reports", Public, All;
 }
 
 /// The entry of an OpenAPI operation, by method and path.
@@ -617,7 +618,8 @@ mod tests {
                 "token",
                 "register_citizen",
                 "public_survey",
-                "answer_survey"
+                "answer_survey",
+                "public_report"
             ]
         );
     }

@@ -52,6 +52,7 @@ pub mod lifecycle;
 pub mod organisation;
 pub mod phone;
 pub mod place;
+pub mod public_report;
 pub mod role;
 pub mod sla;
 pub mod stat_facts;

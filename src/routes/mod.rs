@@ -18,6 +18,7 @@ pub mod follow_up;
 pub mod health;
 pub mod organisation;
 pub mod personal_data_reads;
+pub mod reports;
 pub mod stats;
 pub mod supervision;
 pub mod surveys;
@@ -113,7 +114,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(stats::stats_trends)
                 .service(stats::get_stats_weights)
                 .service(stats::put_stats_weights)
-                .service(stats::stats_hotspots),
+                .service(stats::stats_hotspots)
+                .service(reports::public_report),
         );
 }
 

@@ -16,6 +16,7 @@ pub mod intake;
 pub mod notes;
 pub mod organisation;
 pub mod reference;
+pub mod reports;
 pub mod stats;
 pub mod supervision;
 pub mod surveys;
