@@ -82,7 +82,9 @@ pub async fn security_headers(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(csp),
     );
-    if !docs {
+    // A handler that says how its answer may be cached (the public report: aggregate figures
+    // only) is believed.
+    if !docs && !headers.contains_key(header::CACHE_CONTROL) {
         // Answers may carry personal data: no browser or shared cache may keep them. (Clients
         // still revalidate with ETag / If-None-Match, which no-store does not prevent.)
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

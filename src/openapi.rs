@@ -38,7 +38,7 @@ use crate::error::{FieldError, PROBLEM_JSON, Problem};
         (name = "deadlines", description = "Every clock the system runs: sign, reply, follow-up, with due-soon and overdue flags; extensions (延期)"),
         (name = "supervision", description = "The centre urging (催办) and supervising (督办) departments, the deadline sweep's own urges, written explanations"),
         (name = "surveys", description = "Satisfaction surveys (满意度调查): versioned templates, invitations with a single-use link, the citizen's answer (public), and the answers read by the centre, departments and analysts"),
-        (name = "statistics", description = "Department performance (接诉即办考核): the four rates, composite score and ranking, by department, category, district, channel or kind; trends; the composite's weights. Figures only, never personal data"),
+        (name = "statistics", description = "Department performance (接诉即办考核): the four rates, composite score and ranking, by department, category, district, channel or kind; trends; the composite's weights; hot spots (rising categories and districts, clusters of similar cases); the public report (no sign-in). Figures only, never personal data"),
         (name = "exports", description = "Cases as CSV or XLSX files, streamed: for the centre, the departments (their cases) and analysts (without personal data)"),
         (name = "calendar", description = "The working-day calendar and deadline previews"),
         (name = "sla policies", description = "Sign and reply periods per kind and urgency, versioned"),

@@ -46,6 +46,8 @@ pub struct AppState {
     pub sealing_secret: [u8; 32],
     /// The case exports running (a few at most).
     pub exports: crate::service::exports::ExportSlots,
+    /// Public reports made in the last few minutes (see `service::reports::ReportCache`).
+    pub reports: Arc<crate::service::reports::ReportCache>,
 }
 
 impl AppState {
@@ -153,6 +155,7 @@ impl Application {
             public_limit,
             sealing_secret,
             exports: Default::default(),
+            reports: Arc::default(),
         });
         let server = HttpServer::new(move || build_app(state.clone()))
             .workers(workers)

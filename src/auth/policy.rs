@@ -366,6 +366,8 @@ policy! {
     GetStatsWeights = "get_stats_weights", GET "/api/v1/stats/weights", Roles(STATS_TABLE_READERS), All;
     PutStatsWeights = "put_stats_weights", PUT "/api/v1/stats/weights", Roles(ADMIN), All;
     ExportCases = "export_cases", GET "/api/v1/exports/cases", Roles(CASE_EXPORTERS), CaseExport;
+    StatsHotspots = "stats_hotspots", GET "/api/v1/stats/hotspots", Roles(STATS_READERS), All;
+    PublicReport = "public_report", GET "/api/v1/public/reports", Public, All;
 }
 
 /// The entry of an OpenAPI operation, by method and path.
@@ -638,7 +640,8 @@ mod tests {
                 "token",
                 "register_citizen",
                 "public_survey",
-                "answer_survey"
+                "answer_survey",
+                "public_report"
             ]
         );
     }

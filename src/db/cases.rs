@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use crate::domain::case::{CaseStatus, Channel, Closure};
 use crate::domain::ids::{CaseId, CategoryId, ClientId, DepartmentId, UserId};
+use crate::domain::place::{NEAR, Place};
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
 
@@ -248,21 +249,18 @@ pub fn find_by_external_ref(
         .optional()
 }
 
-/// About 500 m in degrees of latitude; longitude is treated alike (close enough at this scale).
-const NEAR: f64 = 0.0045;
-
-/// The place test of [`similar_cases`], for telling why a candidate was found.
-pub fn same_place(a: &CaseRow, b: &CaseRow) -> bool {
-    fn same<T: PartialEq>(x: &Option<T>, y: &Option<T>) -> bool {
-        x.is_some() && x == y
+fn place_of(case: &CaseRow) -> Place<'_> {
+    Place {
+        district: case.district_id,
+        address: case.address.as_deref(),
+        latitude: case.latitude,
+        longitude: case.longitude,
     }
-    let near = match (a.latitude, a.longitude, b.latitude, b.longitude) {
-        (Some(lat1), Some(lon1), Some(lat2), Some(lon2)) => {
-            (lat1 - lat2).abs() <= NEAR && (lon1 - lon2).abs() <= NEAR
-        }
-        _ => false,
-    };
-    same(&a.district_id, &b.district_id) || same(&a.address, &b.address) || near
+}
+
+/// The place test of [`similar_cases`] (`domain::place`), for telling why a candidate was found.
+pub fn same_place(a: &CaseRow, b: &CaseRow) -> bool {
+    place_of(a).same_place(&place_of(b))
 }
 
 /// The complainants' phones of `case_ids` (those that have one).

@@ -22,6 +22,7 @@ pub mod cases;
 pub mod exports;
 pub mod extensions;
 pub mod follow_up;
+pub mod hotspots;
 pub mod idempotency;
 pub mod models;
 pub mod organisation;

@@ -19,6 +19,7 @@ pub mod follow_up;
 pub mod health;
 pub mod organisation;
 pub mod personal_data_reads;
+pub mod reports;
 pub mod stats;
 pub mod supervision;
 pub mod surveys;
@@ -115,7 +116,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(stats::stats_trends)
                 .service(stats::get_stats_weights)
                 .service(stats::put_stats_weights)
-                .service(exports::export_cases),
+                .service(exports::export_cases)
+                .service(stats::stats_hotspots)
+                .service(reports::public_report),
         );
 }
 

@@ -12,6 +12,7 @@ use crate::domain::stat_facts::Grouping;
 use crate::domain::statistics::{Interval, Period, Weights};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::ApiJson;
+use crate::service::hotspots::{self as hotspots_service, HotspotQuery, Hotspots};
 use crate::service::stats::{self as stats_service, StatsTable, TableQuery, Trends};
 use crate::startup::AppState;
 
@@ -164,4 +165,69 @@ pub async fn put_stats_weights(
             .run(move |conn| stats_service::set_weights(conn, &principal, weights))
             .await?,
     ))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HotspotParams {
+    /// First local date of the period (inclusive), `YYYY-MM-DD`.
+    pub from: NaiveDate,
+    /// Last local date of the period (inclusive); at most ten years after `from`.
+    pub to: NaiveDate,
+    /// The fewest registrations in the period for a category or district to be listed as rising
+    /// (default 5), so that small numbers do not top the list.
+    #[param(minimum = 1, maximum = 2147483647)]
+    pub min_count: Option<i64>,
+    /// The most items of each list (default 10).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+    /// Each case of a cluster registered at most this many hours after the one before
+    /// (default 72).
+    #[param(minimum = 1, maximum = 744)]
+    pub window_hours: Option<i64>,
+    /// The fewest cases a cluster has (default 3).
+    #[param(minimum = 2, maximum = 1000)]
+    pub min_cluster: Option<i64>,
+}
+
+/// Hot spots (热点) of a period: the categories and districts whose registrations rose most
+/// against the previous period of as many days (at least `min_count` now and more than before;
+/// by absolute rise, then relative rise), read from the per-day figures; and clusters of similar
+/// cases — the common problems (共性问题) to fix at the root: cases of one category and one
+/// district at the same spot (the same address, or within about 500 m of the cluster's first
+/// case, as merge suggestions judge a place), each registered within `window_hours` of the one
+/// before, at least `min_cluster` of them; largest first. A cluster names its cases only by their
+/// public case numbers (the first five): never a case's text, address or complainant. Cases
+/// registered with no category, or with no address or coordinates, are in no cluster. Days are
+/// local dates.
+#[utoipa::path(
+    tag = "statistics",
+    security(("bearer" = [])),
+    params(HotspotParams),
+    responses(
+        (status = 200, description = "The hot spots", body = Hotspots),
+        (status = 400, description = "`from` after `to`, a period over ten years, a parameter out of range, or a malformed parameter (`invalid_query`)"),
+    ),
+)]
+#[get("/stats/hotspots")]
+pub async fn stats_hotspots(
+    state: web::Data<AppState>,
+    _principal: Permit<op::StatsHotspots>,
+    params: web::Query<HotspotParams>,
+) -> Result<web::Json<Hotspots>, ApiError> {
+    let params = params.into_inner();
+    let query = HotspotQuery::new(
+        period(params.from, params.to)?,
+        params.min_count,
+        params.limit,
+        params.window_hours,
+        params.min_cluster,
+    )
+    .map_err(|detail| ApiError::bad_request(ErrorCode::InvalidQuery, detail))?;
+    let calendar = state.reference.calendar();
+    let hotspots = state
+        .db
+        .run(move |conn| hotspots_service::hotspots(conn, &calendar, query))
+        .await?;
+    Ok(web::Json(hotspots))
 }

@@ -223,7 +223,10 @@ pub fn set_weights(
 }
 
 /// Names of the groups' keys.
-fn names(conn: &mut DbConnection, grouping: Grouping) -> Result<HashMap<String, String>, ApiError> {
+pub(crate) fn names(
+    conn: &mut DbConnection,
+    grouping: Grouping,
+) -> Result<HashMap<String, String>, ApiError> {
     let rows: Vec<(i64, String)> = match grouping {
         Grouping::Department | Grouping::District => departments::table
             .select((departments::id, departments::name))

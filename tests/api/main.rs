@@ -17,6 +17,7 @@ mod follow_up;
 mod hardening;
 mod health;
 mod helpers;
+mod hotspots;
 mod matrix;
 mod openapi;
 mod organisation;

@@ -1,0 +1,57 @@
+//! What hot-spot clusters read of the cases: their number, category, district, place and time of
+//! registration, nothing else (no title, description or complainant), in registration order.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::cases;
+use crate::domain::ids::{CaseId, CategoryId, DepartmentId};
+
+/// One case as clustering reads it.
+#[derive(Debug, Queryable)]
+pub struct RegistrationRow {
+    pub id: CaseId,
+    pub case_no: String,
+    pub category_id: Option<CategoryId>,
+    pub district_id: Option<DepartmentId>,
+    pub address: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub created_at: NaiveDateTime,
+}
+
+/// The next `limit` cases with a category registered in `[from, to)`, by registration time then
+/// id, after `after` (the last row of the batch before); read through the index on
+/// `(created_at, id)`.
+pub fn registrations(
+    conn: &mut DbConnection,
+    (from, to): (NaiveDateTime, NaiveDateTime),
+    after: Option<(NaiveDateTime, CaseId)>,
+    limit: i64,
+) -> QueryResult<Vec<RegistrationRow>> {
+    // The range starts at the last row read, so that each batch seeks into the index where the
+    // one before stopped rather than filtering from `from` again.
+    let lower = after.map_or(from, |(at, _)| at);
+    let mut query = cases::table
+        .filter(cases::created_at.ge(lower))
+        .filter(cases::created_at.lt(to))
+        .filter(cases::category_id.is_not_null())
+        .select((
+            cases::id,
+            cases::case_no,
+            cases::category_id,
+            cases::district_id,
+            cases::address,
+            cases::latitude,
+            cases::longitude,
+            cases::created_at,
+        ))
+        .order((cases::created_at.asc(), cases::id.asc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some((at, id)) = after {
+        query = query.filter(cases::created_at.gt(at).or(cases::id.gt(id)));
+    }
+    query.load(conn)
+}

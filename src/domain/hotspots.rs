@@ -1,0 +1,426 @@
+//! Hot spots (SPEC 6, 热点): the keys whose registrations rose most against the previous period,
+//! and clusters of similar cases — the same category at the same place within a short interval,
+//! the common problems (共性问题) the centre should fix at the root rather than case by case.
+//! Pure rules; the service feeds them figures and registrations.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::ids::{CategoryId, DepartmentId};
+use super::place::Place;
+
+/// A key's registrations in a period against the period of equal length before it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rise<K> {
+    pub key: K,
+    pub current: i64,
+    pub previous: i64,
+    /// `current - previous`.
+    pub rise: i64,
+    /// `rise / previous`; `None` when there was nothing before (a rise from nothing).
+    pub relative_rise: Option<f64>,
+}
+
+/// The keys that rose: at least `min_count` registrations now (so that 1 → 3 does not top the
+/// list) and more than before; by absolute rise, then relative rise (a rise from nothing first),
+/// then key; at most `limit`.
+pub fn rising<K: Ord + Clone>(
+    current: &BTreeMap<K, i64>,
+    previous: &BTreeMap<K, i64>,
+    min_count: i64,
+    limit: usize,
+) -> Vec<Rise<K>> {
+    let mut rises: Vec<Rise<K>> = current
+        .iter()
+        .filter(|(_, now)| **now >= min_count)
+        .filter_map(|(key, &now)| {
+            let before = previous.get(key).copied().unwrap_or(0);
+            let rise = now - before;
+            (rise > 0).then(|| Rise {
+                key: key.clone(),
+                current: now,
+                previous: before,
+                rise,
+                relative_rise: (before > 0).then(|| rise as f64 / before as f64),
+            })
+        })
+        .collect();
+    rises.sort_by(|a, b| {
+        b.rise
+            .cmp(&a.rise)
+            .then_with(|| relative_desc(a.relative_rise, b.relative_rise))
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    rises.truncate(limit);
+    rises
+}
+
+/// Larger relative rises first; a rise from nothing (`None`) before any other.
+fn relative_desc(a: Option<f64>, b: Option<f64>) -> Ordering {
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
+        (Some(a), Some(b)) => b.total_cmp(&a),
+    }
+}
+
+/// When similar cases make a cluster.
+#[derive(Debug, Clone, Copy)]
+pub struct ClusterRule {
+    /// Each case of a cluster registered at most this long after the one before it.
+    pub window: Duration,
+    /// The fewest cases a cluster has.
+    pub min_cases: usize,
+}
+
+/// How many case numbers a cluster shows (its first ones).
+pub const CASE_NUMBERS_SHOWN: usize = 5;
+
+/// One registered case as clustering reads it: never its text, never who raised it.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub case_no: String,
+    pub category: CategoryId,
+    pub district: Option<DepartmentId>,
+    pub address: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub at: DateTime<Utc>,
+}
+
+impl Registration {
+    fn place(&self) -> Place<'_> {
+        Place {
+            district: self.district,
+            address: self.address.as_deref(),
+            latitude: self.latitude,
+            longitude: self.longitude,
+        }
+    }
+}
+
+/// Cases of one category and district at one place, each registered within the rule's window of
+/// the one before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cluster {
+    pub category: CategoryId,
+    pub district: Option<DepartmentId>,
+    pub case_count: usize,
+    pub first_at: DateTime<Utc>,
+    pub last_at: DateTime<Utc>,
+    /// The first [`CASE_NUMBERS_SHOWN`], in registration order.
+    pub case_numbers: Vec<String>,
+}
+
+/// A cluster still taking cases, with the place of its first case: later cases join when they
+/// are at the same spot as that one (so a cluster cannot creep across the city 500 m at a time).
+#[derive(Debug)]
+struct Open {
+    anchor: Registration,
+    cluster: Cluster,
+}
+
+/// Groups registrations, fed in registration order, into clusters.
+///
+/// Cases are grouped by category and district (a case without a category is in no cluster);
+/// within a group a case joins the open cluster whose first case is at the same spot
+/// ([`Place::same_spot`]: the same address or within about 500 m) and whose last case is at
+/// most the window before it (the most recent such cluster if several), or opens a cluster of
+/// its own. A case with no spot finer than its district is in no cluster: a whole district is
+/// not a place. Runs of fewer than `min_cases` are dropped.
+#[derive(Debug)]
+pub struct Clusters {
+    rule: ClusterRule,
+    open: HashMap<(CategoryId, Option<DepartmentId>), Vec<Open>>,
+    done: Vec<Cluster>,
+}
+
+impl Clusters {
+    pub fn new(rule: ClusterRule) -> Self {
+        Clusters {
+            rule,
+            open: HashMap::new(),
+            done: Vec::new(),
+        }
+    }
+
+    /// Takes the next case; cases come in registration order.
+    pub fn push(&mut self, case: Registration) {
+        if !case.place().has_spot() {
+            return;
+        }
+        let group = self.open.entry((case.category, case.district)).or_default();
+        let cutoff = case.at - self.rule.window;
+        let (done, min_cases) = (&mut self.done, self.rule.min_cases);
+        group.retain(|open| {
+            let ended = open.cluster.last_at < cutoff;
+            if ended && open.cluster.case_count >= min_cases {
+                done.push(open.cluster.clone());
+            }
+            !ended
+        });
+        let place = case.place();
+        let joined = group
+            .iter_mut()
+            .filter(|open| open.anchor.place().same_spot(&place))
+            .max_by_key(|open| open.cluster.last_at);
+        match joined {
+            Some(open) => {
+                let cluster = &mut open.cluster;
+                cluster.case_count += 1;
+                cluster.last_at = case.at;
+                if cluster.case_numbers.len() < CASE_NUMBERS_SHOWN {
+                    cluster.case_numbers.push(case.case_no);
+                }
+            }
+            None => {
+                let cluster = Cluster {
+                    category: case.category,
+                    district: case.district,
+                    case_count: 1,
+                    first_at: case.at,
+                    last_at: case.at,
+                    case_numbers: vec![case.case_no.clone()],
+                };
+                group.push(Open {
+                    anchor: case,
+                    cluster,
+                });
+            }
+        }
+    }
+
+    /// Every cluster of at least `min_cases`: the largest first, then the earliest, then by
+    /// category and district.
+    pub fn finish(mut self) -> Vec<Cluster> {
+        let min = self.rule.min_cases;
+        for (_, group) in self.open.drain() {
+            self.done.extend(
+                group
+                    .into_iter()
+                    .map(|open| open.cluster)
+                    .filter(|cluster| cluster.case_count >= min),
+            );
+        }
+        self.done.sort_by(|a, b| {
+            b.case_count
+                .cmp(&a.case_count)
+                .then(a.first_at.cmp(&b.first_at))
+                .then(a.category.cmp(&b.category))
+                .then(a.district.cmp(&b.district))
+                .then(a.case_numbers.cmp(&b.case_numbers))
+        });
+        self.done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn counts(pairs: &[(&'static str, i64)]) -> BTreeMap<&'static str, i64> {
+        pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn rises_need_the_minimum_now_and_more_than_before() {
+        let now = counts(&[("a", 10), ("b", 4), ("c", 6), ("d", 8), ("e", 5)]);
+        let before = counts(&[("a", 4), ("b", 0), ("c", 6), ("d", 9)]);
+        let rises = rising(&now, &before, 5, 10);
+        // b is below the minimum; c did not rise; d fell.
+        assert_eq!(
+            rises,
+            [
+                Rise {
+                    key: "a",
+                    current: 10,
+                    previous: 4,
+                    rise: 6,
+                    relative_rise: Some(1.5)
+                },
+                Rise {
+                    key: "e",
+                    current: 5,
+                    previous: 0,
+                    rise: 5,
+                    relative_rise: None
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn equal_rises_go_by_relative_rise_a_rise_from_nothing_first_then_key() {
+        let now = counts(&[("a", 13), ("b", 6), ("c", 9), ("d", 9)]);
+        let before = counts(&[("a", 10), ("c", 6), ("d", 6)]);
+        let rises = rising(&now, &before, 1, 10);
+        let keys: Vec<_> = rises.iter().map(|r| r.key).collect();
+        // b rose 6 from nothing; c and d 3 by 50 %; a 3 by 30 %.
+        assert_eq!(keys, ["b", "c", "d", "a"]);
+        assert_eq!(rising(&now, &before, 1, 2).len(), 2);
+        assert!(rising(&now, &before, 100, 10).is_empty());
+    }
+
+    fn hour(h: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap() + Duration::hours(h)
+    }
+
+    fn case(no: &str, category: i64, district: Option<i64>, address: &str, h: i64) -> Registration {
+        Registration {
+            case_no: no.into(),
+            category: CategoryId(category),
+            district: district.map(DepartmentId),
+            address: (!address.is_empty()).then(|| address.into()),
+            latitude: None,
+            longitude: None,
+            at: hour(h),
+        }
+    }
+
+    fn at_point(mut case: Registration, lat: f64, lon: f64) -> Registration {
+        case.latitude = Some(lat);
+        case.longitude = Some(lon);
+        case
+    }
+
+    fn cluster(cases: Vec<Registration>, window_hours: i64, min_cases: usize) -> Vec<Cluster> {
+        let mut clusters = Clusters::new(ClusterRule {
+            window: Duration::hours(window_hours),
+            min_cases,
+        });
+        for case in cases {
+            clusters.push(case);
+        }
+        clusters.finish()
+    }
+
+    fn numbers(clusters: &[Cluster]) -> Vec<Vec<&str>> {
+        clusters
+            .iter()
+            .map(|c| c.case_numbers.iter().map(String::as_str).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_run_at_one_address_within_the_window_is_a_cluster() {
+        let clusters = cluster(
+            vec![
+                case("1", 7, Some(1), "甲路1号", 0),
+                case("2", 7, Some(1), "甲路1号", 72),
+                case("3", 7, Some(1), "甲路1号", 100),
+                // 73 hours after the one before: the run has ended.
+                case("4", 7, Some(1), "甲路1号", 173),
+                case("5", 7, Some(1), "甲路1号", 180),
+            ],
+            72,
+            3,
+        );
+        assert_eq!(
+            clusters,
+            [Cluster {
+                category: CategoryId(7),
+                district: Some(DepartmentId(1)),
+                case_count: 3,
+                first_at: hour(0),
+                last_at: hour(100),
+                case_numbers: vec!["1".into(), "2".into(), "3".into()],
+            }]
+        );
+    }
+
+    #[test]
+    fn category_district_and_spot_all_have_to_match() {
+        let clusters = cluster(
+            vec![
+                case("a1", 7, Some(1), "甲路1号", 0),
+                case("b1", 8, Some(1), "甲路1号", 1),
+                case("c1", 7, Some(2), "甲路1号", 2),
+                case("d1", 7, Some(1), "乙路2号", 3),
+                case("a2", 7, Some(1), "甲路1号", 4),
+                case("b2", 8, Some(1), "甲路1号", 5),
+                case("a3", 7, Some(1), "甲路1号", 6),
+                // Only a district: not a place.
+                case("e1", 7, Some(1), "", 7),
+                case("e2", 7, Some(1), "", 8),
+                case("e3", 7, Some(1), "", 9),
+            ],
+            72,
+            2,
+        );
+        assert_eq!(
+            numbers(&clusters),
+            [vec!["a1", "a2", "a3"], vec!["b1", "b2"]]
+        );
+    }
+
+    #[test]
+    fn nearby_coordinates_are_one_spot_measured_from_the_first_case() {
+        let clusters = cluster(
+            vec![
+                at_point(case("1", 7, Some(1), "", 0), 39.900, 116.400),
+                at_point(case("2", 7, Some(1), "", 1), 39.904, 116.400),
+                // 800 m from the first, 400 m from the second: its own cluster.
+                at_point(case("3", 7, Some(1), "", 2), 39.908, 116.400),
+                at_point(case("4", 7, Some(1), "", 3), 39.903, 116.403),
+                // Same address as nothing else, but near the first.
+                at_point(case("5", 7, Some(1), "丙路3号", 4), 39.899, 116.401),
+                at_point(case("6", 7, Some(1), "", 5), 39.909, 116.401),
+                // No district: grouped with the other cases without one.
+                at_point(case("7", 7, None, "", 6), 39.900, 116.400),
+                at_point(case("8", 7, None, "", 7), 39.901, 116.400),
+            ],
+            72,
+            2,
+        );
+        assert_eq!(
+            numbers(&clusters),
+            [vec!["1", "2", "4", "5"], vec!["3", "6"], vec!["7", "8"]]
+        );
+        assert_eq!(clusters[2].district, None);
+    }
+
+    #[test]
+    fn a_case_joins_the_most_recent_matching_cluster_and_shows_five_numbers() {
+        // Two clusters at addresses that the third case's coordinates are near of both.
+        let mut cases = vec![
+            at_point(case("x1", 7, Some(1), "", 0), 39.900, 116.400),
+            at_point(case("y1", 7, Some(1), "", 1), 39.906, 116.400),
+            at_point(case("z", 7, Some(1), "", 2), 39.903, 116.400),
+        ];
+        for i in 0..6 {
+            cases.push(case(&format!("q{i}"), 9, Some(1), "丁路4号", 10 + i));
+        }
+        let clusters = cluster(cases, 72, 2);
+        assert_eq!(
+            numbers(&clusters),
+            [vec!["q0", "q1", "q2", "q3", "q4"], vec!["y1", "z"]]
+        );
+        assert_eq!(clusters[0].case_count, 6);
+        assert_eq!(clusters[0].last_at, hour(15));
+    }
+
+    #[test]
+    fn clusters_go_by_size_then_first_registration() {
+        let clusters = cluster(
+            vec![
+                case("a1", 1, Some(1), "甲", 0),
+                case("b1", 2, Some(1), "乙", 1),
+                case("c1", 3, Some(1), "丙", 2),
+                case("a2", 1, Some(1), "甲", 3),
+                case("b2", 2, Some(1), "乙", 4),
+                case("c2", 3, Some(1), "丙", 5),
+                case("c3", 3, Some(1), "丙", 6),
+            ],
+            72,
+            2,
+        );
+        assert_eq!(
+            numbers(&clusters),
+            [vec!["c1", "c2", "c3"], vec!["a1", "a2"], vec!["b1", "b2"]]
+        );
+    }
+}
