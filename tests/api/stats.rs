@@ -856,6 +856,70 @@ const BY_DISTRICT: &[(&str, Expected)] = &[
     ),
 ];
 
+/// The same departments over the 40 days up to *yesterday* (default weights): only what happened
+/// on earlier days — dispatches moved back, and reply deadlines moved back — counts; everything
+/// done today (replies, reviews, follow-ups, closures, rulings, decisions) falls outside.
+const UP_TO_YESTERDAY: &[(&str, Expected)] = &[
+    (
+        "CGJ",
+        Expected {
+            // C1 (3 days ago, signed late), C2 (25 days ago), C5 round 1 (5 days ago), C12
+            // (2 days ago). C4, C10, C14 were dispatched today, C15 before the period.
+            dispatched: 4,
+            // Not C1.
+            signed_on_time: 3,
+            // C2: its (extended) deadline lies in the period though its reply is today.
+            replies_due: 1,
+            replied_on_time: 0,
+            overdue: 1,
+            // (10×3/4 + 20×0) / 30
+            scores: [Some(25.0), None],
+            ranks: [Some(2), None],
+            ..ZERO
+        },
+    ),
+    (
+        "ZJJ",
+        Expected {
+            // C3 (yesterday), C9 (4 days ago, signed late), C11 (2 days ago), C16 (7 days ago).
+            dispatched: 4,
+            // Not C9.
+            signed_on_time: 3,
+            // Only the response rate: 10×3/4 / 10.
+            scores: [Some(75.0), None],
+            ranks: [Some(1), None],
+            ..ZERO
+        },
+    ),
+    (
+        "DC",
+        Expected {
+            // C12 (2 days ago), C13 (3 days ago, marked missed).
+            dispatched: 2,
+            signed_on_time: 1,
+            // Both reply deadlines were yesterday: C12 replied late today, C13 never.
+            replies_due: 2,
+            replied_on_time: 0,
+            overdue: 2,
+            // (10×1/2 + 20×0) / 30
+            scores: [Some(16.67), None],
+            ranks: [Some(3), None],
+            ..ZERO
+        },
+    ),
+];
+
+const UP_TO_YESTERDAY_TOTAL: Expected = Expected {
+    dispatched: 10,
+    signed_on_time: 7,
+    replies_due: 3,
+    replied_on_time: 0,
+    overdue: 3,
+    // (10×7/10 + 20×0) / 30
+    scores: [Some(23.33), None],
+    ..ZERO
+};
+
 // ---------------------------------------------------------------------------------------------
 // Time.
 // ---------------------------------------------------------------------------------------------
@@ -1922,17 +1986,23 @@ fn expected_names(identity: [&str; 2]) -> Vec<String> {
     names
 }
 
-/// The by=department table against [`DEPARTMENTS`] and [`TOTAL`]: one row per department with
+/// The by=department table against `departments` and `total`: one row per department with
 /// activity, exactly these fields, in rank order then by id.
-fn assert_departments(w: &World, table: &Value, pass: usize) {
+fn assert_departments(
+    w: &World,
+    table: &Value,
+    departments: &[(&str, Expected)],
+    total: &Expected,
+    pass: usize,
+) {
     let rows = table["rows"].as_array().expect("rows");
     let what = |code: &str| format!("{code} ({})", ["default weights", "custom weights"][pass]);
     assert_eq!(
         rows.len(),
-        DEPARTMENTS.len(),
+        departments.len(),
         "one row per department with activity: {table}"
     );
-    for (code, expected) in DEPARTMENTS {
+    for (code, expected) in departments {
         let id = w.department(code);
         let row = rows
             .iter()
@@ -1947,7 +2017,7 @@ fn assert_departments(w: &World, table: &Value, pass: usize) {
         assert_row(w, row, expected, pass, &what(code));
     }
     // Ordered by rank (unranked last), then department id.
-    let mut order: Vec<(i64, i64)> = DEPARTMENTS
+    let mut order: Vec<(i64, i64)> = departments
         .iter()
         .map(|(code, e)| (e.ranks[pass].unwrap_or(i64::MAX), w.department(code)))
         .collect();
@@ -1961,9 +2031,9 @@ fn assert_departments(w: &World, table: &Value, pass: usize) {
         order.iter().map(|(_, id)| *id).collect::<Vec<_>>(),
         "rank order"
     );
-    let total = &table["total"];
-    assert!(total.is_object(), "the city's total: {table}");
-    assert_row(w, total, &TOTAL, pass, &what("total"));
+    let city = &table["total"];
+    assert!(city.is_object(), "the city's total: {table}");
+    assert_row(w, city, total, pass, &what("total"));
 }
 
 /// A grouped table (`by` other than department) against `expected`, whose codes name the
@@ -2074,12 +2144,25 @@ async fn every_figure_of_every_department_matches_the_hand_count() {
     assert_eq!(table["to"], w.to.to_string());
     assert_eq!(table["by"], "department");
     assert_weights(&table, [10.0, 20.0, 35.0, 35.0]);
-    assert_departments(&w, &table, 0);
+    assert_departments(&w, &table, DEPARTMENTS, &TOTAL, 0);
     // by=department is the default; every centre role reads the same table.
     assert_eq!(w.table(&w.analyst, "").await, table);
     for token in [&w.operator, &w.dispatcher, &w.supervisor, &w.admin] {
         assert_eq!(w.table(token, "by=department").await, table);
     }
+
+    // Up to yesterday: figures sit on the days they belong to.
+    let yesterday = w
+        .read(
+            &w.analyst,
+            &format!(
+                "/api/v1/stats/departments?from={}&to={}",
+                w.from,
+                w.to - Duration::days(1)
+            ),
+        )
+        .await;
+    assert_departments(&w, &yesterday, UP_TO_YESTERDAY, &UP_TO_YESTERDAY_TOTAL, 0);
 
     // Custom weights: the ranking changes (CGJ overtakes ZJJ), DC's two rates rescale.
     let weights = json_of(
@@ -2093,7 +2176,7 @@ async fn every_figure_of_every_department_matches_the_hand_count() {
     assert_weights(&json!({"weights": read}), CUSTOM);
     let custom = w.table(&w.analyst, "by=department").await;
     assert_weights(&custom, CUSTOM);
-    assert_departments(&w, &custom, 1);
+    assert_departments(&w, &custom, DEPARTMENTS, &TOTAL, 1);
 
     // The stored figures agree with the raw records, and a rebuild changes nothing.
     assert_stats_check(&w).await;
