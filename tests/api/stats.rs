@@ -2022,13 +2022,6 @@ fn check_row(m: &mut Mismatches, w: &World, row: &Value, e: &Expected, pass: usi
     check_median(m, w, row, e.replies, what);
 }
 
-/// [`check_row`] on its own.
-fn assert_row(w: &World, row: &Value, e: &Expected, pass: usize, what: &str) {
-    let mut m = Mismatches::new();
-    check_row(&mut m, w, row, e, pass, what);
-    settle(m);
-}
-
 fn field_names(row: &Value) -> Vec<String> {
     let mut names: Vec<String> = row.as_object().unwrap().keys().cloned().collect();
     names.sort();
