@@ -2736,7 +2736,6 @@ async fn body_text(response: reqwest::Response) -> (u16, String, String) {
 #[tokio::test]
 async fn no_statistics_report_or_export_shows_the_complainants() {
     let w = scenario().await;
-    let mut scanned = Vec::new();
     let period = format!("from={}&to={}", w.from, w.to);
     let mut signed_in: Vec<String> = Vec::new();
     for by in ["department", "category", "district", "channel", "kind"] {
@@ -2764,6 +2763,19 @@ async fn no_statistics_report_or_export_shows_the_complainants() {
         ),
     ];
 
+    // The scan can see personal data where it is: the call-taker's view of a case shows it.
+    let (_, _, seen) = body_text(
+        w.app
+            .get_as(&w.operator, &format!("/api/v1/cases/{}", w.case("C1")))
+            .await,
+    )
+    .await;
+    assert!(
+        seen.contains("欧阳青松") && seen.contains("13911110001"),
+        "{seen}"
+    );
+
+    let mut problems = Vec::new();
     for accept in ["application/json", CSV, XLSX] {
         for path in signed_in.iter().chain(public.iter()) {
             let token = (!path.starts_with("/api/v1/public/")).then_some(w.analyst.as_str());
@@ -2776,18 +2788,23 @@ async fn no_statistics_report_or_export_shows_the_complainants() {
                 .unwrap();
             let (status, content_type, text) = body_text(response).await;
             let exports = path.starts_with("/api/v1/exports/");
-            // The statistics answer JSON always, and the department table CSV and XLSX too;
-            // other formats may be declined (406). Exports may be refused to analysts.
+            // The statistics and reports answer JSON always, and the department table CSV and
+            // XLSX too; other formats may be declined (406). Exports (GET /exports/cases, another
+            // issue's) may be refused to analysts, or not be there yet: scanned when they answer.
             let table = path.starts_with("/api/v1/stats/departments");
-            match (accept, status) {
-                (_, 200) => {}
-                ("application/json", _) if !exports => {
-                    panic!("{path}: {status} {text}")
-                }
-                (_, _) if table => panic!("{path} as {accept}: {status} {text}"),
-                (_, 406) => {}
-                (_, 403 | 404) if exports => {}
-                _ => panic!("{path} as {accept}: {status} {text}"),
+            let acceptable = match (accept, status) {
+                (_, 200) => true,
+                ("application/json", _) if !exports => false,
+                (_, _) if table => false,
+                (_, 406) => true,
+                (_, 403 | 404) if exports => true,
+                _ => false,
+            };
+            if !acceptable {
+                problems.push(format!(
+                    "{path} as {accept}: {status} {}",
+                    text.chars().take(200).collect::<String>()
+                ));
             }
             if status == 200 && table {
                 let expected = if accept == "application/json" {
@@ -2795,40 +2812,27 @@ async fn no_statistics_report_or_export_shows_the_complainants() {
                 } else {
                     accept
                 };
-                assert!(
-                    content_type.starts_with(expected),
-                    "{path} as {accept}: {content_type}"
-                );
+                if !content_type.starts_with(expected) {
+                    problems.push(format!("{path} as {accept}: content type {content_type}"));
+                }
                 if path.ends_with("by=department") {
                     for code in ["CGJ", "ZJJ", "STHJJ", "JTJ", "WATER", "DC"] {
                         let name = &w.department_names[&w.department(code)];
-                        assert!(text.contains(name.as_str()), "{path} as {accept}: {name}");
+                        if !text.contains(name.as_str()) {
+                            problems.push(format!("{path} as {accept}: no row for {name}"));
+                        }
                     }
                 }
             }
             for spec in CASES {
                 let masked = format!("{}****{}", &spec.phone[..3], &spec.phone[7..]);
                 for personal in [spec.name, spec.phone, masked.as_str()] {
-                    assert!(
-                        !text.contains(personal),
-                        "{path} as {accept} ({status}) shows {personal}"
-                    );
+                    if text.contains(personal) {
+                        problems.push(format!("{path} as {accept} ({status}) shows {personal}"));
+                    }
                 }
             }
-            scanned.push(format!("{status} {accept} {path}"));
         }
     }
-    // The department table and the reports were really read (not all refused).
-    assert!(
-        scanned
-            .iter()
-            .any(|s| s.starts_with("200 ") && s.contains("/public/reports")),
-        "{scanned:#?}"
-    );
-    assert!(
-        scanned
-            .iter()
-            .any(|s| s.starts_with("200 ") && s.contains("/stats/hotspots")),
-        "{scanned:#?}"
-    );
+    settle(problems);
 }
