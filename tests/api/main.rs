@@ -23,6 +23,7 @@ mod openapi;
 mod organisation;
 mod personal_data;
 mod search;
+mod stats;
 mod supervision;
 mod surveys;
 mod tokens;
