@@ -238,7 +238,7 @@ mod minutes_as_bytes {
                 f.write_str("little-endian u32 values")
             }
             fn visit_bytes<E: Error>(self, bytes: &[u8]) -> Result<Vec<u32>, E> {
-                if bytes.len() % 4 != 0 {
+                if !bytes.len().is_multiple_of(4) {
                     return Err(E::custom("not a whole number of u32 values"));
                 }
                 Ok(bytes
