@@ -2326,6 +2326,52 @@ async fn grouped_tables_and_trends_match_the_hand_count() {
     settle(m);
 }
 
+/// The smallest case of 分类评价 for merged cases: C1 is handled by CGJ and approved; M, merged
+/// into it before dispatch, has its citizen followed up (reached, resolved, satisfied) — an
+/// evaluation recorded on M, of C1's round. M is merged: its follow-up is left out, so CGJ and
+/// the city have no follow-up figures at all until C1's own citizen is reached.
+#[tokio::test]
+async fn a_merged_cases_follow_up_counts_for_no_one() {
+    let mut w = world().await;
+    let c1 = w.register("C1", true).await;
+    let m = w.register("M", false).await;
+    w.send(
+        &w.operator,
+        &format!("/api/v1/cases/{m}/merge"),
+        json!({"into_case_id": c1}),
+        200,
+    )
+    .await;
+    let a = w.dispatch(c1, &["CGJ"]).await[0];
+    w.sign_and_reply(&w.cgj_staff, a).await;
+    w.measure("C1", a).await;
+    w.approve(c1).await;
+    let call = w.reached("M", "yes", "satisfied").await;
+    assert_eq!(call["call"]["evaluated_case_id"], c1);
+
+    let table = w.table(&w.analyst, "by=department").await;
+    let mut m = Mismatches::new();
+    let cgj = Expected {
+        dispatched: 1,
+        signed_on_time: 1,
+        replies_due: 1,
+        replied_on_time: 1,
+        approved_replies: 1,
+        replies: &["C1"],
+        // Response and on-time only: 100.
+        scores: [Some(100.0), None],
+        ranks: [Some(1), None],
+        ..ZERO
+    };
+    let total = Expected {
+        excluded: [1, 0, 0, 0],
+        ranks: [None, None],
+        ..cgj
+    };
+    check_departments(&mut m, &w, &table, &[("CGJ", cgj)], &total, 0);
+    settle(m);
+}
+
 /// The periods of `interval` that meet the scenario's period, clipped to it.
 fn periods(w: &World, interval: &str) -> Vec<(NaiveDate, NaiveDate)> {
     let mut out = Vec::new();
