@@ -28,8 +28,8 @@ use crate::domain::follow_up::{CallOutcome, Resolved, Satisfaction};
 use crate::domain::ids::{AssignmentId, CaseId, CategoryId, DepartmentId, UserId};
 use crate::domain::sla::CaseKind;
 use crate::domain::stat_facts::{
-    AssignmentRecord, CaseFacts, CaseRecord, CaseRecords, ClockRecord, Counts, DayFigures, Figure,
-    FollowUpRecord, case_facts, difference,
+    AssignmentRecord, CaseFacts, CaseRecord, CaseRecords, ClockRecord, Counts, DayFigures,
+    Exclusion, Figure, FollowUpRecord, case_facts, difference,
 };
 
 thread_local! {
@@ -467,6 +467,7 @@ pub fn load_records(
 
     type CallColumns = (
         CaseId,
+        CaseId,
         NaiveDateTime,
         Option<DepartmentId>,
         Option<Resolved>,
@@ -477,6 +478,7 @@ pub fn load_records(
         .filter(follow_up_calls::outcome.eq(CallOutcome::Reached))
         .select((
             follow_up_calls::evaluated_case_id,
+            follow_up_calls::case_id,
             follow_up_calls::called_at,
             follow_up_calls::department_id,
             follow_up_calls::resolved,
@@ -484,7 +486,25 @@ pub fn load_records(
         ))
         .order(follow_up_calls::id)
         .load(conn)?;
-    for (case, at, department, resolved, satisfaction) in rows {
+    // A call made on a case merged into the evaluated one is that merged case's follow-up: a
+    // case judged apart (分类评价) takes its follow-ups with it.
+    let callers: Vec<CaseId> = rows.iter().filter(|r| r.0 != r.1).map(|r| r.1).collect();
+    let judged_apart: BTreeSet<CaseId> = if callers.is_empty() {
+        BTreeSet::new()
+    } else {
+        cases::table
+            .filter(cases::id.eq_any(&callers))
+            .select((cases::id, cases::status, cases::closure))
+            .load::<(CaseId, CaseStatus, Option<Closure>)>(conn)?
+            .into_iter()
+            .filter(|(_, status, closure)| Exclusion::of(*status, *closure).is_some())
+            .map(|(id, _, _)| id)
+            .collect()
+    };
+    for (case, caller, at, department, resolved, satisfaction) in rows {
+        if judged_apart.contains(&caller) {
+            continue;
+        }
         if let (Some(records), Some(resolved), Some(satisfaction)) =
             (out.get_mut(&case), resolved, satisfaction)
         {

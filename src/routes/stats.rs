@@ -1,7 +1,8 @@
 //! Statistics (SPEC 6): the department table (also by category, district, channel, kind), trends
 //! and the composite score's weights.
 
-use actix_web::{get, put, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, put, web};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -49,17 +50,22 @@ pub struct TableParams {
     security(("bearer" = [])),
     params(TableParams),
     responses(
-        (status = 200, description = "The table", body = StatsTable),
+        (status = 200, description = "The table: JSON, or with `Accept: text/csv` the same rows as CSV (UTF-8 with a byte-order mark, the whole city last), or with `Accept: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet` as an XLSX workbook", content(
+            (StatsTable = "application/json"),
+            (String = "text/csv"),
+            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )),
         (status = 400, description = "`from` after `to`, a period over ten years, or a malformed parameter (`invalid_query`)"),
         (status = 403, description = "A department admin asking for another department or another grouping (`forbidden`)"),
     ),
 )]
 #[get("/stats/departments")]
 pub async fn stats_departments(
+    req: HttpRequest,
     state: web::Data<AppState>,
     principal: Permit<op::StatsDepartments>,
     params: web::Query<TableParams>,
-) -> Result<web::Json<StatsTable>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
     let query = TableQuery {
         period: period(params.from, params.to)?,
@@ -70,8 +76,37 @@ pub async fn stats_departments(
         .db
         .run(move |conn| stats_service::table(conn, &principal, query))
         .await?;
-    Ok(web::Json(table))
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let (content_type, extension, body) = if accept.contains(XLSX) {
+        (XLSX, "xlsx", stats_service::table_xlsx(&table)?)
+    } else if accept.contains("text/csv") {
+        (
+            "text/csv; charset=utf-8",
+            "csv",
+            stats_service::table_csv(&table)?,
+        )
+    } else {
+        return Ok(HttpResponse::Ok().json(table));
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"stats-{}-{}-{}.{extension}\"",
+                table.by.as_str(),
+                table.from,
+                table.to
+            ),
+        ))
+        .body(body))
 }
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

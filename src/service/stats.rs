@@ -522,3 +522,125 @@ pub fn check(conn: &mut DbConnection, calendar: &WorkingCalendar) -> Result<Chec
         examples,
     })
 }
+
+// ---- The table as a file ------------------------------------------------------------------------
+
+/// The table's columns, in the JSON's field names (`excluded.*` flattened).
+const COLUMNS: &[&str] = &[
+    "dispatched",
+    "signed_on_time",
+    "response_rate",
+    "replies_due",
+    "replied_on_time",
+    "on_time_rate",
+    "follow_ups_reached",
+    "resolved_yes",
+    "resolved_partly",
+    "resolution_rate",
+    "satisfied",
+    "basically_satisfied",
+    "dissatisfied",
+    "satisfaction_rate",
+    "composite_score",
+    "rank",
+    "excluded.merged",
+    "excluded.rejected",
+    "excluded.unreasonable_demand",
+    "excluded.beyond_policy",
+    "returns_accepted",
+    "returns_refused",
+    "redo",
+    "approved_replies",
+    "redo_rate",
+    "extensions",
+    "overdue",
+    "median_handling_working_hours",
+];
+
+/// One cell: a number, or nothing for `null`.
+enum Cell {
+    Text(String),
+    Number(f64),
+    Empty,
+}
+
+/// The table as rows of cells, header first, the whole city last.
+fn grid(table: &StatsTable) -> Result<Vec<Vec<Cell>>, ApiError> {
+    let (id_column, name_column) = match table.by {
+        Grouping::Department => ("department_id", "department_name"),
+        _ => ("key", "name"),
+    };
+    let mut out = vec![
+        std::iter::once(id_column)
+            .chain(std::iter::once(name_column))
+            .chain(COLUMNS.iter().copied())
+            .map(|c| Cell::Text(c.to_owned()))
+            .collect::<Vec<_>>(),
+    ];
+    let rows = table.rows.iter().map(|r| (r, false));
+    for (row, is_total) in rows.chain(table.total.iter().map(|t| (t, true))) {
+        let value = serde_json::to_value(row).map_err(|e| ApiError::internal(e.to_string()))?;
+        let cell = |v: &serde_json::Value| match v {
+            serde_json::Value::Number(n) => n.as_f64().map(Cell::Number).unwrap_or(Cell::Empty),
+            serde_json::Value::String(s) => Cell::Text(s.clone()),
+            _ => Cell::Empty,
+        };
+        let mut cells = if is_total {
+            vec![Cell::Empty, Cell::Text("total".into())]
+        } else {
+            vec![cell(&value[id_column]), cell(&value[name_column])]
+        };
+        for column in COLUMNS {
+            let v = match column.split_once('.') {
+                Some((outer, inner)) => &value[outer][inner],
+                None => &value[*column],
+            };
+            cells.push(cell(v));
+        }
+        out.push(cells);
+    }
+    Ok(out)
+}
+
+/// The table as CSV, UTF-8 with a byte-order mark (for Excel on a Chinese Windows desktop).
+pub fn table_csv(table: &StatsTable) -> Result<Vec<u8>, ApiError> {
+    let mut writer = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+    for row in grid(table)? {
+        let record: Vec<String> = row
+            .into_iter()
+            .map(|c| match c {
+                Cell::Text(t) => t,
+                Cell::Number(n) => n.to_string(),
+                Cell::Empty => String::new(),
+            })
+            .collect();
+        writer
+            .write_record(&record)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+    }
+    writer
+        .into_inner()
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// The table as an XLSX workbook (a few hundred rows at most: made in memory).
+pub fn table_xlsx(table: &StatsTable) -> Result<Vec<u8>, ApiError> {
+    let fail = |e: rust_xlsxwriter::XlsxError| ApiError::internal(e.to_string());
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    for (r, row) in grid(table)?.into_iter().enumerate() {
+        for (c, cell) in row.into_iter().enumerate() {
+            let (r, c) = (r as u32, c as u16);
+            match cell {
+                Cell::Text(t) => {
+                    sheet.write_string(r, c, t).map_err(fail)?;
+                }
+                Cell::Number(n) => {
+                    sheet.write_number(r, c, n).map_err(fail)?;
+                }
+                Cell::Empty => {}
+            }
+        }
+    }
+    workbook.save_to_buffer().map_err(fail)
+}
