@@ -100,62 +100,90 @@ pub(super) fn forget_touched() {
 /// Refreshes the facts of every case the transaction touched (called by `write_transaction`
 /// just before it commits).
 pub(super) fn refresh_touched(conn: &mut DbConnection) -> QueryResult<()> {
-    loop {
-        let Some(case) = TOUCHED.with(|t| t.borrow_mut().pop_first()) else {
-            return Ok(());
-        };
-        refresh_case(conn, case)?;
-    }
-}
-
-/// Makes `case`'s facts anew and applies the difference to the per-day figures.
-pub fn refresh_case(conn: &mut DbConnection, case: CaseId) -> QueryResult<()> {
-    let calendar = calendar()?;
-    let records = load_records(conn, case, case)?;
-    let after = records
-        .get(&case)
-        .map(|r| case_facts(r, &calendar))
-        .unwrap_or_default();
-    let stored = stored_facts(conn, case)?;
-    let existed = stored.is_some();
-    let before = stored.unwrap_or_default();
-    if existed && before == after {
-        return Ok(());
-    }
-    apply(conn, &before, &after)?;
-    save_facts(conn, case, &after, existed)
-}
-
-/// Applies the change from `before` to `after` to the stored per-day figures.
-fn apply(conn: &mut DbConnection, before: &CaseFacts, after: &CaseFacts) -> QueryResult<()> {
-    // Grouped by row, rows in key order (PostgreSQL locks them in one order: no deadlocks).
-    let mut rows: BTreeMap<(i16, i32, String), Vec<(Figure, i64)>> = BTreeMap::new();
-    let mut widest_gap = 0u16;
-    for (c, sign) in difference(before, after) {
-        if let (Figure::ReplyDue { gap, .. }, 1) = (c.figure, sign) {
-            widest_gap = widest_gap.max(gap);
-        }
-        rows.entry((c.grouping, c.day, c.key))
-            .or_default()
-            .push((c.figure, sign));
-    }
-    for ((grouping, day, key), changes) in rows {
-        let stored = lock_day(conn, grouping, day, &key)?;
-        let existed = stored.is_some();
-        let mut figures = stored.unwrap_or_default();
-        for (figure, sign) in changes {
-            figures.apply(figure, sign);
-        }
-        save_day(conn, (grouping, day, &key), &figures, existed)?;
-    }
-    if widest_gap > 0 {
-        diesel::update(
-            stat_settings::table.filter(stat_settings::max_reply_gap.lt(i32::from(widest_gap))),
-        )
-        .set(stat_settings::max_reply_gap.eq(i32::from(widest_gap)))
-        .execute(conn)?;
+    let touched: Vec<CaseId> = TOUCHED
+        .with(|t| std::mem::take(&mut *t.borrow_mut()))
+        .into_iter()
+        .collect();
+    for chunk in touched.chunks(REFRESH_CHUNK) {
+        refresh_cases(conn, chunk)?;
     }
     Ok(())
+}
+
+/// Cases refreshed with one set of reads (bound parameters stay well under SQLite's limit).
+const REFRESH_CHUNK: usize = 1_000;
+
+/// Makes the facts of `cases` anew and applies the difference to the per-day figures: the raw
+/// records of all of them read at once, and each day row they change written once.
+pub fn refresh_cases(conn: &mut DbConnection, cases: &[CaseId]) -> QueryResult<()> {
+    let calendar = calendar()?;
+    let records = load_records(conn, CaseSet::Ids(cases))?;
+    let mut stored = stored_facts_of(conn, cases)?;
+    let mut changes = Changes::default();
+    let mut changed: Vec<(CaseId, CaseFacts, bool)> = Vec::new();
+    for &case in cases {
+        let after = records
+            .get(&case)
+            .map(|r| case_facts(r, &calendar))
+            .unwrap_or_default();
+        let before = stored.remove(&case);
+        let existed = before.is_some();
+        let before = before.unwrap_or_default();
+        if existed && before == after {
+            continue;
+        }
+        changes.add(&before, &after);
+        changed.push((case, after, existed));
+    }
+    changes.write(conn)?;
+    for (case, facts, existed) in changed {
+        save_facts(conn, case, &facts, existed)?;
+    }
+    Ok(())
+}
+
+/// Changes to the per-day figures, grouped by row; rows in key order (PostgreSQL locks them in
+/// one order: no deadlocks).
+#[derive(Default)]
+struct Changes {
+    rows: BTreeMap<(i16, i32, String), Vec<(Figure, i64)>>,
+    widest_gap: u16,
+}
+
+impl Changes {
+    /// Adds the change of one case's facts from `before` to `after`.
+    fn add(&mut self, before: &CaseFacts, after: &CaseFacts) {
+        for (c, sign) in difference(before, after) {
+            if let (Figure::ReplyDue { gap, .. }, 1) = (c.figure, sign) {
+                self.widest_gap = self.widest_gap.max(gap);
+            }
+            self.rows
+                .entry((c.grouping, c.day, c.key))
+                .or_default()
+                .push((c.figure, sign));
+        }
+    }
+
+    fn write(self, conn: &mut DbConnection) -> QueryResult<()> {
+        for ((grouping, day, key), changes) in self.rows {
+            let stored = lock_day(conn, grouping, day, &key)?;
+            let existed = stored.is_some();
+            let mut figures = stored.unwrap_or_default();
+            for (figure, sign) in changes {
+                figures.apply(figure, sign);
+            }
+            save_day(conn, (grouping, day, &key), &figures, existed)?;
+        }
+        if self.widest_gap > 0 {
+            diesel::update(
+                stat_settings::table
+                    .filter(stat_settings::max_reply_gap.lt(i32::from(self.widest_gap))),
+            )
+            .set(stat_settings::max_reply_gap.eq(i32::from(self.widest_gap)))
+            .execute(conn)?;
+        }
+        Ok(())
+    }
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> QueryResult<Vec<u8>> {
@@ -166,14 +194,18 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> QueryResult<T> {
     postcard::from_bytes(bytes).map_err(|e| unreadable(format!("stored statistics: {e}")))
 }
 
-pub fn stored_facts(conn: &mut DbConnection, case: CaseId) -> QueryResult<Option<CaseFacts>> {
-    case_stat_facts::table
-        .find(case)
-        .select(case_stat_facts::facts)
-        .first::<Vec<u8>>(conn)
-        .optional()?
-        .map(|bytes| decode(&bytes))
-        .transpose()
+/// The stored facts of `cases` (those that have any).
+fn stored_facts_of(
+    conn: &mut DbConnection,
+    cases: &[CaseId],
+) -> QueryResult<HashMap<CaseId, CaseFacts>> {
+    let rows: Vec<(CaseId, Vec<u8>)> = case_stat_facts::table
+        .filter(case_stat_facts::case_id.eq_any(cases))
+        .select((case_stat_facts::case_id, case_stat_facts::facts))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(id, bytes)| Ok((id, decode(&bytes)?)))
+        .collect()
 }
 
 #[derive(Insertable)]
@@ -288,6 +320,25 @@ fn save_day(
 
 // ---- Reading the raw records ------------------------------------------------------------------
 
+/// Which cases' records to read: a range of ids (rebuild, check) or the scattered cases one
+/// write transaction touched (a sweep batch marks clocks all over the table).
+#[derive(Debug, Clone, Copy)]
+pub enum CaseSet<'a> {
+    Between(CaseId, CaseId),
+    Ids(&'a [CaseId]),
+}
+
+/// `query` (boxed) restricted to the cases of `set` by `column`.
+macro_rules! of_cases {
+    ($query:expr, $column:expr, $set:expr) => {{
+        let query = $query.into_boxed::<super::MultiBackend>();
+        match $set {
+            CaseSet::Between(first, last) => query.filter($column.between(first, last)),
+            CaseSet::Ids(ids) => query.filter($column.eq_any(ids)),
+        }
+    }};
+}
+
 type CaseColumns = (
     CaseId,
     NaiveDateTime,
@@ -301,14 +352,12 @@ type CaseColumns = (
     NaiveDateTime,
 );
 
-/// The raw records of the cases with ids `first..=last`.
+/// The raw records of the cases of `set`.
 pub fn load_records(
     conn: &mut DbConnection,
-    first: CaseId,
-    last: CaseId,
+    set: CaseSet<'_>,
 ) -> QueryResult<HashMap<CaseId, CaseRecords>> {
-    let case_rows: Vec<CaseColumns> = cases::table
-        .filter(cases::id.between(first, last))
+    let case_rows: Vec<CaseColumns> = of_cases!(cases::table, cases::id, set)
         .select((
             cases::id,
             cases::created_at,
@@ -371,8 +420,7 @@ pub fn load_records(
         Option<String>,
         Option<NaiveDateTime>,
     );
-    let rows: Vec<AssignmentColumns> = assignments::table
-        .filter(assignments::case_id.between(first, last))
+    let rows: Vec<AssignmentColumns> = of_cases!(assignments::table, assignments::case_id, set)
         .select((
             assignments::id,
             assignments::case_id,
@@ -416,8 +464,7 @@ pub fn load_records(
         Option<NaiveDateTime>,
         Option<NaiveDateTime>,
     );
-    let rows: Vec<ClockColumns> = deadlines::table
-        .filter(deadlines::case_id.between(first, last))
+    let rows: Vec<ClockColumns> = of_cases!(deadlines::table, deadlines::case_id, set)
         .filter(deadlines::kind.eq_any([DeadlineKind::Sign, DeadlineKind::Reply]))
         .select((
             deadlines::case_id,
@@ -446,8 +493,7 @@ pub fn load_records(
     // Filters on other columns stay out of the SQL: with them SQLite may pick an index on the
     // state (all granted extensions) over the one on the case.
     let rows: Vec<(CaseId, DepartmentId, ExtensionState, Option<NaiveDateTime>)> =
-        extensions::table
-            .filter(extensions::case_id.between(first, last))
+        of_cases!(extensions::table, extensions::case_id, set)
             .select((
                 extensions::case_id,
                 extensions::department_id,
@@ -473,19 +519,22 @@ pub fn load_records(
         Option<Resolved>,
         Option<Satisfaction>,
     );
-    let rows: Vec<CallColumns> = follow_up_calls::table
-        .filter(follow_up_calls::evaluated_case_id.between(first, last))
-        .filter(follow_up_calls::outcome.eq(CallOutcome::Reached))
-        .select((
-            follow_up_calls::evaluated_case_id,
-            follow_up_calls::case_id,
-            follow_up_calls::called_at,
-            follow_up_calls::department_id,
-            follow_up_calls::resolved,
-            follow_up_calls::satisfaction,
-        ))
-        .order(follow_up_calls::id)
-        .load(conn)?;
+    let rows: Vec<CallColumns> = of_cases!(
+        follow_up_calls::table,
+        follow_up_calls::evaluated_case_id,
+        set
+    )
+    .filter(follow_up_calls::outcome.eq(CallOutcome::Reached))
+    .select((
+        follow_up_calls::evaluated_case_id,
+        follow_up_calls::case_id,
+        follow_up_calls::called_at,
+        follow_up_calls::department_id,
+        follow_up_calls::resolved,
+        follow_up_calls::satisfaction,
+    ))
+    .order(follow_up_calls::id)
+    .load(conn)?;
     // A call made on a case merged into the evaluated one is that merged case's follow-up: a
     // case judged apart (分类评价) takes its follow-ups with it.
     let callers: Vec<CaseId> = rows.iter().filter(|r| r.0 != r.1).map(|r| r.1).collect();
@@ -527,8 +576,7 @@ pub fn load_records(
         Option<Satisfaction>,
         Option<i64>,
     );
-    let rows: Vec<SurveyColumns> = surveys::table
-        .filter(surveys::case_id.between(first, last))
+    let rows: Vec<SurveyColumns> = of_cases!(surveys::table, surveys::case_id, set)
         .select((
             surveys::case_id,
             surveys::answered_at,
@@ -555,16 +603,16 @@ pub fn load_records(
         }
     }
 
-    let rows: Vec<(CaseId, NaiveDateTime, String)> = case_events::table
-        .filter(case_events::case_id.between(first, last))
-        .filter(case_events::action.eq("redo"))
-        .select((
-            case_events::case_id,
-            case_events::occurred_at,
-            case_events::details,
-        ))
-        .order(case_events::id)
-        .load(conn)?;
+    let rows: Vec<(CaseId, NaiveDateTime, String)> =
+        of_cases!(case_events::table, case_events::case_id, set)
+            .filter(case_events::action.eq("redo"))
+            .select((
+                case_events::case_id,
+                case_events::occurred_at,
+                case_events::details,
+            ))
+            .order(case_events::id)
+            .load(conn)?;
     for (case, at, details) in rows {
         let round = serde_json::from_str::<serde_json::Value>(&details)
             .ok()
@@ -631,7 +679,7 @@ where
     let mut first = low.0;
     while first <= high.0 {
         let last = (first + BATCH - 1).min(high.0);
-        let records = load_records(conn, CaseId(first), CaseId(last))?;
+        let records = load_records(conn, CaseSet::Between(CaseId(first), CaseId(last)))?;
         let mut ids: Vec<_> = records.keys().copied().collect();
         ids.sort();
         let mut batch = Vec::with_capacity(ids.len());
