@@ -68,8 +68,8 @@ run() { # name, path
         rows+=("$(printf '| %-58s | %10s | %8s | %8s |' "$name" "HTTP $status" "-" "-")")
         return
     fi
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "${auth[@]}" "$base$path" >/dev/null
-    out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${auth[@]}" "$base$path")"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d2s --timeout 20s "${auth[@]}" "$base$path" >/dev/null
+    out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 20s --latency "${auth[@]}" "$base$path")"
     if echo "$out" | grep -q "Non-2xx"; then
         echo "$name: wrk saw non-2xx answers:" >&2; echo "$out" >&2; exit 1
     fi

@@ -1,12 +1,12 @@
 //! The case export (`GET /exports/cases`): the cases of a filter in id order, one batch at a time,
 //! with only the columns the export shows; and the log of exports of personal data.
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDateTime;
 use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Text, Timestamp};
+use diesel::sql_types::Text;
 use diesel::sqlite::Sqlite;
 
 use crate::domain::case::{CaseStatus, Channel, Closure};
@@ -16,68 +16,8 @@ use crate::domain::sla::{CaseKind, Urgency};
 
 use super::cases::{CaseFilter, filtered};
 use super::schema::{cases, complainants, personal_data_exports};
+use super::stored::StoredTime;
 use super::{DbConnection, MultiBackend, PageRequest};
-
-/// A stored time, read for the export. On SQLite a time is text that Diesel reads with chrono's
-/// general parser, trying one format after another: a sixth of a CSV export's time went there.
-/// What the program writes (`YYYY-MM-DD HH:MM:SS` with up to nine decimals) is read here by hand;
-/// anything else still goes to Diesel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::deserialize::FromSqlRow)]
-pub struct StoredTime(pub NaiveDateTime);
-
-/// `YYYY-MM-DD HH:MM:SS` and an optional fraction, the form `diesel` and the seed write.
-fn parse_stored_time(text: &str) -> Option<NaiveDateTime> {
-    let b = text.as_bytes();
-    if b.len() < 19
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b' '
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let number = |range: std::ops::Range<usize>| -> Option<u32> {
-        b[range].iter().try_fold(0u32, |n, &d| {
-            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
-        })
-    };
-    let mut nanos = 0;
-    if b.len() > 19 {
-        let fraction = &b[20..];
-        if b[19] != b'.' || fraction.is_empty() || fraction.len() > 9 {
-            return None;
-        }
-        nanos = number(20..b.len())? * 10u32.pow(9 - fraction.len() as u32);
-    }
-    NaiveDate::from_ymd_opt(number(0..4)? as i32, number(5..7)?, number(8..10)?)?.and_hms_nano_opt(
-        number(11..13)?,
-        number(14..16)?,
-        number(17..19)?,
-        nanos,
-    )
-}
-
-impl FromSql<Timestamp, Sqlite> for StoredTime {
-    fn from_sql(mut value: <Sqlite as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
-        match parse_stored_time(value.read_text()) {
-            Some(time) => Ok(StoredTime(time)),
-            None => <NaiveDateTime as FromSql<Timestamp, Sqlite>>::from_sql(value).map(StoredTime),
-        }
-    }
-}
-
-impl FromSql<Timestamp, Pg> for StoredTime {
-    fn from_sql(value: <Pg as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
-        <NaiveDateTime as FromSql<Timestamp, Pg>>::from_sql(value).map(StoredTime)
-    }
-}
-
-impl FromSql<Timestamp, MultiBackend> for StoredTime {
-    fn from_sql(value: <MultiBackend as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
-        value.from_sql::<Self, Timestamp>()
-    }
-}
 
 /// Free text as stored, its bytes not yet checked as UTF-8: Diesel's SQLite `String` checks a
 /// text twice (a fifth of the reading thread's time for the export's long Chinese texts), and the
@@ -318,35 +258,4 @@ pub fn list_exports(
         .order(personal_data_exports::id.asc())
         .limit(page.fetch_limit())
         .load(conn)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stored_times_are_read_as_chrono_reads_them() {
-        for text in [
-            "2026-11-21 09:05:07",
-            "2026-11-21 09:05:07.5",
-            "2026-11-21 09:05:07.123456",
-            "2026-02-28 23:59:59.999999999",
-        ] {
-            assert_eq!(
-                parse_stored_time(text),
-                Some(NaiveDateTime::parse_from_str(text, "%F %T%.f").unwrap()),
-                "{text}"
-            );
-        }
-        for other in [
-            "2026-11-21T09:05:07",
-            "2026-11-21 09:05:07Z",
-            "2026-11-21 09:05:07.",
-            "2026-02-30 09:05:07",
-            "2026-11-21 9:05:07",
-            "2461000.5",
-        ] {
-            assert_eq!(parse_stored_time(other), None, "{other}");
-        }
-    }
 }

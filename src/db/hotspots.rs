@@ -1,4 +1,4 @@
-//! What hot-spot clusters read of the cases: their number, category, district, place and time of
+//! What hot-spot clusters read of the cases: their id, category, district, place and time of
 //! registration, nothing else (no title, description or complainant), in registration order.
 
 use chrono::NaiveDateTime;
@@ -6,19 +6,19 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::cases;
+use super::stored::StoredTime;
 use crate::domain::ids::{CaseId, CategoryId, DepartmentId};
 
 /// One case as clustering reads it.
 #[derive(Debug, Queryable)]
 pub struct RegistrationRow {
     pub id: CaseId,
-    pub case_no: String,
     pub category_id: Option<CategoryId>,
     pub district_id: Option<DepartmentId>,
     pub address: Option<String>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
-    pub created_at: NaiveDateTime,
+    pub created_at: StoredTime,
 }
 
 /// The next `limit` cases with a category registered in `[from, to)`, by registration time then
@@ -39,7 +39,6 @@ pub fn registrations(
         .filter(cases::category_id.is_not_null())
         .select((
             cases::id,
-            cases::case_no,
             cases::category_id,
             cases::district_id,
             cases::address,
@@ -54,4 +53,17 @@ pub fn registrations(
         query = query.filter(cases::created_at.gt(at).or(cases::id.gt(id)));
     }
     query.load(conn)
+}
+
+/// The public numbers of `ids` (the few cases each cluster shows).
+pub fn case_numbers(
+    conn: &mut DbConnection,
+    ids: &[CaseId],
+) -> QueryResult<std::collections::HashMap<CaseId, String>> {
+    Ok(cases::table
+        .filter(cases::id.eq_any(ids))
+        .select((cases::id, cases::case_no))
+        .load::<(CaseId, String)>(conn)?
+        .into_iter()
+        .collect())
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Duration, Utc};
 
 use super::ids::{CategoryId, DepartmentId};
-use super::place::Place;
+use super::place::{NEAR, Place};
 
 /// A key's registrations in a period against the period of equal length before it.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,8 +81,9 @@ pub const CASE_NUMBERS_SHOWN: usize = 5;
 
 /// One registered case as clustering reads it: never its text, never who raised it.
 #[derive(Debug, Clone)]
-pub struct Registration {
-    pub case_no: String,
+/// `C` names the case (its id; its number in tests).
+pub struct Registration<C> {
+    pub case: C,
     pub category: CategoryId,
     pub district: Option<DepartmentId>,
     pub address: Option<String>,
@@ -91,7 +92,7 @@ pub struct Registration {
     pub at: DateTime<Utc>,
 }
 
-impl Registration {
+impl<C> Registration<C> {
     fn place(&self) -> Place<'_> {
         Place {
             district: self.district,
@@ -105,22 +106,68 @@ impl Registration {
 /// Cases of one category and district at one place, each registered within the rule's window of
 /// the one before.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Cluster {
+pub struct Cluster<C> {
     pub category: CategoryId,
     pub district: Option<DepartmentId>,
     pub case_count: usize,
     pub first_at: DateTime<Utc>,
     pub last_at: DateTime<Utc>,
     /// The first [`CASE_NUMBERS_SHOWN`], in registration order.
-    pub case_numbers: Vec<String>,
+    pub cases: Vec<C>,
 }
 
 /// A cluster still taking cases, with the place of its first case: later cases join when they
 /// are at the same spot as that one (so a cluster cannot creep across the city 500 m at a time).
 #[derive(Debug)]
-struct Open {
-    anchor: Registration,
-    cluster: Cluster,
+struct Open<C> {
+    anchor: Anchor,
+    cluster: Cluster<C>,
+}
+
+/// Where a cluster's first case was. The address's hash is kept beside it: the addresses of one
+/// district share long prefixes, and most comparisons are between different addresses.
+#[derive(Debug)]
+struct Anchor {
+    address: Option<(u64, String)>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+}
+
+/// Maps of the clustering's hot loop: a fast hash (the keys are not chosen by clients, and a
+/// collision costs only a comparison).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+fn address_hash(address: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::default().hash_one(address)
+}
+
+impl Anchor {
+    /// Whether `case` (its address hashed as `hash`) is at this anchor's spot, by
+    /// [`Place::same_spot`].
+    fn same_spot<C>(&self, case: &Registration<C>, hash: Option<u64>) -> bool {
+        let same_hash = matches!((&self.address, hash), (Some((a, _)), Some(b)) if *a == b);
+        let place = |address| Place {
+            district: None,
+            address,
+            latitude: self.latitude,
+            longitude: self.longitude,
+        };
+        // Different hashes: different addresses, so only the distance can make one spot.
+        let anchor = place(
+            self.address
+                .as_ref()
+                .filter(|_| same_hash)
+                .map(|(_, a)| a.as_str()),
+        );
+        let other = Place {
+            district: None,
+            address: case.address.as_deref().filter(|_| same_hash),
+            latitude: case.latitude,
+            longitude: case.longitude,
+        };
+        anchor.same_spot(&other)
+    }
 }
 
 /// Groups registrations, fed in registration order, into clusters.
@@ -132,75 +179,200 @@ struct Open {
 /// its own. A case with no spot finer than its district is in no cluster: a whole district is
 /// not a place. Runs of fewer than `min_cases` are dropped.
 #[derive(Debug)]
-pub struct Clusters {
+pub struct Clusters<C> {
     rule: ClusterRule,
-    open: HashMap<(CategoryId, Option<DepartmentId>), Vec<Open>>,
-    done: Vec<Cluster>,
+    open: FastMap<(CategoryId, Option<DepartmentId>), Group<C>>,
+    done: Vec<Cluster<C>>,
 }
 
-impl Clusters {
+/// The open clusters of one category and district, found by their first case's address (its
+/// hash) and by the grid cell of its point (cells as wide as "near", so a case looks in the
+/// nine around its own): a busy group has hundreds open at once, and a case is compared with the
+/// few that could be at its spot. Clusters that ended are dropped when met, and all of them every
+/// so often, so the slots hold about what is open.
+#[derive(Debug)]
+struct Group<C> {
+    slots: Vec<Option<Open<C>>>,
+    by_address: FastMap<u64, Vec<usize>>,
+    by_cell: FastMap<(i64, i64), Vec<usize>>,
+    /// Pushes since the ended clusters were last all taken out.
+    since_compaction: usize,
+}
+
+impl<C> Default for Group<C> {
+    fn default() -> Self {
+        Group {
+            slots: Vec::new(),
+            by_address: FastMap::default(),
+            by_cell: FastMap::default(),
+            since_compaction: 0,
+        }
+    }
+}
+
+fn cell_of(latitude: f64, longitude: f64) -> (i64, i64) {
+    (
+        (latitude / NEAR).floor() as i64,
+        (longitude / NEAR).floor() as i64,
+    )
+}
+
+impl<C> Group<C> {
+    fn index(&mut self, slot: usize) {
+        let Some(open) = &self.slots[slot] else {
+            return;
+        };
+        if let Some((hash, _)) = &open.anchor.address {
+            self.by_address.entry(*hash).or_default().push(slot);
+        }
+        if let (Some(lat), Some(lon)) = (open.anchor.latitude, open.anchor.longitude) {
+            self.by_cell
+                .entry(cell_of(lat, lon))
+                .or_default()
+                .push(slot);
+        }
+    }
+
+    /// Takes the cluster in `slot` out if it ended before `cutoff`, into `done` if it is large
+    /// enough; whether it is (still) open.
+    fn close_if_ended(
+        &mut self,
+        slot: usize,
+        cutoff: DateTime<Utc>,
+        min_cases: usize,
+        done: &mut Vec<Cluster<C>>,
+    ) -> bool {
+        match &self.slots[slot] {
+            None => false,
+            Some(open) if open.cluster.last_at >= cutoff => true,
+            Some(_) => {
+                let open = self.slots[slot].take().expect("checked above");
+                if open.cluster.case_count >= min_cases {
+                    done.push(open.cluster);
+                }
+                false
+            }
+        }
+    }
+
+    /// Takes every ended cluster out and renumbers the slots, once as many cases came as
+    /// there were slots (so the work is spread over the cases).
+    fn compact(&mut self, cutoff: DateTime<Utc>, min_cases: usize, done: &mut Vec<Cluster<C>>) {
+        self.since_compaction += 1;
+        if self.since_compaction < self.slots.len().max(64) {
+            return;
+        }
+        self.since_compaction = 0;
+        for slot in 0..self.slots.len() {
+            self.close_if_ended(slot, cutoff, min_cases, done);
+        }
+        self.slots.retain(Option::is_some);
+        self.by_address.clear();
+        self.by_cell.clear();
+        for slot in 0..self.slots.len() {
+            self.index(slot);
+        }
+    }
+
+    /// The slots of the open clusters that could be at `case`'s spot (with repeats).
+    fn candidates(&self, case: &Registration<C>, hash: Option<u64>) -> Vec<usize> {
+        let mut found = Vec::new();
+        if let Some(slots) = hash.and_then(|h| self.by_address.get(&h)) {
+            found.extend_from_slice(slots);
+        }
+        if let (Some(lat), Some(lon)) = (case.latitude, case.longitude) {
+            let (row, column) = cell_of(lat, lon);
+            for r in row - 1..=row + 1 {
+                for c in column - 1..=column + 1 {
+                    if let Some(slots) = self.by_cell.get(&(r, c)) {
+                        found.extend_from_slice(slots);
+                    }
+                }
+            }
+        }
+        found
+    }
+}
+
+impl<C: Ord> Clusters<C> {
     pub fn new(rule: ClusterRule) -> Self {
         Clusters {
             rule,
-            open: HashMap::new(),
+            open: FastMap::default(),
             done: Vec::new(),
         }
     }
 
     /// Takes the next case; cases come in registration order.
-    pub fn push(&mut self, case: Registration) {
+    pub fn push(&mut self, case: Registration<C>) {
         if !case.place().has_spot() {
             return;
         }
         let group = self.open.entry((case.category, case.district)).or_default();
         let cutoff = case.at - self.rule.window;
         let (done, min_cases) = (&mut self.done, self.rule.min_cases);
-        group.retain(|open| {
-            let ended = open.cluster.last_at < cutoff;
-            if ended && open.cluster.case_count >= min_cases {
-                done.push(open.cluster.clone());
+        group.compact(cutoff, min_cases, done);
+        let hash = case.address.as_deref().map(address_hash);
+        // The most recent cluster at the spot; of two as recent, the one opened later (slots
+        // keep the order clusters were opened in).
+        let mut joined: Option<usize> = None;
+        for slot in group.candidates(&case, hash) {
+            if !group.close_if_ended(slot, cutoff, min_cases, done) {
+                continue;
             }
-            !ended
-        });
-        let place = case.place();
-        let joined = group
-            .iter_mut()
-            .filter(|open| open.anchor.place().same_spot(&place))
-            .max_by_key(|open| open.cluster.last_at);
+            let open = group.slots[slot].as_ref().expect("open");
+            if !open.anchor.same_spot(&case, hash) {
+                continue;
+            }
+            let better = joined.is_none_or(|best| {
+                let best_at = group.slots[best].as_ref().expect("open").cluster.last_at;
+                (open.cluster.last_at, slot) > (best_at, best)
+            });
+            if better {
+                joined = Some(slot);
+            }
+        }
         match joined {
-            Some(open) => {
-                let cluster = &mut open.cluster;
+            Some(slot) => {
+                let cluster = &mut group.slots[slot].as_mut().expect("open").cluster;
                 cluster.case_count += 1;
                 cluster.last_at = case.at;
-                if cluster.case_numbers.len() < CASE_NUMBERS_SHOWN {
-                    cluster.case_numbers.push(case.case_no);
+                if cluster.cases.len() < CASE_NUMBERS_SHOWN {
+                    cluster.cases.push(case.case);
                 }
             }
             None => {
-                let cluster = Cluster {
-                    category: case.category,
-                    district: case.district,
-                    case_count: 1,
-                    first_at: case.at,
-                    last_at: case.at,
-                    case_numbers: vec![case.case_no.clone()],
+                let anchor = Anchor {
+                    address: hash.zip(case.address),
+                    latitude: case.latitude,
+                    longitude: case.longitude,
                 };
-                group.push(Open {
-                    anchor: case,
-                    cluster,
-                });
+                group.slots.push(Some(Open {
+                    anchor,
+                    cluster: Cluster {
+                        category: case.category,
+                        district: case.district,
+                        case_count: 1,
+                        first_at: case.at,
+                        last_at: case.at,
+                        cases: vec![case.case],
+                    },
+                }));
+                group.index(group.slots.len() - 1);
             }
         }
     }
 
     /// Every cluster of at least `min_cases`: the largest first, then the earliest, then by
     /// category and district.
-    pub fn finish(mut self) -> Vec<Cluster> {
+    pub fn finish(mut self) -> Vec<Cluster<C>> {
         let min = self.rule.min_cases;
         for (_, group) in self.open.drain() {
             self.done.extend(
                 group
+                    .slots
                     .into_iter()
+                    .flatten()
                     .map(|open| open.cluster)
                     .filter(|cluster| cluster.case_count >= min),
             );
@@ -211,7 +383,7 @@ impl Clusters {
                 .then(a.first_at.cmp(&b.first_at))
                 .then(a.category.cmp(&b.category))
                 .then(a.district.cmp(&b.district))
-                .then(a.case_numbers.cmp(&b.case_numbers))
+                .then(a.cases.cmp(&b.cases))
         });
         self.done
     }
@@ -269,9 +441,15 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap() + Duration::hours(h)
     }
 
-    fn case(no: &str, category: i64, district: Option<i64>, address: &str, h: i64) -> Registration {
+    fn case(
+        no: &str,
+        category: i64,
+        district: Option<i64>,
+        address: &str,
+        h: i64,
+    ) -> Registration<String> {
         Registration {
-            case_no: no.into(),
+            case: no.into(),
             category: CategoryId(category),
             district: district.map(DepartmentId),
             address: (!address.is_empty()).then(|| address.into()),
@@ -281,13 +459,17 @@ mod tests {
         }
     }
 
-    fn at_point(mut case: Registration, lat: f64, lon: f64) -> Registration {
+    fn at_point(mut case: Registration<String>, lat: f64, lon: f64) -> Registration<String> {
         case.latitude = Some(lat);
         case.longitude = Some(lon);
         case
     }
 
-    fn cluster(cases: Vec<Registration>, window_hours: i64, min_cases: usize) -> Vec<Cluster> {
+    fn cluster(
+        cases: Vec<Registration<String>>,
+        window_hours: i64,
+        min_cases: usize,
+    ) -> Vec<Cluster<String>> {
         let mut clusters = Clusters::new(ClusterRule {
             window: Duration::hours(window_hours),
             min_cases,
@@ -298,10 +480,10 @@ mod tests {
         clusters.finish()
     }
 
-    fn numbers(clusters: &[Cluster]) -> Vec<Vec<&str>> {
+    fn numbers(clusters: &[Cluster<String>]) -> Vec<Vec<&str>> {
         clusters
             .iter()
-            .map(|c| c.case_numbers.iter().map(String::as_str).collect())
+            .map(|c| c.cases.iter().map(String::as_str).collect())
             .collect()
     }
 
@@ -327,7 +509,7 @@ mod tests {
                 case_count: 3,
                 first_at: hour(0),
                 last_at: hour(100),
-                case_numbers: vec!["1".into(), "2".into(), "3".into()],
+                cases: vec!["1".into(), "2".into(), "3".into()],
             }]
         );
     }

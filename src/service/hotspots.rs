@@ -14,7 +14,7 @@ use crate::db::DbConnection;
 use crate::db::hotspots as hotspots_db;
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::hotspots::{ClusterRule, Clusters, Registration, Rise, rising};
-use crate::domain::ids::{CategoryId, DepartmentId};
+use crate::domain::ids::{CaseId, CategoryId, DepartmentId};
 use crate::domain::stat_facts::Grouping;
 use crate::domain::statistics::Period;
 use crate::error::ApiError;
@@ -131,7 +131,7 @@ fn clusters(
     conn: &mut DbConnection,
     calendar: &WorkingCalendar,
     query: &HotspotQuery,
-) -> Result<Vec<crate::domain::hotspots::Cluster>, ApiError> {
+) -> Result<Vec<crate::domain::hotspots::Cluster<CaseId>>, ApiError> {
     let from = calendar.start_of(query.period.from).naive_utc();
     let to = query
         .period
@@ -146,18 +146,18 @@ fn clusters(
         let rows = hotspots_db::registrations(conn, (from, to), after, BATCH)?;
         let full = rows.len() as i64 == BATCH;
         for row in rows {
-            after = Some((row.created_at, row.id));
+            after = Some((row.created_at.0, row.id));
             let Some(category) = row.category_id else {
                 continue;
             };
             clusters.push(Registration {
-                case_no: row.case_no,
+                case: row.id,
                 category,
                 district: row.district_id,
                 address: row.address,
                 latitude: row.latitude,
                 longitude: row.longitude,
-                at: row.created_at.and_utc(),
+                at: row.created_at.0.and_utc(),
             });
         }
         if !full {
@@ -175,6 +175,13 @@ pub fn hotspots(
     let categories = rises(conn, Grouping::Category, &query, CategoryId)?;
     let districts = rises(conn, Grouping::District, &query, DepartmentId)?;
     let found = clusters(conn, calendar, &query)?;
+    // Numbers only for the cases shown (the clustering itself reads none).
+    let shown: Vec<CaseId> = found
+        .iter()
+        .take(query.limit)
+        .flat_map(|c| c.cases.iter().copied())
+        .collect();
+    let numbers = hotspots_db::case_numbers(conn, &shown)?;
     let category_names = names(conn, Grouping::Category)?;
     let department_names = names(conn, Grouping::District)?;
     let name = |names: &HashMap<String, String>, id: i64| {
@@ -223,7 +230,11 @@ pub fn hotspots(
                 case_count: c.case_count as i64,
                 first_registered_at: c.first_at,
                 last_registered_at: c.last_at,
-                case_numbers: c.case_numbers,
+                case_numbers: c
+                    .cases
+                    .iter()
+                    .filter_map(|id| numbers.get(id).cloned())
+                    .collect(),
             })
             .collect(),
     })
