@@ -1,5 +1,6 @@
-//! What hot-spot clusters read of the cases: their id, category, district, place and time of
-//! registration, nothing else (no title, description or complainant), in registration order.
+//! What hot-spot clusters read of the cases: their id, category, district, place (the address's
+//! key, the point) and time of registration, nothing else (no text, no complainant), in
+//! registration order, all from one covering index.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -15,7 +16,8 @@ pub struct RegistrationRow {
     pub id: CaseId,
     pub category_id: Option<CategoryId>,
     pub district_id: Option<DepartmentId>,
-    pub address: Option<String>,
+    /// The address's key ([`crate::domain::place::address_key`]), not the address.
+    pub address_key: Option<i64>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub created_at: StoredTime,
@@ -23,7 +25,7 @@ pub struct RegistrationRow {
 
 /// The next `limit` cases with a category registered in `[from, to)`, by registration time then
 /// id, after `after` (the last row of the batch before); read through the index on
-/// `(created_at, id)`.
+/// `(created_at, id, …)`, which holds every column read.
 pub fn registrations(
     conn: &mut DbConnection,
     (from, to): (NaiveDateTime, NaiveDateTime),
@@ -41,7 +43,7 @@ pub fn registrations(
             cases::id,
             cases::category_id,
             cases::district_id,
-            cases::address,
+            cases::address_key,
             cases::latitude,
             cases::longitude,
             cases::created_at,

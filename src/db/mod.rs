@@ -315,9 +315,12 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, DbSetupError> {
         DbConnection::Postgres(_) => POSTGRES_MIGRATIONS,
         DbConnection::Sqlite(_) => SQLITE_MIGRATIONS,
     };
-    conn.run_pending_migrations(source)
+    let applied = conn
+        .run_pending_migrations(source)
         .map(|applied| applied.len())
-        .map_err(|e| DbSetupError::Migration(e.to_string()))
+        .map_err(|e| DbSetupError::Migration(e.to_string()))?;
+    cases::fill_address_keys(conn).map_err(|e| DbSetupError::Migration(e.to_string()))?;
+    Ok(applied)
 }
 
 /// Serialises the write transactions of this process that are not made through a [`Db`]'s shared

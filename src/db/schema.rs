@@ -135,6 +135,7 @@ diesel::table! {
         redo_count -> Integer,
         dispatched_at -> Nullable<Timestamp>,
         reviewed_at -> Nullable<Timestamp>,
+        address_key -> Nullable<BigInt>,
     }
 }
 

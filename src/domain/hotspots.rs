@@ -86,20 +86,17 @@ pub struct Registration<C> {
     pub case: C,
     pub category: CategoryId,
     pub district: Option<DepartmentId>,
-    pub address: Option<String>,
+    /// The address's key ([`super::place::address_key`]): equal keys, the same address.
+    pub address_key: Option<i64>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub at: DateTime<Utc>,
 }
 
 impl<C> Registration<C> {
-    fn place(&self) -> Place<'_> {
-        Place {
-            district: self.district,
-            address: self.address.as_deref(),
-            latitude: self.latitude,
-            longitude: self.longitude,
-        }
+    /// Whether anything finer than the district is known.
+    fn has_spot(&self) -> bool {
+        self.address_key.is_some() || (self.latitude.is_some() && self.longitude.is_some())
     }
 }
 
@@ -124,49 +121,30 @@ struct Open<C> {
     cluster: Cluster<C>,
 }
 
-/// Where a cluster's first case was. The address's hash is kept beside it: the addresses of one
-/// district share long prefixes, and most comparisons are between different addresses.
-#[derive(Debug)]
-struct Anchor {
-    address: Option<(u64, String)>,
-    latitude: Option<f64>,
-    longitude: Option<f64>,
-}
-
 /// Maps of the clustering's hot loop: a fast hash (the keys are not chosen by clients, and a
 /// collision costs only a comparison).
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
-fn address_hash(address: &str) -> u64 {
-    use std::hash::BuildHasher;
-    foldhash::fast::FixedState::default().hash_one(address)
+/// Where a cluster's first case was.
+#[derive(Debug)]
+struct Anchor {
+    address_key: Option<i64>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
 }
 
 impl Anchor {
-    /// Whether `case` (its address hashed as `hash`) is at this anchor's spot, by
-    /// [`Place::same_spot`].
-    fn same_spot<C>(&self, case: &Registration<C>, hash: Option<u64>) -> bool {
-        let same_hash = matches!((&self.address, hash), (Some((a, _)), Some(b)) if *a == b);
-        let place = |address| Place {
-            district: None,
-            address,
-            latitude: self.latitude,
-            longitude: self.longitude,
+    /// Whether `case` is at this anchor's spot, by [`Place::same_spot`]: the same address (key)
+    /// or near.
+    fn same_spot<C>(&self, case: &Registration<C>) -> bool {
+        let same_address = self.address_key.is_some() && self.address_key == case.address_key;
+        let point = |latitude, longitude| Place {
+            latitude,
+            longitude,
+            ..Place::default()
         };
-        // Different hashes: different addresses, so only the distance can make one spot.
-        let anchor = place(
-            self.address
-                .as_ref()
-                .filter(|_| same_hash)
-                .map(|(_, a)| a.as_str()),
-        );
-        let other = Place {
-            district: None,
-            address: case.address.as_deref().filter(|_| same_hash),
-            latitude: case.latitude,
-            longitude: case.longitude,
-        };
-        anchor.same_spot(&other)
+        same_address
+            || point(self.latitude, self.longitude).same_spot(&point(case.latitude, case.longitude))
     }
 }
 
@@ -183,17 +161,18 @@ pub struct Clusters<C> {
     rule: ClusterRule,
     open: FastMap<(CategoryId, Option<DepartmentId>), Group<C>>,
     done: Vec<Cluster<C>>,
+    /// The candidates of the case being placed (kept: one allocation, not one per case).
+    candidates: Vec<usize>,
 }
 
-/// The open clusters of one category and district, found by their first case's address (its
-/// hash) and by the grid cell of its point (cells as wide as "near", so a case looks in the
+/// The open clusters of one category and district, found by their first case's address key and by the grid cell of its point (cells as wide as "near", so a case looks in the
 /// nine around its own): a busy group has hundreds open at once, and a case is compared with the
 /// few that could be at its spot. Clusters that ended are dropped when met, and all of them every
 /// so often, so the slots hold about what is open.
 #[derive(Debug)]
 struct Group<C> {
     slots: Vec<Option<Open<C>>>,
-    by_address: FastMap<u64, Vec<usize>>,
+    by_address: FastMap<i64, Vec<usize>>,
     by_cell: FastMap<(i64, i64), Vec<usize>>,
     /// Pushes since the ended clusters were last all taken out.
     since_compaction: usize,
@@ -222,8 +201,8 @@ impl<C> Group<C> {
         let Some(open) = &self.slots[slot] else {
             return;
         };
-        if let Some((hash, _)) = &open.anchor.address {
-            self.by_address.entry(*hash).or_default().push(slot);
+        if let Some(key) = open.anchor.address_key {
+            self.by_address.entry(key).or_default().push(slot);
         }
         if let (Some(lat), Some(lon)) = (open.anchor.latitude, open.anchor.longitude) {
             self.by_cell
@@ -274,10 +253,11 @@ impl<C> Group<C> {
         }
     }
 
-    /// The slots of the open clusters that could be at `case`'s spot (with repeats).
-    fn candidates(&self, case: &Registration<C>, hash: Option<u64>) -> Vec<usize> {
-        let mut found = Vec::new();
-        if let Some(slots) = hash.and_then(|h| self.by_address.get(&h)) {
+    /// Puts in `found` the slots of the open clusters that could be at `case`'s spot (with
+    /// repeats).
+    fn candidates(&self, case: &Registration<C>, found: &mut Vec<usize>) {
+        found.clear();
+        if let Some(slots) = case.address_key.and_then(|k| self.by_address.get(&k)) {
             found.extend_from_slice(slots);
         }
         if let (Some(lat), Some(lon)) = (case.latitude, case.longitude) {
@@ -290,7 +270,6 @@ impl<C> Group<C> {
                 }
             }
         }
-        found
     }
 }
 
@@ -300,28 +279,30 @@ impl<C: Ord> Clusters<C> {
             rule,
             open: FastMap::default(),
             done: Vec::new(),
+            candidates: Vec::new(),
         }
     }
 
     /// Takes the next case; cases come in registration order.
     pub fn push(&mut self, case: Registration<C>) {
-        if !case.place().has_spot() {
+        if !case.has_spot() {
             return;
         }
         let group = self.open.entry((case.category, case.district)).or_default();
         let cutoff = case.at - self.rule.window;
         let (done, min_cases) = (&mut self.done, self.rule.min_cases);
         group.compact(cutoff, min_cases, done);
-        let hash = case.address.as_deref().map(address_hash);
         // The most recent cluster at the spot; of two as recent, the one opened later (slots
         // keep the order clusters were opened in).
         let mut joined: Option<usize> = None;
-        for slot in group.candidates(&case, hash) {
+        let mut found = std::mem::take(&mut self.candidates);
+        group.candidates(&case, &mut found);
+        for &slot in &found {
             if !group.close_if_ended(slot, cutoff, min_cases, done) {
                 continue;
             }
             let open = group.slots[slot].as_ref().expect("open");
-            if !open.anchor.same_spot(&case, hash) {
+            if !open.anchor.same_spot(&case) {
                 continue;
             }
             let better = joined.is_none_or(|best| {
@@ -332,6 +313,7 @@ impl<C: Ord> Clusters<C> {
                 joined = Some(slot);
             }
         }
+        self.candidates = found;
         match joined {
             Some(slot) => {
                 let cluster = &mut group.slots[slot].as_mut().expect("open").cluster;
@@ -343,7 +325,7 @@ impl<C: Ord> Clusters<C> {
             }
             None => {
                 let anchor = Anchor {
-                    address: hash.zip(case.address),
+                    address_key: case.address_key,
                     latitude: case.latitude,
                     longitude: case.longitude,
                 };
@@ -392,6 +374,7 @@ impl<C: Ord> Clusters<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::place::address_key;
     use chrono::TimeZone;
 
     fn counts(pairs: &[(&'static str, i64)]) -> BTreeMap<&'static str, i64> {
@@ -452,7 +435,7 @@ mod tests {
             case: no.into(),
             category: CategoryId(category),
             district: district.map(DepartmentId),
-            address: (!address.is_empty()).then(|| address.into()),
+            address_key: (!address.is_empty()).then(|| address_key(address)),
             latitude: None,
             longitude: None,
             at: hour(h),

@@ -6,6 +6,19 @@ use super::ids::DepartmentId;
 /// About 500 m in degrees of latitude; longitude is treated alike (close enough at this scale).
 pub const NEAR: f64 = 0.0045;
 
+/// An address's key: the first 8 bytes of its SHA-256, as a big-endian signed integer. Stored
+/// beside the address (PostgreSQL computes the same in the migration that added it), so that
+/// reads of many cases compare addresses without reading them; stable across versions.
+pub fn address_key(address: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(address.as_bytes());
+    i64::from_be_bytes(
+        digest[..8]
+            .try_into()
+            .expect("a SHA-256 digest has 32 bytes"),
+    )
+}
+
 /// The place of a case as the registration gave it.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Place<'a> {
@@ -56,6 +69,14 @@ impl Place<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_key_is_the_start_of_its_sha256() {
+        // sha256("朝阳路1号") starts e39ab689a85ec2af; PostgreSQL's
+        // ('x' || substr(encode(sha256(...), 'hex'), 1, 16))::bit(64)::bigint gives this value.
+        assert_eq!(address_key("朝阳路1号"), -2046122378334911825);
+        assert_ne!(address_key("朝阳路1号"), address_key("朝阳路2号"));
+    }
 
     fn at(lat: f64, lon: f64) -> Place<'static> {
         Place {

@@ -29,6 +29,7 @@ use crate::domain::ids::{
     AssignmentId, CaseId, CategoryId, DeadlineId, DepartmentId, FollowUpCallId, SurveyId,
     SurveyTemplateId, UserId,
 };
+use crate::domain::place::address_key;
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Period, Urgency};
 use crate::domain::survey::{
@@ -1802,6 +1803,7 @@ impl Generator {
                 category_id: Some(category_id),
                 title,
                 description,
+                address_key: Some(address_key(&address)),
                 address: Some(address),
                 district_id: Some(district_id),
                 latitude,

@@ -154,7 +154,7 @@ fn clusters(
                 case: row.id,
                 category,
                 district: row.district_id,
-                address: row.address,
+                address_key: row.address_key,
                 latitude: row.latitude,
                 longitude: row.longitude,
                 at: row.created_at.0.and_utc(),

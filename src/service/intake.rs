@@ -18,6 +18,7 @@ use crate::domain::ids::{CaseId, CategoryId, DepartmentId};
 use crate::domain::lifecycle::{CaseMove, answerable, transition};
 use crate::domain::organisation::DepartmentKind;
 use crate::domain::phone::PhoneNumber;
+use crate::domain::place::address_key;
 use crate::domain::role::Role;
 use crate::domain::sla::{CaseKind, Urgency};
 use crate::error::{ApiError, ErrorCode, FieldErrorCode, FieldErrors};
@@ -295,6 +296,7 @@ pub fn register(
                 category_id: input.category_id,
                 title,
                 description,
+                address_key: address.as_deref().map(address_key),
                 address,
                 district_id: input.district_id,
                 latitude: input.latitude,
@@ -575,6 +577,8 @@ pub fn reclassify(
                 title,
                 description,
                 address,
+                // Set by `reclassify` from the address.
+                address_key: None,
                 district_id: input.district_id,
                 updated_at: Some(now()),
             },

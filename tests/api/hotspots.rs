@@ -168,6 +168,8 @@ struct Scenario {
     xc: i64,
     /// Case numbers in plan order.
     numbers: Vec<String>,
+    /// Case ids in plan order.
+    ids: Vec<i64>,
 }
 
 async fn scenario(app: &TestApp) -> Scenario {
@@ -179,6 +181,7 @@ async fn scenario(app: &TestApp) -> Scenario {
     }
     let xc = app.department_id(&desk.operator, "XC").await;
     let mut numbers = Vec::new();
+    let mut ids = Vec::new();
     for (i, planned) in plan().into_iter().enumerate() {
         let district = if planned.district == "DC" {
             desk.dc
@@ -215,6 +218,7 @@ async fn scenario(app: &TestApp) -> Scenario {
                 .await;
         }
         numbers.push(case["case_no"].as_str().unwrap().to_owned());
+        ids.push(case["id"].as_i64().unwrap());
     }
     rebuild_stats(app).await;
     Scenario {
@@ -223,6 +227,7 @@ async fn scenario(app: &TestApp) -> Scenario {
         categories,
         xc,
         numbers,
+        ids,
     }
 }
 
@@ -373,6 +378,28 @@ async fn rising_categories_and_districts_and_clusters_of_a_period() {
     assert_eq!(body["rising_categories"], json!([]));
     assert_eq!(body["clusters"], json!([]));
     assert_eq!(body["clusters_found"], 0);
+
+    // An address corrected later counts where it now is: 丁路2号 becomes 丁路1号, a day after
+    // the case already there, and the two are a pair.
+    let response = app
+        .patch_as(
+            &s.desk.operator,
+            &format!("/api/v1/cases/{}", s.ids[12]),
+            &json!({"address": "丁路1号"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let body = hotspots(&app, &s.analyst, "&min_cluster=2").await;
+    let counts: Vec<(i64, Value)> = body["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["case_count"].as_i64().unwrap(), c["case_numbers"].clone()))
+        .collect();
+    assert_eq!(
+        counts,
+        [(4, n(0..4)), (3, n(6..9)), (2, n(11..13)), (2, n(9..11))]
+    );
 }
 
 #[tokio::test]
