@@ -23,20 +23,16 @@ pub struct RegistrationRow {
     pub created_at: StoredTime,
 }
 
-/// The next `limit` cases with a category registered in `[from, to)`, by registration time then
-/// id, after `after` (the last row of the batch before); read through the index on
+/// Hands `each` the cases with a category registered in `[from, to)`, by registration time then
+/// id, as they are read (one query streamed, nothing collected); read through the index on
 /// `(created_at, id, …)`, which holds every column read.
-pub fn registrations(
+pub fn each_registration(
     conn: &mut DbConnection,
     (from, to): (NaiveDateTime, NaiveDateTime),
-    after: Option<(NaiveDateTime, CaseId)>,
-    limit: i64,
-) -> QueryResult<Vec<RegistrationRow>> {
-    // The range starts at the last row read, so that each batch seeks into the index where the
-    // one before stopped rather than filtering from `from` again.
-    let lower = after.map_or(from, |(at, _)| at);
-    let mut query = cases::table
-        .filter(cases::created_at.ge(lower))
+    mut each: impl FnMut(RegistrationRow),
+) -> QueryResult<()> {
+    let rows = cases::table
+        .filter(cases::created_at.ge(from))
         .filter(cases::created_at.lt(to))
         .filter(cases::category_id.is_not_null())
         .select((
@@ -49,12 +45,11 @@ pub fn registrations(
             cases::created_at,
         ))
         .order((cases::created_at.asc(), cases::id.asc()))
-        .limit(limit)
-        .into_boxed();
-    if let Some((at, id)) = after {
-        query = query.filter(cases::created_at.gt(at).or(cases::id.gt(id)));
+        .load_iter::<RegistrationRow, diesel::connection::DefaultLoadingMode>(conn)?;
+    for row in rows {
+        each(row?);
     }
-    query.load(conn)
+    Ok(())
 }
 
 /// The public numbers of `ids` (the few cases each cluster shows).

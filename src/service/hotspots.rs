@@ -124,9 +124,6 @@ fn rises<K: Ord + Clone>(
     Ok(rising(&current, &previous, query.min_count, query.limit))
 }
 
-/// Cases read per query while clustering: memory stays small whatever the period.
-const BATCH: i64 = 10_000;
-
 fn clusters(
     conn: &mut DbConnection,
     calendar: &WorkingCalendar,
@@ -141,15 +138,8 @@ fn clusters(
             calendar.start_of(day).naive_utc()
         });
     let mut clusters = Clusters::new(query.cluster_rule);
-    let mut after = None;
-    loop {
-        let rows = hotspots_db::registrations(conn, (from, to), after, BATCH)?;
-        let full = rows.len() as i64 == BATCH;
-        for row in rows {
-            after = Some((row.created_at.0, row.id));
-            let Some(category) = row.category_id else {
-                continue;
-            };
+    hotspots_db::each_registration(conn, (from, to), |row| {
+        if let Some(category) = row.category_id {
             clusters.push(Registration {
                 case: row.id,
                 category,
@@ -160,10 +150,7 @@ fn clusters(
                 at: row.created_at.0.and_utc(),
             });
         }
-        if !full {
-            break;
-        }
-    }
+    })?;
     Ok(clusters.finish())
 }
 
