@@ -588,4 +588,108 @@ mod tests {
             [vec!["c1", "c2", "c3"], vec!["a1", "a2"], vec!["b1", "b2"]]
         );
     }
+
+    /// The rule as the doc of [`Clusters`] states it, one open cluster compared with the next:
+    /// what the indexed version must give.
+    fn clusters_by_comparing_all(
+        cases: &[Registration<String>],
+        rule: ClusterRule,
+    ) -> Vec<Cluster<String>> {
+        let mut open: Vec<(usize, Cluster<String>)> = Vec::new();
+        for case in cases.iter().filter(|c| c.has_spot()) {
+            let joined = open
+                .iter()
+                .enumerate()
+                .filter(|(_, (anchor, cluster))| {
+                    let first = &cases[*anchor];
+                    cluster.category == case.category
+                        && cluster.district == case.district
+                        && cluster.last_at >= case.at - rule.window
+                        && Anchor {
+                            address_key: first.address_key,
+                            latitude: first.latitude,
+                            longitude: first.longitude,
+                        }
+                        .same_spot(case)
+                })
+                .max_by_key(|(i, (_, cluster))| (cluster.last_at, *i))
+                .map(|(i, _)| i);
+            match joined {
+                Some(i) => {
+                    let cluster = &mut open[i].1;
+                    cluster.case_count += 1;
+                    cluster.last_at = case.at;
+                    if cluster.cases.len() < CASE_NUMBERS_SHOWN {
+                        cluster.cases.push(case.case.clone());
+                    }
+                }
+                None => {
+                    let anchor = cases.iter().position(|c| c.case == case.case).unwrap();
+                    open.push((
+                        anchor,
+                        Cluster {
+                            category: case.category,
+                            district: case.district,
+                            case_count: 1,
+                            first_at: case.at,
+                            last_at: case.at,
+                            cases: vec![case.case.clone()],
+                        },
+                    ));
+                }
+            }
+        }
+        let mut all = Clusters::new(rule);
+        all.done = open
+            .into_iter()
+            .map(|(_, c)| c)
+            .filter(|c| c.case_count >= rule.min_cases)
+            .collect();
+        all.finish()
+    }
+
+    #[test]
+    fn the_indexed_clusters_are_the_ones_comparing_every_open_cluster_gives() {
+        // Thousands of cases in few groups, few addresses and a small patch of the map, so
+        // that clusters meet, end, and the groups are compacted many times over.
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut cases = Vec::new();
+        let mut minutes = 0;
+        for i in 0..3_000 {
+            minutes += next(90) as i64;
+            let address = format!("戊路{}号", next(40));
+            let mut case = case(
+                &format!("{i:05}"),
+                1 + next(2) as i64,
+                Some(1 + next(2) as i64),
+                if next(3) == 0 { "" } else { &address },
+                0,
+            );
+            case.at = hour(0) + Duration::minutes(minutes);
+            if next(2) == 0 {
+                case.latitude = Some(39.9 + next(60) as f64 * 0.001);
+                case.longitude = Some(116.4 + next(60) as f64 * 0.001);
+            }
+            cases.push(case);
+        }
+        for (hours, min_cases) in [(6, 2), (24, 3), (72, 3)] {
+            let rule = ClusterRule {
+                window: Duration::hours(hours),
+                min_cases,
+            };
+            let expected = clusters_by_comparing_all(&cases, rule);
+            assert!(expected.len() > 10, "the scenario makes clusters");
+            assert_eq!(
+                cluster(cases.clone(), hours, min_cases),
+                expected,
+                "{hours} h"
+            );
+        }
+    }
 }
