@@ -7,6 +7,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
+use smallvec::SmallVec;
 
 use super::ids::{CategoryId, DepartmentId};
 use super::place::{NEAR, Place};
@@ -115,11 +116,27 @@ pub struct Cluster<C> {
 
 /// A cluster still taking cases, with the place of its first case: later cases join when they
 /// are at the same spot as that one (so a cluster cannot creep across the city 500 m at a time).
+/// Its category and district are its group's.
 #[derive(Debug)]
 struct Open<C> {
     anchor: Anchor,
-    cluster: Cluster<C>,
+    case_count: usize,
+    first_at: DateTime<Utc>,
+    last_at: DateTime<Utc>,
+    /// Inline: most clusters stay one case and never allocate.
+    cases: SmallVec<[C; CASE_NUMBERS_SHOWN]>,
 }
+
+/// A place in a group's list: a cluster while it is open, and the link of its cell's chain even
+/// after it closed (until the next compaction), so that the chain stays whole.
+#[derive(Debug)]
+struct Slot<C> {
+    open: Option<Open<C>>,
+    /// The slot opened before this one in the same grid cell ([`NO_SLOT`]: none).
+    next_in_cell: usize,
+}
+
+const NO_SLOT: usize = usize::MAX;
 
 /// Maps of the clustering's hot loop: a fast hash (the keys are not chosen by clients, and a
 /// collision costs only a comparison).
@@ -165,28 +182,23 @@ pub struct Clusters<C> {
     candidates: Vec<usize>,
 }
 
-/// The open clusters of one category and district, found by their first case's address key and by the grid cell of its point (cells as wide as "near", so a case looks in the
-/// nine around its own): a busy group has hundreds open at once, and a case is compared with the
-/// few that could be at its spot. Clusters that ended are dropped when met, and all of them every
-/// so often, so the slots hold about what is open.
+/// The open clusters of one category and district, found by their first case's address key and
+/// by the grid cell of its point (cells as wide as "near", so a case looks in the nine around
+/// its own): a busy group has hundreds open at once, and a case is compared with the few that
+/// could be at its spot. An address has at most one open cluster (a case there always matches
+/// it), so the address map keeps the latest slot; a cell chains its slots through the slots
+/// themselves, so that opening a cluster allocates nothing. Clusters that ended are dropped when
+/// met, and all of them every so often, so the slots hold about what is open.
 #[derive(Debug)]
 struct Group<C> {
-    slots: Vec<Option<Open<C>>>,
-    by_address: FastMap<i64, Vec<usize>>,
-    by_cell: FastMap<(i64, i64), Vec<usize>>,
+    category: CategoryId,
+    district: Option<DepartmentId>,
+    slots: Vec<Slot<C>>,
+    by_address: FastMap<i64, usize>,
+    /// The latest slot of each cell, the head of its chain.
+    by_cell: FastMap<(i64, i64), usize>,
     /// Pushes since the ended clusters were last all taken out.
     since_compaction: usize,
-}
-
-impl<C> Default for Group<C> {
-    fn default() -> Self {
-        Group {
-            slots: Vec::new(),
-            by_address: FastMap::default(),
-            by_cell: FastMap::default(),
-            since_compaction: 0,
-        }
-    }
 }
 
 fn cell_of(latitude: f64, longitude: f64) -> (i64, i64) {
@@ -197,23 +209,49 @@ fn cell_of(latitude: f64, longitude: f64) -> (i64, i64) {
 }
 
 impl<C> Group<C> {
+    fn new(category: CategoryId, district: Option<DepartmentId>) -> Self {
+        Group {
+            category,
+            district,
+            slots: Vec::new(),
+            by_address: FastMap::default(),
+            by_cell: FastMap::default(),
+            since_compaction: 0,
+        }
+    }
+
+    fn cluster(&self, open: Open<C>) -> Cluster<C> {
+        Cluster {
+            category: self.category,
+            district: self.district,
+            case_count: open.case_count,
+            first_at: open.first_at,
+            last_at: open.last_at,
+            cases: open.cases.into_vec(),
+        }
+    }
+
     fn index(&mut self, slot: usize) {
-        let Some(open) = &self.slots[slot] else {
+        let Slot {
+            open: Some(open),
+            next_in_cell,
+        } = &mut self.slots[slot]
+        else {
             return;
         };
         if let Some(key) = open.anchor.address_key {
-            self.by_address.entry(key).or_default().push(slot);
+            self.by_address.insert(key, slot);
         }
+        *next_in_cell = NO_SLOT;
         if let (Some(lat), Some(lon)) = (open.anchor.latitude, open.anchor.longitude) {
-            self.by_cell
-                .entry(cell_of(lat, lon))
-                .or_default()
-                .push(slot);
+            let head = self.by_cell.entry(cell_of(lat, lon)).or_insert(NO_SLOT);
+            *next_in_cell = std::mem::replace(head, slot);
         }
     }
 
     /// Takes the cluster in `slot` out if it ended before `cutoff`, into `done` if it is large
-    /// enough; whether it is (still) open.
+    /// enough; whether it is (still) open. An ended slot keeps its place in its cell's chain
+    /// (as `None`) until the next compaction.
     fn close_if_ended(
         &mut self,
         slot: usize,
@@ -221,13 +259,13 @@ impl<C> Group<C> {
         min_cases: usize,
         done: &mut Vec<Cluster<C>>,
     ) -> bool {
-        match &self.slots[slot] {
+        match &self.slots[slot].open {
             None => false,
-            Some(open) if open.cluster.last_at >= cutoff => true,
+            Some(open) if open.last_at >= cutoff => true,
             Some(_) => {
-                let open = self.slots[slot].take().expect("checked above");
-                if open.cluster.case_count >= min_cases {
-                    done.push(open.cluster);
+                let open = self.slots[slot].open.take().expect("checked above");
+                if open.case_count >= min_cases {
+                    done.push(self.cluster(open));
                 }
                 false
             }
@@ -245,7 +283,7 @@ impl<C> Group<C> {
         for slot in 0..self.slots.len() {
             self.close_if_ended(slot, cutoff, min_cases, done);
         }
-        self.slots.retain(Option::is_some);
+        self.slots.retain(|slot| slot.open.is_some());
         self.by_address.clear();
         self.by_cell.clear();
         for slot in 0..self.slots.len() {
@@ -254,18 +292,20 @@ impl<C> Group<C> {
     }
 
     /// Puts in `found` the slots of the open clusters that could be at `case`'s spot (with
-    /// repeats).
+    /// repeats; ended ones too, which the caller closes).
     fn candidates(&self, case: &Registration<C>, found: &mut Vec<usize>) {
         found.clear();
-        if let Some(slots) = case.address_key.and_then(|k| self.by_address.get(&k)) {
-            found.extend_from_slice(slots);
+        if let Some(&slot) = case.address_key.and_then(|k| self.by_address.get(&k)) {
+            found.push(slot);
         }
         if let (Some(lat), Some(lon)) = (case.latitude, case.longitude) {
             let (row, column) = cell_of(lat, lon);
             for r in row - 1..=row + 1 {
                 for c in column - 1..=column + 1 {
-                    if let Some(slots) = self.by_cell.get(&(r, c)) {
-                        found.extend_from_slice(slots);
+                    let mut slot = self.by_cell.get(&(r, c)).copied().unwrap_or(NO_SLOT);
+                    while slot != NO_SLOT {
+                        found.push(slot);
+                        slot = self.slots[slot].next_in_cell;
                     }
                 }
             }
@@ -288,7 +328,10 @@ impl<C: Ord> Clusters<C> {
         if !case.has_spot() {
             return;
         }
-        let group = self.open.entry((case.category, case.district)).or_default();
+        let group = self
+            .open
+            .entry((case.category, case.district))
+            .or_insert_with(|| Group::new(case.category, case.district));
         let cutoff = case.at - self.rule.window;
         let (done, min_cases) = (&mut self.done, self.rule.min_cases);
         group.compact(cutoff, min_cases, done);
@@ -298,16 +341,20 @@ impl<C: Ord> Clusters<C> {
         let mut found = std::mem::take(&mut self.candidates);
         group.candidates(&case, &mut found);
         for &slot in &found {
-            if !group.close_if_ended(slot, cutoff, min_cases, done) {
+            let Some(open) = group.slots[slot].open.as_ref() else {
                 continue;
-            }
-            let open = group.slots[slot].as_ref().expect("open");
+            };
             if !open.anchor.same_spot(&case) {
                 continue;
             }
+            if open.last_at < cutoff {
+                // Ended: taken out now (it keeps its chain link until compaction).
+                group.close_if_ended(slot, cutoff, min_cases, done);
+                continue;
+            }
             let better = joined.is_none_or(|best| {
-                let best_at = group.slots[best].as_ref().expect("open").cluster.last_at;
-                (open.cluster.last_at, slot) > (best_at, best)
+                let best_at = group.slots[best].open.as_ref().expect("open").last_at;
+                (open.last_at, slot) > (best_at, best)
             });
             if better {
                 joined = Some(slot);
@@ -316,11 +363,11 @@ impl<C: Ord> Clusters<C> {
         self.candidates = found;
         match joined {
             Some(slot) => {
-                let cluster = &mut group.slots[slot].as_mut().expect("open").cluster;
-                cluster.case_count += 1;
-                cluster.last_at = case.at;
-                if cluster.cases.len() < CASE_NUMBERS_SHOWN {
-                    cluster.cases.push(case.case);
+                let open = group.slots[slot].open.as_mut().expect("open");
+                open.case_count += 1;
+                open.last_at = case.at;
+                if open.cases.len() < CASE_NUMBERS_SHOWN {
+                    open.cases.push(case.case);
                 }
             }
             None => {
@@ -329,17 +376,18 @@ impl<C: Ord> Clusters<C> {
                     latitude: case.latitude,
                     longitude: case.longitude,
                 };
-                group.slots.push(Some(Open {
-                    anchor,
-                    cluster: Cluster {
-                        category: case.category,
-                        district: case.district,
+                let mut cases = SmallVec::new();
+                cases.push(case.case);
+                group.slots.push(Slot {
+                    open: Some(Open {
+                        anchor,
                         case_count: 1,
                         first_at: case.at,
                         last_at: case.at,
-                        cases: vec![case.case],
-                    },
-                }));
+                        cases,
+                    }),
+                    next_in_cell: NO_SLOT,
+                });
                 group.index(group.slots.len() - 1);
             }
         }
@@ -349,14 +397,14 @@ impl<C: Ord> Clusters<C> {
     /// category and district.
     pub fn finish(mut self) -> Vec<Cluster<C>> {
         let min = self.rule.min_cases;
-        for (_, group) in self.open.drain() {
+        for (_, mut group) in self.open.drain() {
+            let slots = std::mem::take(&mut group.slots);
             self.done.extend(
-                group
-                    .slots
+                slots
                     .into_iter()
-                    .flatten()
-                    .map(|open| open.cluster)
-                    .filter(|cluster| cluster.case_count >= min),
+                    .filter_map(|slot| slot.open)
+                    .filter(|open| open.case_count >= min)
+                    .map(|open| group.cluster(open)),
             );
         }
         self.done.sort_by(|a, b| {
