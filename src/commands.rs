@@ -510,10 +510,12 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
                     anonymous: Some(false),
                 }),
                 external_ref: None,
+                attachment_ids: None,
             },
             None,
             chrono::Duration::zero(),
             tz,
+            crate::service::attachments::Limits::NONE,
         )?
         .case;
         let id = case.id;

@@ -195,6 +195,17 @@ pub struct Settings {
     /// Rows per sheet of an XLSX export, its header included: Excel's 1,048,576 unless lowered
     /// (which tests do, to see a workbook continue on its next sheet without a million rows).
     pub xlsx_sheet_rows: u32,
+    /// Where attachments' files are kept.
+    pub storage_url: crate::storage::StorageUrl,
+    /// The largest attachment, in bytes.
+    pub attachment_max_bytes: u64,
+    /// The most bytes of attachments one case holds.
+    pub case_attachments_max_bytes: u64,
+    /// The most attachments one case holds.
+    pub case_attachments_max_count: i64,
+    /// How old an unused stored file (or an upload never given a case) must be before the
+    /// sweep removes it.
+    pub orphan_file_age: Duration,
     pub jwt: JwtSettings,
 }
 
@@ -308,6 +319,39 @@ impl Settings {
         let xlsx_sheet_rows = parse_var(&get, "HOTLINE_XLSX_SHEET_ROWS", "1048576", |raw| {
             bounded_int(raw, 2, 1_048_576)
         })?;
+        // Beside the SQLite file by default (one directory to back up); `data/attachments` with
+        // PostgreSQL.
+        let default_storage = match &database_url {
+            DatabaseUrl::Sqlite(path) => path.parent().map_or_else(
+                || PathBuf::from("attachments"),
+                |dir| dir.join("attachments"),
+            ),
+            DatabaseUrl::Postgres(_) => PathBuf::from("data/attachments"),
+        };
+        let storage_url = parse_var(
+            &get,
+            "HOTLINE_STORAGE_URL",
+            &default_storage.to_string_lossy(),
+            crate::storage::StorageUrl::parse,
+        )?;
+        let attachment_max_bytes =
+            parse_var(&get, "HOTLINE_ATTACHMENT_MAX_BYTES", "20971520", |raw| {
+                bounded_int(raw, 1024, 4 * 1024 * 1024 * 1024)
+            })?;
+        let case_attachments_max_bytes = parse_var(
+            &get,
+            "HOTLINE_CASE_ATTACHMENTS_MAX_BYTES",
+            "209715200",
+            |raw| bounded_int(raw, 1024, 1024 * 1024 * 1024 * 1024),
+        )?;
+        let case_attachments_max_count =
+            parse_var(&get, "HOTLINE_CASE_ATTACHMENTS_MAX_COUNT", "50", |raw| {
+                bounded_int(raw, 1, 10_000)
+            })?;
+        let orphan_file_age = parse_var(&get, "HOTLINE_ORPHAN_FILE_AGE_SECS", "86400", |raw| {
+            bounded_int(raw, 0, 365 * 86400)
+        })
+        .map(Duration::from_secs)?;
 
         let jwt = JwtSettings {
             algorithm: parse_var(&get, "HOTLINE_JWT_ALGORITHM", "HS256", JwtAlgorithm::parse)?,
@@ -394,6 +438,11 @@ impl Settings {
             public_base_url,
             survey_validity_days,
             xlsx_sheet_rows,
+            storage_url,
+            attachment_max_bytes,
+            case_attachments_max_bytes,
+            case_attachments_max_count,
+            orphan_file_age,
             jwt,
         })
     }

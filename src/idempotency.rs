@@ -165,7 +165,19 @@ pub async fn idempotent_posts(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    // Uploads are not replayed: their body may be far larger than any recorded answer's
+    // request, and a repeated upload of the same file stores it once anyway.
+    let multipart = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/")
+        });
     let applies = req.method() == Method::POST
+        && !multipart
         && !OWN_MECHANISM.contains(&req.path())
         && !req.path().starts_with(TOKEN_ENDPOINTS);
     let key = match applies.then(|| key_from_header(req.headers())) {

@@ -19,5 +19,6 @@ pub mod routes;
 pub mod seed;
 pub mod service;
 pub mod startup;
+pub mod storage;
 pub mod telemetry;
 pub mod validation;

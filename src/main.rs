@@ -52,6 +52,10 @@ enum Command {
         #[command(subcommand)]
         command: StatsCommand,
     },
+    /// Remove stored files no attachment points to and uploads never given a case, older than
+    /// `HOTLINE_ORPHAN_FILE_AGE_SECS` (the server does it hourly as well). Prints what it did as
+    /// JSON.
+    SweepFiles,
 }
 
 #[derive(Subcommand)]
@@ -152,6 +156,22 @@ fn main() -> ExitCode {
                 println!(
                     "{}",
                     serde_json::to_string(&report).map_err(|e| e.to_string())?
+                );
+                Ok(())
+            }
+            Command::SweepFiles => {
+                let db = open_database(&settings).await.map_err(|e| e.to_string())?;
+                let storage = hotline::storage::Storage::open(&settings.storage_url)?;
+                let swept = hotline::service::attachments::sweep_files(
+                    &db,
+                    &storage,
+                    settings.orphan_file_age,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                println!(
+                    "{}",
+                    serde_json::to_string(&swept).map_err(|e| e.to_string())?
                 );
                 Ok(())
             }

@@ -48,6 +48,10 @@ pub struct AppState {
     pub exports: crate::service::exports::ExportSlots,
     /// Public reports made in the last few minutes (see `service::reports::ReportCache`).
     pub reports: Arc<crate::service::reports::ReportCache>,
+    /// Where attachments' files are kept.
+    pub storage: crate::storage::Storage,
+    /// Signs and checks public links to attachments.
+    pub links: crate::domain::attachment::LinkSigner,
 }
 
 impl AppState {
@@ -140,6 +144,27 @@ impl Application {
                 .into(),
             None => crate::auth::secrets::random_bytes::<32>(),
         };
+        // Like the sealing secret: every server of a deployment checks what another signed.
+        let links = crate::domain::attachment::LinkSigner::new(match &settings.jwt.signing_key {
+            Some(key) => sha2::Sha256::new_with_prefix(b"hotline links\0")
+                .chain_update(key)
+                .finalize()
+                .to_vec(),
+            None => crate::auth::secrets::random_bytes::<32>().to_vec(),
+        });
+        let storage = crate::storage::Storage::open(&settings.storage_url)
+            .map_err(|e| StartupError::Task(format!("cannot open the attachment store: {e}")))?;
+        if settings.sweep_interval.is_some() {
+            // Hourly: it lists the store, which on S3 costs requests.
+            background.push(tokio::spawn(
+                crate::service::attachments::sweep_files_periodically(
+                    db.clone(),
+                    storage.clone(),
+                    settings.orphan_file_age,
+                    std::time::Duration::from_secs(3600),
+                ),
+            ));
+        }
         background.push(tokio::spawn(idempotency::prune_idempotency_keys(
             db.clone(),
             settings.idempotency_ttl,
@@ -156,6 +181,8 @@ impl Application {
             sealing_secret,
             exports: Default::default(),
             reports: Arc::default(),
+            storage,
+            links,
         });
         let server = HttpServer::new(move || build_app(state.clone()))
             .workers(workers)

@@ -53,6 +53,10 @@ pub enum Rows {
     /// Survey invitations and answers: the centre desks and admins all; analysts all, without
     /// text answers or who answered; department roles those of cases dispatched to them.
     Surveys,
+    /// Attachments: those of the cases the caller reads ([`Rows::Cases`]), less, for department
+    /// roles, a confidential case's files the centre did not make shareable; an upload not yet
+    /// given to a case, its uploader's only.
+    Attachments,
     /// The case export: the rows of [`Rows::Cases`] for the centre and the departments, with
     /// the complainant as they see it; analysts every case, without description or complainant.
     CaseExport,
@@ -77,6 +81,11 @@ impl Rows {
                 "centre desks and admins all; analysts all, without text answers or who answered; \
                  department roles the surveys of cases dispatched to their department"
             }
+            Rows::Attachments => {
+                "the attachments of the cases the caller reads; department roles not a \
+                 confidential case's unless made shareable; uploads without a case, their \
+                 uploader's only"
+            }
             Rows::CaseExport => {
                 "centre desks and admins all cases, the complainant in full; department roles the \
                  cases dispatched to their department, the complainant as they see it; analysts \
@@ -93,6 +102,7 @@ impl Rows {
             Rows::Users => "users",
             Rows::Own => "own",
             Rows::Surveys => "surveys",
+            Rows::Attachments => "attachments",
             Rows::CaseExport => "case_export",
         }
     }
@@ -238,6 +248,14 @@ const FOLLOW_UP_READERS: &[Role] = &[
     Role::Analyst,
 ];
 
+/// The centre's desks and administrators: they share and link files.
+const CENTRE_AND_ADMIN: &[Role] = &[
+    Role::Operator,
+    Role::Dispatcher,
+    Role::Supervisor,
+    Role::Admin,
+];
+
 macro_rules! policy {
     ($($op:ident = $id:literal, $method:ident $path:literal, $access:expr, $rows:ident;)+) => {
         /// The operations' marker types, one per row of [`TABLE`].
@@ -368,6 +386,16 @@ policy! {
     ExportCases = "export_cases", GET "/api/v1/exports/cases", Roles(CASE_EXPORTERS), CaseExport;
     StatsHotspots = "stats_hotspots", GET "/api/v1/stats/hotspots", Roles(STATS_READERS), All;
     PublicReport = "public_report", GET "/api/v1/public/reports", Public, All;
+
+    UploadCaseAttachments = "upload_case_attachments", POST "/api/v1/cases/{id}/attachments", Roles(CASE_READERS), Attachments;
+    ListCaseAttachments = "list_case_attachments", GET "/api/v1/cases/{id}/attachments", Roles(CASE_READERS), Attachments;
+    UploadAttachments = "upload_attachments", POST "/api/v1/attachments", Roles(REGISTRARS), Attachments;
+    GetAttachment = "get_attachment", GET "/api/v1/attachments/{id}", Roles(CASE_READERS), Attachments;
+    AttachmentThumbnail = "attachment_thumbnail", GET "/api/v1/attachments/{id}/thumbnail", Roles(CASE_READERS), Attachments;
+    UpdateAttachment = "update_attachment", PATCH "/api/v1/attachments/{id}", Roles(CENTRE_AND_ADMIN), Attachments;
+    RemoveAttachment = "remove_attachment", DELETE "/api/v1/attachments/{id}", Roles(ADMIN), Attachments;
+    CreateAttachmentLink = "create_attachment_link", POST "/api/v1/attachments/{id}/links", Roles(CENTRE_AND_ADMIN), Attachments;
+    PublicAttachment = "public_attachment", GET "/api/v1/public/attachments/{id}", Public, All;
 }
 
 /// The entry of an OpenAPI operation, by method and path.
@@ -641,7 +669,8 @@ mod tests {
                 "register_citizen",
                 "public_survey",
                 "answer_survey",
-                "public_report"
+                "public_report",
+                "public_attachment"
             ]
         );
     }

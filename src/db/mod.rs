@@ -18,6 +18,7 @@ use crate::error::ApiError;
 
 pub mod accounts;
 pub mod assignments;
+pub mod attachments;
 pub mod cases;
 pub mod exports;
 pub mod extensions;

@@ -398,6 +398,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    attachments (id) {
+        id -> BigInt,
+        case_id -> Nullable<BigInt>,
+        assignment_id -> Nullable<BigInt>,
+        uploaded_by_user_id -> Nullable<BigInt>,
+        uploaded_by_client_id -> Nullable<BigInt>,
+        uploader_role -> Text,
+        file_name -> Text,
+        caption -> Nullable<Text>,
+        media_type -> Text,
+        size_bytes -> BigInt,
+        sha256 -> Text,
+        shareable -> Bool,
+        uploaded_at -> Timestamp,
+        removed_at -> Nullable<Timestamp>,
+        removed_by_user_id -> Nullable<BigInt>,
+        removal_reason -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(complainants -> cases (case_id));
 diesel::joinable!(assignments -> cases (case_id));
 diesel::joinable!(deadlines -> assignments (assignment_id));
@@ -407,6 +428,7 @@ diesel::joinable!(categories -> departments (default_department_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(integration_clients -> users (created_by));
 diesel::joinable!(surveys -> cases (case_id));
+diesel::joinable!(attachments -> cases (case_id));
 diesel::joinable!(surveys -> survey_templates (template_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -435,4 +457,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_stat_facts,
     stat_days,
     stat_settings,
+    attachments,
 );

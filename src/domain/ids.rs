@@ -84,4 +84,6 @@ typed_ids! {
     SurveyTemplateId;
     /// The id of a survey invitation (with its answer, once given).
     SurveyId;
+    /// The id of an attachment (one file on a case).
+    AttachmentId;
 }

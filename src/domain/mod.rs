@@ -41,6 +41,7 @@ macro_rules! named_enum {
 pub(crate) use named_enum;
 
 pub mod account;
+pub mod attachment;
 pub mod calendar;
 pub mod case;
 pub mod dispatch;

@@ -212,6 +212,14 @@ code_catalogue! {
         TemplateSuperseded = "template_superseded": "The survey template has a newer version; use (or edit) that one.",
         SurveyAlreadyAnswered = "survey_already_answered": "The survey was answered already; each invitation takes one answer.",
         SurveyExpired = "survey_expired": "The survey invitation has expired unanswered; ask the centre for a new one.",
+        // Attachments (409, 410, 413, 415, 416, 403).
+        CaseNotOpenForAttachments = "case_not_open_for_attachments": "The case takes no files from the caller now: it is closed or rejected (only the centre adds files then), or the department's share of it is not open.",
+        FileTooLarge = "file_too_large": "A file is larger than the server takes (`HOTLINE_ATTACHMENT_MAX_BYTES`).",
+        CaseAttachmentsFull = "case_attachments_full": "The case holds as many files, or as many bytes of files, as it may.",
+        UnsupportedFileType = "unsupported_file_type": "The file's content is none of the accepted types (JPEG, PNG, WebP, HEIC, PDF, OFD, MP3, AMR, M4A, MP4, DOCX, XLSX), whatever its name says.",
+        AttachmentRemoved = "attachment_removed": "The attachment was removed by an administrator; its record stays, the file is gone.",
+        RangeNotSatisfiable = "range_not_satisfiable": "The `Range` asked for lies outside the file.",
+        InvalidLink = "invalid_link": "The signed link is malformed, altered or expired.",
         // Load and server state (429, 500, 503).
         RateLimited = "rate_limited": "Too many requests, or too many failed sign-ins for the account; wait for the seconds in `Retry-After`.",
         Busy = "busy": "Too many sign-ins are being checked right now; try again shortly.",

@@ -9,6 +9,7 @@ use utoipa_actix_web::{scope, service_config::ServiceConfig};
 use crate::error::{ApiError, ErrorCode};
 
 pub mod assignments;
+pub mod attachments;
 pub mod auth;
 pub mod calendar;
 pub mod cases;
@@ -118,7 +119,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(stats::put_stats_weights)
                 .service(exports::export_cases)
                 .service(stats::stats_hotspots)
-                .service(reports::public_report),
+                .service(reports::public_report)
+                .service(attachments::upload_case_attachments)
+                .service(attachments::list_case_attachments)
+                .service(attachments::upload_attachments)
+                .service(attachments::get_attachment)
+                .service(attachments::attachment_thumbnail)
+                .service(attachments::update_attachment)
+                .service(attachments::remove_attachment)
+                .service(attachments::create_attachment_link)
+                .service(attachments::public_attachment),
         );
 }
 

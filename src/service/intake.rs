@@ -14,7 +14,7 @@ use crate::db::cases::{
 use crate::db::{DbConnection, now, organisation, write_transaction};
 use crate::domain::account::parse_name;
 use crate::domain::case::{CaseStatus, Channel, Closure, case_number};
-use crate::domain::ids::{CaseId, CategoryId, DepartmentId};
+use crate::domain::ids::{AttachmentId, CaseId, CategoryId, DepartmentId};
 use crate::domain::lifecycle::{CaseMove, answerable, transition};
 use crate::domain::organisation::DepartmentKind;
 use crate::domain::phone::PhoneNumber;
@@ -105,6 +105,11 @@ pub struct RegisterCase {
     #[validate(length(max = 100), custom(function = "validation::text"))]
     #[serde(default)]
     pub external_ref: Option<String>,
+    /// Files uploaded just before by the same caller (`POST /attachments`), given to the new case.
+    #[schema(max_items = 20)]
+    #[validate(length(max = 20))]
+    #[serde(default)]
+    pub attachment_ids: Option<Vec<AttachmentId>>,
 }
 
 /// The outcome of a registration: a new case, or one already made for the same request.
@@ -161,6 +166,7 @@ pub fn register(
     idempotency_key: Option<String>,
     idempotency_ttl: chrono::Duration,
     tz: chrono_tz::Tz,
+    attachment_limits: crate::service::attachments::Limits,
 ) -> Result<Registered, ApiError> {
     let subject = crate::auth::principal::subject(principal.kind);
     let request_hash = secrets::digest(
@@ -241,6 +247,16 @@ pub fn register(
     }
     if let Some(district) = input.district_id {
         check_district(conn, &mut errors, district)?;
+    }
+    let attachment_ids = input.attachment_ids.clone().unwrap_or_default();
+    if !attachment_ids.is_empty() {
+        crate::service::attachments::check_pending(
+            conn,
+            principal,
+            &attachment_ids,
+            attachment_limits,
+            &mut errors,
+        )?;
     }
 
     // The complainant: citizens are who their account says; others give the details.
@@ -344,6 +360,7 @@ pub fn register(
                 serde_json::json!({"channel": channel.as_str()}),
             ),
         )?;
+        crate::service::attachments::attach_pending(conn, principal, &attachment_ids, row.id)?;
         if let Some(key) = &idempotency_key {
             case_db::forget_idempotent(conn, &subject, key, kept_since)?;
             case_db::save_idempotent(

@@ -3,6 +3,7 @@
 //! these and only translate HTTP.
 
 pub mod assignments;
+pub mod attachments;
 pub mod auth;
 pub mod case_closing;
 pub mod case_views;

@@ -130,6 +130,23 @@ pub struct TestApp {
     /// Whether dropping the app runs `hotline stats check` on its database (off only where a
     /// test leaves the database unreachable on purpose).
     pub check_statistics: bool,
+    /// `HOTLINE_STORAGE_URL` of this app: a directory of its own, or a prefix of its own in the
+    /// bucket of `HOTLINE_TEST_STORAGE_URL` (`s3://bucket`, with the `AWS_*` variables set).
+    pub storage_url: String,
+}
+
+/// A storage location of the test's own.
+fn test_storage_url() -> String {
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    match std::env::var("HOTLINE_TEST_STORAGE_URL") {
+        Ok(base) if !base.trim().is_empty() => {
+            format!("{}/t{unique}", base.trim().trim_end_matches('/'))
+        }
+        _ => std::env::temp_dir()
+            .join(format!("hotline-files-{unique}"))
+            .display()
+            .to_string(),
+    }
 }
 
 /// Every test's scenario ends with the statistics checked against the raw records
@@ -137,6 +154,9 @@ pub struct TestApp {
 /// transactions must equal the ones recomputed from scratch.
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if !self.storage_url.contains("://") {
+            let _ = std::fs::remove_dir_all(&self.storage_url);
+        }
         if std::thread::panicking()
             || !self.check_statistics
             || matches!(self.db, TestDatabase::Shared { .. })
@@ -325,6 +345,10 @@ async fn spawn_on(db: TestDatabase, extra: &[(&str, &str)]) -> TestApp {
     for (key, value) in extra {
         vars.insert((*key).into(), (*value).into());
     }
+    let storage_url = vars
+        .entry("HOTLINE_STORAGE_URL".into())
+        .or_insert_with(test_storage_url)
+        .clone();
     let settings =
         Settings::from_lookup(|name| vars.get(name).cloned()).expect("valid test settings");
     let app = Application::build(settings)
@@ -341,6 +365,7 @@ async fn spawn_on(db: TestDatabase, extra: &[(&str, &str)]) -> TestApp {
         client,
         db,
         check_statistics: true,
+        storage_url,
     }
 }
 

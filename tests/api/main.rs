@@ -5,6 +5,7 @@
 //! user may create databases) to run the same tests against PostgreSQL; each test then creates its
 //! own database and drops it afterwards. If that server cannot be reached the tests fail.
 
+mod attachments;
 mod auth;
 mod calendar;
 mod cases;
