@@ -677,6 +677,7 @@ pub struct LinkQuery {
         (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 206, description = "The range asked for", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 403, description = "The link is altered or expired (`invalid_link`)"),
+        (status = 404, description = "No such attachment"),
         (status = 410, description = "Removed (`attachment_removed`)"),
         (status = 429, description = "Too many requests from this address"),
     ),
