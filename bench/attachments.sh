@@ -6,6 +6,7 @@
 # during the download (VmHWM reset first). Floors: 200 uploads/s, 300 MB/s with memory flat.
 #   bash bench/attachments.sh
 #   DURATION=20s CONNECTIONS=8 BIG_MB=200 bash bench/attachments.sh
+#   BIN=/path/to/hotline bash bench/attachments.sh     # another build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/hotline-target}"
@@ -16,8 +17,12 @@ BIG_MB="${BIG_MB:-200}"
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 python3 -c 'import PIL' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check pillow >/dev/null
-cargo build --release --quiet --bin hotline
-bin="$CARGO_TARGET_DIR/release/hotline"
+if [ -n "${BIN:-}" ]; then
+    bin="$(realpath "$BIN")"
+else
+    cargo build --release --quiet --bin hotline
+    bin="$CARGO_TARGET_DIR/release/hotline"
+fi
 
 work="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
@@ -33,7 +38,7 @@ trap cleanup EXIT
 python3 - "$work/photo.jpg" <<'PY'
 import os, sys
 from PIL import Image
-size = 620
+size = 1040
 img = Image.frombytes("RGB", (size, size), os.urandom(size * size * 3))
 exif = Image.Exif()
 exif[0x0112] = 6  # orientation

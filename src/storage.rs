@@ -12,9 +12,12 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
-    GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, local::LocalFileSystem,
-    prefix::PrefixStore,
+    GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, chunked::ChunkedStore,
+    local::LocalFileSystem, prefix::PrefixStore,
 };
+
+/// How much of a local file one read takes.
+const LOCAL_READ_CHUNK: usize = 256 * 1024;
 
 /// Where the files are, as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +106,10 @@ impl Storage {
             StorageUrl::Directory(dir) => {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                Arc::new(LocalFileSystem::new_with_prefix(dir).map_err(|e| e.to_string())?)
+                let local = LocalFileSystem::new_with_prefix(dir).map_err(|e| e.to_string())?;
+                // Reads in 256 KiB pieces rather than the crate's 8 KiB (each piece is one
+                // blocking task): a 200 MB download went from 242 MB/s to the disk's pace.
+                Arc::new(ChunkedStore::new(Arc::new(local), LOCAL_READ_CHUNK))
             }
             StorageUrl::S3 { bucket, prefix } => {
                 let s3 = object_store::aws::AmazonS3Builder::from_env()

@@ -420,10 +420,10 @@ async fn serve(
         ("Range" = Option<String>, Header, description = "`bytes=first-last`, one range"),
     ),
     responses(
-        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>,
+        (status = 200, description = "The file, with the type decided at upload", content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "image/webp"), (Vec<u8> = "image/heic"), (Vec<u8> = "application/pdf"), (Vec<u8> = "application/ofd"), (Vec<u8> = "audio/mpeg"), (Vec<u8> = "audio/amr"), (Vec<u8> = "audio/mp4"), (Vec<u8> = "video/mp4"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")),
             headers(("ETag" = String, description = "The content's SHA-256, quoted"),
                     ("Content-Disposition" = String, description = "`attachment; filename*=UTF-8''…`"))),
-        (status = 206, description = "The range asked for", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The range asked for", content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "image/webp"), (Vec<u8> = "image/heic"), (Vec<u8> = "application/pdf"), (Vec<u8> = "application/ofd"), (Vec<u8> = "audio/mpeg"), (Vec<u8> = "audio/amr"), (Vec<u8> = "audio/mp4"), (Vec<u8> = "video/mp4"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
         (status = 304, description = "Unchanged (`If-None-Match`)"),
         (status = 404, description = "No such attachment, or not one the caller may see"),
         (status = 410, description = "Removed by an administrator (`attachment_removed`)"),
@@ -674,8 +674,8 @@ pub struct LinkQuery {
     tag = "attachments",
     params(("id" = i64, Path, description = "Attachment id"), LinkQuery),
     responses(
-        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 206, description = "The range asked for", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The file, with the type decided at upload", content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "image/webp"), (Vec<u8> = "image/heic"), (Vec<u8> = "application/pdf"), (Vec<u8> = "application/ofd"), (Vec<u8> = "audio/mpeg"), (Vec<u8> = "audio/amr"), (Vec<u8> = "audio/mp4"), (Vec<u8> = "video/mp4"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 206, description = "The range asked for", content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "image/webp"), (Vec<u8> = "image/heic"), (Vec<u8> = "application/pdf"), (Vec<u8> = "application/ofd"), (Vec<u8> = "audio/mpeg"), (Vec<u8> = "audio/amr"), (Vec<u8> = "audio/mp4"), (Vec<u8> = "video/mp4"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
         (status = 403, description = "The link is altered or expired (`invalid_link`)"),
         (status = 404, description = "No such attachment"),
         (status = 410, description = "Removed (`attachment_removed`)"),
