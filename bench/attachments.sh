@@ -62,20 +62,22 @@ case_id="$(curl -fsS "$base/api/v1/cases?limit=1" -H "Authorization: Bearer $tok
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')"
 
 cat >"$work/upload.lua" <<LUA
-local photo, counter, id = nil, 0, 0
+-- The photo after its SOI marker, and the multipart framing, made once per thread; each request
+-- is one concatenation (a JPEG comment segment with a counter right after SOI makes every file
+-- different, so nothing is deduplicated).
+local head, tail, counter, id = nil, nil, 0, 0
 function setup(thread) thread:set("id", tostring(math.random(1, 1000000000))) end
 function init(args)
-  local f = io.open("$work/photo.jpg", "rb"); photo = f:read("*a"); f:close()
+  local f = io.open("$work/photo.jpg", "rb"); local photo = f:read("*a"); f:close()
+  head = "--B0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"photo.jpg\"\r\n\r\n"
+    .. "\255\216\255\254\000\022"
+  tail = string.sub(photo, 3) .. "\r\n--B0undary--\r\n"
 end
 function request()
   counter = counter + 1
-  -- A JPEG comment segment right after SOI makes every file different.
-  local comment = string.format("%010d%010d", tonumber(id) or 0, counter)
-  local jpeg = "\255\216\255\254\000\022" .. comment .. string.sub(photo, 3)
-  local body = "--B0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"photo.jpg\"\r\n\r\n"
-    .. jpeg .. "\r\n--B0undary--\r\n"
   return wrk.format("POST", "/api/v1/cases/$case_id/attachments",
-    {["Authorization"] = "Bearer $token", ["Content-Type"] = "multipart/form-data; boundary=B0undary"}, body)
+    {["Authorization"] = "Bearer $token", ["Content-Type"] = "multipart/form-data; boundary=B0undary"},
+    head .. string.format("%010d%010d", tonumber(id) or 0, counter) .. tail)
 end
 LUA
 sed -i 's/^function init(args)/function init(args)\n  id = wrk.thread:get("id")/' "$work/upload.lua"

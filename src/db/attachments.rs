@@ -68,14 +68,20 @@ pub fn of_case(conn: &mut DbConnection, case: CaseId) -> QueryResult<Vec<Attachm
         .load(conn)
 }
 
-/// How many files and bytes the case holds now (removed ones not counted).
+/// How many files and bytes the case holds now (removed ones not counted), summed by the
+/// database (a case's list is not read for it).
 pub fn case_usage(conn: &mut DbConnection, case: CaseId) -> QueryResult<(i64, i64)> {
-    let sizes: Vec<i64> = attachments::table
+    use diesel::dsl::sql;
+    use diesel::sql_types::BigInt;
+    attachments::table
         .filter(attachments::case_id.eq(case))
         .filter(attachments::removed_at.is_null())
-        .select(attachments::size_bytes)
-        .load(conn)?;
-    Ok((sizes.len() as i64, sizes.iter().sum()))
+        .select((
+            sql::<BigInt>("COUNT(*)"),
+            // PostgreSQL sums BIGINT as NUMERIC: cast back.
+            sql::<BigInt>("CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT)"),
+        ))
+        .get_result(conn)
 }
 
 /// Gives pending uploads (no case yet) their case.

@@ -65,9 +65,19 @@ fn hex(bytes: &[u8]) -> String {
 /// after a day (the rows are all written at the end, or none).
 async fn receive(
     state: &AppState,
+    req: &HttpRequest,
     mut multipart: Multipart,
     limits: Limits,
 ) -> Result<(Vec<StoredFile>, Option<String>), ApiError> {
+    // A file is at most the body: room for it at once (no growing copies), within the limit.
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        .min(limits.file_bytes)
+        .min(64 * 1024 * 1024) as usize;
     let mut files = Vec::new();
     let mut caption = None;
     while let Some(field) = multipart.next().await {
@@ -118,7 +128,7 @@ async fn receive(
                     field.content_disposition().and_then(|cd| cd.get_filename()),
                     "file",
                 );
-                let mut content = web::BytesMut::new();
+                let mut content = web::BytesMut::with_capacity(declared);
                 while let Some(chunk) = field.try_next().await.map_err(multipart_error)? {
                     if (content.len() + chunk.len()) as u64 > limits.file_bytes {
                         return Err(ApiError::Other {
@@ -230,6 +240,7 @@ pub async fn upload_case_attachments(
     state: web::Data<AppState>,
     principal: Permit<op::UploadCaseAttachments>,
     id: web::Path<CaseId>,
+    req: HttpRequest,
     multipart: Multipart,
 ) -> Result<HttpResponse, ApiError> {
     let (id, limits) = (id.into_inner(), limits(&state));
@@ -240,7 +251,7 @@ pub async fn upload_case_attachments(
         .db
         .run(move |conn| service::check_upload(conn, &checking, id, limits))
         .await?;
-    let (files, caption) = receive(&state, multipart, limits).await?;
+    let (files, caption) = receive(&state, &req, multipart, limits).await?;
     let added = state
         .db
         .run(move |conn| {
@@ -271,11 +282,12 @@ pub async fn upload_case_attachments(
 pub async fn upload_attachments(
     state: web::Data<AppState>,
     principal: Permit<op::UploadAttachments>,
+    req: HttpRequest,
     multipart: Multipart,
 ) -> Result<HttpResponse, ApiError> {
     let limits = limits(&state);
     let principal = crate::auth::Principal::clone(&principal);
-    let (files, caption) = receive(&state, multipart, limits).await?;
+    let (files, caption) = receive(&state, &req, multipart, limits).await?;
     let added = state
         .db
         .run(move |conn| service::add_pending(conn, &principal, &files, caption.as_deref()))
