@@ -45,7 +45,7 @@ impl StorageUrl {
             });
         }
         let path = raw.strip_prefix("file://").unwrap_or(raw);
-        if path.is_empty() || raw.contains("://") && !raw.starts_with("file://") {
+        if path.is_empty() || (raw.contains("://") && !raw.starts_with("file://")) {
             return Err("a directory, file:///directory or s3://bucket[/prefix]".into());
         }
         Ok(StorageUrl::Directory(path.into()))

@@ -21,8 +21,13 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// Hex SHA-256, the form in which tokens and secrets are stored and looked up.
 pub fn digest(secret: &str) -> String {
+    sha256_hex(secret.as_bytes())
+}
+
+/// Hex SHA-256 of any bytes (also the name of a stored attachment's file).
+pub fn sha256_hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let hash = Sha256::digest(secret.as_bytes());
+    let hash = Sha256::digest(bytes);
     // One allocation (the seed digests a token per seeded invitation).
     let mut hex = String::with_capacity(2 * hash.len());
     for byte in hash {

@@ -59,6 +59,13 @@ pub fn find(conn: &mut DbConnection, id: AttachmentId) -> QueryResult<Option<Att
         .optional()
 }
 
+pub fn find_many(conn: &mut DbConnection, ids: &[AttachmentId]) -> QueryResult<Vec<AttachmentRow>> {
+    attachments::table
+        .filter(attachments::id.eq_any(ids))
+        .select(attachments::all_columns)
+        .load(conn)
+}
+
 /// The case's attachments, removed ones included (their record stays), oldest first.
 pub fn of_case(conn: &mut DbConnection, case: CaseId) -> QueryResult<Vec<AttachmentRow>> {
     attachments::table
@@ -84,19 +91,20 @@ pub fn case_usage(conn: &mut DbConnection, case: CaseId) -> QueryResult<(i64, i6
         .get_result(conn)
 }
 
-/// Gives pending uploads (no case yet) their case.
+/// Gives pending uploads (no case yet) their case; the rows it changed (those still pending).
 pub fn attach_to_case(
     conn: &mut DbConnection,
     ids: &[AttachmentId],
     case: CaseId,
-) -> QueryResult<usize> {
+) -> QueryResult<Vec<AttachmentRow>> {
     diesel::update(
         attachments::table
             .filter(attachments::id.eq_any(ids))
             .filter(attachments::case_id.is_null()),
     )
     .set(attachments::case_id.eq(case))
-    .execute(conn)
+    .returning(attachments::all_columns)
+    .get_results(conn)
 }
 
 pub fn set_shareable(
@@ -129,12 +137,7 @@ pub fn mark_removed(
 
 /// Whether a live row (not removed) still points to the file `sha256`.
 pub fn file_in_use(conn: &mut DbConnection, sha256: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        attachments::table
-            .filter(attachments::sha256.eq(sha256))
-            .filter(attachments::removed_at.is_null()),
-    ))
-    .get_result(conn)
+    Ok(!files_in_use(conn, &[sha256.to_owned()])?.is_empty())
 }
 
 /// Of `digests`, those a live row points to.

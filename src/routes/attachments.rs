@@ -10,7 +10,6 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Permit, op};
@@ -32,14 +31,6 @@ const MAX_CAPTION_CHARS: usize = 500;
 /// Thumbnails fit in a square this wide.
 const THUMBNAIL_SIZE: u32 = 320;
 
-fn limits(state: &AppState) -> Limits {
-    Limits {
-        file_bytes: state.settings.attachment_max_bytes,
-        case_bytes: state.settings.case_attachments_max_bytes,
-        case_count: state.settings.case_attachments_max_count,
-    }
-}
-
 fn multipart_error(error: actix_multipart::MultipartError) -> ApiError {
     use actix_multipart::MultipartError as E;
     match error {
@@ -53,10 +44,6 @@ fn multipart_error(error: actix_multipart::MultipartError) -> ApiError {
             format!("the multipart body could not be read: {other}"),
         ),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads the parts of an upload: `file` parts (one or more; each checked by its content, its
@@ -141,15 +128,16 @@ async fn receive(
                     content.extend_from_slice(&chunk);
                 }
                 let content = content.freeze();
-                let media = MediaType::detect(&content).ok_or_else(|| unsupported(&file_name))?;
-                let (content, sha256) = web::block(move || {
-                    let content = strip_metadata(media, content)?;
-                    let sha256 = hex(&Sha256::digest(&content));
-                    Ok::<_, crate::domain::attachment::BrokenImage>((content, sha256))
+                // Off the executor: reading a zip's directory, rewriting an image, hashing.
+                let (media, content, sha256) = web::block(move || {
+                    let media = MediaType::detect(&content)?;
+                    let content = strip_metadata(media, content).ok()?;
+                    let sha256 = crate::auth::secrets::sha256_hex(&content);
+                    Some((media, content, sha256))
                 })
                 .await
                 .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?
-                .map_err(|_| unsupported(&file_name))?;
+                .ok_or_else(unsupported)?;
                 let size = content.len() as i64;
                 state
                     .storage
@@ -182,9 +170,8 @@ async fn receive(
     Ok((files, caption))
 }
 
-fn unsupported(file_name: &str) -> ApiError {
-    // The name is the client's own; it is not echoed (it may carry personal data).
-    let _ = file_name;
+/// 415; the file's name is not echoed (it may carry personal data).
+fn unsupported() -> ApiError {
     ApiError::Other {
         status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
         code: ErrorCode::UnsupportedFileType,
@@ -243,7 +230,7 @@ pub async fn upload_case_attachments(
     req: HttpRequest,
     multipart: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, limits) = (id.into_inner(), limits(&state));
+    let (id, limits) = (id.into_inner(), Limits::of(&state.settings));
     let principal = crate::auth::Principal::clone(&principal);
     let checking = principal.clone();
     // Refused before a byte of the body is read.
@@ -285,7 +272,7 @@ pub async fn upload_attachments(
     req: HttpRequest,
     multipart: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    let limits = limits(&state);
+    let limits = Limits::of(&state.settings);
     let principal = crate::auth::Principal::clone(&principal);
     let (files, caption) = receive(&state, &req, multipart, limits).await?;
     let added = state

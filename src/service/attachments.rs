@@ -82,6 +82,14 @@ pub struct Limits {
 }
 
 impl Limits {
+    pub fn of(settings: &crate::config::Settings) -> Limits {
+        Limits {
+            file_bytes: settings.attachment_max_bytes,
+            case_bytes: settings.case_attachments_max_bytes,
+            case_count: settings.case_attachments_max_count,
+        }
+    }
+
     /// For the command line's demo data, which attaches nothing.
     pub const NONE: Limits = Limits {
         file_bytes: u64::MAX,
@@ -159,14 +167,10 @@ fn full(detail: String) -> ApiError {
     }
 }
 
-/// 413 when `files` do not fit on a case holding `count` files of `bytes` in all.
-fn over_limits(
-    limits: Limits,
-    (count, bytes): (i64, i64),
-    files: &[StoredFile],
-) -> Option<ApiError> {
-    let added: i64 = files.iter().map(|f| f.size).sum();
-    if count + files.len() as i64 > limits.case_count {
+/// 413 when `added` (files, bytes) do not fit on a case holding `held` (files, bytes).
+fn over_limits(limits: Limits, held: (i64, i64), added: (i64, i64)) -> Option<ApiError> {
+    let ((count, bytes), (added_count, added)) = (held, added);
+    if count + added_count > limits.case_count {
         return Some(full(format!(
             "a case holds at most {} files",
             limits.case_count
@@ -251,7 +255,8 @@ pub fn add_to_case(
     write_transaction(conn, |conn| {
         let (_, status) = lock_visible_case(conn, principal, id, None)?;
         let assignment = upload_target(conn, principal, id, status)?;
-        if let Some(full) = over_limits(limits, attachment_db::case_usage(conn, id)?, files) {
+        let added = (files.len() as i64, files.iter().map(|f| f.size).sum());
+        if let Some(full) = over_limits(limits, attachment_db::case_usage(conn, id)?, added) {
             return Err(full);
         }
         let mut added = Vec::with_capacity(files.len());
@@ -300,33 +305,25 @@ pub fn check_pending(
     limits: Limits,
     errors: &mut FieldErrors,
 ) -> Result<(), ApiError> {
-    let mut files = Vec::new();
-    for &id in ids {
-        let row = attachment_db::find(conn, id)?;
-        let own = row.as_ref().is_some_and(|row| {
+    let rows = attachment_db::find_many(conn, ids)?;
+    let own = |id: AttachmentId| {
+        rows.iter().find(|row| row.id == id).filter(|row| {
             row.case_id.is_none()
                 && row.removed_at.is_none()
                 && row.uploaded_by_user_id == principal.user_id()
                 && row.uploaded_by_client_id == principal.client_id()
-        });
-        match row {
-            Some(row) if own => files.push(StoredFile {
-                file_name: row.file_name,
-                media: MediaType::Pdf,
-                size: row.size_bytes,
-                sha256: row.sha256,
-            }),
-            _ => {
-                errors.add(
-                    "attachment_ids",
-                    FieldErrorCode::NotFound,
-                    format!("{id} is not an upload of yours waiting for its case"),
-                );
-                return Ok(());
-            }
-        }
+        })
+    };
+    if let Some(id) = ids.iter().copied().find(|&id| own(id).is_none()) {
+        errors.add(
+            "attachment_ids",
+            FieldErrorCode::NotFound,
+            format!("{id} is not an upload of yours waiting for its case"),
+        );
+        return Ok(());
     }
-    if over_limits(limits, (0, 0), &files).is_some() {
+    let bytes = rows.iter().map(|row| row.size_bytes).sum();
+    if over_limits(limits, (0, 0), (ids.len() as i64, bytes)).is_some() {
         errors.add(
             "attachment_ids",
             FieldErrorCode::Length,
@@ -346,16 +343,16 @@ pub fn attach_pending(
     if ids.is_empty() {
         return Ok(());
     }
-    if attachment_db::attach_to_case(conn, ids, case)? != ids.len() {
+    let attached = attachment_db::attach_to_case(conn, ids, case)?;
+    if attached.len() != ids.len() {
         // Another registration took one of them meanwhile.
         return Err(ApiError::conflict(
             ErrorCode::ConcurrentUpdate,
             "an attachment was given to another case meanwhile",
         ));
     }
-    for &id in ids {
-        let row = attachment_db::find(conn, id)?.ok_or_else(not_found)?;
-        added_event(conn, principal, &row, case)?;
+    for row in &attached {
+        added_event(conn, principal, row, case)?;
     }
     Ok(())
 }
@@ -401,7 +398,10 @@ pub fn readable(
             None
         }
         Some(case) => {
-            visible_case(conn, principal, case).map_err(|_| not_found())?;
+            visible_case(conn, principal, case).map_err(|e| match e {
+                ApiError::NotFound { .. } => not_found(),
+                other => other,
+            })?;
             let complainant = crate::db::cases::complainant(conn, case)?;
             let confidential = complainant.as_ref().is_some_and(|c| c.confidential);
             if !may_see(viewer(principal), confidential, row.shareable) {

@@ -175,6 +175,29 @@ async fn download(app: &TestApp, token: &str, id: i64) -> reqwest::Response {
         .await
 }
 
+/// `GET path` with one extra header (`Range`, `If-None-Match`).
+async fn get_with(
+    app: &TestApp,
+    token: Option<&str>,
+    path: &str,
+    (name, value): (&str, &str),
+) -> reqwest::Response {
+    app.request("GET", path, token)
+        .header(name, value)
+        .send()
+        .await
+        .expect("request sent")
+}
+
+/// `DELETE /attachments/{id}` with `body`.
+async fn remove(app: &TestApp, token: &str, id: i64, body: Value) -> reqwest::Response {
+    app.request("DELETE", &format!("/api/v1/attachments/{id}"), Some(token))
+        .json(&body)
+        .send()
+        .await
+        .expect("request sent")
+}
+
 /// The stored files of an app (by listing its store, local or S3).
 async fn stored_files(app: &TestApp) -> Vec<String> {
     let url = hotline::storage::StorageUrl::parse(&app.storage_url).unwrap();
@@ -564,30 +587,12 @@ async fn who_sees_and_adds_which_files() {
     assert_problem(late, 409, "case_not_open_for_attachments").await;
 
     // Removal: administrators only, with a reason; the record stays, the file is gone.
-    let by_operator = app
-        .request(
-            "DELETE",
-            &format!("/api/v1/attachments/{id}"),
-            Some(&d.operator),
-        )
-        .json(&json!({"reason": "错误"}))
-        .send()
-        .await
-        .unwrap();
+    let by_operator = remove(&app, &d.operator, id, json!({"reason": "错误"})).await;
     assert_problem(by_operator, 403, "forbidden_role").await;
-    let no_reason = app
-        .request("DELETE", &format!("/api/v1/attachments/{id}"), Some(&admin))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let no_reason = remove(&app, &admin, id, json!({})).await;
     assert_problem(no_reason, 422, "validation_failed").await;
     let removed = json_of(
-        app.request("DELETE", &format!("/api/v1/attachments/{id}"), Some(&admin))
-            .json(&json!({"reason": "上传错了文件"}))
-            .send()
-            .await
-            .unwrap(),
+        remove(&app, &admin, id, json!({"reason": "上传错了文件"})).await,
         200,
         "remove",
     )
@@ -600,12 +605,7 @@ async fn who_sees_and_adds_which_files() {
         "attachment_removed",
     )
     .await;
-    let again = app
-        .request("DELETE", &format!("/api/v1/attachments/{id}"), Some(&admin))
-        .json(&json!({"reason": "x"}))
-        .send()
-        .await
-        .unwrap();
+    let again = remove(&app, &admin, id, json!({"reason": "x"})).await;
     assert_problem(again, 409, "attachment_removed").await;
     assert!(
         !stored_files(&app)
@@ -662,55 +662,43 @@ async fn downloads_stream_ranges_etags_thumbnails_and_signed_links() {
     );
     assert_eq!(whole.bytes().await.unwrap().as_ref(), audio.as_slice());
 
-    let part = app
-        .request(
-            "GET",
-            &format!("/api/v1/attachments/{id}"),
-            Some(&d.operator),
-        )
-        .header("range", "bytes=100-199")
-        .send()
-        .await
-        .unwrap();
+    let part = get_with(
+        &app,
+        Some(&d.operator),
+        &format!("/api/v1/attachments/{id}"),
+        ("range", "bytes=100-199"),
+    )
+    .await;
     assert_eq!(part.status(), 206);
     assert_eq!(part.headers()["content-range"], "bytes 100-199/10006");
     assert_eq!(part.bytes().await.unwrap().as_ref(), &audio[100..200]);
-    let tail = app
-        .request(
-            "GET",
-            &format!("/api/v1/attachments/{id}"),
-            Some(&d.operator),
-        )
-        .header("range", "bytes=-6")
-        .send()
-        .await
-        .unwrap();
+    let tail = get_with(
+        &app,
+        Some(&d.operator),
+        &format!("/api/v1/attachments/{id}"),
+        ("range", "bytes=-6"),
+    )
+    .await;
     assert_eq!(tail.status(), 206);
     assert_eq!(
         tail.bytes().await.unwrap().as_ref(),
         &audio[audio.len() - 6..]
     );
-    let beyond = app
-        .request(
-            "GET",
-            &format!("/api/v1/attachments/{id}"),
-            Some(&d.operator),
-        )
-        .header("range", "bytes=20000-")
-        .send()
-        .await
-        .unwrap();
+    let beyond = get_with(
+        &app,
+        Some(&d.operator),
+        &format!("/api/v1/attachments/{id}"),
+        ("range", "bytes=20000-"),
+    )
+    .await;
     assert_problem(beyond, 416, "range_not_satisfiable").await;
-    let cached = app
-        .request(
-            "GET",
-            &format!("/api/v1/attachments/{id}"),
-            Some(&d.operator),
-        )
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let cached = get_with(
+        &app,
+        Some(&d.operator),
+        &format!("/api/v1/attachments/{id}"),
+        ("if-none-match", &etag),
+    )
+    .await;
     assert_eq!(cached.status(), 304);
 
     // Thumbnails of images, made once and kept; none for a recording.
@@ -762,12 +750,7 @@ async fn downloads_stream_ranges_etags_thumbnails_and_signed_links() {
     let public = app.get(path).await;
     assert_eq!(public.status(), 200);
     assert_eq!(public.bytes().await.unwrap().as_ref(), audio.as_slice());
-    let ranged = app
-        .request("GET", path, None)
-        .header("range", "bytes=0-5")
-        .send()
-        .await
-        .unwrap();
+    let ranged = get_with(&app, None, path, ("range", "bytes=0-5")).await;
     assert_eq!(ranged.status(), 206);
     let other_file = path.replace(
         &format!("/attachments/{id}?"),

@@ -52,11 +52,7 @@ pub async fn register(
 ) -> Result<HttpResponse, ApiError> {
     let key = crate::idempotency::key_from_header(req.headers())?;
     let (ApiJson(input), tz) = (body, state.settings.timezone);
-    let limits = crate::service::attachments::Limits {
-        file_bytes: state.settings.attachment_max_bytes,
-        case_bytes: state.settings.case_attachments_max_bytes,
-        case_count: state.settings.case_attachments_max_count,
-    };
+    let limits = crate::service::attachments::Limits::of(&state.settings);
     let ttl = chrono::Duration::from_std(state.settings.idempotency_ttl)
         .map_err(|e| ApiError::internal(e.to_string()))?;
     // The hottest write: the caller is resolved in the same blocking task as the registration.
