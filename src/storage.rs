@@ -128,7 +128,7 @@ impl Storage {
 
     /// Writes `content` under its digest unless it is there already; whether it was written
     /// now (a file no row pointed to before).
-    pub async fn put(&self, sha256: &str, content: Bytes) -> Result<bool, StorageError> {
+    pub async fn put(&self, sha256: &str, content: Vec<Bytes>) -> Result<bool, StorageError> {
         let path = object_path(sha256);
         match self.store.head(&path).await {
             Ok(_) => return Ok(false),
@@ -136,7 +136,7 @@ impl Storage {
             Err(e) => return Err(e.into()),
         }
         self.store
-            .put(&path, PutPayload::from_bytes(content))
+            .put(&path, PutPayload::from_iter(content))
             .await?;
         Ok(true)
     }

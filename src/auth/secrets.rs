@@ -26,8 +26,17 @@ pub fn digest(secret: &str) -> String {
 
 /// Hex SHA-256 of any bytes (also the name of a stored attachment's file).
 pub fn sha256_hex(bytes: &[u8]) -> String {
+    sha256_hex_of_pieces([bytes])
+}
+
+/// Hex SHA-256 of pieces taken as one run of bytes (a file held in pieces, never joined).
+pub fn sha256_hex_of_pieces<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let hash = Sha256::digest(bytes);
+    let mut hasher = Sha256::new();
+    for piece in pieces {
+        hasher.update(piece);
+    }
+    let hash = hasher.finalize();
     // One allocation (the seed digests a token per seeded invitation).
     let mut hex = String::with_capacity(2 * hash.len());
     for byte in hash {

@@ -112,7 +112,10 @@ pub struct BrokenImage(String);
 /// device serial, time), XMP and IPTC blocks, PNG text chunks. Only the EXIF orientation is
 /// kept (as an EXIF block of that one field), so that the photo still shows upright. Other
 /// types are returned as they are.
-pub fn strip_metadata(media: MediaType, content: Bytes) -> Result<Bytes, BrokenImage> {
+///
+/// The result is the file in pieces (slices of `content` and the new EXIF block, in order):
+/// joining them would copy every byte once more, and a store writes pieces as well as one.
+pub fn strip_metadata(media: MediaType, content: Bytes) -> Result<Vec<Bytes>, BrokenImage> {
     let broken = |e: img_parts::Error| BrokenImage(e.to_string());
     match media {
         MediaType::Jpeg => {
@@ -123,7 +126,7 @@ pub fn strip_metadata(media: MediaType, content: Bytes) -> Result<Bytes, BrokenI
             jpeg.remove_segments_by_marker(img_parts::jpeg::markers::APP1);
             jpeg.remove_segments_by_marker(img_parts::jpeg::markers::APP13);
             jpeg.set_exif(orientation.map(orientation_exif));
-            Ok(jpeg.encoder().bytes())
+            Ok(jpeg.encoder().collect())
         }
         MediaType::Png => {
             let mut png = Png::from_bytes(content).map_err(broken)?;
@@ -133,7 +136,7 @@ pub fn strip_metadata(media: MediaType, content: Bytes) -> Result<Bytes, BrokenI
                 png.remove_chunks_by_type(kind);
             }
             png.set_exif(orientation.map(orientation_exif));
-            Ok(png.encoder().bytes())
+            Ok(png.encoder().collect())
         }
         MediaType::Webp => {
             let mut webp = WebP::from_bytes(content).map_err(broken)?;
@@ -141,9 +144,9 @@ pub fn strip_metadata(media: MediaType, content: Bytes) -> Result<Bytes, BrokenI
             webp.set_exif(None);
             webp.remove_chunks_by_id(*b"XMP ");
             webp.set_exif(orientation.map(orientation_exif));
-            Ok(webp.encoder().bytes())
+            Ok(webp.encoder().collect())
         }
-        _ => Ok(content),
+        _ => Ok(vec![content]),
     }
 }
 

@@ -132,13 +132,15 @@ async fn receive(
                 let (media, content, sha256) = web::block(move || {
                     let media = MediaType::detect(&content)?;
                     let content = strip_metadata(media, content).ok()?;
-                    let sha256 = crate::auth::secrets::sha256_hex(&content);
+                    let sha256 = crate::auth::secrets::sha256_hex_of_pieces(
+                        content.iter().map(|piece| piece.as_ref()),
+                    );
                     Some((media, content, sha256))
                 })
                 .await
                 .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?
                 .ok_or_else(unsupported)?;
-                let size = content.len() as i64;
+                let size = content.iter().map(Bytes::len).sum::<usize>() as i64;
                 state
                     .storage
                     .put(&sha256, content)
