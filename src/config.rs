@@ -206,7 +206,44 @@ pub struct Settings {
     /// How old an unused stored file (or an upload never given a case) must be before the
     /// sweep removes it.
     pub orphan_file_age: Duration,
+    pub webhooks: WebhookSettings,
     pub jwt: JwtSettings,
+}
+
+/// How webhooks are kept and delivered.
+#[derive(Clone)]
+pub struct WebhookSettings {
+    /// Hosts a webhook may reach over plain `http` (`HOTLINE_WEBHOOK_HTTP_HOSTS`); every other
+    /// URL is `https`.
+    pub http_hosts: Vec<String>,
+    /// Whether webhooks may reach loopback, private and link-local addresses
+    /// (`HOTLINE_WEBHOOK_ALLOW_PRIVATE`; off: no server-side request forgery).
+    pub allow_private: bool,
+    /// The wait after a first failed attempt; it doubles with each further one, up to an hour.
+    pub retry_base: Duration,
+    /// How long a delivery is tried before it is marked failed.
+    pub retry_for: Duration,
+    /// How long every attempt of a webhook may fail before it is disabled.
+    pub disable_after: Duration,
+    /// How often the delivery worker looks for work when it found none.
+    pub poll: Duration,
+    /// The key that encrypts the webhooks' signing secrets (`HOTLINE_WEBHOOK_KEY`, 64 hex
+    /// digits); `None`: derived from the JWT signing key.
+    pub key: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for WebhookSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSettings")
+            .field("http_hosts", &self.http_hosts)
+            .field("allow_private", &self.allow_private)
+            .field("retry_base", &self.retry_base)
+            .field("retry_for", &self.retry_for)
+            .field("disable_after", &self.disable_after)
+            .field("poll", &self.poll)
+            .field("key", &self.key.map(|_| "(set)"))
+            .finish()
+    }
 }
 
 impl Settings {
@@ -352,6 +389,58 @@ impl Settings {
             bounded_int(raw, 0, 365 * 86400)
         })
         .map(Duration::from_secs)?;
+        let webhooks = WebhookSettings {
+            http_hosts: parse_var(&get, "HOTLINE_WEBHOOK_HTTP_HOSTS", "", |raw| {
+                Ok(raw
+                    .split(',')
+                    .map(|h| h.trim().to_ascii_lowercase())
+                    .filter(|h| !h.is_empty())
+                    .collect())
+            })?,
+            allow_private: parse_var(
+                &get,
+                "HOTLINE_WEBHOOK_ALLOW_PRIVATE",
+                "false",
+                |raw| match raw {
+                    "true" | "1" => Ok(true),
+                    "false" | "0" => Ok(false),
+                    _ => Err(format!("'{raw}' is not true or false")),
+                },
+            )?,
+            retry_base: parse_var(&get, "HOTLINE_WEBHOOK_RETRY_BASE_MS", "10000", |raw| {
+                bounded_int(raw, 1, 3_600_000)
+            })
+            .map(Duration::from_millis)?,
+            retry_for: parse_var(&get, "HOTLINE_WEBHOOK_RETRY_FOR_SECS", "86400", |raw| {
+                bounded_int(raw, 1, 30 * 86400)
+            })
+            .map(Duration::from_secs)?,
+            disable_after: parse_var(&get, "HOTLINE_WEBHOOK_DISABLE_AFTER_SECS", "86400", |raw| {
+                bounded_int(raw, 1, 30 * 86400)
+            })
+            .map(Duration::from_secs)?,
+            poll: parse_var(&get, "HOTLINE_WEBHOOK_POLL_MS", "500", |raw| {
+                bounded_int(raw, 10, 60_000)
+            })
+            .map(Duration::from_millis)?,
+            key: parse_var(&get, "HOTLINE_WEBHOOK_KEY", "", |raw| {
+                if raw.is_empty() {
+                    return Ok(None);
+                }
+                let bytes: Option<Vec<u8>> = (raw.len() == 64
+                    && raw.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| {
+                    (0..32)
+                        .map(|i| u8::from_str_radix(&raw[2 * i..2 * i + 2], 16).ok())
+                        .collect()
+                })
+                .flatten();
+                bytes
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .map(Some)
+                    .ok_or_else(|| "not 64 hexadecimal digits (32 bytes)".to_owned())
+            })?,
+        };
 
         let jwt = JwtSettings {
             algorithm: parse_var(&get, "HOTLINE_JWT_ALGORITHM", "HS256", JwtAlgorithm::parse)?,
@@ -443,6 +532,7 @@ impl Settings {
             case_attachments_max_bytes,
             case_attachments_max_count,
             orphan_file_age,
+            webhooks,
             jwt,
         })
     }

@@ -41,6 +41,7 @@ use crate::error::{FieldError, PROBLEM_JSON, Problem};
         (name = "statistics", description = "Department performance (接诉即办考核): the four rates, composite score and ranking, by department, category, district, channel or kind; trends; the composite's weights; hot spots (rising categories and districts, clusters of similar cases); the public report (no sign-in). Figures only, never personal data"),
         (name = "exports", description = "Cases as CSV or XLSX files, streamed: for the centre, the departments (their cases) and analysts (without personal data)"),
         (name = "attachments", description = "Files on cases (photos, reply letters, recordings): multipart uploads checked by content, images without EXIF, streamed downloads with ranges, thumbnails, removal by administrators, signed public links"),
+        (name = "webhooks", description = "Case events pushed to integration clients: subscriptions, signed deliveries through an outbox, every attempt logged, replays"),
         (name = "calendar", description = "The working-day calendar and deadline previews"),
         (name = "sla policies", description = "Sign and reply periods per kind and urgency, versioned"),
         (name = "operations", description = "Health and readiness probes for load balancers and orchestrators"),

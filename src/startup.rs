@@ -52,6 +52,8 @@ pub struct AppState {
     pub storage: crate::storage::Storage,
     /// Signs and checks public links to attachments.
     pub links: crate::domain::attachment::LinkSigner,
+    /// Encrypts and decrypts the webhooks' signing secrets.
+    pub webhook_secrets: crate::service::webhooks::SecretBox,
 }
 
 impl AppState {
@@ -152,6 +154,17 @@ impl Application {
                 .to_vec(),
             None => crate::auth::secrets::random_bytes::<32>().to_vec(),
         });
+        let webhook_secrets = crate::service::webhooks::SecretBox::new(
+            &settings.webhooks,
+            settings.jwt.signing_key.as_deref(),
+        );
+        background.push(tokio::spawn(
+            crate::service::webhooks::deliver_periodically(
+                db.clone(),
+                settings.webhooks.clone(),
+                webhook_secrets.clone(),
+            ),
+        ));
         let storage = crate::storage::Storage::open(&settings.storage_url)
             .map_err(|e| StartupError::Task(format!("cannot open the attachment store: {e}")))?;
         if settings.sweep_interval.is_some() {
@@ -183,6 +196,7 @@ impl Application {
             reports: Arc::default(),
             storage,
             links,
+            webhook_secrets,
         });
         let server = HttpServer::new(move || build_app(state.clone()))
             .workers(workers)

@@ -399,6 +399,8 @@ mod tests {
         crate::service::attachments::AttachmentChanges => [];
         crate::service::attachments::RemoveAttachment => [];
         crate::routes::attachments::NewAttachmentLink => [];
+        crate::service::webhooks::CreateWebhook => [];
+        crate::service::webhooks::UpdateWebhook => [];
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub enum Rows {
     /// roles, a confidential case's files the centre did not make shareable; an upload not yet
     /// given to a case, its uploader's only.
     Attachments,
+    /// Webhooks: admins every one; integration clients their own.
+    Webhooks,
     /// The case export: the rows of [`Rows::Cases`] for the centre and the departments, with
     /// the complainant as they see it; analysts every case, without description or complainant.
     CaseExport,
@@ -86,6 +88,7 @@ impl Rows {
                  confidential case's unless made shareable; uploads without a case, their \
                  uploader's only"
             }
+            Rows::Webhooks => "webhooks: admins every one; integration clients their own",
             Rows::CaseExport => {
                 "centre desks and admins all cases, the complainant in full; department roles the \
                  cases dispatched to their department, the complainant as they see it; analysts \
@@ -103,6 +106,7 @@ impl Rows {
             Rows::Own => "own",
             Rows::Surveys => "surveys",
             Rows::Attachments => "attachments",
+            Rows::Webhooks => "webhooks",
             Rows::CaseExport => "case_export",
         }
     }
@@ -150,6 +154,8 @@ const CENTRE_DESKS: &[Role] = &[Role::Operator, Role::Dispatcher, Role::Supervis
 const DISPATCH_DESKS: &[Role] = &[Role::Dispatcher, Role::Supervisor];
 const SUPERVISOR: &[Role] = &[Role::Supervisor];
 const ADMIN: &[Role] = &[Role::Admin];
+/// Who keeps webhooks: administrators for any client, a client for itself.
+const WEBHOOK_KEEPERS: &[Role] = &[Role::Admin, Role::Integration];
 /// Who reads cases: the centre, citizens (their own) and clients (theirs); departments the cases
 /// dispatched to them. Analysts work on statistics, never on cases with personal data.
 const CASE_READERS: &[Role] = &[
@@ -396,6 +402,13 @@ policy! {
     RemoveAttachment = "remove_attachment", DELETE "/api/v1/attachments/{id}", Roles(ADMIN), Attachments;
     CreateAttachmentLink = "create_attachment_link", POST "/api/v1/attachments/{id}/links", Roles(CENTRE_AND_ADMIN), Attachments;
     PublicAttachment = "public_attachment", GET "/api/v1/public/attachments/{id}", Public, All;
+
+    ListWebhooks = "list_webhooks", GET "/api/v1/webhooks", Roles(WEBHOOK_KEEPERS), Webhooks;
+    CreateWebhook = "create_webhook", POST "/api/v1/webhooks", Roles(WEBHOOK_KEEPERS), Webhooks;
+    UpdateWebhook = "update_webhook", PATCH "/api/v1/webhooks/{id}", Roles(WEBHOOK_KEEPERS), Webhooks;
+    DeleteWebhook = "delete_webhook", DELETE "/api/v1/webhooks/{id}", Roles(WEBHOOK_KEEPERS), Webhooks;
+    ListWebhookDeliveries = "list_webhook_deliveries", GET "/api/v1/webhooks/{id}/deliveries", Roles(WEBHOOK_KEEPERS), Webhooks;
+    ReplayWebhookDelivery = "replay_webhook_delivery", POST "/api/v1/webhooks/{id}/deliveries/{delivery_id}/replay", Roles(WEBHOOK_KEEPERS), Webhooks;
 }
 
 /// The entry of an OpenAPI operation, by method and path.

@@ -218,8 +218,10 @@ pub fn insert_complainant(conn: &mut DbConnection, row: ComplainantRow) -> Query
 }
 
 /// Every change of a case writes an event: the statistics refresh the cases that have new ones.
+/// Integrators hear of it through the webhooks' outbox, written here in the same transaction.
 pub fn insert_event(conn: &mut DbConnection, row: NewCaseEvent) -> QueryResult<()> {
     super::stats::touch(row.case_id);
+    super::webhooks::enqueue_timeline(conn, std::slice::from_ref(&row))?;
     diesel::insert_into(case_events::table)
         .values(row)
         .execute(conn)?;

@@ -34,6 +34,7 @@ pub mod stats;
 mod stored;
 pub mod supervision;
 pub mod surveys;
+pub mod webhooks;
 mod writer;
 
 use writer::{SqliteWriter, WriterContext};

@@ -187,6 +187,8 @@ pub struct IntegrationClient {
     pub created_by: UserId,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Its webhooks hear of every case, not only those it registered.
+    pub all_cases: bool,
 }
 
 #[derive(Debug, Insertable)]
@@ -206,5 +208,6 @@ pub struct NewIntegrationClient {
 pub struct IntegrationClientChanges {
     pub name: Option<String>,
     pub active: Option<bool>,
+    pub all_cases: Option<bool>,
     pub updated_at: Option<NaiveDateTime>,
 }

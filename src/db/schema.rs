@@ -79,6 +79,7 @@ diesel::table! {
         created_by -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        all_cases -> Bool,
     }
 }
 
@@ -428,10 +429,79 @@ diesel::joinable!(categories -> departments (default_department_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(integration_clients -> users (created_by));
 diesel::joinable!(surveys -> cases (case_id));
+diesel::joinable!(webhooks -> integration_clients (client_id));
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
+diesel::joinable!(webhook_deliveries -> webhook_events (event_id));
+diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 diesel::joinable!(attachments -> cases (case_id));
 diesel::joinable!(surveys -> survey_templates (template_id));
 
+diesel::table! {
+    webhooks (id) {
+        id -> BigInt,
+        client_id -> BigInt,
+        url -> Text,
+        event_types -> Text,
+        secret_sealed -> Text,
+        active -> Bool,
+        disabled_reason -> Nullable<Text>,
+        failing_since -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_events (id) {
+        id -> BigInt,
+        case_id -> BigInt,
+        event_type -> Text,
+        case_seq -> BigInt,
+        case_status -> Text,
+        occurred_at -> Timestamp,
+        payload -> Nullable<Text>,
+        fanned_out_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    webhook_case_seqs (case_id) {
+        case_id -> BigInt,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        webhook_id -> BigInt,
+        event_id -> BigInt,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        created_at -> Timestamp,
+        replay_of -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> BigInt,
+        delivery_id -> BigInt,
+        attempted_at -> Timestamp,
+        duration_ms -> Integer,
+        status_code -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        response_excerpt -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    webhooks,
+    webhook_events,
+    webhook_case_seqs,
+    webhook_deliveries,
+    webhook_attempts,
     departments,
     categories,
     users,

@@ -282,5 +282,5 @@ pub fn insert_events(conn: &mut DbConnection, rows: &[NewCaseEvent]) -> QueryRes
         super::stats::touch(row.case_id);
     }
     super::insert_many!(conn, case_events::table, rows);
-    Ok(())
+    super::webhooks::enqueue_timeline(conn, rows)
 }

@@ -60,3 +60,4 @@ pub mod sla;
 pub mod stat_facts;
 pub mod statistics;
 pub mod survey;
+pub mod webhook;

@@ -25,6 +25,7 @@ pub mod stats;
 pub mod supervision;
 pub mod surveys;
 pub mod users;
+pub mod webhooks;
 
 /// Registers every endpoint; shared by the server and by the OpenAPI document generator.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -128,7 +129,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(attachments::update_attachment)
                 .service(attachments::remove_attachment)
                 .service(attachments::create_attachment_link)
-                .service(attachments::public_attachment),
+                .service(attachments::public_attachment)
+                .service(webhooks::list_webhooks)
+                .service(webhooks::create_webhook)
+                .service(webhooks::update_webhook)
+                .service(webhooks::delete_webhook)
+                .service(webhooks::list_webhook_deliveries)
+                .service(webhooks::replay_webhook_delivery),
         );
 }
 

@@ -23,3 +23,4 @@ pub mod stats;
 pub mod supervision;
 pub mod surveys;
 pub mod users;
+pub mod webhooks;

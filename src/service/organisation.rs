@@ -430,6 +430,9 @@ pub struct IntegrationClientView {
     pub client_id: String,
     pub name: String,
     pub active: bool,
+    /// Whether its webhooks hear of every case (a city data platform), not only of the cases
+    /// it registered.
+    pub all_cases: bool,
     pub created_by: UserId,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -442,6 +445,7 @@ impl IntegrationClientView {
             client_id: row.client_id,
             name: row.name,
             active: row.active,
+            all_cases: row.all_cases,
             created_by: row.created_by,
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
@@ -476,6 +480,9 @@ pub struct UpdateIntegrationClient {
     /// A disabled client's tokens stop working at once.
     #[serde(default)]
     pub active: Option<bool>,
+    /// Let the client's webhooks hear of every case, not only of the cases it registered.
+    #[serde(default)]
+    pub all_cases: Option<bool>,
 }
 
 pub fn create_client(
@@ -526,6 +533,7 @@ pub fn update_client(
             IntegrationClientChanges {
                 name,
                 active: input.active,
+                all_cases: input.all_cases,
                 updated_at: Some(now()),
             },
         )

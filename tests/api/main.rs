@@ -28,3 +28,4 @@ mod stats;
 mod supervision;
 mod surveys;
 mod tokens;
+mod webhooks;

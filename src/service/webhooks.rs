@@ -1,0 +1,870 @@
+//! Webhooks (SPEC 8): integration clients' subscriptions, and the worker that delivers the
+//! outbox. Every change a timeline records and integrators hear of is written to the outbox in
+//! the change's own transaction (`db::webhooks::enqueue_timeline`); the worker fans each event
+//! out to the webhooks that want it, then sends the deliveries that are due, signed, and keeps
+//! every attempt.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::auth::Principal;
+use crate::auth::secrets;
+use crate::config::WebhookSettings;
+use crate::db::webhooks::{self as store, FAILED, PENDING, SUCCEEDED};
+use crate::db::{Db, DbConnection, now, write_transaction};
+use crate::domain::ids::{CaseId, ClientId, DepartmentId};
+use crate::domain::role::Role;
+use crate::domain::webhook::{
+    EventType, check_url, is_forbidden_address, parse_event_types, retry_delay, signature,
+    store_event_types, wants,
+};
+use crate::error::{ApiError, FieldErrorCode};
+
+/// Encrypts and decrypts the webhooks' signing secrets.
+#[derive(Clone)]
+pub struct SecretBox(Key);
+
+impl SecretBox {
+    /// The configured key, or one derived from the JWT signing key (every server of a deployment
+    /// derives the same), or — with neither — a random one, whose secrets the next start cannot
+    /// read (the log says so).
+    pub fn new(settings: &WebhookSettings, jwt_signing_key: Option<&[u8]>) -> Self {
+        use sha2::Digest;
+        let key: [u8; 32] = match (settings.key, jwt_signing_key) {
+            (Some(key), _) => key,
+            (None, Some(jwt)) => sha2::Sha256::new_with_prefix(b"hotline webhook secrets\0")
+                .chain_update(jwt)
+                .finalize()
+                .into(),
+            (None, None) => {
+                log::warn!(
+                    "neither HOTLINE_WEBHOOK_KEY nor a JWT signing key is set: webhook secrets \
+                     made now cannot be read after a restart"
+                );
+                secrets::random_bytes::<32>()
+            }
+        };
+        SecretBox(Key::from(key))
+    }
+
+    fn seal(&self, secret: &str) -> String {
+        let nonce = secrets::random_bytes::<12>();
+        let sealed = ChaCha20Poly1305::new(&self.0)
+            .encrypt(&Nonce::from(nonce), secret.as_bytes())
+            .expect("encrypting a short secret cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        STANDARD.encode(out)
+    }
+
+    fn open(&self, sealed: &str) -> Option<Vec<u8>> {
+        let bytes = STANDARD.decode(sealed).ok()?;
+        if bytes.len() < 12 {
+            return None;
+        }
+        let (nonce, ciphertext) = bytes.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().ok()?;
+        ChaCha20Poly1305::new(&self.0)
+            .decrypt(&Nonce::from(nonce), ciphertext)
+            .ok()
+    }
+}
+
+impl std::fmt::Debug for SecretBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretBox(..)")
+    }
+}
+
+/// A webhook as its owner sees it (never its secret).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookView {
+    pub id: i64,
+    /// The integration client it belongs to.
+    pub client_id: ClientId,
+    pub url: String,
+    /// The event types it takes; empty: every type.
+    pub event_types: Vec<EventType>,
+    pub active: bool,
+    /// Why the server disabled it (every delivery failed for a day); `null` otherwise.
+    pub disabled_reason: Option<String>,
+    /// Since when every attempt has failed; `null` after a success.
+    pub failing_since: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<store::WebhookRow> for WebhookView {
+    fn from(row: store::WebhookRow) -> Self {
+        WebhookView {
+            id: row.id,
+            client_id: row.client_id,
+            url: row.url,
+            event_types: parse_event_types(&row.event_types),
+            active: row.active,
+            disabled_reason: row.disabled_reason,
+            failing_since: row.failing_since.map(|t| t.and_utc()),
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        }
+    }
+}
+
+/// The answer to creating a webhook: the only time its secret is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedWebhook {
+    #[serde(flatten)]
+    pub webhook: WebhookView,
+    /// Verify each delivery with it: `X-Hotline-Signature` is `t=<unix time>,v1=<hex
+    /// HMAC-SHA256 of "<t>.<body>" with this secret>`. Shown once.
+    #[schema(example = "whsec_Jf1yq1m0pQ5cVbFQ3xkqzEwS9tq2yL4uXr2K1m6bW7o")]
+    pub secret: String,
+}
+
+#[derive(Debug, eserde::Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    /// Where deliveries are posted: `https` (plain `http` only to hosts the configuration
+    /// allows); never a loopback, private or link-local address.
+    #[schema(
+        example = "https://partner.example.cn/hotline/events",
+        max_length = 2000
+    )]
+    #[validate(length(min = 1, max = 2000))]
+    pub url: String,
+    /// The event types wanted; omitted or empty: every type.
+    #[serde(default)]
+    #[validate(length(max = 50))]
+    pub event_types: Vec<EventType>,
+    /// The client it is for: required of administrators; a client makes webhooks for itself
+    /// only (leave it out, or give its own id).
+    #[serde(default)]
+    pub client_id: Option<ClientId>,
+}
+
+#[derive(Debug, Default, eserde::Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhook {
+    #[schema(max_length = 2000)]
+    #[validate(length(min = 1, max = 2000))]
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    #[validate(length(max = 50))]
+    pub event_types: Option<Vec<EventType>>,
+    /// `false` pauses it; `true` enables it again (also one the server disabled), forgetting
+    /// its failures.
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+/// The client whose webhooks the caller keeps: a client itself; an administrator any (`None`).
+fn keeper_scope(principal: &Principal) -> Result<Option<ClientId>, ApiError> {
+    match principal.role {
+        Role::Admin => Ok(None),
+        Role::Integration => principal
+            .client_id()
+            .map(Some)
+            .ok_or_else(|| ApiError::internal("an integration token without its client")),
+        _ => Err(ApiError::internal(
+            "webhooks are kept by admins and clients",
+        )),
+    }
+}
+
+/// A webhook the caller keeps, or 404.
+fn kept(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: i64,
+) -> Result<store::WebhookRow, ApiError> {
+    let scope = keeper_scope(principal)?;
+    store::find_webhook(conn, id)?
+        .filter(|row| scope.is_none_or(|client| client == row.client_id))
+        .ok_or_else(|| ApiError::not_found("no such webhook"))
+}
+
+/// The URL checked, and its host resolved to at least one address a webhook may reach.
+fn checked_url(raw: &str, settings: &WebhookSettings) -> Result<String, ApiError> {
+    let url = check_url(raw.trim(), &settings.http_hosts, settings.allow_private)
+        .map_err(|e| ApiError::field("url", FieldErrorCode::Invalid, e.0))?;
+    if !settings.allow_private
+        && let Some(url::Host::Domain(host)) = url.host()
+    {
+        use std::net::ToSocketAddrs;
+        let port = url.port_or_known_default().unwrap_or(443);
+        let addresses: Vec<SocketAddr> = (host, port)
+            .to_socket_addrs()
+            .map(Iterator::collect)
+            .unwrap_or_default();
+        if addresses.is_empty() {
+            return Err(ApiError::field(
+                "url",
+                FieldErrorCode::Invalid,
+                "the host does not resolve",
+            ));
+        }
+        if addresses.iter().all(|a| is_forbidden_address(a.ip())) {
+            return Err(ApiError::field(
+                "url",
+                FieldErrorCode::Invalid,
+                "the host resolves to loopback, private or link-local addresses only",
+            ));
+        }
+    }
+    Ok(url.to_string())
+}
+
+pub fn create(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    input: CreateWebhook,
+    settings: &WebhookSettings,
+    secrets_box: &SecretBox,
+) -> Result<CreatedWebhook, ApiError> {
+    let client = match keeper_scope(principal)? {
+        Some(own) => match input.client_id {
+            Some(other) if other != own => {
+                return Err(ApiError::field(
+                    "client_id",
+                    FieldErrorCode::NotAllowed,
+                    "a client makes webhooks for itself only",
+                ));
+            }
+            _ => own,
+        },
+        None => input.client_id.ok_or_else(|| {
+            ApiError::field(
+                "client_id",
+                FieldErrorCode::Required,
+                "name the integration client the webhook is for",
+            )
+        })?,
+    };
+    let url = checked_url(&input.url, settings)?;
+    let secret = format!("whsec_{}", secrets::random_token());
+    let at = now();
+    let row = write_transaction(conn, |conn| -> Result<_, ApiError> {
+        crate::db::accounts::find_client(conn, client)?.ok_or_else(|| {
+            ApiError::field("client_id", FieldErrorCode::NotFound, "no such client")
+        })?;
+        Ok(store::insert_webhook(
+            conn,
+            store::NewWebhook {
+                client_id: client,
+                url,
+                event_types: store_event_types(&input.event_types),
+                secret_sealed: secrets_box.seal(&secret),
+                active: true,
+                created_at: at,
+                updated_at: at,
+            },
+        )?)
+    })?;
+    Ok(CreatedWebhook {
+        webhook: row.into(),
+        secret,
+    })
+}
+
+pub fn list(conn: &mut DbConnection, principal: &Principal) -> Result<Vec<WebhookView>, ApiError> {
+    let scope = keeper_scope(principal)?;
+    Ok(store::list_webhooks(conn, scope)?
+        .into_iter()
+        .map(WebhookView::from)
+        .collect())
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: i64,
+    input: UpdateWebhook,
+    settings: &WebhookSettings,
+) -> Result<WebhookView, ApiError> {
+    let url = input
+        .url
+        .as_deref()
+        .map(|u| checked_url(u, settings))
+        .transpose()?;
+    write_transaction(conn, |conn| -> Result<_, ApiError> {
+        let row = kept(conn, principal, id)?;
+        let reenabled = input.active == Some(true) && !row.active;
+        let changes = store::WebhookChanges {
+            url,
+            event_types: input.event_types.as_deref().map(store_event_types),
+            active: input.active,
+            disabled_reason: reenabled.then_some(None),
+            failing_since: reenabled.then_some(None),
+            updated_at: Some(now()),
+        };
+        Ok(store::update_webhook(conn, id, changes)?.into())
+    })
+}
+
+pub fn delete(conn: &mut DbConnection, principal: &Principal, id: i64) -> Result<(), ApiError> {
+    write_transaction(conn, |conn| -> Result<_, ApiError> {
+        kept(conn, principal, id)?;
+        Ok(store::delete_webhook(conn, id)?)
+    })
+}
+
+/// One attempt at a delivery.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttemptView {
+    pub attempted_at: DateTime<Utc>,
+    pub duration_ms: i32,
+    /// The receiver's HTTP status; `null` when it did not answer.
+    pub status_code: Option<i32>,
+    /// Why it failed, when it did not answer or was refused before sending.
+    pub error: Option<String>,
+    /// The first bytes of the answer (at most 200 characters).
+    pub response_excerpt: Option<String>,
+}
+
+/// One event sent (or to be sent) to one webhook.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeliveryView {
+    /// Sent as `X-Hotline-Delivery`: a receiver that sees an id twice has seen the delivery
+    /// twice (deliveries are at least once).
+    pub id: i64,
+    pub event_id: i64,
+    pub event_type: String,
+    pub case_id: CaseId,
+    /// The event's number among its case's events.
+    pub sequence: i64,
+    /// `pending`, `succeeded` or `failed` (tried for the configured time, a day by default).
+    #[schema(example = "succeeded")]
+    pub state: String,
+    pub attempts: i32,
+    /// When a pending delivery is next tried.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// The delivery this one replays.
+    pub replay_of: Option<i64>,
+    /// Every attempt, oldest first.
+    pub attempt_log: Vec<AttemptView>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryQuery {
+    /// At most this many, newest first (default 50, at most 200).
+    pub limit: Option<i64>,
+    /// Only deliveries with a smaller id (the page after one that ended with this id).
+    pub before: Option<i64>,
+}
+
+pub fn deliveries(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: i64,
+    query: &DeliveryQuery,
+) -> Result<Vec<DeliveryView>, ApiError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::field(
+            "limit",
+            FieldErrorCode::Range,
+            "from 1 to 200",
+        ));
+    }
+    kept(conn, principal, id)?;
+    let rows = store::deliveries_of(conn, id, limit, query.before)?;
+    let ids: Vec<i64> = rows.iter().map(|(d, ..)| d.id).collect();
+    let mut attempts: HashMap<i64, Vec<AttemptView>> = HashMap::new();
+    for (_, a) in store::attempts_of(conn, &ids)? {
+        attempts
+            .entry(a.delivery_id)
+            .or_default()
+            .push(AttemptView {
+                attempted_at: a.attempted_at.and_utc(),
+                duration_ms: a.duration_ms,
+                status_code: a.status_code,
+                error: a.error,
+                response_excerpt: a.response_excerpt,
+            });
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(d, event_type, case_id, sequence)| {
+            delivery_view(d, event_type, case_id, sequence, &mut attempts)
+        })
+        .collect())
+}
+
+fn delivery_view(
+    d: store::DeliveryRow,
+    event_type: String,
+    case_id: CaseId,
+    sequence: i64,
+    attempts: &mut HashMap<i64, Vec<AttemptView>>,
+) -> DeliveryView {
+    DeliveryView {
+        id: d.id,
+        event_id: d.event_id,
+        event_type,
+        case_id,
+        sequence,
+        next_attempt_at: (d.state == PENDING).then(|| d.next_attempt_at.and_utc()),
+        state: d.state,
+        attempts: d.attempts,
+        created_at: d.created_at.and_utc(),
+        replay_of: d.replay_of,
+        attempt_log: attempts.remove(&d.id).unwrap_or_default(),
+    }
+}
+
+/// Sends a delivery's event again, as a new delivery (due now).
+pub fn replay(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: i64,
+    delivery_id: i64,
+) -> Result<DeliveryView, ApiError> {
+    write_transaction(conn, |conn| -> Result<_, ApiError> {
+        kept(conn, principal, id)?;
+        let original = store::find_delivery(conn, delivery_id)?
+            .filter(|d| d.webhook_id == id)
+            .ok_or_else(|| ApiError::not_found("no such delivery of this webhook"))?;
+        let at = now();
+        let row = store::insert_delivery(
+            conn,
+            store::NewDelivery {
+                webhook_id: id,
+                event_id: original.event_id,
+                state: PENDING,
+                attempts: 0,
+                next_attempt_at: at,
+                created_at: at,
+                replay_of: Some(original.id),
+            },
+        )?;
+        let (_, event_type, case_id, sequence) =
+            store::deliveries_of(conn, id, 1, Some(row.id + 1))?
+                .into_iter()
+                .next()
+                .ok_or_else(|| ApiError::internal("the replay just written is not there"))?;
+        Ok(delivery_view(
+            row,
+            event_type,
+            case_id,
+            sequence,
+            &mut HashMap::new(),
+        ))
+    })
+}
+
+// The delivery worker.
+
+/// The body of every delivery of an event: public fields only.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventBody {
+    /// The event's id (one per change; its deliveries to several webhooks share it).
+    pub id: i64,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub occurred_at: DateTime<Utc>,
+    /// 1, 2, 3… among the case's events: order by it.
+    pub sequence: i64,
+    pub case: CaseSummary,
+}
+
+/// What an event tells of its case: never its text, address or anything about who raised it;
+/// read more with your own token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseSummary {
+    pub id: CaseId,
+    pub case_no: String,
+    /// The status right after the change.
+    pub status: String,
+    pub kind: String,
+    pub channel: String,
+    pub urgency: String,
+    pub category_id: Option<i64>,
+    pub district_id: Option<DepartmentId>,
+    pub lead_department_id: Option<DepartmentId>,
+    pub closure: Option<String>,
+    pub registered_at: DateTime<Utc>,
+    pub reply_due_at: Option<DateTime<Utc>>,
+}
+
+/// Hands up to `limit` outbox events to the webhooks that want them; how many.
+pub fn fan_out(conn: &mut DbConnection, limit: i64) -> Result<usize, ApiError> {
+    write_transaction(conn, |conn| -> Result<usize, ApiError> {
+        let events = store::events_to_fan_out(conn, limit)?;
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let mut case_ids: Vec<CaseId> = events.iter().map(|e| e.case_id).collect();
+        case_ids.sort_unstable();
+        case_ids.dedup();
+        let cases: HashMap<CaseId, store::CasePublic> = store::cases_public(conn, &case_ids)?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
+        let hooks: Vec<(store::WebhookRow, Vec<EventType>, bool)> = store::active_webhooks(conn)?
+            .into_iter()
+            .map(|(row, all_cases)| {
+                let types = parse_event_types(&row.event_types);
+                (row, types, all_cases)
+            })
+            .collect();
+        let at = now();
+        let mut deliveries = Vec::new();
+        for event in &events {
+            let Some(case) = cases.get(&event.case_id) else {
+                store::mark_fanned_out(conn, event.id, "{}", at)?;
+                continue;
+            };
+            let body = EventBody {
+                id: event.id,
+                event_type: event.event_type.clone(),
+                occurred_at: event.occurred_at.and_utc(),
+                sequence: event.case_seq,
+                case: CaseSummary {
+                    id: case.id,
+                    case_no: case.case_no.clone(),
+                    status: event.case_status.clone(),
+                    kind: case.kind.clone(),
+                    channel: case.channel.clone(),
+                    urgency: case.urgency.clone(),
+                    category_id: case.category_id,
+                    district_id: case.district_id,
+                    lead_department_id: case.lead_department_id,
+                    closure: case.closure.clone(),
+                    registered_at: case.created_at.and_utc(),
+                    reply_due_at: case.reply_due_at.map(|t| t.and_utc()),
+                },
+            };
+            let payload = serde_json::to_string(&body)
+                .map_err(|e| ApiError::internal(format!("event body: {e}")))?;
+            if let Ok(event_type) = event.event_type.parse::<EventType>() {
+                for (hook, types, all_cases) in &hooks {
+                    let hears = *all_cases || case.source_client == Some(hook.client_id);
+                    if hears && wants(types, event_type) {
+                        deliveries.push(store::NewDelivery {
+                            webhook_id: hook.id,
+                            event_id: event.id,
+                            state: PENDING,
+                            attempts: 0,
+                            next_attempt_at: at,
+                            created_at: at,
+                            replay_of: None,
+                        });
+                    }
+                }
+            }
+            store::mark_fanned_out(conn, event.id, &payload, at)?;
+        }
+        store::insert_deliveries(conn, &deliveries)?;
+        Ok(events.len())
+    })
+}
+
+/// How one attempt went.
+#[derive(Debug)]
+struct Outcome {
+    sendable: store::Sendable,
+    attempted_at: NaiveDateTime,
+    duration_ms: i32,
+    status: Option<u16>,
+    error: Option<String>,
+    excerpt: Option<String>,
+}
+
+impl Outcome {
+    fn succeeded(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// How long a worker holds the deliveries it took: past the 10 s timeout with room to record.
+const LEASE: Duration = Duration::from_secs(60);
+/// Deliveries taken at once, and sent at once.
+const BATCH: i64 = 256;
+const IN_FLIGHT: usize = 64;
+
+/// The client that sends deliveries: 10 s per attempt, redirects not followed, names resolved
+/// only to addresses a webhook may reach.
+pub fn http_client(settings: &WebhookSettings) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("hotline-webhooks/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(Arc::new(PublicOnlyResolver {
+            allow_private: settings.allow_private,
+        }))
+        .build()
+        .expect("the webhook HTTP client's settings are valid")
+}
+
+/// Resolves names like the system does, then keeps only addresses a webhook may reach (a name
+/// that pointed somewhere public when the webhook was made may not point inside later).
+struct PublicOnlyResolver {
+    allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
+                .await?
+                .filter(|a| allow_private || !is_forbidden_address(a.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err("the host resolves to no address a webhook may reach".into());
+            }
+            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+async fn send(
+    client: &reqwest::Client,
+    settings: &WebhookSettings,
+    secrets_box: &SecretBox,
+    sendable: store::Sendable,
+) -> Outcome {
+    let attempted_at = now();
+    let started = Instant::now();
+    let mut outcome = Outcome {
+        attempted_at,
+        duration_ms: 0,
+        status: None,
+        error: None,
+        excerpt: None,
+        sendable,
+    };
+    let s = &outcome.sendable;
+    // Checked again: the rules (and the configuration) may have changed since it was made.
+    let refused = check_url(&s.url, &settings.http_hosts, settings.allow_private)
+        .err()
+        .map(|e| format!("refused: {}", e.0));
+    let secret = secrets_box.open(&s.secret_sealed);
+    let result = match (refused, secret, s.payload.clone()) {
+        (Some(refused), ..) => Err(refused),
+        (None, None, _) => Err("the webhook's secret cannot be read with this server's key".into()),
+        (None, _, None) => Err("the event has no body".into()),
+        (None, Some(secret), Some(body)) => {
+            let t = Utc::now().timestamp();
+            let signed = signature(&secret, t, body.as_bytes());
+            client
+                .post(&s.url)
+                .header("content-type", "application/json")
+                .header("x-hotline-event", &s.event_type)
+                .header("x-hotline-delivery", s.delivery_id.to_string())
+                .header("x-hotline-signature", signed)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| describe(&e))
+        }
+    };
+    match result {
+        Ok(mut response) => {
+            outcome.status = Some(response.status().as_u16());
+            // The first bytes only: a receiver may answer with anything.
+            if let Ok(Some(chunk)) = response.chunk().await {
+                let text = String::from_utf8_lossy(&chunk[..chunk.len().min(800)]);
+                let excerpt: String = text
+                    .chars()
+                    .filter(|c| !c.is_control() || *c == '\n')
+                    .take(200)
+                    .collect();
+                outcome.excerpt = (!excerpt.is_empty()).then_some(excerpt);
+            }
+        }
+        Err(error) => outcome.error = Some(error),
+    }
+    outcome.duration_ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
+    outcome
+}
+
+/// Why a request failed, without the URL (it may carry a token in its query).
+fn describe(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else if error.is_redirect() {
+        "redirect"
+    } else {
+        "request failed"
+    };
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        cause = inner.to_string();
+        source = inner.source();
+    }
+    if cause.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {}", cause.chars().take(200).collect::<String>())
+    }
+}
+
+/// Records the attempts: a success settles its delivery; a failure schedules the next attempt
+/// (or, past the retry time, fails the delivery) and counts against the webhook, which is
+/// disabled once every attempt has failed for `disable_after`.
+fn settle(
+    conn: &mut DbConnection,
+    outcomes: &[Outcome],
+    settings: &WebhookSettings,
+) -> Result<(), ApiError> {
+    write_transaction(conn, |conn| -> Result<(), ApiError> {
+        let at = now();
+        store::insert_attempts(
+            conn,
+            &outcomes
+                .iter()
+                .map(|o| store::NewAttempt {
+                    delivery_id: o.sendable.delivery_id,
+                    attempted_at: o.attempted_at,
+                    duration_ms: o.duration_ms,
+                    status_code: o.status.map(i32::from),
+                    error: o.error.clone(),
+                    response_excerpt: o.excerpt.clone(),
+                })
+                .collect::<Vec<_>>(),
+        )?;
+        let mut hooks: HashMap<i64, (bool, Option<&Outcome>)> = HashMap::new();
+        for o in outcomes {
+            let s = &o.sendable;
+            let attempts = s.attempts + 1;
+            if o.succeeded() {
+                store::settle_delivery(conn, s.delivery_id, SUCCEEDED, attempts, at)?;
+                hooks.insert(s.webhook_id, (true, None));
+            } else {
+                let given_up = at - s.created_at
+                    >= chrono::Duration::from_std(settings.retry_for)
+                        .unwrap_or(chrono::Duration::MAX);
+                let next = at
+                    + chrono::Duration::from_std(retry_delay(
+                        attempts as u32,
+                        settings.retry_base,
+                        fastrand::f64(),
+                    ))
+                    .unwrap_or(chrono::Duration::hours(1));
+                let state = if given_up { FAILED } else { PENDING };
+                store::settle_delivery(conn, s.delivery_id, state, attempts, next)?;
+                hooks.entry(s.webhook_id).or_insert((false, Some(o)));
+            }
+        }
+        for (id, (any_success, failure)) in hooks {
+            let Some(hook) = store::find_webhook(conn, id)? else {
+                continue;
+            };
+            let mut changes = store::WebhookChanges::default();
+            if any_success {
+                if hook.failing_since.is_some() {
+                    changes.failing_since = Some(None);
+                }
+            } else if let Some(since) = hook.failing_since {
+                let limit = chrono::Duration::from_std(settings.disable_after)
+                    .unwrap_or(chrono::Duration::MAX);
+                if hook.active && at - since >= limit {
+                    let last = failure
+                        .map(|o| match (o.status, &o.error) {
+                            (Some(status), _) => format!("HTTP {status}"),
+                            (None, Some(error)) => error.clone(),
+                            (None, None) => "no answer".to_owned(),
+                        })
+                        .unwrap_or_default();
+                    changes.active = Some(false);
+                    changes.disabled_reason = Some(Some(format!(
+                        "every delivery failed since {} (last: {last}); fix the receiver and \
+                         enable the webhook again",
+                        since
+                            .and_utc()
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    )));
+                }
+            } else {
+                changes.failing_since = Some(Some(at));
+            }
+            if changes.failing_since.is_some() || changes.active.is_some() {
+                changes.updated_at = Some(at);
+                store::update_webhook(conn, id, changes)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// One round of the worker: fan out, take what is due, send it, record it. How much it did.
+pub async fn deliver_once(
+    db: &Db,
+    client: &reqwest::Client,
+    settings: &WebhookSettings,
+    secrets_box: &SecretBox,
+) -> Result<usize, ApiError> {
+    let fanned = db.run(|conn| fan_out(conn, 500)).await?;
+    let due = db
+        .run(|conn| {
+            write_transaction(conn, |conn| -> Result<_, ApiError> {
+                let at = now();
+                let lease = at + chrono::Duration::from_std(LEASE).expect("a minute");
+                let ids = store::claim_due(conn, at, lease, BATCH)?;
+                Ok(store::sendable(conn, &ids)?)
+            })
+        })
+        .await?;
+    let sent = due.len();
+    if sent > 0 {
+        let outcomes: Vec<Outcome> = futures_util::stream::iter(due)
+            .map(|s| send(client, settings, secrets_box, s))
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        let settings = settings.clone();
+        db.run(move |conn| settle(conn, &outcomes, &settings))
+            .await?;
+    }
+    Ok(fanned + sent)
+}
+
+/// The delivery worker: rounds back to back while there is work, a pause of `poll` when there
+/// is none; outbox events every webhook has had for a week are forgotten once an hour.
+pub async fn deliver_periodically(db: Db, settings: WebhookSettings, secrets_box: SecretBox) {
+    let client = http_client(&settings);
+    let mut last_prune = Instant::now();
+    loop {
+        match deliver_once(&db, &client, &settings, &secrets_box).await {
+            Ok(0) => tokio::time::sleep(settings.poll).await,
+            Ok(_) => {}
+            Err(error) => {
+                log::warn!("webhook delivery round failed (the next one retries): {error}");
+                tokio::time::sleep(settings.poll).await;
+            }
+        }
+        if last_prune.elapsed() > Duration::from_secs(3600) {
+            last_prune = Instant::now();
+            let before = now() - chrono::Duration::days(7);
+            if let Err(error) = db
+                .run(move |conn| {
+                    write_transaction(conn, |conn| store::prune(conn, before))
+                        .map_err(ApiError::from)
+                })
+                .await
+            {
+                log::warn!("webhook outbox pruning failed: {error}");
+            }
+        }
+    }
+}
