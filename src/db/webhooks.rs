@@ -90,9 +90,34 @@ pub fn update_webhook(
         .get_result(conn)
 }
 
+/// The ids among `ids` of webhooks that still exist, locked against removal until the
+/// transaction ends (PostgreSQL: `FOR KEY SHARE`, which removal's `FOR UPDATE` waits for, while
+/// updates of other columns go on), so that a delivery is not recorded for a webhook being
+/// removed.
+pub fn lock_webhooks(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<i64>> {
+    macro_rules! query {
+        () => {
+            webhooks::table
+                .filter(webhooks::id.eq_any(ids))
+                .select(webhooks::id)
+        };
+    }
+    match conn {
+        DbConnection::Postgres(pg) => query!().for_key_share().load(pg),
+        DbConnection::Sqlite(sqlite) => query!().load(sqlite),
+    }
+}
+
 /// Removes a webhook with its deliveries and their attempts (the events stay: other webhooks
-/// may have them).
+/// may have them). The row is locked first: a worker recording attempts holds it shared.
 pub fn delete_webhook(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
+    if let DbConnection::Postgres(pg) = conn {
+        webhooks::table
+            .find(id)
+            .select(webhooks::id)
+            .for_update()
+            .load::<i64>(pg)?;
+    }
     let deliveries = webhook_deliveries::table
         .filter(webhook_deliveries::webhook_id.eq(id))
         .select(webhook_deliveries::id);
@@ -247,14 +272,22 @@ pub fn cases_public(conn: &mut DbConnection, ids: &[CaseId]) -> QueryResult<Vec<
         .load(conn)
 }
 
-/// The webhooks taking events now, each with whether its client hears of every case.
+/// The webhooks taking events now, each with whether its client hears of every case; on
+/// PostgreSQL locked against removal (see [`lock_webhooks`]) while deliveries are written.
 pub fn active_webhooks(conn: &mut DbConnection) -> QueryResult<Vec<(WebhookRow, bool)>> {
-    webhooks::table
-        .inner_join(integration_clients::table)
-        .filter(webhooks::active.eq(true))
-        .filter(integration_clients::active.eq(true))
-        .select((WebhookRow::as_select(), integration_clients::all_cases))
-        .load(conn)
+    macro_rules! query {
+        () => {
+            webhooks::table
+                .inner_join(integration_clients::table)
+                .filter(webhooks::active.eq(true))
+                .filter(integration_clients::active.eq(true))
+                .select((webhooks::all_columns, integration_clients::all_cases))
+        };
+    }
+    match conn {
+        DbConnection::Postgres(pg) => query!().for_key_share().load(pg),
+        DbConnection::Sqlite(sqlite) => query!().load(sqlite),
+    }
 }
 
 #[derive(Debug, Insertable)]

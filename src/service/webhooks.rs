@@ -729,6 +729,15 @@ fn settle(
 ) -> Result<(), ApiError> {
     write_transaction(conn, |conn| -> Result<(), ApiError> {
         let at = now();
+        // A webhook removed while its deliveries were out takes their outcomes with it.
+        let mut hook_ids: Vec<i64> = outcomes.iter().map(|o| o.sendable.webhook_id).collect();
+        hook_ids.sort_unstable();
+        hook_ids.dedup();
+        let live = store::lock_webhooks(conn, &hook_ids)?;
+        let outcomes: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|o| live.contains(&o.sendable.webhook_id))
+            .collect();
         store::insert_attempts(
             conn,
             &outcomes
@@ -744,7 +753,7 @@ fn settle(
                 .collect::<Vec<_>>(),
         )?;
         let mut hooks: HashMap<i64, (bool, Option<&Outcome>)> = HashMap::new();
-        for o in outcomes {
+        for &o in &outcomes {
             let s = &o.sendable;
             let attempts = s.attempts + 1;
             if o.succeeded() {

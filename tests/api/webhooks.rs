@@ -66,7 +66,6 @@ impl Receiver {
         .bind(("127.0.0.1", port))
         .expect("the receiver binds")
         .run();
-        let port = port;
         let handle = server.handle();
         tokio::spawn(server);
         Receiver {
@@ -95,6 +94,28 @@ impl Receiver {
         }
         panic!("the receiver never got {what}: {:#?}", self.received());
     }
+}
+
+/// Polls a webhook's deliveries (at most 20 s) until `found` finds something in them.
+async fn deliveries_when(
+    app: &TestApp,
+    token: &str,
+    hook: i64,
+    found: impl Fn(&[Value]) -> Option<Value>,
+) -> Value {
+    for _ in 0..400 {
+        let deliveries: Value = app
+            .get_as(token, &format!("/api/v1/webhooks/{hook}/deliveries"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if let Some(value) = found(deliveries.as_array().unwrap()) {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the deliveries never showed what the test waited for");
 }
 
 fn free_port() -> u16 {
@@ -319,20 +340,14 @@ async fn clients_get_signed_events_of_their_cases_with_retries_and_replays() {
     );
     assert_eq!(accepted_body["sequence"], 2);
 
-    // Every attempt is on record.
-    let deliveries: Value = app
-        .get_as(&a, &format!("/api/v1/webhooks/{hook}/deliveries"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let first = deliveries
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["id"].to_string() == retried.delivery)
-        .unwrap()
-        .clone();
+    // Every attempt is on record (once the worker has recorded what the receiver answered).
+    let first = deliveries_when(&app, &a, hook, |deliveries| {
+        deliveries
+            .iter()
+            .find(|d| d["id"].as_i64() == retried.delivery.parse().ok() && d["state"] != "pending")
+            .cloned()
+    })
+    .await;
     assert_eq!(first["state"], "succeeded");
     assert_eq!(first["attempts"], 2);
     assert_eq!(first["attempt_log"][0]["status_code"], 500);
@@ -428,24 +443,16 @@ async fn a_receiver_down_for_a_while_gets_everything_when_it_comes_up() {
         assert_eq!(response.status(), 201);
     }
     // Attempts fail while nothing listens…
-    for _ in 0..200 {
-        let deliveries: Value = app
-            .get_as(&a, &format!("/api/v1/webhooks/{hook}/deliveries"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        let failed = deliveries.as_array().unwrap().iter().all(|d| {
+    deliveries_when(&app, &a, hook, |deliveries| {
+        let failing = deliveries.iter().all(|d| {
             d["attempts"].as_i64().unwrap() >= 1
                 && d["state"] == "pending"
                 && d["attempt_log"][0]["status_code"].is_null()
                 && d["attempt_log"][0]["error"].is_string()
         });
-        if deliveries.as_array().unwrap().len() == 3 && failed {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (deliveries.len() == 3 && failing).then_some(Value::Bool(true))
+    })
+    .await;
     // …and every event arrives once it is up.
     let receiver = Receiver::start(port, vec![]).await;
     let got = receiver
@@ -516,4 +523,145 @@ async fn webhook_urls_cannot_reach_inside_the_network() {
         )
         .await;
     assert_problem(other, 422, "validation_failed").await;
+}
+
+#[tokio::test]
+async fn a_change_that_rolls_back_emits_nothing() {
+    let app = spawn_app_with(FAST).await;
+    app.load_demo().await;
+    let admin = app.token("admin").await;
+    let (_, a) = client(&app, &admin, "小程序甲").await;
+    let receiver = Receiver::start(free_port(), vec![]).await;
+    let hook: Value = app
+        .post_as(
+            Some(&a),
+            "/api/v1/webhooks",
+            &json!({"url": receiver.url()}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let hook = hook["id"].as_i64().unwrap();
+    // The registration's transaction fails at its very end (its statistics are written just
+    // before it commits), after the case, its timeline event and its outbox row were written.
+    if app.db.is_postgres() {
+        app.db
+            .execute(
+                "CREATE FUNCTION injected_failure() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
+            )
+            .await;
+        app.db
+            .execute(
+                "CREATE TRIGGER injected_failure BEFORE INSERT ON case_stat_facts \
+                 FOR EACH ROW EXECUTE FUNCTION injected_failure()",
+            )
+            .await;
+    } else {
+        app.db
+            .execute(
+                "CREATE TRIGGER injected_failure BEFORE INSERT ON case_stat_facts \
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+            )
+            .await;
+    }
+    let failed = app
+        .post_as(Some(&a), "/api/v1/cases", &complaint("wx-rolled-back"))
+        .await;
+    assert_eq!(failed.status(), 500);
+    app.db
+        .execute(if app.db.is_postgres() {
+            "DROP TRIGGER injected_failure ON case_stat_facts"
+        } else {
+            "DROP TRIGGER injected_failure"
+        })
+        .await;
+    let committed = app
+        .post_as(Some(&a), "/api/v1/cases", &complaint("wx-committed"))
+        .await;
+    assert_eq!(committed.status(), 201);
+    let committed: Value = committed.json().await.unwrap();
+    receiver
+        .wait_for("the committed registration", |got| !got.is_empty())
+        .await;
+    // Give a wrongly emitted event time to arrive too.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "only the committed change: {got:#?}");
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["case"]["id"], committed["id"]);
+    assert_eq!(body["sequence"], 1);
+    let deliveries: Value = app
+        .get_as(&a, &format!("/api/v1/webhooks/{hook}/deliveries"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(deliveries.as_array().unwrap().len(), 1);
+    receiver.server.stop(true).await;
+}
+
+#[tokio::test]
+async fn a_webhook_failing_for_its_whole_allowance_is_disabled_and_says_why() {
+    let mut settings = FAST.to_vec();
+    settings.extend([
+        ("HOTLINE_WEBHOOK_RETRY_FOR_SECS", "1"),
+        ("HOTLINE_WEBHOOK_DISABLE_AFTER_SECS", "1"),
+    ]);
+    let app = spawn_app_with(&settings).await;
+    app.load_demo().await;
+    let admin = app.token("admin").await;
+    let (_, a) = client(&app, &admin, "小程序甲").await;
+    // Answers 503 to everything.
+    let receiver = Receiver::start(free_port(), vec![503; 1000]).await;
+    let hook: Value = app
+        .post_as(
+            Some(&a),
+            "/api/v1/webhooks",
+            &json!({"url": receiver.url()}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let hook = hook["id"].as_i64().unwrap();
+    app.post_as(Some(&a), "/api/v1/cases", &complaint("wx-1"))
+        .await;
+    let failed = deliveries_when(&app, &a, hook, |deliveries| {
+        deliveries.iter().find(|d| d["state"] == "failed").cloned()
+    })
+    .await;
+    assert!(failed["attempts"].as_i64().unwrap() >= 2);
+    assert_eq!(failed["attempt_log"][0]["status_code"], 503);
+    let mut view = Value::Null;
+    for _ in 0..100 {
+        let hooks: Value = app
+            .get_as(&a, "/api/v1/webhooks")
+            .await
+            .json()
+            .await
+            .unwrap();
+        view = hooks[0].clone();
+        if view["active"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(view["active"], false, "{view}");
+    let reason = view["disabled_reason"].as_str().unwrap();
+    assert!(reason.contains("HTTP 503"), "{reason}");
+    // Enabled again by its owner, it starts afresh.
+    let enabled = app
+        .patch_as(
+            &a,
+            &format!("/api/v1/webhooks/{hook}"),
+            &json!({"active": true}),
+        )
+        .await;
+    assert_eq!(enabled.status(), 200);
+    let enabled: Value = enabled.json().await.unwrap();
+    assert_eq!(enabled["active"], true);
+    assert!(enabled["disabled_reason"].is_null() && enabled["failing_since"].is_null());
+    receiver.server.stop(true).await;
 }
