@@ -2,7 +2,10 @@
 # Crash test (SPEC 7, durability): sustained concurrent POST /cases against a server on an embedded
 # SQLite file, `kill -9` of the server while requests are in flight, restart on the same file, and
 # a check that every case acknowledged with 201 is there, intact, with its `registered` timeline
-# event. Repeats the kill cycle CYCLES times on one file; exits non-zero on any loss.
+# event. Repeats the kill cycle CYCLES times on one file; exits non-zero on any loss. A webhook
+# (of an integration client granted every case) points at a local receiver all along: after the
+# last restart every acknowledged case's `case.registered` event must reach it (duplicates allowed,
+# none lost), including those still in the outbox or in flight when the server was killed.
 #   bash bench/crash.sh                  # debug build (as CI runs it)
 #   PROFILE=release CYCLES=5 LOAD_SECONDS=3 bash bench/crash.sh
 set -euo pipefail
@@ -23,11 +26,17 @@ bin="$CARGO_TARGET_DIR/$PROFILE/hotline"
 work="$(mktemp -d)"
 export DATABASE_URL="sqlite://$work/crash.db"
 export RUST_LOG=warn
+# Webhook deliveries to the receiver on loopback, retried quickly; the secrets' key is fixed so
+# that the restarted server still signs with the webhook's secret.
+export HOTLINE_WEBHOOK_ALLOW_PRIVATE=true HOTLINE_WEBHOOK_HTTP_HOSTS=127.0.0.1
+export HOTLINE_WEBHOOK_RETRY_BASE_MS=200 HOTLINE_WEBHOOK_POLL_MS=50
+export HOTLINE_WEBHOOK_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
 server=""
 cleanup() {
     if [ -n "$server" ]; then kill -9 "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+    if [ -n "${receiver:-}" ]; then kill "$receiver" 2>/dev/null || true; wait "$receiver" 2>/dev/null || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -53,6 +62,39 @@ sign_in() {
         python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
 }
 token="$(sign_in)"
+
+# The webhook's receiver: keeps the event type and case of every delivery it gets.
+receiver_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+cat >"$work/receiver.py" <<'PY'
+import http.server, json, sys, threading
+port, path = int(sys.argv[1]), sys.argv[2]
+lock = threading.Lock()
+out = open(path, "a")
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with lock:
+            out.write(json.dumps({"delivery": self.headers["X-Hotline-Delivery"], "type": body["type"],
+                                  "case_id": body["case"]["id"]}) + "\n")
+            out.flush()
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Hook).serve_forever()
+PY
+python3 "$work/receiver.py" "$receiver_port" "$work/received.jsonl" &
+receiver=$!
+admin="$(curl -fsS "$base/api/v1/auth/login" -H 'content-type: application/json' \
+    -d '{"username":"admin","password":"hotline-demo-2026"}' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
+client_id="$(curl -fsS "$base/api/v1/integration-clients" -H "Authorization: Bearer $admin" \
+    -H 'content-type: application/json' -d '{"name":"城市数据平台"}' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+curl -fsS -X PATCH "$base/api/v1/integration-clients/$client_id" -H "Authorization: Bearer $admin" \
+    -H 'content-type: application/json' -d '{"all_cases":true}' >/dev/null
+curl -fsS "$base/api/v1/webhooks" -H "Authorization: Bearer $admin" -H 'content-type: application/json' \
+    -d "{\"client_id\":$client_id,\"url\":\"http://127.0.0.1:$receiver_port/hook\",\"event_types\":[\"case.registered\"]}" >/dev/null
 
 # The load generator: WORKERS threads, each POSTing cases back to back on a keep-alive
 # connection, each body carrying a unique marker. Every 201 is appended (id, case_no, the body
@@ -170,9 +212,28 @@ for cycle in $(seq 1 "$CYCLES"); do
     python3 "$work/verify.py" "$port" "$token" "$acks"
 done
 
+# Every acknowledged case's registration reaches the webhook (deliveries taken by the killed
+# server are due again when their lease, 30 s, runs out).
+python3 - "$acks" "$work/received.jsonl" <<'PY'
+import json, sys, time
+acked = {json.loads(line)["id"] for line in open(sys.argv[1])}
+deadline = time.time() + 90
+while True:
+    got = [json.loads(line) for line in open(sys.argv[2])]
+    delivered = {g["case_id"] for g in got if g["type"] == "case.registered"}
+    missing = acked - delivered
+    if not missing or time.time() > deadline:
+        break
+    time.sleep(0.5)
+deliveries = [g["delivery"] for g in got]
+print(f"webhook: {len(acked)} acknowledged cases, {len(acked) - len(missing)} delivered, "
+      f"{len(deliveries) - len(set(deliveries))} deliveries received twice, {len(missing)} missing")
+sys.exit(1 if missing else 0)
+PY
+
 if grep -q "panicked" "$work/server.log"; then
     echo "the server panicked:" >&2
     grep -A3 panicked "$work/server.log" >&2
     exit 1
 fi
-echo "crash test passed: $CYCLES kill -9 cycles, every acknowledged case intact"
+echo "crash test passed: $CYCLES kill -9 cycles, every acknowledged case intact and delivered to the webhook"

@@ -592,7 +592,8 @@ impl Outcome {
 }
 
 /// How long a worker holds the deliveries it took: past the 10 s timeout with room to record.
-const LEASE: Duration = Duration::from_secs(60);
+/// (A worker that dies holding them leaves them due again this long after.)
+const LEASE: Duration = Duration::from_secs(30);
 /// Deliveries taken at once, and sent at once.
 const BATCH: i64 = 256;
 const IN_FLIGHT: usize = 64;
