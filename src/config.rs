@@ -227,6 +227,9 @@ pub struct WebhookSettings {
     pub disable_after: Duration,
     /// How often the delivery worker looks for work when it found none.
     pub poll: Duration,
+    /// Whether this process runs the delivery worker (`HOTLINE_WEBHOOK_WORKER`, default on;
+    /// several servers on PostgreSQL may all run it, or only some).
+    pub worker: bool,
     /// The key that encrypts the webhooks' signing secrets (`HOTLINE_WEBHOOK_KEY`, 64 hex
     /// digits); `None`: derived from the JWT signing key.
     pub key: Option<[u8; 32]>,
@@ -241,6 +244,7 @@ impl std::fmt::Debug for WebhookSettings {
             .field("retry_for", &self.retry_for)
             .field("disable_after", &self.disable_after)
             .field("poll", &self.poll)
+            .field("worker", &self.worker)
             .field("key", &self.key.map(|_| "(set)"))
             .finish()
     }
@@ -397,16 +401,8 @@ impl Settings {
                     .filter(|h| !h.is_empty())
                     .collect())
             })?,
-            allow_private: parse_var(
-                &get,
-                "HOTLINE_WEBHOOK_ALLOW_PRIVATE",
-                "false",
-                |raw| match raw {
-                    "true" | "1" => Ok(true),
-                    "false" | "0" => Ok(false),
-                    _ => Err(format!("'{raw}' is not true or false")),
-                },
-            )?,
+            allow_private: parse_var(&get, "HOTLINE_WEBHOOK_ALLOW_PRIVATE", "false", parse_bool)?,
+            worker: parse_var(&get, "HOTLINE_WEBHOOK_WORKER", "true", parse_bool)?,
             retry_base: parse_var(&get, "HOTLINE_WEBHOOK_RETRY_BASE_MS", "10000", |raw| {
                 bounded_int(raw, 1, 3_600_000)
             })
@@ -546,6 +542,14 @@ fn parse_var<T>(
 ) -> Result<T, ConfigError> {
     let raw = get(name).unwrap_or_else(|| default.to_owned());
     parse(raw.trim()).map_err(|message| ConfigError::new(name, message))
+}
+
+fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(format!("'{raw}' is not true or false")),
+    }
 }
 
 fn bounded_int<T>(raw: &str, min: u64, max: u64) -> Result<T, String>

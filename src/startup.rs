@@ -158,13 +158,15 @@ impl Application {
             &settings.webhooks,
             settings.jwt.signing_key.as_deref(),
         );
-        background.push(tokio::spawn(
-            crate::service::webhooks::deliver_periodically(
-                db.clone(),
-                settings.webhooks.clone(),
-                webhook_secrets.clone(),
-            ),
-        ));
+        if settings.webhooks.worker {
+            background.push(tokio::spawn(
+                crate::service::webhooks::deliver_periodically(
+                    db.clone(),
+                    settings.webhooks.clone(),
+                    webhook_secrets.clone(),
+                ),
+            ));
+        }
         let storage = crate::storage::Storage::open(&settings.storage_url)
             .map_err(|e| StartupError::Task(format!("cannot open the attachment store: {e}")))?;
         if settings.sweep_interval.is_some() {

@@ -180,11 +180,25 @@ pub fn enqueue(conn: &mut DbConnection, events: &[Outgoing<'_>]) -> QueryResult<
 }
 
 /// The outbox rows of timeline events integrators hear of (called wherever the timeline is
-/// written, so that no change can forget its event).
+/// written, so that no change can forget its event). Nothing is written while no webhook is
+/// active: a webhook hears of the changes committed after it was made (or enabled again).
 pub fn enqueue_timeline(
     conn: &mut DbConnection,
     rows: &[super::cases::NewCaseEvent],
 ) -> QueryResult<()> {
+    if !rows
+        .iter()
+        .any(|row| EventType::of_action(&row.action).is_some())
+    {
+        return Ok(());
+    }
+    let listening: bool = diesel::select(diesel::dsl::exists(
+        webhooks::table.filter(webhooks::active.eq(true)),
+    ))
+    .get_result(conn)?;
+    if !listening {
+        return Ok(());
+    }
     let outgoing: Vec<Outgoing<'_>> = rows
         .iter()
         .filter_map(|row| {
@@ -316,6 +330,14 @@ pub fn insert_delivery(conn: &mut DbConnection, row: NewDelivery) -> QueryResult
         .values(row)
         .returning(webhook_deliveries::all_columns)
         .get_result(conn)
+}
+
+/// Events no webhook wanted: handed out, with no body kept (nothing will send them).
+pub fn mark_unwanted(conn: &mut DbConnection, ids: &[i64], at: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(webhook_events::table.filter(webhook_events::id.eq_any(ids)))
+        .set(webhook_events::fanned_out_at.eq(at))
+        .execute(conn)?;
+    Ok(())
 }
 
 pub fn mark_fanned_out(

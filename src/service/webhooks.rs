@@ -501,6 +501,9 @@ pub struct CaseSummary {
     pub reply_due_at: Option<DateTime<Utc>>,
 }
 
+/// Outbox events handed out at once.
+const FAN_OUT_BATCH: i64 = 1000;
+
 /// Hands up to `limit` outbox events to the webhooks that want them; how many.
 pub fn fan_out(conn: &mut DbConnection, limit: i64) -> Result<usize, ApiError> {
     write_transaction(conn, |conn| -> Result<usize, ApiError> {
@@ -524,11 +527,25 @@ pub fn fan_out(conn: &mut DbConnection, limit: i64) -> Result<usize, ApiError> {
             .collect();
         let at = now();
         let mut deliveries = Vec::new();
+        let mut unwanted = Vec::new();
         for event in &events {
             let Some(case) = cases.get(&event.case_id) else {
-                store::mark_fanned_out(conn, event.id, "{}", at)?;
+                unwanted.push(event.id);
                 continue;
             };
+            let event_type = event.event_type.parse::<EventType>().ok();
+            let wanted_by: Vec<i64> = hooks
+                .iter()
+                .filter(|(hook, types, all_cases)| {
+                    (*all_cases || case.source_client == Some(hook.client_id))
+                        && event_type.is_some_and(|t| wants(types, t))
+                })
+                .map(|(hook, ..)| hook.id)
+                .collect();
+            if wanted_by.is_empty() {
+                unwanted.push(event.id);
+                continue;
+            }
             let body = EventBody {
                 id: event.id,
                 event_type: event.event_type.clone(),
@@ -551,24 +568,18 @@ pub fn fan_out(conn: &mut DbConnection, limit: i64) -> Result<usize, ApiError> {
             };
             let payload = serde_json::to_string(&body)
                 .map_err(|e| ApiError::internal(format!("event body: {e}")))?;
-            if let Ok(event_type) = event.event_type.parse::<EventType>() {
-                for (hook, types, all_cases) in &hooks {
-                    let hears = *all_cases || case.source_client == Some(hook.client_id);
-                    if hears && wants(types, event_type) {
-                        deliveries.push(store::NewDelivery {
-                            webhook_id: hook.id,
-                            event_id: event.id,
-                            state: PENDING,
-                            attempts: 0,
-                            next_attempt_at: at,
-                            created_at: at,
-                            replay_of: None,
-                        });
-                    }
-                }
-            }
+            deliveries.extend(wanted_by.into_iter().map(|webhook_id| store::NewDelivery {
+                webhook_id,
+                event_id: event.id,
+                state: PENDING,
+                attempts: 0,
+                next_attempt_at: at,
+                created_at: at,
+                replay_of: None,
+            }));
             store::mark_fanned_out(conn, event.id, &payload, at)?;
         }
+        store::mark_unwanted(conn, &unwanted, at)?;
         store::insert_deliveries(conn, &deliveries)?;
         Ok(events.len())
     })
@@ -817,14 +828,14 @@ fn settle(
     })
 }
 
-/// One round of the worker: fan out, take what is due, send it, record it. How much it did.
+/// One round of the worker: fan out, take what is due, send it, record it.
 pub async fn deliver_once(
     db: &Db,
     client: &reqwest::Client,
     settings: &WebhookSettings,
     secrets_box: &SecretBox,
-) -> Result<usize, ApiError> {
-    let fanned = db.run(|conn| fan_out(conn, 500)).await?;
+) -> Result<Round, ApiError> {
+    let fanned = db.run(|conn| fan_out(conn, FAN_OUT_BATCH)).await?;
     let due = db
         .run(|conn| {
             write_transaction(conn, |conn| -> Result<_, ApiError> {
@@ -846,18 +857,38 @@ pub async fn deliver_once(
         db.run(move |conn| settle(conn, &outcomes, &settings))
             .await?;
     }
-    Ok(fanned + sent)
+    // A full batch either way: more is waiting.
+    Ok(if fanned as i64 == FAN_OUT_BATCH || sent as i64 == BATCH {
+        Round::Full
+    } else if fanned + sent > 0 {
+        Round::Some
+    } else {
+        Round::Idle
+    })
 }
 
-/// The delivery worker: rounds back to back while there is work, a pause of `poll` when there
-/// is none; outbox events every webhook has had for a week are forgotten once an hour.
+/// What a round of the worker found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Round {
+    /// Nothing to do.
+    Idle,
+    /// Some work, all of it done.
+    Some,
+    /// As much as a round takes: more is likely waiting.
+    Full,
+}
+
+/// The delivery worker: rounds back to back while they come back full, otherwise a pause of
+/// `poll` (so that under a steady stream of changes the outbox is handed out in batches, not in
+/// a write transaction per change); outbox events every webhook has had for a week are
+/// forgotten once an hour.
 pub async fn deliver_periodically(db: Db, settings: WebhookSettings, secrets_box: SecretBox) {
     let client = http_client(&settings);
     let mut last_prune = Instant::now();
     loop {
         match deliver_once(&db, &client, &settings, &secrets_box).await {
-            Ok(0) => tokio::time::sleep(settings.poll).await,
-            Ok(_) => {}
+            Ok(Round::Full) => {}
+            Ok(Round::Some | Round::Idle) => tokio::time::sleep(settings.poll).await,
             Err(error) => {
                 log::warn!("webhook delivery round failed (the next one retries): {error}");
                 tokio::time::sleep(settings.poll).await;

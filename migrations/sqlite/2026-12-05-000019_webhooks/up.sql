@@ -39,7 +39,6 @@ CREATE TABLE webhook_events (
     fanned_out_at TIMESTAMP
 );
 CREATE INDEX webhook_events_pending ON webhook_events (id) WHERE fanned_out_at IS NULL;
-CREATE INDEX webhook_events_fanned_out ON webhook_events (fanned_out_at);
 
 -- The last sequence number given to each case's events (one row per case, locked by the
 -- increment, so concurrent changes of one case number their events one after the other).
