@@ -100,6 +100,9 @@ impl ResponseError for Open311Failure {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
+        response
+            .extensions_mut()
+            .insert(crate::telemetry::OwnErrorFormat);
         if let Some(secs) = self.retry_after_secs {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
