@@ -414,11 +414,17 @@ pub fn to_xml<T: Serialize>(root: &str, value: &T) -> Result<String, String> {
     XML_LISTS.with(|x| x.set(true));
     let _reset = Reset;
     let body = quick_xml::se::to_string_with_root(root, value).map_err(|e| e.to_string())?;
-    Ok(format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n{body}"))
+    Ok(format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n{body}"
+    ))
 }
 
 /// Writes a list as an XML document: `<root><item>…</item>…</root>`.
-pub fn list_to_xml<T: Serialize>(root: &str, item: &'static str, items: &[T]) -> Result<String, String> {
+pub fn list_to_xml<T: Serialize>(
+    root: &str,
+    item: &'static str,
+    items: &[T],
+) -> Result<String, String> {
     to_xml(root, &Wrapped::new(item, items))
 }
 
@@ -524,8 +530,10 @@ pub fn parse_filter(query: &RequestQuery, now: NaiveDateTime) -> Result<RequestF
                 .ok_or_else(|| "status is open or closed".to_owned())
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut case_statuses: Vec<CaseStatus> =
-        statuses.into_iter().flat_map(|s| s.case_statuses()).collect();
+    let mut case_statuses: Vec<CaseStatus> = statuses
+        .into_iter()
+        .flat_map(|s| s.case_statuses())
+        .collect();
     case_statuses.sort_by_key(|s| s.as_str());
     case_statuses.dedup();
     // Both statuses asked for: no status filter at all.
@@ -648,7 +656,10 @@ pub fn full_name(first: Option<&str>, last: Option<&str>) -> Option<String> {
         (None, None) => None,
         (Some(one), None) | (None, Some(one)) => Some(one.to_owned()),
         (Some(first), Some(last)) => {
-            let latin = |s: &str| s.chars().all(|c| c.is_ascii() || c.is_alphabetic() && (c as u32) < 0x0250);
+            let latin = |s: &str| {
+                s.chars()
+                    .all(|c| c.is_ascii() || c.is_alphabetic() && (c as u32) < 0x0250)
+            };
             if latin(first) && latin(last) {
                 Some(format!("{first} {last}"))
             } else {
@@ -694,7 +705,10 @@ mod tests {
     #[test]
     fn finished_cases_are_closed_and_the_rest_open() {
         assert_eq!(RequestStatus::of(CaseStatus::Closed), RequestStatus::Closed);
-        assert_eq!(RequestStatus::of(CaseStatus::Rejected), RequestStatus::Closed);
+        assert_eq!(
+            RequestStatus::of(CaseStatus::Rejected),
+            RequestStatus::Closed
+        );
         for open in [
             CaseStatus::Registered,
             CaseStatus::Dispatched,
@@ -744,7 +758,11 @@ mod tests {
             end_date: Some("2026-06-01".into()),
             ..Default::default()
         };
-        assert!(parse_filter(&too_wide, now).unwrap_err().contains("90 days"));
+        assert!(
+            parse_filter(&too_wide, now)
+                .unwrap_err()
+                .contains("90 days")
+        );
         let reversed = RequestQuery {
             start_date: Some("2026-02-01".into()),
             end_date: Some("2026-01-01".into()),
@@ -755,7 +773,11 @@ mod tests {
             end_date: Some("yesterday".into()),
             ..Default::default()
         };
-        assert!(parse_filter(&garbage, now).unwrap_err().contains("end_date"));
+        assert!(
+            parse_filter(&garbage, now)
+                .unwrap_err()
+                .contains("end_date")
+        );
     }
 
     #[test]
@@ -892,8 +914,16 @@ mod tests {
             }]),
         };
         let xml = to_xml("discovery", &discovery).unwrap();
-        assert!(xml.contains("<endpoints><endpoint><specification>"), "{xml}");
-        assert!(xml.contains("<formats><format>text/xml</format><format>application/json</format></formats>"), "{xml}");
+        assert!(
+            xml.contains("<endpoints><endpoint><specification>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(
+                "<formats><format>text/xml</format><format>application/json</format></formats>"
+            ),
+            "{xml}"
+        );
         let json = serde_json::to_value(&discovery).unwrap();
         assert_eq!(json["endpoints"][0]["formats"][1], "application/json");
     }

@@ -109,9 +109,7 @@ impl ResponseError for Open311Failure {
         match self.format {
             Format::Json => response.json(&self.errors),
             Format::Xml => match rules::list_to_xml("errors", "error", &self.errors) {
-                Ok(xml) => response
-                    .content_type(Format::Xml.content_type())
-                    .body(xml),
+                Ok(xml) => response.content_type(Format::Xml.content_type()).body(xml),
                 Err(_) => HttpResponse::InternalServerError().finish(),
             },
         }
@@ -313,7 +311,13 @@ pub async fn open311_requests(state: web::Data<AppState>, req: HttpRequest) -> A
         .run(move |conn| open311_service::requests(conn, filter))
         .await
         .map_err(|e| Open311Failure::of(format, e))?;
-    list(format, StatusCode::OK, "service_requests", "request", &requests)
+    list(
+        format,
+        StatusCode::OK,
+        "service_requests",
+        "request",
+        &requests,
+    )
 }
 
 /// One service request, by its id (the case number), as a list of one (as the specification has it).
@@ -338,7 +342,13 @@ pub async fn open311_request(state: web::Data<AppState>, req: HttpRequest) -> An
         .run(move |conn| open311_service::request(conn, &id))
         .await
         .map_err(|e| Open311Failure::of(format, e))?;
-    list(format, StatusCode::OK, "service_requests", "request", &[found])
+    list(
+        format,
+        StatusCode::OK,
+        "service_requests",
+        "request",
+        &[found],
+    )
 }
 
 /// What a token stands for. Requests are registered synchronously and a POST answers with the
@@ -364,7 +374,13 @@ pub async fn open311_token(state: web::Data<AppState>, req: HttpRequest) -> Answ
         .run(move |conn| open311_service::token(conn, &token))
         .await
         .map_err(|e| Open311Failure::of(format, e))?;
-    list(format, StatusCode::OK, "service_requests", "request", &[answer])
+    list(
+        format,
+        StatusCode::OK,
+        "service_requests",
+        "request",
+        &[answer],
+    )
 }
 
 /// The form of `POST requests` (`application/x-www-form-urlencoded`), as the specification
@@ -459,10 +475,12 @@ pub async fn open311_create_request(
     let body = crate::extract::collect_body(&mut payload.into_inner(), limit)
         .await
         .map_err(fail)?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| {
-        Open311Failure::new(format, StatusCode::BAD_REQUEST, "unreadable form")
-    })?;
-    if pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| Open311Failure::new(format, StatusCode::BAD_REQUEST, "unreadable form"))?;
+    if pairs
+        .iter()
+        .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
         return Err(Open311Failure::new(
             format,
             StatusCode::BAD_REQUEST,

@@ -84,7 +84,9 @@ fn as_requests(
                 case_no: row.case_no,
                 status: row.status,
                 category: row.category_id.and_then(|id| categories.get(&id).cloned()),
-                lead_department: row.lead_department_id.and_then(|id| names.get(&id).cloned()),
+                lead_department: row
+                    .lead_department_id
+                    .and_then(|id| names.get(&id).cloned()),
                 district: row.district_id.and_then(|id| names.get(&id).cloned()),
                 created_at: row.created_at,
                 updated_at: row.updated_at,

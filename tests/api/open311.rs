@@ -74,7 +74,11 @@ fn parse_xml(text: &str) -> Element {
                     "gt" => ">".to_owned(),
                     "quot" => "\"".to_owned(),
                     "apos" => "'".to_owned(),
-                    _ => r.resolve_char_ref().unwrap().expect("a known entity").to_string(),
+                    _ => r
+                        .resolve_char_ref()
+                        .unwrap()
+                        .expect("a known entity")
+                        .to_string(),
                 };
                 stack.last_mut().unwrap().text.push_str(&resolved);
             }
@@ -95,7 +99,10 @@ async fn get_xml(app: &TestApp, path: &str, status: u16) -> Element {
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(content_type.starts_with("application/xml"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/xml"),
+        "{content_type}"
+    );
     parse_xml(&response.text().await.unwrap())
 }
 
@@ -186,7 +193,10 @@ async fn discovery_services_and_definitions_in_both_formats() {
 
     let discovery = get_json(&app, "/open311/v2/discovery.json", 200).await;
     let endpoint = &discovery["endpoints"][0];
-    assert_eq!(endpoint["specification"], "http://wiki.open311.org/GeoReport_v2");
+    assert_eq!(
+        endpoint["specification"],
+        "http://wiki.open311.org/GeoReport_v2"
+    );
     assert!(endpoint["url"].as_str().unwrap().ends_with("/open311/v2"));
     assert_eq!(endpoint["formats"], json!(["text/xml", "application/json"]));
     let xml = get_xml(&app, "/open311/v2/discovery.xml", 200).await;
@@ -248,7 +258,10 @@ async fn discovery_services_and_definitions_in_both_formats() {
         &get_json(&app, "/open311/v2/services/NOPE.json", 404).await,
         404,
     );
-    assert_xml_error(&get_xml(&app, "/open311/v2/services/NOPE.xml", 404).await, 404);
+    assert_xml_error(
+        &get_xml(&app, "/open311/v2/services/NOPE.xml", 404).await,
+        404,
+    );
     assert_json_error(&get_json(&app, "/open311/v2/services.html", 404).await, 404);
 }
 
@@ -262,7 +275,10 @@ async fn a_posted_request_is_a_case_read_back_in_both_formats_without_personal_d
     let response = post_form(&app, "json", &full_form(&key, "device-1")).await;
     assert_eq!(response.status(), 201);
     let created: Value = response.json().await.unwrap();
-    let id = created[0]["service_request_id"].as_str().unwrap().to_owned();
+    let id = created[0]["service_request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(created[0]["account_id"].is_null());
     assert!(created[0]["service_notice"].as_str().unwrap().contains(&id));
 
@@ -311,7 +327,12 @@ async fn a_posted_request_is_a_case_read_back_in_both_formats_without_personal_d
     assert_eq!(request["long"], 116.397);
     assert!(request["address"].is_null(), "no street address");
     assert!(request["description"].is_null());
-    assert!(request["requested_datetime"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        request["requested_datetime"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
     let xml = get_xml(&app, &format!("/open311/v2/requests/{id}.xml"), 200).await;
     assert_eq!(xml.name, "service_requests");
     let request = xml.child("request");
@@ -358,7 +379,15 @@ async fn a_posted_request_is_a_case_read_back_in_both_formats_without_personal_d
     ] {
         let text = app.get(&path).await.text().await.unwrap();
         assert!(text.contains(&id), "{path}");
-        for secret in [NAME.0, "张三丰", PHONE, EMAIL, DESCRIPTION, ADDRESS, "device-1"] {
+        for secret in [
+            NAME.0,
+            "张三丰",
+            PHONE,
+            EMAIL,
+            DESCRIPTION,
+            ADDRESS,
+            "device-1",
+        ] {
             assert!(!text.contains(secret), "{path} shows {secret}");
         }
     }
@@ -393,7 +422,11 @@ async fn posts_are_refused_in_the_georeport_format() {
     let response = post_form(
         &app,
         "xml",
-        &[("api_key", &key), ("service_code", "NOPE"), ("address_string", "x")],
+        &[
+            ("api_key", &key),
+            ("service_code", "NOPE"),
+            ("address_string", "x"),
+        ],
     )
     .await;
     assert_eq!(response.status(), 400);
@@ -430,7 +463,12 @@ async fn requests_are_filtered_and_default_to_the_last_90_days() {
             .json()
             .await
             .unwrap();
-        posted.push(created[0]["service_request_id"].as_str().unwrap().to_owned());
+        posted.push(
+            created[0]["service_request_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
 
     let all = get_json(&app, "/open311/v2/requests.json", 200).await;
@@ -449,9 +487,19 @@ async fn requests_are_filtered_and_default_to_the_last_90_days() {
 
     // By status: every request says what was asked for; both together are everything.
     let open = get_json(&app, "/open311/v2/requests.json?status=open", 200).await;
-    assert!(open.as_array().unwrap().iter().all(|r| r["status"] == "open"));
+    assert!(
+        open.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "open")
+    );
     let closed_xml = get_xml(&app, "/open311/v2/requests.xml?status=closed", 200).await;
-    assert!(closed_xml.all("request").iter().all(|r| r.text_of("status") == "closed"));
+    assert!(
+        closed_xml
+            .all("request")
+            .iter()
+            .all(|r| r.text_of("status") == "closed")
+    );
     assert_eq!(
         open.as_array().unwrap().len() + closed_xml.all("request").len(),
         all.len()
@@ -497,7 +545,11 @@ async fn requests_are_filtered_and_default_to_the_last_90_days() {
         .await;
     let recent = get_json(&app, "/open311/v2/requests.json", 200).await;
     assert!(
-        !recent.as_array().unwrap().iter().any(|r| r["service_request_id"] == posted[1].as_str()),
+        !recent
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["service_request_id"] == posted[1].as_str()),
         "older than 90 days"
     );
     let window = get_json(
@@ -508,7 +560,12 @@ async fn requests_are_filtered_and_default_to_the_last_90_days() {
     .await;
     assert_eq!(
         window,
-        json!([get_json(&app, &format!("/open311/v2/requests/{}.json", posted[1]), 200).await[0]])
+        json!([get_json(
+            &app,
+            &format!("/open311/v2/requests/{}.json", posted[1]),
+            200
+        )
+        .await[0]])
     );
     let from_start = get_json(&app, "/open311/v2/requests.json?start_date=2020-02-01", 200).await;
     assert_eq!(from_start.as_array().unwrap().len(), 1);
@@ -532,4 +589,3 @@ async fn requests_are_filtered_and_default_to_the_last_90_days() {
         400,
     );
 }
-
