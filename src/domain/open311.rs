@@ -642,6 +642,20 @@ pub fn parse_new_request(pairs: &[(String, String)]) -> Result<NewServiceRequest
     }
 }
 
+/// The form's name of a field of the case registration the form becomes, for error answers.
+pub fn form_field(registration_field: &str) -> &str {
+    match registration_field {
+        "complainant.name" => "first_name/last_name",
+        "complainant.phone" => "phone",
+        "complainant.contact_address" => "email",
+        "address" => "address_string",
+        "latitude" => "lat",
+        "longitude" => "long",
+        "category_id" | "title" => "service_code",
+        other => other,
+    }
+}
+
 /// `<client_id>:<client_secret>` of an integration client.
 pub fn split_api_key(api_key: &str) -> Option<(&str, &str)> {
     api_key
@@ -967,6 +981,8 @@ mod tests {
         assert_eq!(split_api_key("abc:d:ef"), Some(("abc", "d:ef")));
         assert_eq!(split_api_key("abc"), None);
         assert_eq!(split_api_key(":x"), None);
+        assert_eq!(form_field("complainant.phone"), "phone");
+        assert_eq!(form_field("description"), "description");
         let a = repeat_ref("device", "坑", 7);
         assert_eq!(a, repeat_ref("device", "坑", 7));
         assert_ne!(a, repeat_ref("device", "坑", 8));

@@ -51,7 +51,7 @@ impl Open311Failure {
                         .iter()
                         .map(|e| Open311Error {
                             code: 400,
-                            description: format!("{}: {}", e.field, e.message),
+                            description: format!("{}: {}", rules::form_field(&e.field), e.message),
                         })
                         .collect();
                 }

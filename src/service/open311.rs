@@ -246,18 +246,9 @@ pub fn create(
         external_ref: Some(external_ref),
         attachment_ids: None,
     };
+    // The rules a JSON registration is held to; the errors name fields, never values.
     registration.validate().map_err(|errors| {
-        // Field names only: the values may be personal data.
-        let mut fields: Vec<String> = errors
-            .errors()
-            .keys()
-            .map(|field| field.to_string())
-            .collect();
-        fields.sort();
-        ApiError::bad_request(
-            ErrorCode::InvalidQuery,
-            format!("invalid fields: {}", fields.join(", ")),
-        )
+        ApiError::validation(crate::extract::flatten_validation_errors(&errors))
     })?;
     let registered = register(
         conn,

@@ -395,7 +395,7 @@ async fn a_posted_request_is_a_case_read_back_in_both_formats_without_personal_d
 
 #[tokio::test]
 async fn posts_are_refused_in_the_georeport_format() {
-    let app = spawn_app_with(&[("HOTLINE_PUBLIC_RATE_LIMIT", "6")]).await;
+    let app = spawn_app_with(&[("HOTLINE_PUBLIC_RATE_LIMIT", "7")]).await;
     app.load_demo().await;
     let admin = app.token("admin").await;
     let key = api_key(&app, &admin).await;
@@ -431,6 +431,17 @@ async fn posts_are_refused_in_the_georeport_format() {
     .await;
     assert_eq!(response.status(), 400);
     assert_xml_error(&parse_xml(&response.text().await.unwrap()), 400);
+    // A phone that is no phone: named by field, its value not repeated.
+    let mut form = full_form(&key, "d");
+    form.retain(|(name, _)| *name != "phone");
+    form.push(("phone", "999-888"));
+    let response = post_form(&app, "json", &form).await;
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("phone") && !text.contains("999-888"),
+        "{text}"
+    );
     // Not a form.
     let response = app
         .client
@@ -442,7 +453,7 @@ async fn posts_are_refused_in_the_georeport_format() {
     assert_eq!(response.status(), 415);
     assert_json_error(&response.json().await.unwrap(), 415);
 
-    // Six requests spent from this address: the seventh waits.
+    // Seven requests spent from this address (a sign-in among them): the eighth waits.
     let response = post_form(&app, "xml", &full_form(&key, "d")).await;
     assert_eq!(response.status(), 429);
     assert!(response.headers().contains_key("retry-after"));
