@@ -42,6 +42,7 @@ use crate::error::{FieldError, PROBLEM_JSON, Problem};
         (name = "exports", description = "Cases as CSV or XLSX files, streamed: for the centre, the departments (their cases) and analysts (without personal data)"),
         (name = "attachments", description = "Files on cases (photos, reply letters, recordings): multipart uploads checked by content, images without EXIF, streamed downloads with ranges, thumbnails, removal by administrators, signed public links"),
         (name = "webhooks", description = "Case events pushed to integration clients: subscriptions, signed deliveries through an outbox, every attempt logged, replays"),
+        (name = "open311", description = "Open311 GeoReport v2 under `/open311/v2`, for civic-tech clients: categories as services, cases as service requests (public fields only, never personal data), new requests by integration clients (`api_key` = `<client_id>:<client_secret>`). JSON or XML by the path's extension; errors in GeoReport's format (`[{\"code\":400,\"description\":\"…\"}]`, `<errors><error>…`), not problem documents"),
         (name = "calendar", description = "The working-day calendar and deadline previews"),
         (name = "sla policies", description = "Sign and reply periods per kind and urgency, versioned"),
         (name = "operations", description = "Health and readiness probes for load balancers and orchestrators"),
@@ -117,6 +118,10 @@ pub fn finish(mut doc: OpenApiDoc) -> OpenApiDoc {
             if let Some(operation) = operation {
                 describe_policy(method, path, operation);
             }
+        }
+        // Open311 answers its errors in GeoReport's format, declared on each of its operations.
+        if path.starts_with("/open311/") {
+            continue;
         }
         for operation in [
             &mut item.get,

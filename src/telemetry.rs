@@ -88,6 +88,11 @@ pub async fn request_context(
     Ok(response)
 }
 
+/// Marks an error answer written in a format of its own (Open311's GeoReport errors), which
+/// [`as_problem`] leaves as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnErrorFormat;
+
 /// Error answers produced outside our handlers (the documentation UI, CORS, actix itself) are
 /// re-rendered as problem documents, so that clients meet one error shape everywhere.
 fn as_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
@@ -96,7 +101,11 @@ fn as_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
-    if status.as_u16() < 400 || is_problem {
+    let own_format = response
+        .response()
+        .extensions()
+        .contains::<OwnErrorFormat>();
+    if status.as_u16() < 400 || is_problem || own_format {
         return response;
     }
     let detail = response.response().error().map(|e| e.to_string());

@@ -342,6 +342,8 @@ mod tests {
         "ClientTokenRequest",
         // Multipart: its parts are read and bounded by the upload handler itself.
         "AttachmentUpload",
+        // Open311's form, checked field by field by `domain::open311::parse_new_request`.
+        "Open311RequestForm",
     ];
 
     macro_rules! request_types {

@@ -409,6 +409,16 @@ policy! {
     DeleteWebhook = "delete_webhook", DELETE "/api/v1/webhooks/{id}", Roles(WEBHOOK_KEEPERS), Webhooks;
     ListWebhookDeliveries = "list_webhook_deliveries", GET "/api/v1/webhooks/{id}/deliveries", Roles(WEBHOOK_KEEPERS), Webhooks;
     ReplayWebhookDelivery = "replay_webhook_delivery", POST "/api/v1/webhooks/{id}/deliveries/{delivery_id}/replay", Roles(WEBHOOK_KEEPERS), Webhooks;
+
+    // Open311 GeoReport v2: public documents without personal data; a POST proves its
+    // integration client with `api_key` in the form.
+    Open311Discovery = "open311_discovery", GET "/open311/v2/discovery.{format}", Public, All;
+    Open311Services = "open311_services", GET "/open311/v2/services.{format}", Public, All;
+    Open311ServiceDefinition = "open311_service_definition", GET "/open311/v2/services/{service_code}.{format}", Public, All;
+    Open311Requests = "open311_requests", GET "/open311/v2/requests.{format}", Public, All;
+    Open311CreateRequest = "open311_create_request", POST "/open311/v2/requests.{format}", Public, All;
+    Open311Request = "open311_request", GET "/open311/v2/requests/{service_request_id}.{format}", Public, All;
+    Open311Token = "open311_token", GET "/open311/v2/tokens/{token}.{format}", Public, All;
 }
 
 /// The entry of an OpenAPI operation, by method and path.
@@ -683,7 +693,14 @@ mod tests {
                 "public_survey",
                 "answer_survey",
                 "public_report",
-                "public_attachment"
+                "public_attachment",
+                "open311_discovery",
+                "open311_services",
+                "open311_service_definition",
+                "open311_requests",
+                "open311_create_request",
+                "open311_request",
+                "open311_token"
             ]
         );
     }

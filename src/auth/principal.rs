@@ -43,6 +43,18 @@ impl Principal {
         }
     }
 
+    /// An integration client that proved itself with its id and secret in the request itself
+    /// (the Open311 `api_key`), checked by `service::auth::authenticate_client`.
+    pub(crate) fn client_by_secret(client: crate::db::models::IntegrationClient) -> Principal {
+        Principal {
+            kind: PrincipalKind::Client { id: client.id },
+            role: Role::Integration,
+            department_id: None,
+            account: Some(Account::Client(client)),
+            _sealed: (),
+        }
+    }
+
     #[cfg(test)]
     pub(crate) fn for_test(
         kind: PrincipalKind,

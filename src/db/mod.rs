@@ -26,6 +26,7 @@ pub mod follow_up;
 pub mod hotspots;
 pub mod idempotency;
 pub mod models;
+pub mod open311;
 pub mod organisation;
 pub mod read_log;
 pub mod reference;

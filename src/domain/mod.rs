@@ -51,6 +51,7 @@ pub mod follow_up;
 pub mod hotspots;
 pub mod ids;
 pub mod lifecycle;
+pub mod open311;
 pub mod organisation;
 pub mod phone;
 pub mod place;

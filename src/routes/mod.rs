@@ -18,6 +18,7 @@ pub mod exports;
 pub mod extensions;
 pub mod follow_up;
 pub mod health;
+pub mod open311;
 pub mod organisation;
 pub mod personal_data_reads;
 pub mod reports;
@@ -136,6 +137,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(webhooks::delete_webhook)
                 .service(webhooks::list_webhook_deliveries)
                 .service(webhooks::replay_webhook_delivery),
+        )
+        // Open311 GeoReport v2, outside `/api/v1`: its paths and formats are the specification's.
+        .service(
+            scope::scope("/open311/v2")
+                .service(open311::open311_discovery)
+                .service(open311::open311_services)
+                .service(open311::open311_service_definition)
+                .service(open311::open311_requests)
+                .service(open311::open311_create_request)
+                .service(open311::open311_request)
+                .service(open311::open311_token),
         );
 }
 

@@ -273,6 +273,20 @@ pub fn logout(conn: &mut DbConnection, presented: &str) -> Result<(), ApiError> 
     })
 }
 
+/// The active integration client with this id and secret; `None` for a wrong pair or a
+/// disabled client, which callers refuse alike.
+pub fn authenticate_client(
+    conn: &mut DbConnection,
+    client_id: &str,
+    client_secret: &str,
+) -> Result<Option<crate::db::models::IntegrationClient>, ApiError> {
+    if client_id.len() > 64 || client_secret.len() > 256 {
+        return Ok(None);
+    }
+    Ok(accounts::find_client_by_client_id(conn, client_id)?
+        .filter(|client| client.active && client.secret_hash == secrets::digest(client_secret)))
+}
+
 /// OAuth 2 client-credentials grant for integration clients.
 pub fn client_token(
     conn: &mut DbConnection,
@@ -280,17 +294,12 @@ pub fn client_token(
     client_id: &str,
     client_secret: &str,
 ) -> Result<IssuedTokens, ApiError> {
-    let invalid_client = || ApiError::Unauthorized {
-        code: ErrorCode::InvalidClient,
-        detail: "the client id or secret is wrong".into(),
-    };
-    if client_id.len() > 64 || client_secret.len() > 256 {
-        return Err(invalid_client());
-    }
-    let client = accounts::find_client_by_client_id(conn, client_id)?.ok_or_else(invalid_client)?;
-    if !client.active || client.secret_hash != secrets::digest(client_secret) {
-        return Err(invalid_client());
-    }
+    let client = authenticate_client(conn, client_id, client_secret)?.ok_or_else(|| {
+        ApiError::Unauthorized {
+            code: ErrorCode::InvalidClient,
+            detail: "the client id or secret is wrong".into(),
+        }
+    })?;
     Ok(IssuedTokens {
         access_token: keys.issue(
             subject(PrincipalKind::Client { id: client.id }),

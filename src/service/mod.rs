@@ -16,6 +16,7 @@ pub mod follow_up;
 pub mod hotspots;
 pub mod intake;
 pub mod notes;
+pub mod open311;
 pub mod organisation;
 pub mod reference;
 pub mod reports;

@@ -20,6 +20,7 @@ mod health;
 mod helpers;
 mod hotspots;
 mod matrix;
+mod open311;
 mod openapi;
 mod organisation;
 mod personal_data;

@@ -70,12 +70,13 @@ async fn tokens(app: &TestApp) -> Vec<(&'static str, String)> {
 fn concrete(path: &str) -> String {
     path.replace("{year}", "2026")
         .replace("{case_no}", "20261121-999999")
+        .replace("{format}", "json")
         .split('/')
         .map(|segment| {
-            if segment.starts_with('{') {
-                "999999999"
-            } else {
-                segment
+            // `{service_code}.json` keeps its extension.
+            match segment.strip_prefix('{').and_then(|s| s.split_once('}')) {
+                Some((_, rest)) => format!("999999999{rest}"),
+                None => segment.to_owned(),
             }
         })
         .collect::<Vec<_>>()
