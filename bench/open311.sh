@@ -38,12 +38,16 @@ DATABASE_URL="sqlite://$db" HOTLINE_BIND="127.0.0.1:$port" HOTLINE_PUBLIC_RATE_L
     HOTLINE_SWEEP_INTERVAL_SECS=0 "$bin" serve >"$work/server.log" 2>&1 &
 server=$!
 until curl -fsS "$base/readyz" >/dev/null 2>&1; do sleep 0.05; done
-code="$(curl -fsS "$base/open311/v2/services.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["service_code"])')"
+# The service of the newest request: a filter that finds something.
+code="$(curl -fsS "$base/open311/v2/requests.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["service_code"])')"
 
 declare -a rows=()
 run() { # name, path
     local name="$1" path="$2" out rps p50 p99 count
-    count="$(curl -fsS "$base$path" | python3 -c 'import sys; b=sys.stdin.read(); print(b.count("service_request_id"))')"
+    count="$(curl -fsS "$base$path" | python3 -c '
+import json, sys
+body = sys.stdin.read()
+print(len(json.loads(body)) if body.startswith("[") else body.count("<request>") + body.count("<service>"))')"
     wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "$base$path" >/dev/null
     out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$base$path")"
     if echo "$out" | grep -q "Non-2xx"; then echo "$name: non-2xx answers" >&2; echo "$out" >&2; exit 1; fi
@@ -62,7 +66,7 @@ echo
 echo "hotline $(git rev-parse --short HEAD 2>/dev/null || echo '?') — release, SQLite, loopback, $(nproc) cores, wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
 echo "$seed_line"
 echo
-echo "| request | requests | req/s | p50 | p99 |"
+echo "| request | items | req/s | p50 | p99 |"
 echo "|---|---:|---:|---:|---:|"
 printf '%s\n' "${rows[@]}"
 echo

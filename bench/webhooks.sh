@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Webhook benchmark (issue 15), release builds on fresh embedded SQLite databases, loopback:
-#  1. What webhooks cost POST /cases: wrk -t2 -c50 POST /cases on this build with an integration
-#     client granted every case and subscribed to every event (each registration written to the
-#     outbox, handed out and delivered to the receiver on loopback, on the same two cores), on
-#     this build with no webhook, and on BASE_BIN (a build from before the outbox), alternately,
-#     ROUNDS times each.
+#  1. What webhooks cost POST /cases: wrk -t2 -c50 POST /cases, alternately, ROUNDS times each,
+#     on BASE_BIN (a build from before the outbox) and on this build with no webhook; with an
+#     integration client granted every case and subscribed to every event but the delivery
+#     worker off (each registration writes its outbox row, nothing is sent); and with the worker
+#     on (each registration also handed out and delivered to the receiver on loopback, on the
+#     same two cores).
 #  2. Deliveries per second: a server with its delivery worker off registers for DURATION with
 #     the webhook subscribed (the events wait in the outbox); a server with the worker on is
 #     started on the same file, and the time until every delivery has succeeded is measured.
@@ -116,13 +117,14 @@ fresh_on() { local binary="$1"; shift; local db="$work/db-$RANDOM$RANDOM.db"
     DATABASE_URL="sqlite://$db" RUST_LOG=warn "$binary" demo >/dev/null
     start "$binary" "$db" "$@"; last_db="$db"; }
 
-declare -a head_rps=() idle_rps=() base_rps=()
+declare -a head_rps=() idle_rps=() outbox_rps=() base_rps=()
 delivered_meanwhile=0
 for round in $(seq "$ROUNDS"); do
+    if [ -n "${BASE_BIN:-}" ]; then fresh_on "$BASE_BIN"; base_rps+=("$(register)"); stop; fi
+    fresh_on "$bin"; idle_rps+=("$(register)"); stop
+    fresh_on "$bin" HOTLINE_WEBHOOK_WORKER=false; subscribe; outbox_rps+=("$(register)"); stop
     fresh_on "$bin"; subscribe; before="$(received)"; head_rps+=("$(register)")
     sleep 1; delivered_meanwhile=$(( delivered_meanwhile + $(received) - before )); stop
-    fresh_on "$bin"; idle_rps+=("$(register)"); stop
-    if [ -n "${BASE_BIN:-}" ]; then fresh_on "$BASE_BIN"; base_rps+=("$(register)"); stop; fi
 done
 
 # Deliveries per second: the outbox filled with the worker off, then drained.
@@ -148,12 +150,14 @@ echo "hotline $(git rev-parse --short HEAD 2>/dev/null || echo '?') — release,
 echo
 echo "| measurement | result |"
 echo "|---|---:|"
-echo "| POST /cases, one client subscribed to every case, $ROUNDS runs | ${head_rps[*]} req/s (median $(median "${head_rps[@]}")); $delivered_meanwhile deliveries arrived during them |"
-echo "| POST /cases, no webhook, $ROUNDS runs | ${idle_rps[*]} req/s (median $(median "${idle_rps[@]}")) |"
+pct() { python3 -c "print(f'{(1 - $1 / $2) * 100:.1f} %')"; }
+h="$(median "${head_rps[@]}")"; i="$(median "${idle_rps[@]}")"; o="$(median "${outbox_rps[@]}")"
 if [ -n "${BASE_BIN:-}" ]; then
-    h="$(median "${head_rps[@]}")"; i="$(median "${idle_rps[@]}")"; b="$(median "${base_rps[@]}")"
-    echo "| POST /cases, the build before the outbox, $ROUNDS runs | ${base_rps[*]} req/s (median $b) |"
-    echo "| what webhooks cost POST /cases (medians) | subscribed $(python3 -c "print(f'{(1 - $h / $b) * 100:.1f} %')"), none $(python3 -c "print(f'{(1 - $i / $b) * 100:.1f} %')") |"
+    b="$(median "${base_rps[@]}")"
+    echo "| POST /cases, the build before the outbox | ${base_rps[*]} req/s (median $b) |"
 fi
+echo "| POST /cases, no webhook | ${idle_rps[*]} req/s (median $i)${b:+; $(pct "$i" "$b") below the build before} |"
+echo "| POST /cases, a client subscribed to every case, worker off (the outbox written) | ${outbox_rps[*]} req/s (median $o)${b:+; $(pct "$o" "$b") below} |"
+echo "| POST /cases, subscribed, worker on ($delivered_meanwhile deliveries arrived meanwhile) | ${head_rps[*]} req/s (median $h)${b:+; $(pct "$h" "$b") below} |"
 echo "| outbox drained: $events events to one webhook (registered at $queued_rps req/s, worker off) | $(python3 -c "print(round($events * 1000 / $elapsed_ms))") deliveries/s ($elapsed_ms ms; $arrived arrived at the receiver) |"
 echo "| server peak RSS while draining | $((peak_kb / 1024)) MB |"

@@ -145,7 +145,9 @@ pub struct Outgoing<'a> {
 }
 
 /// Writes events to the outbox, in the caller's transaction, each with the next number of its
-/// case (the counter row stays locked until the transaction ends).
+/// case (the counter row stays locked until the transaction ends). A case's registration is
+/// always its first event, number 1, and writes no counter (registrations are most of the
+/// writes): the counter row is made by the case's second event, at 2.
 pub fn enqueue(conn: &mut DbConnection, events: &[Outgoing<'_>]) -> QueryResult<()> {
     for event in events {
         macro_rules! bump {
@@ -153,7 +155,7 @@ pub fn enqueue(conn: &mut DbConnection, events: &[Outgoing<'_>]) -> QueryResult<
                 diesel::insert_into(webhook_case_seqs::table)
                     .values((
                         webhook_case_seqs::case_id.eq(event.case_id),
-                        webhook_case_seqs::seq.eq(1i64),
+                        webhook_case_seqs::seq.eq(2i64),
                     ))
                     .on_conflict(webhook_case_seqs::case_id)
                     .do_update()
@@ -163,6 +165,7 @@ pub fn enqueue(conn: &mut DbConnection, events: &[Outgoing<'_>]) -> QueryResult<
             };
         }
         let seq = match conn {
+            _ if event.event_type == EventType::CaseRegistered => 1,
             DbConnection::Postgres(pg) => bump!(pg)?,
             DbConnection::Sqlite(sqlite) => bump!(sqlite)?,
         };
@@ -366,6 +369,24 @@ pub struct DeliveryRow {
     pub next_attempt_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub replay_of: Option<i64>,
+}
+
+/// Whether anything waits: events not yet handed out, or deliveries due at `now`. A read, so
+/// that an idle worker takes no write transaction (SQLite has one writer).
+pub fn work_waiting(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<bool> {
+    let events: bool = diesel::select(diesel::dsl::exists(
+        webhook_events::table.filter(webhook_events::fanned_out_at.is_null()),
+    ))
+    .get_result(conn)?;
+    if events {
+        return Ok(true);
+    }
+    diesel::select(diesel::dsl::exists(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::state.eq(PENDING))
+            .filter(webhook_deliveries::next_attempt_at.le(now)),
+    ))
+    .get_result(conn)
 }
 
 /// Takes up to `limit` deliveries due at `now`: their next attempt moves to `lease_until`, so that

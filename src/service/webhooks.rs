@@ -835,6 +835,9 @@ pub async fn deliver_once(
     settings: &WebhookSettings,
     secrets_box: &SecretBox,
 ) -> Result<Round, ApiError> {
+    if !db.run(|conn| Ok(store::work_waiting(conn, now())?)).await? {
+        return Ok(Round::Idle);
+    }
     let fanned = db.run(|conn| fan_out(conn, FAN_OUT_BATCH)).await?;
     let due = db
         .run(|conn| {

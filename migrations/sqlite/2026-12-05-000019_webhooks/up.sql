@@ -41,7 +41,8 @@ CREATE TABLE webhook_events (
 CREATE INDEX webhook_events_pending ON webhook_events (id) WHERE fanned_out_at IS NULL;
 
 -- The last sequence number given to each case's events (one row per case, locked by the
--- increment, so concurrent changes of one case number their events one after the other).
+-- increment, so concurrent changes of one case number their events one after the other). A
+-- registration is number 1 and writes no row; the case's second event makes it, at 2.
 CREATE TABLE webhook_case_seqs (
     case_id BIGINT PRIMARY KEY REFERENCES cases (id),
     seq BIGINT NOT NULL
