@@ -47,10 +47,17 @@ pub async fn refuse_nul(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     if has_encoded_nul(req.uri()) {
-        let error = ApiError::bad_request(
-            ErrorCode::InvalidCharacter,
-            "the path or query string must not contain NUL characters",
-        );
+        const DETAIL: &str = "the path or query string must not contain NUL characters";
+        // Open311 clients get the GeoReport error format they parse.
+        if req.path().starts_with("/open311/") {
+            let failure = crate::routes::open311::Open311Failure::for_path(
+                req.path(),
+                actix_web::http::StatusCode::BAD_REQUEST,
+                DETAIL,
+            );
+            return Ok(req.error_response(failure).map_into_right_body());
+        }
+        let error = ApiError::bad_request(ErrorCode::InvalidCharacter, DETAIL);
         return Ok(req.error_response(error).map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())

@@ -28,6 +28,17 @@ pub struct Open311Failure {
 }
 
 impl Open311Failure {
+    /// A refusal made before the facade's handlers run (a middleware's), for a request to the
+    /// facade: in the format its path's extension names (JSON unless `.xml`).
+    pub fn for_path(path: &str, status: StatusCode, description: impl Into<String>) -> Self {
+        let format = if path.ends_with(".xml") {
+            Format::Xml
+        } else {
+            Format::Json
+        };
+        Self::new(format, status, description)
+    }
+
     fn new(format: Format, status: StatusCode, description: impl Into<String>) -> Self {
         Self {
             format,

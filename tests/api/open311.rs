@@ -600,3 +600,12 @@ async fn requests_are_filtered_and_default_to_the_last_90_days() {
         400,
     );
 }
+
+#[tokio::test]
+async fn a_nul_refused_before_the_facade_is_still_a_georeport_error() {
+    let app = spawn_app().await;
+    let json = get_json(&app, "/open311/v2/requests.json?status=%00", 400).await;
+    assert_json_error(&json, 400);
+    let xml = get_xml(&app, "/open311/v2/requests.xml?service_code=a%00b", 400).await;
+    assert_xml_error(&xml, 400);
+}
