@@ -177,11 +177,12 @@ pub async fn idempotent_posts(
                 .starts_with("multipart/")
         });
     let applies = req.method() == Method::POST
-        && !multipart
         && !OWN_MECHANISM.contains(&req.path())
         && !req.path().starts_with(TOKEN_ENDPOINTS);
+    // A malformed key is refused on uploads too, though their answers are not recorded.
     let key = match applies.then(|| key_from_header(req.headers())) {
         Some(Err(error)) => return Ok(req.error_response(error)),
+        Some(Ok(_)) if multipart => None,
         Some(Ok(key)) => key,
         None => None,
     };

@@ -341,6 +341,16 @@ async fn limits_and_malformed_uploads_are_refused_and_leave_no_row() {
         content
     };
 
+    // A malformed Idempotency-Key is refused on uploads as on every POST.
+    let bad_key = app
+        .request("POST", &path, Some(&d.operator))
+        .header("idempotency-key", "k".repeat(101))
+        .multipart(Form::new().part("file", part("a.pdf", pdf(100))))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(bad_key, 400, "invalid_idempotency_key").await;
+
     let too_big = upload(
         &app,
         &d.operator,
