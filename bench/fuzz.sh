@@ -52,13 +52,28 @@ for account in supervisor cgj.admin admin; do
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
 done
 status=0
+# Multipart uploads are fuzzed on their own without the negative-data check: every part is text,
+# so a caption "of the wrong type" (a number) is still a valid caption (schemathesis reported
+# `caption: 2.1e-166` accepted).
+multipart='^(upload_case_attachments|upload_attachments)$'
 for account in supervisor cgj.admin admin; do
     token="${tokens[$account]}"
     echo "== fuzzing signed in as $account ($backend, seed $seed)"
     "$st_bin" run "$base/openapi.json" \
         --checks all \
         --exclude-checks positive_data_acceptance \
+        --exclude-operation-id-regex "$multipart" \
         --phases "${FUZZ_PHASES:-examples,fuzzing,stateful}" \
+        --workers 2 \
+        --seed "$seed" \
+        --request-timeout 10 \
+        --suppress-health-check all \
+        -H "Authorization: Bearer $token" "$@" || status=$?
+    "$st_bin" run "$base/openapi.json" \
+        --checks all \
+        --exclude-checks positive_data_acceptance,negative_data_rejection \
+        --include-operation-id-regex "$multipart" \
+        --phases "${FUZZ_PHASES:-examples,fuzzing}" \
         --workers 2 \
         --seed "$seed" \
         --request-timeout 10 \

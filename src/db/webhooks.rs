@@ -403,6 +403,16 @@ pub fn claim_due(
             webhook_deliveries::table
                 .filter(webhook_deliveries::state.eq(PENDING))
                 .filter(webhook_deliveries::next_attempt_at.le(now))
+                // A paused or disabled webhook's, or a disabled client's, wait until enabled.
+                .filter(
+                    webhook_deliveries::webhook_id.eq_any(
+                        webhooks::table
+                            .inner_join(integration_clients::table)
+                            .filter(webhooks::active.eq(true))
+                            .filter(integration_clients::active.eq(true))
+                            .select(webhooks::id),
+                    ),
+                )
                 .order(webhook_deliveries::next_attempt_at.asc())
                 .limit(limit)
                 .select(webhook_deliveries::id)
@@ -467,21 +477,28 @@ pub fn insert_attempts(conn: &mut DbConnection, rows: &[NewAttempt]) -> QueryRes
     Ok(())
 }
 
+/// Records how an attempt ended, if the delivery is still held by the claim that made it
+/// (pending, its next attempt still the claim's `lease_until`); false otherwise — a worker whose
+/// lease ran out does not overwrite what another one recorded since.
 pub fn settle_delivery(
     conn: &mut DbConnection,
     id: i64,
-    state: &str,
-    attempts: i32,
-    next_attempt_at: NaiveDateTime,
-) -> QueryResult<()> {
-    diesel::update(webhook_deliveries::table.find(id))
-        .set((
-            webhook_deliveries::state.eq(state),
-            webhook_deliveries::attempts.eq(attempts),
-            webhook_deliveries::next_attempt_at.eq(next_attempt_at),
-        ))
-        .execute(conn)?;
-    Ok(())
+    lease_until: NaiveDateTime,
+    (state, attempts, next_attempt_at): (&str, i32, NaiveDateTime),
+) -> QueryResult<bool> {
+    let updated = diesel::update(
+        webhook_deliveries::table
+            .find(id)
+            .filter(webhook_deliveries::state.eq(PENDING))
+            .filter(webhook_deliveries::next_attempt_at.eq(lease_until)),
+    )
+    .set((
+        webhook_deliveries::state.eq(state),
+        webhook_deliveries::attempts.eq(attempts),
+        webhook_deliveries::next_attempt_at.eq(next_attempt_at),
+    ))
+    .execute(conn)?;
+    Ok(updated == 1)
 }
 
 /// A webhook's latest deliveries, newest first, with their event's type and number.
@@ -528,6 +545,10 @@ pub fn find_delivery(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Del
         .optional()
 }
 
+/// Events forgotten in one transaction (the prune goes on in further ones while it finds a full
+/// batch).
+pub const PRUNE_BATCH: i64 = 10_000;
+
 /// Forgets events every webhook has had for longer than `before` (and whose deliveries are
 /// settled), with those deliveries and attempts: the outbox does not grow without end.
 pub fn prune(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
@@ -538,12 +559,15 @@ pub fn prune(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usiz
         .filter(webhook_deliveries::state.eq(PENDING))
         .filter(webhook_deliveries::event_id.eq_any(old_events))
         .select(webhook_deliveries::event_id)
+        .limit(1000)
         .load(conn)?;
+    // The oldest first, by id: they lead the table, so the scan stops soon.
     let old: Vec<i64> = webhook_events::table
         .filter(webhook_events::fanned_out_at.lt(before))
         .filter(webhook_events::id.ne_all(&unsettled))
+        .order(webhook_events::id.asc())
         .select(webhook_events::id)
-        .limit(10_000)
+        .limit(PRUNE_BATCH)
         .load(conn)?;
     if old.is_empty() {
         return Ok(0);

@@ -471,12 +471,20 @@ fn comma_list(value: Option<&str>) -> Vec<String> {
 
 /// A W3C date-time (`2026-11-21T08:00:00+08:00`, `…Z`) or a bare date (midnight UTC).
 fn parse_time(name: &str, text: &str) -> Result<NaiveDateTime, String> {
+    use chrono::Datelike;
     let text = text.trim();
+    // Years far out (chrono reads `+262142-12-31`) would overflow the window arithmetic.
+    let plausible = |at: NaiveDateTime| (1970..=9999).contains(&at.year());
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Ok(at.with_timezone(&Utc).naive_utc());
-    }
-    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default());
+        let at = at.with_timezone(&Utc).naive_utc();
+        if plausible(at) {
+            return Ok(at);
+        }
+    } else if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let at = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+        if plausible(at) {
+            return Ok(at);
+        }
     }
     Err(format!(
         "{name} must be a date-time such as 2026-11-21T08:00:00Z, or a date"

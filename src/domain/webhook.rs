@@ -145,9 +145,11 @@ pub fn store_event_types(types: &[EventType]) -> String {
     names.join(",")
 }
 
-/// Whether a webhook subscribed to `wanted` (stored form) takes `event`.
-pub fn wants(wanted: &[EventType], event: EventType) -> bool {
-    wanted.is_empty() || wanted.contains(&event)
+/// Whether a webhook whose stored types are `stored` takes `event`: every type when none is
+/// stored; otherwise only those listed (a stored name this build does not know selects
+/// nothing — a renamed type never widens a subscription to everything).
+pub fn wants(stored: &str, event: EventType) -> bool {
+    stored.trim().is_empty() || parse_event_types(stored).contains(&event)
 }
 
 /// The `X-Hotline-Signature` value: `t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. The
@@ -302,8 +304,16 @@ mod tests {
             parse_event_types(&stored),
             vec![EventType::CaseAccepted, EventType::CaseClosed]
         );
-        assert!(wants(&[], EventType::SurveyIssued));
-        assert!(!wants(&[EventType::CaseAccepted], EventType::SurveyIssued));
+        assert!(wants("", EventType::SurveyIssued));
+        assert!(!wants("case.accepted", EventType::SurveyIssued));
+        assert!(wants(
+            "case.accepted,survey.issued",
+            EventType::SurveyIssued
+        ));
+        assert!(
+            !wants("case.renamed", EventType::SurveyIssued),
+            "fails closed"
+        );
     }
 
     #[test]

@@ -117,9 +117,23 @@ impl ResponseError for Open311Failure {
         if let Some(secs) = self.retry_after_secs {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
+        // A description may echo a field name the client sent: no control characters (XML 1.0
+        // cannot carry them).
+        let errors: Vec<Open311Error> = self
+            .errors
+            .iter()
+            .map(|e| Open311Error {
+                code: e.code,
+                description: e
+                    .description
+                    .chars()
+                    .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+                    .collect(),
+            })
+            .collect();
         match self.format {
-            Format::Json => response.json(&self.errors),
-            Format::Xml => match rules::list_to_xml("errors", "error", &self.errors) {
+            Format::Json => response.json(&errors),
+            Format::Xml => match rules::list_to_xml("errors", "error", &errors) {
                 Ok(xml) => response.content_type(Format::Xml.content_type()).body(xml),
                 Err(_) => HttpResponse::InternalServerError().finish(),
             },

@@ -58,18 +58,11 @@ pub async fn create_webhook(
     body: ApiJson<CreateWebhook>,
 ) -> Result<HttpResponse, ApiError> {
     let ApiJson(input) = body;
+    let url = service::vet_url(&input.url, &state.settings.webhooks).await?;
     let app = state.clone();
     let created = state
         .db
-        .run(move |conn| {
-            service::create(
-                conn,
-                &principal,
-                input,
-                &app.settings.webhooks,
-                &app.webhook_secrets,
-            )
-        })
+        .run(move |conn| service::create(conn, &principal, input, url, &app.webhook_secrets))
         .await?;
     Ok(HttpResponse::Created().json(created))
 }
@@ -95,10 +88,13 @@ pub async fn update_webhook(
     body: ApiJson<UpdateWebhook>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, ApiJson(input)) = (id.into_inner(), body);
-    let app = state.clone();
+    let url = match &input.url {
+        Some(url) => Some(service::vet_url(url, &state.settings.webhooks).await?),
+        None => None,
+    };
     let view = state
         .db
-        .run(move |conn| service::update(conn, &principal, id, input, &app.settings.webhooks))
+        .run(move |conn| service::update(conn, &principal, id, input, url))
         .await?;
     Ok(HttpResponse::Ok().json(view))
 }

@@ -196,19 +196,22 @@ fn kept(
         .ok_or_else(|| ApiError::not_found("no such webhook"))
 }
 
-/// The URL checked, and its host resolved to at least one address a webhook may reach.
-fn checked_url(raw: &str, settings: &WebhookSettings) -> Result<String, ApiError> {
+/// A webhook URL as given, checked ([`check_url`]) and its host resolved to at least one
+/// address a webhook may reach; called before the database is (a name server may be slow, and
+/// no pooled connection waits for it).
+pub async fn vet_url(raw: &str, settings: &WebhookSettings) -> Result<VettedUrl, ApiError> {
     let url = check_url(raw.trim(), &settings.http_hosts, settings.allow_private)
         .map_err(|e| ApiError::field("url", FieldErrorCode::Invalid, e.0))?;
     if !settings.allow_private
         && let Some(url::Host::Domain(host)) = url.host()
     {
-        use std::net::ToSocketAddrs;
         let port = url.port_or_known_default().unwrap_or(443);
-        let addresses: Vec<SocketAddr> = (host, port)
-            .to_socket_addrs()
-            .map(Iterator::collect)
-            .unwrap_or_default();
+        let lookup = tokio::net::lookup_host((host, port));
+        let addresses: Vec<SocketAddr> =
+            match tokio::time::timeout(Duration::from_secs(3), lookup).await {
+                Ok(Ok(found)) => found.collect(),
+                _ => Vec::new(),
+            };
         if addresses.is_empty() {
             return Err(ApiError::field(
                 "url",
@@ -224,14 +227,18 @@ fn checked_url(raw: &str, settings: &WebhookSettings) -> Result<String, ApiError
             ));
         }
     }
-    Ok(url.to_string())
+    Ok(VettedUrl(url.to_string()))
 }
+
+/// A webhook URL that passed [`vet_url`].
+#[derive(Debug, Clone)]
+pub struct VettedUrl(String);
 
 pub fn create(
     conn: &mut DbConnection,
     principal: &Principal,
     input: CreateWebhook,
-    settings: &WebhookSettings,
+    url: VettedUrl,
     secrets_box: &SecretBox,
 ) -> Result<CreatedWebhook, ApiError> {
     let client = match keeper_scope(principal)? {
@@ -253,7 +260,7 @@ pub fn create(
             )
         })?,
     };
-    let url = checked_url(&input.url, settings)?;
+    let url = url.0;
     let secret = format!("whsec_{}", secrets::random_token());
     let at = now();
     let row = write_transaction(conn, |conn| -> Result<_, ApiError> {
@@ -292,13 +299,9 @@ pub fn update(
     principal: &Principal,
     id: i64,
     input: UpdateWebhook,
-    settings: &WebhookSettings,
+    url: Option<VettedUrl>,
 ) -> Result<WebhookView, ApiError> {
-    let url = input
-        .url
-        .as_deref()
-        .map(|u| checked_url(u, settings))
-        .transpose()?;
+    let url = url.map(|u| u.0);
     write_transaction(conn, |conn| -> Result<_, ApiError> {
         let row = kept(conn, principal, id)?;
         let reenabled = input.active == Some(true) && !row.active;
@@ -518,13 +521,7 @@ pub fn fan_out(conn: &mut DbConnection, limit: i64) -> Result<usize, ApiError> {
             .into_iter()
             .map(|c| (c.id, c))
             .collect();
-        let hooks: Vec<(store::WebhookRow, Vec<EventType>, bool)> = store::active_webhooks(conn)?
-            .into_iter()
-            .map(|(row, all_cases)| {
-                let types = parse_event_types(&row.event_types);
-                (row, types, all_cases)
-            })
-            .collect();
+        let hooks: Vec<(store::WebhookRow, bool)> = store::active_webhooks(conn)?;
         let at = now();
         let mut deliveries = Vec::new();
         let mut unwanted = Vec::new();
@@ -536,11 +533,11 @@ pub fn fan_out(conn: &mut DbConnection, limit: i64) -> Result<usize, ApiError> {
             let event_type = event.event_type.parse::<EventType>().ok();
             let wanted_by: Vec<i64> = hooks
                 .iter()
-                .filter(|(hook, types, all_cases)| {
+                .filter(|(hook, all_cases)| {
                     (*all_cases || case.source_client == Some(hook.client_id))
-                        && event_type.is_some_and(|t| wants(types, t))
+                        && event_type.is_some_and(|t| wants(&hook.event_types, t))
                 })
-                .map(|(hook, ..)| hook.id)
+                .map(|(hook, _)| hook.id)
                 .collect();
             if wanted_by.is_empty() {
                 unwanted.push(event.id);
@@ -602,12 +599,13 @@ impl Outcome {
     }
 }
 
-/// How long a worker holds the deliveries it took: past the 10 s timeout with room to record.
-/// (A worker that dies holding them leaves them due again this long after.)
+/// How long a worker holds the deliveries it took: a round sends them all at once, each within
+/// the 10 s timeout, so this leaves room to record. (A worker that dies holding them leaves
+/// them due again this long after; one that outlives it records nothing: see `settle`.)
 const LEASE: Duration = Duration::from_secs(30);
-/// Deliveries taken at once, and sent at once.
-const BATCH: i64 = 256;
-const IN_FLIGHT: usize = 64;
+/// Deliveries taken in a round, all sent at once.
+const BATCH: i64 = 64;
+const IN_FLIGHT: usize = BATCH as usize;
 
 /// The client that sends deliveries: 10 s per attempt, redirects not followed, names resolved
 /// only to addresses a webhook may reach.
@@ -616,6 +614,8 @@ pub fn http_client(settings: &WebhookSettings) -> reqwest::Client {
         .timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve the name itself, past the resolver below.
+        .no_proxy()
         .user_agent(concat!("hotline-webhooks/", env!("CARGO_PKG_VERSION")))
         .dns_resolver(Arc::new(PublicOnlyResolver {
             allow_private: settings.allow_private,
@@ -737,6 +737,7 @@ fn describe(error: &reqwest::Error) -> String {
 fn settle(
     conn: &mut DbConnection,
     outcomes: &[Outcome],
+    lease_until: NaiveDateTime,
     settings: &WebhookSettings,
 ) -> Result<(), ApiError> {
     write_transaction(conn, |conn| -> Result<(), ApiError> {
@@ -750,26 +751,22 @@ fn settle(
             .iter()
             .filter(|o| live.contains(&o.sendable.webhook_id))
             .collect();
-        store::insert_attempts(
-            conn,
-            &outcomes
-                .iter()
-                .map(|o| store::NewAttempt {
-                    delivery_id: o.sendable.delivery_id,
-                    attempted_at: o.attempted_at,
-                    duration_ms: o.duration_ms,
-                    status_code: o.status.map(i32::from),
-                    error: o.error.clone(),
-                    response_excerpt: o.excerpt.clone(),
-                })
-                .collect::<Vec<_>>(),
-        )?;
-        let mut hooks: HashMap<i64, (bool, Option<&Outcome>)> = HashMap::new();
+        // Webhooks in id order: two servers settling the same ones lock them alike.
+        let mut hooks: std::collections::BTreeMap<i64, (bool, Option<&Outcome>)> =
+            std::collections::BTreeMap::new();
+        let mut recorded = Vec::with_capacity(outcomes.len());
         for &o in &outcomes {
             let s = &o.sendable;
             let attempts = s.attempts + 1;
             if o.succeeded() {
-                store::settle_delivery(conn, s.delivery_id, SUCCEEDED, attempts, at)?;
+                if !store::settle_delivery(
+                    conn,
+                    s.delivery_id,
+                    lease_until,
+                    (SUCCEEDED, attempts, at),
+                )? {
+                    continue;
+                }
                 hooks.insert(s.webhook_id, (true, None));
             } else {
                 let given_up = at - s.created_at
@@ -783,10 +780,26 @@ fn settle(
                     ))
                     .unwrap_or(chrono::Duration::hours(1));
                 let state = if given_up { FAILED } else { PENDING };
-                store::settle_delivery(conn, s.delivery_id, state, attempts, next)?;
+                if !store::settle_delivery(
+                    conn,
+                    s.delivery_id,
+                    lease_until,
+                    (state, attempts, next),
+                )? {
+                    continue;
+                }
                 hooks.entry(s.webhook_id).or_insert((false, Some(o)));
             }
+            recorded.push(store::NewAttempt {
+                delivery_id: s.delivery_id,
+                attempted_at: o.attempted_at,
+                duration_ms: o.duration_ms,
+                status_code: o.status.map(i32::from),
+                error: o.error.clone(),
+                response_excerpt: o.excerpt.clone(),
+            });
         }
+        store::insert_attempts(conn, &recorded)?;
         for (id, (any_success, failure)) in hooks {
             let Some(hook) = store::find_webhook(conn, id)? else {
                 continue;
@@ -839,13 +852,13 @@ pub async fn deliver_once(
         return Ok(Round::Idle);
     }
     let fanned = db.run(|conn| fan_out(conn, FAN_OUT_BATCH)).await?;
-    let due = db
+    let (due, lease_until) = db
         .run(|conn| {
             write_transaction(conn, |conn| -> Result<_, ApiError> {
                 let at = now();
-                let lease = at + chrono::Duration::from_std(LEASE).expect("a minute");
+                let lease = at + chrono::Duration::from_std(LEASE).expect("seconds");
                 let ids = store::claim_due(conn, at, lease, BATCH)?;
-                Ok(store::sendable(conn, &ids)?)
+                Ok((store::sendable(conn, &ids)?, lease))
             })
         })
         .await?;
@@ -857,7 +870,7 @@ pub async fn deliver_once(
             .collect()
             .await;
         let settings = settings.clone();
-        db.run(move |conn| settle(conn, &outcomes, &settings))
+        db.run(move |conn| settle(conn, &outcomes, lease_until, &settings))
             .await?;
     }
     // A full batch either way: more is waiting.
@@ -887,7 +900,8 @@ pub enum Round {
 /// forgotten once an hour.
 pub async fn deliver_periodically(db: Db, settings: WebhookSettings, secrets_box: SecretBox) {
     let client = http_client(&settings);
-    let mut last_prune = Instant::now();
+    // Pruned at start and hourly after.
+    let mut last_prune: Option<Instant> = None;
     loop {
         match deliver_once(&db, &client, &settings, &secrets_box).await {
             Ok(Round::Full) => {}
@@ -897,17 +911,25 @@ pub async fn deliver_periodically(db: Db, settings: WebhookSettings, secrets_box
                 tokio::time::sleep(settings.poll).await;
             }
         }
-        if last_prune.elapsed() > Duration::from_secs(3600) {
-            last_prune = Instant::now();
+        if last_prune.is_none_or(|at| at.elapsed() > Duration::from_secs(3600)) {
+            last_prune = Some(Instant::now());
             let before = now() - chrono::Duration::days(7);
-            if let Err(error) = db
-                .run(move |conn| {
-                    write_transaction(conn, |conn| store::prune(conn, before))
-                        .map_err(ApiError::from)
-                })
-                .await
-            {
-                log::warn!("webhook outbox pruning failed: {error}");
+            // Batch after batch, each its own short transaction, until one is not full.
+            loop {
+                let pruned = db
+                    .run(move |conn| {
+                        write_transaction(conn, |conn| store::prune(conn, before))
+                            .map_err(ApiError::from)
+                    })
+                    .await;
+                match pruned {
+                    Ok(n) if n as i64 == store::PRUNE_BATCH => {}
+                    Ok(_) => break,
+                    Err(error) => {
+                        log::warn!("webhook outbox pruning failed: {error}");
+                        break;
+                    }
+                }
             }
         }
     }

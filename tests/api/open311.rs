@@ -608,4 +608,18 @@ async fn a_nul_refused_before_the_facade_is_still_a_georeport_error() {
     assert_json_error(&json, 400);
     let xml = get_xml(&app, "/open311/v2/requests.xml?service_code=a%00b", 400).await;
     assert_xml_error(&xml, 400);
+    // Dates chrono reads but no window can hold.
+    for date in ["%2B262142-12-31", "-262143-01-01", "99999-01-01T00:00:00Z"] {
+        let json = get_json(
+            &app,
+            &format!("/open311/v2/requests.json?start_date={date}"),
+            400,
+        )
+        .await;
+        assert_json_error(&json, 400);
+    }
+    // A control character in a field name, echoed in the error, keeps the XML well-formed.
+    let refused = post_form(&app, "xml", &[("\u{1}x", "1")]).await;
+    assert_eq!(refused.status(), 400);
+    assert_xml_error(&parse_xml(&refused.text().await.unwrap()), 400);
 }
