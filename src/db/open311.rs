@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::domain::case::CaseStatus;
-use crate::domain::ids::{CategoryId, DepartmentId};
+use crate::domain::ids::{AttachmentId, CaseId, CategoryId, DepartmentId};
 
 use super::DbConnection;
 use super::schema::{cases, categories, departments};
@@ -30,6 +30,7 @@ pub fn categories(conn: &mut DbConnection) -> QueryResult<Vec<CategoryRow>> {
 /// The public columns of a case.
 #[derive(Debug, Clone, Queryable)]
 pub struct PublicCaseRow {
+    pub id: CaseId,
     pub case_no: String,
     pub status: CaseStatus,
     pub category_id: Option<CategoryId>,
@@ -43,6 +44,7 @@ pub struct PublicCaseRow {
 }
 
 type PublicColumns = (
+    cases::id,
     cases::case_no,
     cases::status,
     cases::category_id,
@@ -56,6 +58,7 @@ type PublicColumns = (
 );
 
 const PUBLIC_COLUMNS: PublicColumns = (
+    cases::id,
     cases::case_no,
     cases::status,
     cases::category_id,
@@ -117,4 +120,34 @@ pub fn department_names(
         .filter(departments::id.eq_any(ids))
         .select((departments::id, departments::name))
         .load(conn)
+}
+
+/// For each of `cases` that has one, its first photo sent by whoever raised it (a citizen or an
+/// integration client; not the centre's or a department's files), not removed, and not of a
+/// case whose complainant asked for confidentiality: the request's `media_url`.
+pub fn request_photos(
+    conn: &mut DbConnection,
+    cases: &[CaseId],
+) -> QueryResult<Vec<(CaseId, AttachmentId)>> {
+    use super::schema::{attachments, complainants};
+    let confidential = complainants::table
+        .filter(complainants::confidential.eq(true))
+        .select(complainants::case_id);
+    let rows: Vec<(Option<CaseId>, AttachmentId)> = attachments::table
+        .filter(attachments::case_id.eq_any(cases))
+        .filter(attachments::removed_at.is_null())
+        .filter(attachments::media_type.eq_any(["image/jpeg", "image/png", "image/webp"]))
+        .filter(attachments::uploader_role.eq_any(["citizen", "integration"]))
+        .filter(diesel::dsl::not(
+            attachments::case_id.assume_not_null().eq_any(confidential),
+        ))
+        .order(attachments::id.asc())
+        .select((attachments::case_id, attachments::id))
+        .load(conn)?;
+    let mut seen = std::collections::HashSet::new();
+    Ok(rows
+        .into_iter()
+        .filter_map(|(case, attachment)| Some((case?, attachment)))
+        .filter(|(case, _)| seen.insert(*case))
+        .collect())
 }

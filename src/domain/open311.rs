@@ -304,7 +304,8 @@ pub struct ServiceRequest {
     pub lat: Option<f64>,
     /// Rounded to 3 decimal places (about 110 m).
     pub long: Option<f64>,
-    /// Not given: files stay behind the case's own access rules.
+    /// A signed link, valid for a day or two, to the first photo sent by whoever raised the
+    /// request (never the centre's or a department's files, nothing of a confidential case).
     pub media_url: Option<String>,
 }
 

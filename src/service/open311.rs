@@ -9,7 +9,7 @@ use crate::auth::Principal;
 use crate::db::open311::{self as store, PublicCaseRow};
 use crate::db::{DbConnection, now};
 use crate::domain::case::Channel;
-use crate::domain::ids::{CategoryId, DepartmentId};
+use crate::domain::ids::{AttachmentId, CaseId, CategoryId, DepartmentId};
 use crate::domain::open311::{
     Attributes, CaseFacts, CategoryFacts, CreatedRequest, MAX_REQUESTS, NewServiceRequest,
     RequestFilter, Service, ServiceDefinition, ServiceRequest, TokenAnswer, full_name,
@@ -59,10 +59,17 @@ pub fn service_definition(
 }
 
 /// The rows as service requests: categories and departments named, nothing else read.
+/// Makes the public, signed and expiring URL of an attachment (the routes know the host).
+pub type MediaLink<'a> = &'a (dyn Fn(AttachmentId) -> String + Send + Sync);
+
 fn as_requests(
     conn: &mut DbConnection,
     rows: Vec<PublicCaseRow>,
+    media_link: MediaLink<'_>,
 ) -> Result<Vec<ServiceRequest>, ApiError> {
+    let ids: Vec<CaseId> = rows.iter().map(|r| r.id).collect();
+    let photos: HashMap<CaseId, AttachmentId> =
+        store::request_photos(conn, &ids)?.into_iter().collect();
     let categories: HashMap<CategoryId, (String, String)> = store::categories(conn)?
         .into_iter()
         .map(|(id, code, name, _, _)| (id, (code, name)))
@@ -80,7 +87,8 @@ fn as_requests(
     Ok(rows
         .into_iter()
         .map(|row| {
-            ServiceRequest::from(CaseFacts {
+            let photo = photos.get(&row.id).copied();
+            let mut request = ServiceRequest::from(CaseFacts {
                 case_no: row.case_no,
                 status: row.status,
                 category: row.category_id.and_then(|id| categories.get(&id).cloned()),
@@ -93,7 +101,9 @@ fn as_requests(
                 reply_due_at: row.reply_due_at,
                 latitude: row.latitude,
                 longitude: row.longitude,
-            })
+            });
+            request.media_url = photo.map(media_link);
+            request
         })
         .collect())
 }
@@ -102,6 +112,7 @@ fn as_requests(
 pub fn requests(
     conn: &mut DbConnection,
     filter: RequestFilter,
+    media_link: MediaLink<'_>,
 ) -> Result<Vec<ServiceRequest>, ApiError> {
     let rows = match filter {
         RequestFilter::Ids(numbers) => store::cases_by_number(conn, &numbers)?,
@@ -134,7 +145,7 @@ pub fn requests(
             )?
         }
     };
-    as_requests(conn, rows)
+    as_requests(conn, rows, media_link)
 }
 
 fn unknown_request() -> ApiError {
@@ -145,9 +156,10 @@ fn unknown_request() -> ApiError {
 pub fn request(
     conn: &mut DbConnection,
     service_request_id: &str,
+    media_link: MediaLink<'_>,
 ) -> Result<ServiceRequest, ApiError> {
     let rows = store::cases_by_number(conn, &[service_request_id.to_owned()])?;
-    as_requests(conn, rows)?
+    as_requests(conn, rows, media_link)?
         .into_iter()
         .next()
         .ok_or_else(unknown_request)
@@ -155,7 +167,7 @@ pub fn request(
 
 /// What a token stands for: requests are registered at once, so a token is the request's id.
 pub fn token(conn: &mut DbConnection, token: &str) -> Result<TokenAnswer, ApiError> {
-    let found = request(conn, token)?;
+    let found = request(conn, token, &|_| String::new())?;
     Ok(TokenAnswer {
         service_request_id: found.service_request_id,
         token: token.to_owned(),

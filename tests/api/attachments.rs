@@ -15,7 +15,7 @@ use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
 
 // ---- files made here, so that each test knows exactly what it sends ----
 
-fn encoded(format: image::ImageFormat) -> Vec<u8> {
+pub(crate) fn encoded(format: image::ImageFormat) -> Vec<u8> {
     let picture =
         image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 90]));
     let mut out = Cursor::new(Vec::new());
@@ -137,7 +137,7 @@ fn accepted_files() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     ]
 }
 
-fn part(name: &str, content: Vec<u8>) -> Part {
+pub(crate) fn part(name: &str, content: Vec<u8>) -> Part {
     // The client's header claims something else: the content decides.
     Part::bytes(content)
         .file_name(name.to_owned())

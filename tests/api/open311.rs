@@ -623,3 +623,82 @@ async fn a_nul_refused_before_the_facade_is_still_a_georeport_error() {
     assert_eq!(refused.status(), 400);
     assert_xml_error(&parse_xml(&refused.text().await.unwrap()), 400);
 }
+
+#[tokio::test]
+async fn a_request_shows_the_photo_its_sender_attached_through_a_signed_link() {
+    use crate::attachments::{encoded, part};
+    use reqwest::multipart::Form;
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let admin = app.token("admin").await;
+    let key = api_key(&app, &admin).await;
+    let (client_id, secret) = key.split_once(':').unwrap();
+    let token: Value = app
+        .post_as(
+            None,
+            "/api/v1/auth/token",
+            &json!({"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    let uploaded: Value = app
+        .request("POST", "/api/v1/attachments", Some(token))
+        .multipart(Form::new().part("file", part("road.png", encoded(image::ImageFormat::Png))))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let case: Value = app
+        .post_as(
+            Some(token),
+            "/api/v1/cases",
+            &json!({
+                "kind": "complaint", "title": "路面塌陷", "description": "路口路面塌陷。",
+                "external_ref": "photo-1", "attachment_ids": [uploaded[0]["id"]],
+                "complainant": {"name": "张三丰", "phone": PHONE, "contact_allowed": true}
+            }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let case_no = case["case_no"].as_str().unwrap();
+    let found = get_json(&app, &format!("/open311/v2/requests/{case_no}.json"), 200).await;
+    let media_url = found[0]["media_url"].as_str().expect("a media_url");
+    assert!(media_url.contains("/api/v1/public/attachments/") && media_url.contains("signature="));
+    let photo = app.client.get(media_url).send().await.unwrap();
+    assert_eq!(photo.status(), 200);
+    assert_eq!(photo.headers()["content-type"], "image/png");
+
+    // The centre's own files are not the request's media.
+    let operator = app.token("operator").await;
+    let body = json!({
+        "channel": "phone", "kind": "complaint", "title": "路灯不亮", "description": "路灯不亮。",
+        "complainant": {"name": "李四", "phone": PHONE, "contact_allowed": true}
+    });
+    let centre_case: Value = app
+        .post_as(Some(&operator), "/api/v1/cases", &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let added = app
+        .request(
+            "POST",
+            &format!("/api/v1/cases/{}/attachments", centre_case["id"]),
+            Some(&operator),
+        )
+        .multipart(Form::new().part("file", part("lamp.png", encoded(image::ImageFormat::Png))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 201);
+    let centre_no = centre_case["case_no"].as_str().unwrap();
+    let found = get_json(&app, &format!("/open311/v2/requests/{centre_no}.json"), 200).await;
+    assert!(found[0]["media_url"].is_null(), "{found}");
+}
