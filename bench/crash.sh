@@ -71,17 +71,24 @@ port, path = int(sys.argv[1]), sys.argv[2]
 lock = threading.Lock()
 out = open(path, "a")
 class Hook(http.server.BaseHTTPRequestHandler):
+    # Keep-alive, and room for the worker's 64 connections at once (the default listen backlog
+    # of 5 made connections wait for SYN retries, a second each).
+    protocol_version = "HTTP/1.1"
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         with lock:
             out.write(json.dumps({"delivery": self.headers["X-Hotline-Delivery"], "type": body["type"],
                                   "case_id": body["case"]["id"]}) + "\n")
             out.flush()
-        self.send_response(204)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
         self.end_headers()
     def log_message(self, *args):
         pass
-http.server.ThreadingHTTPServer(("127.0.0.1", port), Hook).serve_forever()
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 256
+    daemon_threads = True
+Server(("127.0.0.1", port), Hook).serve_forever()
 PY
 python3 "$work/receiver.py" "$receiver_port" "$work/received.jsonl" &
 receiver=$!

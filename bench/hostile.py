@@ -110,6 +110,30 @@ class Response:
         errors = doc.get("errors")
         return (self.status, doc.get("code"), json.dumps(errors, sort_keys=True))
 
+    def georeport_error(self):
+        """Whether this is an Open311 GeoReport error answer: a JSON list (or an XML `<errors>`
+        document) of errors with `code` equal to the status and a `description`."""
+        content_type = self.headers.get("content-type", "")
+        if content_type.startswith("application/xml"):
+            import xml.etree.ElementTree as ET
+            try:
+                root = ET.fromstring(self.body)
+            except ET.ParseError:
+                return False
+            errors = root.findall("error")
+            return root.tag == "errors" and bool(errors) and all(
+                e.findtext("code") == str(self.status) and e.findtext("description") for e in errors
+            )
+        if not content_type.startswith("application/json"):
+            return False
+        try:
+            doc = json.loads(self.body)
+        except ValueError:
+            return False
+        return isinstance(doc, list) and bool(doc) and all(
+            isinstance(e, dict) and e.get("code") == self.status and e.get("description") for e in doc
+        )
+
     def snippet(self):
         if self.error:
             return self.error
@@ -495,6 +519,9 @@ class Run:
                 "the malformed JSON was read as if it were valid"
             )
         if status in (400, 422):
+            # The Open311 facade answers in the GeoReport format its clients parse.
+            if response.georeport_error():
+                return None
             content_type = response.headers.get("content-type", "")
             if not content_type.startswith("application/problem+json"):
                 return f"Content-Type is {content_type!r}, not application/problem+json"
