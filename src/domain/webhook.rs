@@ -205,18 +205,36 @@ fn forbidden_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         || (a == 100 && (64..128).contains(&b))
         || (a == 198 && (b == 18 || b == 19))
+        || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
+        || (a == 192 && b == 88 && ip.octets()[2] == 99) // 6to4 relay anycast
         || a >= 240
 }
 
 fn forbidden_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let s = ip.segments();
+    let first = s[0];
+    // The IPv4 address inside the 32 bits starting at segment `at`.
+    let embedded = |at: usize| {
+        Ipv4Addr::new(
+            (s[at] >> 8) as u8,
+            s[at] as u8,
+            (s[at + 1] >> 8) as u8,
+            s[at + 1] as u8,
+        )
+    };
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00 // unique local
         || (first & 0xffc0) == 0xfe80 // link-local
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
+        || (first & 0xffc0) == 0xfec0 // site-local (deprecated, still routed inside some networks)
+        || (first == 0x2001 && s[1] == 0x0db8) // documentation
+        || (first == 0x2001 && s[1] == 0) // Teredo: tunnels to anything
         || ip.to_ipv4().is_some_and(|v4| forbidden_v4(v4) && first == 0) // IPv4-compatible
+        // NAT64 (64:ff9b::/96, 64:ff9b:1::/48) and 6to4 (2002::/16) reach the IPv4 inside them.
+        || (first == 0x0064 && s[1] == 0xff9b && forbidden_v4(embedded(6)))
+        || (first == 0x0064 && s[1] == 0xff9b && s[2] == 0x0001)
+        || (first == 0x2002 && forbidden_v4(embedded(1)))
 }
 
 /// Why a webhook URL is refused.
@@ -363,10 +381,23 @@ mod tests {
             "fd00::1",
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
+            "2002:c0a8:101::1",
+            "2001:0:4136:e378::1",
+            "fec0::1",
+            "192.0.0.8",
         ] {
             assert!(is_forbidden_address(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["1.1.1.1", "202.96.134.133", "2400:3200::1"] {
+        for ip in [
+            "1.1.1.1",
+            "202.96.134.133",
+            "2400:3200::1",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(!is_forbidden_address(ip.parse().unwrap()), "{ip}");
         }
     }
