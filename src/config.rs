@@ -192,6 +192,10 @@ pub struct Settings {
     pub public_base_url: String,
     /// How many days a survey invitation may be answered.
     pub survey_validity_days: i64,
+    /// Where clients reach this API (`HOTLINE_API_BASE_URL`, e.g. `https://12345.example.gov.cn`):
+    /// the base of the links it hands out (signed attachment links, Open311 discovery and
+    /// `media_url`). `None`: taken from each request's `Host` (and a trusted proxy's headers).
+    pub api_base_url: Option<String>,
     /// Rows per sheet of an XLSX export, its header included: Excel's 1,048,576 unless lowered
     /// (which tests do, to see a workbook continue on its next sheet without a million rows).
     pub xlsx_sheet_rows: u32,
@@ -335,25 +339,15 @@ impl Settings {
             &get,
             "HOTLINE_PUBLIC_BASE_URL",
             "http://127.0.0.1:8080",
-            |raw| {
-                let base = raw.trim_end_matches('/');
-                let rest = base
-                    .strip_prefix("https://")
-                    .or_else(|| base.strip_prefix("http://"));
-                match rest {
-                    Some(rest)
-                        if !rest.is_empty()
-                            && !rest.contains(['?', '#'])
-                            && !rest.chars().any(|c| c.is_whitespace() || c.is_control()) =>
-                    {
-                        Ok(base.to_owned())
-                    }
-                    _ => Err(format!(
-                        "'{raw}' is not an http:// or https:// address without query or fragment"
-                    )),
-                }
-            },
+            base_url,
         )?;
+        let api_base_url = parse_var(&get, "HOTLINE_API_BASE_URL", "", |raw| {
+            if raw.is_empty() {
+                Ok(None)
+            } else {
+                base_url(raw).map(Some)
+            }
+        })?;
         let survey_validity_days = parse_var(&get, "HOTLINE_SURVEY_VALIDITY_DAYS", "14", |raw| {
             bounded_int(raw, 1, 365)
         })?;
@@ -521,6 +515,7 @@ impl Settings {
             hsts_max_age,
             idempotency_ttl,
             public_base_url,
+            api_base_url,
             survey_validity_days,
             xlsx_sheet_rows,
             storage_url,
@@ -542,6 +537,26 @@ fn parse_var<T>(
 ) -> Result<T, ConfigError> {
     let raw = get(name).unwrap_or_else(|| default.to_owned());
     parse(raw.trim()).map_err(|message| ConfigError::new(name, message))
+}
+
+/// An `http://` or `https://` address without query or fragment, without its trailing slash.
+fn base_url(raw: &str) -> Result<String, String> {
+    let base = raw.trim_end_matches('/');
+    let rest = base
+        .strip_prefix("https://")
+        .or_else(|| base.strip_prefix("http://"));
+    match rest {
+        Some(rest)
+            if !rest.is_empty()
+                && !rest.contains(['?', '#'])
+                && !rest.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            Ok(base.to_owned())
+        }
+        _ => Err(format!(
+            "'{raw}' is not an http:// or https:// address without query or fragment"
+        )),
+    }
 }
 
 fn parse_bool(raw: &str) -> Result<bool, String> {

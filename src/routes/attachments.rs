@@ -648,11 +648,9 @@ pub async fn create_attachment_link(
         chrono::Utc::now() + chrono::Duration::seconds(input.expires_in_seconds.unwrap_or(86_400));
     let expires = expires_at.timestamp();
     let signature = state.links.sign(id.get(), expires);
-    let info = req.connection_info();
     let url = format!(
-        "{}://{}/api/v1/public/attachments/{id}?expires={expires}&signature={signature}",
-        info.scheme(),
-        info.host()
+        "{}/api/v1/public/attachments/{id}?expires={expires}&signature={signature}",
+        super::api_base(&state.settings, &req)
     );
     Ok(HttpResponse::Created().json(AttachmentLink {
         url,

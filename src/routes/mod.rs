@@ -151,6 +151,18 @@ pub fn configure(cfg: &mut ServiceConfig) {
         );
 }
 
+/// The base of the links this API hands out: `HOTLINE_API_BASE_URL` when configured (a client's
+/// `Host` header cannot then steer them), else the request's own scheme and host.
+pub fn api_base(settings: &crate::config::Settings, req: &HttpRequest) -> String {
+    match &settings.api_base_url {
+        Some(base) => base.clone(),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+    }
+}
+
 /// `If-Match: "3"` → 3. Anything else can never match the case's version.
 pub fn if_match(req: &HttpRequest) -> Option<i32> {
     let value = req.headers().get(header::IF_MATCH)?.to_str().ok()?;

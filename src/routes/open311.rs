@@ -150,8 +150,7 @@ fn media_link(
     state: &AppState,
     req: &HttpRequest,
 ) -> impl Fn(crate::domain::ids::AttachmentId) -> String + Send + Sync + 'static {
-    let info = req.connection_info();
-    let base = format!("{}://{}", info.scheme(), info.host());
+    let base = super::api_base(&state.settings, req);
     let links = state.links.clone();
     let expires = (chrono::Utc::now().timestamp() / 86_400 + 2) * 86_400;
     move |id| {
@@ -222,10 +221,9 @@ fn segment<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
     ),
 )]
 #[get("/discovery.{format}")]
-pub async fn open311_discovery(req: HttpRequest) -> Answer {
+pub async fn open311_discovery(state: web::Data<AppState>, req: HttpRequest) -> Answer {
     let format = format_of(&req)?;
-    let info = req.connection_info();
-    let url = format!("{}://{}/open311/v2", info.scheme(), info.host());
+    let url = format!("{}/open311/v2", super::api_base(&state.settings, &req));
     let changeset = "2026-12-05T00:00:00Z".to_owned();
     let discovery = Discovery {
         changeset: changeset.clone(),

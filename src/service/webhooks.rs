@@ -591,6 +591,9 @@ struct Outcome {
     status: Option<u16>,
     error: Option<String>,
     excerpt: Option<String>,
+    /// Failed before sending, for a reason of this server's (a secret its key cannot open):
+    /// tried again, but not held against the receiver.
+    ours: bool,
 }
 
 impl Outcome {
@@ -660,6 +663,7 @@ async fn send(
         status: None,
         error: None,
         excerpt: None,
+        ours: false,
         sendable,
     };
     let s = &outcome.sendable;
@@ -668,6 +672,8 @@ async fn send(
         .err()
         .map(|e| format!("refused: {}", e.0));
     let secret = secrets_box.open(&s.secret_sealed);
+    outcome.ours = refused.is_none() && (secret.is_none() || s.payload.is_none());
+    let s = &outcome.sendable;
     let result = match (refused, secret, s.payload.clone()) {
         (Some(refused), ..) => Err(refused),
         (None, None, _) => Err("the webhook's secret cannot be read with this server's key".into()),
@@ -788,7 +794,16 @@ fn settle(
                 )? {
                     continue;
                 }
-                hooks.entry(s.webhook_id).or_insert((false, Some(o)));
+                if o.ours {
+                    log::warn!(
+                        "webhook {}: delivery {} not sent: {}",
+                        s.webhook_id,
+                        s.delivery_id,
+                        o.error.as_deref().unwrap_or_default()
+                    );
+                } else {
+                    hooks.entry(s.webhook_id).or_insert((false, Some(o)));
+                }
             }
             recorded.push(store::NewAttempt {
                 delivery_id: s.delivery_id,

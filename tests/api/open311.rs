@@ -702,3 +702,25 @@ async fn a_request_shows_the_photo_its_sender_attached_through_a_signed_link() {
     let found = get_json(&app, &format!("/open311/v2/requests/{centre_no}.json"), 200).await;
     assert!(found[0]["media_url"].is_null(), "{found}");
 }
+
+#[tokio::test]
+async fn a_configured_api_base_url_is_what_discovery_names_whatever_the_host_header() {
+    let app = spawn_app_with(&[("HOTLINE_API_BASE_URL", "https://12345.example.gov.cn/")]).await;
+    let discovery: Value = app
+        .client
+        .get(app.url("/open311/v2/discovery.json"))
+        .header("host", "attacker.example")
+        .header("x-forwarded-host", "attacker.example")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shown = discovery.to_string();
+    assert!(
+        shown.contains("https://12345.example.gov.cn/open311/v2"),
+        "{shown}"
+    );
+    assert!(!shown.contains("attacker"), "{shown}");
+}
