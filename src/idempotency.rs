@@ -27,8 +27,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use chacha20poly1305::aead::{Aead, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use chacha20poly1305::Key;
 use chrono::{Duration, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -135,28 +134,11 @@ fn sealing_key(server_secret: &[u8], principal: &str, key: &str) -> Key {
 }
 
 fn seal(key: &Key, envelope: &Envelope) -> Option<String> {
-    let plain = serde_json::to_vec(envelope).ok()?;
-    let nonce_bytes = secrets::random_bytes::<12>();
-    let cipher = ChaCha20Poly1305::new(key);
-    let sealed = cipher
-        .encrypt(&Nonce::from(nonce_bytes), plain.as_slice())
-        .ok()?;
-    let mut out = nonce_bytes.to_vec();
-    out.extend_from_slice(&sealed);
-    Some(STANDARD.encode(out))
+    Some(secrets::seal(key, &serde_json::to_vec(envelope).ok()?))
 }
 
 fn unseal(key: &Key, sealed: &str) -> Option<Envelope> {
-    let bytes = STANDARD.decode(sealed).ok()?;
-    if bytes.len() < 12 {
-        return None;
-    }
-    let (nonce, ciphertext) = bytes.split_at(12);
-    let nonce: [u8; 12] = nonce.try_into().ok()?;
-    let plain = ChaCha20Poly1305::new(key)
-        .decrypt(&Nonce::from(nonce), ciphertext)
-        .ok()?;
-    serde_json::from_slice(&plain).ok()
+    serde_json::from_slice(&secrets::open_sealed(key, sealed)?).ok()
 }
 
 /// The middleware (see the module's description). Its refusals are answers, not errors, so that

@@ -46,6 +46,36 @@ pub fn sha256_hex_of_pieces<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> S
     hex
 }
 
+/// Encrypts `plain` with ChaCha20-Poly1305 under `key` and a fresh random nonce: base64 of the
+/// nonce followed by the ciphertext (what [`open_sealed`] reads).
+pub fn seal(key: &chacha20poly1305::Key, plain: &[u8]) -> String {
+    use chacha20poly1305::aead::{Aead, KeyInit};
+    let nonce = random_bytes::<12>();
+    let sealed = chacha20poly1305::ChaCha20Poly1305::new(key)
+        .encrypt(&chacha20poly1305::Nonce::from(nonce), plain)
+        .expect("ChaCha20-Poly1305 encrypts any length this program seals");
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&sealed);
+    base64::engine::general_purpose::STANDARD.encode(out)
+}
+
+/// The plain bytes of what [`seal`] made under `key`; `None` if it is not that (another key,
+/// altered, not base64).
+pub fn open_sealed(key: &chacha20poly1305::Key, sealed: &str) -> Option<Vec<u8>> {
+    use chacha20poly1305::aead::{Aead, KeyInit};
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(sealed)
+        .ok()?;
+    if bytes.len() < 12 {
+        return None;
+    }
+    let (nonce, ciphertext) = bytes.split_at(12);
+    let nonce: [u8; 12] = nonce.try_into().ok()?;
+    chacha20poly1305::ChaCha20Poly1305::new(key)
+        .decrypt(&chacha20poly1305::Nonce::from(nonce), ciphertext)
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -537,6 +537,18 @@ pub fn attempts_of(
         .load(conn)
 }
 
+/// An event's type, case and number among the case's events.
+pub fn event_summary(conn: &mut DbConnection, id: i64) -> QueryResult<(String, CaseId, i64)> {
+    webhook_events::table
+        .find(id)
+        .select((
+            webhook_events::event_type,
+            webhook_events::case_id,
+            webhook_events::case_seq,
+        ))
+        .first(conn)
+}
+
 pub fn find_delivery(conn: &mut DbConnection, id: i64) -> QueryResult<Option<DeliveryRow>> {
     webhook_deliveries::table
         .find(id)

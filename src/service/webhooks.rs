@@ -9,10 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use chacha20poly1305::aead::{Aead, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use chacha20poly1305::Key;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -60,25 +57,11 @@ impl SecretBox {
     }
 
     fn seal(&self, secret: &str) -> String {
-        let nonce = secrets::random_bytes::<12>();
-        let sealed = ChaCha20Poly1305::new(&self.0)
-            .encrypt(&Nonce::from(nonce), secret.as_bytes())
-            .expect("encrypting a short secret cannot fail");
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&sealed);
-        STANDARD.encode(out)
+        secrets::seal(&self.0, secret.as_bytes())
     }
 
     fn open(&self, sealed: &str) -> Option<Vec<u8>> {
-        let bytes = STANDARD.decode(sealed).ok()?;
-        if bytes.len() < 12 {
-            return None;
-        }
-        let (nonce, ciphertext) = bytes.split_at(12);
-        let nonce: [u8; 12] = nonce.try_into().ok()?;
-        ChaCha20Poly1305::new(&self.0)
-            .decrypt(&Nonce::from(nonce), ciphertext)
-            .ok()
+        secrets::open_sealed(&self.0, sealed)
     }
 }
 
@@ -455,11 +438,7 @@ pub fn replay(
                 replay_of: Some(original.id),
             },
         )?;
-        let (_, event_type, case_id, sequence) =
-            store::deliveries_of(conn, id, 1, Some(row.id + 1))?
-                .into_iter()
-                .next()
-                .ok_or_else(|| ApiError::internal("the replay just written is not there"))?;
+        let (event_type, case_id, sequence) = store::event_summary(conn, row.event_id)?;
         Ok(delivery_view(
             row,
             event_type,
