@@ -112,6 +112,7 @@ const DEMO_CATEGORIES: &[(&str, &str, Option<&str>, Option<&str>)] = &[
     ("0401", "供水", Some("04"), Some("WATER")),
     ("0402", "供电", Some("04"), Some("POWER")),
     ("0403", "供气", Some("04"), Some("GAS")),
+    ("0404", "供暖", Some("04"), Some("ZJJ")),
     ("05", "劳动保障", None, Some("RSJ")),
     ("0501", "拖欠工资", Some("05"), Some("RSJ")),
     ("0502", "社会保险", Some("05"), Some("RSJ")),
@@ -119,6 +120,8 @@ const DEMO_CATEGORIES: &[(&str, &str, Option<&str>, Option<&str>)] = &[
     ("0601", "食品安全", Some("06"), Some("SCJGJ")),
     ("0602", "消费维权", Some("06"), Some("SCJGJ")),
     ("07", "政策咨询", None, None),
+    ("0701", "户籍证件", Some("07"), None),
+    ("0702", "教育入学", Some("07"), None),
 ];
 
 /// A demo account: (username, display name, role, department code, phone).
@@ -226,6 +229,15 @@ pub(crate) fn load_demo_on(conn: &mut DbConnection) -> Result<String, ApiError> 
             admin_id = user.id;
         }
     }
+    let supervisor = accounts::find_user_by_username(conn, "supervisor")?
+        .ok_or_else(|| ApiError::internal("demo supervisor missing"))?;
+    let articles = crate::seed::knowledge::load_demo_articles(
+        conn,
+        &crate::auth::Principal::acting_as(supervisor, Role::Supervisor),
+        &category_ids,
+        &department_ids,
+        chrono::Utc::now().date_naive(),
+    )?;
     let client = org_service::create_client(
         conn,
         admin_id,
@@ -236,7 +248,7 @@ pub(crate) fn load_demo_on(conn: &mut DbConnection) -> Result<String, ApiError> 
     let departments = org_db::all_departments(conn)?.len();
     Ok(format!(
         "demo organisation loaded: {departments} departments, {} categories, {} users (password '{DEMO_PASSWORD}'), \
-         integration client {} with secret {} (shown once)",
+         {articles} knowledge-base articles, integration client {} with secret {} (shown once)",
         DEMO_CATEGORIES.len(),
         DEMO_USERS.len(),
         client.client.client_id,
@@ -527,6 +539,7 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
             },
             DemoStage::Answered => IntakeDecision::Answer {
                 answer: "携带本人身份证到任一社保经办网点即可补办，也可在手机App上申请。".into(),
+                article: None,
             },
             _ => IntakeDecision::Accept,
         };

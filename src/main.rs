@@ -38,8 +38,11 @@ enum Command {
     /// organisation first when it is missing. Meant for empty or test databases.
     Seed {
         /// How many cases to generate.
-        #[arg(long)]
+        #[arg(long, default_value_t = 0)]
         cases: u64,
+        /// How many knowledge-base articles to add (approved variations of the demo articles).
+        #[arg(long, default_value_t = 0)]
+        articles: u64,
         /// Seed of the random generator (the same seed gives the same cases on an empty database).
         #[arg(long, default_value_t = 12345)]
         seed: u64,
@@ -119,7 +122,11 @@ fn main() -> ExitCode {
                 println!("{message}");
                 Ok(())
             }
-            Command::Seed { cases, seed } => {
+            Command::Seed {
+                cases,
+                articles,
+                seed,
+            } => {
                 let db = open_database(&settings).await.map_err(|e| e.to_string())?;
                 let tz = settings.timezone;
                 let survey_validity_days = settings.survey_validity_days;
@@ -129,6 +136,7 @@ fn main() -> ExitCode {
                         tz,
                         &hotline::seed::SeedOptions {
                             cases,
+                            articles,
                             seed,
                             progress: true,
                             survey_validity_days,
@@ -137,8 +145,9 @@ fn main() -> ExitCode {
                 })
                 .await?;
                 println!(
-                    "seeded {} cases in {:.1} s ({:.0} cases/s){}",
+                    "seeded {} cases and {} articles in {:.1} s ({:.0} cases/s){}",
                     report.cases,
+                    report.articles,
                     report.elapsed.as_secs_f64(),
                     report.rate(),
                     if report.demo_loaded {

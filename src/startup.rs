@@ -48,6 +48,8 @@ pub struct AppState {
     pub exports: crate::service::exports::ExportSlots,
     /// Public reports made in the last few minutes (see `service::reports::ReportCache`).
     pub reports: Arc<crate::service::reports::ReportCache>,
+    /// The public FAQ's answers of the last minute (see `service::knowledge::PublicCache`).
+    pub knowledge_cache: Arc<crate::service::knowledge::PublicCache>,
     /// Where attachments' files are kept.
     pub storage: crate::storage::Storage,
     /// Signs and checks public links to attachments.
@@ -196,6 +198,7 @@ impl Application {
             sealing_secret,
             exports: Default::default(),
             reports: Arc::default(),
+            knowledge_cache: Arc::default(),
             storage,
             links,
             webhook_secrets,

@@ -401,6 +401,8 @@ mod tests {
         crate::service::attachments::AttachmentChanges => [];
         crate::service::attachments::RemoveAttachment => [];
         crate::routes::attachments::NewAttachmentLink => [];
+        crate::service::knowledge::CreateArticle => [];
+        crate::service::knowledge::UpdateArticle => [];
         crate::service::webhooks::CreateWebhook => [];
         crate::service::webhooks::UpdateWebhook => [];
     }

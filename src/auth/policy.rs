@@ -59,6 +59,10 @@ pub enum Rows {
     Attachments,
     /// Webhooks: admins every one; integration clients their own.
     Webhooks,
+    /// Knowledge-base articles: those shown today (approved, valid) to every reader; drafts,
+    /// history and articles not shown to their keepers (supervisors and administrators every
+    /// article, department roles their department's).
+    Knowledge,
     /// The case export: the rows of [`Rows::Cases`] for the centre and the departments, with
     /// the complainant as they see it; analysts every case, without description or complainant.
     CaseExport,
@@ -89,6 +93,11 @@ impl Rows {
                  uploader's only"
             }
             Rows::Webhooks => "webhooks: admins every one; integration clients their own",
+            Rows::Knowledge => {
+                "articles shown today (approved, valid) to every reader; drafts, history and \
+                 articles not shown to their keepers: supervisors and admins every article, \
+                 department roles their department's"
+            }
             Rows::CaseExport => {
                 "centre desks and admins all cases, the complainant in full; department roles the \
                  cases dispatched to their department, the complainant as they see it; analysts \
@@ -107,6 +116,7 @@ impl Rows {
             Rows::Surveys => "surveys",
             Rows::Attachments => "attachments",
             Rows::Webhooks => "webhooks",
+            Rows::Knowledge => "knowledge",
             Rows::CaseExport => "case_export",
         }
     }
@@ -262,6 +272,27 @@ const CENTRE_AND_ADMIN: &[Role] = &[
     Role::Admin,
 ];
 
+/// Who reads the knowledge base's articles shown today: the centre's desks and the departments'
+/// staff, and administrators.
+const KNOWLEDGE_READERS: &[Role] = &[
+    Role::Operator,
+    Role::Dispatcher,
+    Role::Supervisor,
+    Role::Admin,
+    Role::DepartmentStaff,
+    Role::DepartmentAdmin,
+];
+/// Who drafts articles: centre editors (supervisors, administrators) and the departments'
+/// staff (their own department's); call-takers read only approved versions.
+const KNOWLEDGE_EDITORS: &[Role] = &[
+    Role::Supervisor,
+    Role::Admin,
+    Role::DepartmentStaff,
+    Role::DepartmentAdmin,
+];
+/// Who approves a version: a centre supervisor, or the owning department's admin.
+const KNOWLEDGE_APPROVERS: &[Role] = &[Role::Supervisor, Role::DepartmentAdmin];
+
 macro_rules! policy {
     ($($op:ident = $id:literal, $method:ident $path:literal, $access:expr, $rows:ident;)+) => {
         /// The operations' marker types, one per row of [`TABLE`].
@@ -409,6 +440,20 @@ policy! {
     DeleteWebhook = "delete_webhook", DELETE "/api/v1/webhooks/{id}", Roles(WEBHOOK_KEEPERS), Webhooks;
     ListWebhookDeliveries = "list_webhook_deliveries", GET "/api/v1/webhooks/{id}/deliveries", Roles(WEBHOOK_KEEPERS), Webhooks;
     ReplayWebhookDelivery = "replay_webhook_delivery", POST "/api/v1/webhooks/{id}/deliveries/{delivery_id}/replay", Roles(WEBHOOK_KEEPERS), Webhooks;
+
+    ListArticles = "list_articles", GET "/api/v1/knowledge/articles", Roles(KNOWLEDGE_READERS), Knowledge;
+    CreateArticle = "create_article", POST "/api/v1/knowledge/articles", Roles(KNOWLEDGE_EDITORS), Knowledge;
+    GetArticle = "get_article", GET "/api/v1/knowledge/articles/{id}", Roles(KNOWLEDGE_READERS), Knowledge;
+    UpdateArticle = "update_article", PATCH "/api/v1/knowledge/articles/{id}", Roles(KNOWLEDGE_EDITORS), Knowledge;
+    ListArticleVersions = "list_article_versions", GET "/api/v1/knowledge/articles/{id}/versions", Roles(KNOWLEDGE_EDITORS), Knowledge;
+    GetArticleVersion = "get_article_version", GET "/api/v1/knowledge/articles/{id}/versions/{version}", Roles(KNOWLEDGE_READERS), Knowledge;
+    ApproveArticleVersion = "approve_article_version", POST "/api/v1/knowledge/articles/{id}/versions/{version}/approve", Roles(KNOWLEDGE_APPROVERS), Knowledge;
+    SearchKnowledge = "search_knowledge", GET "/api/v1/knowledge/search", Roles(KNOWLEDGE_READERS), Knowledge;
+    SuggestArticles = "suggest_articles", GET "/api/v1/knowledge/suggestions", Roles(CENTRE_DESKS), Knowledge;
+    CaseSuggestedArticles = "case_suggested_articles", GET "/api/v1/cases/{id}/suggested-articles", Roles(CENTRE_DESKS), Cases;
+    StatsKnowledge = "stats_knowledge", GET "/api/v1/stats/knowledge", Roles(STATS_READERS), All;
+    PublicKnowledgeSearch = "public_knowledge_search", GET "/api/v1/public/knowledge/search", Public, All;
+    PublicKnowledgeArticle = "public_knowledge_article", GET "/api/v1/public/knowledge/articles/{id}", Public, All;
 
     // Open311 GeoReport v2: public documents without personal data; a POST proves its
     // integration client with `api_key` in the form.
@@ -694,6 +739,8 @@ mod tests {
                 "answer_survey",
                 "public_report",
                 "public_attachment",
+                "public_knowledge_search",
+                "public_knowledge_article",
                 "open311_discovery",
                 "open311_services",
                 "open311_service_definition",

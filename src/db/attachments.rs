@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::attachments;
-use crate::domain::ids::{AssignmentId, AttachmentId, CaseId, ClientId, UserId};
+use crate::domain::ids::{ArticleId, AssignmentId, AttachmentId, CaseId, ClientId, UserId};
 
 #[derive(Debug, Clone, Queryable)]
 pub struct AttachmentRow {
@@ -25,6 +25,8 @@ pub struct AttachmentRow {
     pub removed_at: Option<NaiveDateTime>,
     pub removed_by_user_id: Option<UserId>,
     pub removal_reason: Option<String>,
+    /// The knowledge-base article it belongs to (then no case).
+    pub article_id: Option<ArticleId>,
 }
 
 #[derive(Debug, Insertable)]
@@ -107,6 +109,25 @@ pub fn attach_to_case(
     .get_results(conn)
 }
 
+/// Gives pending uploads (no case, no article) to an article; files already on it stay.
+pub fn attach_to_article(
+    conn: &mut DbConnection,
+    ids: &[AttachmentId],
+    article: ArticleId,
+) -> QueryResult<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::update(
+        attachments::table
+            .filter(attachments::id.eq_any(ids))
+            .filter(attachments::case_id.is_null())
+            .filter(attachments::article_id.is_null()),
+    )
+    .set(attachments::article_id.eq(article))
+    .execute(conn)
+}
+
 pub fn set_shareable(
     conn: &mut DbConnection,
     id: AttachmentId,
@@ -161,6 +182,7 @@ pub fn delete_pending_before(conn: &mut DbConnection, before: NaiveDateTime) -> 
     diesel::delete(
         attachments::table
             .filter(attachments::case_id.is_null())
+            .filter(attachments::article_id.is_null())
             .filter(attachments::uploaded_at.lt(before)),
     )
     .execute(conn)

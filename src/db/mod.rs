@@ -24,6 +24,7 @@ pub mod exports;
 pub mod extensions;
 pub mod follow_up;
 pub mod hotspots;
+pub mod knowledge;
 pub mod idempotency;
 pub mod models;
 pub mod open311;

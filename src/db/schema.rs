@@ -417,8 +417,71 @@ diesel::table! {
         removed_at -> Nullable<Timestamp>,
         removed_by_user_id -> Nullable<BigInt>,
         removal_reason -> Nullable<Text>,
+        article_id -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    knowledge_articles (id) {
+        id -> BigInt,
+        owner_department_id -> Nullable<BigInt>,
+        latest_version -> Integer,
+        published_version -> Nullable<Integer>,
+        visibility -> Nullable<Text>,
+        valid_from -> Nullable<Date>,
+        valid_until -> Nullable<Date>,
+        use_count -> BigInt,
+        created_by_user_id -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        published_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    knowledge_versions (article_id, version) {
+        article_id -> BigInt,
+        version -> Integer,
+        title -> Text,
+        body -> Text,
+        keywords -> Text,
+        category_ids -> Text,
+        owner_department_id -> Nullable<BigInt>,
+        visibility -> Text,
+        valid_from -> Nullable<Date>,
+        valid_until -> Nullable<Date>,
+        internal_note -> Nullable<Text>,
+        attachment_ids -> Text,
+        state -> Text,
+        changed -> Text,
+        change_note -> Nullable<Text>,
+        created_by_user_id -> BigInt,
+        created_at -> Timestamp,
+        approved_by_user_id -> Nullable<BigInt>,
+        approved_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    knowledge_article_categories (category_id, article_id) {
+        category_id -> BigInt,
+        article_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    knowledge_uses (case_id) {
+        case_id -> BigInt,
+        article_id -> BigInt,
+        version -> Integer,
+        used_by_user_id -> Nullable<BigInt>,
+        used_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(knowledge_versions -> knowledge_articles (article_id));
+diesel::joinable!(knowledge_article_categories -> knowledge_articles (article_id));
+diesel::joinable!(knowledge_uses -> knowledge_articles (article_id));
 
 diesel::joinable!(complainants -> cases (case_id));
 diesel::joinable!(assignments -> cases (case_id));
@@ -528,4 +591,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     stat_days,
     stat_settings,
     attachments,
+    knowledge_articles,
+    knowledge_versions,
+    knowledge_article_categories,
+    knowledge_uses,
 );

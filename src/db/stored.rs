@@ -117,6 +117,8 @@ macro_rules! with_stored_enums {
             crate::domain::follow_up::Satisfaction,
             crate::domain::follow_up::CallEffect,
             crate::domain::survey::SurveyChannel,
+            crate::domain::knowledge::Visibility,
+            crate::domain::knowledge::VersionState,
         );
     };
 }

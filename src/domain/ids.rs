@@ -86,4 +86,6 @@ typed_ids! {
     SurveyId;
     /// The id of an attachment (one file on a case).
     AttachmentId;
+    /// The id of a knowledge-base article (all its versions).
+    ArticleId;
 }

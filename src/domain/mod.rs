@@ -49,6 +49,7 @@ pub mod export;
 pub mod extension;
 pub mod follow_up;
 pub mod hotspots;
+pub mod knowledge;
 pub mod ids;
 pub mod lifecycle;
 pub mod open311;

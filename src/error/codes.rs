@@ -212,6 +212,10 @@ code_catalogue! {
         TemplateSuperseded = "template_superseded": "The survey template has a newer version; use (or edit) that one.",
         SurveyAlreadyAnswered = "survey_already_answered": "The survey was answered already; each invitation takes one answer.",
         SurveyExpired = "survey_expired": "The survey invitation has expired unanswered; ask the centre for a new one.",
+        // Knowledge base (409).
+        KnowledgeVersionConflict = "knowledge_version_conflict": "The article has a newer version than the one the edit started from (`based_on`), or another edit was saved at the same moment; read it again.",
+        KnowledgeVersionNotDraft = "knowledge_version_not_draft": "Only a draft is approved; this version was approved already or set aside by a later approval.",
+        KnowledgeVersionOutdated = "knowledge_version_outdated": "A newer version of the article exists; approve (or edit) the newest one.",
         // Attachments (409, 410, 413, 415, 416, 403).
         CaseNotOpenForAttachments = "case_not_open_for_attachments": "The case takes no files from the caller now: it is closed or rejected (only the centre adds files then), or the department's share of it is not open.",
         FileTooLarge = "file_too_large": "A file is larger than the server takes (`HOTLINE_ATTACHMENT_MAX_BYTES`).",

@@ -18,6 +18,7 @@ pub mod exports;
 pub mod extensions;
 pub mod follow_up;
 pub mod health;
+pub mod knowledge;
 pub mod open311;
 pub mod organisation;
 pub mod personal_data_reads;
@@ -136,7 +137,20 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(webhooks::update_webhook)
                 .service(webhooks::delete_webhook)
                 .service(webhooks::list_webhook_deliveries)
-                .service(webhooks::replay_webhook_delivery),
+                .service(webhooks::replay_webhook_delivery)
+                .service(knowledge::list_articles)
+                .service(knowledge::create_article)
+                .service(knowledge::get_article)
+                .service(knowledge::update_article)
+                .service(knowledge::list_article_versions)
+                .service(knowledge::get_article_version)
+                .service(knowledge::approve_article_version)
+                .service(knowledge::search_knowledge)
+                .service(knowledge::suggest_articles)
+                .service(knowledge::case_suggested_articles)
+                .service(knowledge::stats_knowledge)
+                .service(knowledge::public_knowledge_search)
+                .service(knowledge::public_knowledge_article),
         )
         // Open311 GeoReport v2, outside `/api/v1`: its paths and formats are the specification's.
         .service(

@@ -17,6 +17,7 @@
 //! server is registering cases.
 
 mod generate;
+pub(crate) mod knowledge;
 mod write;
 
 use std::time::{Duration, Instant};
@@ -36,6 +37,8 @@ const BATCH: usize = 20_000;
 #[derive(Debug, Clone)]
 pub struct SeedOptions {
     pub cases: u64,
+    /// Knowledge-base articles to add after the cases.
+    pub articles: u64,
     /// Seed of the random generator: the same seed on an empty database gives the same data.
     pub seed: u64,
     /// Draw a progress bar on stderr (hidden anyway when stderr is not a terminal).
@@ -47,6 +50,7 @@ pub struct SeedOptions {
 #[derive(Debug)]
 pub struct SeedReport {
     pub cases: u64,
+    pub articles: u64,
     pub elapsed: Duration,
     pub demo_loaded: bool,
 }
@@ -67,13 +71,28 @@ pub fn seed(db: Db, tz: chrono_tz::Tz, options: &SeedOptions) -> Result<SeedRepo
     if demo_loaded {
         crate::commands::load_demo_on(&mut conn).map_err(crate::commands::describe)?;
     }
-    seed_on(&mut conn, tz, options)
-        .map(|cases| SeedReport {
-            cases,
-            elapsed: started.elapsed(),
-            demo_loaded,
-        })
-        .map_err(crate::commands::describe)
+    let cases = if options.cases > 0 {
+        seed_on(&mut conn, tz, options).map_err(crate::commands::describe)?
+    } else {
+        0
+    };
+    let cases_took = started.elapsed();
+    let articles = knowledge::seed_articles(&mut conn, options.articles, options.seed)
+        .map_err(crate::commands::describe)?;
+    if articles > 0 {
+        use diesel::connection::SimpleConnection;
+        if matches!(conn, DbConnection::Postgres(_)) {
+            conn.batch_execute("ANALYZE knowledge_articles, knowledge_versions")
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(SeedReport {
+        cases,
+        articles,
+        // The rate is of the cases: the articles' time is not theirs.
+        elapsed: if options.cases > 0 { cases_took } else { started.elapsed() },
+        demo_loaded,
+    })
 }
 
 fn seed_on(

@@ -435,7 +435,20 @@ fn replay(
 pub enum IntakeDecision {
     Accept,
     Reject { reason: String, redirect_to: String },
-    Answer { answer: String },
+    /// `article`: the approved article version read out, if one was (checked against `today`).
+    Answer {
+        answer: String,
+        article: Option<AnsweredWith>,
+    },
+}
+
+/// The knowledge-base article version a case was answered with.
+#[derive(Debug, Clone, Copy)]
+pub struct AnsweredWith {
+    pub article: crate::domain::ids::ArticleId,
+    pub version: i32,
+    /// The local day the answer is given: the version must be shown that day.
+    pub today: chrono::NaiveDate,
 }
 
 /// Accepts, rejects or answers a registered case. `if_match` is the version the client last saw
@@ -460,6 +473,21 @@ pub fn decide(
         if mv == CaseMove::Answer {
             answerable(kind).map_err(conflict)?;
         }
+        let article = match &decision {
+            IntakeDecision::Answer {
+                article: Some(with),
+                ..
+            } => Some((
+                *with,
+                crate::service::knowledge::check_answer_article(
+                    conn,
+                    with.article,
+                    with.version,
+                    with.today,
+                )?,
+            )),
+            _ => None,
+        };
         let at = now();
         let (changes, details) = match &decision {
             IntakeDecision::Accept => (
@@ -480,14 +508,24 @@ pub fn decide(
                 },
                 serde_json::json!({"reason": reason, "redirect_to": redirect_to}),
             ),
-            IntakeDecision::Answer { answer } => (
+            IntakeDecision::Answer { answer, .. } => (
                 CaseChanges {
                     closure: Some(Some(Closure::AnsweredDirectly)),
                     resolution: Some(Some(answer.clone())),
                     closed_at: Some(Some(at)),
                     ..Default::default()
                 },
-                serde_json::json!({"answer": answer}),
+                match &article {
+                    Some((with, version)) => serde_json::json!({
+                        "answer": answer,
+                        "article": {
+                            "id": with.article,
+                            "version": with.version,
+                            "title": version.title,
+                        },
+                    }),
+                    None => serde_json::json!({"answer": answer}),
+                },
             ),
         };
         let changes = CaseChanges {
@@ -506,6 +544,16 @@ pub fn decide(
             conn,
             event(principal, id, name, Some(status), next, details),
         )?;
+        if let Some((with, _)) = article {
+            crate::db::knowledge::record_use(
+                conn,
+                id,
+                with.article,
+                with.version,
+                principal.user_id(),
+                at,
+            )?;
+        }
         Ok(updated)
     })?;
     view(conn, principal, row)
@@ -639,4 +687,13 @@ pub struct AnswerCase {
     )]
     #[validate(length(min = 1, max = 5000), custom(function = "validation::text"))]
     pub answer: String,
+    /// The knowledge-base article read out (`GET /knowledge/search`), with `article_version`:
+    /// the version shown today. Recorded in the timeline and counted in `GET /stats/knowledge`.
+    #[serde(default)]
+    pub article_id: Option<crate::domain::ids::ArticleId>,
+    /// The version of `article_id` used; both or neither.
+    #[schema(minimum = 1)]
+    #[validate(range(min = 1))]
+    #[serde(default)]
+    pub article_version: Option<i32>,
 }

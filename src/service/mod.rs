@@ -15,6 +15,7 @@ pub mod extensions;
 pub mod follow_up;
 pub mod hotspots;
 pub mod intake;
+pub mod knowledge;
 pub mod notes;
 pub mod open311;
 pub mod organisation;

@@ -19,6 +19,7 @@ mod hardening;
 mod health;
 mod helpers;
 mod hotspots;
+mod knowledge;
 mod matrix;
 mod open311;
 mod openapi;

@@ -6,14 +6,14 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
 use crate::auth::{Permit, Principal, op};
 use crate::domain::ids::CaseId;
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldErrorCode};
 use crate::extract::ApiJson;
 use crate::routes::cases::with_etag;
 use crate::routes::if_match;
 use crate::service::case_closing::{CloseCase, MergeCase, SimilarCase};
 use crate::service::case_views::{CaseView, TimelineEvent};
 use crate::service::dispatch::{DispatchCase, Reason, ReviewCase};
-use crate::service::intake::{AnswerCase, IntakeDecision, RejectCase};
+use crate::service::intake::{AnswerCase, AnsweredWith, IntakeDecision, RejectCase};
 use crate::service::notes::NewNote;
 use crate::startup::AppState;
 use crate::validation::trimmed;
@@ -119,6 +119,7 @@ pub async fn reject(
         (status = 404, description = "No such case"),
         (status = 409, description = "Not a newly registered consultation, or changed concurrently"),
         (status = 412, description = "The case changed since the ETag given in If-Match"),
+        (status = 422, description = "Bad input, or an article version that is not the one shown today"),
     ),
 )]
 #[post("/cases/{id:\\d+}/answer")]
@@ -131,12 +132,35 @@ pub async fn answer(
 ) -> Result<HttpResponse, ApiError> {
     let ApiJson(input) = body;
     let answer = trimmed(&input.answer);
+    let today = state.reference.calendar().local_date(chrono::Utc::now());
+    let article = match (input.article_id, input.article_version) {
+        (None, None) => None,
+        (Some(article), Some(version)) => Some(AnsweredWith {
+            article,
+            version,
+            today,
+        }),
+        (Some(_), None) => {
+            return Err(ApiError::field(
+                "article_version",
+                FieldErrorCode::Required,
+                "name the version of the article used",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::field(
+                "article_id",
+                FieldErrorCode::Required,
+                "name the article whose version was used",
+            ));
+        }
+    };
     decide(
         state,
         principal.into_principal(),
         req,
         id.into_inner(),
-        IntakeDecision::Answer { answer },
+        IntakeDecision::Answer { answer, article },
     )
     .await
 }
