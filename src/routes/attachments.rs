@@ -704,7 +704,8 @@ pub async fn public_attachment(
         .db
         .run(move |conn| {
             crate::db::attachments::find(conn, id)?
-                .filter(|row| row.case_id.is_some())
+                // A pending upload has no link: only files of cases and of articles.
+                .filter(|row| row.case_id.is_some() || row.article_id.is_some())
                 .ok_or_else(|| ApiError::not_found("no such attachment"))
         })
         .await?;

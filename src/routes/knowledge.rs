@@ -405,6 +405,7 @@ pub async fn public_knowledge_search(
 pub async fn public_knowledge_article(
     _limit: WithinPublicLimit,
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     id: web::Path<ArticleId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -413,9 +414,10 @@ pub async fn public_knowledge_article(
         return Ok(cached_json(body));
     }
     let today = today(&state);
+    let link = super::public_file_links(&state, &req);
     let article = state
         .db
-        .run(move |conn| service::public_article(conn, id, today))
+        .run(move |conn| service::public_article(conn, id, today, link))
         .await?;
     let body = bytes::Bytes::from(
         serde_json::to_vec(&article).map_err(|e| ApiError::internal(e.to_string()))?,

@@ -257,3 +257,20 @@ pub fn local_days(
             .map(|day| calendar.start_of(day).naive_utc()),
     ))
 }
+
+/// Signs public links to attachments (Open311's `media_url`, the public FAQ's files): expiring at the end of the day after
+/// tomorrow (UTC), so that the links of one day are the same from request to request (and
+/// cacheable) and each works for at least a day.
+pub(crate) fn public_file_links(
+    state: &crate::startup::AppState,
+    req: &HttpRequest,
+) -> impl Fn(crate::domain::ids::AttachmentId) -> String + Send + Sync + 'static {
+    let base = api_base(&state.settings, req);
+    let links = state.links.clone();
+    let expires = (chrono::Utc::now().timestamp() / 86_400 + 2) * 86_400;
+    move |id| {
+        let signature = links.sign(id.get(), expires);
+        format!("{base}/api/v1/public/attachments/{id}?expires={expires}&signature={signature}")
+    }
+}
+

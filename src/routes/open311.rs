@@ -143,22 +143,6 @@ impl ResponseError for Open311Failure {
 
 type Answer = Result<HttpResponse, Open311Failure>;
 
-/// Signs public links to attachments for `media_url`: expiring at the end of the day after
-/// tomorrow (UTC), so that the links of one day are the same from request to request (and
-/// cacheable) and each works for at least a day.
-fn media_link(
-    state: &AppState,
-    req: &HttpRequest,
-) -> impl Fn(crate::domain::ids::AttachmentId) -> String + Send + Sync + 'static {
-    let base = super::api_base(&state.settings, req);
-    let links = state.links.clone();
-    let expires = (chrono::Utc::now().timestamp() / 86_400 + 2) * 86_400;
-    move |id| {
-        let signature = links.sign(id.get(), expires);
-        format!("{base}/api/v1/public/attachments/{id}?expires={expires}&signature={signature}")
-    }
-}
-
 /// The format named by the path's `{format}`; any other extension is a 404 (answered in JSON).
 fn format_of(req: &HttpRequest) -> Result<Format, Open311Failure> {
     let extension = req.match_info().get("format").unwrap_or_default();
@@ -346,7 +330,7 @@ pub async fn open311_requests(state: web::Data<AppState>, req: HttpRequest) -> A
     let query = parse_query(format, &req)?;
     let filter = rules::parse_filter(&query, now())
         .map_err(|e| Open311Failure::new(format, StatusCode::BAD_REQUEST, e))?;
-    let link = media_link(&state, &req);
+    let link = super::public_file_links(&state, &req);
     let requests = state
         .db
         .run(move |conn| open311_service::requests(conn, filter, &link))
@@ -378,7 +362,7 @@ pub async fn open311_requests(state: web::Data<AppState>, req: HttpRequest) -> A
 pub async fn open311_request(state: web::Data<AppState>, req: HttpRequest) -> Answer {
     let format = format_of(&req)?;
     let id = segment(&req, "service_request_id").to_owned();
-    let link = media_link(&state, &req);
+    let link = super::public_file_links(&state, &req);
     let found = state
         .db
         .run(move |conn| open311_service::request(conn, &id, &link))

@@ -389,6 +389,13 @@ pub fn readable(
 ) -> Result<Readable, ApiError> {
     let row = attachment_db::find(conn, id)?.ok_or_else(not_found)?;
     let recorded_read = match row.case_id {
+        None if row.article_id.is_some() => {
+            let article = row.article_id.ok_or_else(not_found)?;
+            if !crate::service::knowledge::files_readable(conn, principal, article)? {
+                return Err(not_found());
+            }
+            None
+        }
         None => {
             let own = row.uploaded_by_user_id == principal.user_id()
                 && row.uploaded_by_client_id == principal.client_id();

@@ -285,6 +285,28 @@ fn not_found() -> ApiError {
     ApiError::not_found("no such article")
 }
 
+/// Whether the caller reads the files of `article`: staff who read articles, once it has an
+/// approved version (expired ones too: kept for the record); before that its keepers.
+pub fn files_readable(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    article: ArticleId,
+) -> Result<bool, ApiError> {
+    let staff = matches!(
+        principal.role,
+        Role::Operator
+            | Role::Dispatcher
+            | Role::Supervisor
+            | Role::Admin
+            | Role::DepartmentStaff
+            | Role::DepartmentAdmin
+    );
+    let Some(row) = store::find_article(conn, article)? else {
+        return Ok(false);
+    };
+    Ok(staff && (row.published_version.is_some() || keeps(principal, &row)))
+}
+
 fn keeps(principal: &Principal, article: &ArticleRow) -> bool {
     may_keep(
         principal.role,
@@ -1106,13 +1128,26 @@ pub struct PublicArticle {
     pub valid_from: Option<NaiveDate>,
     pub valid_until: Option<NaiveDate>,
     pub published_at: Option<DateTime<Utc>>,
+    /// Its files (forms, maps), each with a signed link valid for at least a day.
+    pub files: Vec<PublicFile>,
 }
 
-/// A public, approved article valid today; 404 for anything else.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PublicFile {
+    pub file_name: String,
+    pub media_type: String,
+    pub size_bytes: i64,
+    /// `GET /api/v1/public/attachments/{id}?expires=…&signature=…`
+    pub url: String,
+}
+
+/// A public, approved article valid today; 404 for anything else. `link` signs a file's
+/// public link.
 pub fn public_article(
     conn: &mut DbConnection,
     id: ArticleId,
     today: NaiveDate,
+    link: impl Fn(AttachmentId) -> String,
 ) -> Result<PublicArticle, ApiError> {
     let article = store::find_article(conn, id)?
         .filter(|a| shown(a, today) && a.visibility == Some(Visibility::Public))
@@ -1128,7 +1163,18 @@ pub fn public_article(
         Some(d) => organisation::find_department(conn, d)?.map(|d| d.name),
         None => None,
     };
+    let files = crate::db::attachments::find_many(conn, &version.attachment_list())?
+        .into_iter()
+        .filter(|file| file.removed_at.is_none() && file.article_id == Some(article.id))
+        .map(|file| PublicFile {
+            url: link(file.id),
+            file_name: file.file_name,
+            media_type: file.media_type,
+            size_bytes: file.size_bytes,
+        })
+        .collect();
     Ok(PublicArticle {
+        files,
         id: article.id,
         version: version.version,
         keywords: version.keyword_list(),

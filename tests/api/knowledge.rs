@@ -576,3 +576,59 @@ async fn answers_name_the_article_version_and_are_counted() {
     let old: Value = old.json().await.unwrap();
     assert_eq!(old["state"], "superseded");
 }
+
+#[tokio::test]
+async fn articles_carry_files_for_staff_and_the_public() {
+    use reqwest::multipart::Form;
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let supervisor = app.token("supervisor").await;
+    let operator = app.token("operator").await;
+    let citizen = app.token("13800138000").await;
+    let form = Form::new().part(
+        "file",
+        crate::attachments::part("办理流程图.png", crate::attachments::encoded(image::ImageFormat::Png)),
+    );
+    let uploaded: Value = app
+        .request("POST", "/api/v1/attachments", Some(&supervisor))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let file = uploaded[0]["id"].as_i64().unwrap();
+    // Someone else's upload is refused.
+    let mut body = article("居住证办理流程图", "public");
+    body["attachment_ids"] = json!([file]);
+    let dispatcher_made = app
+        .post_as(Some(&app.token("admin").await), "/api/v1/knowledge/articles", &body)
+        .await;
+    assert_problem(dispatcher_made, 422, "validation_failed").await;
+    let draft = created(&app, &supervisor, &body).await;
+    let id = draft["article_id"].as_i64().unwrap();
+    assert_eq!(draft["attachment_ids"], json!([file]));
+    // Before approval only the keepers read the file; then every staff reader, never a citizen.
+    let path = format!("/api/v1/attachments/{file}");
+    assert_eq!(app.get_as(&operator, &path).await.status(), 404);
+    assert_eq!(app.get_as(&supervisor, &path).await.status(), 200);
+    assert_eq!(approve(&app, &supervisor, id, 1).await.status(), 200);
+    assert_eq!(app.get_as(&operator, &path).await.status(), 200);
+    assert_eq!(app.get_as(&citizen, &path).await.status(), 404);
+    // The public FAQ lists it with a signed link that downloads it.
+    let public: Value = app
+        .get(&format!("/api/v1/public/knowledge/articles/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(public["files"][0]["file_name"], "办理流程图.png");
+    assert_eq!(public["files"][0]["media_type"], "image/png");
+    let url = public["files"][0]["url"].as_str().unwrap();
+    let path = &url[url.find("/api/v1/").unwrap()..];
+    let download = app.get(path).await;
+    assert_eq!(download.status(), 200);
+    assert!(download.bytes().await.unwrap().starts_with(b"\x89PNG"));
+}
+
