@@ -3,7 +3,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 
 use super::DbConnection;
 use super::schema::{knowledge_article_categories, knowledge_articles, knowledge_uses, knowledge_versions};
@@ -385,75 +385,107 @@ fn tsquery_term(term: &Term) -> String {
     }
 }
 
-#[derive(Debug, QueryableByName)]
-pub struct SearchHit {
-    #[diesel(sql_type = BigInt)]
-    pub id: i64,
-    /// Every term is in the title or the keywords.
-    #[diesel(sql_type = Bool)]
-    pub head: bool,
+/// Which articles a search tier takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tier {
+    /// Every term in the title or the keywords.
+    Head,
+    /// Every term somewhere, not all in the title or keywords.
+    BodyOnly,
 }
 
 /// Articles holding every term (in the title, keywords or body) among `filter`: those with every
-/// term in the title or keywords first, then by uses, then the most recently approved.
+/// term in the title or keywords first, then by uses, then the most recently approved; `limit`
+/// of them after skipping `offset`.
+///
+/// Each tier is its own query ordered by the rank index, so that a common word is answered by
+/// walking the articles in rank order until enough match, and a rare one from the text index;
+/// the second tier runs only when the first cannot fill the page.
 pub fn search(
     conn: &mut DbConnection,
     terms: &[Term],
     filter: &ArticleFilter,
     limit: i64,
     offset: i64,
-) -> QueryResult<Vec<SearchHit>> {
+) -> QueryResult<Vec<ArticleId>> {
+    let wanted = offset + limit;
+    let mut ids = search_tier(conn, terms, filter, Tier::Head, wanted)?;
+    if (ids.len() as i64) < wanted {
+        let more = wanted - ids.len() as i64;
+        ids.extend(search_tier(conn, terms, filter, Tier::BodyOnly, more)?);
+    }
+    Ok(ids.into_iter().skip(offset as usize).map(ArticleId).collect())
+}
+
+fn search_tier(
+    conn: &mut DbConnection,
+    terms: &[Term],
+    filter: &ArticleFilter,
+    tier: Tier,
+    limit: i64,
+) -> QueryResult<Vec<i64>> {
+    const ORDER: &str = "ORDER BY a.use_count DESC, a.published_at DESC, a.id DESC";
     let mut next = placeholders(conn);
     let (sql, mut binds) = match conn {
         DbConnection::Sqlite(_) => {
             let all = terms.iter().map(fts5_term).collect::<Vec<_>>().join(" AND ");
             let head = format!("{{title keywords}} : ({all})");
+            // CROSS JOIN keeps the text index the outer loop: its matches, then each article by
+            // its id (the planner may otherwise walk the articles and probe the index per row).
+            let (matching, mut binds, rest) = match tier {
+                Tier::Head => (head, Vec::new(), String::new()),
+                Tier::BodyOnly => (
+                    all,
+                    vec![Bind::Text(head)],
+                    " AND a.id NOT IN (SELECT rowid FROM knowledge_fts WHERE knowledge_fts MATCH ?)"
+                        .to_owned(),
+                ),
+            };
             let (filters, filter_binds) = filter_sql(filter, &mut *next);
             let sql = format!(
-                "SELECT a.id AS id, \
-                   a.id IN (SELECT rowid FROM knowledge_fts WHERE knowledge_fts MATCH ?) AS head \
-                 FROM knowledge_fts JOIN knowledge_articles a ON a.id = knowledge_fts.rowid \
-                 WHERE knowledge_fts MATCH ?{filters} \
-                 ORDER BY head DESC, a.use_count DESC, a.published_at DESC, a.id DESC \
-                 LIMIT ? OFFSET ?"
+                "SELECT a.id AS id FROM knowledge_fts CROSS JOIN knowledge_articles a \
+                   ON a.id = knowledge_fts.rowid \
+                 WHERE knowledge_fts MATCH ?{rest}{filters} {ORDER} LIMIT ?"
             );
-            let mut binds = vec![Bind::Text(head), Bind::Text(all)];
+            binds.insert(0, Bind::Text(matching));
             binds.extend(filter_binds);
             (sql, binds)
         }
         DbConnection::Postgres(_) => {
             let mut binds = Vec::new();
             let mut head = Vec::new();
-            let mut all = Vec::new();
+            let mut anywhere = Vec::new();
             for term in terms {
                 let q = tsquery_term(term);
-                let (p1, p2, p3) = (next(), next(), next());
-                head.push(format!("a.head_vector @@ to_tsquery('simple', {p1})"));
-                all.push(format!(
-                    "(a.head_vector @@ to_tsquery('simple', {p2}) \
-                      OR a.body_vector @@ to_tsquery('simple', {p3}))"
-                ));
-                binds.extend([Bind::Text(q.clone()), Bind::Text(q.clone()), Bind::Text(q)]);
+                let p = next();
+                head.push(format!("a.head_vector @@ to_tsquery('simple', {p})"));
+                binds.push(Bind::Text(q.clone()));
+                if tier == Tier::BodyOnly {
+                    let (p1, p2) = (next(), next());
+                    anywhere.push(format!(
+                        "(a.head_vector @@ to_tsquery('simple', {p1}) \
+                          OR a.body_vector @@ to_tsquery('simple', {p2}))"
+                    ));
+                    binds.extend([Bind::Text(q.clone()), Bind::Text(q)]);
+                }
             }
-            // Placeholders are numbered in the order their values are bound, wherever the
-            // text puts them.
+            let matching = match tier {
+                Tier::Head => head.join(" AND "),
+                Tier::BodyOnly => format!("{} AND NOT ({})", anywhere.join(" AND "), head.join(" AND ")),
+            };
             let (filters, filter_binds) = filter_sql(filter, &mut *next);
-            let (p_limit, p_offset) = (next(), next());
             let sql = format!(
-                "SELECT a.id AS id, ({}) AS head FROM knowledge_articles a \
-                 WHERE {}{filters} \
-                 ORDER BY head DESC, a.use_count DESC, a.published_at DESC, a.id DESC \
-                 LIMIT {p_limit} OFFSET {p_offset}",
-                head.join(" AND "),
-                all.join(" AND "),
+                "SELECT a.id AS id FROM knowledge_articles a WHERE {matching}{filters} {ORDER} \
+                 LIMIT {}",
+                next()
             );
             binds.extend(filter_binds);
             (sql, binds)
         }
     };
     binds.push(Bind::Int(limit));
-    binds.push(Bind::Int(offset));
-    bind_all(diesel::sql_query(sql).into_boxed(), binds).load(conn)
+    let rows: Vec<Suggested> = bind_all(diesel::sql_query(sql).into_boxed(), binds).load(conn)?;
+    Ok(rows.into_iter().map(|row| row.id).collect())
 }
 
 #[derive(Debug, QueryableByName)]

@@ -42,8 +42,18 @@ named_enum! {
 pub const MAX_QUERY_CHARS: usize = 100;
 /// Most terms (words separated by spaces or punctuation) a query is read as.
 pub const MAX_TERMS: usize = 8;
-/// Most distinct pairs a suggestion looks for (the case's title and the start of its text).
-pub const MAX_SUGGESTION_TOKENS: usize = 40;
+/// Most distinct pairs a suggestion looks for (the case's title and the start of its text): the
+/// first ones, where a caller says what the matter is.
+pub const MAX_SUGGESTION_TOKENS: usize = 16;
+
+/// Pairs too common in what callers say to tell one matter from another (怎么, 办理, 请问…):
+/// left out of suggestions, where each would match most titles.
+const COMMON_PAIRS: &[&str] = &[
+    "怎么", "什么", "如何", "哪里", "哪个", "可以", "需要", "办理", "我们", "我家", "家里", "一下",
+    "请问", "问题", "时候", "现在", "没有", "这个", "那个", "已经", "还是", "因为", "所以", "但是",
+    "如果", "一个", "不是", "就是", "我的", "自己", "他们", "反映", "咨询", "投诉", "要求", "情况",
+    "希望", "解决", "相关", "部门", "本市", "市民",
+];
 
 /// A character as it is indexed and searched: ASCII and full-width Latin letters folded to
 /// lowercase half-width, digits kept; `None` for what separates words (spaces, punctuation).
@@ -169,6 +179,12 @@ pub fn suggestion_tokens(text: &str) -> Vec<String> {
     let mut tokens = Vec::new();
     for run in runs(text) {
         for pair in run.windows(2) {
+            if COMMON_PAIRS
+                .iter()
+                .any(|common| common.chars().eq(pair.iter().copied()))
+            {
+                continue;
+            }
             let mut token = String::with_capacity(10);
             encode(pair[0], &mut token);
             encode(pair[1], &mut token);
@@ -463,6 +479,10 @@ mod tests {
         let tokens = suggestion_tokens("暖气不热，暖气不热");
         assert_eq!(tokens.len(), 3);
         assert_eq!(suggestion_tokens(&"天地玄黄宇宙洪荒".repeat(20)).len(), 8);
+        // Common pairs say nothing of the matter.
+        assert_eq!(suggestion_tokens("请问怎么办理").len(), 2);
+        let long: String = ('一'..='龥').step_by(7).take(100).collect();
+        assert_eq!(suggestion_tokens(&long).len(), MAX_SUGGESTION_TOKENS);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::auth::Principal;
 use crate::db::knowledge::{self as store, NewArticle, VersionRow};
 use crate::db::{DbConnection, now, write_transaction};
-use crate::domain::ids::{ArticleId, CategoryId, DepartmentId};
+use crate::domain::ids::{CategoryId, DepartmentId};
 use crate::domain::knowledge::{VersionState, Visibility};
 use crate::error::ApiError;
 use crate::service::knowledge::{self as service, CreateArticle, LocalDay};
@@ -137,7 +137,7 @@ pub fn seed_articles(conn: &mut DbConnection, n: u64, seed: u64) -> Result<u64, 
                             .as_ref()
                             .and_then(|d| departments.get(d).copied()),
                         latest_version: 1,
-                        use_count: 0,
+                        use_count: rng.gen_range(0..400),
                         created_by_user_id: author,
                         created_at: approved_at,
                         updated_at: approved_at,
@@ -171,20 +171,10 @@ pub fn seed_articles(conn: &mut DbConnection, n: u64, seed: u64) -> Result<u64, 
                 };
                 store::insert_version(conn, &version)?;
                 store::publish(conn, &version, author, approved_at)?;
-                set_use_count(conn, article.id, rng.gen_range(0..400))?;
             }
             Ok(())
         })?;
         made += batch;
     }
     Ok(made)
-}
-
-fn set_use_count(conn: &mut DbConnection, id: ArticleId, uses: i64) -> Result<(), ApiError> {
-    use crate::db::schema::knowledge_articles;
-    use diesel::prelude::*;
-    diesel::update(knowledge_articles::table.find(id))
-        .set(knowledge_articles::use_count.eq(uses))
-        .execute(conn)?;
-    Ok(())
 }

@@ -80,11 +80,13 @@ pub fn seed(db: Db, tz: chrono_tz::Tz, options: &SeedOptions) -> Result<SeedRepo
     let articles = knowledge::seed_articles(&mut conn, options.articles, options.seed)
         .map_err(crate::commands::describe)?;
     if articles > 0 {
-        use diesel::connection::SimpleConnection;
-        if matches!(conn, DbConnection::Postgres(_)) {
-            conn.batch_execute("ANALYZE knowledge_articles, knowledge_versions")
-                .map_err(|e| e.to_string())?;
-        }
+        // Each article was written three times (inserted, approved, indexed): clear the dead
+        // rows and let the planner see the new ones.
+        let tidy = match conn {
+            DbConnection::Postgres(_) => "VACUUM ANALYZE knowledge_articles, knowledge_versions",
+            DbConnection::Sqlite(_) => "PRAGMA optimize",
+        };
+        conn.batch_execute(tidy).map_err(|e| e.to_string())?;
     }
     Ok(SeedReport {
         cases,

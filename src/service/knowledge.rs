@@ -952,9 +952,9 @@ pub fn search(
         owner_department_id: query.owner_department_id,
         ..Default::default()
     };
-    let hits = store::search(conn, &terms, &filter, limit + 1, offset)?;
-    let has_more = hits.len() as i64 > limit;
-    let ids: Vec<ArticleId> = hits.iter().take(limit as usize).map(|h| ArticleId(h.id)).collect();
+    let mut ids = store::search(conn, &terms, &filter, limit + 1, offset)?;
+    let has_more = ids.len() as i64 > limit;
+    ids.truncate(limit as usize);
     let items = found(conn, &ids, &terms)?;
     Ok(SearchResults { items, has_more })
 }

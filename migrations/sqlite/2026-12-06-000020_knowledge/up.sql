@@ -20,7 +20,9 @@ CREATE TABLE knowledge_articles (
     published_at TIMESTAMP
 );
 CREATE INDEX knowledge_articles_owner ON knowledge_articles (owner_department_id);
-CREATE INDEX knowledge_articles_published ON knowledge_articles (published_at)
+-- Search ranks by uses, then the latest approval: a common word is answered by walking this
+-- index until a page of articles match.
+CREATE INDEX knowledge_articles_rank ON knowledge_articles (use_count DESC, published_at DESC, id DESC)
     WHERE published_version IS NOT NULL;
 
 CREATE TABLE knowledge_versions (

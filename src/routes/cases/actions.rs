@@ -105,7 +105,9 @@ pub async fn reject(
     .await
 }
 
-/// Answer a consultation directly and close it.
+/// Answer a consultation directly and close it. Name the knowledge-base article version read
+/// out (`article_id`, `article_version`: the version shown today) to record it in the timeline
+/// and count it in `GET /stats/knowledge`.
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
