@@ -331,6 +331,7 @@ fn filter_sql(filter: &ArticleFilter, placeholder: &mut dyn FnMut() -> String) -
     (sql, binds)
 }
 
+#[derive(Clone)]
 enum Bind {
     Int(i64),
     Text(String),
@@ -474,16 +475,40 @@ fn search_tier(
                 Tier::BodyOnly => format!("{} AND NOT ({})", anywhere.join(" AND "), head.join(" AND ")),
             };
             let (filters, filter_binds) = filter_sql(filter, &mut *next);
-            let sql = format!(
-                "SELECT a.id AS id FROM knowledge_articles a WHERE {matching}{filters} {ORDER} \
-                 LIMIT {}",
-                next()
-            );
+            let p_limit = next();
             binds.extend(filter_binds);
-            (sql, binds)
+            binds.push(Bind::Int(limit));
+            // First the best-ranked articles only: a common word fills the page there. Left to
+            // itself the planner walks the rank index for any word it expects often, and a word
+            // whose every match is filtered out (expired) then costs a walk of every article.
+            let walk = format!(
+                "SELECT a.id AS id FROM (SELECT * FROM knowledge_articles a \
+                   WHERE a.published_version IS NOT NULL {ORDER} LIMIT {RANK_WALK}) a \
+                 WHERE {matching}{filters} {ORDER} LIMIT {p_limit}"
+            );
+            let found = load_ids(conn, walk, binds.clone())?;
+            if found.len() as i64 == limit {
+                return Ok(found);
+            }
+            // Otherwise every match, from the text index, then ranked.
+            let sql = format!(
+                "WITH m AS MATERIALIZED (SELECT a.id, a.use_count, a.published_at \
+                   FROM knowledge_articles a WHERE {matching}{filters}) \
+                 SELECT m.id AS id FROM m \
+                 ORDER BY m.use_count DESC, m.published_at DESC, m.id DESC LIMIT {p_limit}"
+            );
+            return load_ids(conn, sql, binds);
         }
     };
     binds.push(Bind::Int(limit));
+    load_ids(conn, sql, binds)
+}
+
+/// How many of the best-ranked articles a PostgreSQL search looks through before it asks the
+/// text index for every match.
+const RANK_WALK: i64 = 500;
+
+fn load_ids(conn: &mut DbConnection, sql: String, binds: Vec<Bind>) -> QueryResult<Vec<i64>> {
     let rows: Vec<Suggested> = bind_all(diesel::sql_query(sql).into_boxed(), binds).load(conn)?;
     Ok(rows.into_iter().map(|row| row.id).collect())
 }
