@@ -6,7 +6,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
 
 use super::DbConnection;
-use super::schema::{knowledge_article_categories, knowledge_articles, knowledge_uses, knowledge_versions};
+use super::schema::{
+    knowledge_article_categories, knowledge_articles, knowledge_uses, knowledge_versions,
+};
 use crate::domain::ids::{ArticleId, CaseId, CategoryId, DepartmentId, UserId};
 use crate::domain::knowledge::{Term, VersionState, Visibility};
 
@@ -299,7 +301,10 @@ pub struct ArticleFilter {
 }
 
 /// Filters in SQL text for the raw search statements: `a` is the article; binds in order.
-fn filter_sql(filter: &ArticleFilter, placeholder: &mut dyn FnMut() -> String) -> (String, Vec<Bind>) {
+fn filter_sql(
+    filter: &ArticleFilter,
+    placeholder: &mut dyn FnMut() -> String,
+) -> (String, Vec<Bind>) {
     let mut sql = String::new();
     let mut binds = Vec::new();
     if let Some(day) = filter.shown_on {
@@ -338,9 +343,14 @@ enum Bind {
 }
 
 fn bind_all<'a>(
-    mut query: diesel::query_builder::BoxedSqlQuery<'a, super::MultiBackend, diesel::query_builder::SqlQuery>,
+    mut query: diesel::query_builder::BoxedSqlQuery<
+        'a,
+        super::MultiBackend,
+        diesel::query_builder::SqlQuery,
+    >,
     binds: Vec<Bind>,
-) -> diesel::query_builder::BoxedSqlQuery<'a, super::MultiBackend, diesel::query_builder::SqlQuery> {
+) -> diesel::query_builder::BoxedSqlQuery<'a, super::MultiBackend, diesel::query_builder::SqlQuery>
+{
     for bind in binds {
         query = match bind {
             Bind::Int(value) => query.bind::<BigInt, _>(value),
@@ -406,7 +416,11 @@ pub fn search(
     let mut next = placeholders(conn);
     let (sql, mut binds) = match conn {
         DbConnection::Sqlite(_) => {
-            let all = terms.iter().map(fts5_term).collect::<Vec<_>>().join(" AND ");
+            let all = terms
+                .iter()
+                .map(fts5_term)
+                .collect::<Vec<_>>()
+                .join(" AND ");
             let head = format!("{{title keywords}} : ({all})");
             let (filters, filter_binds) = filter_sql(filter, &mut *next);
             let sql = format!(
