@@ -211,7 +211,27 @@ pub struct Settings {
     /// sweep removes it.
     pub orphan_file_age: Duration,
     pub webhooks: WebhookSettings,
+    pub metrics: MetricsSettings,
     pub jwt: JwtSettings,
+}
+
+/// Where Prometheus metrics are served: a listener of their own, never the API's, so that they
+/// are not public by default and stay out of the API's routes and document.
+#[derive(Clone)]
+pub struct MetricsSettings {
+    /// `HOTLINE_METRICS_BIND`; `None` (the default): no metrics listener at all.
+    pub bind: Option<SocketAddr>,
+    /// `HOTLINE_METRICS_TOKEN`: when set, a scrape needs `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for MetricsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsSettings")
+            .field("bind", &self.bind)
+            .field("token", &self.token.as_ref().map(|_| "(set)"))
+            .finish()
+    }
 }
 
 /// How webhooks are kept and delivered.
@@ -431,6 +451,30 @@ impl Settings {
                     .ok_or_else(|| "not 64 hexadecimal digits (32 bytes)".to_owned())
             })?,
         };
+        let metrics = MetricsSettings {
+            bind: parse_var(&get, "HOTLINE_METRICS_BIND", "", |raw| {
+                if raw.is_empty() {
+                    return Ok(None);
+                }
+                raw.parse::<SocketAddr>()
+                    .map(Some)
+                    .map_err(|_| format!("'{raw}' is not an address like 127.0.0.1:9464"))
+            })?,
+            token: get("HOTLINE_METRICS_TOKEN")
+                .map(|raw| {
+                    let token = raw.trim();
+                    // Sent in a header: visible ASCII only; long enough not to be guessed.
+                    if token.len() >= 16 && token.bytes().all(|b| b.is_ascii_graphic()) {
+                        Ok(token.to_owned())
+                    } else {
+                        Err(ConfigError::new(
+                            "HOTLINE_METRICS_TOKEN",
+                            "use at least 16 visible ASCII characters (no spaces)",
+                        ))
+                    }
+                })
+                .transpose()?,
+        };
 
         let jwt = JwtSettings {
             algorithm: parse_var(&get, "HOTLINE_JWT_ALGORITHM", "HS256", JwtAlgorithm::parse)?,
@@ -524,6 +568,7 @@ impl Settings {
             case_attachments_max_count,
             orphan_file_age,
             webhooks,
+            metrics,
             jwt,
         })
     }
@@ -702,12 +747,30 @@ mod tests {
 
     #[test]
     fn secrets_stay_out_of_debug_output() {
-        let s = settings(&[(
-            "HOTLINE_JWT_SIGNING_KEY",
-            "0123456789abcdef0123456789abcdef-secret",
-        )])
+        let s = settings(&[
+            (
+                "HOTLINE_JWT_SIGNING_KEY",
+                "0123456789abcdef0123456789abcdef-secret",
+            ),
+            ("HOTLINE_METRICS_TOKEN", "scrape-secret-0123456789"),
+        ])
         .unwrap();
         assert!(!format!("{s:?}").contains("secret"));
+    }
+
+    #[test]
+    fn metrics_are_off_unless_a_listener_is_given() {
+        let s = settings(&[]).unwrap();
+        assert!(s.metrics.bind.is_none() && s.metrics.token.is_none());
+        let s = settings(&[("HOTLINE_METRICS_BIND", "127.0.0.1:9464")]).unwrap();
+        assert_eq!(s.metrics.bind, Some("127.0.0.1:9464".parse().unwrap()));
+        for (var, bad) in [
+            ("HOTLINE_METRICS_BIND", "9464"),
+            ("HOTLINE_METRICS_TOKEN", "short"),
+            ("HOTLINE_METRICS_TOKEN", "has a space in it, sadly"),
+        ] {
+            assert_eq!(settings(&[(var, bad)]).unwrap_err().variable, var, "{bad}");
+        }
     }
 
     #[test]

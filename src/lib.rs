@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod hardening;
 pub mod idempotency;
+pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod rate_limit;

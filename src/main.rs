@@ -263,6 +263,9 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     log::info!("hotline listening on port {} ({backend})", app.port());
+    if let Some(port) = app.metrics_port() {
+        log::info!("metrics on port {port} at /metrics");
+    }
     let handle = app.handle();
     actix_web::rt::spawn(async move {
         wait_for_shutdown_signal().await;

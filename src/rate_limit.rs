@@ -49,6 +49,8 @@ pub struct PublicRateLimit {
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     trusted_proxies: Vec<IpAddr>,
+    /// Where refusals are counted, when a server's metrics watch them.
+    refusals: Option<prometheus::IntCounter>,
 }
 
 impl PublicRateLimit {
@@ -60,7 +62,14 @@ impl PublicRateLimit {
         Self {
             limiter,
             trusted_proxies,
+            refusals: None,
         }
+    }
+
+    /// Counts every refusal in `refusals`.
+    pub fn counting_refusals(mut self, refusals: prometheus::IntCounter) -> Self {
+        self.refusals = Some(refusals);
+        self
     }
 
     /// Spends one request of the caller's budget, or says how long to wait.
@@ -74,6 +83,9 @@ impl PublicRateLimit {
         };
         let client = client_address(peer.ip(), forwarded_for, &self.trusted_proxies);
         limiter.check_key(&budget_key(client)).map_err(|not_until| {
+            if let Some(refusals) = &self.refusals {
+                refusals.inc();
+            }
             let wait = not_until.wait_time_from(limiter.clock().now());
             ApiError::TooManyRequests {
                 retry_after_secs: whole_seconds_up(wait),

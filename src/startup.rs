@@ -24,6 +24,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::extract::{BodyLimit, path_config, query_config};
 use crate::hardening::{self, HeaderPolicy};
 use crate::idempotency;
+use crate::metrics::{Metrics, MetricsEndpoint, Refusal};
 use crate::rate_limit::PublicRateLimit;
 use crate::service::reference::{ReferenceData, poll_for_changes};
 use crate::service::supervision::sweep_periodically;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub links: crate::domain::attachment::LinkSigner,
     /// Encrypts and decrypts the webhooks' signing secrets.
     pub webhook_secrets: crate::service::webhooks::SecretBox,
+    /// This application's Prometheus metrics (served on a listener of their own, if any).
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -87,6 +90,8 @@ pub struct Application {
     read_log: crate::db::read_log::ReadLog,
     read_log_thread: std::thread::JoinHandle<()>,
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// The metrics listener, when `HOTLINE_METRICS_BIND` is set, and its port.
+    metrics_server: Option<(Server, u16)>,
 }
 
 impl Application {
@@ -98,7 +103,10 @@ impl Application {
             window: chrono::Duration::minutes(15),
             lock_for: chrono::Duration::seconds(settings.login_lock.as_secs() as i64),
         };
-        let db = open_database(&settings).await?;
+        let metrics = Arc::new(Metrics::new());
+        let db = open_database(&settings)
+            .await?
+            .with_pool_metrics(metrics.db_pool.clone());
         let reference = {
             let (db, tz) = (db.clone(), settings.timezone);
             let loaded = db.run(move |conn| ReferenceData::load(conn, tz)).await;
@@ -115,29 +123,30 @@ impl Application {
                 db.clone(),
                 reference.clone(),
                 every,
+                metrics.sweep.clone(),
             )));
         }
-        let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
-            address: settings.bind.to_string(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind {
-                address: settings.bind.to_string(),
-                source,
-            })?
-            .port();
+        let (listener, port) = bind(settings.bind)?;
+        let metrics_listener = settings.metrics.bind.map(bind).transpose()?;
+        if let Some(address) = settings.metrics.bind
+            && !address.ip().is_loopback()
+            && settings.metrics.token.is_none()
+        {
+            log::warn!(
+                "metrics are served on {address} without HOTLINE_METRICS_TOKEN: anyone who \
+                 reaches that address can read them"
+            );
+        }
 
         let workers = settings.workers;
         let blocking_threads = (settings.db_pool_size as usize).max(2);
         let shutdown_timeout = settings.shutdown_timeout.as_secs();
         let (read_log, read_log_thread) = crate::db::read_log::ReadLog::start(db.clone())
             .map_err(|e| StartupError::Task(format!("cannot start the read log: {e}")))?;
-        let public_limit = Arc::new(PublicRateLimit::new(
-            settings.public_rate_limit,
-            settings.trusted_proxies.clone(),
-        ));
+        let public_limit = Arc::new(
+            PublicRateLimit::new(settings.public_rate_limit, settings.trusted_proxies.clone())
+                .counting_refusals(metrics.refusals(Refusal::PublicLimit)),
+        );
         background.push(tokio::spawn(forget_idle_clients(public_limit.clone())));
         // Derived from the configured signing key, so that every server of a deployment (and the
         // next start) can open what another sealed; random when none is configured.
@@ -166,6 +175,7 @@ impl Application {
                     db.clone(),
                     settings.webhooks.clone(),
                     webhook_secrets.clone(),
+                    metrics.webhook_delivery_failures.clone(),
                 ),
             ));
         }
@@ -187,6 +197,21 @@ impl Application {
             settings.idempotency_ttl,
             std::time::Duration::from_secs(600),
         )));
+        let metrics_server = metrics_listener
+            .map(|(listener, port)| {
+                let endpoint = MetricsEndpoint::new(
+                    metrics.clone(),
+                    db.clone(),
+                    settings.metrics.token.as_deref(),
+                );
+                crate::metrics::serve(listener, endpoint)
+                    .map(|server| (server, port))
+                    .map_err(|source| StartupError::Bind {
+                        address: "metrics listener".into(),
+                        source,
+                    })
+            })
+            .transpose()?;
         let state = web::Data::new(AppState {
             db: db.clone(),
             settings: Arc::new(settings),
@@ -202,6 +227,7 @@ impl Application {
             storage,
             links,
             webhook_secrets,
+            metrics,
         });
         let server = HttpServer::new(move || build_app(state.clone()))
             .workers(workers)
@@ -224,11 +250,17 @@ impl Application {
             read_log,
             read_log_thread,
             background,
+            metrics_server,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the metrics listener, if there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(_, port)| *port)
     }
 
     /// A handle to stop the server: `stop(true)` finishes in-flight requests and takes no new ones.
@@ -240,7 +272,15 @@ impl Application {
     /// batch committed), and the database, whose SQLite log is checkpointed away, so that the next
     /// start does not replay it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        // The metrics listener lives as long as the API's: it stops when the API has stopped.
+        let metrics = self
+            .metrics_server
+            .map(|(server, _)| (server.handle(), tokio::spawn(server)));
         let served = self.server.await;
+        if let Some((handle, task)) = metrics {
+            handle.stop(false).await;
+            let _ = task.await;
+        }
         for task in self.background {
             task.abort();
             let _ = task.await;
@@ -261,6 +301,17 @@ impl Application {
         }
         served
     }
+}
+
+/// A listener on `address`, and its port (the system's choice for port 0).
+fn bind(address: std::net::SocketAddr) -> Result<(TcpListener, u16), StartupError> {
+    let failed = |source| StartupError::Bind {
+        address: address.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(address).map_err(failed)?;
+    let port = listener.local_addr().map_err(failed)?.port();
+    Ok((listener, port))
 }
 
 /// Keeps the rate limiter's table to the recently active addresses.
@@ -341,6 +392,11 @@ pub fn build_app(
         ))
         .wrap(from_fn(telemetry::request_context))
         .wrap(from_fn(hardening::security_headers))
+        // Outermost: the time and status of the whole answer. Only when something reads them.
+        .wrap(Condition::new(
+            settings.metrics.bind.is_some(),
+            from_fn(crate::metrics::count_requests),
+        ))
 }
 
 /// Every answer that shows a complainant's personal data in full to centre staff leaves only once

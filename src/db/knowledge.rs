@@ -6,7 +6,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 
 use super::DbConnection;
-use super::schema::{knowledge_article_categories, knowledge_articles, knowledge_uses, knowledge_versions};
+use super::schema::{
+    knowledge_article_categories, knowledge_articles, knowledge_uses, knowledge_versions,
+};
 use crate::domain::ids::{ArticleId, CaseId, CategoryId, DepartmentId, UserId};
 use crate::domain::knowledge::{Term, VersionState, Visibility};
 
@@ -299,7 +301,10 @@ pub struct ArticleFilter {
 }
 
 /// Filters in SQL text for the raw search statements: `a` is the article; binds in order.
-fn filter_sql(filter: &ArticleFilter, placeholder: &mut dyn FnMut() -> String) -> (String, Vec<Bind>) {
+fn filter_sql(
+    filter: &ArticleFilter,
+    placeholder: &mut dyn FnMut() -> String,
+) -> (String, Vec<Bind>) {
     let mut sql = String::new();
     let mut binds = Vec::new();
     if let Some(day) = filter.shown_on {
@@ -339,9 +344,14 @@ enum Bind {
 }
 
 fn bind_all<'a>(
-    mut query: diesel::query_builder::BoxedSqlQuery<'a, super::MultiBackend, diesel::query_builder::SqlQuery>,
+    mut query: diesel::query_builder::BoxedSqlQuery<
+        'a,
+        super::MultiBackend,
+        diesel::query_builder::SqlQuery,
+    >,
     binds: Vec<Bind>,
-) -> diesel::query_builder::BoxedSqlQuery<'a, super::MultiBackend, diesel::query_builder::SqlQuery> {
+) -> diesel::query_builder::BoxedSqlQuery<'a, super::MultiBackend, diesel::query_builder::SqlQuery>
+{
     for bind in binds {
         query = match bind {
             Bind::Int(value) => query.bind::<BigInt, _>(value),
@@ -415,7 +425,11 @@ pub fn search(
         let more = wanted - ids.len() as i64;
         ids.extend(search_tier(conn, terms, filter, Tier::BodyOnly, more)?);
     }
-    Ok(ids.into_iter().skip(offset as usize).map(ArticleId).collect())
+    Ok(ids
+        .into_iter()
+        .skip(offset as usize)
+        .map(ArticleId)
+        .collect())
 }
 
 fn search_tier(
@@ -429,7 +443,11 @@ fn search_tier(
     let mut next = placeholders(conn);
     let (sql, mut binds) = match conn {
         DbConnection::Sqlite(_) => {
-            let all = terms.iter().map(fts5_term).collect::<Vec<_>>().join(" AND ");
+            let all = terms
+                .iter()
+                .map(fts5_term)
+                .collect::<Vec<_>>()
+                .join(" AND ");
             let head = format!("{{title keywords}} : ({all})");
             // CROSS JOIN keeps the text index the outer loop: its matches, then each article by
             // its id (the planner may otherwise walk the articles and probe the index per row).
@@ -472,7 +490,11 @@ fn search_tier(
             }
             let matching = match tier {
                 Tier::Head => head.join(" AND "),
-                Tier::BodyOnly => format!("{} AND NOT ({})", anywhere.join(" AND "), head.join(" AND ")),
+                Tier::BodyOnly => format!(
+                    "{} AND NOT ({})",
+                    anywhere.join(" AND "),
+                    head.join(" AND ")
+                ),
             };
             let (filters, filter_binds) = filter_sql(filter, &mut *next);
             let p_limit = next();

@@ -24,8 +24,8 @@ pub mod exports;
 pub mod extensions;
 pub mod follow_up;
 pub mod hotspots;
-pub mod knowledge;
 pub mod idempotency;
+pub mod knowledge;
 pub mod models;
 pub mod open311;
 pub mod organisation;
@@ -203,6 +203,15 @@ pub struct Db {
     manager: DbConnectionManager,
     /// The calendar this database's statistics are counted with (see `stats`).
     calendar: stats::CalendarSlot,
+    /// Where checkouts from the pool are recorded, when a server's metrics watch them.
+    pool_metrics: Option<crate::metrics::PoolMetrics>,
+}
+
+/// The pool's connections at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolState {
+    pub in_use: u32,
+    pub idle: u32,
 }
 
 impl Db {
@@ -233,7 +242,28 @@ impl Db {
             backend: url.backend_name(),
             manager,
             calendar: Default::default(),
+            pool_metrics: None,
         })
+    }
+
+    /// Records every checkout of [`Db::with_connection`] (and so of [`Db::run`]) in `metrics`;
+    /// set before the handle is cloned, so that every clone records.
+    pub fn with_pool_metrics(mut self, metrics: crate::metrics::PoolMetrics) -> Self {
+        self.pool_metrics = Some(metrics);
+        self
+    }
+
+    pub fn pool_state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState {
+            in_use: state.connections - state.idle_connections,
+            idle: state.idle_connections,
+        }
+    }
+
+    /// Write transactions waiting for the shared SQLite writer; 0 on PostgreSQL.
+    pub fn writer_queue_depth(&self) -> usize {
+        self.writer.as_ref().map_or(0, |writer| writer.queued())
     }
 
     /// Closes this handle's connections (if no clone holds them) and opens one of its own: for a
@@ -286,7 +316,12 @@ impl Db {
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError>,
     {
-        let mut conn = self.pool.get().map_err(ApiError::database_unavailable)?;
+        let started = std::time::Instant::now();
+        let conn = self.pool.get();
+        if let Some(metrics) = &self.pool_metrics {
+            metrics.observe(started.elapsed(), conn.is_ok());
+        }
+        let mut conn = conn.map_err(ApiError::database_unavailable)?;
         let _writer = WriterContext::enter(self.writer.clone());
         let _calendar = stats::enter_calendar_slot(self.calendar.clone());
         f(&mut conn)

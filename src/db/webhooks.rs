@@ -389,6 +389,28 @@ pub fn work_waiting(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<
     .get_result(conn)
 }
 
+/// The outbox's events not yet handed to the webhooks: how many, and when the oldest happened.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct OutboxBacklog {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub events: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamp>)]
+    pub oldest_at: Option<NaiveDateTime>,
+}
+
+/// One query the partial index `webhook_events_pending` answers: the count from the index alone,
+/// and the oldest as the event with the lowest id (ids follow the order events were written), so
+/// that only that one row of the table is read however long the backlog.
+pub fn outbox_backlog(conn: &mut DbConnection) -> QueryResult<OutboxBacklog> {
+    diesel::sql_query(
+        "SELECT COUNT(*) AS events, \
+         (SELECT occurred_at FROM webhook_events WHERE fanned_out_at IS NULL \
+          ORDER BY id LIMIT 1) AS oldest_at \
+         FROM webhook_events WHERE fanned_out_at IS NULL",
+    )
+    .get_result(conn)
+}
+
 /// Takes up to `limit` deliveries due at `now`: their next attempt moves to `lease_until`, so that
 /// no other worker takes them while this one sends (if this one dies, they are due again then).
 /// On PostgreSQL rows another server is taking are skipped.

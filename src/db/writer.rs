@@ -123,6 +123,12 @@ impl SqliteWriter {
         })
     }
 
+    /// Writers waiting for the shared connection (the checkpointer counts too while it waits to
+    /// restart the log).
+    pub fn queued(&self) -> usize {
+        self.shared.queued.load(Ordering::Relaxed)
+    }
+
     /// Runs `f` as one write transaction: a savepoint in the shared transaction, committed with
     /// its batch before this returns. An error from `f` rolls back only what `f` wrote; an error
     /// of the commit is every member's error.

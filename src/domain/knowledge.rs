@@ -88,7 +88,8 @@ fn runs(text: &str) -> impl Iterator<Item = Vec<char>> + '_ {
         while chars.peek().is_some_and(Option::is_none) {
             chars.next();
         }
-        let run: Vec<char> = std::iter::from_fn(|| chars.next_if(Option::is_some).flatten()).collect();
+        let run: Vec<char> =
+            std::iter::from_fn(|| chars.next_if(Option::is_some).flatten()).collect();
         (!run.is_empty()).then_some(run)
     })
 }
@@ -330,7 +331,9 @@ pub fn valid_on(from: Option<NaiveDate>, until: Option<NaiveDate>, day: NaiveDat
 pub fn may_keep(role: Role, department: Option<DepartmentId>, owner: Option<DepartmentId>) -> bool {
     match role {
         Role::Supervisor | Role::Admin => true,
-        Role::DepartmentStaff | Role::DepartmentAdmin => department.is_some() && department == owner,
+        Role::DepartmentStaff | Role::DepartmentAdmin => {
+            department.is_some() && department == owner
+        }
         _ => false,
     }
 }
@@ -393,7 +396,9 @@ mod tests {
         if prefix {
             return indexed.iter().any(|t| t.starts_with(&tokens[0]));
         }
-        indexed.windows(tokens.len()).any(|w| w == tokens.as_slice())
+        indexed
+            .windows(tokens.len())
+            .any(|w| w == tokens.as_slice())
     }
 
     #[test]
@@ -409,7 +414,10 @@ mod tests {
     #[test]
     fn index_holds_pairs_and_last_characters() {
         let mut expected = String::new();
-        for (i, part) in [("供", "暖"), ("暖", "时"), ("时", "间")].iter().enumerate() {
+        for (i, part) in [("供", "暖"), ("暖", "时"), ("时", "间")]
+            .iter()
+            .enumerate()
+        {
             if i > 0 {
                 expected.push(' ');
             }
@@ -471,7 +479,10 @@ mod tests {
         assert!(f[0].contains("<mark>供暖</mark>"));
         assert_eq!(f[0].chars().filter(|c| *c == '甲').count(), 20);
         // Overlapping hits of two terms make one mark.
-        assert_eq!(highlight_all("供暖季", &terms("供暖 暖季")).unwrap(), "<mark>供暖季</mark>");
+        assert_eq!(
+            highlight_all("供暖季", &terms("供暖 暖季")).unwrap(),
+            "<mark>供暖季</mark>"
+        );
     }
 
     #[test]
@@ -489,7 +500,11 @@ mod tests {
     fn validity_includes_both_days() {
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         assert!(valid_on(None, None, d("2026-01-01")));
-        assert!(valid_on(Some(d("2026-01-01")), Some(d("2026-01-31")), d("2026-01-31")));
+        assert!(valid_on(
+            Some(d("2026-01-01")),
+            Some(d("2026-01-31")),
+            d("2026-01-31")
+        ));
         assert!(!valid_on(Some(d("2026-01-02")), None, d("2026-01-01")));
         assert!(!valid_on(None, Some(d("2025-12-31")), d("2026-01-01")));
     }
@@ -513,8 +528,14 @@ mod tests {
     #[test]
     fn only_the_newest_draft_is_approvable() {
         assert_eq!(approvable(VersionState::Draft, 3, 3), Ok(()));
-        assert_eq!(approvable(VersionState::Draft, 2, 3), Err(ApprovalRefused::Outdated));
-        assert_eq!(approvable(VersionState::Approved, 3, 3), Err(ApprovalRefused::NotDraft));
+        assert_eq!(
+            approvable(VersionState::Draft, 2, 3),
+            Err(ApprovalRefused::Outdated)
+        );
+        assert_eq!(
+            approvable(VersionState::Approved, 3, 3),
+            Err(ApprovalRefused::NotDraft)
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::domain::ids::DepartmentId;
 use crate::domain::role::Role;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, JsonOrForm};
+use crate::metrics::Refusal;
 use crate::rate_limit::WithinPublicLimit;
 use crate::service::auth::{self as auth_service, IssuedTokens, Registration};
 use crate::service::organisation::IntegrationClientView;
@@ -130,7 +131,8 @@ pub async fn login(
     let pending = state
         .db
         .run(move |conn| auth_service::begin_login(conn, &app.lockout, &username, &attempt))
-        .await?;
+        .await
+        .inspect_err(|error| count_lockout(&state, error))?;
     // Checked holding no connection: see `auth::password`.
     let matches = password::verify_off_thread(password, pending.password_hash()).await?;
     let app = state.clone();
@@ -146,8 +148,17 @@ pub async fn login(
                 matches,
             )
         })
-        .await?;
+        .await
+        .inspect_err(|error| count_lockout(&state, error))?;
     Ok(token_response(tokens))
+}
+
+/// A 429 of the sign-in service is the username's lockout (the per-address limit refused
+/// before, in the extractor, and counts itself).
+fn count_lockout(state: &AppState, error: &ApiError) {
+    if matches!(error, ApiError::TooManyRequests { .. }) {
+        state.metrics.refusals(Refusal::SignInLockout).inc();
+    }
 }
 
 /// Exchange a refresh token for new tokens (the refresh token rotates).

@@ -273,4 +273,3 @@ pub(crate) fn public_file_links(
         format!("{base}/api/v1/public/attachments/{id}?expires={expires}&signature={signature}")
     }
 }
-

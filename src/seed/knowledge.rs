@@ -81,8 +81,22 @@ pub(crate) fn load_demo_articles(
 
 /// Districts that vary the benchmark's articles (the same answer, a district's own office).
 const DISTRICTS: &[&str] = &[
-    "东城区", "西城区", "朝阳区", "海淀区", "丰台区", "石景山区", "门头沟区", "房山区", "通州区",
-    "顺义区", "昌平区", "大兴区", "怀柔区", "平谷区", "密云区", "延庆区",
+    "东城区",
+    "西城区",
+    "朝阳区",
+    "海淀区",
+    "丰台区",
+    "石景山区",
+    "门头沟区",
+    "房山区",
+    "通州区",
+    "顺义区",
+    "昌平区",
+    "大兴区",
+    "怀柔区",
+    "平谷区",
+    "密云区",
+    "延庆区",
 ];
 
 /// Adds `n` approved articles made from the demo set: each a demo article for one district and
@@ -107,7 +121,12 @@ pub fn seed_articles(conn: &mut DbConnection, n: u64, seed: u64) -> Result<u64, 
         .ok_or_else(|| ApiError::internal("no supervisor or admin account to write articles as"))?;
     let sentences: Vec<String> = articles
         .iter()
-        .flat_map(|a| a.body.split_inclusive('。').map(str::trim).map(str::to_owned))
+        .flat_map(|a| {
+            a.body
+                .split_inclusive('。')
+                .map(str::trim)
+                .map(str::to_owned)
+        })
         .filter(|s| s.chars().count() > 8 && !s.contains('\n'))
         .collect();
     let started = now();
@@ -128,7 +147,8 @@ pub fn seed_articles(conn: &mut DbConnection, n: u64, seed: u64) -> Result<u64, 
                 let mut keywords = base.keywords.clone();
                 keywords.shuffle(&mut rng);
                 keywords.truncate(rng.gen_range(2..=keywords.len().max(2)));
-                let approved_at = started - TimeDelta::minutes(rng.gen_range(0..(2 * 365 * 24 * 60)));
+                let approved_at =
+                    started - TimeDelta::minutes(rng.gen_range(0..(2 * 365 * 24 * 60)));
                 let article = store::insert_article(
                     conn,
                     &NewArticle {

@@ -92,7 +92,11 @@ pub fn seed(db: Db, tz: chrono_tz::Tz, options: &SeedOptions) -> Result<SeedRepo
         cases,
         articles,
         // The rate is of the cases: the articles' time is not theirs.
-        elapsed: if options.cases > 0 { cases_took } else { started.elapsed() },
+        elapsed: if options.cases > 0 {
+            cases_took
+        } else {
+            started.elapsed()
+        },
         demo_loaded,
     })
 }

@@ -434,7 +434,10 @@ fn replay(
 /// What the intake desk decides, with its text.
 pub enum IntakeDecision {
     Accept,
-    Reject { reason: String, redirect_to: String },
+    Reject {
+        reason: String,
+        redirect_to: String,
+    },
     /// `article`: the approved article version read out, if one was (checked against `today`).
     Answer {
         answer: String,

@@ -74,7 +74,11 @@ pub struct CreateArticle {
     #[validate(length(min = 1, max = 200), custom(function = "validation::text"))]
     pub title: String,
     /// Markdown source; clients render it (safely: no raw HTML).
-    #[schema(example = "本市供暖季为每年11月15日至次年3月15日。", min_length = 1, max_length = 20000)]
+    #[schema(
+        example = "本市供暖季为每年11月15日至次年3月15日。",
+        min_length = 1,
+        max_length = 20000
+    )]
     #[validate(length(min = 1, max = 20000), custom(function = "validation::text"))]
     pub body: String,
     /// What citizens say (群众说法) and synonyms, each one line of at most 50 characters, at
@@ -343,7 +347,11 @@ fn kept(
     }
 }
 
-fn stored_version(conn: &mut DbConnection, id: ArticleId, version: i32) -> Result<VersionRow, ApiError> {
+fn stored_version(
+    conn: &mut DbConnection,
+    id: ArticleId,
+    version: i32,
+) -> Result<VersionRow, ApiError> {
     store::find_version(conn, id, version)?
         .ok_or_else(|| ApiError::internal("an article's version is missing"))
 }
@@ -414,7 +422,10 @@ impl Draft {
             ("valid_from", self.valid_from != before.valid_from),
             ("valid_until", self.valid_until != before.valid_until),
             ("internal_note", self.internal_note != before.internal_note),
-            ("attachment_ids", self.attachment_ids != before.attachment_ids),
+            (
+                "attachment_ids",
+                self.attachment_ids != before.attachment_ids,
+            ),
         ]
         .into_iter()
         .filter_map(|(field, differs)| differs.then_some(field))
@@ -554,9 +565,7 @@ pub fn create(
         body: input.body.trim_end().to_owned(),
         keywords: normalized_keywords(&input.keywords),
         category_ids: distinct(&input.category_ids),
-        owner_department_id: input
-            .owner_department_id
-            .or(principal.department_scope()),
+        owner_department_id: input.owner_department_id.or(principal.department_scope()),
         visibility: input.visibility,
         valid_from: day(input.valid_from),
         valid_until: day(input.valid_until),
@@ -622,7 +631,11 @@ pub fn update(
         let latest = stored_version(conn, id, article.latest_version)?;
         let before = Draft::of(&latest);
         let draft = Draft {
-            title: input.title.as_deref().map(trimmed).unwrap_or(before.title.clone()),
+            title: input
+                .title
+                .as_deref()
+                .map(trimmed)
+                .unwrap_or(before.title.clone()),
             body: input
                 .body
                 .as_deref()
@@ -718,16 +731,18 @@ pub fn approve(
         }
         let row = store::find_version(conn, id, version)?
             .ok_or_else(|| ApiError::not_found("no such version"))?;
-        approvable(row.state, version, article.latest_version).map_err(|refused| match refused {
-            ApprovalRefused::NotDraft => ApiError::conflict(
-                ErrorCode::KnowledgeVersionNotDraft,
-                "only a draft is approved; this version was approved or set aside already",
-            ),
-            ApprovalRefused::Outdated => ApiError::conflict(
-                ErrorCode::KnowledgeVersionOutdated,
-                "a newer version exists; approve that one (or edit it) instead",
-            ),
-        })?;
+        approvable(row.state, version, article.latest_version).map_err(
+            |refused| match refused {
+                ApprovalRefused::NotDraft => ApiError::conflict(
+                    ErrorCode::KnowledgeVersionNotDraft,
+                    "only a draft is approved; this version was approved or set aside already",
+                ),
+                ApprovalRefused::Outdated => ApiError::conflict(
+                    ErrorCode::KnowledgeVersionOutdated,
+                    "a newer version exists; approve that one (or edit it) instead",
+                ),
+            },
+        )?;
         let at = now();
         if !store::publish(conn, &row, by, at)? {
             return Err(version_conflict());
@@ -1022,7 +1037,11 @@ fn hit(article: &ArticleRow, version: VersionRow, terms: &[Term]) -> SearchHit {
 #[into_params(parameter_in = Query)]
 pub struct SuggestionQuery {
     /// What the call-taker has typed so far (title and description), up to 2,000 characters.
-    #[param(min_length = 1, max_length = 2000, example = "家里暖气不热，室温只有十四度")]
+    #[param(
+        min_length = 1,
+        max_length = 2000,
+        example = "家里暖气不热，室温只有十四度"
+    )]
     pub text: String,
     /// The category chosen so far: its articles rank higher, and fill the list when the text
     /// finds none.
@@ -1283,7 +1302,9 @@ pub fn stats(
         ));
     }
     let start = calendar.start_of(from).naive_utc();
-    let end = calendar.start_of(to + chrono::Duration::days(1)).naive_utc();
+    let end = calendar
+        .start_of(to + chrono::Duration::days(1))
+        .naive_utc();
     let figures = store::use_figures(conn, start, end, limit)?;
     let ids: Vec<ArticleId> = figures.iter().map(|f| ArticleId(f.article_id)).collect();
     let rows = store::find_articles(conn, &ids)?;

@@ -454,12 +454,13 @@ fn system_events(
         .collect())
 }
 
-/// Runs the sweep every `every` for as long as the server runs. Every server may run it: the
-/// markings make sure each clock is acted on once.
+/// Runs the sweep every `every` for as long as the server runs, recording each in `metrics`.
+/// Every server may run it: the markings make sure each clock is acted on once.
 pub async fn sweep_periodically(
     db: crate::db::Db,
     reference: std::sync::Arc<ReferenceData>,
     every: std::time::Duration,
+    metrics: crate::metrics::SweepMetrics,
 ) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -467,13 +468,17 @@ pub async fn sweep_periodically(
         interval.tick().await;
         let calendar = reference.calendar();
         match db.run(move |conn| sweep(conn, &calendar, now())).await {
-            Ok(report) if report.due_soon + report.missed > 0 => log::info!(
-                "deadline sweep: {} due soon, {} missed, {} urged",
-                report.due_soon,
-                report.missed,
-                report.urged
-            ),
-            Ok(_) => {}
+            Ok(report) => {
+                metrics.record(&report);
+                if report.due_soon + report.missed > 0 {
+                    log::info!(
+                        "deadline sweep: {} due soon, {} missed, {} urged",
+                        report.due_soon,
+                        report.missed,
+                        report.urged
+                    );
+                }
+            }
             Err(error) => log::warn!("deadline sweep failed (the next one retries): {error}"),
         }
     }

@@ -835,12 +835,14 @@ fn settle(
     })
 }
 
-/// One round of the worker: fan out, take what is due, send it, record it.
+/// One round of the worker: fan out, take what is due, send it, record it (failed attempts are
+/// counted in `failed_attempts` too).
 pub async fn deliver_once(
     db: &Db,
     client: &reqwest::Client,
     settings: &WebhookSettings,
     secrets_box: &SecretBox,
+    failed_attempts: &prometheus::IntCounter,
 ) -> Result<Round, ApiError> {
     if !db.run(|conn| Ok(store::work_waiting(conn, now())?)).await? {
         return Ok(Round::Idle);
@@ -863,6 +865,7 @@ pub async fn deliver_once(
             .buffer_unordered(IN_FLIGHT)
             .collect()
             .await;
+        failed_attempts.inc_by(outcomes.iter().filter(|o| !o.succeeded()).count() as u64);
         let settings = settings.clone();
         db.run(move |conn| settle(conn, &outcomes, lease_until, &settings))
             .await?;
@@ -892,12 +895,17 @@ pub enum Round {
 /// `poll` (so that under a steady stream of changes the outbox is handed out in batches, not in
 /// a write transaction per change); outbox events every webhook has had for a week are
 /// forgotten once an hour.
-pub async fn deliver_periodically(db: Db, settings: WebhookSettings, secrets_box: SecretBox) {
+pub async fn deliver_periodically(
+    db: Db,
+    settings: WebhookSettings,
+    secrets_box: SecretBox,
+    failed_attempts: prometheus::IntCounter,
+) {
     let client = http_client(&settings);
     // Pruned at start and hourly after.
     let mut last_prune: Option<Instant> = None;
     loop {
-        match deliver_once(&db, &client, &settings, &secrets_box).await {
+        match deliver_once(&db, &client, &settings, &secrets_box, &failed_attempts).await {
             Ok(Round::Full) => {}
             Ok(Round::Some | Round::Idle) => tokio::time::sleep(settings.poll).await,
             Err(error) => {

@@ -125,6 +125,9 @@ pub use hotline::commands::DEMO_PASSWORD;
 
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:PORT` of the metrics listener, when the test asked for one (with
+    /// `HOTLINE_METRICS_BIND=127.0.0.1:0`).
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub db: TestDatabase,
     /// Whether dropping the app runs `hotline stats check` on its database (off only where a
@@ -355,6 +358,9 @@ async fn spawn_on(db: TestDatabase, extra: &[(&str, &str)]) -> TestApp {
         .await
         .expect("the application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -362,6 +368,7 @@ async fn spawn_on(db: TestDatabase, extra: &[(&str, &str)]) -> TestApp {
         .unwrap();
     TestApp {
         address,
+        metrics_address,
         client,
         db,
         check_statistics: true,

@@ -29,7 +29,9 @@ async fn search(app: &TestApp, token: Option<&str>, q: &str) -> Value {
         Some(_) => "/api/v1/knowledge/search",
         None => "/api/v1/public/knowledge/search",
     };
-    let mut request = app.request("GET", path, token).query(&[("q", q), ("limit", "50")]);
+    let mut request = app
+        .request("GET", path, token)
+        .query(&[("q", q), ("limit", "50")]);
     if token.is_none() {
         request = request.header("x-forwarded-for", "203.0.113.9");
     }
@@ -90,7 +92,11 @@ async fn drafts_need_approval_and_every_edit_is_a_version() {
     assert!(ids(&search(&app, Some(&operator), "夜市管理").await).is_empty());
     assert!(ids(&search(&app, None, "夜市管理").await).is_empty());
     let public = app
-        .request("GET", &format!("/api/v1/public/knowledge/articles/{id}"), None)
+        .request(
+            "GET",
+            &format!("/api/v1/public/knowledge/articles/{id}"),
+            None,
+        )
         .send()
         .await
         .unwrap();
@@ -101,7 +107,9 @@ async fn drafts_need_approval_and_every_edit_is_a_version() {
     // Another department's staff neither read nor edit it; staff do not approve; analysts
     // read no articles.
     assert_eq!(app.get_as(&dc_staff, &path).await.status(), 404);
-    let edit = app.patch_as(&dc_staff, &path, &json!({"title": "改"})).await;
+    let edit = app
+        .patch_as(&dc_staff, &path, &json!({"title": "改"}))
+        .await;
     assert_problem(edit, 404, "not_found").await;
     assert_problem(approve(&app, &staff, id, 1).await, 403, "forbidden_role").await;
     assert_problem(
@@ -115,10 +123,16 @@ async fn drafts_need_approval_and_every_edit_is_a_version() {
     let shown = approve(&app, &cgj_admin, id, 1).await;
     assert_eq!(shown.status(), 200);
     let shown: Value = shown.json().await.unwrap();
-    assert_eq!((shown["version"].clone(), shown["shown"].clone()), (json!(1), json!(true)));
+    assert_eq!(
+        (shown["version"].clone(), shown["shown"].clone()),
+        (json!(1), json!(true))
+    );
     let read: Value = app.get_as(&operator, &path).await.json().await.unwrap();
     assert_eq!(read["title"], "占道摊点夜市管理规定");
-    assert_eq!(ids(&search(&app, Some(&operator), "夜市管理").await), vec![id]);
+    assert_eq!(
+        ids(&search(&app, Some(&operator), "夜市管理").await),
+        vec![id]
+    );
 
     // An edit is a new draft; the approved version stays shown until the draft is approved.
     let v2 = app
@@ -130,10 +144,16 @@ async fn drafts_need_approval_and_every_edit_is_a_version() {
         .await;
     assert_eq!(v2.status(), 200);
     let v2: Value = v2.json().await.unwrap();
-    assert_eq!((v2["version"].clone(), v2["state"].clone()), (json!(2), json!("draft")));
+    assert_eq!(
+        (v2["version"].clone(), v2["state"].clone()),
+        (json!(2), json!("draft"))
+    );
     assert_eq!(v2["changed"], json!(["title"]));
     let read: Value = app.get_as(&operator, &path).await.json().await.unwrap();
-    assert_eq!((read["title"].clone(), read["version"].clone()), (json!("占道摊点夜市管理规定"), json!(1)));
+    assert_eq!(
+        (read["title"].clone(), read["version"].clone()),
+        (json!("占道摊点夜市管理规定"), json!(1))
+    );
     assert_eq!(read["latest_version"], 2);
     // An edit started from version 1 would overwrite version 2: refused.
     let stale = app
@@ -141,7 +161,11 @@ async fn drafts_need_approval_and_every_edit_is_a_version() {
         .await;
     assert_problem(stale, 409, "knowledge_version_conflict").await;
     let unchanged = app
-        .patch_as(&staff, &path, &json!({"title": "占道摊点夜市管理规定（修订）"}))
+        .patch_as(
+            &staff,
+            &path,
+            &json!({"title": "占道摊点夜市管理规定（修订）"}),
+        )
         .await;
     assert_problem(unchanged, 422, "validation_failed").await;
     let v3 = app
@@ -186,7 +210,10 @@ async fn drafts_need_approval_and_every_edit_is_a_version() {
         .iter()
         .map(|v| (v["version"].as_i64().unwrap(), v["state"].as_str().unwrap()))
         .collect();
-    assert_eq!(states, vec![(3, "approved"), (2, "discarded"), (1, "superseded")]);
+    assert_eq!(
+        states,
+        vec![(3, "approved"), (2, "discarded"), (1, "superseded")]
+    );
     assert_eq!(history[0]["changed"], json!(["keywords"]));
     assert_eq!(history[1]["change_note"], "补充夜市时间");
     assert!(history[0]["approved_by"].is_i64() && history[0]["created_by"].is_i64());
@@ -200,15 +227,30 @@ async fn drafts_need_approval_and_every_edit_is_a_version() {
     // only to the keepers.
     let v1 = app.get_as(&operator, &format!("{path}/versions/1")).await;
     assert_eq!(v1.status(), 200);
-    assert_eq!(app.get_as(&operator, &format!("{path}/versions/2")).await.status(), 404);
-    assert_eq!(app.get_as(&staff, &format!("{path}/versions/2")).await.status(), 200);
+    assert_eq!(
+        app.get_as(&operator, &format!("{path}/versions/2"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.get_as(&staff, &format!("{path}/versions/2"))
+            .await
+            .status(),
+        200
+    );
 
     // Lists: shown articles for everyone; the others for keepers only.
     let awaiting = app
-        .get_as(&operator, "/api/v1/knowledge/articles?state=awaiting_approval")
+        .get_as(
+            &operator,
+            "/api/v1/knowledge/articles?state=awaiting_approval",
+        )
         .await;
     assert_problem(awaiting, 403, "forbidden_role").await;
-    let v4 = app.patch_as(&staff, &path, &json!({"body": "新的正文。"})).await;
+    let v4 = app
+        .patch_as(&staff, &path, &json!({"body": "新的正文。"}))
+        .await;
     assert_eq!(v4.status(), 200);
     let awaiting: Value = app
         .get_as(&staff, "/api/v1/knowledge/articles?state=awaiting_approval")
@@ -218,7 +260,10 @@ async fn drafts_need_approval_and_every_edit_is_a_version() {
         .unwrap();
     assert_eq!(ids(&awaiting), vec![id]);
     let others: Value = app
-        .get_as(&dc_staff, "/api/v1/knowledge/articles?state=awaiting_approval")
+        .get_as(
+            &dc_staff,
+            "/api/v1/knowledge/articles?state=awaiting_approval",
+        )
         .await
         .json()
         .await
@@ -261,14 +306,24 @@ async fn expired_and_internal_articles_stay_out_of_sight() {
     let today = chrono::Utc::now().date_naive();
     let day = |offset: i64| (today + chrono::Duration::days(offset)).to_string();
 
-    let internal = created(&app, &supervisor, &article("试点表具故障内部处置口径", "internal")).await;
+    let internal = created(
+        &app,
+        &supervisor,
+        &article("试点表具故障内部处置口径", "internal"),
+    )
+    .await;
     let mut old = article("试点表具旧版收费标准", "public");
     old["valid_until"] = json!(day(-2));
     let old = created(&app, &supervisor, &old).await;
     let mut future = article("试点表具新版收费标准", "public");
     future["valid_from"] = json!(day(3));
     let future = created(&app, &supervisor, &future).await;
-    let public = created(&app, &supervisor, &article("试点表具读数查询方法", "public")).await;
+    let public = created(
+        &app,
+        &supervisor,
+        &article("试点表具读数查询方法", "public"),
+    )
+    .await;
     for draft in [&internal, &old, &future, &public] {
         let id = draft["article_id"].as_i64().unwrap();
         assert_eq!(approve(&app, &supervisor, id, 1).await.status(), 200);
@@ -289,7 +344,10 @@ async fn expired_and_internal_articles_stay_out_of_sight() {
         assert_eq!(kept["shown"], false);
     }
     let expired: Value = app
-        .get_as(&supervisor, "/api/v1/knowledge/articles?state=expired&limit=200")
+        .get_as(
+            &supervisor,
+            "/api/v1/knowledge/articles?state=expired&limit=200",
+        )
         .await
         .json()
         .await
@@ -299,7 +357,10 @@ async fn expired_and_internal_articles_stay_out_of_sight() {
     assert!(!expired.contains(&id(&public)));
 
     // The public sees public articles only, without internal notes or keepers.
-    assert_eq!(ids(&search(&app, None, "试点表具").await), vec![id(&public)]);
+    assert_eq!(
+        ids(&search(&app, None, "试点表具").await),
+        vec![id(&public)]
+    );
     let response = app
         .request(
             "GET",
@@ -324,7 +385,10 @@ async fn expired_and_internal_articles_stay_out_of_sight() {
     }
     // Staff views carry the note.
     let staff_view: Value = app
-        .get_as(&operator, &format!("/api/v1/knowledge/articles/{}", id(&public)))
+        .get_as(
+            &operator,
+            &format!("/api/v1/knowledge/articles/{}", id(&public)),
+        )
         .await
         .json()
         .await
@@ -350,7 +414,12 @@ async fn search_finds_chinese_through_synonyms_ranked_and_highlighted() {
         .find(|hit| hit["title"].as_str().unwrap().contains("供暖季"))
         .expect("the heating-season article is found through its keyword");
     assert_eq!(season["matched_in"], json!(["keywords"]));
-    assert!(season["matched_keywords"].as_array().unwrap().contains(&json!("暖气")));
+    assert!(
+        season["matched_keywords"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("暖气"))
+    );
     // Title and keyword hits come before body-only hits.
     let tiers: Vec<bool> = results["items"]
         .as_array()
@@ -365,8 +434,18 @@ async fn search_finds_chinese_through_synonyms_ranked_and_highlighted() {
 
     // Substrings of Chinese words, several words, one character; highlights escaped and marked.
     let card = search(&app, Some(&operator), "社保卡 补办").await;
-    assert!(card["items"][0]["title"].as_str().unwrap().contains("<mark>社保卡</mark>"));
-    assert!(card["items"][0]["title"].as_str().unwrap().contains("<mark>补办</mark>"));
+    assert!(
+        card["items"][0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("<mark>社保卡</mark>")
+    );
+    assert!(
+        card["items"][0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("<mark>补办</mark>")
+    );
     assert!(!ids(&search(&app, Some(&operator), "暖").await).is_empty());
     assert!(ids(&search(&app, Some(&operator), "火星移民").await).is_empty());
     let supervisor = app.token("supervisor").await;
@@ -382,9 +461,15 @@ async fn search_finds_chinese_through_synonyms_ranked_and_highlighted() {
         .iter()
         .find(|hit| hit["id"] == tricky_id)
         .unwrap();
-    assert_eq!(hit["title"], "&lt;b&gt;<mark>供暖</mark>&lt;/b&gt; &amp; 测试");
+    assert_eq!(
+        hit["title"],
+        "&lt;b&gt;<mark>供暖</mark>&lt;/b&gt; &amp; 测试"
+    );
     let fragment = hit["fragments"][0].as_str().unwrap();
-    assert!(fragment.contains("&lt;/script&gt;") && !fragment.contains("<script"), "{fragment}");
+    assert!(
+        fragment.contains("&lt;/script&gt;") && !fragment.contains("<script"),
+        "{fragment}"
+    );
 
     // The public FAQ answers the same search with public articles only, cacheable.
     let response = app
@@ -440,9 +525,15 @@ async fn answers_name_the_article_version_and_are_counted() {
         .json()
         .await
         .unwrap();
-    assert!(typed[0]["title"].as_str().unwrap().contains("暖气不热"), "{typed}");
+    assert!(
+        typed[0]["title"].as_str().unwrap().contains("暖气不热"),
+        "{typed}"
+    );
     let hit = search(&app, Some(&operator), "暖气不热").await["items"][0].clone();
-    let (article_id, version) = (hit["id"].as_i64().unwrap(), hit["version"].as_i64().unwrap());
+    let (article_id, version) = (
+        hit["id"].as_i64().unwrap(),
+        hit["version"].as_i64().unwrap(),
+    );
     let category = hit["category_ids"][0].as_i64().unwrap();
 
     let question = json!({
@@ -461,19 +552,29 @@ async fn answers_name_the_article_version_and_are_counted() {
         .unwrap();
     let case_id = case["id"].as_i64().unwrap();
     let suggested: Value = app
-        .get_as(&operator, &format!("/api/v1/cases/{case_id}/suggested-articles"))
+        .get_as(
+            &operator,
+            &format!("/api/v1/cases/{case_id}/suggested-articles"),
+        )
         .await
         .json()
         .await
         .unwrap();
     assert!(
-        suggested.as_array().unwrap().iter().any(|s| s["id"] == article_id),
+        suggested
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == article_id),
         "{suggested}"
     );
     let dc_staff = app.token("dc.staff").await;
     assert_problem(
-        app.get_as(&dc_staff, &format!("/api/v1/cases/{case_id}/suggested-articles"))
-            .await,
+        app.get_as(
+            &dc_staff,
+            &format!("/api/v1/cases/{case_id}/suggested-articles"),
+        )
+        .await,
         403,
         "forbidden_role",
     )
@@ -483,10 +584,22 @@ async fn answers_name_the_article_version_and_are_counted() {
     let answer_path = format!("/api/v1/cases/{case_id}/answer");
     let text = "暖气不热可先自查阀门，仍不热请联系供热单位报修。";
     for (body, field) in [
-        (json!({"answer": text, "article_id": article_id, "article_version": version + 1}), "article_version"),
-        (json!({"answer": text, "article_id": article_id}), "article_version"),
-        (json!({"answer": text, "article_version": version}), "article_id"),
-        (json!({"answer": text, "article_id": 999999, "article_version": 1}), "article_version"),
+        (
+            json!({"answer": text, "article_id": article_id, "article_version": version + 1}),
+            "article_version",
+        ),
+        (
+            json!({"answer": text, "article_id": article_id}),
+            "article_version",
+        ),
+        (
+            json!({"answer": text, "article_version": version}),
+            "article_id",
+        ),
+        (
+            json!({"answer": text, "article_id": 999999, "article_version": 1}),
+            "article_version",
+        ),
     ] {
         let problem = assert_problem(
             app.post_as(Some(&operator), &answer_path, &body).await,
@@ -519,7 +632,10 @@ async fn answers_name_the_article_version_and_are_counted() {
     assert_eq!(event["details"]["article"]["id"], article_id);
     assert_eq!(event["details"]["article"]["version"], version);
     let read: Value = app
-        .get_as(&operator, &format!("/api/v1/knowledge/articles/{article_id}"))
+        .get_as(
+            &operator,
+            &format!("/api/v1/knowledge/articles/{article_id}"),
+        )
         .await
         .json()
         .await
@@ -530,7 +646,9 @@ async fn answers_name_the_article_version_and_are_counted() {
     let mut complaint = question.clone();
     complaint["kind"] = json!("complaint");
     complaint["title"] = json!("按热线说的做了还是不热");
-    let response = app.post_as(Some(&operator), "/api/v1/cases", &complaint).await;
+    let response = app
+        .post_as(Some(&operator), "/api/v1/cases", &complaint)
+        .await;
     assert_eq!(response.status(), 201);
     let stats: Value = app
         .get_as(&analyst, "/api/v1/stats/knowledge")
@@ -545,8 +663,11 @@ async fn answers_name_the_article_version_and_are_counted() {
     assert_eq!(row["complaint_rate"], 1.0);
     assert!(!stats.to_string().contains("13900001111"));
     assert_problem(
-        app.get_as(&analyst, "/api/v1/stats/knowledge?from=2026-12-31&to=2026-01-01")
-            .await,
+        app.get_as(
+            &analyst,
+            "/api/v1/stats/knowledge?from=2026-12-31&to=2026-01-01",
+        )
+        .await,
         400,
         "invalid_query",
     )
@@ -566,7 +687,12 @@ async fn answers_name_the_article_version_and_are_counted() {
         )
         .await;
     assert_eq!(edit.status(), 200);
-    assert_eq!(approve(&app, &supervisor, article_id, version + 1).await.status(), 200);
+    assert_eq!(
+        approve(&app, &supervisor, article_id, version + 1)
+            .await
+            .status(),
+        200
+    );
     let old = app
         .get_as(
             &operator,
@@ -587,7 +713,10 @@ async fn articles_carry_files_for_staff_and_the_public() {
     let citizen = app.token("13800138000").await;
     let form = Form::new().part(
         "file",
-        crate::attachments::part("办理流程图.png", crate::attachments::encoded(image::ImageFormat::Png)),
+        crate::attachments::part(
+            "办理流程图.png",
+            crate::attachments::encoded(image::ImageFormat::Png),
+        ),
     );
     let uploaded: Value = app
         .request("POST", "/api/v1/attachments", Some(&supervisor))
@@ -603,7 +732,11 @@ async fn articles_carry_files_for_staff_and_the_public() {
     let mut body = article("居住证办理流程图", "public");
     body["attachment_ids"] = json!([file]);
     let dispatcher_made = app
-        .post_as(Some(&app.token("admin").await), "/api/v1/knowledge/articles", &body)
+        .post_as(
+            Some(&app.token("admin").await),
+            "/api/v1/knowledge/articles",
+            &body,
+        )
         .await;
     assert_problem(dispatcher_made, 422, "validation_failed").await;
     let draft = created(&app, &supervisor, &body).await;
@@ -631,4 +764,3 @@ async fn articles_carry_files_for_staff_and_the_public() {
     assert_eq!(download.status(), 200);
     assert!(download.bytes().await.unwrap().starts_with(b"\x89PNG"));
 }
-

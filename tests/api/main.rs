@@ -21,6 +21,7 @@ mod helpers;
 mod hotspots;
 mod knowledge;
 mod matrix;
+mod metrics;
 mod open311;
 mod openapi;
 mod organisation;

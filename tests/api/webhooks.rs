@@ -118,7 +118,7 @@ async fn deliveries_when(
     panic!("the deliveries never showed what the test waited for");
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -135,7 +135,7 @@ const FAST: &[(&str, &str)] = &[
 ];
 
 /// A new integration client: (its id, its token).
-async fn client(app: &TestApp, admin: &str, name: &str) -> (i64, String) {
+pub(crate) async fn client(app: &TestApp, admin: &str, name: &str) -> (i64, String) {
     let created: Value = app
         .post_as(
             Some(admin),
@@ -162,7 +162,7 @@ async fn client(app: &TestApp, admin: &str, name: &str) -> (i64, String) {
     )
 }
 
-fn complaint(external_ref: &str) -> Value {
+pub(crate) fn complaint(external_ref: &str) -> Value {
     json!({
         "kind": "complaint",
         "title": "小区门口占道经营",
