@@ -491,23 +491,23 @@ impl Draft {
                     "department staff keep their own department's articles only",
                 );
             }
-        } else if let Some(owner) = self.owner_department_id {
-            if organisation::find_department(conn, owner)?.is_none() {
-                errors.add(
-                    "owner_department_id",
-                    FieldErrorCode::NotFound,
-                    "no department with this id",
-                );
-            }
+        } else if let Some(owner) = self.owner_department_id
+            && organisation::find_department(conn, owner)?.is_none()
+        {
+            errors.add(
+                "owner_department_id",
+                FieldErrorCode::NotFound,
+                "no department with this id",
+            );
         }
-        if let (Some(from), Some(until)) = (self.valid_from, self.valid_until) {
-            if until < from {
-                errors.add(
-                    "valid_until",
-                    FieldErrorCode::Invalid,
-                    "valid_until is before valid_from",
-                );
-            }
+        if let (Some(from), Some(until)) = (self.valid_from, self.valid_until)
+            && until < from
+        {
+            errors.add(
+                "valid_until",
+                FieldErrorCode::Invalid,
+                "valid_until is before valid_from",
+            );
         }
         if !self.attachment_ids.is_empty() {
             let rows = crate::db::attachments::find_many(conn, &self.attachment_ids)?;
@@ -1072,12 +1072,12 @@ pub fn suggest(
     };
     let tokens = rules::suggestion_tokens(text);
     let mut ids = store::suggest(conn, &tokens, category, &filter, limit)?;
-    if let Some(category) = category {
-        if (ids.len() as i64) < limit {
-            for id in store::most_used_in_category(conn, category, &filter, limit)? {
-                if (ids.len() as i64) < limit && !ids.contains(&id) {
-                    ids.push(id);
-                }
+    if let Some(category) = category
+        && (ids.len() as i64) < limit
+    {
+        for id in store::most_used_in_category(conn, category, &filter, limit)? {
+            if (ids.len() as i64) < limit && !ids.contains(&id) {
+                ids.push(id);
             }
         }
     }
