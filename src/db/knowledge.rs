@@ -150,6 +150,29 @@ pub fn shown_versions(conn: &mut DbConnection, ids: &[ArticleId]) -> QueryResult
         .load(conn)
 }
 
+/// The version each of `ids` displays: the approved one, or the newest while none is approved.
+pub fn displayed_versions(
+    conn: &mut DbConnection,
+    ids: &[ArticleId],
+) -> QueryResult<Vec<VersionRow>> {
+    use knowledge_articles::dsl as a;
+    use knowledge_versions::dsl as v;
+    v::knowledge_versions
+        .inner_join(
+            a::knowledge_articles.on(a::id.eq(v::article_id).and(
+                v::version
+                    .nullable()
+                    .eq(a::published_version)
+                    .or(a::published_version
+                        .is_null()
+                        .and(v::version.eq(a::latest_version))),
+            )),
+        )
+        .filter(v::article_id.eq_any(ids))
+        .select(knowledge_versions::all_columns)
+        .load(conn)
+}
+
 /// Moves the article's newest version from `expected` to `expected + 1`; false when another
 /// edit got there first.
 pub fn claim_next_version(

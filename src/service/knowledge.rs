@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::{Validate, ValidationError};
 
 use crate::auth::Principal;
+use crate::auth::policy::{Operation, op};
 use crate::db::knowledge::{self as store, ArticleFilter, ArticleRow, NewArticle, VersionRow};
 use crate::db::{DbConnection, PageRequest, now, organisation, write_transaction};
 use crate::domain::ids::{ArticleId, AttachmentId, CategoryId, DepartmentId, UserId};
@@ -296,15 +297,8 @@ pub fn files_readable(
     principal: &Principal,
     article: ArticleId,
 ) -> Result<bool, ApiError> {
-    let staff = matches!(
-        principal.role,
-        Role::Operator
-            | Role::Dispatcher
-            | Role::Supervisor
-            | Role::Admin
-            | Role::DepartmentStaff
-            | Role::DepartmentAdmin
-    );
+    // Whoever reads articles (the policy table's readers of `GET /knowledge/articles/{id}`).
+    let staff = <op::GetArticle as Operation>::ENTRY.allows(principal.role);
     let Some(row) = store::find_article(conn, article)? else {
         return Ok(false);
     };
@@ -862,23 +856,15 @@ fn with_versions(
     rows: Vec<ArticleRow>,
     today: NaiveDate,
 ) -> Result<Vec<ArticleView>, ApiError> {
-    use diesel::prelude::*;
     let ids: Vec<ArticleId> = rows.iter().map(|r| r.id).collect();
-    let mut versions: HashMap<(ArticleId, i32), VersionRow> = {
-        use crate::db::schema::knowledge_versions as v;
-        v::table
-            .filter(v::article_id.eq_any(&ids))
-            .select(v::all_columns)
-            .load::<VersionRow>(conn)?
-            .into_iter()
-            .map(|row| ((row.article_id, row.version), row))
-            .collect()
-    };
+    let mut versions: HashMap<ArticleId, VersionRow> = store::displayed_versions(conn, &ids)?
+        .into_iter()
+        .map(|row| (row.article_id, row))
+        .collect();
     rows.into_iter()
         .map(|article| {
-            let shown = article.published_version.unwrap_or(article.latest_version);
             let version = versions
-                .remove(&(article.id, shown))
+                .remove(&article.id)
                 .ok_or_else(|| ApiError::internal("an article's version is missing"))?;
             Ok(article_view(&article, version, today))
         })
@@ -1307,12 +1293,10 @@ pub fn stats(
         .naive_utc();
     let figures = store::use_figures(conn, start, end, limit)?;
     let ids: Vec<ArticleId> = figures.iter().map(|f| ArticleId(f.article_id)).collect();
-    let rows = store::find_articles(conn, &ids)?;
-    let mut titles: HashMap<ArticleId, String> = HashMap::new();
-    for article in rows {
-        let version = display_version(conn, &article)?;
-        titles.insert(article.id, version.title);
-    }
+    let mut titles: HashMap<ArticleId, String> = store::displayed_versions(conn, &ids)?
+        .into_iter()
+        .map(|version| (version.article_id, version.title))
+        .collect();
     let articles: Vec<ArticleUse> = figures
         .into_iter()
         .map(|f| ArticleUse {
