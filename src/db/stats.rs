@@ -120,7 +120,7 @@ pub fn refresh_cases(conn: &mut DbConnection, cases: &[CaseId]) -> QueryResult<(
     let records = load_records(conn, CaseSet::Ids(cases))?;
     let mut stored = stored_facts_of(conn, cases)?;
     let mut changes = Changes::default();
-    let mut changed: Vec<(CaseId, CaseFacts, bool)> = Vec::new();
+    let mut changed: Vec<(CaseId, CaseFacts)> = Vec::new();
     for &case in cases {
         let after = records
             .get(&case)
@@ -133,13 +133,10 @@ pub fn refresh_cases(conn: &mut DbConnection, cases: &[CaseId]) -> QueryResult<(
             continue;
         }
         changes.add(&before, &after);
-        changed.push((case, after, existed));
+        changed.push((case, after));
     }
     changes.write(conn)?;
-    for (case, facts, existed) in changed {
-        save_facts(conn, case, &facts, existed)?;
-    }
-    Ok(())
+    save_facts(conn, &changed)
 }
 
 /// Changes to the per-day figures, grouped by row; rows in key order (PostgreSQL locks them in
@@ -165,15 +162,11 @@ impl Changes {
     }
 
     fn write(self, conn: &mut DbConnection) -> QueryResult<()> {
-        for ((grouping, day, key), changes) in self.rows {
-            let stored = lock_day(conn, grouping, day, &key)?;
-            let existed = stored.is_some();
-            let mut figures = stored.unwrap_or_default();
+        change_days(conn, self.rows, |figures, changes| {
             for (figure, sign) in changes {
                 figures.apply(figure, sign);
             }
-            save_day(conn, (grouping, day, &key), &figures, existed)?;
-        }
+        })?;
         if self.widest_gap > 0 {
             diesel::update(
                 stat_settings::table
@@ -183,6 +176,143 @@ impl Changes {
             .execute(conn)?;
         }
         Ok(())
+    }
+}
+
+type DayKey = (i16, i32, String);
+
+/// Changes the stored day rows `rows` names with `change` (a missing row starts empty; a row
+/// left empty is removed).
+fn change_days<V>(
+    conn: &mut DbConnection,
+    rows: BTreeMap<DayKey, V>,
+    change: impl Fn(&mut DayFigures, V),
+) -> QueryResult<()> {
+    if let DbConnection::Postgres(pg) = conn {
+        return change_days_pg(pg, rows, change);
+    }
+    // SQLite: one writer at a time, and a statement is a function call, not a round trip.
+    for ((grouping, day, key), value) in rows {
+        let stored = stat_days::table
+            .find((grouping, day, &key))
+            .select(stat_days::figures)
+            .first::<Vec<u8>>(conn)
+            .optional()?
+            .map(|bytes| decode::<DayFigures>(&bytes))
+            .transpose()?;
+        let existed = stored.is_some();
+        let mut figures = stored.unwrap_or_default();
+        change(&mut figures, value);
+        save_day(conn, (grouping, day, &key), &figures, existed)?;
+    }
+    Ok(())
+}
+
+/// `change_days` on PostgreSQL, in four statements whatever the number of rows (a sweep batch
+/// changes thousands; one round trip per row was most of its time): missing rows created, all
+/// of them locked in key order (two servers never both add to the value they read, and never
+/// deadlock), changed, and those left empty removed.
+fn change_days_pg<V>(
+    pg: &mut diesel::PgConnection,
+    rows: BTreeMap<DayKey, V>,
+    change: impl Fn(&mut DayFigures, V),
+) -> QueryResult<()> {
+    use diesel::sql_types::{Array, Binary, Integer, SmallInt, Text};
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let dims: Vec<i16> = rows.keys().map(|k| k.0).collect();
+    let days: Vec<i32> = rows.keys().map(|k| k.1).collect();
+    let keys: Vec<&str> = rows.keys().map(|k| k.2.as_str()).collect();
+    let empty = encode(&DayFigures::default())?;
+    diesel::sql_query(
+        "INSERT INTO stat_days (dim, day, key, figures) \
+         SELECT dim, day, key, $4 FROM UNNEST($1, $2, $3) AS u(dim, day, key) \
+         ORDER BY dim, day, key ON CONFLICT DO NOTHING",
+    )
+    .bind::<Array<SmallInt>, _>(&dims)
+    .bind::<Array<Integer>, _>(&days)
+    .bind::<Array<Text>, _>(&keys)
+    .bind::<Binary, _>(&empty)
+    .execute(pg)?;
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = SmallInt)]
+        dim: i16,
+        #[diesel(sql_type = Integer)]
+        day: i32,
+        #[diesel(sql_type = Text)]
+        key: String,
+        #[diesel(sql_type = Binary)]
+        figures: Vec<u8>,
+    }
+    let locked: Vec<Locked> = diesel::sql_query(
+        "SELECT s.dim, s.day, s.key, s.figures FROM stat_days s \
+         JOIN UNNEST($1, $2, $3) AS u(dim, day, key) \
+           ON s.dim = u.dim AND s.day = u.day AND s.key = u.key \
+         ORDER BY s.dim, s.day, s.key FOR UPDATE OF s",
+    )
+    .bind::<Array<SmallInt>, _>(&dims)
+    .bind::<Array<Integer>, _>(&days)
+    .bind::<Array<Text>, _>(&keys)
+    .load(pg)?;
+    let mut stored: HashMap<DayKey, Vec<u8>> = locked
+        .into_iter()
+        .map(|row| ((row.dim, row.day, row.key), row.figures))
+        .collect();
+    let (mut kept, mut emptied) = (DayBatch::default(), DayBatch::default());
+    for (row_key, value) in rows {
+        let bytes = stored.remove(&row_key).ok_or_else(|| {
+            unreadable("a statistics day row vanished while it was locked".to_owned())
+        })?;
+        let mut figures: DayFigures = decode(&bytes)?;
+        change(&mut figures, value);
+        if figures.is_empty() {
+            emptied.push(row_key, Vec::new());
+        } else {
+            kept.push(row_key, encode(&figures)?);
+        }
+    }
+    if !kept.dims.is_empty() {
+        diesel::sql_query(
+            "UPDATE stat_days s SET figures = u.figures \
+             FROM UNNEST($1, $2, $3, $4) AS u(dim, day, key, figures) \
+             WHERE s.dim = u.dim AND s.day = u.day AND s.key = u.key",
+        )
+        .bind::<Array<SmallInt>, _>(&kept.dims)
+        .bind::<Array<Integer>, _>(&kept.days)
+        .bind::<Array<Text>, _>(&kept.keys)
+        .bind::<Array<Binary>, _>(&kept.figures)
+        .execute(pg)?;
+    }
+    if !emptied.dims.is_empty() {
+        diesel::sql_query(
+            "DELETE FROM stat_days s USING UNNEST($1, $2, $3) AS u(dim, day, key) \
+             WHERE s.dim = u.dim AND s.day = u.day AND s.key = u.key",
+        )
+        .bind::<Array<SmallInt>, _>(&emptied.dims)
+        .bind::<Array<Integer>, _>(&emptied.days)
+        .bind::<Array<Text>, _>(&emptied.keys)
+        .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// Day rows as the columns PostgreSQL's `UNNEST` takes.
+#[derive(Default)]
+struct DayBatch {
+    dims: Vec<i16>,
+    days: Vec<i32>,
+    keys: Vec<String>,
+    figures: Vec<Vec<u8>>,
+}
+
+impl DayBatch {
+    fn push(&mut self, (dim, day, key): DayKey, figures: Vec<u8>) {
+        self.dims.push(dim);
+        self.days.push(day);
+        self.keys.push(key);
+        self.figures.push(figures);
     }
 }
 
@@ -224,67 +354,39 @@ struct DayRow {
     figures: Vec<u8>,
 }
 
-fn save_facts(
-    conn: &mut DbConnection,
-    case: CaseId,
-    facts: &CaseFacts,
-    existed: bool,
-) -> QueryResult<()> {
-    let bytes = encode(facts)?;
-    if existed {
-        diesel::update(case_stat_facts::table.find(case))
-            .set(case_stat_facts::facts.eq(bytes))
-            .execute(conn)?;
-    } else {
-        diesel::insert_into(case_stat_facts::table)
-            .values(FactsRow {
-                case_id: case,
-                facts: bytes,
+/// Stores the new facts of changed cases (on PostgreSQL one multi-row upsert per chunk).
+fn save_facts(conn: &mut DbConnection, changed: &[(CaseId, CaseFacts)]) -> QueryResult<()> {
+    use diesel::upsert::excluded;
+    let rows = changed
+        .iter()
+        .map(|(case, facts)| {
+            Ok(FactsRow {
+                case_id: *case,
+                facts: encode(facts)?,
             })
-            .execute(conn)?;
+        })
+        .collect::<QueryResult<Vec<FactsRow>>>()?;
+    match conn {
+        DbConnection::Postgres(pg) => {
+            for chunk in rows.chunks(REFRESH_CHUNK) {
+                diesel::insert_into(case_stat_facts::table)
+                    .values(chunk)
+                    .on_conflict(case_stat_facts::case_id)
+                    .do_update()
+                    .set(case_stat_facts::facts.eq(excluded(case_stat_facts::facts)))
+                    .execute(pg)?;
+            }
+        }
+        // Diesel has no multi-row upsert for SQLite; a statement there costs no round trip.
+        DbConnection::Sqlite(sqlite) => {
+            for row in &rows {
+                diesel::replace_into(case_stat_facts::table)
+                    .values(row)
+                    .execute(sqlite)?;
+            }
+        }
     }
     Ok(())
-}
-
-/// Reads one day's row for changing it; on PostgreSQL the row is created if missing and locked
-/// until the transaction ends, so that two servers never both add to the value they read.
-fn lock_day(
-    conn: &mut DbConnection,
-    grouping: i16,
-    day: i32,
-    key: &str,
-) -> QueryResult<Option<DayFigures>> {
-    if let DbConnection::Postgres(pg) = conn {
-        diesel::sql_query(
-            "INSERT INTO stat_days (dim, day, key, figures) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind::<diesel::sql_types::SmallInt, _>(grouping)
-        .bind::<diesel::sql_types::Integer, _>(day)
-        .bind::<diesel::sql_types::Text, _>(key)
-        .bind::<diesel::sql_types::Binary, _>(encode(&DayFigures::default())?)
-        .execute(pg)?;
-        #[derive(QueryableByName)]
-        struct Locked {
-            #[diesel(sql_type = diesel::sql_types::Binary)]
-            figures: Vec<u8>,
-        }
-        let row: Locked = diesel::sql_query(
-            "SELECT figures FROM stat_days WHERE dim = $1 AND day = $2 AND key = $3 FOR UPDATE",
-        )
-        .bind::<diesel::sql_types::SmallInt, _>(grouping)
-        .bind::<diesel::sql_types::Integer, _>(day)
-        .bind::<diesel::sql_types::Text, _>(key)
-        .get_result(pg)?;
-        return decode(&row.figures).map(Some);
-    }
-    stat_days::table
-        .find((grouping, day, key))
-        .select(stat_days::figures)
-        .first::<Vec<u8>>(conn)
-        .optional()?
-        .map(|bytes| decode(&bytes))
-        .transpose()
 }
 
 fn save_day(
@@ -786,13 +888,12 @@ pub fn insert_days(conn: &mut DbConnection, recomputed: &Recomputed) -> QueryRes
 /// Adds the figures of cases new to the statistics (a bulk import such as the seed) to the
 /// stored ones.
 pub fn add_days(conn: &mut DbConnection, recomputed: &Recomputed) -> QueryResult<()> {
-    for ((grouping, day, key), figures) in &recomputed.days {
-        let stored = lock_day(conn, *grouping, *day, key)?;
-        let existed = stored.is_some();
-        let mut sum = stored.unwrap_or_default();
-        sum.add(figures);
-        save_day(conn, (*grouping, *day, key), &sum, existed)?;
-    }
+    let rows: BTreeMap<DayKey, &DayFigures> = recomputed
+        .days
+        .iter()
+        .map(|(key, figures)| (key.clone(), figures))
+        .collect();
+    change_days(conn, rows, |sum, figures| sum.add(figures))?;
     diesel::update(
         stat_settings::table.filter(stat_settings::max_reply_gap.lt(i32::from(recomputed.max_gap))),
     )

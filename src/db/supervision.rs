@@ -206,19 +206,35 @@ pub fn unplanned(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<Deadlin
         .load(conn)
 }
 
-/// Stores when a clock becomes due soon (the same answer whichever sweep works it out).
+/// Stores when clocks become due soon (the same answer whichever sweep works it out); on
+/// PostgreSQL in one statement (a backlog plans thousands at once, one round trip each was a
+/// tenth of the sweep).
 pub fn plan_due_soon(
     conn: &mut DbConnection,
-    id: DeadlineId,
-    due_soon_at: NaiveDateTime,
+    plans: &[(DeadlineId, NaiveDateTime)],
 ) -> QueryResult<()> {
-    diesel::update(
-        deadlines::table
-            .find(id)
-            .filter(deadlines::due_soon_at.is_null()),
-    )
-    .set(deadlines::due_soon_at.eq(due_soon_at))
-    .execute(conn)?;
+    if let DbConnection::Postgres(pg) = conn {
+        use diesel::sql_types::{Array, BigInt, Timestamp};
+        let ids: Vec<i64> = plans.iter().map(|(id, _)| id.get()).collect();
+        let times: Vec<NaiveDateTime> = plans.iter().map(|(_, at)| *at).collect();
+        diesel::sql_query(
+            "UPDATE deadlines d SET due_soon_at = p.at FROM UNNEST($1, $2) AS p(id, at) \
+             WHERE d.id = p.id AND d.due_soon_at IS NULL",
+        )
+        .bind::<Array<BigInt>, _>(&ids)
+        .bind::<Array<Timestamp>, _>(&times)
+        .execute(pg)?;
+        return Ok(());
+    }
+    for (id, due_soon_at) in plans {
+        diesel::update(
+            deadlines::table
+                .find(id)
+                .filter(deadlines::due_soon_at.is_null()),
+        )
+        .set(deadlines::due_soon_at.eq(due_soon_at))
+        .execute(conn)?;
+    }
     Ok(())
 }
 

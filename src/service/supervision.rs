@@ -367,13 +367,14 @@ pub fn sweep(
         if rows.is_empty() {
             break;
         }
-        write_transaction(conn, |conn| -> Result<(), ApiError> {
-            for row in &rows {
+        let plans: Vec<(DeadlineId, NaiveDateTime)> = rows
+            .iter()
+            .map(|row| {
                 let from = due_soon_from(calendar, row.starts_at.and_utc(), row.due_at.and_utc());
-                supervision_db::plan_due_soon(conn, row.id, from.naive_utc())?;
-            }
-            Ok(())
-        })?;
+                (row.id, from.naive_utc())
+            })
+            .collect();
+        write_transaction(conn, |conn| supervision_db::plan_due_soon(conn, &plans))?;
         report.planned += rows.len() as u64;
     }
     loop {
