@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Crash test (SPEC 7, durability): sustained concurrent POST /cases against a server on an embedded
-# SQLite file, `kill -9` of the server while requests are in flight, restart on the same file, and
-# a check that every case acknowledged with 201 is there, intact, with its `registered` timeline
-# event. Repeats the kill cycle CYCLES times on one file; exits non-zero on any loss. A webhook
+# Crash test (SPEC 7, durability): sustained concurrent POST /cases against a server, `kill -9` of
+# the server while requests are in flight, restart on the same database, and a check that every
+# case acknowledged with 201 is there, intact, with its `registered` timeline event. Repeats the
+# kill cycle CYCLES times on one database; exits non-zero on any loss. The database is an embedded
+# SQLite file, or a fresh PostgreSQL database (created, and dropped at exit) when DATABASE_URL
+# names a PostgreSQL server. A webhook
 # (of an integration client granted every case) points at a local receiver all along: after the
 # last restart every acknowledged case's `case.registered` event must reach it (duplicates allowed,
 # none lost), including those still in the outbox or in flight when the server was killed.
 #   bash bench/crash.sh                  # debug build (as CI runs it)
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bash bench/crash.sh
 #   PROFILE=release CYCLES=5 LOAD_SECONDS=3 bash bench/crash.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +26,9 @@ case "$PROFILE" in
 esac
 bin="$CARGO_TARGET_DIR/$PROFILE/hotline"
 
-work="$(mktemp -d)"
-export DATABASE_URL="sqlite://$work/crash.db"
+source bench/fresh-server.sh
+fresh_database crash
+export DATABASE_URL="$db_url"
 export RUST_LOG=warn
 # Webhook deliveries to the receiver on loopback, retried quickly; the secrets' key is fixed so
 # that the restarted server still signs with the webhook's secret.
@@ -33,11 +37,11 @@ export HOTLINE_WEBHOOK_RETRY_BASE_MS=200 HOTLINE_WEBHOOK_POLL_MS=50
 export HOTLINE_WEBHOOK_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
-server=""
 cleanup() {
     if [ -n "$server" ]; then kill -9 "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
     if [ -n "${receiver:-}" ]; then kill "$receiver" 2>/dev/null || true; wait "$receiver" 2>/dev/null || true; fi
-    rm -rf "$work"
+    # The database (if it was created) and $work.
+    fresh_server_cleanup
 }
 trap cleanup EXIT
 
@@ -243,4 +247,4 @@ if grep -q "panicked" "$work/server.log"; then
     grep -A3 panicked "$work/server.log" >&2
     exit 1
 fi
-echo "crash test passed: $CYCLES kill -9 cycles, every acknowledged case intact and delivered to the webhook"
+echo "crash test passed ($backend): $CYCLES kill -9 cycles, every acknowledged case intact and delivered to the webhook"

@@ -1,5 +1,6 @@
 # Sourced by bench/fuzz.sh and bench/hostile.sh: the debug server on a database of its own with
-# the demo organisation loaded, on a free port, removed again at exit.
+# the demo organisation loaded, on a free port, removed again at exit. bench/crash.sh takes only
+# the database (`fresh_database`), and runs the server itself.
 #
 # The database: when DATABASE_URL names a PostgreSQL server (postgres:// or postgresql://), a
 # fresh database PREFIX_<random> is created there with psql (the URL's user must be allowed to
@@ -9,7 +10,7 @@
 #   source bench/fresh-server.sh
 #   fresh_server PREFIX [VAR=value ...]     # extra environment for `hotline serve`
 #
-# Afterwards: $base (http://127.0.0.1:PORT), $work (a temporary directory, removed at exit),
+# Afterwards: $base (http://127.0.0.1:PORT), $db_url, $work (a temporary directory, removed at exit),
 # $server_log, $demo_output (what `hotline demo` printed: the integration client's id and
 # secret), $backend (sqlite or postgres). `server_panicked` says whether the log shows a panic.
 # The caller must have cd'ed to the repository root and exported CARGO_TARGET_DIR.
@@ -35,12 +36,10 @@ fresh_server_cleanup() {
 }
 trap fresh_server_cleanup EXIT
 
-fresh_server() {
+# A database of its own: sets $db_url and $backend (see above). Also for scripts that run the
+# server themselves (bench/crash.sh).
+fresh_database() {
     local prefix="$1"
-    shift
-    cargo build --quiet --bin hotline
-    local bin="$CARGO_TARGET_DIR/debug/hotline"
-    local db_url
     case "${DATABASE_URL:-}" in
         postgres://* | postgresql://*)
             command -v psql >/dev/null || {
@@ -67,6 +66,14 @@ print(urllib.parse.urlunsplit(url._replace(path="/" + sys.argv[2])))
             echo "database: SQLite $work/$prefix.db"
             ;;
     esac
+}
+
+fresh_server() {
+    local prefix="$1"
+    shift
+    cargo build --quiet --bin hotline
+    local bin="$CARGO_TARGET_DIR/debug/hotline"
+    fresh_database "$prefix"
 
     # The demo organisation gives real rows to reach and the accounts to sign in as.
     demo_output="$(DATABASE_URL="$db_url" RUST_LOG=warn "$bin" demo)"

@@ -169,8 +169,12 @@ pub struct Settings {
     /// Failed sign-ins for one username before it is locked, and for how long.
     pub login_max_failures: i32,
     pub login_lock: Duration,
-    /// Requests per minute one client address may make to the public endpoints; 0: no limit.
+    /// Requests per minute one client address may make to the public endpoints, in total over
+    /// the deployment; 0: no limit.
     pub public_rate_limit: u32,
+    /// How many servers share `public_rate_limit` (each keeps its share in memory; see
+    /// [`crate::rate_limit::share_of`]).
+    pub public_rate_limit_servers: u32,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpAddr>,
     /// How often the server runs the deadline sweep; `None`: never (cron runs `hotline sweep`).
@@ -319,6 +323,10 @@ impl Settings {
         let public_rate_limit = parse_var(&get, "HOTLINE_PUBLIC_RATE_LIMIT", "60", |raw| {
             bounded_int(raw, 0, 1_000_000)
         })?;
+        let public_rate_limit_servers =
+            parse_var(&get, "HOTLINE_PUBLIC_RATE_LIMIT_SERVERS", "1", |raw| {
+                bounded_int(raw, 1, 1000)
+            })?;
         let trusted_proxies = parse_var(&get, "HOTLINE_TRUSTED_PROXIES", "", |raw| {
             raw.split(',')
                 .map(str::trim)
@@ -547,6 +555,7 @@ impl Settings {
             login_max_failures,
             login_lock,
             public_rate_limit,
+            public_rate_limit_servers,
             trusted_proxies,
             sweep_interval,
             bind,

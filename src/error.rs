@@ -343,6 +343,9 @@ impl From<diesel::result::Error> for ApiError {
                 ErrorCode::ConcurrentUpdate,
                 "another request changed this resource at the same time; retry",
             ),
+            // The connection broke under the query (the database restarted, failed over, or the
+            // network went): the same answer as no connection at all, which the client may retry.
+            other if crate::db::is_connection_lost(&other) => Self::database_unavailable(other),
             other => Self::internal(format!("database error: {other}")),
         }
     }

@@ -3,6 +3,11 @@
 //! (GCRA, from the `governor` crate); past it the answer is 429 with `Retry-After`. This is apart
 //! from the per-username lockout of sign-in, which stops guessing one account's password from
 //! many addresses; this stops one address from trying many accounts or registering in bulk.
+//!
+//! Several servers: each keeps its budgets in memory, so a client that reaches all of them would
+//! get the budget once per server. Instead of a shared counter (a database write on every public
+//! request, and a limiter that fails with the database) the budget is split: each of
+//! `HOTLINE_PUBLIC_RATE_LIMIT_SERVERS` servers grants its [`share_of`] the deployment's budget.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -125,6 +130,20 @@ pub fn client_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAd
     client
 }
 
+/// One server's part of a deployment's per-minute budget `total` split among `servers`:
+/// `total / servers`, rounded down so that a client spreading its requests over every server gets
+/// at most `total` a minute (GCRA grants its share at once, then one more every
+/// `60 / share` seconds, on each server); at least 1, since 0 would mean no limit at all. With 60 a
+/// minute and 3 servers, each grants 20; with 60 and 7, each grants 8 (56 in all). The price: a
+/// client whose requests all reach one server (a load balancer that keeps it there) gets only
+/// that server's share.
+pub fn share_of(total: u32, servers: u32) -> u32 {
+    if total == 0 {
+        return 0;
+    }
+    (total / servers.max(1)).max(1)
+}
+
 /// IPv4 addresses count one by one. An IPv6 client usually has a whole /64 to itself, so the /64
 /// is what gets the budget: otherwise a single host could take a fresh address for each request.
 fn budget_key(client: IpAddr) -> IpAddr {
@@ -218,6 +237,19 @@ mod tests {
         for _ in 0..100 {
             off.check(alice, None).unwrap();
         }
+    }
+
+    #[test]
+    fn the_budget_is_split_among_the_servers_never_to_nothing() {
+        assert_eq!(share_of(60, 1), 60);
+        assert_eq!(share_of(60, 3), 20);
+        assert_eq!(
+            share_of(60, 7),
+            8,
+            "rounded down: 56 in all, never more than 60"
+        );
+        assert_eq!(share_of(2, 5), 1, "a share of 0 would switch the limit off");
+        assert_eq!(share_of(0, 3), 0, "off stays off");
     }
 
     #[test]

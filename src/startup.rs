@@ -144,8 +144,14 @@ impl Application {
         let (read_log, read_log_thread) = crate::db::read_log::ReadLog::start(db.clone())
             .map_err(|e| StartupError::Task(format!("cannot start the read log: {e}")))?;
         let public_limit = Arc::new(
-            PublicRateLimit::new(settings.public_rate_limit, settings.trusted_proxies.clone())
-                .counting_refusals(metrics.refusals(Refusal::PublicLimit)),
+            PublicRateLimit::new(
+                crate::rate_limit::share_of(
+                    settings.public_rate_limit,
+                    settings.public_rate_limit_servers,
+                ),
+                settings.trusted_proxies.clone(),
+            )
+            .counting_refusals(metrics.refusals(Refusal::PublicLimit)),
         );
         background.push(tokio::spawn(forget_idle_clients(public_limit.clone())));
         // Derived from the configured signing key, so that every server of a deployment (and the

@@ -195,6 +195,25 @@ pub fn revoke_user_tokens(
     .execute(conn)
 }
 
+/// Makes sign-in attempts for `username` wait for each other until this transaction ends, so
+/// that each reads the throttle as the one before left it: on PostgreSQL (read committed) two
+/// failures at once, on two servers or two threads, would otherwise both count from the same
+/// state and one would be lost — and a name meant to lock after five failures could be tried
+/// many more times in parallel. A transaction-scoped advisory lock on the name's hash, because
+/// the row may not exist yet and `FOR UPDATE` cannot lock what is missing (a shared hash only
+/// makes two names wait for each other). SQLite writes one transaction at a time already.
+pub fn lock_sign_ins(conn: &mut DbConnection, username: &str) -> QueryResult<()> {
+    /// The first key of the lock: this lock's own space among advisory locks.
+    const SIGN_IN_LOCKS: i32 = 0x5349_474e; // "SIGN"
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind::<diesel::sql_types::Integer, _>(SIGN_IN_LOCKS)
+            .bind::<diesel::sql_types::Text, _>(username)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
 pub fn throttle_state(
     conn: &mut DbConnection,
     username: &str,

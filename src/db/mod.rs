@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use diesel::Connection;
@@ -144,6 +145,18 @@ fn configure_sqlite_library() {
 #[derive(Debug, Clone)]
 pub struct DbConnectionManager {
     url: DatabaseUrl,
+    /// Whether the latest attempt to open a connection failed: the database is unreachable (see
+    /// [`Db::checkout`]). Shared by the clones the pool holds.
+    unreachable: Arc<AtomicBool>,
+}
+
+impl DbConnectionManager {
+    fn new(url: DatabaseUrl) -> Self {
+        Self {
+            url,
+            unreachable: Arc::default(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,11 +178,65 @@ pub enum DbSetupError {
     Thread(#[from] std::io::Error),
 }
 
+/// libpq settings that bound how long a lost PostgreSQL server can hold one of our threads, for
+/// a URL that does not set them itself: without them a connection attempt to a host that does not
+/// answer waits for the system's TCP timeout (minutes), and a query on a connection whose peer
+/// vanished without closing it waits until the kernel gives up (up to hours). Keepalive probes
+/// after 30 s of silence, 10 s apart, three of them: a dead peer is noticed within a minute.
+/// Idle connections in the pool are checked on every checkout anyway (see [`Db::connect`]).
+const POSTGRES_DEFAULTS: &[(&str, &str)] = &[
+    ("connect_timeout", "5"),
+    ("keepalives", "1"),
+    ("keepalives_idle", "30"),
+    ("keepalives_interval", "10"),
+    ("keepalives_count", "3"),
+];
+
+/// `url` with [`POSTGRES_DEFAULTS`] added for the parameters it does not name.
+fn with_postgres_defaults(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        // libpq reports what is wrong with it.
+        return url.to_owned();
+    };
+    let given: Vec<String> = parsed
+        .query_pairs()
+        .map(|(key, _)| key.into_owned())
+        .collect();
+    let missing: Vec<_> = POSTGRES_DEFAULTS
+        .iter()
+        .filter(|(key, _)| !given.iter().any(|g| g == key))
+        .collect();
+    if !missing.is_empty() {
+        let mut query = parsed.query_pairs_mut();
+        for (key, value) in missing {
+            query.append_pair(key, value);
+        }
+    }
+    parsed.to_string()
+}
+
 impl ManageConnection for DbConnectionManager {
     type Connection = DbConnection;
     type Error = DbSetupError;
 
     fn connect(&self) -> Result<DbConnection, DbSetupError> {
+        let connected = self.open();
+        self.unreachable
+            .store(connected.is_err(), std::sync::atomic::Ordering::Relaxed);
+        connected
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbSetupError> {
+        Ok(conn.ping()?)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+impl DbConnectionManager {
+    fn open(&self) -> Result<DbConnection, DbSetupError> {
         match &self.url {
             DatabaseUrl::Postgres(url) => {
                 prepare_postgres_client();
@@ -183,15 +250,12 @@ impl ManageConnection for DbConnectionManager {
             }
         }
     }
-
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbSetupError> {
-        Ok(conn.ping()?)
-    }
-
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        conn.is_broken()
-    }
 }
+
+/// The longest a request waits for a connection of a busy pool.
+const CHECKOUT_WAIT: Duration = Duration::from_secs(5);
+/// The longest a request waits for a connection once the database is known to be unreachable.
+const UNREACHABLE_WAIT: Duration = Duration::from_millis(500);
 
 /// The handle the HTTP layer and the commands hold. Cloning is cheap (the pool is shared).
 #[derive(Clone)]
@@ -218,8 +282,12 @@ impl Db {
     /// Opens the pool. SQLite files (and their directory) are created on first use.
     pub fn connect(url: &DatabaseUrl, pool_size: u32) -> Result<Self, DbSetupError> {
         let is_sqlite = matches!(url, DatabaseUrl::Sqlite(_));
-        let manager = DbConnectionManager { url: url.clone() };
-        let writer = if let DatabaseUrl::Sqlite(path) = url {
+        let url = match url {
+            DatabaseUrl::Postgres(raw) => DatabaseUrl::Postgres(with_postgres_defaults(raw)),
+            DatabaseUrl::Sqlite(_) => url.clone(),
+        };
+        let manager = DbConnectionManager::new(url.clone());
+        let writer = if let DatabaseUrl::Sqlite(path) = &url {
             create_parent_dir(path)?;
             // Switch the file to WAL through one connection before the pool opens many at once.
             manager
@@ -234,7 +302,7 @@ impl Db {
             // A local SQLite file needs no liveness probe on every checkout; a PostgreSQL
             // connection may have been cut by a server restart.
             .test_on_check_out(!is_sqlite)
-            .connection_timeout(Duration::from_secs(5))
+            .connection_timeout(CHECKOUT_WAIT)
             .build(manager.clone())?;
         Ok(Self {
             pool,
@@ -317,7 +385,7 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError>,
     {
         let started = std::time::Instant::now();
-        let conn = self.pool.get();
+        let conn = self.checkout();
         if let Some(metrics) = &self.pool_metrics {
             metrics.observe(started.elapsed(), conn.is_ok());
         }
@@ -325,6 +393,34 @@ impl Db {
         let _writer = WriterContext::enter(self.writer.clone());
         let _calendar = stats::enter_calendar_slot(self.calendar.clone());
         f(&mut conn)
+    }
+
+    /// A connection from the pool, waiting for one at most [`CHECKOUT_WAIT`] — unless the database
+    /// cannot be reached, which is answered after [`UNREACHABLE_WAIT`]. Every request that needs
+    /// the database holds a blocking thread while it waits, and there are only as many of those
+    /// as connections: if each waited the whole time while the database is down, requests would
+    /// queue behind each other for a multiple of it. Waiting in slices lets a request give up as
+    /// soon as connections are known not to open (the pool keeps trying in the background, at
+    /// most `CHECKOUT_WAIT / 2` apart, so the first success after the database is back ends
+    /// this), while a pool that is merely busy is still waited for in full.
+    fn checkout(&self) -> Result<PooledDb, diesel::r2d2::PoolError> {
+        let started = std::time::Instant::now();
+        loop {
+            let slice = UNREACHABLE_WAIT.min(CHECKOUT_WAIT.saturating_sub(started.elapsed()));
+            match self.pool.get_timeout(slice) {
+                Ok(conn) => return Ok(conn),
+                Err(error)
+                    if self
+                        .manager
+                        .unreachable
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        || started.elapsed() >= CHECKOUT_WAIT =>
+                {
+                    return Err(error);
+                }
+                Err(_) => {}
+            }
+        }
     }
 
     /// Runs `f` inside one write transaction (IMMEDIATE on SQLite) on the blocking thread pool.
@@ -349,7 +445,25 @@ impl Db {
 }
 
 /// Applies pending migrations on an open connection, choosing the folder of its backend.
+///
+/// On PostgreSQL under a session-level advisory lock: servers started together (a rollout) would
+/// otherwise apply the same migration at once, and all but one fail to start on a duplicate
+/// table or type. The others wait, then find nothing pending.
 pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, DbSetupError> {
+    /// This lock's key among advisory locks ("MIGR").
+    const MIGRATIONS_LOCK: i64 = 0x4d49_4752;
+    if let DbConnection::Postgres(pg) = conn {
+        pg.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATIONS_LOCK})"))?;
+        let applied = apply_migrations(conn);
+        if let DbConnection::Postgres(pg) = conn {
+            pg.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATIONS_LOCK})"))?;
+        }
+        return applied;
+    }
+    apply_migrations(conn)
+}
+
+fn apply_migrations(conn: &mut DbConnection) -> Result<usize, DbSetupError> {
     let source = match conn {
         DbConnection::Postgres(_) => POSTGRES_MIGRATIONS,
         DbConnection::Sqlite(_) => SQLITE_MIGRATIONS,
@@ -450,7 +564,14 @@ where
             Ok(value)
         }
         Err(error) => {
-            <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
+            // When the connection was lost the rollback fails too, and would hide why: the
+            // caller gets the first error. Diesel marks the connection broken, and the pool
+            // discards it.
+            if let Err(rollback) =
+                <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)
+            {
+                log::warn!("rolling back a failed transaction failed as well: {rollback}");
+            }
             Err(error)
         }
     }
@@ -474,6 +595,21 @@ pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
         error,
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
     )
+}
+
+/// Whether `error` means the connection to the database was lost, rather than that the query
+/// failed: the database restarted, failed over or could not be reached.
+pub fn is_connection_lost(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
+        // The commit failed on a lost connection, and so did the rollback after it.
+        Error::RollbackErrorOnCommit { commit_error, .. } => is_connection_lost(commit_error),
+        _ => false,
+    }
 }
 
 /// A stored value the program cannot read back (a row vanished, a value no code knows): a fault
@@ -521,6 +657,20 @@ pub fn like_pattern(needle: &str) -> String {
 mod tests {
     use super::*;
     use diesel::RunQueryDsl;
+
+    #[test]
+    fn postgres_urls_get_bounded_timeouts_unless_they_set_their_own() {
+        assert_eq!(
+            with_postgres_defaults("postgres://u@db:5432/hotline"),
+            "postgres://u@db:5432/hotline?connect_timeout=5&keepalives=1&keepalives_idle=30\
+             &keepalives_interval=10&keepalives_count=3"
+        );
+        let own = with_postgres_defaults("postgres://u@db/h?sslmode=require&connect_timeout=2");
+        assert!(
+            own.starts_with("postgres://u@db/h?sslmode=require&connect_timeout=2&keepalives=1")
+        );
+        assert_eq!(own.matches("connect_timeout").count(), 1);
+    }
 
     fn temp_db() -> (Db, std::path::PathBuf) {
         let dir =
@@ -619,11 +769,9 @@ mod tests {
         })
         .unwrap();
         drop(db);
-        let mut alone = DbConnectionManager {
-            url: DatabaseUrl::Sqlite(file),
-        }
-        .connect()
-        .unwrap();
+        let mut alone = DbConnectionManager::new(DatabaseUrl::Sqlite(file))
+            .connect()
+            .unwrap();
         alone.batch_execute("PRAGMA busy_timeout = 0;").unwrap();
         #[derive(diesel::QueryableByName)]
         struct Mode {

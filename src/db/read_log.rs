@@ -11,7 +11,7 @@ use chrono::NaiveDateTime;
 
 use super::{Db, cases, write_transaction};
 use crate::domain::ids::{CaseId, UserId};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// One full read: who, when, which case.
 #[derive(Debug, Clone)]
@@ -25,10 +25,18 @@ pub struct FullRead {
 enum Message {
     Read {
         read: FullRead,
-        committed: tokio::sync::oneshot::Sender<Result<(), String>>,
+        committed: tokio::sync::oneshot::Sender<Result<(), Unrecorded>>,
     },
     /// Commit what came before and stop (at shutdown).
     Stop,
+}
+
+/// Why a batch of reads was not recorded, for each request that waited on it.
+#[derive(Debug, Clone)]
+struct Unrecorded {
+    /// The database could not be reached: the request answers 503, like any other that needs it.
+    unavailable: bool,
+    cause: String,
 }
 
 tokio::task_local! {
@@ -94,7 +102,13 @@ impl ReadLog {
         outcome
             .await
             .map_err(|_| ApiError::internal("the personal-data read log has stopped"))?
-            .map_err(|e| ApiError::internal(format!("recording a personal-data read: {e}")))
+            .map_err(|e| {
+                if e.unavailable {
+                    ApiError::database_unavailable(e.cause)
+                } else {
+                    ApiError::internal(format!("recording a personal-data read: {}", e.cause))
+                }
+            })
     }
 }
 
@@ -123,11 +137,15 @@ fn flush(db: &Db, receiver: &mpsc::Receiver<Message>) {
             .with_connection(|conn| {
                 write_transaction(conn, |conn| Ok(cases::record_reads(conn, &reads)?))
             })
-            .map_err(|e| e.to_string());
+            .map_err(|e| Unrecorded {
+                unavailable: e.code() == ErrorCode::DatabaseUnavailable,
+                cause: e.to_string(),
+            });
         if let Err(error) = &outcome {
             log::error!(
-                "recording {} personal-data reads failed: {error}",
-                reads.len()
+                "recording {} personal-data reads failed: {}",
+                reads.len(),
+                error.cause
             );
         }
         for (_, committed) in batch {

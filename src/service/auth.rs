@@ -105,6 +105,7 @@ pub fn finish_login(
         |conn| -> Result<Result<IssuedTokens, ApiError>, ApiError> {
             // Read again inside the transaction: the password may have changed, the account been
             // disabled or the name locked while the password was being checked.
+            accounts::lock_sign_ins(conn, &key)?;
             let throttle = accounts::throttle_state(conn, &key)?;
             if let Some(retry_after) =
                 policy.locked_for(throttle.as_ref().map(throttle_state).as_ref(), Utc::now())

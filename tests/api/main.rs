@@ -10,6 +10,7 @@ mod auth;
 mod calendar;
 mod cases;
 mod cli;
+mod cluster;
 mod dispatch;
 mod errors;
 mod exports;
