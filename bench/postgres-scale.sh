@@ -68,6 +68,8 @@ echo "$seed_line"
 echo "$sweep_line"
 db_size="$(psql "$url" -tAc "SELECT pg_size_pretty(pg_database_size(current_database()))")"
 
+# One signing key for every server this script starts (it restarts the server for the plans).
+export HOTLINE_JWT_SIGNING_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
 start_server() {
     DATABASE_URL="$url" HOTLINE_BIND="127.0.0.1:$port" RUST_LOG=warn HOTLINE_PUBLIC_RATE_LIMIT=0 \
         HOTLINE_SWEEP_INTERVAL_SECS=0 "$bin" serve >>"$work/server.log" 2>&1 &
@@ -90,14 +92,15 @@ max_id="$(psql "$url" -tAc "SELECT max(id) FROM cases")"
 today="$(TZ=Asia/Shanghai date +%F)"
 year_ago="$(TZ=Asia/Shanghai date -d '-364 days' +%F)"
 
-# name | token | path (the case by id is the one path with a random id: a Lua script)
+# name | token | path [| connections] (the case by id is the one path with a random id: a Lua
+# script; the statistics are read by a few analysts: 4 connections, as in bench/stats.sh)
 paths=(
     "GET /cases/{id} (random ids)|dispatcher|/api/v1/cases/1"
     "GET /cases?status=in_progress&department_id=CGJ|dispatcher|/api/v1/cases?status=in_progress&department_id=$department&limit=50"
     "GET /cases?q=道路积水|dispatcher|/api/v1/cases?q=$(urlencode 道路积水)&limit=50"
     "GET /cases?status=in_progress&q=道路积水|dispatcher|/api/v1/cases?status=in_progress&q=$(urlencode 道路积水)&limit=50"
     "GET /cases?q=噪音 (2 characters)|dispatcher|/api/v1/cases?q=$(urlencode 噪音)&limit=50"
-    "GET /stats/departments, a year|analyst|/api/v1/stats/departments?from=$year_ago&to=$today"
+    "GET /stats/departments, a year|analyst|/api/v1/stats/departments?from=$year_ago&to=$today|4"
     "GET /follow-up-queue (first 50)|dispatcher|/api/v1/follow-up-queue?limit=50"
     "GET /open311/v2/requests.json|none|/open311/v2/requests.json"
     "GET /knowledge/search?q=社保|dispatcher|/api/v1/knowledge/search?q=$(urlencode 社保)&limit=20"
@@ -128,7 +131,7 @@ if [ -n "$PG_LOG" ] && [ -r "$PG_LOG" ]; then
         echo "# database $db_size; PostgreSQL $(psql "$url" -tAc 'SHOW server_version'), shared_buffers $(psql "$url" -tAc 'SHOW shared_buffers')"
     } >"$plans"
     for entry in "${paths[@]}"; do
-        IFS='|' read -r name who path <<<"$entry"
+        IFS='|' read -r name who path _ <<<"$entry"
         token="$(token_of "$who")"
         [[ "$name" == GET\ /cases/\{id\}* ]] && path="/api/v1/cases/$((max_id / 2))"
         # A first request warms the pages and the prepared statements; the second is recorded.
@@ -153,33 +156,36 @@ else
     echo "PostgreSQL log not readable (PG_LOG=$PG_LOG): no plans recorded" >&2
 fi
 
-# 2. The load.
+# 2. The load, after a checkpoint (the seed's and the sweep's dirty pages are not written out
+# under the measurements).
+psql -q "$url" -c "CHECKPOINT"
 declare -a rows=()
 for entry in "${paths[@]}"; do
-    IFS='|' read -r name who path <<<"$entry"
+    IFS='|' read -r name who path connections <<<"$entry"
+    connections="${connections:-$CONNECTIONS}"
     token="$(token_of "$who")"
     auth=(); [ -n "$token" ] && auth=(-H "Authorization: Bearer $token")
     script=(); [[ "$name" == GET\ /cases/\{id\}* ]] && script=(-s "$work/random-case.lua")
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "${auth[@]}" "${script[@]}" "$base$path" >/dev/null
-    out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${auth[@]}" "${script[@]}" "$base$path")"
+    wrk -t"$THREADS" -c"$connections" -d2s "${auth[@]}" "${script[@]}" "$base$path" >/dev/null
+    out="$(wrk -t"$THREADS" -c"$connections" -d"$DURATION" --latency "${auth[@]}" "${script[@]}" "$base$path")"
     if echo "$out" | grep -q "Non-2xx"; then
         echo "$name: wrk saw non-2xx answers:" >&2; echo "$out" >&2; exit 1
     fi
     rps="$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')"
     p50="$(echo "$out" | awk '$1=="50%" {print $2}')"
     p99="$(echo "$out" | awk '$1=="99%" {print $2}')"
-    rows+=("$(printf '| %-52s | %8s | %8s | %8s |' "$name" "$rps" "$p50" "$p99")")
+    rows+=("$(printf '| %-52s | %3s | %8s | %8s | %8s |' "$name" "$connections" "$rps" "$p50" "$p99")")
 done
 peak_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
 
 table="$OUT/postgres-scale-$CASES.md"
 {
-    echo "hotline $(git rev-parse --short HEAD 2>/dev/null || echo '?') — release, PostgreSQL $(psql "$url" -tAc 'SHOW server_version'), loopback, $(nproc) cores, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(date -u +%FT%TZ)"
+    echo "hotline $(git rev-parse --short HEAD 2>/dev/null || echo '?') — release, PostgreSQL $(psql "$url" -tAc 'SHOW server_version'), loopback, $(nproc) cores, wrk -t$THREADS -d$DURATION, $(date -u +%FT%TZ)"
     echo "$seed_line; database $db_size"
     echo "$sweep_line"
     echo
-    echo "| read path                                            | requests/s |      p50 |      p99 |"
-    echo "|------------------------------------------------------|-----------:|---------:|---------:|"
+    echo "| read path                                            |  -c | requests/s |      p50 |      p99 |"
+    echo "|------------------------------------------------------|----:|-----------:|---------:|---------:|"
     printf '%s\n' "${rows[@]}"
     echo
     echo "server memory: peak $((peak_kb / 1024)) MB RSS"

@@ -76,13 +76,13 @@ LUA
 
 declare -a rows=()
 measure() { # name, script
-    local name="$1" script="$2" i total=0 line=""
+    local name="$1" script="$2" i total=0 line="" loads=()
     for i in "${!ports[@]}"; do
         wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" \
             "http://127.0.0.1:${ports[$i]}/api/v1/cases" >"$work/wrk-$i.txt" &
+        loads+=($!)
     done
-    wait %?wrk 2>/dev/null || true
-    wait
+    wait "${loads[@]}"
     for i in "${!ports[@]}"; do
         if grep -q "Non-2xx" "$work/wrk-$i.txt"; then
             echo "$name on server $((i + 1)): non-2xx answers" >&2; cat "$work/wrk-$i.txt" >&2; exit 1
