@@ -166,25 +166,31 @@ impl Drop for TestApp {
         {
             return;
         }
-        let url = self.db.url();
-        let output = std::thread::spawn(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
-                .args(["stats", "check"])
-                .current_dir(std::env::temp_dir())
-                .env("DATABASE_URL", url)
-                .env("RUST_LOG", "warn")
-                .output()
-        })
-        .join()
-        .expect("the check runs")
-        .expect("the check starts");
-        assert!(
-            output.status.success(),
-            "the stored statistics differ from the raw records: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_statistics_match_records(self.db.url());
     }
+}
+
+/// Runs `hotline stats check` on the database at `url` (on a thread of its own: it may be
+/// called from an async test's drop) and fails the test if the stored statistics differ from
+/// what the raw records give.
+pub fn assert_statistics_match_records(url: String) {
+    let output = std::thread::spawn(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .args(["stats", "check"])
+            .current_dir(std::env::temp_dir())
+            .env("DATABASE_URL", url)
+            .env("RUST_LOG", "warn")
+            .output()
+    })
+    .join()
+    .expect("the check runs")
+    .expect("the check starts");
+    assert!(
+        output.status.success(),
+        "the stored statistics differ from the raw records: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 impl TestApp {

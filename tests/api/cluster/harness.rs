@@ -333,24 +333,7 @@ impl Drop for Cluster {
         if std::thread::panicking() {
             return;
         }
-        let url = self.db.url();
-        let output = std::thread::spawn(move || {
-            Command::new(env!("CARGO_BIN_EXE_hotline"))
-                .args(["stats", "check"])
-                .current_dir(std::env::temp_dir())
-                .env("DATABASE_URL", url)
-                .env("RUST_LOG", "warn")
-                .output()
-        })
-        .join()
-        .expect("the check runs")
-        .expect("the check starts");
-        assert!(
-            output.status.success(),
-            "the stored statistics differ from the raw records: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        crate::helpers::assert_statistics_match_records(self.db.url());
     }
 }
 
