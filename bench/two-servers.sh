@@ -4,7 +4,11 @@
 # one wrk per server at the same time (each -t1, CONNECTIONS each): POST /api/v1/cases as the demo
 # operator, then GET /api/v1/cases/{id} over random seeded ids as the dispatcher (each read is
 # recorded in the personal-data read log, SPEC 5.3). Prints each server's requests/s and p99 and
-# their sum (issue 17's floors: POST at least 2,000/s together, GET at least 10,000/s together).
+# their sum (issue 17's floors: POST at least 2,000/s together, GET at least 10,000/s together),
+# and what the database sessions were waiting on during each run (sampled from pg_stat_activity
+# every half second: row locks there mean the servers queue behind one another).
+# The servers reach PostgreSQL over loopback without TLS (PG_SSLMODE, default disable): on one
+# machine encryption only burns the cores both sides share; across hosts keep TLS on.
 #   bash bench/two-servers.sh
 #   CONNECTIONS=32 DURATION=20s bash bench/two-servers.sh
 set -euo pipefail
@@ -14,6 +18,7 @@ DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-16}"
 SEED_CASES="${SEED_CASES:-100000}"
 PG_ADMIN="${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}"
+PG_SSLMODE="${PG_SSLMODE:-disable}"
 SERVERS=2
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
@@ -42,7 +47,7 @@ export HOTLINE_JWT_SIGNING_KEY="$(python3 -c 'import secrets; print(secrets.toke
 ports=()
 for i in $(seq 1 "$SERVERS"); do
     port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-    DATABASE_URL="$url" HOTLINE_BIND="127.0.0.1:$port" RUST_LOG=warn HOTLINE_PUBLIC_RATE_LIMIT=0 \
+    DATABASE_URL="$url?sslmode=$PG_SSLMODE" HOTLINE_BIND="127.0.0.1:$port" RUST_LOG=warn HOTLINE_PUBLIC_RATE_LIMIT=0 \
         "$bin" serve >"$work/server-$i.log" 2>&1 &
     servers+=($!)
     ports+=("$port")
@@ -74,7 +79,7 @@ request = function()
 end
 LUA
 
-declare -a rows=()
+declare -a rows=() waits=()
 measure() { # name, script
     local name="$1" script="$2" i total=0 line="" loads=()
     for i in "${!ports[@]}"; do
@@ -82,7 +87,15 @@ measure() { # name, script
             "http://127.0.0.1:${ports[$i]}/api/v1/cases" >"$work/wrk-$i.txt" &
         loads+=($!)
     done
+    : >"$work/waits.txt"
+    while kill -0 "${loads[0]}" 2>/dev/null; do
+        psql "$url" -tAc "SELECT coalesce(wait_event_type || ':' || wait_event, 'running') \
+            FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' \
+            AND pid <> pg_backend_pid()" >>"$work/waits.txt" 2>/dev/null || true
+        sleep 0.5
+    done
     wait "${loads[@]}"
+    waits+=("$name: $(sort "$work/waits.txt" | uniq -c | sort -rn | awk '{printf "%s%s %d", sep, $2, $1; sep=", "}')")
     for i in "${!ports[@]}"; do
         if grep -q "Non-2xx" "$work/wrk-$i.txt"; then
             echo "$name on server $((i + 1)): non-2xx answers" >&2; cat "$work/wrk-$i.txt" >&2; exit 1
@@ -99,9 +112,12 @@ measure "GET /api/v1/cases/{id}" "$work/read.lua"
 registered="$(psql "$url" -tAc "SELECT count(*) FROM cases")"
 
 echo
-echo "hotline $(git rev-parse --short HEAD 2>/dev/null || echo '?') — release, PostgreSQL $(psql "$url" -tAc 'SHOW server_version'), $SERVERS servers, loopback, $(nproc) cores, one wrk -t1 -c$CONNECTIONS -d$DURATION per server, $(date -u +%FT%TZ)"
+echo "hotline $(git rev-parse --short HEAD 2>/dev/null || echo '?') — release, PostgreSQL $(psql "$url" -tAc 'SHOW server_version'), $SERVERS servers, loopback (sslmode=$PG_SSLMODE), $(nproc) cores, one wrk -t1 -c$CONNECTIONS -d$DURATION per server, $(date -u +%FT%TZ)"
 echo "$seed_line; $registered cases at the end"
 echo
 echo "| request                        |          server 1          |          server 2          |   together  |"
 echo "|--------------------------------|---------------------------:|---------------------------:|------------:|"
 printf '%s\n' "${rows[@]}"
+echo
+echo "active database sessions sampled every 0.5 s, by what they waited on:"
+printf -- '- %s\n' "${waits[@]}"

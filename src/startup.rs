@@ -118,6 +118,11 @@ impl Application {
             db.clone(),
             reference.clone(),
         ))];
+        if db.backend() == "postgres" {
+            background.push(tokio::spawn(crate::service::stats::fold_periodically(
+                db.clone(),
+            )));
+        }
         if let Some(every) = settings.sweep_interval {
             background.push(tokio::spawn(sweep_periodically(
                 db.clone(),

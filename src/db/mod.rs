@@ -192,7 +192,10 @@ const POSTGRES_DEFAULTS: &[(&str, &str)] = &[
     ("keepalives_count", "3"),
 ];
 
-/// `url` with [`POSTGRES_DEFAULTS`] added for the parameters it does not name.
+/// `url` with [`POSTGRES_DEFAULTS`] added for the parameters it does not name; and for a server
+/// on this machine's loopback address, no TLS unless the URL asks for it (`sslmode`): libpq's
+/// default would encrypt traffic that never leaves the kernel, at a cost measured at a quarter of
+/// the registrations a 2-core machine serves (`bench/two-servers.sh`).
 fn with_postgres_defaults(url: &str) -> String {
     let Ok(mut parsed) = url::Url::parse(url) else {
         // libpq reports what is wrong with it.
@@ -202,8 +205,16 @@ fn with_postgres_defaults(url: &str) -> String {
         .query_pairs()
         .map(|(key, _)| key.into_owned())
         .collect();
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    let plain_loopback = [("sslmode", "disable")];
     let missing: Vec<_> = POSTGRES_DEFAULTS
         .iter()
+        .chain(plain_loopback.iter().filter(|_| loopback))
         .filter(|(key, _)| !given.iter().any(|g| g == key))
         .collect();
     if !missing.is_empty() {
@@ -484,6 +495,11 @@ thread_local! {
     static IN_WRITE_TRANSACTION: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Whether this thread is inside a write transaction (whose work would commit with it).
+pub(crate) fn in_write_transaction() -> bool {
+    IN_WRITE_TRANSACTION.with(std::cell::Cell::get)
+}
+
 /// Marks this thread as inside a write transaction for as long as it lives.
 struct WriteScope;
 
@@ -519,7 +535,7 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    if IN_WRITE_TRANSACTION.with(std::cell::Cell::get) {
+    if in_write_transaction() {
         return conn.transaction(f);
     }
     // The statistics follow every case the transaction touched, in the same transaction.
@@ -670,6 +686,19 @@ mod tests {
             own.starts_with("postgres://u@db/h?sslmode=require&connect_timeout=2&keepalives=1")
         );
         assert_eq!(own.matches("connect_timeout").count(), 1);
+        for local in [
+            "postgres://u@127.0.0.1/h",
+            "postgres://u@localhost:5432/h",
+            "postgres://u@[::1]/h",
+        ] {
+            assert!(
+                with_postgres_defaults(local).ends_with("&sslmode=disable"),
+                "{local}"
+            );
+        }
+        let asked = with_postgres_defaults("postgres://u@127.0.0.1/h?sslmode=require");
+        assert_eq!(asked.matches("sslmode").count(), 1);
+        assert!(asked.contains("sslmode=require"));
     }
 
     fn temp_db() -> (Db, std::path::PathBuf) {

@@ -381,6 +381,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    stat_day_changes (id) {
+        id -> BigInt,
+        dim -> SmallInt,
+        day -> Integer,
+        key -> Text,
+        changes -> Binary,
+    }
+}
+
+diesel::table! {
     stat_days (dim, day, key) {
         dim -> SmallInt,
         day -> Integer,
@@ -588,6 +598,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     survey_templates,
     surveys,
     case_stat_facts,
+    stat_day_changes,
     stat_days,
     stat_settings,
     attachments,

@@ -15,7 +15,7 @@ use diesel::prelude::*;
 
 use super::schema::{
     assignments, case_events, case_stat_facts, cases, deadlines, extensions, follow_up_calls,
-    stat_days, stat_settings, surveys,
+    stat_day_changes, stat_days, stat_settings, surveys,
 };
 use super::{DbConnection, unreadable};
 use crate::domain::calendar::WorkingCalendar;
@@ -135,8 +135,10 @@ pub fn refresh_cases(conn: &mut DbConnection, cases: &[CaseId]) -> QueryResult<(
         changes.add(&before, &after);
         changed.push((case, after));
     }
-    changes.write(conn)?;
-    save_facts(conn, &changed)
+    // The facts first: the day rows are shared by every case of the day, and stay locked from
+    // here to the commit, so as little as possible comes after them.
+    save_facts(conn, &changed)?;
+    changes.write(conn)
 }
 
 /// Changes to the per-day figures, grouped by row; rows in key order (PostgreSQL locks them in
@@ -162,11 +164,10 @@ impl Changes {
     }
 
     fn write(self, conn: &mut DbConnection) -> QueryResult<()> {
-        change_days(conn, self.rows, |figures, changes| {
-            for (figure, sign) in changes {
-                figures.apply(figure, sign);
-            }
-        })?;
+        match conn {
+            DbConnection::Postgres(pg) => queue_changes(pg, self.rows)?,
+            DbConnection::Sqlite(_) => change_days(conn, self.rows, apply_changes)?,
+        }
         if self.widest_gap > 0 {
             diesel::update(
                 stat_settings::table
@@ -296,6 +297,174 @@ fn change_days_pg<V>(
         .execute(pg)?;
     }
     Ok(())
+}
+
+fn apply_changes(figures: &mut DayFigures, changes: Vec<(Figure, i64)>) {
+    for (figure, sign) in changes {
+        figures.apply(figure, sign);
+    }
+}
+
+/// PostgreSQL: appends a transaction's changes to `stat_day_changes` instead of changing the day
+/// rows, which every case of the day shares (see the table's migration). No row is locked.
+fn queue_changes(
+    pg: &mut diesel::PgConnection,
+    rows: BTreeMap<DayKey, Vec<(Figure, i64)>>,
+) -> QueryResult<()> {
+    let rows = rows
+        .into_iter()
+        .map(|((dim, day, key), changes)| {
+            Ok((
+                stat_day_changes::dim.eq(dim),
+                stat_day_changes::day.eq(day),
+                stat_day_changes::key.eq(key),
+                stat_day_changes::changes.eq(encode(&changes)?),
+            ))
+        })
+        .collect::<QueryResult<Vec<_>>>()?;
+    // Four parameters a row, well under PostgreSQL's 65,535.
+    for chunk in rows.chunks(10_000) {
+        diesel::insert_into(stat_day_changes::table)
+            .values(chunk)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// Changes folded per transaction by [`fold_changes`].
+pub const FOLD_BATCH: i64 = 20_000;
+
+/// Folds the oldest queued changes (at most [`FOLD_BATCH`]) into `stat_days` and removes them, in
+/// one transaction, so that a reader sees each change either queued or folded, never both or
+/// neither. Returns how many were folded; 0 on SQLite, which queues nothing, and when another
+/// process is folding: one folder at a time, so the changes of one case are folded in the order
+/// they were made (its transactions are serialised by the case, so their ids are in that order).
+pub fn fold_changes(conn: &mut DbConnection) -> QueryResult<usize> {
+    /// This lock's key among advisory locks ("STAT").
+    const FOLD_LOCK: i64 = 0x5354_4154;
+    if !matches!(conn, DbConnection::Postgres(_)) {
+        return Ok(0);
+    }
+    super::write_transaction(conn, |conn| {
+        let DbConnection::Postgres(pg) = conn else {
+            return Ok(0);
+        };
+        #[derive(QueryableByName)]
+        struct Folder {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            mine: bool,
+        }
+        let folder: Folder = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS mine")
+            .bind::<diesel::sql_types::BigInt, _>(FOLD_LOCK)
+            .get_result(pg)?;
+        if !folder.mine {
+            return Ok(0);
+        }
+        let mut queued: Vec<QueuedChanges> = diesel::sql_query(
+            "DELETE FROM stat_day_changes WHERE id IN \
+               (SELECT id FROM stat_day_changes ORDER BY id LIMIT $1) \
+             RETURNING id, dim, day, key, changes",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(FOLD_BATCH)
+        .load(pg)?;
+        queued.sort_unstable_by_key(|q| q.id);
+        let folded = queued.len();
+        let mut rows: BTreeMap<DayKey, Vec<(Figure, i64)>> = BTreeMap::new();
+        for q in queued {
+            rows.entry((q.dim, q.day, q.key))
+                .or_default()
+                .extend(decode::<Vec<(Figure, i64)>>(&q.changes)?);
+        }
+        change_days_pg(pg, rows, apply_changes)?;
+        Ok(folded)
+    })
+}
+
+#[derive(QueryableByName)]
+struct QueuedChanges {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::SmallInt)]
+    dim: i16,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    day: i32,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    key: String,
+    #[diesel(sql_type = diesel::sql_types::Binary)]
+    changes: Vec<u8>,
+}
+
+/// Which day rows a PostgreSQL read wants; `None` is any.
+#[derive(Default)]
+struct DaySelection<'a> {
+    grouping: Option<i16>,
+    days: Option<(i32, i32)>,
+    key: Option<&'a str>,
+}
+
+/// PostgreSQL: the day rows `selection` names as the committed records make them: the stored
+/// rows with the changes not folded yet applied, read in one statement (one snapshot, so a fold
+/// committing meanwhile is seen whole or not at all). `counts_only` decodes only the counters of
+/// the stored rows (what trends read); the rest of their figures are then left empty.
+fn days_pg(
+    pg: &mut diesel::PgConnection,
+    selection: DaySelection,
+    counts_only: bool,
+) -> QueryResult<BTreeMap<DayKey, DayFigures>> {
+    use diesel::sql_types::{Integer, Nullable, SmallInt, Text};
+    #[derive(QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+        #[diesel(sql_type = SmallInt)]
+        dim: i16,
+        #[diesel(sql_type = Integer)]
+        day: i32,
+        #[diesel(sql_type = Text)]
+        key: String,
+        #[diesel(sql_type = diesel::sql_types::Binary)]
+        bytes: Vec<u8>,
+    }
+    const WHERE: &str = "($1::smallint IS NULL OR dim = $1) \
+        AND ($2::integer IS NULL OR day >= $2) AND ($3::integer IS NULL OR day <= $3) \
+        AND ($4::text IS NULL OR key = $4)";
+    let mut rows: Vec<Stored> = diesel::sql_query(format!(
+        "SELECT 0::bigint AS id, dim, day, key, figures AS bytes FROM stat_days WHERE {WHERE} \
+         UNION ALL \
+         SELECT id, dim, day, key, changes AS bytes FROM stat_day_changes WHERE {WHERE}"
+    ))
+    .bind::<Nullable<SmallInt>, _>(selection.grouping)
+    .bind::<Nullable<Integer>, _>(selection.days.map(|d| d.0))
+    .bind::<Nullable<Integer>, _>(selection.days.map(|d| d.1))
+    .bind::<Nullable<Text>, _>(selection.key)
+    .load(pg)?;
+    // The stored rows first (id 0), then the changes in the order they were made.
+    rows.sort_unstable_by_key(|row| row.id);
+    let mut out: BTreeMap<DayKey, DayFigures> = BTreeMap::new();
+    for row in rows {
+        let key = (row.dim, row.day, row.key);
+        if row.id == 0 {
+            let figures = if counts_only {
+                DayFigures {
+                    counts: decode_counts(&row.bytes)?,
+                    ..DayFigures::default()
+                }
+            } else {
+                decode(&row.bytes)?
+            };
+            out.insert(key, figures);
+        } else {
+            apply_changes(out.entry(key).or_default(), decode(&row.bytes)?);
+        }
+    }
+    out.retain(|_, figures| !figures.is_empty());
+    Ok(out)
+}
+
+fn decode_counts(bytes: &[u8]) -> QueryResult<Counts> {
+    let (counts, _) = postcard::take_from_bytes::<Counts>(bytes)
+        .map_err(|e| unreadable(format!("stored statistics: {e}")))?;
+    Ok(counts)
 }
 
 /// Day rows as the columns PostgreSQL's `UNNEST` takes.
@@ -810,6 +979,9 @@ where
 pub fn stored_days(
     conn: &mut DbConnection,
 ) -> QueryResult<BTreeMap<(i16, i32, String), DayFigures>> {
+    if let DbConnection::Postgres(pg) = conn {
+        return days_pg(pg, DaySelection::default(), false);
+    }
     let rows: Vec<(i16, i32, String, Vec<u8>)> = stat_days::table
         .select((
             stat_days::dim,
@@ -845,6 +1017,7 @@ pub fn stored_max_gap(conn: &mut DbConnection) -> QueryResult<i32> {
 
 /// Forgets every stored fact and figure (a rebuild writes them anew).
 pub fn clear_all(conn: &mut DbConnection) -> QueryResult<()> {
+    diesel::delete(stat_day_changes::table).execute(conn)?;
     diesel::delete(stat_days::table).execute(conn)?;
     diesel::delete(case_stat_facts::table).execute(conn)?;
     Ok(())
@@ -911,6 +1084,17 @@ pub fn days(
     (first, last): (i32, i32),
     key: Option<&str>,
 ) -> QueryResult<Vec<(i32, String, DayFigures)>> {
+    if let DbConnection::Postgres(pg) = conn {
+        let selection = DaySelection {
+            grouping: Some(grouping),
+            days: Some((first, last)),
+            key,
+        };
+        return Ok(days_pg(pg, selection, false)?
+            .into_iter()
+            .map(|((_, day, key), figures)| (day, key, figures))
+            .collect());
+    }
     let mut query = stat_days::table
         .filter(stat_days::dim.eq(grouping))
         .filter(stat_days::day.between(first, last))
@@ -931,17 +1115,24 @@ pub fn day_counts(
     grouping: i16,
     (first, last): (i32, i32),
 ) -> QueryResult<Vec<(i32, String, Counts)>> {
+    if let DbConnection::Postgres(pg) = conn {
+        let selection = DaySelection {
+            grouping: Some(grouping),
+            days: Some((first, last)),
+            key: None,
+        };
+        return Ok(days_pg(pg, selection, true)?
+            .into_iter()
+            .map(|((_, day, key), figures)| (day, key, figures.counts))
+            .collect());
+    }
     let rows: Vec<(i32, String, Vec<u8>)> = stat_days::table
         .filter(stat_days::dim.eq(grouping))
         .filter(stat_days::day.between(first, last))
         .select((stat_days::day, stat_days::key, stat_days::figures))
         .load(conn)?;
     rows.into_iter()
-        .map(|(d, k, bytes)| {
-            let (counts, _) = postcard::take_from_bytes::<Counts>(&bytes)
-                .map_err(|e| unreadable(format!("stored statistics: {e}")))?;
-            Ok((d, k, counts))
-        })
+        .map(|(d, k, bytes)| Ok((d, k, decode_counts(&bytes)?)))
         .collect()
 }
 

@@ -298,10 +298,15 @@ pub fn register(
         };
     errors.finish()?;
 
+    let created_at = now();
+    let day = created_at.and_utc().with_timezone(&tz).date_naive();
+    let day_key = day.format("%Y%m%d").to_string();
+    let taken = case_db::next_sequence_apart(conn, &day_key)?;
     let outcome = write_transaction(conn, |conn| {
-        let created_at = now();
-        let day = created_at.and_utc().with_timezone(&tz).date_naive();
-        let sequence = case_db::next_sequence(conn, &day.format("%Y%m%d").to_string())?;
+        let sequence = match taken {
+            Some(sequence) => sequence,
+            None => case_db::next_sequence(conn, &day_key)?,
+        };
         let row = case_db::insert_case(
             conn,
             NewCase {

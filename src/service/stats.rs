@@ -644,3 +644,29 @@ pub fn table_xlsx(table: &StatsTable) -> Result<Vec<u8>, ApiError> {
     }
     workbook.save_to_buffer().map_err(fail)
 }
+
+/// How often each server folds the queued statistics changes (PostgreSQL; see
+/// `db::stats::fold_changes`). Readers add what is not folded yet, so this bounds only how many
+/// they add, not what they see.
+const FOLD_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Folds the queued statistics changes for as long as the server runs: every [`FOLD_EVERY`], and
+/// at once again while a backlog remains. Every server may run it; one folds at a time.
+pub async fn fold_periodically(db: crate::db::Db) {
+    let mut interval = tokio::time::interval(FOLD_EVERY);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        loop {
+            let folded = db.run(|conn| Ok(stats_db::fold_changes(conn)?)).await;
+            match folded {
+                Ok(n) if n as i64 == stats_db::FOLD_BATCH => continue,
+                Ok(_) => break,
+                Err(error) => {
+                    log::warn!("folding the statistics changes failed: {error}");
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -2882,3 +2882,74 @@ async fn no_statistics_report_or_export_shows_the_complainants() {
     }
     settle(problems);
 }
+
+/// PostgreSQL queues each transaction's statistics changes and the servers fold them into the
+/// day rows in the background (`db::stats::fold_changes`). With folding held off, what is queued
+/// is read as if folded; once folded, every figure reads the same, and both agree with the raw
+/// records.
+#[tokio::test]
+async fn queued_statistics_changes_read_the_same_as_folded_ones() {
+    use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    fn queued(conn: &mut PgConnection) -> i64 {
+        diesel::sql_query("SELECT count(*) AS n FROM stat_day_changes")
+            .get_result::<Count>(conn)
+            .unwrap()
+            .n
+    }
+    let mut w = scenario().await;
+    if !w.app.db.is_postgres() {
+        return; // SQLite changes the day rows in place: nothing is queued.
+    }
+    // Hold off every fold: they take this advisory lock ("STAT") or skip their turn.
+    let url = w.app.db.url();
+    let mut holder = tokio::task::spawn_blocking(move || {
+        let mut conn = PgConnection::establish(&url).unwrap();
+        diesel::sql_query("SELECT pg_advisory_lock(1398030676)")
+            .execute(&mut conn)
+            .unwrap();
+        conn
+    })
+    .await
+    .unwrap();
+    let trend = format!(
+        "/api/v1/stats/trends?from={}&to={}&interval=day&by=channel",
+        w.from, w.to
+    );
+    let before = w.read(&w.analyst, &trend).await;
+    let late = w.register("C1", true).await;
+    w.dispatch(late, &["CGJ"]).await;
+    let pending = queued(&mut holder);
+    assert!(
+        pending > 0,
+        "a registration and a dispatch queue their changes"
+    );
+    let queued_table = w.table(&w.analyst, "by=channel").await;
+    let queued_departments = w.table(&w.analyst, "by=department").await;
+    let queued_trend = w.read(&w.analyst, &trend).await;
+    assert_ne!(queued_trend, before, "the queued registration is counted");
+    assert_stats_check(&w).await;
+
+    diesel::sql_query("SELECT pg_advisory_unlock(1398030676)")
+        .execute(&mut holder)
+        .unwrap();
+    let started = std::time::Instant::now();
+    while queued(&mut holder) > 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the server folds the queued changes"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(w.table(&w.analyst, "by=channel").await, queued_table);
+    assert_eq!(
+        w.table(&w.analyst, "by=department").await,
+        queued_departments
+    );
+    assert_eq!(w.read(&w.analyst, &trend).await, queued_trend);
+    assert_stats_check(&w).await;
+}
