@@ -208,7 +208,13 @@ fn with_postgres_defaults(url: &str) -> String {
     let loopback = match parsed.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name == "localhost",
+        // `postgres:` is not a special scheme: its IPv4 hosts come back as names.
+        Some(url::Host::Domain(name)) => {
+            name == "localhost"
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
         None => false,
     };
     let plain_loopback = [("sslmode", "disable")];
