@@ -205,18 +205,22 @@ fn with_postgres_defaults(url: &str) -> String {
         .query_pairs()
         .map(|(key, _)| key.into_owned())
         .collect();
-    let loopback = match parsed.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        // `postgres:` is not a special scheme: its IPv4 hosts come back as names.
-        Some(url::Host::Domain(name)) => {
-            name == "localhost"
-                || name
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        }
-        None => false,
-    };
+    // Not where TLS is asked for elsewhere: libpq's environment, or a host given as a parameter.
+    let tls_elsewhere = std::env::var_os("PGSSLMODE").is_some()
+        || given.iter().any(|key| key == "host" || key == "hostaddr");
+    let loopback = !tls_elsewhere
+        && match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            // `postgres:` is not a special scheme: its IPv4 hosts come back as names.
+            Some(url::Host::Domain(name)) => {
+                name == "localhost"
+                    || name
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+            None => false,
+        };
     let plain_loopback = [("sslmode", "disable")];
     let missing: Vec<_> = POSTGRES_DEFAULTS
         .iter()

@@ -135,14 +135,15 @@ pub fn refresh_cases(conn: &mut DbConnection, cases: &[CaseId]) -> QueryResult<(
         changes.add(&before, &after);
         changed.push((case, after));
     }
-    // The facts first: the day rows are shared by every case of the day, and stay locked from
-    // here to the commit, so as little as possible comes after them.
+    // The facts first: on SQLite the day rows changed next are shared by every case of the day.
+    // On PostgreSQL the upsert of a case's facts row also makes a later transaction of the same
+    // case wait for this one, so the changes it queues come after these.
     save_facts(conn, &changed)?;
     changes.write(conn)
 }
 
-/// Changes to the per-day figures, grouped by row; rows in key order (PostgreSQL locks them in
-/// one order: no deadlocks).
+/// Changes to the per-day figures, grouped by row; rows in key order (where rows are locked —
+/// the fold on PostgreSQL — they are locked in one order: no deadlocks).
 #[derive(Default)]
 struct Changes {
     rows: BTreeMap<(i16, i32, String), Vec<(Figure, i64)>>,
@@ -1015,8 +1016,20 @@ pub fn stored_max_gap(conn: &mut DbConnection) -> QueryResult<i32> {
         .first(conn)
 }
 
-/// Forgets every stored fact and figure (a rebuild writes them anew).
+/// Forgets every stored fact and figure (a rebuild writes them anew, in the same transaction).
+///
+/// On PostgreSQL the statistics tables are locked first against every writer until that
+/// transaction ends: a change committed between the deletes and the recount would otherwise
+/// be counted by the recount and again by its queued change. Writers wait for the rebuild; the
+/// facts table first, the table every writer writes before it queues.
 pub fn clear_all(conn: &mut DbConnection) -> QueryResult<()> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query(
+            "LOCK TABLE case_stat_facts, stat_day_changes, stat_days \
+             IN SHARE ROW EXCLUSIVE MODE",
+        )
+        .execute(pg)?;
+    }
     diesel::delete(stat_day_changes::table).execute(conn)?;
     diesel::delete(stat_days::table).execute(conn)?;
     diesel::delete(case_stat_facts::table).execute(conn)?;

@@ -157,8 +157,9 @@ fn check_district(
     Ok(())
 }
 
-/// Registers a case. Runs in one transaction: number, case, complainant, first timeline event and
-/// the idempotency record all commit together or not at all.
+/// Registers a case. Runs in one transaction: case, complainant, first timeline event and the
+/// idempotency record all commit together or not at all; so does the number on SQLite, while on
+/// PostgreSQL it is taken just before (see `db::cases::next_sequence_apart`).
 pub fn register(
     conn: &mut DbConnection,
     principal: &Principal,

@@ -663,7 +663,9 @@ pub async fn fold_periodically(db: crate::db::Db) {
                 Ok(n) if n as i64 == stats_db::FOLD_BATCH => continue,
                 Ok(_) => break,
                 Err(error) => {
+                    // Once, then quiet for a while: a database that is down says so elsewhere.
                     log::warn!("folding the statistics changes failed: {error}");
+                    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
                     break;
                 }
             }
