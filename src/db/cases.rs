@@ -194,24 +194,16 @@ pub fn next_sequence_apart(conn: &mut DbConnection, day: &str) -> QueryResult<Op
     if super::in_write_transaction() {
         return Ok(None);
     }
-    match conn {
-        DbConnection::Postgres(pg) => pg
-            .transaction(|pg| {
-                diesel::sql_query("SET LOCAL synchronous_commit = off").execute(pg)?;
-                diesel::insert_into(case_counters::table)
-                    .values((
-                        case_counters::day.eq(day),
-                        case_counters::last_value.eq(1i64),
-                    ))
-                    .on_conflict(case_counters::day)
-                    .do_update()
-                    .set(case_counters::last_value.eq(case_counters::last_value + 1i64))
-                    .returning(case_counters::last_value)
-                    .get_result::<i64>(pg)
-            })
-            .map(Some),
-        DbConnection::Sqlite(_) => Ok(None),
+    if !matches!(conn, DbConnection::Postgres(_)) {
+        return Ok(None);
     }
+    conn.transaction(|conn| {
+        if let DbConnection::Postgres(pg) = conn {
+            diesel::sql_query("SET LOCAL synchronous_commit = off").execute(pg)?;
+        }
+        next_sequence(conn, day)
+    })
+    .map(Some)
 }
 
 /// The next number of the day `day` (`YYYYMMDD`). The counter row is locked by the upsert until

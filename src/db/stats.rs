@@ -237,19 +237,8 @@ fn change_days_pg<V>(
     .bind::<Array<Text>, _>(&keys)
     .bind::<Binary, _>(&empty)
     .execute(pg)?;
-    #[derive(QueryableByName)]
-    struct Locked {
-        #[diesel(sql_type = SmallInt)]
-        dim: i16,
-        #[diesel(sql_type = Integer)]
-        day: i32,
-        #[diesel(sql_type = Text)]
-        key: String,
-        #[diesel(sql_type = Binary)]
-        figures: Vec<u8>,
-    }
-    let locked: Vec<Locked> = diesel::sql_query(
-        "SELECT s.dim, s.day, s.key, s.figures FROM stat_days s \
+    let locked: Vec<DayRowBytes> = diesel::sql_query(
+        "SELECT 0::bigint AS id, s.dim, s.day, s.key, s.figures AS bytes FROM stat_days s \
          JOIN UNNEST($1, $2, $3) AS u(dim, day, key) \
            ON s.dim = u.dim AND s.day = u.day AND s.key = u.key \
          ORDER BY s.dim, s.day, s.key FOR UPDATE OF s",
@@ -260,7 +249,7 @@ fn change_days_pg<V>(
     .load(pg)?;
     let mut stored: HashMap<DayKey, Vec<u8>> = locked
         .into_iter()
-        .map(|row| ((row.dim, row.day, row.key), row.figures))
+        .map(|row| ((row.dim, row.day, row.key), row.bytes))
         .collect();
     let (mut kept, mut emptied) = (DayBatch::default(), DayBatch::default());
     for (row_key, value) in rows {
@@ -361,10 +350,10 @@ pub fn fold_changes(conn: &mut DbConnection) -> QueryResult<usize> {
         if !folder.mine {
             return Ok(0);
         }
-        let mut queued: Vec<QueuedChanges> = diesel::sql_query(
+        let mut queued: Vec<DayRowBytes> = diesel::sql_query(
             "DELETE FROM stat_day_changes WHERE id IN \
                (SELECT id FROM stat_day_changes ORDER BY id LIMIT $1) \
-             RETURNING id, dim, day, key, changes",
+             RETURNING id, dim, day, key, changes AS bytes",
         )
         .bind::<diesel::sql_types::BigInt, _>(FOLD_BATCH)
         .load(pg)?;
@@ -374,15 +363,17 @@ pub fn fold_changes(conn: &mut DbConnection) -> QueryResult<usize> {
         for q in queued {
             rows.entry((q.dim, q.day, q.key))
                 .or_default()
-                .extend(decode::<Vec<(Figure, i64)>>(&q.changes)?);
+                .extend(decode::<Vec<(Figure, i64)>>(&q.bytes)?);
         }
         change_days_pg(pg, rows, apply_changes)?;
         Ok(folded)
     })
 }
 
+/// A day row as PostgreSQL's raw statements return it: a stored row (`id` 0, `bytes` its encoded
+/// figures) or a queued change (`id` its order, `bytes` its encoded changes).
 #[derive(QueryableByName)]
-struct QueuedChanges {
+struct DayRowBytes {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     id: i64,
     #[diesel(sql_type = diesel::sql_types::SmallInt)]
@@ -392,7 +383,7 @@ struct QueuedChanges {
     #[diesel(sql_type = diesel::sql_types::Text)]
     key: String,
     #[diesel(sql_type = diesel::sql_types::Binary)]
-    changes: Vec<u8>,
+    bytes: Vec<u8>,
 }
 
 /// Which day rows a PostgreSQL read wants; `None` is any.
@@ -413,23 +404,10 @@ fn days_pg(
     counts_only: bool,
 ) -> QueryResult<BTreeMap<DayKey, DayFigures>> {
     use diesel::sql_types::{Integer, Nullable, SmallInt, Text};
-    #[derive(QueryableByName)]
-    struct Stored {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        id: i64,
-        #[diesel(sql_type = SmallInt)]
-        dim: i16,
-        #[diesel(sql_type = Integer)]
-        day: i32,
-        #[diesel(sql_type = Text)]
-        key: String,
-        #[diesel(sql_type = diesel::sql_types::Binary)]
-        bytes: Vec<u8>,
-    }
     const WHERE: &str = "($1::smallint IS NULL OR dim = $1) \
         AND ($2::integer IS NULL OR day >= $2) AND ($3::integer IS NULL OR day <= $3) \
         AND ($4::text IS NULL OR key = $4)";
-    let mut rows: Vec<Stored> = diesel::sql_query(format!(
+    let mut rows: Vec<DayRowBytes> = diesel::sql_query(format!(
         "SELECT 0::bigint AS id, dim, day, key, figures AS bytes FROM stat_days WHERE {WHERE} \
          UNION ALL \
          SELECT id, dim, day, key, changes AS bytes FROM stat_day_changes WHERE {WHERE}"
