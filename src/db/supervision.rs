@@ -171,7 +171,10 @@ pub fn past_due_unmarked(
         .filter(running())
         .filter(deadlines::missed_marked_at.is_null())
         .filter(deadlines::due_at.lt(now))
-        .order(deadlines::due_at.asc())
+        // In the partial index's own order: with `due_at` alone PostgreSQL does not see that
+        // the index (missed_marked_at, due_at) gives it (its leading column is only IS NULL),
+        // and read every running clock to sort them, 115 ms a batch at 1 M cases.
+        .order((deadlines::missed_marked_at.asc(), deadlines::due_at.asc()))
         .limit(limit)
         .select(deadlines::all_columns)
         .load(conn)
@@ -201,6 +204,13 @@ pub fn unplanned(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<Deadlin
         .filter(deadlines::due_soon_marked_at.is_null())
         .filter(deadlines::missed_marked_at.is_null())
         .filter(deadlines::due_soon_at.is_null())
+        // The partial index's order, so that each batch starts where the unplanned clocks are
+        // (a scan of the table passed over every clock planned by the batches before).
+        .order((
+            deadlines::due_soon_marked_at.asc(),
+            deadlines::missed_marked_at.asc(),
+            deadlines::due_soon_at.asc(),
+        ))
         .limit(limit)
         .select(deadlines::all_columns)
         .load(conn)
