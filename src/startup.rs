@@ -338,11 +338,23 @@ async fn forget_idle_clients(limit: Arc<PublicRateLimit>) {
 pub async fn open_database(settings: &Settings) -> Result<Db, StartupError> {
     let url = settings.database_url.clone();
     let pool_size = settings.db_pool_size;
+    let tz = settings.timezone;
     tokio::task::spawn_blocking(move || {
         let db = Db::connect(&url, pool_size)?;
         let applied = db.migrate()?;
         if applied > 0 {
             log::info!("applied {applied} database migration(s)");
+        }
+        let upgraded = db
+            .with_connection(|conn| crate::service::stats::upgrade_stored_format(conn, tz))
+            .map_err(|e| StartupError::Task(format!("statistics upgrade: {e}")))?;
+        if let Some(report) = upgraded {
+            log::info!(
+                "statistics made anew in the new encoding: {} cases, {} day rows, {:.1} s",
+                report.cases,
+                report.day_rows,
+                report.seconds
+            );
         }
         Ok::<_, StartupError>(db)
     })

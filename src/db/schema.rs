@@ -406,6 +406,7 @@ diesel::table! {
         max_reply_gap -> Integer,
         updated_by -> Nullable<BigInt>,
         updated_at -> Timestamp,
+        days_format -> SmallInt,
     }
 }
 

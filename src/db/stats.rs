@@ -403,20 +403,46 @@ fn days_pg(
     selection: DaySelection,
     counts_only: bool,
 ) -> QueryResult<BTreeMap<DayKey, DayFigures>> {
-    use diesel::sql_types::{Integer, Nullable, SmallInt, Text};
-    const WHERE: &str = "($1::smallint IS NULL OR dim = $1) \
-        AND ($2::integer IS NULL OR day >= $2) AND ($3::integer IS NULL OR day <= $3) \
-        AND ($4::text IS NULL OR key = $4)";
-    let mut rows: Vec<DayRowBytes> = diesel::sql_query(format!(
-        "SELECT 0::bigint AS id, dim, day, key, figures AS bytes FROM stat_days WHERE {WHERE} \
+    use diesel::sql_types::{Integer, SmallInt, Text};
+    // Only the conditions asked for, each selection its own prepared statement: with
+    // `($1 IS NULL OR dim = $1)` the generic plan PostgreSQL settles on after a few runs could
+    // not use the primary key and read every day row of every grouping.
+    let mut conditions = Vec::new();
+    let mut placeholder = 0;
+    let mut next = || {
+        placeholder += 1;
+        placeholder
+    };
+    if selection.grouping.is_some() {
+        conditions.push(format!("dim = ${}", next()));
+    }
+    if selection.days.is_some() {
+        conditions.push(format!("day >= ${} AND day <= ${}", next(), next()));
+    }
+    if selection.key.is_some() {
+        conditions.push(format!("key = ${}", next()));
+    }
+    let filter = if conditions.is_empty() {
+        "TRUE".to_owned()
+    } else {
+        conditions.join(" AND ")
+    };
+    let mut query = diesel::sql_query(format!(
+        "SELECT 0::bigint AS id, dim, day, key, figures AS bytes FROM stat_days WHERE {filter} \
          UNION ALL \
-         SELECT id, dim, day, key, changes AS bytes FROM stat_day_changes WHERE {WHERE}"
+         SELECT id, dim, day, key, changes AS bytes FROM stat_day_changes WHERE {filter}"
     ))
-    .bind::<Nullable<SmallInt>, _>(selection.grouping)
-    .bind::<Nullable<Integer>, _>(selection.days.map(|d| d.0))
-    .bind::<Nullable<Integer>, _>(selection.days.map(|d| d.1))
-    .bind::<Nullable<Text>, _>(selection.key)
-    .load(pg)?;
+    .into_boxed::<diesel::pg::Pg>();
+    if let Some(grouping) = selection.grouping {
+        query = query.bind::<SmallInt, _>(grouping);
+    }
+    if let Some((first, last)) = selection.days {
+        query = query.bind::<Integer, _>(first).bind::<Integer, _>(last);
+    }
+    if let Some(key) = selection.key {
+        query = query.bind::<Text, _>(key.to_owned());
+    }
+    let mut rows: Vec<DayRowBytes> = query.load(pg)?;
     // The stored rows first (id 0), then the changes in the order they were made.
     rows.sort_unstable_by_key(|row| row.id);
     let mut out: BTreeMap<DayKey, DayFigures> = BTreeMap::new();
@@ -988,6 +1014,17 @@ pub fn stored_facts_between(
         .collect()
 }
 
+/// The encoding the stored day rows are in (`DAYS_FORMAT` once this build has written them).
+pub fn days_format(conn: &mut DbConnection) -> QueryResult<i16> {
+    stat_settings::table
+        .select(stat_settings::days_format)
+        .first(conn)
+}
+
+/// The encoding of day rows this build reads and writes: 2 since handling times are counted per
+/// bucket (migration 000022).
+pub const DAYS_FORMAT: i16 = 2;
+
 pub fn stored_max_gap(conn: &mut DbConnection) -> QueryResult<i32> {
     stat_settings::table
         .select(stat_settings::max_reply_gap)
@@ -1044,7 +1081,10 @@ pub fn insert_days(conn: &mut DbConnection, recomputed: &Recomputed) -> QueryRes
         .collect::<QueryResult<Vec<_>>>()?;
     super::insert_many!(conn, stat_days::table, rows);
     diesel::update(stat_settings::table)
-        .set(stat_settings::max_reply_gap.eq(i32::from(recomputed.max_gap)))
+        .set((
+            stat_settings::max_reply_gap.eq(i32::from(recomputed.max_gap)),
+            stat_settings::days_format.eq(DAYS_FORMAT),
+        ))
         .execute(conn)?;
     Ok(())
 }

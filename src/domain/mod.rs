@@ -48,6 +48,7 @@ pub mod dispatch;
 pub mod export;
 pub mod extension;
 pub mod follow_up;
+pub mod handling_times;
 pub mod hotspots;
 pub mod ids;
 pub mod knowledge;

@@ -353,6 +353,62 @@ pub(super) fn add_handlers(conn: &mut DbConnection, password_hash: &str) -> Quer
     })
 }
 
+/// The tables the seed fills.
+const SEEDED_TABLES: [&str; 7] = [
+    "cases",
+    "complainants",
+    "case_events",
+    "assignments",
+    "deadlines",
+    "follow_up_calls",
+    "surveys",
+];
+
+/// Drops the seeded tables' indexes that back no constraint (PostgreSQL, inside the seed's
+/// transaction); returns their `CREATE INDEX` statements. Primary keys and unique constraints
+/// stay: they guard the rows going in.
+pub(super) fn drop_plain_indexes(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+    let DbConnection::Postgres(pg) = conn else {
+        return Ok(Vec::new());
+    };
+    #[derive(QueryableByName)]
+    struct Index {
+        #[diesel(sql_type = Text)]
+        name: String,
+        #[diesel(sql_type = Text)]
+        definition: String,
+    }
+    let indexes: Vec<Index> = diesel::sql_query(
+        "SELECT c.relname AS name, pg_get_indexdef(c.oid) AS definition \
+         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         JOIN pg_class t ON t.oid = i.indrelid \
+         WHERE t.relnamespace = current_schema()::regnamespace AND t.relname = ANY($1) \
+           AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) \
+         ORDER BY c.relname",
+    )
+    .bind::<diesel::sql_types::Array<Text>, _>(&SEEDED_TABLES[..])
+    .load(pg)?;
+    for index in &indexes {
+        pg.batch_execute(&format!(
+            "DROP INDEX \"{}\"",
+            index.name.replace('"', "\"\"")
+        ))?;
+    }
+    Ok(indexes.into_iter().map(|index| index.definition).collect())
+}
+
+/// Builds the indexes [`drop_plain_indexes`] dropped, with memory enough to sort each in one go
+/// and PostgreSQL's parallel workers where it plans them.
+pub(super) fn create_indexes(conn: &mut DbConnection, definitions: &[String]) -> QueryResult<()> {
+    conn.batch_execute(
+        "SET LOCAL maintenance_work_mem = '512MB'; SET LOCAL max_parallel_maintenance_workers = 2",
+    )?;
+    for definition in definitions {
+        conn.batch_execute(definition)?;
+    }
+    Ok(())
+}
+
 /// The greatest id in `table`, 0 when empty.
 pub(super) fn max_id(conn: &mut DbConnection, table: &str) -> QueryResult<i64> {
     #[derive(QueryableByName)]

@@ -91,7 +91,8 @@ pub struct StatsRow {
     pub extensions: i64,
     /// Assignments whose reply clock was missed, by the deadline's day.
     pub overdue: i64,
-    /// Median working time from dispatch to reply, in hours (two decimals).
+    /// Median working time from dispatch to reply, in hours (two decimals; exact below 128
+    /// working minutes, within 0.8 % above: handling times are counted in buckets).
     pub median_handling_working_hours: Option<f64>,
 }
 
@@ -127,7 +128,7 @@ fn four_rates(f: &PeriodFigures) -> FourRates {
     }
 }
 
-fn row_of(mut figures: PeriodFigures, weights: &Weights) -> StatsRow {
+fn row_of(figures: PeriodFigures, weights: &Weights) -> StatsRow {
     let rates = four_rates(&figures);
     let c = figures.counts;
     StatsRow {
@@ -441,6 +442,19 @@ pub fn rebuild(
             seconds: started.elapsed().as_secs_f64(),
         })
     })
+}
+
+/// Makes the statistics anew when their day rows are in an older build's encoding (once, after
+/// the migration that changed it; see `migrations/*/…000022_stat_handling_buckets`).
+pub fn upgrade_stored_format(
+    conn: &mut DbConnection,
+    tz: chrono_tz::Tz,
+) -> Result<Option<RebuildReport>, ApiError> {
+    if stats_db::days_format(conn)? >= stats_db::DAYS_FORMAT {
+        return Ok(None);
+    }
+    let reference = crate::service::reference::ReferenceData::load(conn, tz)?;
+    rebuild(conn, &reference.calendar()).map(Some)
 }
 
 /// Counts cases new to the statistics, written in bulk without the per-transaction refresh (the
