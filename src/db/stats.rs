@@ -1031,13 +1031,9 @@ pub fn stored_max_gap(conn: &mut DbConnection) -> QueryResult<i32> {
         .first(conn)
 }
 
-/// Forgets every stored fact and figure (a rebuild writes them anew, in the same transaction).
-///
-/// On PostgreSQL the statistics tables are locked first against every writer until that
-/// transaction ends: a change committed between the deletes and the recount would otherwise
-/// be counted by the recount and again by its queued change. Writers wait for the rebuild; the
-/// facts table first, the table every writer writes before it queues.
-pub fn clear_all(conn: &mut DbConnection) -> QueryResult<()> {
+/// Locks the statistics tables against every writer until the transaction ends (PostgreSQL; on
+/// SQLite the write transaction holds the database's one writer lock already).
+pub fn lock_all(conn: &mut DbConnection) -> QueryResult<()> {
     if let DbConnection::Postgres(pg) = conn {
         diesel::sql_query(
             "LOCK TABLE case_stat_facts, stat_day_changes, stat_days \
@@ -1045,6 +1041,17 @@ pub fn clear_all(conn: &mut DbConnection) -> QueryResult<()> {
         )
         .execute(pg)?;
     }
+    Ok(())
+}
+
+/// Forgets every stored fact and figure (a rebuild writes them anew, in the same transaction).
+///
+/// On PostgreSQL the statistics tables are locked first against every writer until that
+/// transaction ends: a change committed between the deletes and the recount would otherwise
+/// be counted by the recount and again by its queued change. Writers wait for the rebuild; the
+/// facts table first, the table every writer writes before it queues.
+pub fn clear_all(conn: &mut DbConnection) -> QueryResult<()> {
+    lock_all(conn)?;
     diesel::delete(stat_day_changes::table).execute(conn)?;
     diesel::delete(stat_days::table).execute(conn)?;
     diesel::delete(case_stat_facts::table).execute(conn)?;

@@ -28,6 +28,9 @@ pub fn bucket(minutes: u32) -> u16 {
     (EXACT_BELOW + (exponent - SUB_BITS - 1) * PER_DOUBLING + sub) as u16
 }
 
+/// The bucket of the largest time, `u32::MAX` minutes: none is above it.
+const LAST_BUCKET: u16 = (EXACT_BELOW + (31 - SUB_BITS) * PER_DOUBLING - 1) as u16;
+
 /// The smallest value of a bucket and how many minutes it spans.
 fn bounds(bucket: u16) -> (u32, u32) {
     let bucket = u32::from(bucket);
@@ -183,6 +186,9 @@ impl<'de> Deserialize<'de> for HandlingTimes {
                 .checked_add(delta)
                 .filter(|_| i == 0 || delta > 0)
                 .ok_or_else(|| serde::de::Error::custom("handling buckets out of order"))?;
+            if at > LAST_BUCKET {
+                return Err(serde::de::Error::custom("no such handling bucket"));
+            }
             if n == 0 {
                 return Err(serde::de::Error::custom("an empty handling bucket"));
             }
@@ -293,5 +299,10 @@ mod tests {
         assert!(postcard::from_bytes::<HandlingTimes>(&disordered).is_err());
         let empty = postcard::to_stdvec(&vec![(5u16, 0u32)]).expect("encodes");
         assert!(postcard::from_bytes::<HandlingTimes>(&empty).is_err());
+        assert_eq!(bucket(u32::MAX), LAST_BUCKET);
+        let beyond = postcard::to_stdvec(&vec![(LAST_BUCKET + 1, 1u32)]).expect("encodes");
+        assert!(postcard::from_bytes::<HandlingTimes>(&beyond).is_err());
+        let last = postcard::to_stdvec(&vec![(LAST_BUCKET, 1u32)]).expect("encodes");
+        assert!(postcard::from_bytes::<HandlingTimes>(&last).is_ok());
     }
 }

@@ -185,9 +185,7 @@ fn seed_on(
             Ok::<_, ApiError>(written)
         })
     } else {
-        write_all(conn, generator, options, fts.as_ref()).and_then(|written| {
-            count_new_cases(conn, &reference_calendar, first_case).map(|_| written)
-        })
+        write_all(conn, generator, options, fts.as_ref())
     };
     if is_sqlite {
         conn.batch_execute("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
@@ -198,6 +196,13 @@ fn seed_on(
     if left_wal {
         conn.batch_execute("PRAGMA journal_mode = WAL;")?;
     }
+    // Counted here unless counted inside the transaction above.
+    let outcome = outcome.and_then(|written| {
+        if !rebuild_indexes {
+            count_new_cases(conn, &reference_calendar, first_case)?;
+        }
+        Ok(written)
+    });
     // The statistics' rows (one per case) went in unchecked too.
     if skipped_foreign_keys {
         write::restore_foreign_key_checks(conn)?;

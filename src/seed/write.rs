@@ -365,8 +365,8 @@ const SEEDED_TABLES: [&str; 7] = [
 ];
 
 /// Drops the seeded tables' indexes that back no constraint (PostgreSQL, inside the seed's
-/// transaction); returns their `CREATE INDEX` statements. Primary keys and unique constraints
-/// stay: they guard the rows going in.
+/// transaction); returns their `CREATE INDEX` statements. Primary keys, unique constraints and
+/// unique indexes stay: they guard the rows going in.
 pub(super) fn drop_plain_indexes(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
     let DbConnection::Postgres(pg) = conn else {
         return Ok(Vec::new());
@@ -379,20 +379,19 @@ pub(super) fn drop_plain_indexes(conn: &mut DbConnection) -> QueryResult<Vec<Str
         definition: String,
     }
     let indexes: Vec<Index> = diesel::sql_query(
-        "SELECT c.relname AS name, pg_get_indexdef(c.oid) AS definition \
+        "SELECT c.oid::regclass::text AS name, pg_get_indexdef(c.oid) AS definition \
          FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
          JOIN pg_class t ON t.oid = i.indrelid \
-         WHERE t.relnamespace = current_schema()::regnamespace AND t.relname = ANY($1) \
+         WHERE t.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) \
+           AND t.relname = ANY($1) AND NOT i.indisunique \
            AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) \
          ORDER BY c.relname",
     )
     .bind::<diesel::sql_types::Array<Text>, _>(&SEEDED_TABLES[..])
     .load(pg)?;
     for index in &indexes {
-        pg.batch_execute(&format!(
-            "DROP INDEX \"{}\"",
-            index.name.replace('"', "\"\"")
-        ))?;
+        // The name as `regclass` prints it: quoted where it must be.
+        pg.batch_execute(&format!("DROP INDEX {}", index.name))?;
     }
     Ok(indexes.into_iter().map(|index| index.definition).collect())
 }

@@ -429,32 +429,56 @@ pub fn rebuild(
     conn: &mut DbConnection,
     calendar: &WorkingCalendar,
 ) -> Result<RebuildReport, ApiError> {
+    write_transaction(conn, |conn| rebuild_in(conn, calendar))
+}
+
+/// [`rebuild`] inside a write transaction already begun.
+fn rebuild_in(
+    conn: &mut DbConnection,
+    calendar: &WorkingCalendar,
+) -> Result<RebuildReport, ApiError> {
     let started = std::time::Instant::now();
-    write_transaction(conn, |conn| {
-        stats_db::clear_all(conn)?;
-        let recomputed = stats_db::recompute(conn, calendar, |conn, _, batch| {
-            stats_db::insert_facts(conn, &batch)
-        })?;
-        stats_db::insert_days(conn, &recomputed)?;
-        Ok(RebuildReport {
-            cases: recomputed.cases,
-            day_rows: recomputed.days.len(),
-            seconds: started.elapsed().as_secs_f64(),
-        })
+    stats_db::clear_all(conn)?;
+    let recomputed = stats_db::recompute(conn, calendar, |conn, _, batch| {
+        stats_db::insert_facts(conn, &batch)
+    })?;
+    stats_db::insert_days(conn, &recomputed)?;
+    Ok(RebuildReport {
+        cases: recomputed.cases,
+        day_rows: recomputed.days.len(),
+        seconds: started.elapsed().as_secs_f64(),
     })
 }
 
 /// Makes the statistics anew when their day rows are in an older build's encoding (once, after
-/// the migration that changed it; see `migrations/*/…000022_stat_handling_buckets`).
+/// the migration that changed it; see `migrations/*/…000022_stat_handling_buckets`). Processes
+/// started together make them anew once: the format is read again under the statistics' lock.
 pub fn upgrade_stored_format(
     conn: &mut DbConnection,
     tz: chrono_tz::Tz,
 ) -> Result<Option<RebuildReport>, ApiError> {
-    if stats_db::days_format(conn)? >= stats_db::DAYS_FORMAT {
+    let stored = stats_db::days_format(conn)?;
+    if stored > stats_db::DAYS_FORMAT {
+        // Not an error: the server still serves everything else, and `hotline stats rebuild`
+        // (which must open the database first) can put the figures in this build's encoding.
+        log::warn!(
+            "the statistics were stored by a newer build (format {stored}; this build reads {}): \
+             they cannot be read until `hotline stats rebuild` runs with this build",
+            stats_db::DAYS_FORMAT
+        );
+        return Ok(None);
+    }
+    if stored == stats_db::DAYS_FORMAT {
         return Ok(None);
     }
     let reference = crate::service::reference::ReferenceData::load(conn, tz)?;
-    rebuild(conn, &reference.calendar()).map(Some)
+    write_transaction(conn, |conn| {
+        stats_db::lock_all(conn)?;
+        if stats_db::days_format(conn)? >= stats_db::DAYS_FORMAT {
+            return Ok(None); // another process made them anew meanwhile
+        }
+        rebuild_in(conn, &reference.calendar()).map(Some)
+    })
 }
 
 /// Counts cases new to the statistics, written in bulk without the per-transaction refresh (the
