@@ -17,7 +17,7 @@
 //! per row, the foreign-key checks (skipped when the role may, see
 //! [`write::skip_foreign_key_checks`]), then the upkeep of the indexes, the trigram indexes of the
 //! cases' texts above all; a seed that adds more cases than there are runs in one transaction that
-//! builds the plain indexes after the rows (4,071 cases/s at 1,000,000, where it was 3,934/s, and
+//! builds the plain indexes after the rows (4,071 cases/s at 1,000,000, where it was 3,185/s, and
 //! the upkeep grew with the indexes: 1,850/s at 3,000,000). It is meant for an empty or test
 //! database: run it while no server is registering cases.
 
