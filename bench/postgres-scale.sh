@@ -67,6 +67,11 @@ fi
 echo "$seed_line"
 echo "$sweep_line"
 db_size="$(psql "$url" -tAc "SELECT pg_size_pretty(pg_database_size(current_database()))")"
+# The settings that decide how much of the database stays in memory and how often it is
+# checkpointed (bench/postgres-tune.sh sets the recommended ones).
+pg_settings="$(psql "$url" -tAc "SELECT string_agg(name || ' ' || current_setting(name), ', ' ORDER BY name) \
+    FROM pg_settings WHERE name IN ('shared_buffers', 'effective_cache_size', 'max_wal_size', \
+    'checkpoint_timeout', 'wal_compression', 'random_page_cost', 'work_mem', 'maintenance_work_mem')")"
 
 # One signing key for every server this script starts (it restarts the server for the plans).
 export HOTLINE_JWT_SIGNING_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
@@ -128,7 +133,7 @@ if [ -n "$PG_LOG" ] && [ -r "$PG_LOG" ]; then
     {
         echo "# EXPLAIN (ANALYZE, BUFFERS) of the statements behind each read path, $CASES cases"
         echo "# hotline $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%FT%TZ), $seed_line"
-        echo "# database $db_size; PostgreSQL $(psql "$url" -tAc 'SHOW server_version'), shared_buffers $(psql "$url" -tAc 'SHOW shared_buffers')"
+        echo "# database $db_size; PostgreSQL $(psql "$url" -tAc 'SHOW server_version'); $pg_settings"
     } >"$plans"
     for entry in "${paths[@]}"; do
         IFS='|' read -r name who path _ <<<"$entry"
@@ -182,6 +187,7 @@ table="$OUT/postgres-scale-$CASES.md"
 {
     echo "hotline $(git rev-parse --short HEAD 2>/dev/null || echo '?') — release, PostgreSQL $(psql "$url" -tAc 'SHOW server_version'), loopback, $(nproc) cores, wrk -t$THREADS -d$DURATION, $(date -u +%FT%TZ)"
     echo "$seed_line; database $db_size"
+    echo "PostgreSQL settings: $pg_settings"
     echo "$sweep_line"
     echo
     echo "| read path                                            |  -c | requests/s |      p50 |      p99 |"
