@@ -395,11 +395,65 @@ pub fn change_status(
     .optional()
 }
 
+/// The read log's insert on PostgreSQL: four arrays whatever the number of reads, in a statement
+/// of fixed text that Diesel prepares once per connection. A multi-row VALUES (four parameters
+/// a row) was parsed and planned anew for every batch, and so was any statement built from SQL
+/// text (`sql_query`), which Diesel never caches.
+struct InsertReadsPg<'a> {
+    case_ids: &'a [i64],
+    user_ids: &'a [i64],
+    roles: &'a [&'a str],
+    times: &'a [NaiveDateTime],
+}
+
+impl diesel::query_builder::QueryId for InsertReadsPg<'_> {
+    type QueryId = InsertReadsPg<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for InsertReadsPg<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{Array, BigInt, Text, Timestamp};
+        out.push_sql(
+            "INSERT INTO personal_data_reads (case_id, user_id, role, read_at) \
+             SELECT * FROM UNNEST(",
+        );
+        out.push_bind_param::<Array<BigInt>, _>(self.case_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(self.user_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(self.roles)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Timestamp>, _>(self.times)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<diesel::pg::PgConnection> for InsertReadsPg<'_> {}
+
 /// Records full reads of personal data, many in one statement.
 pub fn record_reads(
     conn: &mut DbConnection,
     reads: &[super::read_log::FullRead],
 ) -> QueryResult<()> {
+    if let DbConnection::Postgres(pg) = conn {
+        let case_ids: Vec<i64> = reads.iter().map(|r| r.case_id.get()).collect();
+        let user_ids: Vec<i64> = reads.iter().map(|r| r.user_id.get()).collect();
+        let roles: Vec<&str> = reads.iter().map(|r| r.role).collect();
+        let times: Vec<NaiveDateTime> = reads.iter().map(|r| r.at).collect();
+        InsertReadsPg {
+            case_ids: &case_ids,
+            user_ids: &user_ids,
+            roles: &roles,
+            times: &times,
+        }
+        .execute(pg)?;
+        return Ok(());
+    }
     let rows: Vec<_> = reads
         .iter()
         .map(|r| {
