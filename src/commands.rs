@@ -1,4 +1,5 @@
-//! The administrative commands of the binary: create an administrator, load the demo organisation.
+//! The administrative commands of the binary: create an administrator, load the demo organisation
+//! and demo cases, run the deadline sweep once, rebuild or check the statistics.
 //! They run on a blocking thread with their own connection, through the same services as the API.
 
 use crate::auth::password;

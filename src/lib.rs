@@ -1,7 +1,8 @@
 //! hotline: the back end of a government public-service hotline (12345 centre).
 //!
-//! Layers: [`routes`] (thin HTTP handlers) → [`domain`] (business rules, no I/O) and [`db`] (all
-//! database access); [`error`] maps every failure to one problem document.
+//! Layers: [`routes`] (thin HTTP handlers) → [`service`] (the use cases, each in its
+//! transactions) → [`domain`] (business rules, no I/O) and [`db`] (all database access);
+//! [`error`] maps every failure to one problem document.
 
 pub mod auth;
 pub mod commands;

@@ -1,5 +1,6 @@
 //! Abuse limits for the endpoints anyone can call without a token (SPEC 8): sign-in, client
-//! tokens and citizen registration. Each client address gets a budget of requests per minute
+//! tokens, citizen registration, survey links, the public report and FAQ, public attachment
+//! links and the Open311 facade. Each client address gets a budget of requests per minute
 //! (GCRA, from the `governor` crate); past it the answer is 429 with `Retry-After`. This is apart
 //! from the per-username lockout of sign-in, which stops guessing one account's password from
 //! many addresses; this stops one address from trying many accounts or registering in bulk.

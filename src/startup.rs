@@ -334,7 +334,8 @@ async fn forget_idle_clients(limit: Arc<PublicRateLimit>) {
     }
 }
 
-/// Opens the pool and applies pending migrations off the async executor.
+/// Opens the pool, applies pending migrations and, once after a change of their encoding, makes
+/// the statistics anew (`service::stats::upgrade_stored_format`), off the async executor.
 pub async fn open_database(settings: &Settings) -> Result<Db, StartupError> {
     let url = settings.database_url.clone();
     let pool_size = settings.db_pool_size;

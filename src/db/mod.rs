@@ -193,7 +193,8 @@ const POSTGRES_DEFAULTS: &[(&str, &str)] = &[
 ];
 
 /// `url` with [`POSTGRES_DEFAULTS`] added for the parameters it does not name; and for a server
-/// on this machine's loopback address, no TLS unless the URL asks for it (`sslmode`): libpq's
+/// on this machine's loopback address, no TLS unless TLS is asked for (`sslmode` in the URL,
+/// `PGSSLMODE`, or a `host`/`hostaddr` parameter): libpq's
 /// default would encrypt traffic that never leaves the kernel, at a cost measured at a quarter of
 /// the registrations a 2-core machine serves (`bench/two-servers.sh`).
 fn with_postgres_defaults(url: &str) -> String {

@@ -2,9 +2,10 @@
 //! settings. Every write transaction that touches a case (every change writes a timeline event,
 //! and [`touch`] is called there) refreshes that case's facts just before it commits: the case's
 //! raw records are read again, its facts made anew (`domain::stat_facts`), and the difference
-//! applied to `stat_days`. So the figures change in the same transaction as what they count, and a
-//! case whose raw records were repaired by hand is put right by its next change or by
-//! `hotline stats rebuild`.
+//! applied to `stat_days` (SQLite) or appended to `stat_day_changes` (PostgreSQL, folded into
+//! `stat_days` in the background by [`fold_changes`]; reads add what is not folded yet). So the
+//! figures read always match the committed records, and a case whose raw records were repaired by
+//! hand is put right by its next change or by `hotline stats rebuild`.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};

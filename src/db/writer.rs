@@ -194,11 +194,12 @@ fn writing_connection(manager: &DbConnectionManager) -> Result<DbConnection, DbS
 /// A passive checkpoint alone never lets the log restart under steady load: the log can only be
 /// reused from its beginning once every frame is copied back *and* no reader still reads an older
 /// snapshot from it, and with requests arriving all the time there always is one (measured: 1.6 GB
-/// of log after 10 s of registrations). So when the log has grown past [`WAL_RESTART_BYTES`], and
-/// whenever the database falls idle with anything left in the log, the checkpointer pauses this
-/// process's writers (it takes the writer connection, committing any open batch first) and runs a
-/// `TRUNCATE` checkpoint, which waits up to [`RESTART_READER_WAIT_MS`] for older readers and
-/// leaves an empty log behind. New readers never block it: once every frame is copied back they
+/// of log after 10 s of registrations). So when the log has grown past [`WAL_RESTART_BYTES`] the
+/// checkpointer pauses this process's writers (it takes the writer connection, committing any
+/// open batch first) and runs a `RESTART` checkpoint, after which the log is reused from its
+/// beginning (the size limit cuts the file back); when the database falls idle with anything left
+/// in the log it runs a `TRUNCATE` checkpoint, which leaves an empty log behind. Either waits up
+/// to [`RESTART_READER_WAIT_MS`] for older readers. New readers never block it: once every frame is copied back they
 /// read the database file itself.
 ///
 /// The thread ends, after a last checkpoint, when the writer is dropped, and the drop waits for

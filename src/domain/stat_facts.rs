@@ -1,8 +1,9 @@
 //! What each case contributes to the statistics (SPEC 6), and the per-day figures those
 //! contributions add up to. Pure rules: the storage layer loads a case's raw records, this module
 //! says which figures of which local day and department they make, and the storage layer keeps
-//! per-day sums of them up to date in the same transaction (so that a period is read from a few
-//! rows per day, never from every case).
+//! per-day sums of them up to date with every transaction that changes a case (on PostgreSQL
+//! through a queue folded in the background; see `db::stats`), so that a period is read from a
+//! few rows per day, never from every case.
 //!
 //! Each figure is attributed to one local day:
 //! - registered: the day the case was registered;

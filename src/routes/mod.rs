@@ -1,4 +1,4 @@
-//! HTTP handlers, thin by rule: parse, authorize, call the domain, map the result.
+//! HTTP handlers, thin by rule: parse, authorize, call a service, map the result.
 //! Every handler is registered with `.service(...)` here, which is also how the OpenAPI document
 //! learns about it.
 
@@ -194,7 +194,6 @@ pub fn if_match(req: &HttpRequest) -> Option<i32> {
     )
 }
 
-/// A free-text search parameter: trimmed, empty means none, at most 100 characters.
 /// A 201 answer naming where the new resource can be read (`Location`, RFC 9110 15.3.2).
 pub fn created(location: String) -> actix_web::HttpResponseBuilder {
     let mut builder = actix_web::HttpResponse::Created();
@@ -202,6 +201,7 @@ pub fn created(location: String) -> actix_web::HttpResponseBuilder {
     builder
 }
 
+/// A free-text search parameter: trimmed, empty means none, at most 100 characters.
 pub fn search_text(q: Option<String>) -> Result<Option<String>, ApiError> {
     let Some(q) = q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()) else {
         return Ok(None);

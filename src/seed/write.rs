@@ -27,8 +27,8 @@ use crate::db::{DbConnection, write_transaction};
 use crate::domain::ids::{CategoryId, DepartmentId, UserId};
 use crate::domain::role::Role;
 
-/// Rows per multi-row INSERT. The widest table (assignments, 30 columns) stays below SQLite's
-/// limit of 32,766 bound values per statement.
+/// Rows per multi-row INSERT. The widest row (a case with its id, 33 columns) stays well below
+/// SQLite's limit of 32,766 bound values per statement.
 const CHUNK: usize = 256;
 
 /// A row with its id, assigned here in advance so that the seed never reads ids back.

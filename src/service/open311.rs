@@ -58,10 +58,10 @@ pub fn service_definition(
     })
 }
 
-/// The rows as service requests: categories and departments named, nothing else read.
 /// Makes the public, signed and expiring URL of an attachment (the routes know the host).
 pub type MediaLink<'a> = &'a (dyn Fn(AttachmentId) -> String + Send + Sync);
 
+/// The rows as service requests: categories and departments named, nothing else read.
 fn as_requests(
     conn: &mut DbConnection,
     rows: Vec<PublicCaseRow>,
