@@ -67,11 +67,7 @@ fi
 echo "$seed_line"
 echo "$sweep_line"
 db_size="$(psql "$url" -tAc "SELECT pg_size_pretty(pg_database_size(current_database()))")"
-# The settings that decide how much of the database stays in memory and how often it is
-# checkpointed (bench/postgres-tune.sh sets the recommended ones).
-pg_settings="$(psql "$url" -tAc "SELECT string_agg(name || ' ' || current_setting(name), ', ' ORDER BY name) \
-    FROM pg_settings WHERE name IN ('shared_buffers', 'effective_cache_size', 'max_wal_size', \
-    'checkpoint_timeout', 'wal_compression', 'random_page_cost', 'work_mem', 'maintenance_work_mem')")"
+pg_settings="$(bash bench/pg-settings.sh "$url")"
 
 # One signing key for every server this script starts (it restarts the server for the plans).
 export HOTLINE_JWT_SIGNING_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"

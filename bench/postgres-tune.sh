@@ -26,6 +26,4 @@ for setting in "${settings[@]}"; do
     fi
 done
 pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main restart
-psql "$PG_ADMIN" -tAc "SELECT name || ' = ' || current_setting(name) FROM pg_settings \
-    WHERE name IN ('shared_buffers', 'effective_cache_size', 'max_wal_size', 'checkpoint_timeout', \
-    'wal_compression', 'random_page_cost') ORDER BY name"
+bash "$(dirname "$0")/pg-settings.sh" "$PG_ADMIN"

@@ -114,9 +114,7 @@ registered="$(psql "$url" -tAc "SELECT count(*) FROM cases")"
 echo
 echo "hotline $(git rev-parse --short HEAD 2>/dev/null || echo '?') — release, PostgreSQL $(psql "$url" -tAc 'SHOW server_version'), $SERVERS servers, loopback (sslmode=$PG_SSLMODE), $(nproc) cores, one wrk -t1 -c$CONNECTIONS -d$DURATION per server, $(date -u +%FT%TZ)"
 echo "$seed_line; $registered cases at the end"
-echo "PostgreSQL settings: $(psql "$url" -tAc "SELECT string_agg(name || ' ' || current_setting(name), ', ' ORDER BY name) \
-    FROM pg_settings WHERE name IN ('shared_buffers', 'effective_cache_size', 'max_wal_size', \
-    'checkpoint_timeout', 'wal_compression', 'random_page_cost')")"
+echo "PostgreSQL settings: $(bash bench/pg-settings.sh "$url")"
 echo
 echo "| request                        |          server 1          |          server 2          |   together  |"
 echo "|--------------------------------|---------------------------:|---------------------------:|------------:|"

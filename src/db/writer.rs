@@ -199,8 +199,8 @@ fn writing_connection(manager: &DbConnectionManager) -> Result<DbConnection, DbS
 /// open batch first) and runs a `RESTART` checkpoint, after which the log is reused from its
 /// beginning (the size limit cuts the file back); when the database falls idle with anything left
 /// in the log it runs a `TRUNCATE` checkpoint, which leaves an empty log behind. Either waits up
-/// to [`RESTART_READER_WAIT_MS`] for older readers. New readers never block it: once every frame is copied back they
-/// read the database file itself.
+/// to [`RESTART_READER_WAIT_MS`] for older readers. New readers never block it: once every frame
+/// is copied back they read the database file itself.
 ///
 /// The thread ends, after a last checkpoint, when the writer is dropped, and the drop waits for
 /// it: nothing keeps the database open after its `Db` is gone.
