@@ -8,6 +8,9 @@
 #   bash bench/sweep.sh
 #   CASES=20000 DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bash bench/sweep.sh
 #   KEEP=/var/tmp/large.db bash bench/sweep.sh   # SQLite: keep (and later reuse) the seeded file
+# On PostgreSQL, BASE_BIN=/path/to/other/hotline makes it an A/B of the first sweep: the seeded
+# database is analysed, then copied (file copy, checkpoint, tables read once) before each of
+# ROUNDS (default 2) first sweeps of each build, alternately.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/hotline-target}"
@@ -60,5 +63,22 @@ timed() {
     ended=$(date +%s%N)
     echo "$(( (ended - started) / 1000000 )) ms${peak:+, $peak}: $(cat "$work/out")"
 }
+if [ -n "${BASE_BIN:-}" ] && [ -n "$pg_name" ]; then
+    psql "$url" -qAtc "VACUUM ANALYZE" >/dev/null
+    copy="${pg_name}_copy"
+    copy_url="${pg_server%/*}/$copy"
+    for round in $(seq "${ROUNDS:-2}"); do
+        for build in "$BASE_BIN" "$bin"; do
+            psql "$pg_server" -qAt -c "DROP DATABASE IF EXISTS \"$copy\"" \
+                -c "CREATE DATABASE \"$copy\" TEMPLATE \"$pg_name\" STRATEGY FILE_COPY" \
+                -c "CHECKPOINT" >/dev/null
+            psql "$copy_url" -qAt -c "SELECT count(*) FROM cases" -c "SELECT count(*) FROM deadlines" \
+                -c "SELECT count(*) FROM assignments" -c "SELECT count(*) FROM case_events" >/dev/null
+            echo "round $round, $build: first sweep: $(DATABASE_URL="$copy_url" timed "$build" sweep)"
+        done
+    done
+    psql "$pg_server" -qAtc "DROP DATABASE IF EXISTS \"$copy\"" >/dev/null
+    exit 0
+fi
 echo "first sweep: $(timed "$bin" sweep)"
 echo "second sweep (nothing new): $(timed "$bin" sweep)"

@@ -732,11 +732,10 @@ fn load_demo_cases_on(conn: &mut DbConnection, tz: chrono_tz::Tz) -> Result<Stri
 
 /// `hotline sweep`: the deadline sweep once, for cron (the server also runs it by itself).
 pub fn sweep(db: &Db, tz: chrono_tz::Tz) -> Result<SweepReport, String> {
-    db.with_connection(|conn| {
-        let reference = ReferenceData::load(conn, tz)?;
-        supervision::sweep(conn, &reference.calendar(), crate::db::now())
-    })
-    .map_err(describe)
+    let reference = db
+        .with_connection(|conn| ReferenceData::load(conn, tz))
+        .map_err(describe)?;
+    supervision::sweep(db, &reference.calendar(), crate::db::now()).map_err(describe)
 }
 
 /// `hotline stats rebuild`.

@@ -161,20 +161,35 @@ fn running() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
     diesel::dsl::sql::<diesel::sql_types::Bool>("deadlines.state = 'running'")
 }
 
-/// Running clocks past due that no sweep has marked yet, earliest first.
+/// Running clocks past due that no sweep has marked yet, in (due, id) order, from just after
+/// `after` (the last clock of the batch before): a sweep's workers each walk them all, so the walk
+/// goes on from where it was rather than from the first clock a slower worker left unmarked.
 pub fn past_due_unmarked(
     conn: &mut DbConnection,
     now: NaiveDateTime,
+    after: Option<(NaiveDateTime, DeadlineId)>,
     limit: i64,
 ) -> QueryResult<Vec<DeadlineRow>> {
-    deadlines::table
+    let mut query = deadlines::table
+        .into_boxed::<MultiBackend>()
         .filter(running())
         .filter(deadlines::missed_marked_at.is_null())
-        .filter(deadlines::due_at.lt(now))
+        .filter(deadlines::due_at.lt(now));
+    if let Some((due_at, id)) = after {
+        // `due_at >= ` as well: the bound the index walk starts from.
+        query = query
+            .filter(deadlines::due_at.ge(due_at))
+            .filter(deadlines::due_at.gt(due_at).or(deadlines::id.gt(id)));
+    }
+    query
         // In the partial index's own order: with `due_at` alone PostgreSQL does not see that
         // the index (missed_marked_at, due_at) gives it (its leading column is only IS NULL),
         // and read every running clock to sort them, 115 ms a batch at 1 M cases.
-        .order((deadlines::missed_marked_at.asc(), deadlines::due_at.asc()))
+        .order((
+            deadlines::missed_marked_at.asc(),
+            deadlines::due_at.asc(),
+            deadlines::id.asc(),
+        ))
         .limit(limit)
         .select(deadlines::all_columns)
         .load(conn)

@@ -333,19 +333,89 @@ const SWEEP_BATCH: i64 = 1000;
 
 /// Marks due-soon and missed clocks and urges the departments of missed ones. Safe to run from
 /// several processes at once: each clock is marked, and urged, by one of them only.
+///
+/// On PostgreSQL the missed clocks, most of a backlog's work, are shared among several
+/// connections by case (`case_id % workers`): the work is the database's, and one connection
+/// keeps one of its cores busy. Clocks of one case stay on one connection, so no two of them
+/// refresh a case's statistics at once. SQLite has one writer; it sweeps on one connection.
 pub fn sweep(
-    conn: &mut DbConnection,
+    db: &crate::db::Db,
     calendar: &WorkingCalendar,
     at: NaiveDateTime,
 ) -> Result<SweepReport, ApiError> {
+    let workers = match db.backend() {
+        "postgres" => sweep_workers(),
+        _ => 1,
+    };
+    let shares: Vec<Result<(u64, u64), ApiError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|part| {
+                let share = Share { part, of: workers };
+                scope.spawn(move || db.with_connection(|conn| mark_missed(conn, at, share)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err(ApiError::internal("a sweep worker panicked")))
+            })
+            .collect()
+    });
     let mut report = SweepReport::default();
-    // Missed first: a clock past due needs no due-soon warning any more.
+    for share in shares {
+        let (missed, urged) = share?;
+        report.missed += missed;
+        report.urged += urged;
+    }
+    let (planned, due_soon) = db.with_connection(|conn| mark_due_soon(conn, calendar, at))?;
+    report.planned = planned;
+    report.due_soon = due_soon;
+    Ok(report)
+}
+
+/// Connections a PostgreSQL sweep shares its missed clocks among: one per core this process
+/// sees (the database is taken to have as many), at most 4, leaving the pool to the requests.
+fn sweep_workers() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u32)
+}
+
+/// One sweep worker's part of the clocks: those of the cases with `case_id % of == part`.
+#[derive(Debug, Clone, Copy)]
+struct Share {
+    part: u32,
+    of: u32,
+}
+
+impl Share {
+    fn holds(self, row: &DeadlineRow) -> bool {
+        row.case_id.get().rem_euclid(i64::from(self.of)) == i64::from(self.part)
+    }
+}
+
+/// Marks the missed clocks of `share` and urges their departments; returns (missed, urged).
+/// Every worker reads every past-due clock (a walk of an index, a tenth of the work) and keeps
+/// its own: a filter on `case_id` in SQL made PostgreSQL sort every past-due clock per batch.
+fn mark_missed(
+    conn: &mut DbConnection,
+    at: NaiveDateTime,
+    share: Share,
+) -> Result<(u64, u64), ApiError> {
+    let (mut missed, mut urged) = (0, 0);
+    let mut after = None;
     loop {
-        let rows = supervision_db::past_due_unmarked(conn, at, SWEEP_BATCH)?;
-        if rows.is_empty() {
+        let read =
+            supervision_db::past_due_unmarked(conn, at, after, SWEEP_BATCH * i64::from(share.of))?;
+        let Some(last) = read.last() else {
             break;
+        };
+        after = Some((last.due_at, last.id));
+        let rows: Vec<DeadlineRow> = read.into_iter().filter(|row| share.holds(row)).collect();
+        if rows.is_empty() {
+            continue;
         }
-        let (missed, urged) = write_transaction(conn, |conn| {
+        let (marked_now, urged_now) = write_transaction(conn, |conn| {
             let marked: HashSet<DeadlineId> = supervision_db::mark_missed(conn, &ids(&rows), at)?
                 .into_iter()
                 .collect();
@@ -359,9 +429,20 @@ pub fn sweep(
             supervision_db::insert_events(conn, &events)?;
             Ok::<_, ApiError>((marked.len() as u64, urges.len() as u64))
         })?;
-        report.missed += missed;
-        report.urged += urged;
+        missed += marked_now;
+        urged += urged_now;
     }
+    Ok((missed, urged))
+}
+
+/// Works out when running clocks become due soon, then marks those that are; returns
+/// (planned, marked).
+fn mark_due_soon(
+    conn: &mut DbConnection,
+    calendar: &WorkingCalendar,
+    at: NaiveDateTime,
+) -> Result<(u64, u64), ApiError> {
+    let (mut planned, mut due_soon) = (0, 0);
     loop {
         let rows = supervision_db::unplanned(conn, SWEEP_BATCH)?;
         if rows.is_empty() {
@@ -375,14 +456,14 @@ pub fn sweep(
             })
             .collect();
         write_transaction(conn, |conn| supervision_db::plan_due_soon(conn, &plans))?;
-        report.planned += rows.len() as u64;
+        planned += rows.len() as u64;
     }
     loop {
         let rows = supervision_db::due_soon_unmarked(conn, at, SWEEP_BATCH)?;
         if rows.is_empty() {
             break;
         }
-        report.due_soon += write_transaction(conn, |conn| {
+        due_soon += write_transaction(conn, |conn| {
             let marked: HashSet<DeadlineId> = supervision_db::mark_due_soon(conn, &ids(&rows), at)?
                 .into_iter()
                 .collect();
@@ -391,7 +472,7 @@ pub fn sweep(
             Ok::<_, ApiError>(marked.len() as u64)
         })?;
     }
-    Ok(report)
+    Ok((planned, due_soon))
 }
 
 fn ids(rows: &[DeadlineRow]) -> Vec<DeadlineId> {
@@ -468,7 +549,9 @@ pub async fn sweep_periodically(
     loop {
         interval.tick().await;
         let calendar = reference.calendar();
-        match db.run(move |conn| sweep(conn, &calendar, now())).await {
+        let sweep_db = db.clone();
+        let swept = actix_web::web::block(move || sweep(&sweep_db, &calendar, now())).await;
+        match swept.unwrap_or_else(|e| Err(ApiError::internal(format!("sweep task failed: {e}")))) {
             Ok(report) => {
                 metrics.record(&report);
                 if report.due_soon + report.missed > 0 {
