@@ -347,6 +347,7 @@ pub fn sweep(
         "postgres" => sweep_workers(),
         _ => 1,
     };
+    // Missed first: a clock past due needs no due-soon warning any more.
     let shares: Vec<Result<(u64, u64), ApiError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|part| {
