@@ -22,7 +22,9 @@ work="$(mktemp -d)"
 pg_server="" pg_name=""
 cleanup() {
     if [ -n "$pg_name" ]; then
-        psql "$pg_server" -qAtc "DROP DATABASE IF EXISTS \"$pg_name\" WITH (FORCE)" >/dev/null 2>&1 || true
+        for name in "$pg_name" "${pg_name}_copy"; do
+            psql "$pg_server" -qAtc "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null 2>&1 || true
+        done
     fi
     rm -rf "$work"
 }

@@ -343,6 +343,11 @@ impl Db {
         self
     }
 
+    /// The most connections the pool opens.
+    pub fn pool_size(&self) -> u32 {
+        self.pool.max_size()
+    }
+
     pub fn pool_state(&self) -> PoolState {
         let state = self.pool.state();
         PoolState {

@@ -184,7 +184,8 @@ pub fn past_due_unmarked(
     query
         // In the partial index's own order: with `due_at` alone PostgreSQL does not see that
         // the index (missed_marked_at, due_at) gives it (its leading column is only IS NULL),
-        // and read every running clock to sort them, 115 ms a batch at 1 M cases.
+        // and read every running clock to sort them, 115 ms a batch at 1 M cases. `id` breaks
+        // ties: SQLite's index carries it, PostgreSQL sorts each run of one due instant.
         .order((
             deadlines::missed_marked_at.asc(),
             deadlines::due_at.asc(),
@@ -205,7 +206,9 @@ pub fn mark_missed(
         deadlines::table
             .filter(deadlines::id.eq_any(ids))
             .filter(running())
-            .filter(deadlines::missed_marked_at.is_null()),
+            .filter(deadlines::missed_marked_at.is_null())
+            // Still past due: an extension granted since the clock was read moved it on.
+            .filter(deadlines::due_at.lt(at)),
     )
     .set(deadlines::missed_marked_at.eq(at))
     .returning(deadlines::id)

@@ -344,7 +344,7 @@ pub fn sweep(
     at: NaiveDateTime,
 ) -> Result<SweepReport, ApiError> {
     let workers = match db.backend() {
-        "postgres" => sweep_workers(),
+        "postgres" => sweep_workers(db.pool_size()),
         _ => 1,
     };
     // Missed first: a clock past due needs no due-soon warning any more.
@@ -377,9 +377,12 @@ pub fn sweep(
 }
 
 /// Connections a PostgreSQL sweep shares its missed clocks among: one per core this process
-/// sees (the database is taken to have as many), at most 4, leaving the pool to the requests.
-fn sweep_workers() -> u32 {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u32)
+/// sees (the database is taken to have as many), at most 4, and at most half the pool's
+/// connections, leaving the rest to the requests (a worker waiting for a connection would fail
+/// the sweep).
+fn sweep_workers(pool_size: u32) -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u32);
+    cores.min(pool_size / 2).max(1)
 }
 
 /// One sweep worker's part of the clocks: those of the cases with `case_id % of == part`.
