@@ -260,7 +260,7 @@ pub async fn search_knowledge(
     params(SuggestionQuery),
     responses(
         (status = 200, description = "Suggestions, best first", body = Vec<SearchHit>),
-        (status = 400, description = "Text too long or `limit` out of range (`invalid_query`)"),
+        (status = 400, description = "Text empty or too long, or `limit` out of range (`invalid_query`)"),
     ),
 )]
 #[get("/knowledge/suggestions")]

@@ -1046,10 +1046,10 @@ pub fn suggest(
     limit: i64,
     today: NaiveDate,
 ) -> Result<Vec<SearchHit>, ApiError> {
-    if text.chars().count() > 2000 || !(1..=20).contains(&limit) {
+    if !(1..=2000).contains(&text.chars().count()) || !(1..=20).contains(&limit) {
         return Err(ApiError::bad_request(
             ErrorCode::InvalidQuery,
-            "text is at most 2,000 characters and limit 1 to 20",
+            "text is 1 to 2,000 characters and limit 1 to 20",
         ));
     }
     let filter = ArticleFilter {

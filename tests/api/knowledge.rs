@@ -529,6 +529,17 @@ async fn answers_name_the_article_version_and_are_counted() {
         typed[0]["title"].as_str().unwrap().contains("暖气不热"),
         "{typed}"
     );
+    // Nothing typed yet is not a query (the schema's minLength 1).
+    assert_problem(
+        app.request("GET", "/api/v1/knowledge/suggestions", Some(&operator))
+            .query(&[("text", "")])
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "invalid_query",
+    )
+    .await;
     let hit = search(&app, Some(&operator), "暖气不热").await["items"][0].clone();
     let (article_id, version) = (
         hit["id"].as_i64().unwrap(),
