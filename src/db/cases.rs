@@ -263,6 +263,19 @@ pub fn find_case(conn: &mut DbConnection, id: CaseId) -> QueryResult<Option<Case
         .optional()
 }
 
+/// A case and its complainant in one round trip (the hottest read, `GET /cases/{id}`).
+pub fn find_case_with_complainant(
+    conn: &mut DbConnection,
+    id: CaseId,
+) -> QueryResult<Option<(CaseRow, Option<ComplainantRow>)>> {
+    cases::table
+        .left_join(complainants::table)
+        .filter(cases::id.eq(id))
+        .select((cases::all_columns, complainants::all_columns.nullable()))
+        .get_result(conn)
+        .optional()
+}
+
 pub fn find_by_number(conn: &mut DbConnection, case_no: &str) -> QueryResult<Option<CaseRow>> {
     cases::table
         .filter(cases::case_no.eq(case_no))

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 
 use chrono::NaiveDateTime;
 
-use super::{Db, cases, write_transaction};
+use super::{Db, DbConnection, cases, write_transaction};
 use crate::domain::ids::{CaseId, UserId};
 use crate::error::{ApiError, ErrorCode};
 
@@ -134,8 +134,13 @@ fn flush(db: &Db, receiver: &mpsc::Receiver<Message>) {
         }
         let reads: Vec<FullRead> = batch.iter().map(|(read, _)| read.clone()).collect();
         let outcome = db
-            .with_connection(|conn| {
-                write_transaction(conn, |conn| Ok(cases::record_reads(conn, &reads)?))
+            .with_connection(|conn| match conn {
+                // One statement is its own transaction: no BEGIN and COMMIT round trips.
+                DbConnection::Postgres(_) => Ok(cases::record_reads(conn, &reads)?),
+                // SQLite's writes go through its one writer.
+                DbConnection::Sqlite(_) => {
+                    write_transaction(conn, |conn| Ok(cases::record_reads(conn, &reads)?))
+                }
             })
             .map_err(|e| Unrecorded {
                 unavailable: e.code() == ErrorCode::DatabaseUnavailable,

@@ -3,7 +3,7 @@
 
 use crate::auth::Principal;
 use crate::db::assignments as assignment_db;
-use crate::db::cases::{self as case_db, CaseChanges, CaseRow, NewCaseEvent};
+use crate::db::cases::{self as case_db, CaseChanges, CaseRow, ComplainantRow, NewCaseEvent};
 use crate::db::{DbConnection, now};
 use crate::domain::case::CaseStatus;
 use crate::domain::ids::{CaseId, ClientId, UserId};
@@ -136,6 +136,17 @@ pub fn visible_case(
 ) -> Result<CaseRow, ApiError> {
     let case = case_db::find_case(conn, id)?.ok_or_else(not_found)?;
     checked_visibility(conn, principal, case)
+}
+
+/// [`visible_case`] with its complainant, read together.
+pub fn visible_case_with_complainant(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: CaseId,
+) -> Result<(CaseRow, Option<ComplainantRow>), ApiError> {
+    let (case, complainant) =
+        case_db::find_case_with_complainant(conn, id)?.ok_or_else(not_found)?;
+    Ok((checked_visibility(conn, principal, case)?, complainant))
 }
 
 /// The case if `principal` may see it; departments see the cases ever dispatched to them.

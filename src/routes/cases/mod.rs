@@ -98,8 +98,9 @@ pub async fn get_case(
         .db
         .run(move |conn| {
             let principal = permit.resolve(conn)?;
-            let row = crate::service::cases::visible_case(conn, &principal, id)?;
-            crate::service::case_views::view(conn, &principal, row)
+            let (row, complainant) =
+                crate::service::cases::visible_case_with_complainant(conn, &principal, id)?;
+            crate::service::case_views::render(&principal, row, complainant)
         })
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &case))
