@@ -301,17 +301,25 @@ pub fn mark_due_soon(
     .get_results(conn)
 }
 
-/// The status of each case, for the timeline events of a batch (one query).
-pub fn case_statuses(
+/// Locks those of `case_ids` that no other transaction is changing, for the rest of this one,
+/// and returns their statuses (for the timeline events of a sweep's batch); the others are left
+/// out. On PostgreSQL, `FOR NO KEY UPDATE SKIP LOCKED`: it waits for no one (a request holding
+/// its case, another server's sweep holding a batch), conflicts with both, and not with the
+/// key-share locks of rows inserted for the case elsewhere. SQLite's one writer has every case
+/// to itself already.
+pub fn lock_idle_cases(
     conn: &mut DbConnection,
     case_ids: &[CaseId],
 ) -> QueryResult<std::collections::HashMap<CaseId, String>> {
-    Ok(cases::table
+    let query = cases::table
         .filter(cases::id.eq_any(case_ids))
-        .select((cases::id, cases::status))
-        .load::<(CaseId, String)>(conn)?
-        .into_iter()
-        .collect())
+        .order(cases::id)
+        .select((cases::id, cases::status));
+    let rows: Vec<(CaseId, String)> = match conn {
+        DbConnection::Postgres(pg) => query.for_no_key_update().skip_locked().load(pg)?,
+        DbConnection::Sqlite(sqlite) => query.load(sqlite)?,
+    };
+    Ok(rows.into_iter().collect())
 }
 
 /// Many system urges in few statements.

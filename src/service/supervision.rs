@@ -420,6 +420,7 @@ fn mark_missed(
             continue;
         }
         let (marked_now, urged_now) = write_transaction(conn, |conn| {
+            let (rows, statuses) = idle_cases_only(conn, rows)?;
             let marked: HashSet<DeadlineId> = supervision_db::mark_missed(conn, &ids(&rows), at)?
                 .into_iter()
                 .collect();
@@ -429,7 +430,7 @@ fn mark_missed(
                 .filter_map(|row| system_urge(row, at))
                 .collect();
             supervision_db::insert_supervisions(conn, &urges)?;
-            let events = system_events(conn, &rows, &marked, "deadline_missed", at)?;
+            let events = system_events(&rows, &marked, &statuses, "deadline_missed", at);
             supervision_db::insert_events(conn, &events)?;
             Ok::<_, ApiError>((marked.len() as u64, urges.len() as u64))
         })?;
@@ -467,16 +468,42 @@ fn mark_due_soon(
         if rows.is_empty() {
             break;
         }
-        due_soon += write_transaction(conn, |conn| {
+        let marked_now = write_transaction(conn, |conn| {
+            let (rows, statuses) = idle_cases_only(conn, rows)?;
             let marked: HashSet<DeadlineId> = supervision_db::mark_due_soon(conn, &ids(&rows), at)?
                 .into_iter()
                 .collect();
-            let events = system_events(conn, &rows, &marked, "deadline_due_soon", at)?;
+            let events = system_events(&rows, &marked, &statuses, "deadline_due_soon", at);
             supervision_db::insert_events(conn, &events)?;
             Ok::<_, ApiError>(marked.len() as u64)
         })?;
+        due_soon += marked_now;
+        // What is left belongs to cases being changed elsewhere (or marked by another sweep
+        // meanwhile): the next sweep's.
+        if marked_now == 0 {
+            break;
+        }
     }
     Ok((planned, due_soon))
+}
+
+/// Locks the cases of a batch's clocks and keeps the clocks of those it locked, with the cases'
+/// statuses. A case a request or another sweep is changing right now is left to the next sweep:
+/// the sweep never waits on a request (nor a request long on the sweep), the case's statistics
+/// are refreshed by one transaction at a time (each reads what the one before committed), and
+/// the sweep takes the case before its clocks, in the order requests do, so the two cannot
+/// deadlock.
+fn idle_cases_only(
+    conn: &mut DbConnection,
+    rows: Vec<DeadlineRow>,
+) -> Result<(Vec<DeadlineRow>, HashMap<CaseId, String>), ApiError> {
+    let case_ids: Vec<CaseId> = rows.iter().map(|row| row.case_id).collect();
+    let statuses = supervision_db::lock_idle_cases(conn, &case_ids)?;
+    let rows = rows
+        .into_iter()
+        .filter(|row| statuses.contains_key(&row.case_id))
+        .collect();
+    Ok((rows, statuses))
 }
 
 fn ids(rows: &[DeadlineRow]) -> Vec<DeadlineId> {
@@ -505,17 +532,14 @@ fn system_urge(row: &DeadlineRow, at: NaiveDateTime) -> Option<NewSupervision> {
 
 /// One system event per marked clock, on its case's timeline.
 fn system_events(
-    conn: &mut DbConnection,
     rows: &[DeadlineRow],
     marked: &HashSet<DeadlineId>,
+    statuses: &HashMap<CaseId, String>,
     action: &str,
     at: NaiveDateTime,
-) -> Result<Vec<NewCaseEvent>, ApiError> {
-    let marked_rows: Vec<&DeadlineRow> = rows.iter().filter(|r| marked.contains(&r.id)).collect();
-    let case_ids: Vec<CaseId> = marked_rows.iter().map(|r| r.case_id).collect();
-    let statuses: HashMap<CaseId, String> = supervision_db::case_statuses(conn, &case_ids)?;
-    Ok(marked_rows
-        .into_iter()
+) -> Vec<NewCaseEvent> {
+    rows.iter()
+        .filter(|r| marked.contains(&r.id))
         .map(|row| {
             let status = statuses.get(&row.case_id).cloned();
             NewCaseEvent {
@@ -537,7 +561,7 @@ fn system_events(
                 .to_string(),
             }
         })
-        .collect())
+        .collect()
 }
 
 /// Runs the sweep every `every` for as long as the server runs, recording each in `metrics`.

@@ -224,6 +224,67 @@ async fn the_server_sweeps_by_itself() {
     assert_eq!(urges["items"].as_array().unwrap().len(), 1);
 }
 
+/// On PostgreSQL a request that is changing a case holds its row until it commits. The sweep
+/// neither waits for it (it would hold its whole batch up, and could deadlock with a request that
+/// then touches one of the batch's clocks) nor works around it (both would refresh the case's
+/// statistics from what each read before the other committed): it leaves that case's clocks to
+/// the next sweep.
+#[tokio::test]
+async fn the_sweep_leaves_a_case_being_changed_to_the_next_sweep() {
+    let app = spawn_app_with(&[("HOTLINE_SWEEP_INTERVAL_SECS", "0")]).await;
+    if !app.db.is_postgres() {
+        // SQLite's one writer: no request is ever midway while the sweep writes.
+        return;
+    }
+    let d = desk(&app).await;
+    let (case, _, sign, _) = dispatched_to(&app, &d, d.cgj).await;
+    app.db
+        .execute(&format!(
+            "UPDATE deadlines SET starts_at = '2020-01-01 00:00:00', \
+             due_at = '2020-01-02 00:00:00', due_soon_at = NULL WHERE id = {}",
+            sign["id"]
+        ))
+        .await;
+    // A request midway: its transaction holds the case, as every change of a case does first.
+    let url = app.db.url();
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    let (release, is_released) = std::sync::mpsc::channel::<()>();
+    let request = std::thread::spawn(move || {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let mut conn = diesel::pg::PgConnection::establish(&url).unwrap();
+        conn.batch_execute(&format!(
+            "BEGIN; SELECT id FROM cases WHERE id = {case} FOR UPDATE;"
+        ))
+        .unwrap();
+        locked.send(()).unwrap();
+        is_released.recv().unwrap();
+        conn.batch_execute("COMMIT").unwrap();
+    });
+    is_locked.recv().unwrap();
+
+    let report = tokio::time::timeout(Duration::from_secs(20), sweep(&app))
+        .await
+        .expect("the sweep waited for the request");
+    assert_eq!(
+        (report["missed"].as_u64(), report["urged"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        deadline(&app, &d.cgj_staff, &sign["id"]).await["missed_marked_at"],
+        Value::Null
+    );
+
+    release.send(()).unwrap();
+    request.join().unwrap();
+    let report = sweep(&app).await;
+    assert_eq!(
+        (report["missed"].as_u64(), report["urged"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(deadline(&app, &d.cgj_staff, &sign["id"]).await["missed_marked_at"].is_string());
+}
+
 #[tokio::test]
 async fn supervisors_press_departments_and_departments_explain_in_writing() {
     let app = spawn_app().await;
