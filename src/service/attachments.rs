@@ -454,6 +454,9 @@ pub fn set_shareable(
     write_transaction(conn, |conn| {
         let row = readable(conn, principal, id)?.row;
         let case = row.case_id.ok_or_else(not_found)?;
+        // A change of the case, like any other: the case first (its statistics are refreshed
+        // by one transaction at a time; see `db::stats`).
+        crate::db::assignments::lock_case(conn, case)?;
         let row = attachment_db::set_shareable(conn, id, changes.shareable)?;
         event_keeping_status(
             conn,
@@ -499,6 +502,9 @@ pub fn remove(
                 ErrorCode::AttachmentRemoved,
                 "the file was removed already",
             ));
+        }
+        if let Some(case) = row.case_id {
+            crate::db::assignments::lock_case(conn, case)?;
         }
         let row = attachment_db::mark_removed(conn, id, by, &reason, now())?;
         if let Some(case) = row.case_id {

@@ -361,6 +361,11 @@ pub fn record_call(
     let (call, survey, row) = write_transaction(conn, |conn| -> Result<_, ApiError> {
         let (case, status) = lock_visible_case(conn, principal, id, None)?;
         let FollowUpTarget { clock, evaluated } = follow_up_target(conn, &case)?;
+        if evaluated.id != case.id {
+            // The call counts in the statistics of the case this one was merged into: that case
+            // too, before anything is written.
+            assignment_db::lock_case(conn, evaluated.id)?;
+        }
         let recorded_at = now();
         let called_at = input
             .called_at

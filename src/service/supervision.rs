@@ -489,10 +489,10 @@ fn mark_due_soon(
 
 /// Locks the cases of a batch's clocks and keeps the clocks of those it locked, with the cases'
 /// statuses. A case a request or another sweep is changing right now is left to the next sweep:
-/// the sweep never waits on a request (nor a request long on the sweep), the case's statistics
-/// are refreshed by one transaction at a time (each reads what the one before committed), and
-/// the sweep takes the case before its clocks, in the order requests do, so the two cannot
-/// deadlock.
+/// the sweep does not wait for a request that holds the case (nor a request long on the sweep),
+/// the case's statistics are refreshed by one transaction at a time (each reads what the one
+/// before committed), and the sweep takes the case before its clocks, in the order requests do,
+/// so the two cannot deadlock.
 fn idle_cases_only(
     conn: &mut DbConnection,
     rows: Vec<DeadlineRow>,
