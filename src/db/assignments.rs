@@ -154,9 +154,13 @@ pub struct NewDeadline<T = NaiveDateTime> {
 
 /// Serialises actions on one case across server processes: PostgreSQL locks the case row until
 /// the transaction ends. SQLite needs nothing, its write transaction already excludes all others.
+/// `FOR NO KEY UPDATE` (no action changes a case's id): it excludes the other actions on the case
+/// and the sweep's batches, but not the key-share locks of rows inserted elsewhere that refer to
+/// the case, such as a read-log batch, which would otherwise wait, and its readers with it, for
+/// the action to commit.
 pub fn lock_case(conn: &mut DbConnection, case_id: CaseId) -> QueryResult<()> {
     if let DbConnection::Postgres(pg) = conn {
-        diesel::sql_query("SELECT id FROM cases WHERE id = $1 FOR UPDATE")
+        diesel::sql_query("SELECT id FROM cases WHERE id = $1 FOR NO KEY UPDATE")
             .bind::<diesel::sql_types::BigInt, _>(case_id)
             .execute(pg)?;
     }

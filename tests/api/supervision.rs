@@ -262,7 +262,7 @@ async fn the_sweep_leaves_a_case_being_changed_to_the_next_sweep() {
         use diesel::connection::SimpleConnection;
         let mut conn = diesel::pg::PgConnection::establish(&url).unwrap();
         conn.batch_execute(&format!(
-            "BEGIN; SELECT id FROM cases WHERE id = {case} FOR UPDATE;"
+            "BEGIN; SELECT id FROM cases WHERE id = {case} FOR NO KEY UPDATE;"
         ))
         .unwrap();
         locked.send(()).unwrap();
