@@ -159,6 +159,7 @@ pub struct NewDeadline<T = NaiveDateTime> {
 /// the case, such as a read-log batch, which would otherwise wait, and its readers with it, for
 /// the action to commit.
 pub fn lock_case(conn: &mut DbConnection, case_id: CaseId) -> QueryResult<()> {
+    super::stats::held(case_id);
     if let DbConnection::Postgres(pg) = conn {
         diesel::sql_query("SELECT id FROM cases WHERE id = $1 FOR NO KEY UPDATE")
             .bind::<diesel::sql_types::BigInt, _>(case_id)

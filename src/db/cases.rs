@@ -414,8 +414,14 @@ pub fn change_status(
     )
     .set((changes, cases::version.eq(expected_version + 1)))
     .returning(cases::all_columns)
-    .get_result(conn)
+    .get_result::<CaseRow>(conn)
     .optional()
+    .inspect(|updated| {
+        // The update holds the row until the transaction ends, as `lock_case` would.
+        if updated.is_some() {
+            super::stats::held(id);
+        }
+    })
 }
 
 /// The read log's insert on PostgreSQL: four arrays whatever the number of reads, in a statement
@@ -796,8 +802,14 @@ pub fn reclassify(
     )
     .set((changes, cases::version.eq(expected_version + 1)))
     .returning(cases::all_columns)
-    .get_result(conn)
+    .get_result::<CaseRow>(conn)
     .optional()
+    .inspect(|updated| {
+        // The update holds the row until the transaction ends, as `lock_case` would.
+        if updated.is_some() {
+            super::stats::held(id);
+        }
+    })
 }
 
 /// Gives the cases stored before their address key existed (SQLite cannot compute SHA-256 in a

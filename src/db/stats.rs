@@ -38,6 +38,8 @@ thread_local! {
     static TOUCHED: RefCell<BTreeSet<CaseId>> = const { RefCell::new(BTreeSet::new()) };
     /// Those of them it created.
     static CREATED: RefCell<BTreeSet<CaseId>> = const { RefCell::new(BTreeSet::new()) };
+    /// The cases it locked (debug builds: see [`touch`]).
+    static HELD: RefCell<BTreeSet<CaseId>> = const { RefCell::new(BTreeSet::new()) };
 }
 
 /// Where the calendar the facts are counted with (working time, local days) is kept: one per
@@ -90,9 +92,22 @@ fn calendar() -> QueryResult<Arc<WorkingCalendar>> {
         .ok_or_else(|| unreadable("statistics need the calendar: none was loaded"))
 }
 
-/// Notes that the running write transaction changed `case`.
+/// Notes that the running write transaction changed `case`. In debug builds (the tests) it
+/// must have locked the case first, or created it: two transactions refreshing one case's
+/// statistics at once would each count from what the other had not committed yet.
 pub fn touch(case: CaseId) {
+    debug_assert!(
+        HELD.with(|h| h.borrow().contains(&case)) || CREATED.with(|c| c.borrow().contains(&case)),
+        "case {case} changed without its lock (`db::assignments::lock_case`)"
+    );
     TOUCHED.with(|t| t.borrow_mut().insert(case));
+}
+
+/// Notes that the running write transaction holds `case` (debug builds).
+pub(super) fn held(case: CaseId) {
+    if cfg!(debug_assertions) {
+        HELD.with(|h| h.borrow_mut().insert(case));
+    }
 }
 
 /// Notes that the running write transaction created `case` (registration, the one place cases
@@ -106,11 +121,13 @@ pub fn created(case: CaseId) {
 pub(super) fn forget_touched() {
     TOUCHED.with(|t| t.borrow_mut().clear());
     CREATED.with(|c| c.borrow_mut().clear());
+    HELD.with(|h| h.borrow_mut().clear());
 }
 
 /// Refreshes the facts of every case the transaction touched (called by `write_transaction`
 /// just before it commits).
 pub(super) fn refresh_touched(conn: &mut DbConnection) -> QueryResult<()> {
+    HELD.with(|h| h.borrow_mut().clear());
     let created = CREATED.with(|c| std::mem::take(&mut *c.borrow_mut()));
     let (created, touched): (Vec<CaseId>, Vec<CaseId>) = TOUCHED
         .with(|t| std::mem::take(&mut *t.borrow_mut()))

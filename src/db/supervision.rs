@@ -319,6 +319,9 @@ pub fn lock_idle_cases(
         DbConnection::Postgres(pg) => query.for_no_key_update().skip_locked().load(pg)?,
         DbConnection::Sqlite(sqlite) => query.load(sqlite)?,
     };
+    for (case, _) in &rows {
+        super::stats::held(*case);
+    }
     Ok(rows.into_iter().collect())
 }
 
