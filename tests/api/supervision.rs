@@ -32,6 +32,28 @@ async fn sweep(app: &TestApp) -> Value {
     .unwrap()
 }
 
+/// Makes `clock` one that ran out long ago (and was never worked out as due soon).
+async fn ran_out_long_ago(app: &TestApp, clock: &Value) {
+    app.db
+        .execute(&format!(
+            "UPDATE deadlines SET starts_at = '2020-01-01 00:00:00', \
+             due_at = '2020-01-02 00:00:00', due_soon_at = NULL WHERE id = {}",
+            clock["id"]
+        ))
+        .await;
+}
+
+/// Makes `clock` end within the hour: due soon, not missed.
+async fn ends_within_the_hour(app: &TestApp, clock: &Value) {
+    let soon = (chrono::Utc::now() + chrono::Duration::hours(1)).format("%F %T");
+    app.db
+        .execute(&format!(
+            "UPDATE deadlines SET due_at = '{soon}', due_soon_at = NULL WHERE id = {}",
+            clock["id"]
+        ))
+        .await;
+}
+
 async fn deadline(app: &TestApp, token: &str, id: &Value) -> Value {
     json_of(
         app.get_as(token, &format!("/api/v1/deadlines/{id}")).await,
@@ -67,13 +89,7 @@ async fn the_sweep_marks_missed_clocks_once_and_urges_their_departments() {
     let d = desk(&app).await;
     let (case, assignment, sign, reply) = dispatched_to(&app, &d, d.cgj).await;
     // The sign clock ran out long ago.
-    app.db
-        .execute(&format!(
-            "UPDATE deadlines SET starts_at = '2020-01-01 00:00:00', \
-             due_at = '2020-01-02 00:00:00', due_soon_at = NULL WHERE id = {}",
-            sign["id"]
-        ))
-        .await;
+    ran_out_long_ago(&app, &sign).await;
 
     // Two sweeps at once: between them the clock is marked and urged once.
     let (first, second) = tokio::join!(sweep(&app), sweep(&app));
@@ -166,13 +182,7 @@ async fn the_sweep_marks_missed_clocks_once_and_urges_their_departments() {
     assert_eq!(late["overdue"], false);
 
     // The reply clock comes within an hour of its end: the sweep marks it due soon, once.
-    let soon = (chrono::Utc::now() + chrono::Duration::hours(1)).format("%F %T");
-    app.db
-        .execute(&format!(
-            "UPDATE deadlines SET due_at = '{soon}', due_soon_at = NULL WHERE id = {}",
-            reply["id"]
-        ))
-        .await;
+    ends_within_the_hour(&app, &reply).await;
     let report = sweep(&app).await;
     assert_eq!(report["due_soon"], 1, "{report}");
     assert_eq!(report["missed"], 0, "{report}");
@@ -239,20 +249,8 @@ async fn the_sweep_leaves_a_case_being_changed_to_the_next_sweep() {
     let d = desk(&app).await;
     let (case, _, sign, reply) = dispatched_to(&app, &d, d.cgj).await;
     // The sign clock ran out long ago; the reply clock comes within an hour of its end.
-    let soon = (chrono::Utc::now() + chrono::Duration::hours(1)).format("%F %T");
-    app.db
-        .execute(&format!(
-            "UPDATE deadlines SET starts_at = '2020-01-01 00:00:00', \
-             due_at = '2020-01-02 00:00:00', due_soon_at = NULL WHERE id = {}",
-            sign["id"]
-        ))
-        .await;
-    app.db
-        .execute(&format!(
-            "UPDATE deadlines SET due_at = '{soon}', due_soon_at = NULL WHERE id = {}",
-            reply["id"]
-        ))
-        .await;
+    ran_out_long_ago(&app, &sign).await;
+    ends_within_the_hour(&app, &reply).await;
     // A request midway: its transaction holds the case, as every change of a case does first.
     let url = app.db.url();
     let (locked, is_locked) = std::sync::mpsc::channel();
