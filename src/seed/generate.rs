@@ -8,13 +8,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{NaiveDateTime, TimeDelta};
-use diesel::ExpressionMethods;
 
 use super::write::{Batch, OrganisationRows, Ts};
 use crate::db::assignments::{NewAssignment, NewDeadline};
 use crate::db::cases::{ComplainantRow, NewCase, NewCaseEvent};
 use crate::db::follow_up::NewFollowUpCall;
-use crate::db::schema::{assignments, case_events, cases, deadlines, follow_up_calls, surveys};
 use crate::db::surveys::{NewSurvey, TemplateRow};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::case::{CaseStatus, Channel, Closure};
@@ -763,7 +761,7 @@ impl Timeline {
         details: serde_json::Value,
     ) {
         batch.events.push((
-            case_events::id.eq(self.next_event),
+            self.next_event,
             NewCaseEvent {
                 case_id: self.case_id,
                 occurred_at: Ts::new(at),
@@ -878,7 +876,7 @@ fn deadline(
         ClockEnd::Cancelled(at) => (DeadlineState::Cancelled, None, at),
     };
     batch.deadlines.push((
-        deadlines::id.eq(*next_id),
+        *next_id,
         NewDeadline {
             kind,
             case_id,
@@ -1423,18 +1421,14 @@ impl Generator {
                         false,
                     ),
                 );
-                batch
-                    .surveys
-                    .push((surveys::id.eq(survey_id.get()), survey));
+                batch.surveys.push((survey_id.get(), survey));
             }
             timeline.event(batch, attempt.at, operating, action, after, details);
-            calls.push((follow_up_calls::id.eq(self.next_call), call));
+            calls.push((self.next_call, call));
             self.next_call += 1;
         }
         if let Some((survey_id, survey)) = invitation {
-            batch
-                .surveys
-                .push((surveys::id.eq(survey_id.get()), survey));
+            batch.surveys.push((survey_id.get(), survey));
         }
         match plan.as_ref().and_then(|plan| plan.decision) {
             Some(Decision::Close(at, reason, note)) => {
@@ -1532,7 +1526,7 @@ impl Generator {
         let worker =
             |done: Option<((UserId, Role), NaiveDateTime)>| done.map(|((user, _), _)| user);
         batch.assignments.push((
-            assignments::id.eq(assignment_id),
+            assignment_id,
             NewAssignment {
                 case_id: id,
                 department_id: lead,
@@ -1794,7 +1788,7 @@ impl Generator {
             (None, None)
         };
         batch.cases.push((
-            cases::id.eq(id.get()),
+            id.get(),
             NewCase {
                 case_no: format!("{local_day}-{sequence:06}"),
                 channel: Channel::parse(channel).expect("a channel of CHANNELS"),

@@ -31,19 +31,71 @@ use crate::domain::role::Role;
 /// SQLite's limit of 32,766 bound values per statement.
 const CHUNK: usize = 256;
 
-/// A row with its id, assigned here in advance so that the seed never reads ids back.
-pub(super) type WithId<Id, Row> = (diesel::dsl::Eq<Id, i64>, Row);
+/// One table's rows of a batch, each with its id, assigned here in advance so that the seed never
+/// reads ids back. The ids are kept twice: inside the rows as SQLite's multi-row INSERTs bind them
+/// (owned, so that every full chunk reuses one prepared statement), and apart for PostgreSQL's
+/// COPY, which sorts the rows by them (see `copy_rows`).
+pub(super) struct Rows<Id: Expression<SqlType = BigInt>, Row> {
+    with_ids: Vec<(diesel::dsl::Eq<Id, i64>, Row)>,
+    ids: Vec<i64>,
+}
+
+impl<Id: Expression<SqlType = BigInt> + Default, Row> Rows<Id, Row> {
+    pub(super) fn push(&mut self, (id, row): (i64, Row)) {
+        self.ids.push(id);
+        self.with_ids.push((Id::default().eq(id), row));
+    }
+
+    pub(super) fn append(&mut self, rows: &mut Vec<(i64, Row)>) {
+        rows.drain(..).for_each(|row| self.push(row));
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn clear(&mut self) {
+        self.ids.clear();
+        self.with_ids.clear();
+    }
+
+    /// The rows in id order, with the first and last id; an error unless the ids are consecutive.
+    fn in_id_order(&self, table: &'static str) -> QueryResult<Option<(Vec<&Row>, i64, i64)>> {
+        let mut order: Vec<usize> = (0..self.ids.len()).collect();
+        order.sort_unstable_by_key(|&i| self.ids[i]);
+        let (Some(&first), Some(&last)) = (order.first(), order.last()) else {
+            return Ok(None);
+        };
+        let (first, last) = (self.ids[first], self.ids[last]);
+        if (order.windows(2)).any(|pair| self.ids[pair[1]] != self.ids[pair[0]] + 1) {
+            return Err(diesel::result::Error::QueryBuilderError(
+                format!("the seeded {table} ids are not consecutive").into(),
+            ));
+        }
+        let rows = order.into_iter().map(|i| &self.with_ids[i].1).collect();
+        Ok(Some((rows, first, last)))
+    }
+}
+
+impl<Id: Expression<SqlType = BigInt>, Row> Default for Rows<Id, Row> {
+    fn default() -> Self {
+        Rows {
+            with_ids: Vec::new(),
+            ids: Vec::new(),
+        }
+    }
+}
 
 /// One transaction's worth of rows.
 #[derive(Default)]
 pub(super) struct Batch {
-    pub cases: Vec<WithId<cases::id, NewCase<Ts>>>,
+    pub cases: Rows<cases::id, NewCase<Ts>>,
     pub complainants: Vec<ComplainantRow>,
-    pub events: Vec<WithId<case_events::id, NewCaseEvent<Ts>>>,
-    pub assignments: Vec<WithId<assignments::id, NewAssignment<Ts>>>,
-    pub deadlines: Vec<WithId<deadlines::id, NewDeadline<Ts>>>,
-    pub follow_up_calls: Vec<WithId<follow_up_calls::id, NewFollowUpCall<Ts>>>,
-    pub surveys: Vec<WithId<surveys::id, NewSurvey<Ts>>>,
+    pub events: Rows<case_events::id, NewCaseEvent<Ts>>,
+    pub assignments: Rows<assignments::id, NewAssignment<Ts>>,
+    pub deadlines: Rows<deadlines::id, NewDeadline<Ts>>,
+    pub follow_up_calls: Rows<follow_up_calls::id, NewFollowUpCall<Ts>>,
+    pub surveys: Rows<surveys::id, NewSurvey<Ts>>,
     /// The batch's cases' ids, first and last (they are consecutive).
     pub case_ids: Option<(i64, i64)>,
     /// Per-day counters reached in this batch (`YYYYMMDD` → last value).
@@ -145,8 +197,8 @@ impl ToSql<Timestamp, Pg> for Ts {
     }
 }
 
-/// Inserts `rows` into `table` in chunks of [`CHUNK`] rows: every full chunk reuses one prepared
-/// statement; the rest goes in one statement of its own.
+/// Inserts `rows` into `table` in chunks of [`CHUNK`] rows (SQLite): every full chunk reuses one
+/// prepared statement; the rest goes in one statement of its own.
 macro_rules! insert_rows {
     ($conn:expr, $table:expr, $rows:expr) => {{
         let rows = $rows;
@@ -162,11 +214,74 @@ macro_rules! insert_rows {
     }};
 }
 
+/// Copies `rows` into `table` (PostgreSQL): one `COPY … FROM STDIN (FORMAT binary)` of the
+/// product's `Insertable`s, which PostgreSQL takes in without parsing and planning a statement
+/// per 256 rows. Diesel copies only flat `Insertable`s, and the seed's ids travel beside the
+/// models, so the ids come from the table's identity sequence instead: the rows go in id order,
+/// the sequence is set to hand out the first id next, and afterwards it must have handed out
+/// exactly the last one (the batch holds the seeded tables against other writers), else the
+/// transaction is rolled back.
+macro_rules! copy_rows {
+    ($conn:expr, $table:expr, $name:literal, $rows:expr) => {{
+        if let Some((rows, first, last)) = $rows.in_id_order($name)? {
+            move_sequence($conn, $name, first)?;
+            diesel::copy_from($table)
+                .from_insertable(rows)
+                .execute($conn)?;
+            if last_handed_out($conn, $name)? != last {
+                return Err(diesel::result::Error::QueryBuilderError(
+                    concat!("another session took ids of ", $name, " during the seed").into(),
+                ));
+            }
+        }
+    }};
+}
+
+/// Sets `table`'s identity sequence so that its next value is `next`.
+fn move_sequence(conn: &mut PgConnection, table: &str, next: i64) -> QueryResult<()> {
+    diesel::sql_query("SELECT setval(pg_get_serial_sequence($1, 'id'), $2, false)")
+        .bind::<Text, _>(table)
+        .bind::<BigInt, _>(next)
+        .execute(conn)
+        .map(drop)
+}
+
+/// The last value this session took from `table`'s identity sequence.
+fn last_handed_out(conn: &mut PgConnection, table: &str) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Last {
+        #[diesel(sql_type = BigInt)]
+        value: i64,
+    }
+    diesel::sql_query("SELECT currval(pg_get_serial_sequence($1, 'id')) AS value")
+        .bind::<Text, _>(table)
+        .get_result::<Last>(conn)
+        .map(|last| last.value)
+}
+
 /// The keyword index's insert trigger on SQLite (its name and its `CREATE TRIGGER` statement as
 /// the schema has it), which the seed replaces by one bulk insert per batch.
 pub(super) struct FtsTrigger {
     name: String,
     sql: String,
+}
+
+/// Moves the per-day case counters up to the batch's last numbers (`$greatest`: the backend's
+/// name for the larger of two values).
+macro_rules! write_counters {
+    ($conn:expr, $counters:expr, $greatest:literal) => {
+        for (day, last) in $counters {
+            diesel::sql_query(concat!(
+                "INSERT INTO case_counters (day, last_value) VALUES ($1, $2) \
+                 ON CONFLICT (day) DO UPDATE SET last_value = ",
+                $greatest,
+                "(case_counters.last_value, excluded.last_value)"
+            ))
+            .bind::<Text, _>(day)
+            .bind::<BigInt, _>(last)
+            .execute($conn)?;
+        }
+    };
 }
 
 /// Writes one batch in one transaction.
@@ -176,28 +291,6 @@ pub(super) fn write_batch(
     fts: Option<&FtsTrigger>,
 ) -> QueryResult<()> {
     write_transaction(conn, |conn| {
-        macro_rules! write {
-            ($c:expr, $greatest:literal) => {{
-                insert_rows!($c, cases::table, &batch.cases);
-                insert_rows!($c, complainants::table, &batch.complainants);
-                insert_rows!($c, case_events::table, &batch.events);
-                insert_rows!($c, assignments::table, &batch.assignments);
-                insert_rows!($c, deadlines::table, &batch.deadlines);
-                insert_rows!($c, follow_up_calls::table, &batch.follow_up_calls);
-                insert_rows!($c, surveys::table, &batch.surveys);
-                for (day, last) in &batch.counters {
-                    diesel::sql_query(concat!(
-                        "INSERT INTO case_counters (day, last_value) VALUES ($1, $2) \
-                         ON CONFLICT (day) DO UPDATE SET last_value = ",
-                        $greatest,
-                        "(case_counters.last_value, excluded.last_value)"
-                    ))
-                    .bind::<Text, _>(day)
-                    .bind::<BigInt, _>(last)
-                    .execute($c)?;
-                }
-            }};
-        }
         match conn {
             DbConnection::Sqlite(c) => {
                 // Indexing the batch's cases in one statement costs half of what the trigger's
@@ -206,7 +299,14 @@ pub(super) fn write_batch(
                 if let Some(fts) = fts {
                     c.batch_execute(&format!("DROP TRIGGER \"{}\"", fts.name))?;
                 }
-                write!(c, "max");
+                insert_rows!(c, cases::table, &batch.cases.with_ids);
+                insert_rows!(c, complainants::table, &batch.complainants);
+                insert_rows!(c, case_events::table, &batch.events.with_ids);
+                insert_rows!(c, assignments::table, &batch.assignments.with_ids);
+                insert_rows!(c, deadlines::table, &batch.deadlines.with_ids);
+                insert_rows!(c, follow_up_calls::table, &batch.follow_up_calls.with_ids);
+                insert_rows!(c, surveys::table, &batch.surveys.with_ids);
+                write_counters!(c, &batch.counters, "max");
                 if let (Some(fts), Some((first, last))) = (fts, batch.case_ids) {
                     diesel::sql_query(
                         "INSERT INTO cases_fts (rowid, title, description) \
@@ -218,7 +318,30 @@ pub(super) fn write_batch(
                     c.batch_execute(&fts.sql)?;
                 }
             }
-            DbConnection::Postgres(c) => write!(c, "GREATEST"),
+            DbConnection::Postgres(c) => {
+                // Readers go on; writers wait for the batch, so the identity sequences hand
+                // their values to the seed alone (see `copy_rows`).
+                c.batch_execute(
+                    "LOCK TABLE cases, complainants, case_events, assignments, deadlines, \
+                     follow_up_calls, surveys IN EXCLUSIVE MODE",
+                )?;
+                copy_rows!(c, cases::table, "cases", batch.cases);
+                let complainants: Vec<&ComplainantRow> = batch.complainants.iter().collect();
+                diesel::copy_from(complainants::table)
+                    .from_insertable(complainants)
+                    .execute(c)?;
+                copy_rows!(c, case_events::table, "case_events", batch.events);
+                copy_rows!(c, assignments::table, "assignments", batch.assignments);
+                copy_rows!(c, deadlines::table, "deadlines", batch.deadlines);
+                copy_rows!(
+                    c,
+                    follow_up_calls::table,
+                    "follow_up_calls",
+                    batch.follow_up_calls
+                );
+                copy_rows!(c, surveys::table, "surveys", batch.surveys);
+                write_counters!(c, &batch.counters, "GREATEST");
+            }
         }
         Ok(())
     })
@@ -492,6 +615,34 @@ pub(super) fn leave_wal(conn: &mut DbConnection) -> bool {
 mod tests {
     use super::*;
     use chrono::TimeDelta;
+
+    #[test]
+    fn rows_are_copied_in_id_order_and_only_without_gaps() {
+        let mut rows = Rows::<surveys::id, &str>::default();
+        assert!(rows.in_id_order("surveys").unwrap().is_none());
+        // An invitation's id is taken before the phone surveys' and its row pushed after them.
+        for row in [
+            (11, "phone 1"),
+            (12, "phone 2"),
+            (10, "invitation"),
+            (13, "next"),
+        ] {
+            rows.push(row);
+        }
+        let (in_order, first, last) = rows.in_id_order("surveys").unwrap().unwrap();
+        assert_eq!(in_order, [&"invitation", &"phone 1", &"phone 2", &"next"]);
+        assert_eq!((first, last), (10, 13));
+        rows.push((15, "after a gap"));
+        assert!(rows.in_id_order("surveys").is_err());
+        rows.clear();
+        for row in [(1, "one"), (1, "one again"), (3, "three")] {
+            rows.push(row);
+        }
+        assert!(rows.in_id_order("surveys").is_err());
+        rows.clear();
+        rows.append(&mut vec![(7, "again")]);
+        assert_eq!(rows.len(), 1);
+    }
 
     #[test]
     fn timestamp_text_is_what_diesel_would_bind() {
