@@ -1,7 +1,8 @@
 //! What the seed does to the database, in the style of the db layer (every function answers a
 //! `QueryResult`): reading what it builds on (organisation, counters, the last ids), writing one
-//! batch of rows per transaction through the product's own `Insertable`s in multi-row INSERTs of
-//! a fixed size, and the SQLite settings around that (rollback journal, bulk FTS5 indexing).
+//! batch of rows per transaction through the product's own `Insertable`s (multi-row INSERTs of a
+//! fixed size on SQLite, one binary COPY per table on PostgreSQL), and the SQLite settings around
+//! that (rollback journal, bulk FTS5 indexing).
 
 use std::collections::HashMap;
 

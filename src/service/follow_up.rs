@@ -145,15 +145,24 @@ struct FollowUpTarget {
     evaluated: CaseRow,
 }
 
-/// The follow-up a case is in: its own (awaiting follow-up), or, for a case merged into another,
-/// the follow-up its citizen gets once the surviving case's result is approved.
+/// The follow-up a case (locked by the caller) is in: its own (awaiting follow-up), or, for a case
+/// merged into another, the follow-up its citizen gets once the surviving case's result is
+/// approved. The surviving case is locked too, before the clock is read: its approval or redo
+/// restarts or ends this citizen's clock, and a call waiting on it then reads the clock as that
+/// left it.
 fn follow_up_target(conn: &mut DbConnection, case: &CaseRow) -> Result<FollowUpTarget, ApiError> {
     let status = case.status;
     let merged_into = case
         .merged_into
         .filter(|_| status == CaseStatus::Closed && case.closure == Some(Closure::Merged));
     let evaluated = match merged_into {
-        Some(into) => surviving_case(conn, into)?,
+        Some(into) => {
+            let surviving = surviving_case(conn, into)?.id;
+            // The call counts in the surviving case's statistics as well. Read again once held:
+            // an approval waited for has changed it.
+            assignment_db::lock_case(conn, surviving)?;
+            stored(case_db::find_case(conn, surviving)?, "case merged into")?
+        }
         None => {
             transition(status, CaseMove::FollowUpAttempt).map_err(conflict)?;
             case.clone()
@@ -361,11 +370,6 @@ pub fn record_call(
     let (call, survey, row) = write_transaction(conn, |conn| -> Result<_, ApiError> {
         let (case, status) = lock_visible_case(conn, principal, id, None)?;
         let FollowUpTarget { clock, evaluated } = follow_up_target(conn, &case)?;
-        if evaluated.id != case.id {
-            // The call counts in the statistics of the case this one was merged into: that case
-            // too, before anything is written.
-            assignment_db::lock_case(conn, evaluated.id)?;
-        }
         let recorded_at = now();
         let called_at = input
             .called_at

@@ -690,6 +690,68 @@ async fn citizens_of_merged_cases_are_followed_up_for_the_surviving_case() {
     .await;
 }
 
+/// A call for a merged case's citizen waits while the surviving case is being changed (its
+/// approval restarts the citizen's clock, its redo ends it), then reads the clock as that left
+/// it: here a redo of the surviving case, done by a raw transaction, ends the clock meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merged_citizens_call_waits_for_the_surviving_case_and_sees_its_change() {
+    let app = spawn_app().await;
+    if !app.db.is_postgres() {
+        // SQLite's one writer: the call's transaction never overlaps another.
+        return;
+    }
+    let d = desk(&app).await;
+    let surviving = accepted_case(&app, &d, &complaint(true, false)).await;
+    let merged = accepted_case(&app, &d, &complaint(true, false)).await;
+    json_of(
+        post(
+            &app,
+            &d.operator,
+            &format!("/api/v1/cases/{merged}/merge"),
+            json!({"into_case_id": surviving}),
+        )
+        .await,
+        200,
+        "merge",
+    )
+    .await;
+    approve(&app, &d, surviving).await;
+
+    let url = app.db.url();
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    let (release, is_released) = std::sync::mpsc::channel::<()>();
+    let change = std::thread::spawn(move || {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let mut conn = diesel::pg::PgConnection::establish(&url).unwrap();
+        conn.batch_execute(&format!(
+            "BEGIN; SELECT id FROM cases WHERE id = {surviving} FOR NO KEY UPDATE; \
+             UPDATE deadlines SET state = 'cancelled' WHERE case_id = {merged} AND state = 'running';"
+        ))
+        .unwrap();
+        locked.send(()).unwrap();
+        is_released.recv().unwrap();
+        conn.batch_execute("COMMIT").unwrap();
+    });
+    is_locked.recv().unwrap();
+    let calling = async {
+        let response = call(&app, &d.operator, merged, reached("yes", "satisfied")).await;
+        (response, std::time::Instant::now())
+    };
+    let releasing = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        release.send(()).unwrap();
+        std::time::Instant::now()
+    };
+    let ((response, answered), released) = tokio::join!(calling, releasing);
+    change.join().unwrap();
+    assert!(
+        answered >= released,
+        "the call waited for the surviving case"
+    );
+    assert_problem(response, 409, "follow_up_ended").await;
+}
+
 #[tokio::test]
 async fn attempts_are_listed_across_cases_with_filters_and_without_words_for_outsiders() {
     let app = spawn_app().await;
