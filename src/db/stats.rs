@@ -30,7 +30,7 @@ use crate::domain::ids::{AssignmentId, CaseId, CategoryId, DepartmentId, UserId}
 use crate::domain::sla::CaseKind;
 use crate::domain::stat_facts::{
     AssignmentRecord, CaseFacts, CaseRecord, CaseRecords, ClockRecord, Counts, DayFigures,
-    Exclusion, Figure, FollowUpRecord, case_facts, difference,
+    DayTotals, Exclusion, Figure, FollowUpRecord, case_facts, difference,
 };
 
 thread_local! {
@@ -1050,14 +1050,14 @@ where
         .filter(cases::id.between(first, last))
         .select((diesel::dsl::min(cases::id), diesel::dsl::max(cases::id)))
         .first(conn)?;
-    let mut out = Recomputed {
-        cases: 0,
-        days: BTreeMap::new(),
-        max_gap: 0,
-    };
     let (Some(low), Some(high)) = (low, high) else {
-        return Ok(out);
+        return Ok(Recomputed {
+            cases: 0,
+            days: BTreeMap::new(),
+            max_gap: 0,
+        });
     };
+    let (mut cases, mut totals) = (0, DayTotals::default());
     let mut first = low.0;
     while first <= high.0 {
         let last = (first + BATCH - 1).min(high.0);
@@ -1067,23 +1067,18 @@ where
         let mut batch = Vec::with_capacity(ids.len());
         for id in ids {
             let facts = case_facts(&records[&id], calendar);
-            for c in facts.contributions() {
-                if let Figure::ReplyDue { gap, .. } = c.figure {
-                    out.max_gap = out.max_gap.max(gap);
-                }
-                out.days
-                    .entry((c.grouping, c.day, c.key))
-                    .or_default()
-                    .apply(c.figure, 1);
-            }
+            totals.add(&facts);
             batch.push((id, facts));
         }
-        out.cases += batch.len();
+        cases += batch.len();
         each_batch(conn, (CaseId(first), CaseId(last)), batch)?;
         first = last + 1;
     }
-    out.days.retain(|_, figures| !figures.is_empty());
-    Ok(out)
+    Ok(Recomputed {
+        cases,
+        max_gap: totals.max_gap(),
+        days: totals.into_rows(),
+    })
 }
 
 /// Every stored per-day row.
