@@ -255,6 +255,10 @@ pub struct WebhookSettings {
     pub disable_after: Duration,
     /// How often the delivery worker looks for work when it found none.
     pub poll: Duration,
+    /// How long an event every webhook has had (each delivery succeeded or failed for good)
+    /// stays in the outbox, to be listed and replayed, before it is pruned with its deliveries
+    /// (`HOTLINE_WEBHOOK_RETENTION_DAYS`, default 7).
+    pub retention: Duration,
     /// Whether this process runs the delivery worker (`HOTLINE_WEBHOOK_WORKER`, default on;
     /// several servers on PostgreSQL may all run it, or only some).
     pub worker: bool,
@@ -272,6 +276,7 @@ impl std::fmt::Debug for WebhookSettings {
             .field("retry_for", &self.retry_for)
             .field("disable_after", &self.disable_after)
             .field("poll", &self.poll)
+            .field("retention", &self.retention)
             .field("worker", &self.worker)
             .field("key", &self.key.map(|_| "(set)"))
             .finish()
@@ -441,6 +446,10 @@ impl Settings {
                 bounded_int(raw, 10, 60_000)
             })
             .map(Duration::from_millis)?,
+            retention: parse_var(&get, "HOTLINE_WEBHOOK_RETENTION_DAYS", "7", |raw| {
+                bounded_int(raw, 1, 3650)
+            })
+            .map(|days: u64| Duration::from_secs(days * 86400))?,
             key: parse_var(&get, "HOTLINE_WEBHOOK_KEY", "", |raw| {
                 if raw.is_empty() {
                     return Ok(None);
@@ -665,6 +674,18 @@ mod tests {
         assert_eq!(s.cors_origins, CorsOrigins::None);
         assert_eq!(s.jwt.algorithm, JwtAlgorithm::Hs256);
         assert_eq!(s.jwt.access_ttl, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn the_webhook_outbox_keeps_a_week_unless_told_between_a_day_and_ten_years() {
+        let days = |n: u64| Duration::from_secs(n * 86400);
+        assert_eq!(settings(&[]).unwrap().webhooks.retention, days(7));
+        let set = |value| settings(&[("HOTLINE_WEBHOOK_RETENTION_DAYS", value)]);
+        assert_eq!(set("30").unwrap().webhooks.retention, days(30));
+        for bad in ["0", "3651", "-1", "1.5", "a week"] {
+            let e = set(bad).unwrap_err();
+            assert_eq!(e.variable, "HOTLINE_WEBHOOK_RETENTION_DAYS", "{bad}");
+        }
     }
 
     #[test]

@@ -893,8 +893,8 @@ pub enum Round {
 
 /// The delivery worker: rounds back to back while they come back full, otherwise a pause of
 /// `poll` (so that under a steady stream of changes the outbox is handed out in batches, not in
-/// a write transaction per change); outbox events every webhook has had for a week are
-/// forgotten once an hour.
+/// a write transaction per change); outbox events every webhook has had for longer than the
+/// retention period are forgotten at start and once an hour.
 pub async fn deliver_periodically(
     db: Db,
     settings: WebhookSettings,
@@ -915,7 +915,8 @@ pub async fn deliver_periodically(
         }
         if last_prune.is_none_or(|at| at.elapsed() > Duration::from_secs(3600)) {
             last_prune = Some(Instant::now());
-            let before = now() - chrono::Duration::days(7);
+            let retention = chrono::TimeDelta::seconds(settings.retention.as_secs() as i64);
+            let before = now() - retention;
             // Batch after batch, each its own short transaction, until one is not full.
             loop {
                 let pruned = db

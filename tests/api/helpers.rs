@@ -333,6 +333,11 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
 /// A second server on the database of `other` (it does not own the database: nothing is dropped
 /// when it goes).
 pub async fn spawn_server_on(other: &TestDatabase) -> TestApp {
+    spawn_server_on_with(other, &[]).await
+}
+
+/// [`spawn_server_on`] with extra environment settings.
+pub async fn spawn_server_on_with(other: &TestDatabase, extra: &[(&str, &str)]) -> TestApp {
     let shared = match other {
         TestDatabase::Sqlite { dir } => TestDatabase::Shared {
             url: format!("sqlite://{}", dir.join("hotline.db").display()),
@@ -340,7 +345,7 @@ pub async fn spawn_server_on(other: &TestDatabase) -> TestApp {
         TestDatabase::Postgres { .. } => TestDatabase::Shared { url: other.url() },
         TestDatabase::Shared { url } => TestDatabase::Shared { url: url.clone() },
     };
-    spawn_on(shared, &[]).await
+    spawn_on(shared, extra).await
 }
 
 async fn spawn_on(db: TestDatabase, extra: &[(&str, &str)]) -> TestApp {

@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with, spawn_server_on_with};
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -664,4 +664,73 @@ async fn a_webhook_failing_for_its_whole_allowance_is_disabled_and_says_why() {
     assert_eq!(enabled["active"], true);
     assert!(enabled["disabled_reason"].is_null() && enabled["failing_since"].is_null());
     receiver.server.stop(true).await;
+}
+
+/// The outbox forgets an event every webhook has had once it is older than
+/// `HOTLINE_WEBHOOK_RETENTION_DAYS`, with its deliveries, and keeps the younger ones: a server
+/// prunes at its start (then hourly). Two delivered events are made 2 days and 12 hours old; a
+/// server keeping a day's worth prunes the first and, in the same pass, keeps the second.
+#[tokio::test]
+async fn settled_events_are_forgotten_after_the_retention_period_and_not_before() {
+    let app = spawn_app_with(FAST).await;
+    app.load_demo().await;
+    let admin = app.token("admin").await;
+    let (_, a) = client(&app, &admin, "小程序甲").await;
+    let receiver = Receiver::start(free_port(), vec![]).await;
+    let created: Value = app
+        .post_as(
+            Some(&a),
+            "/api/v1/webhooks",
+            &json!({"url": receiver.url(), "event_types": ["case.registered"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let hook = created["id"].as_i64().unwrap();
+    let mut cases = Vec::new();
+    for external_ref in ["older", "younger"] {
+        let case: Value = app
+            .post_as(Some(&a), "/api/v1/cases", &complaint(external_ref))
+            .await
+            .json()
+            .await
+            .unwrap();
+        cases.push(case["id"].clone());
+    }
+    let delivered = deliveries_when(&app, &a, hook, |deliveries| {
+        (deliveries.len() == 2 && deliveries.iter().all(|d| d["state"] == "succeeded"))
+            .then(|| json!(deliveries))
+    })
+    .await;
+    let event_of = |case: &Value| {
+        (delivered.as_array().unwrap().iter())
+            .find(|d| &d["case_id"] == case)
+            .map(|d| d["event_id"].clone())
+            .unwrap()
+    };
+    for (case, age) in [
+        (&cases[0], chrono::Duration::days(2)),
+        (&cases[1], chrono::Duration::hours(12)),
+    ] {
+        let at = (chrono::Utc::now() - age).format("%F %T");
+        app.db
+            .execute(&format!(
+                "UPDATE webhook_events SET fanned_out_at = '{at}' WHERE id = {}",
+                event_of(case)
+            ))
+            .await;
+    }
+
+    let mut settings = FAST.to_vec();
+    settings.push(("HOTLINE_WEBHOOK_RETENTION_DAYS", "1"));
+    let pruning = spawn_server_on_with(&app.db, &settings).await;
+    let left = deliveries_when(&pruning, &a, hook, |deliveries| {
+        (deliveries.len() < 2).then(|| json!(deliveries))
+    })
+    .await;
+    let left = left.as_array().unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["case_id"], cases[1]);
+    assert_eq!(left[0]["event_id"], event_of(&cases[1]));
 }
