@@ -586,19 +586,14 @@ pub const PRUNE_BATCH: i64 = 10_000;
 /// Forgets events every webhook has had for longer than `before` (and whose deliveries are
 /// settled), with those deliveries and attempts: the outbox does not grow without end.
 pub fn prune(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
-    let old_events = webhook_events::table
-        .filter(webhook_events::fanned_out_at.lt(before))
-        .select(webhook_events::id);
-    let unsettled: Vec<i64> = webhook_deliveries::table
-        .filter(webhook_deliveries::state.eq(PENDING))
-        .filter(webhook_deliveries::event_id.eq_any(old_events))
-        .select(webhook_deliveries::event_id)
-        .limit(1000)
-        .load(conn)?;
-    // The oldest first, by id: they lead the table, so the scan stops soon.
+    let pending = webhook_deliveries::table
+        .filter(webhook_deliveries::event_id.eq(webhook_events::id))
+        .filter(webhook_deliveries::state.eq(PENDING));
+    // The oldest first, by id: they lead the table, so the scan stops soon. An event with a
+    // delivery still pending stays, however many there are.
     let old: Vec<i64> = webhook_events::table
         .filter(webhook_events::fanned_out_at.lt(before))
-        .filter(webhook_events::id.ne_all(&unsettled))
+        .filter(diesel::dsl::not(diesel::dsl::exists(pending)))
         .order(webhook_events::id.asc())
         .select(webhook_events::id)
         .limit(PRUNE_BATCH)

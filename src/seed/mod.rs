@@ -209,23 +209,8 @@ fn seed_on(
     }
     let done = outcome?;
     match conn {
-        DbConnection::Postgres(_) => {
-            // Ids were given explicitly: move the identity sequences past them.
-            for table in [
-                "cases",
-                "case_events",
-                "assignments",
-                "deadlines",
-                "follow_up_calls",
-                "surveys",
-            ] {
-                conn.batch_execute(&format!(
-                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
-                     GREATEST((SELECT MAX(id) FROM {table}), 1))"
-                ))?;
-            }
-            conn.batch_execute("ANALYZE")?;
-        }
+        // The COPYs took the ids from the identity sequences: they stand at the last ids.
+        DbConnection::Postgres(_) => conn.batch_execute("ANALYZE")?,
         DbConnection::Sqlite(_) => {
             conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA optimize;")?;
         }

@@ -320,8 +320,9 @@ pub(super) fn write_batch(
                 }
             }
             DbConnection::Postgres(c) => {
-                // Readers go on; writers wait for the batch, so the identity sequences hand
-                // their values to the seed alone (see `copy_rows`).
+                // Writers wait for the batch (readers too when the seed's own transaction has
+                // dropped the indexes), so the identity sequences hand their values to the seed
+                // alone (see `copy_rows`).
                 c.batch_execute(
                     "LOCK TABLE cases, complainants, case_events, assignments, deadlines, \
                      follow_up_calls, surveys IN EXCLUSIVE MODE",

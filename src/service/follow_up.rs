@@ -156,13 +156,7 @@ fn follow_up_target(conn: &mut DbConnection, case: &CaseRow) -> Result<FollowUpT
         .merged_into
         .filter(|_| status == CaseStatus::Closed && case.closure == Some(Closure::Merged));
     let evaluated = match merged_into {
-        Some(into) => {
-            let surviving = surviving_case(conn, into)?.id;
-            // The call counts in the surviving case's statistics as well. Read again once held:
-            // an approval waited for has changed it.
-            assignment_db::lock_case(conn, surviving)?;
-            stored(case_db::find_case(conn, surviving)?, "case merged into")?
-        }
+        Some(into) => locked_surviving_case(conn, into)?,
         None => {
             transition(status, CaseMove::FollowUpAttempt).map_err(conflict)?;
             case.clone()
@@ -202,6 +196,22 @@ fn surviving_case(conn: &mut DbConnection, id: CaseId) -> Result<CaseRow, ApiErr
         }
     }
     Ok(case)
+}
+
+/// [`surviving_case`], locked (the call counts in its statistics as well) and read once held:
+/// an approval waited for has changed it, and a merge or reopening of a link has changed the
+/// chain, which is then walked again.
+fn locked_surviving_case(conn: &mut DbConnection, into: CaseId) -> Result<CaseRow, ApiError> {
+    let mut end = surviving_case(conn, into)?.id;
+    for _ in 0..MERGE_CHAIN_LIMIT {
+        assignment_db::lock_case(conn, end)?;
+        let now = surviving_case(conn, into)?;
+        if now.id == end {
+            return Ok(now);
+        }
+        end = now.id;
+    }
+    Err(ApiError::internal("a merge chain kept changing"))
 }
 
 /// Every case merged into `id`, directly or through a chain of merges: the citizens followed up

@@ -719,10 +719,9 @@ async fn a_merged_citizens_call_waits_for_the_surviving_case_and_sees_its_change
 
     let url = app.db.url();
     let (locked, is_locked) = std::sync::mpsc::channel();
-    let (release, is_released) = std::sync::mpsc::channel::<()>();
     let change = std::thread::spawn(move || {
-        use diesel::Connection;
         use diesel::connection::SimpleConnection;
+        use diesel::{Connection, RunQueryDsl};
         let mut conn = diesel::pg::PgConnection::establish(&url).unwrap();
         conn.batch_execute(&format!(
             "BEGIN; SELECT id FROM cases WHERE id = {surviving} FOR NO KEY UPDATE; \
@@ -730,23 +729,30 @@ async fn a_merged_citizens_call_waits_for_the_surviving_case_and_sees_its_change
         ))
         .unwrap();
         locked.send(()).unwrap();
-        is_released.recv().unwrap();
+        // Held until the call is seen waiting for a case (at most 10 s), watched from a second
+        // connection: a transaction sees pg_stat_activity as it was at its first look.
+        let mut watch = diesel::pg::PgConnection::establish(&url).unwrap();
+        let waiting = (0..200).any(|_| {
+            let waiters: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query LIKE '%FOR NO KEY UPDATE%')",
+            ))
+            .get_result(&mut watch)
+            .unwrap();
+            waiters > 0 || {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                false
+            }
+        });
         conn.batch_execute("COMMIT").unwrap();
+        waiting
     });
     is_locked.recv().unwrap();
-    let calling = async {
-        let response = call(&app, &d.operator, merged, reached("yes", "satisfied")).await;
-        (response, std::time::Instant::now())
-    };
-    let releasing = async {
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        release.send(()).unwrap();
-        std::time::Instant::now()
-    };
-    let ((response, answered), released) = tokio::join!(calling, releasing);
-    change.join().unwrap();
+    let response = call(&app, &d.operator, merged, reached("yes", "satisfied")).await;
     assert!(
-        answered >= released,
+        tokio::task::spawn_blocking(move || change.join().unwrap())
+            .await
+            .unwrap(),
         "the call waited for the surviving case"
     );
     assert_problem(response, 409, "follow_up_ended").await;
