@@ -17,8 +17,9 @@
 //! `COPY` (see [`write`]), without the foreign-key checks when the role may skip them (see
 //! [`write::skip_foreign_key_checks`]); a seed that adds more cases than there are runs in one
 //! transaction that builds the plain indexes after the rows, the trigram indexes of the cases'
-//! texts above all (6,624 cases/s at 1,000,000: 62 s writing, 50 s building the indexes, 35 s
-//! counting the statistics; 4,071/s with multi-row INSERTs). It is meant for an empty or test
+//! texts above all (7,341 cases/s at 1,000,000 in `bench/seed.sh`, 4,914/s with multi-row
+//! INSERTs; of a run by hand, 62 s writing, 50 s building the indexes, 35 s counting the
+//! statistics). It is meant for an empty or test
 //! database: run it while no server is registering cases.
 
 mod generate;
