@@ -238,6 +238,16 @@ pub fn next_sequence(conn: &mut DbConnection, day: &str) -> QueryResult<i64> {
     })
 }
 
+/// A version-checked update that changed the case holds its row until the transaction ends, as
+/// `lock_case` would.
+fn held_when_updated(id: CaseId) -> impl FnOnce(&Option<CaseRow>) {
+    move |updated| {
+        if updated.is_some() {
+            super::stats::held(id);
+        }
+    }
+}
+
 pub fn insert_case(conn: &mut DbConnection, row: NewCase) -> QueryResult<CaseRow> {
     let row: CaseRow = diesel::insert_into(cases::table)
         .values(row)
@@ -416,12 +426,7 @@ pub fn change_status(
     .returning(cases::all_columns)
     .get_result::<CaseRow>(conn)
     .optional()
-    .inspect(|updated| {
-        // The update holds the row until the transaction ends, as `lock_case` would.
-        if updated.is_some() {
-            super::stats::held(id);
-        }
-    })
+    .inspect(held_when_updated(id))
 }
 
 /// The read log's insert on PostgreSQL: four arrays whatever the number of reads, in a statement
@@ -804,12 +809,7 @@ pub fn reclassify(
     .returning(cases::all_columns)
     .get_result::<CaseRow>(conn)
     .optional()
-    .inspect(|updated| {
-        // The update holds the row until the transaction ends, as `lock_case` would.
-        if updated.is_some() {
-            super::stats::held(id);
-        }
-    })
+    .inspect(held_when_updated(id))
 }
 
 /// Gives the cases stored before their address key existed (SQLite cannot compute SHA-256 in a

@@ -1012,6 +1012,7 @@ fn load_redos(
 /// The per-day figures all cases make, computed from the raw records in batches of cases;
 /// `each_batch` gets every batch's facts (and the connection) as they are made, so that a
 /// decade of cases is never held in memory at once.
+#[derive(Default)]
 pub struct Recomputed {
     pub cases: usize,
     pub days: BTreeMap<(i16, i32, String), DayFigures>,
@@ -1051,11 +1052,7 @@ where
         .select((diesel::dsl::min(cases::id), diesel::dsl::max(cases::id)))
         .first(conn)?;
     let (Some(low), Some(high)) = (low, high) else {
-        return Ok(Recomputed {
-            cases: 0,
-            days: BTreeMap::new(),
-            max_gap: 0,
-        });
+        return Ok(Recomputed::default());
     };
     let (mut cases, mut totals) = (0, DayTotals::default());
     let mut first = low.0;

@@ -33,6 +33,22 @@ async fn call(app: &TestApp, token: &str, id: i64, body: Value) -> reqwest::Resp
     .await
 }
 
+/// Merges case `from` into the earlier case `into` (并单), as the operator.
+async fn merge(app: &TestApp, d: &Desk, from: i64, into: i64) {
+    json_of(
+        post(
+            app,
+            &d.operator,
+            &format!("/api/v1/cases/{from}/merge"),
+            json!({"into_case_id": into}),
+        )
+        .await,
+        200,
+        "merge",
+    )
+    .await;
+}
+
 fn reached(resolved: &str, satisfaction: &str) -> Value {
     json!({
         "channel": "phone",
@@ -621,18 +637,7 @@ async fn citizens_of_merged_cases_are_followed_up_for_the_surviving_case() {
     let d = desk(&app).await;
     let surviving = accepted_case(&app, &d, &complaint(true, false)).await;
     let merged = accepted_case(&app, &d, &complaint(true, false)).await;
-    json_of(
-        post(
-            &app,
-            &d.operator,
-            &format!("/api/v1/cases/{merged}/merge"),
-            json!({"into_case_id": surviving}),
-        )
-        .await,
-        200,
-        "merge",
-    )
-    .await;
+    merge(&app, &d, merged, surviving).await;
     assert_problem(
         call(&app, &d.operator, merged, reached("yes", "satisfied")).await,
         409,
@@ -703,18 +708,7 @@ async fn a_merged_citizens_call_waits_for_the_surviving_case_and_sees_its_change
     let d = desk(&app).await;
     let surviving = accepted_case(&app, &d, &complaint(true, false)).await;
     let merged = accepted_case(&app, &d, &complaint(true, false)).await;
-    json_of(
-        post(
-            &app,
-            &d.operator,
-            &format!("/api/v1/cases/{merged}/merge"),
-            json!({"into_case_id": surviving}),
-        )
-        .await,
-        200,
-        "merge",
-    )
-    .await;
+    merge(&app, &d, merged, surviving).await;
     approve(&app, &d, surviving).await;
 
     let url = app.db.url();
@@ -907,18 +901,7 @@ async fn after_a_redo_old_invitations_and_merged_clocks_wait_for_the_new_round()
     let d = desk(&app).await;
     let id = accepted_case(&app, &d, &complaint(true, false)).await;
     let merged = accepted_case(&app, &d, &complaint(true, false)).await;
-    json_of(
-        post(
-            &app,
-            &d.operator,
-            &format!("/api/v1/cases/{merged}/merge"),
-            json!({"into_case_id": id}),
-        )
-        .await,
-        200,
-        "merge",
-    )
-    .await;
+    merge(&app, &d, merged, id).await;
     approve(&app, &d, id).await;
     assert!(queue_cases(&app, &d.operator).await.contains(&merged));
     let invitation = json_of(
@@ -1036,18 +1019,7 @@ async fn merges_into_merged_cases_follow_the_chain_and_reopening_ends_a_merged_f
     let second = accepted_case(&app, &d, &complaint(true, false)).await;
     let third = accepted_case(&app, &d, &complaint(true, false)).await;
     for (from, into) in [(third, second), (second, first)] {
-        json_of(
-            post(
-                &app,
-                &d.operator,
-                &format!("/api/v1/cases/{from}/merge"),
-                json!({"into_case_id": into}),
-            )
-            .await,
-            200,
-            "merge",
-        )
-        .await;
+        merge(&app, &d, from, into).await;
     }
     approve(&app, &d, first).await;
     let page = json_of(
